@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Brian2 side of neurosim's standard benchmark cases (shared/BENCHMARK-CASES.md).
+
+Run with the Brian2 venv made by ``install_peers.sh``::
+
+    peers/brian2/bin/python benchmarks/peers/brian2_cases.py --case coba --target cython
+
+Prints ONE JSON object on stdout; everything else (Brian2's log, compiler output) goes to
+stderr. Cases, all at dt = 0.1 ms, every spike recorded by one ``SpikeMonitor``:
+
+- ``lif``: N uncoupled LIF neurons, ``method='exact'``, R·I = 25 mV, threshold ``v > -50 mV``.
+- ``coba``: Vogels-Abbott, 3,200 + 800 neurons, ``connect(p=0.02)`` (self-connections allowed),
+  no synaptic delay (a spike at step k acts on v from step k+1), weights 6 nS / 67 nS,
+  integrated with ``method='exponential_euler'`` (the equations are not linear in the
+  product g·v, so ``exact`` does not apply; NEST uses an adaptive RKF45 instead).
+- ``brunel``: Brunel 2000 (g = 5, eta = 2), C_E = 1,000 / C_I = 250 sources per neuron drawn
+  with replacement in NumPy and passed to ``Synapses.connect(i=..., j=...)``, delay 1.5 ms,
+  ``on_pre='v_post += w * int(not_refractory_post)'`` so input is ignored while refractory.
+  External drive: ``PoissonInput(N=C_E, rate=eta*nu_thr, weight='0.1*mV*int(not_refractory)')``,
+  i.e. a binomial draw per neuron and step (not C_E explicit Poisson sources). v starts at
+  0 mV (as in NEST's brunel_delta example; the case does not fix it).
+
+With ``--n`` the populations of coba/brunel are scaled 4:1 keeping p = 0.02 (coba) or the
+fixed in-degrees (brunel); only the default N is the standard case.
+
+Build versus simulation time. Brian2 (runtime mode) generates and, for the cython target,
+compiles every code object inside ``Network.run()``, in ``before_run``, before its loop
+starts; the loop itself is timed by Brian2 and stored in ``device._last_run_time``. So one
+``run(duration)`` is made, no warm-up run is needed, and:
+
+- ``sim_s``   = ``device._last_run_time`` (the time-step loop only);
+- ``build_s`` = construction of groups/synapses/monitors (including ``connect``)
+  + (wall time of ``run()`` - ``sim_s``), i.e. code generation, Cython compilation and
+  ``after_run``. ``build_detail`` splits the two.
+
+For the cython target the compilation cache is a fresh temporary directory by default, so
+``build_s`` always includes a cold compilation; ``--cache-dir`` reuses a cache instead
+(``compile_cache`` in the output says which).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger("brian2_cases")
+
+DT_MS = 0.1
+DEFAULT_N = {"lif": 1000, "coba": 4000, "brunel": 12500}
+
+
+@dataclass
+class Built:
+    """A case ready to run: the objects, the spike monitor and population boundaries."""
+
+    objects: list
+    monitor: object
+    n_neurons: int
+    n_synapses: int
+    populations: dict[str, tuple[int, int]]  # name -> [start, stop)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--case", required=True, choices=sorted(DEFAULT_N))
+    p.add_argument("--n", type=int, default=None, help="number of neurons (default: the case's)")
+    p.add_argument("--duration", type=float, default=1000.0, help="simulated time in ms")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--target", choices=["cython", "numpy"], default="cython")
+    p.add_argument("--cache-dir", default=None, help="reuse this Cython cache (default: fresh)")
+    p.add_argument("--threads", type=int, default=1, help="accepted for symmetry; must be 1")
+    args = p.parse_args(argv)
+    if args.threads != 1:
+        p.error(f"--threads: Brian2 runtime mode is single-threaded, got {args.threads}")
+    if args.n is not None and args.n < 5:
+        p.error(f"--n must be at least 5, got {args.n}")
+    return args
+
+
+def build_lif(b, n: int, rng: np.random.Generator) -> Built:
+    ms, mV = b.ms, b.mV
+    eqs = "dv/dt = (v_rest - v + RI) / tau_m : volt (unless refractory)"
+    ns = {"v_rest": -70 * mV, "RI": 25 * mV, "tau_m": 20 * ms, "v_th": -50 * mV}
+    g = b.NeuronGroup(n, eqs, threshold="v > v_th", reset="v = v_rest", refractory=2 * ms,
+                      method="exact", namespace=ns, name="lif")
+    g.v = rng.uniform(-70.0, -50.0, n) * mV
+    mon = b.SpikeMonitor(g)
+    return Built([g, mon], mon, n, 0, {"all": (0, n)})
+
+
+def build_coba(b, n: int, rng: np.random.Generator) -> Built:
+    ms, mV, nS, pF = b.ms, b.mV, b.nS, b.pF
+    n_exc = n * 4 // 5
+    eqs = """
+    dv/dt = (g_l*(E_l - v) + g_e*(E_e - v) + g_i*(E_i - v)) / C : volt (unless refractory)
+    dg_e/dt = -g_e / tau_e : siemens
+    dg_i/dt = -g_i / tau_i : siemens
+    """
+    ns = {"C": 200 * pF, "g_l": 10 * nS, "E_l": -60 * mV, "E_e": 0 * mV, "E_i": -80 * mV,
+          "tau_e": 5 * ms, "tau_i": 10 * ms, "v_th": -50 * mV, "v_reset": -60 * mV,
+          "w_e": 6 * nS, "w_i": 67 * nS}
+    g = b.NeuronGroup(n, eqs, threshold="v > v_th", reset="v = v_reset", refractory=5 * ms,
+                      method="exponential_euler", namespace=ns, name="coba")
+    g.v = rng.normal(-65.0, 5.0, n) * mV
+    g.g_e = np.maximum(0.0, rng.normal(40.0, 15.0, n)) * nS
+    g.g_i = np.maximum(0.0, rng.normal(200.0, 120.0, n)) * nS
+    exc, inh = g[:n_exc], g[n_exc:]
+    s_e = b.Synapses(exc, g, on_pre="g_e_post += w_e", namespace=ns, name="syn_e")
+    s_i = b.Synapses(inh, g, on_pre="g_i_post += w_i", namespace=ns, name="syn_i")
+    s_e.connect(p=0.02)
+    s_i.connect(p=0.02)
+    mon = b.SpikeMonitor(g)
+    return Built([g, s_e, s_i, mon], mon, n, len(s_e) + len(s_i),
+                 {"exc": (0, n_exc), "inh": (n_exc, n)})
+
+
+def fixed_indegree(rng: np.random.Generator, n_src: int, n_tgt: int, k: int, offset: int = 0):
+    """Sources (with replacement, offset added) and targets: k inputs for every target."""
+    src = rng.integers(0, n_src, size=n_tgt * k, dtype=np.int64) + offset
+    tgt = np.repeat(np.arange(n_tgt, dtype=np.int64), k)
+    return src, tgt
+
+
+def build_brunel(b, n: int, rng: np.random.Generator) -> Built:
+    ms, mV, Hz = b.ms, b.mV, b.Hz
+    n_exc = n * 4 // 5
+    c_e, c_i, j, g_rel, eta, tau_m, theta = 1000, 250, 0.1, 5.0, 2.0, 20.0, 20.0
+    nu_thr_hz = theta / (j * c_e * tau_m) * 1000.0  # 10 Hz
+    ns = {"tau_m": tau_m * ms, "theta": theta * mV, "v_reset": 10 * mV, "J": j * mV}
+    g = b.NeuronGroup(n, "dv/dt = -v / tau_m : volt (unless refractory)",
+                      threshold="v > theta", reset="v = v_reset", refractory=2 * ms,
+                      method="exact", namespace=ns, name="brunel")
+    g.v = 0 * mV
+    syn = b.Synapses(g, g, "w : volt", on_pre="v_post += w * int(not_refractory_post)",
+                     delay=1.5 * ms, name="syn")
+    src_e, tgt_e = fixed_indegree(rng, n_exc, n, c_e)
+    src_i, tgt_i = fixed_indegree(rng, n - n_exc, n, c_i, offset=n_exc)
+    syn.connect(i=np.concatenate([src_e, src_i]), j=np.concatenate([tgt_e, tgt_i]))
+    syn.w[: src_e.size] = j * mV
+    syn.w[src_e.size:] = -g_rel * j * mV
+    drive = b.PoissonInput(g, "v", N=c_e, rate=eta * nu_thr_hz * Hz,
+                           weight=f"{j}*mV * int(not_refractory)")
+    mon = b.SpikeMonitor(g)
+    return Built([g, syn, drive, mon], mon, n, len(syn),
+                 {"exc": (0, n_exc), "inh": (n_exc, n)})
+
+
+BUILDERS = {"lif": build_lif, "coba": build_coba, "brunel": build_brunel}
+
+
+def configure(b, args: argparse.Namespace) -> str:
+    """Set target, dt, seed; return a description of the Cython cache used."""
+    b.prefs.codegen.target = args.target
+    b.defaultclock.dt = DT_MS * b.ms
+    b.seed(args.seed)
+    if args.target != "cython":
+        return "n/a"
+    if args.cache_dir:
+        b.prefs.codegen.runtime.cython.cache_dir = args.cache_dir
+        return f"reused:{args.cache_dir}"
+    b.prefs.codegen.runtime.cython.cache_dir = tempfile.mkdtemp(prefix="brian2_cases_")
+    return "fresh"
+
+
+def rates(built: Built, i: np.ndarray, duration_s: float) -> dict[str, float]:
+    counts = np.bincount(i, minlength=built.n_neurons)
+    return {name: float(counts[a:z].sum()) / ((z - a) * duration_s)
+            for name, (a, z) in built.populations.items()}
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def simulate(args: argparse.Namespace) -> dict:
+    t0 = time.perf_counter()
+    import brian2 as b  # inside the stdout redirection; import time reported, not in build_s
+
+    t_import = time.perf_counter() - t0
+    cache = configure(b, args)
+    n = args.n or DEFAULT_N[args.case]
+    rng = np.random.default_rng(args.seed)
+    log.info("building %s (N=%d, target=%s)", args.case, n, args.target)
+    t1 = time.perf_counter()
+    built = BUILDERS[args.case](b, n, rng)
+    net = b.Network(*built.objects)
+    construct_s = time.perf_counter() - t1
+    log.info("built in %.2f s; running %.0f ms", construct_s, args.duration)
+    t2 = time.perf_counter()
+    net.run(args.duration * b.ms, namespace={}, profile=False)
+    run_wall = time.perf_counter() - t2
+    sim_s = float(b.get_device()._last_run_time)
+    codegen_s = run_wall - sim_s
+    duration_s = args.duration / 1000.0
+    i = np.asarray(built.monitor.i[:], dtype=np.int64)
+    per_pop = rates(built, i, duration_s)
+    return {
+        "simulator": "brian2", "version": b.__version__, "target": args.target,
+        "case": args.case, "n_neurons": n, "n_synapses": built.n_synapses,
+        "duration_ms": args.duration, "dt_ms": DT_MS, "seed": args.seed,
+        "build_s": construct_s + codegen_s, "sim_s": sim_s, "x_realtime": duration_s / sim_s,
+        "n_spikes": int(i.size), "mean_rate_hz": i.size / (n * duration_s),
+        "rates_hz": per_pop if len(per_pop) > 1 else {},
+        "threads": 1,
+        "build_detail": {"construct_s": construct_s, "codegen_compile_s": codegen_s,
+                         "import_s": t_import},
+        "compile_cache": cache, "numpy": np.__version__, "python": platform.python_version(),
+        "cpu": cpu_model(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Send fd 1 (also what C code and compilers write) to stderr; yield the real stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield os.fdopen(os.dup(saved), "w")
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="[brian2_cases] %(message)s")
+    args = parse_args(argv)
+    with stdout_to_stderr() as real_stdout:
+        result = simulate(args)
+        log.info("%s: %.1f Hz, build %.2f s, sim %.2f s",
+                 args.case, result["mean_rate_hz"], result["build_s"], result["sim_s"])
+        real_stdout.write(json.dumps(result) + "\n")
+        real_stdout.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
