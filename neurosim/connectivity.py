@@ -1,0 +1,239 @@
+"""Connection rules: which (pre, post) pairs a projection contains.
+
+Every rule is an immutable record validated when created; ``check(n_pre, n_post, same)`` validates
+it against the populations when ``Network.connect`` is called (before any work), and
+``generate(n_pre, n_post, same, rng)`` draws the pairs (vectorised) when the network is built.
+``same`` is True when source and target are the same population; ``allow_self=False`` then
+excludes the pairs (i, i). ``multapses`` (several synapses between one pair) are allowed only by
+the fixed-degree rules with ``multapses=True`` (the default, as NEST), where sources (targets) are
+drawn with replacement.
+
+Pairs come back as int64 arrays; the projection stores them in CSR order (by source).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _validate as V
+
+
+class Rule:
+    """Base class of connection rules."""
+
+    ordered = False  # True if the order of pairs is defined (weights may then be given as arrays)
+
+    def check(self, n_pre: int, n_post: int, same: bool) -> None:
+        """Raise ValueError before any work if the rule cannot be applied to these sizes."""
+
+    def generate(self, n_pre, n_post, same, rng) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class AllToAll(Rule):
+    """Every source to every target (pre-major order); ``allow_self`` for recurrent ones."""
+
+    allow_self: bool = True
+    ordered = True
+
+    def generate(self, n_pre, n_post, same, rng):
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
+        post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
+        if same and not self.allow_self:
+            keep = pre != post
+            pre, post = pre[keep], post[keep]
+        return pre, post
+
+
+@dataclass(frozen=True)
+class OneToOne(Rule):
+    """Source i to target i; both populations must have the same size."""
+
+    ordered = True
+
+    def check(self, n_pre, n_post, same):
+        if n_pre != n_post:
+            raise ValueError(f"connect(): OneToOne needs populations of equal size, got "
+                             f"{n_pre} sources and {n_post} targets")
+
+    def generate(self, n_pre, n_post, same, rng):
+        i = np.arange(n_pre, dtype=np.int64)
+        return i, i.copy()
+
+
+@dataclass(frozen=True)
+class FixedProbability(Rule):
+    """Each ordered pair independently with probability ``p`` (Bernoulli)."""
+
+    p: float
+    allow_self: bool = True
+
+    def __post_init__(self):
+        V.probability("FixedProbability", "p", self.p)
+
+    def generate(self, n_pre, n_post, same, rng):
+        flat = _bernoulli_positions(n_pre * n_post, float(self.p), rng)
+        pre, post = np.divmod(flat, n_post)
+        if same and not self.allow_self:
+            keep = pre != post
+            pre, post = pre[keep], post[keep]
+        return pre, post
+
+
+@dataclass(frozen=True)
+class FixedIndegree(Rule):
+    """Each target receives exactly ``k`` synapses from sources drawn at random."""
+
+    k: int
+    allow_self: bool = True
+    multapses: bool = True
+
+    def __post_init__(self):
+        V.integer("FixedIndegree", "k", self.k, minimum=0)
+
+    def check(self, n_pre, n_post, same):
+        _check_degree("FixedIndegree", "k", self.k, n_pre, same, self.allow_self, self.multapses)
+
+    def generate(self, n_pre, n_post, same, rng):
+        src = _draw_degree(n_post, n_pre, self.k, same, self.allow_self, self.multapses, rng)
+        post = np.repeat(np.arange(n_post, dtype=np.int64), self.k)
+        return src.ravel(), post
+
+
+@dataclass(frozen=True)
+class FixedOutdegree(Rule):
+    """Each source projects exactly ``k`` synapses to targets drawn at random."""
+
+    k: int
+    allow_self: bool = True
+    multapses: bool = True
+
+    def __post_init__(self):
+        V.integer("FixedOutdegree", "k", self.k, minimum=0)
+
+    def check(self, n_pre, n_post, same):
+        _check_degree("FixedOutdegree", "k", self.k, n_post, same, self.allow_self, self.multapses)
+
+    def generate(self, n_pre, n_post, same, rng):
+        tgt = _draw_degree(n_pre, n_post, self.k, same, self.allow_self, self.multapses, rng)
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), self.k)
+        return pre, tgt.ravel()
+
+
+class Explicit(Rule):
+    """Explicit pairs: ``Explicit(pre, post)`` with integer arrays of equal length.
+
+    Weights and delays given to ``connect`` as arrays follow the order of these pairs.
+    """
+
+    ordered = True
+
+    def __init__(self, pre, post):
+        self.pre = _index_array("Explicit", "pre", pre)
+        self.post = _index_array("Explicit", "post", post)
+        if self.pre.shape != self.post.shape:
+            raise ValueError(f"Explicit: pre and post must have equal length, got "
+                             f"{self.pre.size} and {self.post.size}")
+
+    def __repr__(self):
+        return f"Explicit(n={self.pre.size})"
+
+    def check(self, n_pre, n_post, same):
+        for name, arr, n in (("pre", self.pre, n_pre), ("post", self.post, n_post)):
+            if arr.size and (arr.min() < 0 or arr.max() >= n):
+                bad = arr[(arr < 0) | (arr >= n)][0]
+                raise ValueError(f"connect(): Explicit {name} index {bad} is outside [0, {n})")
+
+    def generate(self, n_pre, n_post, same, rng):
+        return self.pre.copy(), self.post.copy()
+
+
+def n_pairs_hint(rule: Rule, n_pre: int, n_post: int) -> int | None:
+    """Number of synapses when it is known before generating (else None)."""
+    if isinstance(rule, AllToAll):
+        return n_pre * n_post if rule.allow_self else None
+    if isinstance(rule, OneToOne):
+        return n_pre
+    if isinstance(rule, Explicit):
+        return rule.pre.size
+    return None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def _index_array(where, name, value) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{where}: {name} must be a 1-D integer array, got dtype {arr.dtype}, "
+                        f"shape {arr.shape}")
+    return arr.astype(np.int64)
+
+
+def _check_degree(where, name, k, n_from, same, allow_self, multapses):
+    available = n_from - (1 if same and not allow_self else 0)
+    if k > 0 and available <= 0:
+        raise ValueError(f"connect(): {where} {name}={k} but there are no eligible partners")
+    if not multapses and k > available:
+        raise ValueError(f"connect(): {where} {name}={k} is larger than the {available} eligible "
+                         f"partners and multapses=False; allow multapses or lower {name}")
+
+
+def _bernoulli_positions(n_total: int, p: float, rng) -> np.ndarray:
+    """Sorted positions in [0, n_total) each included independently with probability p.
+
+    Geometric gaps between successes: O(number of synapses) time and memory, never O(n_total).
+    """
+    if p <= 0.0 or n_total == 0:
+        return np.zeros(0, np.int64)
+    if p >= 1.0:
+        return np.arange(n_total, dtype=np.int64)
+    chunks, last = [], -1
+    expect = int(n_total * p)
+    batch = max(1024, int(expect + 6 * np.sqrt(expect + 1)) + 16)
+    while True:
+        gaps = rng.geometric(p, size=batch)
+        pos = last + np.cumsum(gaps)
+        cut = np.searchsorted(pos, n_total)
+        chunks.append(pos[:cut])
+        if cut < pos.size:
+            break
+        last = int(pos[-1])
+        batch = max(1024, batch // 4)
+    return np.concatenate(chunks)
+
+
+def _draw_degree(n_rows, n_from, k, same, allow_self, multapses, rng) -> np.ndarray:
+    """(n_rows, k) partners drawn from [0, n_from) for each row."""
+    if k == 0 or n_rows == 0:
+        return np.zeros((n_rows, k), np.int64)
+    rows = np.arange(n_rows, dtype=np.int64)[:, None]
+    exclude_self = same and not allow_self
+    if not multapses and k > n_from // 2:
+        # dense case: a random permutation per row (in row chunks to bound memory)
+        out = np.empty((n_rows, k), np.int64)
+        step = max(1, 2_000_000 // max(n_from, 1))
+        for r0 in range(0, n_rows, step):
+            r1 = min(n_rows, r0 + step)
+            keys = rng.random((r1 - r0, n_from))
+            if exclude_self:
+                keys[np.arange(r1 - r0), np.arange(r0, r1)] = 2.0  # sorts last
+            out[r0:r1] = np.argsort(keys, axis=1)[:, :k]
+        return out
+    src = rng.integers(0, n_from, size=(n_rows, k), dtype=np.int64)
+    while True:
+        bad = np.zeros(src.shape, bool)
+        if exclude_self:
+            bad |= src == rows
+        if not multapses:
+            order = np.argsort(src, axis=1, kind="stable")
+            srt = np.take_along_axis(src, order, axis=1)
+            dup = np.zeros(src.shape, bool)
+            dup[:, 1:] = srt[:, 1:] == srt[:, :-1]
+            np.put_along_axis(bad, order, dup | np.take_along_axis(bad, order, axis=1), axis=1)
+        nbad = int(bad.sum())
+        if nbad == 0:
+            return src
+        src[bad] = rng.integers(0, n_from, size=nbad, dtype=np.int64)

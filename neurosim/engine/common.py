@@ -1,0 +1,89 @@
+"""Engine pieces that do not depend on the array module: progress, NaN reports, projections."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ..errors import SimulationError
+from .layout import member_positions
+
+log = logging.getLogger(__name__)
+
+
+class Progress:
+    """A tqdm bar (``progress=True``) or a callback ``progress(t_ms, t_end_ms)``."""
+
+    def __init__(self, progress, t0_ms: float, t_end_ms: float):
+        self.callback = progress if callable(progress) and progress is not True else None
+        self.bar = None
+        self.t0, self.t_end = t0_ms, t_end_ms
+        self.wall0 = time.perf_counter()
+        if progress is True:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=round(t_end_ms - t0_ms, 6), unit="ms", desc="simulating",
+                            bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} ms [{elapsed}<{remaining}{postfix}]")
+
+    def update(self, t_ms: float) -> None:
+        if self.callback is not None:
+            self.callback(t_ms, self.t_end)
+        if self.bar is not None:
+            wall = time.perf_counter() - self.wall0
+            self.bar.n = round(t_ms - self.t0, 6)
+            if wall > 0:
+                self.bar.set_postfix_str(f"{(t_ms - self.t0) * 1e-3 / wall:.3g}x real time",
+                                         refresh=False)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def chunk_steps(prev_chunk: int, prev_wall: float, target_wall: float = 0.25) -> int:
+    """Adapt the number of steps between host interactions to about ``target_wall`` seconds."""
+    if prev_wall <= 0:
+        return min(prev_chunk * 4, 100_000)
+    return int(np.clip(prev_chunk * target_wall / prev_wall, 10, 100_000))
+
+
+def non_finite_error(layout, group, values: np.ndarray, var: str, step: int,
+                     last_ok_step: int) -> SimulationError:
+    """A SimulationError naming the population, the variable and the time."""
+    bad = int(np.flatnonzero(~np.isfinite(values))[0])
+    pop = next(p for p in group.pops
+               if group.offsets[p.index] <= bad < group.offsets[p.index] + p.size)
+    local = bad - group.offsets[pop.index]
+    t = (step + 1) * layout.dt
+    t_ok = (last_ok_step + 1) * layout.dt
+    msg = (f"population {pop.name!r}: state {var!r} became non-finite ({values[bad]}) for neuron "
+           f"{local}, between t = {t_ok:.4g} ms and t = {t:.4g} ms; the simulation stopped at "
+           f"t = {t:.4g} ms and the monitors keep everything recorded up to then")
+    return SimulationError(msg, population=pop.name, variable=var, t_ms=t)
+
+
+def projection_array(layout, arrays, proj, kind: str) -> np.ndarray:
+    """Sources/targets/weights/delays of a static projection from host copies of its class.
+
+    ``arrays(ci)`` returns (cols, weights, delays) of class ``ci`` as NumPy arrays.
+    """
+    ci, m = layout.proj_class[proj]
+    cls = layout.classes[ci]
+    counts = cls.members[m][1]
+    if kind == "sources":
+        return np.repeat(np.arange(proj.pre.size, dtype=np.int32), counts)
+    pos = member_positions(layout, proj)
+    cols, weights, delays = arrays(ci)
+    if kind == "weights":
+        return np.asarray(weights[pos], np.float32)
+    if kind == "targets":
+        g, off = layout.pop_group[proj.post.index]
+        ch = g.model_cls.layout(g.options)[1][proj.receptor]
+        return (np.asarray(cols[pos], np.int64) - (g.col_offset + ch * g.size + off)).astype(np.int32)
+    if kind == "delays":
+        if cls.delay is not None:
+            return np.full(pos.size, cls.delay * layout.dt)
+        return np.asarray(delays[pos], np.float64) * layout.dt
+    raise ValueError(f"unknown projection array {kind!r}")

@@ -1,0 +1,329 @@
+"""The NumPy engine: the reference implementation of the loop of DESIGN.md.
+
+One step ``n`` advances the state from ``t_n = n*dt`` to ``t_{n+1}``:
+
+1. gather input — Poisson drives add into ring slot ``n % D``; each group reads its columns;
+2. update neurons — one fused update per group (integrate, refractory clamp, threshold, reset)
+   producing a compact list of spiking indices; spike sources emit theirs;
+3. propagate — each spike (stamped ``t_{n+1}``) walks its CSR rows and adds its weights into
+   slot ``(n + 1 + delay) % D``, i.e. it arrives at ``t_{n+1} + delay``;
+4. learn — plastic projections (see :mod:`neurosim.plasticity`);
+5. record — monitors append spike lists and samples; they reach the user's arrays in chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ..models.sources import PoissonSource, SpikeSource
+from .common import Progress, chunk_steps, non_finite_error, projection_array
+from .layout import _ranges, current_amplitude
+
+log = logging.getLogger(__name__)
+
+NAN_CHECK_EVERY = 10
+U24 = np.float32(2.0 ** -24)
+
+
+class _NeuronGroup:
+    """Runtime of one merged group of neurons."""
+
+    def __init__(self, g):
+        self.g = g
+        self.cls = g.model_cls
+        self.s = g.state
+        self.c = g.consts
+        self.start, self.size = g.start, g.size
+        self.tmp = np.empty(g.size, np.float32)
+        self.mask = np.empty(g.size, bool)
+        self.i_ext = np.zeros(g.size, np.float32) if g.has_current else None
+        self.col0 = g.col_offset
+        self.col1 = g.col_offset + g.n_cols
+        self.nch = len(g.channels)
+        self.active = tuple(g.active)
+        self.n_ref = g.n_ref
+        self.v = g.state["v"]
+        self.v_reset = g.consts.get("v_reset")
+        self.r_idx = np.zeros(0, np.int64)
+        self.r_end = np.zeros(0, np.int64)
+        self.r_next = np.iinfo(np.int64).max
+        self.last = np.zeros(0, np.int64)
+
+    def step(self, n: int, row) -> np.ndarray:
+        inp = row[self.col0:self.col1].reshape(self.nch, self.size) if self.col0 >= 0 else None
+        self.cls.integrate(self.s, inp, self.active, self.c, self.i_ext, self.tmp)
+        if self.r_idx.size:
+            if n > self.r_next:
+                keep = self.r_end >= n
+                self.r_idx, self.r_end = self.r_idx[keep], self.r_end[keep]
+                self.r_next = int(self.r_end.min()) if self.r_end.size else np.iinfo(np.int64).max
+            if self.r_idx.size:
+                vr = self.v_reset
+                self.v[self.r_idx] = vr if vr.ndim == 0 else vr[self.r_idx]
+        idx = self.cls.threshold(self.s, self.c, self.mask)
+        if idx.size:
+            self.cls.reset(self.s, self.c, idx)
+            if self.n_ref is not None:
+                end = n + (self.n_ref if np.ndim(self.n_ref) == 0 else self.n_ref[idx])
+                end = np.broadcast_to(end, idx.shape)
+                self.r_idx = np.concatenate((self.r_idx, idx))
+                self.r_end = np.concatenate((self.r_end, end))
+                self.r_next = min(self.r_next, int(end.min()))
+        self.last = idx
+        return idx
+
+
+class _PoissonGroup:
+    def __init__(self, g):
+        self.g, self.start, self.size = g, g.start, g.size
+        self.p, self.o = g.consts["p"], g.rng_offset
+        self.last = np.zeros(0, np.int64)
+
+    def step(self, n, u):
+        self.last = np.flatnonzero(u[self.o:self.o + self.size] < self.p)
+        return self.last
+
+
+class _SpikeSourceGroup:
+    def __init__(self, g):
+        self.g, self.start, self.size = g, g.start, g.size
+        self.steps, self.idx = g.consts["schedule"]
+        self.last = np.zeros(0, np.int64)
+
+    def step(self, n, u):
+        lo = np.searchsorted(self.steps, n, "left")
+        hi = np.searchsorted(self.steps, n, "right")
+        self.last = self.idx[lo:hi]
+        return self.last
+
+
+class _Recorder:
+    """Monitor bindings: per-step appends to Python lists, flushed to monitors in chunks."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.spikes, self.states, self.rates = [], [], []
+
+    def add(self, mon, n_now: int):
+        from ..monitors import RateMonitor, SpikeMonitor, StateMonitor
+        g, off = self.engine.L.pop_group[mon.population.index]
+        rt = self.engine.rt[g.index]
+        lo, hi = off, off + mon.population.size
+        whole = lo == 0 and hi == g.size
+        if isinstance(mon, SpikeMonitor):
+            keep = None
+            if mon.neurons is not None:
+                keep = np.zeros(mon.population.size, bool)
+                keep[mon.neurons] = True
+            self.spikes.append([mon, rt, lo, hi, whole, keep, [], []])
+        elif isinstance(mon, StateMonitor):
+            cols = np.arange(lo, hi) if mon.neurons is None else lo + mon.neurons
+            self.states.append([mon, rt, mon.variable, cols, n_now, [], []])
+        elif isinstance(mon, RateMonitor):
+            self.rates.append([mon, rt, lo, hi, whole, []])
+
+    def record(self, n: int) -> None:
+        for b in self.spikes:
+            idx = b[1].last
+            if idx.size:
+                if not b[4]:
+                    idx = idx[(idx >= b[2]) & (idx < b[3])] - b[2]
+                if b[5] is not None and idx.size:
+                    idx = idx[b[5][idx]]
+                if idx.size:
+                    b[6].append(n)
+                    b[7].append(idx)
+        for b in self.states:
+            if (n - b[4] + 1) % b[0].every == 0:
+                b[5].append(n)
+                b[6].append(b[1].s[b[2]][b[3]])
+        for b in self.rates:
+            idx = b[1].last
+            b[5].append(idx.size if b[4] else int(np.count_nonzero((idx >= b[2]) & (idx < b[3]))))
+
+    def flush(self) -> None:
+        for b in self.spikes:
+            if b[6]:
+                lens = [a.size for a in b[7]]
+                b[0]._append(np.repeat(np.asarray(b[6], np.int64), lens), np.concatenate(b[7]))
+                b[6], b[7] = [], []
+        for b in self.states:
+            if b[5]:
+                b[0]._append(np.asarray(b[5], np.int64), np.stack(b[6]))
+                b[5], b[6] = [], []
+        for b in self.rates:
+            if b[5]:
+                b[0]._append(np.asarray(b[5], np.int64))
+                b[5] = []
+
+
+class NumpyEngine:
+    """Runs a :class:`~neurosim.engine.layout.Layout` with NumPy arrays on the CPU."""
+
+    name = "numpy"
+
+    def __init__(self, net, layout):
+        self.net, self.L = net, layout
+        self.rt = []
+        for g in layout.groups:
+            if g.model_cls is PoissonSource:
+                self.rt.append(_PoissonGroup(g))
+            elif g.model_cls is SpikeSource:
+                self.rt.append(_SpikeSourceGroup(g))
+            else:
+                self.rt.append(_NeuronGroup(g))
+        self.neurons = [r for r in self.rt if isinstance(r, _NeuronGroup)]
+        self.sources = [r for r in self.rt if not isinstance(r, _NeuronGroup)]
+        D = layout.ring_slots
+        self.ring = np.zeros((D, layout.ring_width), np.float32) if D else None
+        self.bitgen = np.random.Philox(key=layout.philox_key)
+        self.plastic = []
+        self.recorder = _Recorder(self)
+        for mon in net.monitors:
+            self.recorder.add(mon, net._steps_done)
+        self._event_ptr = 0
+        self._chunk = 100
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, steps: int, progress=None) -> None:
+        n0 = self.net._steps_done
+        n_end = n0 + steps
+        bar = Progress(progress, n0 * self.L.dt, n_end * self.L.dt) if progress else None
+        n = n0
+        try:
+            while n < n_end:
+                stop = min(n_end, n + self._chunk)
+                wall = time.perf_counter()
+                done = self._steps(n, stop) - n
+                n += done
+                self._chunk = chunk_steps(done, time.perf_counter() - wall)
+                if bar is not None:
+                    bar.update(n * self.L.dt)
+        except _Stop as stop:
+            n = stop.step + 1
+            raise stop.error from None
+        finally:
+            self.net._steps_done = n
+            self.recorder.flush()
+            if bar is not None:
+                bar.close()
+
+    def _steps(self, n0: int, n1: int) -> int:
+        L, ring = self.L, self.ring
+        D = ring.shape[0] if ring is not None else 0
+        neurons, sources, drives = self.neurons, self.sources, L.drives
+        classes, W = L.classes, L.rng_width
+        record, events = self.recorder.record, L.current_events
+        last_ok = n0 - 1
+        for n in range(n0, n1):
+            if self._event_ptr < len(events) and events[self._event_ptr][0] <= n:
+                self._apply_currents(n)
+            row = ring[n % D] if D else None
+            u = None
+            if W:
+                u = (self.bitgen.random_raw(W) >> np.uint64(40)).astype(np.float32)
+                u *= U24
+            for d in drives:
+                k = np.searchsorted(d.cdf, u[d.rng_offset:d.rng_offset + d.n], "right")
+                seg = row[d.col:d.col + d.n]
+                seg += k.astype(np.float32) * d.weight
+            spikes = []
+            for r in neurons:
+                idx = r.step(n, row)
+                if idx.size:
+                    spikes.append(idx + r.start if r.start else idx)
+            for r in sources:
+                idx = r.step(n, u)
+                if idx.size:
+                    spikes.append(idx + r.start if r.start else idx)
+            if D:
+                row.fill(0.0)
+            if spikes and classes:
+                S = spikes[0] if len(spikes) == 1 else np.concatenate(spikes)
+                for c in classes:
+                    self._propagate(c, S, n, D)
+            for p in self.plastic:
+                p.step(n)
+            record(n)
+            if (n + 1) % NAN_CHECK_EVERY == 0 or n == n1 - 1:
+                self._check_finite(n, last_ok)
+                last_ok = n
+        return n1
+
+    def _propagate(self, c, S, n, D):
+        starts = c.indptr[S]
+        lens = c.indptr[S + 1] - starts
+        syn = _ranges(starts.astype(np.int64), lens.astype(np.int64))
+        if not syn.size:
+            return
+        if c.delay is not None:
+            np.add.at(self.ring[(n + 1 + c.delay) % D], c.cols[syn], c.weights[syn])
+        else:
+            slot = (n + 1 + c.delays[syn].astype(np.int64)) % D
+            flat = slot * self.ring.shape[1] + c.cols[syn]
+            np.add.at(self.ring.reshape(-1), flat, c.weights[syn])
+
+    def _apply_currents(self, n: int) -> None:
+        events = self.L.current_events
+        while self._event_ptr < len(events) and events[self._event_ptr][0] <= n:
+            _, gi, lo, hi, pi = events[self._event_ptr]
+            pop = self.net.populations[pi]
+            self.rt[gi].i_ext[lo:hi] = current_amplitude(self.L, pop, n)
+            self._event_ptr += 1
+
+    def _check_finite(self, n: int, last_ok: int) -> None:
+        for r in self.neurons:
+            if not np.isfinite(r.v.sum(dtype=np.float64)):
+                for var, arr in r.s.items():
+                    if not np.all(np.isfinite(arr)):
+                        raise _Stop(n, non_finite_error(self.L, r.g, arr, var, n, last_ok))
+
+    # -- access --------------------------------------------------------------------------------
+    def add_monitor(self, mon) -> None:
+        self.recorder.add(mon, self.net._steps_done)
+
+    def get_state(self, pop, var):
+        g, off = self.L.pop_group[pop.index]
+        return self.rt[g.index].s[var][off:off + pop.size].copy()
+
+    def set_state(self, pop, var, values):
+        g, off = self.L.pop_group[pop.index]
+        self.rt[g.index].s[var][off:off + pop.size] = values
+
+    def projection_size(self, proj) -> int:
+        if proj in self.L.proj_class:
+            ci, m = self.L.proj_class[proj]
+            return int(self.L.classes[ci].members[m][1].sum())
+        return self._plastic_for(proj).n_synapses
+
+    def projection_array(self, proj, kind):
+        if proj in self.L.proj_class:
+            return projection_array(self.L, self._class_arrays, proj, kind)
+        return self._plastic_for(proj).array(kind)
+
+    def set_weights(self, proj, values):
+        if proj in self.L.proj_class:
+            from .layout import member_positions
+            ci, _ = self.L.proj_class[proj]
+            self.L.classes[ci].weights[member_positions(self.L, proj)] = values
+        else:
+            self._plastic_for(proj).set_weights(values)
+
+    def _class_arrays(self, ci):
+        c = self.L.classes[ci]
+        return c.cols, c.weights, c.delays
+
+    def _plastic_for(self, proj):
+        for p in self.plastic:
+            if p.proj is proj:
+                return p
+        raise KeyError(f"projection {proj.name!r} is not part of this engine")
+
+
+class _Stop(Exception):
+    def __init__(self, step, error):
+        super().__init__(str(error))
+        self.step, self.error = step, error

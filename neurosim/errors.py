@@ -1,0 +1,32 @@
+"""Exceptions raised by neurosim.
+
+Every error names the argument, the value and what was expected (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+
+class NeurosimError(Exception):
+    """Base class of neurosim's own errors."""
+
+
+class DeviceUnavailableError(NeurosimError, RuntimeError):
+    """An explicitly requested device cannot be used here."""
+
+
+class SimulationError(NeurosimError, RuntimeError):
+    """The simulation state became invalid (NaN or infinite) during a run.
+
+    Attributes ``population``, ``variable`` and ``t_ms`` say where and when; everything the
+    monitors recorded up to the failing step is still readable.
+    """
+
+    def __init__(self, message: str, *, population: str, variable: str, t_ms: float):
+        super().__init__(message)
+        self.population = population
+        self.variable = variable
+        self.t_ms = t_ms
+
+
+class DeviceMemoryError(NeurosimError, MemoryError):
+    """A network does not fit in the free memory of the GPU."""

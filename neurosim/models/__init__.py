@@ -1,0 +1,10 @@
+"""Neuron models and spike sources. Units: mV, ms, pA, nS, pF, Hz."""
+
+from .adex import AdEx
+from .base import NeuronModel
+from .izhikevich import Izhikevich
+from .lif import LIF
+from .lif_cond import LIFCond
+from .sources import PoissonSource, SpikeSource
+
+__all__ = ["NeuronModel", "LIF", "LIFCond", "Izhikevich", "AdEx", "PoissonSource", "SpikeSource"]

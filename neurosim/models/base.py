@@ -1,0 +1,131 @@
+"""What a neuron model is: declared once, stepped by every backend.
+
+A model is a frozen dataclass of parameters (documented units, PyNN-style names) plus class-level
+declarations:
+
+- ``state_vars``: the state arrays (float32) the model keeps per neuron;
+- ``channels``: its synaptic input channels; ``receptors`` maps the public receptor names
+  ("excitatory", "inhibitory") to a channel; ``weight_sign`` says which weight sign each receptor
+  accepts (current-based models take signed weights, conductances only non-negative ones);
+- ``kernel``: the name of its fused CUDA kernel in ``kernels/neurons.cu``;
+- ``constants(params, dt)``: constants derived on the host once for a given ``dt`` (computed in
+  float64, handed to the step as float32 scalars or arrays);
+- ``integrate`` / ``threshold`` / ``reset``: the readable NumPy reference of one step, in place.
+
+The engine adds what is common to every model: refractory clamping (``v`` held at ``v_reset`` for
+``round(tau_refrac / dt)`` steps after a spike; other state keeps evolving) and spike lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from .. import _validate as V
+
+F32 = np.float32
+
+
+def f32(x):
+    """float64 host value -> float32 scalar (np.float32) or float32 array."""
+    if np.ndim(x) == 0:
+        return F32(x)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+class NeuronModel:
+    """Base class of neuron models (see the module docstring)."""
+
+    kind: ClassVar[str] = "abstract"
+    kernel: ClassVar[str] = ""
+    state_vars: ClassVar[tuple[str, ...]] = ("v",)
+    channels: ClassVar[tuple[str, ...]] = ()
+    receptors: ClassVar[dict[str, int]] = {}
+    weight_sign: ClassVar[dict[str, int]] = {}   # +1: weights >= 0, -1: weights <= 0, 0: any
+    weight_unit: ClassVar[str] = "pA"
+    positive_params: ClassVar[tuple[str, ...]] = ()
+    non_negative_params: ClassVar[tuple[str, ...]] = ()
+    option_fields: ClassVar[tuple[str, ...]] = ()
+    is_source: ClassVar[bool] = False
+    has_refractory: ClassVar[bool] = True
+
+    def __post_init__(self):
+        where = type(self).__name__
+        for f in dataclasses.fields(self):
+            if f.name in self.option_fields:
+                continue
+            value = getattr(self, f.name)
+            checked = V.scalar_or_array(
+                where, f.name, value,
+                positive_only=f.name in self.positive_params,
+                non_negative_only=f.name in self.non_negative_params)
+            object.__setattr__(self, f.name, checked)
+        self._check()
+
+    def _check(self) -> None:
+        """Model-specific consistency checks (override)."""
+
+    # -- description helpers -------------------------------------------------------------------
+    def parameters(self) -> dict:
+        """Numeric parameters: name -> float or float64 array."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in self.option_fields}
+
+    def options(self) -> tuple:
+        """Non-numeric settings; populations merge into one engine group only if these match."""
+        return tuple(getattr(self, name) for name in self.option_fields)
+
+    def group_key(self) -> tuple:
+        return (type(self), self.options())
+
+    def check_size(self, n: int, where: str) -> None:
+        for name, value in self.parameters().items():
+            if isinstance(value, np.ndarray) and value.shape[0] != n:
+                raise ValueError(
+                    f"{where}: parameter {name} of {type(self).__name__} has {value.shape[0]} "
+                    f"values but the population has {n} neurons")
+
+    # -- engine interface (class-level: parameters come merged per group) ----------------------
+    @classmethod
+    def refractory_steps(cls, params: dict, dt: float):
+        """Steps a neuron stays clamped after a spike (int or int array), or None."""
+        if not cls.has_refractory:
+            return None
+        n_ref = np.rint(np.asarray(params["tau_refrac"], dtype=np.float64) / dt).astype(np.int64)
+        if n_ref.ndim == 0:
+            return int(n_ref) if n_ref > 0 else None
+        return n_ref if n_ref.any() else None
+
+    @classmethod
+    def constants(cls, params: dict, dt: float) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def layout(cls, options: tuple):
+        """(channel names, receptor -> channel, weight unit) for these options."""
+        return cls.channels, cls.receptors, cls.weight_unit
+
+    @classmethod
+    def state_names(cls, options: tuple) -> tuple[str, ...]:
+        return cls.state_vars
+
+    @classmethod
+    def initial_state(cls, params: dict, n: int, options: tuple) -> dict:
+        """Default initial state (float32 arrays); users override any of it per population."""
+        return {"v": np.broadcast_to(f32(params["v_rest"]), (n,)).astype(np.float32)}
+
+    @classmethod
+    def integrate(cls, s: dict, inp, active: tuple, c: dict, i_ext, tmp) -> None:
+        """Advance the state over one step, in place (``inp``: (channels, n) arrivals or None)."""
+        raise NotImplementedError  # pragma: no cover
+
+    @classmethod
+    def threshold(cls, s: dict, c: dict, mask: np.ndarray) -> np.ndarray:
+        np.greater_equal(s["v"], c["v_thresh"], out=mask)
+        return np.flatnonzero(mask)
+
+    @classmethod
+    def reset(cls, s: dict, c: dict, idx: np.ndarray) -> None:
+        s["v"][idx] = c["v_reset"] if np.ndim(c["v_reset"]) == 0 else c["v_reset"][idx]

@@ -1,0 +1,364 @@
+"""The description layer: ``Network``, ``Population``, ``Projection``.
+
+Plain Python, validated at once, no simulation arrays: the engine for one backend is built from
+it on the first :meth:`Network.run` (or :meth:`Network.build`). Units: ms, mV, pA, nS, pF, Hz.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+
+import numpy as np
+
+from . import _validate as V
+from . import distributions as D
+from .connectivity import Rule, n_pairs_hint
+from .inputs import Current, PoissonInput
+from .models.base import NeuronModel
+from .monitors import RateMonitor, SpikeMonitor, StateMonitor
+
+log = logging.getLogger(__name__)
+
+
+class Population:
+    """A group of ``size`` neurons of one model. Create with :meth:`Network.add_population`."""
+
+    def __init__(self, network, size, model, name, initial, index):
+        self.network = network
+        self.size = size
+        self.model = model
+        self.name = name
+        self.initial = initial
+        self.index = index
+
+    def __len__(self):
+        return self.size
+
+    def __repr__(self):
+        return f"Population({self.name!r}, size={self.size}, model={type(self.model).__name__})"
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return self.model.state_names(self.model.options())
+
+
+class Projection:
+    """Synapses from one population to another. Create with :meth:`Network.connect`.
+
+    After the network is built, ``sources``/``targets`` (population-local indices), ``weights``
+    and ``delays`` (ms) are arrays in the projection's synapse order (sorted by source);
+    ``weights`` can be assigned (same length) to change them.
+    """
+
+    def __init__(self, network, pre, post, rule, weight, delay, receptor, name, plasticity=None):
+        self.network = network
+        self.pre, self.post = pre, post
+        self.rule, self.weight, self.delay = rule, weight, delay
+        self.receptor, self.name = receptor, name
+        self.plasticity = plasticity
+
+    def __repr__(self):
+        return f"Projection({self.name!r}, {self.pre.name} -> {self.post.name}, {self.rule!r})"
+
+    def _engine(self):
+        return self.network._ensure_built()
+
+    @property
+    def n_synapses(self) -> int:
+        return self._engine().projection_size(self)
+
+    @property
+    def sources(self) -> np.ndarray:
+        return self._engine().projection_array(self, "sources")
+
+    @property
+    def targets(self) -> np.ndarray:
+        return self._engine().projection_array(self, "targets")
+
+    @property
+    def delays(self) -> np.ndarray:
+        return self._engine().projection_array(self, "delays")
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self._engine().projection_array(self, "weights")
+
+    @weights.setter
+    def weights(self, values) -> None:
+        values = V.real_array("Projection.weights", "weights", values, length=self.n_synapses)
+        _check_sign(f"Projection.weights of {self.name!r}", self.post.model, self.receptor,
+                    (float(values.min()), float(values.max())) if values.size else (0.0, 0.0))
+        self._engine().set_weights(self, values.astype(np.float32))
+
+
+class Network:
+    """A spiking network: populations, projections, inputs and monitors.
+
+    ``dt``: time step (ms); ``device``: ``"auto"`` (CUDA from 10,000 neurons up when CuPy sees a
+    GPU, NumPy otherwise), ``"cpu"`` (NumPy), ``"cuda"`` (error if no GPU) or ``"cuda:host"``
+    (the CUDA backend's kernels compiled for the CPU: for testing, slow); ``seed``: integer seed
+    for connectivity, initial states and all random input (None draws one from the OS).
+    """
+
+    def __init__(self, dt: float = 0.1, device: str = "auto", seed: int | None = None):
+        self.dt = V.positive("Network", "dt", dt)
+        from .backends import DEVICES
+        self.device = V.choice("Network", "device", device, DEVICES)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+        self.seed = V.integer("Network", "seed", seed, minimum=0)
+        self.populations: list[Population] = []
+        self.projections: list[Projection] = []
+        self.poisson_inputs: list[PoissonInput] = []
+        self.currents: list[tuple[Population, Current]] = []
+        self.monitors: list = []
+        self._engine = None
+        self._steps_done = 0
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def t(self) -> float:
+        """Simulated time so far (ms)."""
+        return self._steps_done * self.dt
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(p.size for p in self.populations)
+
+    @property
+    def backend(self) -> str | None:
+        """Name of the backend the network runs on ("numpy", "cuda"), None before building."""
+        return None if self._engine is None else self._engine.name
+
+    # -- building the description -------------------------------------------------------------
+    def add_population(self, n: int, model: NeuronModel, name: str | None = None,
+                       initial: dict | None = None) -> Population:
+        """Add ``n`` neurons of ``model``; ``initial`` maps state names to a value, an array of
+        ``n`` values or a distribution (e.g. ``{"v": ns.Normal(-65.0, 5.0)}``)."""
+        where = "add_population()"
+        self._check_open(where)
+        n = V.integer(where, "n", n, minimum=1)
+        if not isinstance(model, NeuronModel):
+            raise TypeError(f"{where}: model must be a neuron model such as ns.LIF(...), got "
+                            f"{type(model).__name__}")
+        model.check_size(n, where)
+        name = f"pop{len(self.populations)}" if name is None else name
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{where}: name must be a non-empty string, got {name!r}")
+        if any(p.name == name for p in self.populations):
+            raise ValueError(f"{where}: a population named {name!r} exists already")
+        initial = dict(initial or {})
+        states = model.state_names(model.options())
+        for var, value in initial.items():
+            if var not in states:
+                raise ValueError(f"{where}: initial state {var!r} is not a state of "
+                                 f"{type(model).__name__}; expected one of {list(states)}")
+            D.check_spec(where, f"initial[{var!r}]", value, n)
+        pop = Population(self, n, model, name, initial, len(self.populations))
+        self.populations.append(pop)
+        return pop
+
+    def connect(self, pre: Population, post: Population, rule: Rule, weight, delay=None,
+                receptor: str = "excitatory", name: str | None = None,
+                plasticity=None) -> Projection:
+        """Connect ``pre`` to ``post`` with a connection ``rule``.
+
+        ``weight``: pA (current synapses), nS (conductances) or mV (delta synapses) — a scalar,
+        an array (rules with a defined order: ``AllToAll``, ``OneToOne``, ``Explicit``) or a
+        distribution. Excitatory weights must be >= 0; inhibitory ones <= 0 for current and
+        delta synapses and >= 0 for conductances. ``delay`` (ms, default ``dt``): scalar,
+        array or distribution, rounded to the nearest multiple of ``dt``, at least ``dt``.
+        ``plasticity``: a plasticity rule (see :mod:`neurosim.plasticity`) or None.
+        """
+        where = "connect()"
+        self._check_open(where)
+        for arg, pop in (("pre", pre), ("post", post)):
+            self._check_own(where, arg, pop)
+        if post.model.is_source:
+            raise ValueError(f"{where}: post population {post.name!r} is a "
+                             f"{type(post.model).__name__}, which cannot receive synapses")
+        if not isinstance(rule, Rule):
+            raise TypeError(f"{where}: rule must be a connection rule such as "
+                            f"ns.FixedProbability(0.1), got {type(rule).__name__}")
+        _, receptors, _ = post.model.layout(post.model.options())
+        V.choice(where, "receptor", receptor, receptors)
+        same = pre is post
+        rule.check(pre.size, post.size, same)
+        n_known = n_pairs_hint(rule, pre.size, post.size)
+        for arg, value in (("weight", weight), ("delay", delay)):
+            if value is None and arg == "delay":
+                continue
+            if isinstance(value, D.Distribution) or isinstance(value, numbers.Real):
+                D.check_spec(where, arg, value)
+            else:
+                if not rule.ordered:
+                    raise ValueError(f"{where}: {arg} as an array needs a rule with a defined "
+                                     f"synapse order (AllToAll, OneToOne, Explicit), got {rule!r}")
+                D.check_spec(where, arg, value, n_known)
+        _check_sign(where, post.model, receptor, D.value_range(weight))
+        delay = self.dt if delay is None else delay
+        lo, _ = D.value_range(delay)
+        if lo < self.dt * (1 - 1e-6):
+            raise ValueError(f"{where}: delay must be >= dt = {self.dt} ms, got {lo} ms")
+        if plasticity is not None:
+            from .plasticity import PlasticityRule
+            if not isinstance(plasticity, PlasticityRule):
+                raise TypeError(f"{where}: plasticity must be a plasticity rule such as "
+                                f"ns.STDP(...), got {type(plasticity).__name__}")
+            plasticity.check(pre, post, receptor, weight)
+        name = f"{pre.name}->{post.name}#{len(self.projections)}" if name is None else name
+        proj = Projection(self, pre, post, rule, weight, delay, receptor, name, plasticity)
+        proj.index = len(self.projections)
+        self.projections.append(proj)
+        return proj
+
+    def add_poisson_input(self, target: Population, rate: float, weight: float,
+                          n_sources: int = 1, receptor: str = "excitatory") -> PoissonInput:
+        """Drive every neuron of ``target`` with ``n_sources`` independent Poisson trains at
+        ``rate`` Hz, each spike adding ``weight`` (see :class:`neurosim.inputs.PoissonInput`)."""
+        where = "add_poisson_input()"
+        self._check_open(where)
+        self._check_own(where, "target", target)
+        if target.model.is_source:
+            raise ValueError(f"{where}: target {target.name!r} is a spike source")
+        rate = V.non_negative(where, "rate", rate)
+        weight = V.real(where, "weight", weight)
+        n_sources = V.integer(where, "n_sources", n_sources, minimum=1)
+        _, receptors, _ = target.model.layout(target.model.options())
+        V.choice(where, "receptor", receptor, receptors)
+        _check_sign(where, target.model, receptor, (weight, weight))
+        lam = n_sources * rate * self.dt * 1e-3
+        if lam > 1e4:
+            raise ValueError(f"{where}: n_sources * rate * dt = {lam:g} spikes per step is too "
+                             f"large (at most 1e4); use a current instead")
+        inp = PoissonInput(target, rate, weight, n_sources, receptor)
+        self.poisson_inputs.append(inp)
+        return inp
+
+    def inject(self, target: Population, current: Current) -> None:
+        """Inject a current (``ns.DCCurrent``, ``ns.StepCurrent``; pA) into ``target``."""
+        where = "inject()"
+        self._check_open(where)
+        self._check_own(where, "target", target)
+        if target.model.is_source:
+            raise ValueError(f"{where}: target {target.name!r} is a spike source")
+        if not isinstance(current, Current):
+            raise TypeError(f"{where}: current must be ns.DCCurrent or ns.StepCurrent, got "
+                            f"{type(current).__name__}")
+        current.check_size(target.size, where)
+        self.currents.append((target, current))
+
+    # -- monitors ------------------------------------------------------------------------------
+    def record_spikes(self, population: Population, indices=None) -> SpikeMonitor:
+        """Record the spikes of ``population`` (or of ``indices`` within it)."""
+        self._check_own("record_spikes()", "population", population)
+        return self._add_monitor(SpikeMonitor(population, indices))
+
+    def record_state(self, population: Population, variable: str, indices=None,
+                     every: int = 1) -> StateMonitor:
+        """Record state ``variable`` of ``population`` (or ``indices``) every ``every`` steps."""
+        where = "record_state()"
+        self._check_own(where, "population", population)
+        V.choice(where, "variable", variable, population.state_names)
+        V.integer(where, "every", every, minimum=1)
+        return self._add_monitor(StateMonitor(population, variable, indices, every))
+
+    def record_rate(self, population: Population, bin_size: float | None = None) -> RateMonitor:
+        """Record the population rate (Hz) in bins of ``bin_size`` ms (default: dt)."""
+        where = "record_rate()"
+        self._check_own(where, "population", population)
+        bin_size = self.dt if bin_size is None else V.positive(where, "bin_size", bin_size)
+        k = bin_size / self.dt
+        if abs(k - round(k)) > 1e-6 or round(k) < 1:
+            raise ValueError(f"{where}: bin_size must be a multiple of dt = {self.dt} ms, "
+                             f"got {bin_size}")
+        return self._add_monitor(RateMonitor(population, bin_size))
+
+    def _add_monitor(self, mon):
+        self.monitors.append(mon)
+        if self._engine is not None:
+            self._engine.add_monitor(mon)
+        return mon
+
+    # -- running -------------------------------------------------------------------------------
+    def build(self):
+        """Build the engine now (connectivity, state, buffers) instead of at the first run."""
+        return self._ensure_built()
+
+    def run(self, duration: float, progress=False) -> None:
+        """Advance the simulation by ``duration`` ms (a multiple of dt); repeated calls continue.
+
+        ``progress``: True for a progress bar (simulated time and speed), or a callable
+        ``progress(t_ms, t_end_ms)`` called a few times per second of wall time.
+        """
+        duration = V.non_negative("run()", "duration", duration)
+        steps = duration / self.dt
+        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+            raise ValueError(f"run(): duration must be a multiple of dt = {self.dt} ms, "
+                             f"got {duration}")
+        if not (progress is True or progress is False or progress is None or callable(progress)):
+            raise TypeError(f"run(): progress must be a bool or a callable, got "
+                            f"{type(progress).__name__}")
+        if not self.populations:
+            raise ValueError("run(): the network has no populations")
+        engine = self._ensure_built()
+        engine.run(int(round(steps)), progress or None)
+
+    def get_state(self, population: Population, variable: str) -> np.ndarray:
+        """A copy of a state variable of ``population`` (float32 array)."""
+        where = "get_state()"
+        self._check_own(where, "population", population)
+        V.choice(where, "variable", variable, population.state_names)
+        return self._ensure_built().get_state(population, variable)
+
+    def set_state(self, population: Population, variable: str, value) -> None:
+        """Set a state variable of ``population`` (scalar or array of its size)."""
+        where = "set_state()"
+        self._check_own(where, "population", population)
+        V.choice(where, "variable", variable, population.state_names)
+        if isinstance(value, numbers.Real):
+            arr = np.full(population.size, V.real(where, "value", value), np.float32)
+        else:
+            arr = V.real_array(where, "value", value, length=population.size).astype(np.float32)
+        self._ensure_built().set_state(population, variable, arr)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _ensure_built(self):
+        if self._engine is None:
+            from .backends import select_backend
+            from .engine import build_engine
+            name = select_backend(self.device, self.n_neurons)
+            log.info("building network (%d neurons) on backend %s", self.n_neurons, name)
+            self._engine = build_engine(self, name)
+        return self._engine
+
+    def _check_open(self, where: str) -> None:
+        if self._engine is not None:
+            raise RuntimeError(f"{where}: the network's structure is fixed once it is built "
+                               f"(first run() or build()); add everything before that")
+
+    def _check_own(self, where: str, arg: str, pop) -> None:
+        if not isinstance(pop, Population):
+            raise TypeError(f"{where}: {arg} must be a Population, got {type(pop).__name__}")
+        if pop.network is not self:
+            raise ValueError(f"{where}: {arg} population {pop.name!r} belongs to another network")
+
+
+def _check_sign(where: str, model, receptor: str, value_range) -> None:
+    """Excitatory weights >= 0; inhibitory <= 0 (current/delta) or >= 0 (conductance)."""
+    sign = model.weight_sign.get(receptor, 0)
+    lo, hi = value_range
+    if sign != 0 and (math.isinf(lo) or math.isinf(hi)):
+        raise ValueError(f"{where}: the weight distribution is unbounded; give it bounds "
+                         f"(e.g. ns.Normal(mean, std, low=0.0)) so that the sign that the "
+                         f"{receptor} receptor of {type(model).__name__} needs is guaranteed")
+    if sign > 0 and lo < 0:
+        hint = ("; use receptor='inhibitory' with negative weights for inhibition"
+                if receptor == "excitatory" and model.weight_sign.get("inhibitory") == -1 else "")
+        raise ValueError(f"{where}: weights on the {receptor} receptor of "
+                         f"{type(model).__name__} must be >= 0, got values down to {lo}{hint}")
+    if sign < 0 and hi > 0:
+        raise ValueError(f"{where}: weights on the {receptor} receptor of {type(model).__name__} "
+                         f"must be <= 0 (they are currents/jumps), got values up to {hi}")

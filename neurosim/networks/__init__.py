@@ -1,0 +1,5 @@
+"""Reference networks users can build with one call."""
+
+from .classic import brunel_2000, vogels_abbott_coba
+
+__all__ = ["vogels_abbott_coba", "brunel_2000"]
