@@ -295,7 +295,9 @@ def _build_synapses(net, groups, pop_group, n_total):
     buckets: dict = {}
     max_delay = 1
     for proj in net.projections:
-        if proj.plasticity is not None:
+        if proj.plasticity is not None:      # built by the rule's runtime; only reserve delays
+            hi = D.value_range(proj.delay)[1]
+            max_delay = max(max_delay, int(np.rint(hi / net.dt)))
             continue
         pre, post, w, d = generate_projection(net, proj, pop_group)
         g_pre, off_pre = pop_group[proj.pre.index]

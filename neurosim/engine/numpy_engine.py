@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 NAN_CHECK_EVERY = 10
 U24 = np.float32(2.0 ** -24)
+_EMPTY = np.zeros(0, np.int64)
 
 
 class _NeuronGroup:
@@ -180,7 +181,11 @@ class NumpyEngine:
         D = layout.ring_slots
         self.ring = np.zeros((D, layout.ring_width), np.float32) if D else None
         self.bitgen = np.random.Philox(key=layout.philox_key)
-        self.plastic = []
+        # Plastic projections: each rule builds a runtime with step(n, spikes, D), n_synapses,
+        # array(kind) and set_weights(values); step() delivers its spikes into self.ring and
+        # learns (see neurosim.plasticity).
+        self.plastic = [proj.plasticity.build_numpy(self, proj)
+                        for proj in net.projections if proj.plasticity is not None]
         self.recorder = _Recorder(self)
         for mon in net.monitors:
             self.recorder.add(mon, net._steps_done)
@@ -217,6 +222,7 @@ class NumpyEngine:
         neurons, sources, drives = self.neurons, self.sources, L.drives
         classes, W = L.classes, L.rng_width
         record, events = self.recorder.record, L.current_events
+        plastic = self.plastic
         last_ok = n0 - 1
         for n in range(n0, n1):
             if self._event_ptr < len(events) and events[self._event_ptr][0] <= n:
@@ -241,12 +247,14 @@ class NumpyEngine:
                     spikes.append(idx + r.start if r.start else idx)
             if D:
                 row.fill(0.0)
-            if spikes and classes:
+            if spikes:
                 S = spikes[0] if len(spikes) == 1 else np.concatenate(spikes)
                 for c in classes:
                     self._propagate(c, S, n, D)
-            for p in self.plastic:
-                p.step(n)
+            else:
+                S = _EMPTY
+            for p in plastic:
+                p.step(n, S, D)
             record(n)
             if (n + 1) % NAN_CHECK_EVERY == 0 or n == n1 - 1:
                 self._check_finite(n, last_ok)
