@@ -222,7 +222,8 @@ def simulate(args: argparse.Namespace) -> dict:
         "build_detail": {"construct_s": construct_s, "codegen_compile_s": codegen_s,
                          "import_s": t_import},
         "compile_cache": cache, "numpy": np.__version__, "python": platform.python_version(),
-        "cpu": cpu_model(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 
 

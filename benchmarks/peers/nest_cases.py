@@ -190,7 +190,8 @@ def simulate(args: argparse.Namespace) -> dict:
         "build_detail": {"construct_s": construct_s, "prepare_s": prepare_s,
                          **kernel_timers(nest)},
         "numpy": np.__version__, "python": platform.python_version(),
-        "cpu": cpu_model(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 
 
