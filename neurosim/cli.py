@@ -1,0 +1,248 @@
+"""The ``neurosim`` command: ``info``, ``report`` and ``bench``.
+
+Exit codes: 0 ok, 1 a measurement failed, 2 a usage error (bad arguments, unreadable or invalid
+results, a device that is not usable, the benchmark suite missing).
+
+``neurosim bench`` calls ``neurosim.bench.run_suite(quick=bool, device=str, sizes=list[int] |
+None, peers=bool) -> dict``, which returns one results dict of schema 1
+(``neurosim.report.render.validate_results``); ``device`` is "cpu", "cuda", "auto" or "all"
+(every usable device). The CLI validates the dict, saves it as
+``<results-dir>/<created>-<host hash>.json`` and renders the report from it and the earlier runs
+of the same machine.
+
+Only the standard library is imported here at module import; system probing, Jinja2 and the
+benchmark suite are imported by the subcommand that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+DEFAULT_RESULTS_DIR = Path("benchmarks") / "results"
+DEFAULT_OUTPUT = Path("reports")
+DEVICES = ("cpu", "cuda", "auto", "all")
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: reported with exit code 2."""
+
+
+def _sizes(text: str) -> list[int]:
+    """'100,1000,1e5' -> [100, 1000, 100000]."""
+    sizes = []
+    for part in text.split(","):
+        part = part.strip().replace("_", "")
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--sizes expects comma-separated neuron counts such as 100,1000,1e5; "
+                f"got {part!r}") from None
+        if value != int(value) or value < 1:
+            raise argparse.ArgumentTypeError(f"--sizes: a size must be a positive integer, "
+                                             f"got {part!r}")
+        sizes.append(int(value))
+    return sizes
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``neurosim report`` (shared with benchmarks/generate_report.py)."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--input", type=Path, metavar="RESULTS.json",
+                        help="one results file; earlier runs of the same machine are read from "
+                             "its folder")
+    source.add_argument("--results-dir", type=Path, metavar="DIR",
+                        help="report the newest run in DIR, with the earlier runs of the same "
+                             f"machine as history (default: {DEFAULT_RESULTS_DIR})")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, metavar="DIR",
+                        help=f"where BENCHMARKS.md, benchmarks.html and figures/ go "
+                             f"(default: {DEFAULT_OUTPUT})")
+    parser.add_argument("--no-history", action="store_true",
+                        help="ignore earlier runs (no History section, no regression check)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurosim", description="neurosim: system check, benchmarks and benchmark report.",
+        epilog="Exit codes: 0 ok, 1 measurement failure, 2 usage error.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = sub.add_parser("info", help="print the system and which backends are usable",
+                          description="Print this machine's system information (CPU, memory, "
+                                      "GPUs, package versions) and which backends are usable.")
+    info.add_argument("--json", action="store_true", help="print one JSON object instead")
+
+    report = sub.add_parser("report", help="render the benchmark report from results JSON",
+                            description="Render BENCHMARKS.md and benchmarks.html (with inline "
+                                        "SVG plots) from a results file.")
+    add_report_arguments(report)
+
+    bench = sub.add_parser("bench", help="run the benchmark suite, save results, write report",
+                           description="Run the benchmark suite (neurosim.bench.run_suite), save "
+                                       "the results JSON and render the report.")
+    bench.add_argument("--quick", action="store_true",
+                       help="short simulations and fewer sizes (a smoke run; noisier figures)")
+    bench.add_argument("--device", choices=DEVICES, default="auto",
+                       help="cpu: NumPy only; cuda: CUDA only (an error without a usable GPU); "
+                            "auto: as device='auto' picks per network; all: every usable device "
+                            "(default: auto)")
+    bench.add_argument("--sizes", type=_sizes, metavar="N,N,...",
+                       help="throughput network sizes, e.g. 100,1000,10000 (default: the suite's)")
+    bench.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, metavar="DIR",
+                       help=f"where the report goes (default: {DEFAULT_OUTPUT})")
+    bench.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
+                       help=f"where the results JSON is saved (default: {DEFAULT_RESULTS_DIR})")
+    bench.add_argument("--no-report", action="store_true", help="save results, skip the report")
+    bench.add_argument("--peers", action="store_true",
+                       help="also run the peer simulators (Brian2, NEST) on the same cases")
+    return parser
+
+
+# -------------------------------------------------------------------------------------- info
+def usable_backends() -> dict[str, str]:
+    """``neurosim.backends.available()`` where it exists, else NumPy only."""
+    try:
+        from neurosim import backends
+    except ImportError as exc:
+        logging.getLogger(__name__).info("neurosim.backends not importable: %s", exc)
+        return {"numpy": "usable"}
+    available = getattr(backends, "available", None)
+    return dict(available()) if callable(available) else {"numpy": "usable"}
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from neurosim import sysinfo
+
+    info, backends = sysinfo.collect(), usable_backends()
+    if args.json:
+        print(json.dumps({"system": info, "backends": backends}, indent=2))
+        return EXIT_OK
+    print(sysinfo.format_text(info))
+    print("Backends:")
+    for name, state in backends.items():
+        print(f"  {name}: {state}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ report
+def _pick_run(args: argparse.Namespace) -> tuple[dict, list[dict]]:
+    from neurosim.report import render
+
+    if args.input is not None:
+        if not args.input.is_file():
+            raise UsageError(f"--input {args.input}: no such file")
+        results = render.load_results(args.input)
+        history_dir = args.input.parent
+    else:
+        history_dir = args.results_dir or DEFAULT_RESULTS_DIR
+        if not history_dir.is_dir():
+            raise UsageError(f"results folder {history_dir} does not exist: run `neurosim bench` "
+                             "first, or pass --input RESULTS.json")
+        runs = []
+        for path in sorted(history_dir.glob("*.json")):
+            try:
+                runs.append(render.load_results(path))
+            except ValueError as exc:
+                logging.getLogger(__name__).warning("skipping %s", exc)
+        if not runs:
+            raise UsageError(f"no valid results file in {history_dir}: run `neurosim bench` "
+                             "first, or pass --input RESULTS.json")
+        results = max(runs, key=lambda r: render.parse_time(r["created"]))
+    if args.no_history:
+        return results, []
+    return results, render.load_history(history_dir, results["system"],
+                                        exclude_run_id=results["run_id"])
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Render the report as asked by ``args`` (see ``add_report_arguments``)."""
+    from neurosim.report import render
+
+    try:
+        results, history = _pick_run(args)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    written = render.render_report(results, args.output, history)
+    print(f"report of run {results['run_id']} ({len(render.earlier_runs(results, history))} "
+          f"earlier run(s) of this machine as history):")
+    for path in written.values():
+        print(f"  {path}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------- bench
+def run_bench(args: argparse.Namespace) -> int:
+    try:
+        bench = importlib.import_module("neurosim.bench")
+    except ModuleNotFoundError as exc:
+        if exc.name != "neurosim.bench":
+            raise
+        raise UsageError("the benchmark suite (neurosim.bench) is not part of this installation "
+                         "yet; `neurosim report --input RESULTS.json` renders existing results")
+    run_suite = getattr(bench, "run_suite", None)
+    if not callable(run_suite):
+        raise UsageError("neurosim.bench has no run_suite(); this installation cannot run the "
+                         "benchmark suite")
+    if args.device == "cuda":
+        state = usable_backends().get("cuda", "unknown to neurosim.backends.available()")
+        if state != "usable":
+            raise UsageError(f"--device cuda: the cuda backend is not usable here ({state}); "
+                             "pip install 'neurosim[cuda12]' on a machine with an NVIDIA GPU, "
+                             "or use --device cpu")
+    from neurosim.report import render
+
+    try:
+        results = run_suite(quick=args.quick, device=args.device, sizes=args.sizes,
+                            peers=args.peers)
+    except Exception as exc:
+        if type(exc).__name__ == "DeviceUnavailableError":
+            raise UsageError(str(exc)) from exc
+        logging.getLogger(__name__).debug("benchmark suite failed", exc_info=True)
+        print(f"neurosim: benchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        render.validate_results(results)
+    except ValueError as exc:
+        print(f"neurosim: the benchmark suite returned invalid results: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    path = render.save_results(results, args.results_dir)
+    print(f"results: {path}")
+    if not args.no_report:
+        history = render.load_history(args.results_dir, results["system"],
+                                      exclude_run_id=results["run_id"])
+        for written in render.render_report(results, args.output, history).values():
+            print(f"  {written}")
+    return EXIT_OK
+
+
+COMMANDS = {"info": run_info, "report": run_report, "bench": run_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or an argparse error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"neurosim {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
