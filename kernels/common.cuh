@@ -1,0 +1,91 @@
+/*
+ * common.cuh -- the small header every neurosim kernel file includes first.
+ *
+ * One source, three compilers:
+ *   - NVRTC (CuPy's RawModule, __CUDACC_RTC__): no system headers exist, so
+ *     this header includes none and defines the fixed-width types itself;
+ *   - nvcc (__CUDACC__, used by the compile check): <stdint.h>;
+ *   - g++ (neither; the host build in neurosim/backends/hostbuild.py):
+ *     compat_host.h turns __global__, threadIdx, atomicAdd... into plain C++.
+ * Kernel files include local headers with quotes only (#include "philox.cuh");
+ * the loader (neurosim/backends/kernel_source.py) inlines them, so never write
+ * #include <...> in a kernel file.
+ *
+ * Conventions for kernels (see DESIGN.md, "Kernels"):
+ *   - declare kernels as  NS_GLOBAL void name(type arg, ...)  with the types
+ *     below (ns_f32, ns_i32, ns_u64...) or plain float/int/unsigned
+ *     long long; the host launcher parses these signatures and checks the
+ *     numpy argument types strictly (pointer -> C-contiguous array of the same
+ *     dtype, scalar -> numpy scalar of the same type);
+ *   - prefer ns_u64 (unsigned long long, the type CUDA's 64-bit atomics take)
+ *     to uint64_t, which is `unsigned long` on Linux;
+ *   - loop with NS_GRID_STRIDE_LOOP(i, n) so any launch size is correct;
+ *   - float32 state and weights, int32 indices; precompute transcendental
+ *     constants on the host (CuPy compiles with -ftz=true and contracts FMAs).
+ *
+ * NS_HOST is 1 in the host build and 0 on the GPU: wrap kernels that need
+ * __shared__/__syncthreads()/warp intrinsics in #if !NS_HOST.
+ */
+#ifndef NS_COMMON_CUH
+#define NS_COMMON_CUH
+
+#if defined(__CUDACC_RTC__)
+/* NVRTC: no headers at all; LP64 on Linux, like the host compilers. */
+#define NS_HOST 0
+typedef signed char int8_t;
+typedef unsigned char uint8_t;
+typedef short int16_t;
+typedef unsigned short uint16_t;
+typedef int int32_t;
+typedef unsigned int uint32_t;
+#if defined(__LP64__)
+typedef long int64_t;
+typedef unsigned long uint64_t;
+#else
+typedef long long int64_t;
+typedef unsigned long long uint64_t;
+#endif
+#elif defined(__CUDACC__)
+#define NS_HOST 0
+#include <stdint.h>
+#else
+#define NS_HOST 1
+#include "compat_host.h"
+#endif
+
+/* Fixed-width names used by neurosim kernels, identical on every compiler. */
+typedef float ns_f32;
+typedef double ns_f64;
+typedef signed char ns_i8;
+typedef unsigned char ns_u8;
+typedef short ns_i16;
+typedef unsigned short ns_u16;
+typedef int ns_i32;
+typedef unsigned int ns_u32;
+typedef long long ns_i64;
+typedef unsigned long long ns_u64;
+
+static_assert(sizeof(ns_i16) == 2 && sizeof(ns_i32) == 4, "int sizes");
+static_assert(sizeof(ns_i64) == 8 && sizeof(ns_u64) == 8, "64-bit sizes");
+static_assert(sizeof(int64_t) == 8 && sizeof(uint64_t) == 8, "stdint sizes");
+
+/* A kernel: C linkage, so CuPy's get_function finds it by its plain name. */
+#define NS_GLOBAL extern "C" __global__
+/* A small device helper, always inlined. */
+#define NS_DEVICE __device__ __forceinline__
+
+/* Index of this thread in the whole (1-D) grid, and the grid's thread count.
+ * 64-bit, so grids of more than 2**31 threads index correctly. */
+NS_DEVICE ns_i64 ns_global_index() {
+  return (ns_i64)blockIdx.x * (ns_i64)blockDim.x + (ns_i64)threadIdx.x;
+}
+NS_DEVICE ns_i64 ns_grid_stride() {
+  return (ns_i64)gridDim.x * (ns_i64)blockDim.x;
+}
+
+/* for (i = global index; i < n; i += grid stride): correct for any launch
+ * size, fastest with about n threads. `i` is an ns_i64. */
+#define NS_GRID_STRIDE_LOOP(i, n)                                              \
+  for (ns_i64 i = ns_global_index(); i < (ns_i64)(n); i += ns_grid_stride())
+
+#endif /* NS_COMMON_CUH */

@@ -1,0 +1,432 @@
+"""Run the CUDA kernels of ``kernels/`` on the CPU: g++ build, ctypes launch.
+
+The same kernel source that CuPy compiles for the GPU builds here as plain
+C++ (``kernels/compat_host.h`` maps ``__global__``, ``threadIdx``,
+``atomicAdd``... to C++). For every kernel, a generated launcher
+``launch_<name>(grid x,y,z, block x,y,z, order_seed, ftz, <kernel args>)`` runs
+the kernel once per (block, thread) of the grid, one after the other, in
+CUDA's natural order or, with shuffling on, in a random permutation of all the
+(block, thread) pairs, to catch kernels whose result depends on thread order.
+
+The Python side copies CuPy's API, so backend code runs unchanged on either::
+
+    module = HostModule("random.cu")            # cupy.RawModule(code=load_source(...))
+    kernel = module.get_function("philox_raw_fill")
+    kernel((blocks,), (128,), (out, np.uint64(k0), np.uint64(k1), np.uint64(p0), np.int32(n)))
+
+with NumPy arrays in place of CuPy arrays, and stricter: before each call every
+argument is checked against the kernel's C signature, where CuPy checks nothing:
+
+* a pointer parameter takes a C-contiguous, aligned ``numpy.ndarray`` whose
+  dtype is exactly the pointee's (``float*`` -> float32, ``int*`` -> int32,
+  ``ns_u64*`` -> uint64, ``bool*`` -> bool...), writeable unless the pointer is
+  ``const``, or ``None`` (a null pointer, as in CuPy);
+* a scalar parameter takes a NumPy scalar of exactly its type
+  (``np.float32(x)`` for ``float``, ``np.int32(n)`` for ``int``...). A bare
+  Python ``int``/``float``/``bool`` is a ``TypeError``: CuPy would silently
+  pass it as a 64-bit integer or a double and the kernel would read garbage;
+* a wrong number of arguments is a ``TypeError``.
+
+Errors name the kernel, the argument and both types. As in CuPy, ``grid`` and
+``block`` are tuples of 1 to 3 ints, and dimensions below 1 are raised to 1
+(so a ``(0,)`` grid still runs one block: kernels must guard ``i < n``).
+``shared_mem`` must be 0 (dynamic shared memory cannot run on the host);
+``stream`` is accepted and ignored (the host launch is synchronous).
+
+Builds are cached in ``~/.cache/neurosim/hostbuild/<hash>.so`` (set
+``NEUROSIM_HOSTBUILD_CACHE`` to move it); the hash covers the inlined source,
+the launchers, the flags and the compiler version. Shuffled order: pass
+``HostModule(..., shuffle=True)``, call :func:`set_shuffle_default`, or set
+``NEUROSIM_HOSTBUILD_SHUFFLE=1``; each call of a shuffled kernel then uses the
+next seed of a per-kernel counter (deterministic from run to run).
+The launcher also sets the x86 flush-to-zero/denormals-are-zero flags while a
+kernel runs, like CuPy's ``-ftz=true`` (``HostModule(..., ftz=False)`` not to).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import itertools
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .kernel_source import kernel_names, kernels_dir, load_source
+
+__all__ = [
+    "HostBuildError",
+    "HostModule",
+    "HostKernel",
+    "ArgSpec",
+    "is_available",
+    "cache_dir",
+    "set_shuffle_default",
+    "CXXFLAGS",
+]
+
+log = logging.getLogger(__name__)
+
+CXXFLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17", "-fvisibility=hidden",
+            "-Wall", "-Wno-unused-function", "-Wno-unused-variable",
+            "-Wno-unknown-pragmas")
+_BUILD_FORMAT = 1  # bump when the generated code changes meaning
+_SHUFFLE_ENV = "NEUROSIM_HOSTBUILD_SHUFFLE"
+_CACHE_ENV = "NEUROSIM_HOSTBUILD_CACHE"
+_shuffle_default = os.environ.get(_SHUFFLE_ENV, "").strip() not in ("", "0", "false", "no")
+
+
+class HostBuildError(RuntimeError):
+    """g++ is missing, a kernel file does not compile for the host, or a
+    kernel cannot get a host launcher (unsupported parameter type)."""
+
+
+def is_available() -> bool:
+    """Whether the host build can run here (a ``g++`` on the PATH)."""
+    return shutil.which("g++") is not None
+
+
+def cache_dir() -> Path:
+    """Where built modules are kept: ``$NEUROSIM_HOSTBUILD_CACHE`` or
+    ``~/.cache/neurosim/hostbuild``."""
+    env = os.environ.get(_CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "neurosim" / "hostbuild"
+
+
+def set_shuffle_default(on: bool) -> None:
+    """Make new :class:`HostModule` objects (without an explicit ``shuffle=``)
+    run threads in shuffled order."""
+    global _shuffle_default
+    _shuffle_default = bool(on)
+
+
+# ---------------------------------------------------------------------------
+# C types -> numpy dtypes and ctypes
+
+_BASE_TYPES: dict[str, str] = {}
+for _dtype, _names in {
+    "float32": "float|ns_f32",
+    "float64": "double|ns_f64",
+    "bool": "bool",
+    "int8": "char|signed char|int8_t|ns_i8",
+    "uint8": "unsigned char|uint8_t|ns_u8",
+    "int16": "short|short int|signed short|signed short int|int16_t|ns_i16",
+    "uint16": "unsigned short|unsigned short int|uint16_t|ns_u16",
+    "int32": "int|signed|signed int|int32_t|ns_i32",
+    "uint32": "unsigned|unsigned int|uint32_t|ns_u32",
+    "int64": "long long|long long int|signed long long|signed long long int|"
+             "int64_t|ns_i64|ptrdiff_t",
+    "uint64": "unsigned long long|unsigned long long int|uint64_t|ns_u64|size_t",
+}.items():
+    for _name in _names.split("|"):
+        _BASE_TYPES[_name] = _dtype
+_long = "int64" if ctypes.sizeof(ctypes.c_long) == 8 else "int32"
+_BASE_TYPES.update({"long": _long, "long int": _long, "signed long": _long,
+                    "unsigned long": "u" + _long, "unsigned long int": "u" + _long})
+
+_CTYPES = {
+    "float32": ctypes.c_float, "float64": ctypes.c_double, "bool": ctypes.c_bool,
+    "int8": ctypes.c_int8, "uint8": ctypes.c_uint8, "int16": ctypes.c_int16,
+    "uint16": ctypes.c_uint16, "int32": ctypes.c_int32, "uint32": ctypes.c_uint32,
+    "int64": ctypes.c_int64, "uint64": ctypes.c_uint64,
+}
+_QUALIFIERS = {"const", "volatile", "__restrict__", "__restrict", "restrict"}
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """One kernel parameter: ``ctype`` as written, and what Python must pass."""
+
+    name: str
+    ctype: str
+    base: str          # the pointee or scalar type, qualifiers removed
+    pointer: bool
+    const: bool
+    dtype: np.dtype
+
+    def describe(self) -> str:
+        if self.pointer:
+            access = "read-only" if self.const else "writeable"
+            return f"a C-contiguous {access} numpy array of dtype {self.dtype.name}"
+        return f"a numpy {self.dtype.name} scalar, e.g. np.{self.dtype.type.__name__}(x)"
+
+
+def parse_ctype(name: str, ctype: str) -> ArgSpec:
+    """The :class:`ArgSpec` of parameter ``ctype name``; ``ValueError`` for
+    types the host launcher does not support (``void*``, ``T**``, structs)."""
+    stars = ctype.count("*")
+    words = ctype.replace("*", " ").replace("&", " & ").split()
+    const = stars > 0 and "const" in ctype.split("*")[0].split()  # const pointee
+    base = " ".join(w for w in words if w not in _QUALIFIERS)
+    if "&" in words or stars > 1 or base not in _BASE_TYPES:
+        raise ValueError(
+            f"parameter {name!r} has type {ctype!r}: the host launcher supports "
+            "scalars and single pointers of float, double, bool and the 8/16/32/64-bit "
+            "integer types (ns_f32, ns_i32, ns_u64, int, unsigned long long...)"
+        )
+    return ArgSpec(name, ctype, base, stars == 1, const, np.dtype(_BASE_TYPES[base]))
+
+
+# ---------------------------------------------------------------------------
+# building
+
+
+@lru_cache(maxsize=1)
+def _compiler_id() -> str:
+    gxx = shutil.which("g++")
+    if gxx is None:
+        raise HostBuildError(
+            "the host build of the CUDA kernels needs g++, which is not on the PATH: "
+            "install a C++ compiler (e.g. apt-get install g++) or skip host-build tests"
+        )
+    version = subprocess.run([gxx, "-dumpfullversion"], capture_output=True, text=True)
+    machine = subprocess.run([gxx, "-dumpmachine"], capture_output=True, text=True)
+    return f"{gxx} {version.stdout.strip()} {machine.stdout.strip()}"
+
+
+def _run_gxx(args: list[str], what: str) -> subprocess.CompletedProcess:
+    _compiler_id()
+    proc = subprocess.run(["g++", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise HostBuildError(f"g++ failed to {what}:\n{proc.stderr.strip()}")
+    return proc
+
+
+def _scan_kernels(source: str, workdir: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Kernel signatures that survive preprocessing for the host (so kernels in
+    ``#if !NS_HOST`` blocks get no launcher)."""
+    src = workdir / "scan.cpp"
+    src.write_text(source, encoding="utf-8")
+    proc = _run_gxx(["-E", "-P", "-std=c++17", "-DNS_HOST_KERNEL_SCAN",
+                     f"-I{kernels_dir()}", "-x", "c++", str(src)],
+                    "preprocess the kernel source")
+    return kernel_names(proc.stdout)
+
+
+def _launcher(name: str, specs: list[ArgSpec]) -> str:
+    params = ["unsigned gx", "unsigned gy", "unsigned gz", "unsigned bx", "unsigned by",
+              "unsigned bz", "unsigned order_seed", "int ftz"]
+    call = []
+    for i, spec in enumerate(specs):
+        if spec.pointer:
+            params.append(f"void *a{i}")
+            call.append(f"({spec.base} *)a{i}")
+        else:
+            params.append(f"{spec.base} a{i}")
+            call.append(f"a{i}")
+    return (
+        f'extern "C" __attribute__((visibility("default"))) int launch_{name}('
+        + ", ".join(params)
+        + ") {\n  return ns_host::launch(gx, gy, gz, bx, by, bz, order_seed, ftz, "
+        + f"[&]() {{ {name}({', '.join(call)}); }});\n}}\n"
+    )
+
+
+def _build(source: str, origin: str) -> tuple[Path, dict]:
+    """Compile ``source`` (or find it in the cache): the .so path and the
+    kernel table ``{"kernels": {name: [[argname, ctype], ...]},
+    "unsupported": {name: reason}}``."""
+    flags_id = " ".join(CXXFLAGS)
+    key = hashlib.sha256(
+        f"{_BUILD_FORMAT}\0{_compiler_id()}\0{flags_id}\0{source}".encode()
+    ).hexdigest()[:32]
+    folder = cache_dir()
+    so_path, meta_path = folder / f"{key}.so", folder / f"{key}.json"
+    if so_path.is_file() and meta_path.is_file():
+        return so_path, json.loads(meta_path.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        workdir = Path(tmp)
+        kernels, unsupported, launchers = {}, {}, []
+        as_written = dict(kernel_names(source))  # ctype text before macro expansion
+        for name, args in _scan_kernels(source, workdir):
+            if len(as_written.get(name, ())) == len(args):
+                args = as_written[name]
+            try:
+                specs = [parse_ctype(argname, ctype) for ctype, argname in args]
+            except ValueError as exc:
+                unsupported[name] = str(exc)
+                continue
+            kernels[name] = [[argname, ctype] for ctype, argname in args]
+            launchers.append(_launcher(name, specs))
+        full = (source + "\n#line 1 \"<neurosim host launchers>\"\n"
+                + "\n".join(launchers))
+        cpp = workdir / "module.cpp"
+        cpp.write_text(full, encoding="utf-8")
+        out = workdir / "module.so"
+        proc = _run_gxx([*CXXFLAGS, f"-I{kernels_dir()}", "-o", str(out), str(cpp)],
+                        f"build {origin} for the host")
+        if proc.stderr.strip():
+            log.warning("g++ warnings building %s for the host:\n%s", origin,
+                        proc.stderr.strip())
+        meta = {"origin": origin, "kernels": kernels, "unsupported": unsupported}
+        shutil.copyfile(cpp, workdir / "keep.cpp")
+        os.replace(workdir / "keep.cpp", folder / f"{key}.cpp")
+        os.replace(out, so_path)
+        meta_tmp = workdir / "meta.json"
+        meta_tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(meta_tmp, meta_path)
+    log.debug("host build of %s -> %s", origin, so_path)
+    return so_path, meta
+
+
+# ---------------------------------------------------------------------------
+# modules and kernels
+
+
+class HostModule:
+    """A kernel file built for the CPU; the host twin of ``cupy.RawModule``.
+
+    ``HostModule("random.cu")`` builds a file of ``kernels/`` (or any path;
+    local ``#include "..."`` are inlined by :func:`load_source`);
+    ``HostModule(code=source)`` builds a source string, as
+    ``cupy.RawModule(code=...)`` does. ``shuffle``: run threads in a random
+    order (``None``: the module default, see :func:`set_shuffle_default`).
+    ``ftz``: flush denormals while kernels run, like CuPy's ``-ftz=true``.
+    Raises :class:`HostBuildError` if g++ is missing or the build fails.
+    """
+
+    def __init__(self, filename: str | os.PathLike | None = None, *,
+                 code: str | None = None, shuffle: bool | None = None,
+                 ftz: bool = True):
+        if (filename is None) == (code is None):
+            raise TypeError("HostModule() takes exactly one of a file name or code=...")
+        self.origin = str(filename) if code is None else "<code>"
+        self.source = load_source(filename) if code is None else code
+        self.shuffle = _shuffle_default if shuffle is None else bool(shuffle)
+        self.ftz = bool(ftz)
+        self.path, meta = _build(self.source, self.origin)
+        self._lib = ctypes.CDLL(str(self.path))
+        self.kernels: dict[str, list[ArgSpec]] = {
+            name: [parse_ctype(argname, ctype) for argname, ctype in args]
+            for name, args in meta["kernels"].items()
+        }
+        self.unsupported: dict[str, str] = dict(meta["unsupported"])
+        self._functions: dict[str, HostKernel] = {}
+
+    def get_function(self, name: str) -> "HostKernel":
+        """The kernel ``name`` (``LookupError`` if the module has none, or
+        :class:`HostBuildError` if its parameters have no host launcher)."""
+        if name in self._functions:
+            return self._functions[name]
+        if name in self.unsupported:
+            raise HostBuildError(
+                f"kernel {name}() of {self.origin} cannot run on the host: "
+                f"{self.unsupported[name]}"
+            )
+        if name not in self.kernels:
+            raise LookupError(
+                f"no kernel {name!r} in {self.origin} for the host build; it has "
+                f"{sorted(self.kernels)} (kernels inside #if !NS_HOST are left out)"
+            )
+        kernel = HostKernel(self, name, self.kernels[name])
+        self._functions[name] = kernel
+        return kernel
+
+    def __repr__(self) -> str:
+        return f"HostModule({self.origin!r}, kernels={sorted(self.kernels)})"
+
+
+def _dims(value, what: str, kernel: str) -> tuple[int, int, int]:
+    if not isinstance(value, tuple):
+        raise TypeError(f"{kernel}(): {what} must be a tuple of 1 to 3 ints, like CuPy's, "
+                        f"got {type(value).__name__} {value!r}")
+    if not 1 <= len(value) <= 3:
+        raise ValueError(f"{kernel}(): {what} must have 1 to 3 dimensions, got {value!r}")
+    dims = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{kernel}(): {what} dimensions must be ints, got {value!r}")
+        dims.append(max(1, int(v)))  # CuPy raises dimensions below 1 to 1
+    dims += [1] * (3 - len(dims))
+    return dims[0], dims[1], dims[2]
+
+
+class HostKernel:
+    """One kernel of a :class:`HostModule`; call it like ``cupy.RawKernel``:
+    ``kernel(grid, block, args, shared_mem=0)``."""
+
+    def __init__(self, module: HostModule, name: str, specs: list[ArgSpec]):
+        self.module = module
+        self.name = name
+        self.__name__ = name
+        self.args = specs
+        self.shuffle = module.shuffle
+        self._seeds = itertools.count(1)
+        self._lock = threading.Lock()
+        fn = getattr(module._lib, f"launch_{name}")
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_uint] * 7 + [ctypes.c_int] + [
+            ctypes.c_void_p if s.pointer else _CTYPES[s.dtype.name] for s in specs
+        ]
+        self._fn = fn
+
+    def signature(self) -> str:
+        return f"{self.name}({', '.join(f'{s.ctype} {s.name}' for s in self.args)})"
+
+    def _convert(self, index: int, spec: ArgSpec, value):
+        where = f"{self.name}(): argument {index} '{spec.name}' ({spec.ctype})"
+        if spec.pointer:
+            if value is None:
+                return None
+            if not isinstance(value, np.ndarray):
+                kind = f"{type(value).__module__}.{type(value).__name__}"
+                raise TypeError(f"{where} must be {spec.describe()}, got {kind}")
+            if value.dtype != spec.dtype:
+                raise TypeError(f"{where} must be {spec.describe()}, "
+                                f"got an array of dtype {value.dtype}")
+            if not value.flags.c_contiguous or not value.flags.aligned:
+                raise ValueError(f"{where} must be a C-contiguous aligned array, got one "
+                                 f"with strides {value.strides} (use np.ascontiguousarray)")
+            if not spec.const and not value.flags.writeable:
+                raise ValueError(f"{where} is not const, so the kernel may write it, "
+                                 "but the array is read-only")
+            return value.ctypes.data
+        if isinstance(value, np.generic) and value.dtype == spec.dtype:
+            return value.item()
+        if isinstance(value, (bool, int, float)):
+            cupy_as = {bool: "int64", int: "int64", float: "float64 (double)"}[type(value)]
+            raise TypeError(f"{where} must be {spec.describe()}, got a Python "
+                            f"{type(value).__name__} ({value!r}): CuPy would pass it as "
+                            f"{cupy_as} and the kernel would read garbage")
+        got = (f"numpy {value.dtype} scalar" if isinstance(value, np.generic)
+               else f"{type(value).__module__}.{type(value).__name__}")
+        raise TypeError(f"{where} must be {spec.describe()}, got {got}")
+
+    def __call__(self, grid, block, args, *, shared_mem: int = 0, stream=None) -> None:
+        gx, gy, gz = _dims(grid, "grid", self.name)
+        bx, by, bz = _dims(block, "block", self.name)
+        if bx * by * bz > 1024 or bx > 1024 or by > 1024 or bz > 64:
+            raise ValueError(f"{self.name}(): block {block!r} exceeds CUDA's limits "
+                             "(1024 threads, z <= 64)")
+        if gx > 2**31 - 1 or gy > 65535 or gz > 65535:
+            raise ValueError(f"{self.name}(): grid {grid!r} exceeds CUDA's limits "
+                             "(x < 2**31, y and z <= 65535)")
+        if shared_mem:
+            raise ValueError(f"{self.name}(): shared_mem={shared_mem}: dynamic shared "
+                             "memory cannot run in the host build")
+        if not isinstance(args, (tuple, list)):
+            raise TypeError(f"{self.name}(): args must be a tuple, got {type(args).__name__}")
+        if len(args) != len(self.args):
+            raise TypeError(f"{self.signature()} takes {len(self.args)} arguments, "
+                            f"got {len(args)}")
+        values = [self._convert(i, spec, v) for i, (spec, v) in enumerate(zip(self.args, args))]
+        with self._lock:
+            seed = next(self._seeds) & 0xFFFFFFFF if self.shuffle else 0
+        status = self._fn(gx, gy, gz, bx, by, bz, seed, int(self.module.ftz), *values)
+        if status != 0:
+            raise ValueError(f"{self.name}(): a shuffled launch needs fewer than 2**32 "
+                             f"threads, got grid {grid!r} x block {block!r}")
+
+    def __repr__(self) -> str:
+        return f"<HostKernel {self.signature()} from {self.module.origin}>"
