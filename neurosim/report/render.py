@@ -432,6 +432,10 @@ METRICS: dict[str, MetricDef] = {m.key: m for m in (
               _throughput_at(100, "us_per_step", "lower", "numpy")),
     MetricDef("neuron_updates_per_s_100k", "updates/s @100k", "updates/s", "higher",
               _throughput_at(100_000, "neuron_updates_per_s", "higher", None)),
+    MetricDef("numpy_updates_per_s_100k", "NumPy updates/s @100k", "updates/s", "higher",
+              _throughput_at(100_000, "neuron_updates_per_s", "higher", "numpy")),
+    MetricDef("gpu_updates_per_s_100k", "GPU updates/s @100k", "updates/s", "higher",
+              _throughput_at(100_000, "neuron_updates_per_s", "higher", "cuda")),
     MetricDef("coba_speedup_vs_brian2_cython", "COBA vs Brian2", "×", "higher",
               _peer_speedup("coba", "brian2", "cython", "numpy")),
     MetricDef("brunel_speedup_vs_brian2_cython", "Brunel vs Brian2", "×", "higher",
@@ -447,15 +451,17 @@ METRICS: dict[str, MetricDef] = {m.key: m for m in (
     MetricDef("sequence_recall", "sequence recall", "", "higher", _sequence_recall),
     MetricDef("brunel_x_realtime", "Brunel × real time", "× real time", "higher",
               _reference("brunel", None)),
+    MetricDef("numpy_brunel_x_realtime", "NumPy Brunel × real time", "× real time", "higher",
+              _reference("brunel", "numpy")),
     MetricDef("gpu_brunel_x_realtime", "GPU Brunel × real time", "× real time", "higher",
               _reference("brunel", "cuda")),
     MetricDef("gpu_step_overhead_us", "GPU µs/step", "µs/step", "lower", _gpu_step_overhead),
     MetricDef("gpu_potjans_diesmann_rtf", "GPU P-D wall/sim", "wall s / sim s", "lower",
               _reference("potjans_diesmann", "cuda", rtf=True)),
 )}
-HISTORY_METRICS = ("numpy_lif_us_per_step_100", "neuron_updates_per_s_100k",
-                   "bytes_per_synapse_constant_delay", "brunel_x_realtime",
-                   "pattern_learning_epochs")
+HISTORY_METRICS = ("numpy_lif_us_per_step_100", "numpy_updates_per_s_100k",
+                   "gpu_updates_per_s_100k", "numpy_brunel_x_realtime", "gpu_brunel_x_realtime",
+                   "bytes_per_synapse_constant_delay", "pattern_learning_epochs")
 
 
 def compute_metrics(results: dict) -> dict[str, Measured | Missing]:
@@ -972,7 +978,8 @@ def build_figures(results: dict, earlier: list[dict]) -> list[dict]:
     if series:
         figs.append(_figure("learning", "Learning curves", svg.line_plot(
             series, title="Learning curves", xlabel="epoch", ylabel="accuracy / recall",
-            hlines=hlines), "Accuracy (pattern learning) and recall (sequence learning) per epoch."))
+            hlines=hlines, xinteger=True, yzero=True),
+            "Accuracy (pattern learning) and recall (sequence learning) per epoch."))
     h = conv.get("homeostasis")
     if h and "status" not in h and h["rate_trace"]["t_s"]:
         figs.append(_figure("homeostasis", "Homeostatic adaptation", svg.line_plot(
@@ -997,7 +1004,7 @@ def build_figures(results: dict, earlier: list[dict]) -> list[dict]:
             figs.append(_figure(f"history_{key}", f"History: {METRICS[key].label}", svg.line_plot(
                 [svg.Series(METRICS[key].label, [x for x, _ in points], values)],
                 title=f"{METRICS[key].label} across runs", xlabel="run (see the History table)",
-                ylabel=METRICS[key].unit or "value", ylog=ylog),
+                ylabel=METRICS[key].unit or "value", ylog=ylog, xinteger=True, yzero=True),
                 f"{METRICS[key].label} per run of this machine; run numbers as in the History table."))
     return figs
 
@@ -1012,7 +1019,7 @@ def _history_table(results: dict, earlier: list[dict]) -> dict:
     for i, run in enumerate(earlier + [results]):
         rows.append({"number": i + 1, "run_id": run["run_id"], "created": run["created"],
                      "quick": run["quick"], "current": run is results,
-                     "values": [fmt_measured(METRICS[k].compute(run), k)
+                     "cells": [fmt_measured(METRICS[k].compute(run), k)
                                 for k in HISTORY_METRICS]})
     return {"columns": [METRICS[k].label for k in HISTORY_METRICS], "rows": rows}
 

@@ -71,8 +71,10 @@ def _nice_step(span: float, count: int = 5) -> float:
     return 10 * mag
 
 
-def make_axis(values: Sequence[float], log: bool, include: Sequence[float] = ()) -> _Axis:
-    """An axis covering ``values`` (and ``include``) with nice bounds and ticks."""
+def make_axis(values: Sequence[float], log: bool, include: Sequence[float] = (),
+              integer: bool = False) -> _Axis:
+    """An axis covering ``values`` (and ``include``) with nice bounds and ticks (whole numbers
+    only when ``integer``)."""
     vals = [v for v in list(values) + list(include) if math.isfinite(v) and (v > 0 or not log)]
     if not vals:
         vals = [1.0, 10.0] if log else [0.0, 1.0]
@@ -89,7 +91,7 @@ def make_axis(values: Sequence[float], log: bool, include: Sequence[float] = ())
         return _Axis(10.0 ** elo, 10.0 ** ehi, True, tuple(ticks))
     if hi == lo:
         lo, hi = (lo - 1, hi + 1) if lo == 0 else (lo - abs(lo) * 0.5, hi + abs(hi) * 0.5)
-    step = _nice_step(hi - lo)
+    step = max(1.0, _nice_step(hi - lo)) if integer else _nice_step(hi - lo)
     lo, hi = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
     n = int(round((hi - lo) / step))
     return _Axis(lo, hi, False, tuple(lo + i * step for i in range(n + 1)))
@@ -149,14 +151,17 @@ def _open(width: int, height: int, title: str) -> str:
 
 def line_plot(series: Sequence[Series], *, title: str, xlabel: str, ylabel: str,
               xlog: bool = False, ylog: bool = False, width: int = 640, height: int = 340,
-              hlines: Sequence[tuple[float, str]] = ()) -> str:
-    """Line/scatter plot of ``series``; ``hlines`` are (y, label) dashed reference lines."""
+              hlines: Sequence[tuple[float, str]] = (), xinteger: bool = False,
+              yzero: bool = False) -> str:
+    """Line/scatter plot of ``series``; ``hlines`` are (y, label) dashed reference lines;
+    ``xinteger`` keeps x ticks on whole numbers; ``yzero`` makes a linear y axis include 0."""
     xs = [float(v) for s in series for v in s.x]
     ys = [float(v) for s in series for v in s.y]
     labels = [s.label for s in series] + [label for _, label in hlines]
     legend_width = min(210, 34 + int(6.3 * max((len(label) for label in labels), default=0)))
-    frame = _Frame(width, height, make_axis(xs, xlog), make_axis(ys, ylog, [y for y, _ in hlines]),
-                   legend_width)
+    yinclude = [y for y, _ in hlines] + ([0.0] if yzero and not ylog else [])
+    frame = _Frame(width, height, make_axis(xs, xlog, integer=xinteger),
+                   make_axis(ys, ylog, yinclude), legend_width)
     out = [_open(width, height, title)] + frame.draw(title, xlabel, ylabel)
     entries: list[tuple[str, str, bool]] = []
     for i, s in enumerate(series):
