@@ -350,9 +350,9 @@ def _check_sign(where: str, model, receptor: str, value_range) -> None:
     """Excitatory weights >= 0; inhibitory <= 0 (current/delta) or >= 0 (conductance)."""
     sign = model.weight_sign.get(receptor, 0)
     lo, hi = value_range
-    if sign != 0 and (math.isinf(lo) or math.isinf(hi)):
+    if (sign > 0 and math.isinf(lo)) or (sign < 0 and math.isinf(hi)):
         raise ValueError(f"{where}: the weight distribution is unbounded; give it bounds "
-                         f"(e.g. ns.Normal(mean, std, low=0.0)) so that the sign that the "
+                         f"(e.g. ns.Normal(mean, std, low=0.0) or high=0.0) so that the sign that the "
                          f"{receptor} receptor of {type(model).__name__} needs is guaranteed")
     if sign > 0 and lo < 0:
         hint = ("; use receptor='inhibitory' with negative weights for inhibition"

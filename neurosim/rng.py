@@ -93,8 +93,11 @@ def philox_raw(key, counter, position: int, n: int) -> np.ndarray:
     if position < 0 or n < 0:
         raise ValueError(f"philox_raw(): position and n must be >= 0, got {position}, {n}")
     if not isinstance(counter, int):
-        words = np.asarray(counter, dtype=np.uint64)
+        words = np.array(counter, dtype=np.uint64).reshape(4)
         counter = sum(int(w) << (64 * i) for i, w in enumerate(words))
+    # explicit uint64: numpy converts a list like [2**62, 2**63 + 1] through
+    # float64 and silently rounds the key
+    key = key if isinstance(key, int) else np.array(key, dtype=np.uint64).reshape(2)
     block, lane = divmod(int(position), 4)
     bitgen = np.random.Philox(key=key, counter=_counter_words(counter + block))
     return bitgen.random_raw(n + lane)[lane:]
@@ -211,7 +214,8 @@ class StreamRNG:
 
     ``seed``: an int, a sequence of ints, a ``SeedSequence`` or ``None`` (fresh
     entropy; ``seed_sequence.entropy`` then tells how to reproduce the run).
-    The key is ``SeedSequence(seed).generate_state(2, np.uint64)``.
+    The key is ``SeedSequence(seed).generate_state(2, np.uint64)``. Or pass
+    numpy's ``key=`` (2 uint64 words) directly instead of a seed.
 
     ``stream_width``: positions per time step. Leave it out and let
     :meth:`reserve` lay the streams out; the width is frozen at the first draw.
@@ -222,10 +226,16 @@ class StreamRNG:
     reuses one ``np.random.Philox``); one per engine.
     """
 
-    def __init__(self, seed=None, *, stream_width: int | None = None):
-        self.seed_sequence = (seed if isinstance(seed, np.random.SeedSequence)
-                              else np.random.SeedSequence(seed))
-        self.key = philox_key(self.seed_sequence)
+    def __init__(self, seed=None, *, key=None, stream_width: int | None = None):
+        if key is not None:
+            if seed is not None:
+                raise TypeError("StreamRNG(): pass a seed or a key, not both")
+            self.seed_sequence = None
+            self.key = np.array(key, dtype=np.uint64).reshape(2)
+        else:
+            self.seed_sequence = (seed if isinstance(seed, np.random.SeedSequence)
+                                  else np.random.SeedSequence(seed))
+            self.key = philox_key(self.seed_sequence)
         self.key0, self.key1 = _U64(self.key[0]), _U64(self.key[1])
         self._fixed_width = stream_width is not None
         if stream_width is not None and int(stream_width) < 1:
@@ -311,5 +321,6 @@ class StreamRNG:
         return self.key0, self.key1, _U64(self.position(step, offset))
 
     def __repr__(self) -> str:
-        return (f"StreamRNG(entropy={self.seed_sequence.entropy!r}, "
-                f"stream_width={self._width})")
+        origin = (f"key=[{self.key[0]}, {self.key[1]}]" if self.seed_sequence is None
+                  else f"entropy={self.seed_sequence.entropy!r}")
+        return f"StreamRNG({origin}, stream_width={self._width})"

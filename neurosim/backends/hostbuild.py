@@ -394,7 +394,7 @@ class HostKernel:
             return value.ctypes.data
         if isinstance(value, np.generic) and value.dtype == spec.dtype:
             return value.item()
-        if isinstance(value, (bool, int, float)):
+        if type(value) in (bool, int, float):  # not np.float64, a float subclass
             cupy_as = {bool: "int64", int: "int64", float: "float64 (double)"}[type(value)]
             raise TypeError(f"{where} must be {spec.describe()}, got a Python "
                             f"{type(value).__name__} ({value!r}): CuPy would pass it as "

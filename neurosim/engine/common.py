@@ -56,11 +56,11 @@ def non_finite_error(layout, group, values: np.ndarray, var: str, step: int,
     pop = next(p for p in group.pops
                if group.offsets[p.index] <= bad < group.offsets[p.index] + p.size)
     local = bad - group.offsets[pop.index]
-    t = (step + 1) * layout.dt
-    t_ok = (last_ok_step + 1) * layout.dt
+    t = round((step + 1) * layout.dt, 9)
+    t_ok = round((last_ok_step + 1) * layout.dt, 9)
     msg = (f"population {pop.name!r}: state {var!r} became non-finite ({values[bad]}) for neuron "
-           f"{local}, between t = {t_ok:.4g} ms and t = {t:.4g} ms; the simulation stopped at "
-           f"t = {t:.4g} ms and the monitors keep everything recorded up to then")
+           f"{local}, between t = {t_ok} ms and t = {t} ms; the simulation stopped at "
+           f"t = {t} ms and the monitors keep everything recorded up to then")
     return SimulationError(msg, population=pop.name, variable=var, t_ms=t)
 
 

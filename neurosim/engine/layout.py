@@ -117,7 +117,8 @@ class Layout:
 
     @property
     def ring_slots(self) -> int:
-        return self.max_delay + 1 if self.ring_width else 0
+        # step n reads (and clears) slot n % D before writing slots n+1 .. n+max_delay
+        return self.max_delay if self.ring_width else 0
 
     @property
     def n_synapses(self) -> int:

@@ -2,11 +2,13 @@
 
 One step ``n`` advances the state from ``t_n = n*dt`` to ``t_{n+1}``:
 
-1. gather input — Poisson drives add into ring slot ``n % D``; each group reads its columns;
-2. update neurons — one fused update per group (integrate, refractory clamp, threshold, reset)
-   producing a compact list of spiking indices; spike sources emit theirs;
-3. propagate — each spike (stamped ``t_{n+1}``) walks its CSR rows and adds its weights into
-   slot ``(n + 1 + delay) % D``, i.e. it arrives at ``t_{n+1} + delay``;
+1. gather input — ring slot ``n % D`` holds what arrives at ``t_{n+1}``; Poisson drives add
+   into it; each group reads its columns;
+2. update neurons — one fused update per group (integrate over the step, add the arrivals,
+   refractory clamp, threshold, reset) producing a compact list of spiking indices (spikes
+   stamped ``t_{n+1}``); spike sources emit theirs;
+3. propagate — each spike walks its CSR rows and adds its weights into slot
+   ``(n + delay) % D``: it arrives at ``t_{n+1} + delay``, in step ``n + delay``;
 4. learn — plastic projections (see :mod:`neurosim.plasticity`);
 5. record — monitors append spike lists and samples; they reach the user's arrays in chunks.
 """
@@ -182,7 +184,8 @@ class NumpyEngine:
         self.ring = np.zeros((D, layout.ring_width), np.float32) if D else None
         self.bitgen = np.random.Philox(key=layout.philox_key)
         # Plastic projections: each rule builds a runtime with step(n, spikes, D), n_synapses,
-        # array(kind) and set_weights(values); step() delivers its spikes into self.ring and
+        # array(kind) and set_weights(values); step() delivers the step's spikes into
+        # self.ring[(n + delay) % D] (arrival at t_{n+1} + delay, read in step n + delay) and
         # learns (see neurosim.plasticity).
         self.plastic = [proj.plasticity.build_numpy(self, proj)
                         for proj in net.projections if proj.plasticity is not None]
@@ -198,6 +201,8 @@ class NumpyEngine:
         n_end = n0 + steps
         bar = Progress(progress, n0 * self.L.dt, n_end * self.L.dt) if progress else None
         n = n0
+        errstate = np.errstate(over="ignore", invalid="ignore")  # blow-ups are reported below
+        errstate.__enter__()
         try:
             while n < n_end:
                 stop = min(n_end, n + self._chunk)
@@ -211,6 +216,7 @@ class NumpyEngine:
             n = stop.step + 1
             raise stop.error from None
         finally:
+            errstate.__exit__(None, None, None)
             self.net._steps_done = n
             self.recorder.flush()
             if bar is not None:
@@ -268,9 +274,9 @@ class NumpyEngine:
         if not syn.size:
             return
         if c.delay is not None:
-            np.add.at(self.ring[(n + 1 + c.delay) % D], c.cols[syn], c.weights[syn])
+            np.add.at(self.ring[(n + c.delay) % D], c.cols[syn], c.weights[syn])
         else:
-            slot = (n + 1 + c.delays[syn].astype(np.int64)) % D
+            slot = (n + c.delays[syn].astype(np.int64)) % D
             flat = slot * self.ring.shape[1] + c.cols[syn]
             np.add.at(self.ring.reshape(-1), flat, c.weights[syn])
 

@@ -8,8 +8,8 @@ Equations (mV, ms, nS, pA, pF)::
     if v >= v_peak:  v <- v_reset,  w <- w + b
 
 ``I = i_offset + I_ext``. Integration: forward Euler at ``dt`` for ``v`` and ``w`` (both from the
-values at the start of the step), exact decay for the synaptic currents, inputs added at the start
-of the step. Inside the exponential, ``v`` is capped at ``v_peak`` so the term cannot overflow;
+values at the start of the step), exact decay for the synaptic currents; inputs arriving at the
+end of the step make the currents jump after the update (as in :mod:`neurosim.models.lif`). Inside the exponential, ``v`` is capped at ``v_peak`` so the term cannot overflow;
 a neuron that reaches ``v_peak`` spikes in that step anyway.
 
 ``v_peak`` is the spike detection level: a documented parameter, since it shifts spike times by
@@ -89,11 +89,6 @@ class AdEx(NeuronModel):
     @classmethod
     def integrate(cls, s, inp, active, c, i_ext, tmp):
         v, w, ie, ii = s["v"], s["w"], s["i_syn_e"], s["i_syn_i"]
-        if inp is not None:
-            if active[0]:
-                ie += inp[0]
-            if active[1]:
-                ii += inp[1]
         # exponential term with v capped at v_peak
         x = np.minimum(v, c["v_peak"])
         x -= c["v_T"]
@@ -118,6 +113,11 @@ class AdEx(NeuronModel):
         w += dw
         ie *= c["P_E"]
         ii *= c["P_I"]
+        if inp is not None:
+            if active[0]:
+                ie += inp[0]
+            if active[1]:
+                ii += inp[1]
 
     @classmethod
     def threshold(cls, s, c, mask):

@@ -10,7 +10,8 @@ Integration: forward Euler at the simulation step ``dt`` for both variables (u f
 then threshold and reset. Izhikevich's 2003 code instead takes two 0.5 ms half-steps for v at
 1 ms resolution; forward Euler at 0.1 ms gives different spike counts for fast cells, so compare
 like with like. Synaptic input is a jump of ``v`` by the weight in mV (delta synapses, as NEST's
-``izhikevich``), added at the start of the step; excitatory weights >= 0, inhibitory <= 0.
+``izhikevich``), added after the Euler update of the step in which it arrives and before the
+threshold check; excitatory weights >= 0, inhibitory <= 0.
 The spike is stamped with the end of the step. There is no refractory period.
 
 Published parameter sets (Izhikevich 2003, Fig. 2) are available as ``Izhikevich.preset(name)``
@@ -84,8 +85,6 @@ class Izhikevich(NeuronModel):
     @classmethod
     def integrate(cls, s, inp, active, c, i_ext, tmp):
         v, u = s["v"], s["u"]
-        if inp is not None and active[0]:
-            v += inp[0]
         du = c["b"] * v
         du -= u
         du *= c["a"]
@@ -101,6 +100,8 @@ class Izhikevich(NeuronModel):
         v += dv
         du *= c["h"]
         u += du
+        if inp is not None and active[0]:
+            v += inp[0]
 
     @classmethod
     def threshold(cls, s, c, mask):

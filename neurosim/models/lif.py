@@ -18,12 +18,13 @@ Integration is exact for these linear dynamics (Rotter & Diesmann 1999, as NEST'
     v(t+h)   = v_rest + (v - v_rest) P22 + I_E P21_E + I_I P21_I + (i_offset + I_ext) P20
     I_E(t+h) = I_E P11_E
 
-Inputs that arrive at time ``t`` are added before the step from ``t`` to ``t+h`` (so the update
-is the exact solution with the jump at ``t``). After the update, a neuron with ``v >= v_thresh``
-spikes; its spike is stamped with the end of the step ``t+h``; ``v`` is set to ``v_reset`` and
-held there for the next ``round(tau_refrac/dt)`` updates (NEST's count: 20 updates for 2 ms at
-0.1 ms), during which synaptic currents keep decaying and inputs to ``v`` (delta synapses) are
-ignored.
+Step order (NEST's convention): the state is advanced from ``t`` to ``t+h`` with the update
+above; then the inputs that arrive at ``t+h`` are added (jumps of ``I_E``/``I_I``, or of ``v``
+for delta synapses), so the update is the exact solution with the jump at its arrival time;
+then a neuron with ``v >= v_thresh`` spikes, its spike stamped ``t+h``; ``v`` is set to
+``v_reset`` and held there for the next ``round(tau_refrac/dt)`` updates (NEST's count: 20
+updates for 2 ms at 0.1 ms), during which synaptic currents keep decaying and inputs to ``v``
+(delta synapses) are ignored. A spike stamped ``T`` with delay ``d`` arrives at ``T + d``.
 """
 
 from __future__ import annotations
@@ -125,23 +126,21 @@ class LIF(NeuronModel):
     @classmethod
     def integrate(cls, s, inp, active, c, i_ext, tmp):
         v = s["v"]
-        if "i_syn_e" not in s:                      # delta synapses: jump of v at t
-            if inp is not None and active[0]:
-                v += inp[0]
-            v *= c["P22"]
-            v += c["v_const"]
-        else:
-            v *= c["P22"]
-            v += c["v_const"]
-            for ch, (name, p21, p11) in enumerate((("i_syn_e", "P21_E", "P11_E"),
-                                                   ("i_syn_i", "P21_I", "P11_I"))):
-                if not active[ch]:
-                    continue
-                cur = s[name]
-                cur += inp[ch]
-                np.multiply(cur, c[p21], out=tmp)
-                v += tmp
-                cur *= c[p11]
+        v *= c["P22"]
+        v += c["v_const"]
         if i_ext is not None:
             np.multiply(i_ext, c["P20"], out=tmp)
             v += tmp
+        if "i_syn_e" not in s:                      # delta synapses: jump of v at t + h
+            if inp is not None and active[0]:
+                v += inp[0]
+            return
+        for ch, (name, p21, p11) in enumerate((("i_syn_e", "P21_E", "P11_E"),
+                                               ("i_syn_i", "P21_I", "P11_I"))):
+            if not active[ch]:
+                continue
+            cur = s[name]
+            np.multiply(cur, c[p21], out=tmp)
+            v += tmp
+            cur *= c[p11]
+            cur += inp[ch]

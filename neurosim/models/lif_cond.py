@@ -18,8 +18,9 @@ conductances equal to their mean over the step, ``gbar = g (tau/h) (1 - exp(-h/t
 
 This is exact when no input arrives and the conductances are constant, first-order accurate in
 ``h`` for the variation of the conductances within a step, and unconditionally stable. Spikes,
-resets and refractoriness are as in :mod:`neurosim.models.lif` (conductances keep decaying while
-``v`` is clamped).
+resets, refractoriness and the step order are as in :mod:`neurosim.models.lif`: inputs arriving
+at ``t+h`` make the conductances jump after the update and act from the next step on
+(conductances keep decaying while ``v`` is clamped).
 """
 
 from __future__ import annotations
@@ -96,11 +97,6 @@ class LIFCond(NeuronModel):
     @classmethod
     def integrate(cls, s, inp, active, c, i_ext, tmp):
         v, g_e, g_i = s["v"], s["g_e"], s["g_i"]
-        if inp is not None:
-            if active[0]:
-                g_e += inp[0]
-            if active[1]:
-                g_i += inp[1]
         ge = g_e * c["F_E"]
         gi = g_i * c["F_I"]
         g_tot = ge + gi
@@ -117,3 +113,8 @@ class LIFCond(NeuronModel):
         v += v_inf
         g_e *= c["P_E"]
         g_i *= c["P_I"]
+        if inp is not None:
+            if active[0]:
+                g_e += inp[0]
+            if active[1]:
+                g_i += inp[1]

@@ -55,6 +55,10 @@ class SpikeSource(NeuronModel):
     is_source: ClassVar[bool] = True
     has_refractory: ClassVar[bool] = False
 
+    @classmethod
+    def initial_state(cls, p, n, options):
+        return {}
+
     def __post_init__(self):
         if isinstance(self.times, (str, bytes)) or not hasattr(self.times, "__len__"):
             raise TypeError(f"SpikeSource: times must be a sequence of per-neuron sequences of "
