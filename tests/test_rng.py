@@ -235,6 +235,52 @@ def launch(module, name, n, position0, *args, threads=None, block=64):
     module.get_function(name)(grid, (block,), args)
 
 
+ONE_PER_THREAD = r"""
+#include "philox.cuh"
+/* the device helpers a neuron kernel calls, one value per thread */
+NS_GLOBAL void raw_per_thread(ns_u64 *out, ns_u64 k0, ns_u64 k1, ns_u64 p0, ns_i32 n) {
+  NS_GRID_STRIDE_LOOP(i, n) out[i] = ns_philox_raw(k0, k1, p0 + (ns_u64)i);
+}
+NS_GLOBAL void raw_ctr_per_thread(ns_u64 *out, ns_u64 k0, ns_u64 k1, ns_u64 c0, ns_u64 c1,
+                                  ns_u64 c2, ns_u64 c3, ns_u64 p0, ns_i32 n) {
+  NS_GRID_STRIDE_LOOP(i, n) out[i] = ns_philox_raw_ctr(k0, k1, c0, c1, c2, c3, p0 + (ns_u64)i);
+}
+NS_GLOBAL void counts_per_thread(ns_i32 *out, const float *cdf, ns_i32 len, ns_u64 k0,
+                                 ns_u64 k1, ns_u64 p0, ns_i32 n) {
+  NS_GRID_STRIDE_LOOP(i, n)
+    out[i] = ns_count_from_cdf(cdf, len, ns_uniform24(ns_philox_raw(k0, k1, p0 + (ns_u64)i)));
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def per_thread_module():
+    if not hostbuild.is_available():
+        pytest.skip("g++ not found")
+    return hostbuild.HostModule(code=ONE_PER_THREAD, shuffle=True)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_device_helpers_one_value_per_thread(per_thread_module, key):
+    k0, k1, n = U64(key[0]), U64(key[1]), 203
+    for position in (0, 3, 2**50 + 1):
+        out = np.zeros(n, np.uint64)
+        per_thread_module.get_function("raw_per_thread")(
+            (4,), (64,), (out, k0, k1, U64(position), np.int32(n)))
+        assert np.array_equal(out, philox_raw(key, 0, position, n))
+    counter = 2**128 - 5
+    words = [U64((counter >> (64 * i)) & (2**64 - 1)) for i in range(4)]
+    out = np.zeros(n, np.uint64)
+    per_thread_module.get_function("raw_ctr_per_thread")(
+        (4,), (64,), (out, k0, k1, *words, U64(1), np.int32(n)))
+    assert np.array_equal(out, numpy_raw(key, 1, n, counter=counter))
+    table = PoissonTable(3.5)
+    counts = np.zeros(n, np.int32)
+    per_thread_module.get_function("counts_per_thread")(
+        (4,), (64,), (counts, table.cdf, table.cdf_len, k0, k1, U64(9), np.int32(n)))
+    assert np.array_equal(counts, table.counts_from_raw(philox_raw(key, 0, 9, n)))
+
+
 CASES = [(key, position, n) for key in KEYS
          for position, n in [(0, 1), (1, 7), (3, 1000), (5, 4), (2**40 + 3, 257), (2**62 + 1, 33)]]
 
