@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 
 import numpy as np
 
@@ -32,11 +33,18 @@ _EMPTY = np.zeros(0, np.int64)
 
 
 class _NeuronGroup:
-    """Runtime of one merged group of neurons."""
+    """Runtime of one merged group of neurons.
+
+    Refractory neurons are kept as a sparse set (clamped each step with one fancy assignment):
+    ``batches`` holds (last clamped step, indices) per spiking step, ``r_idx`` their union.
+    """
 
     def __init__(self, g):
         self.g = g
         self.cls = g.model_cls
+        self.integrate = g.model_cls.integrate
+        self.threshold = g.model_cls.threshold
+        self.reset = g.model_cls.reset
         self.s = g.state
         self.c = g.consts
         self.start, self.size = g.start, g.size
@@ -48,42 +56,57 @@ class _NeuronGroup:
         self.nch = len(g.channels)
         self.active = tuple(g.active)
         self.n_ref = g.n_ref
+        self.scalar_ref = np.ndim(g.n_ref) == 0
         self.v = g.state["v"]
-        self.v_reset = g.consts.get("v_reset")
-        self.r_idx = np.zeros(0, np.int64)
-        self.r_end = np.zeros(0, np.int64)
-        self.r_next = np.iinfo(np.int64).max
-        self.last = np.zeros(0, np.int64)
+        vr = g.consts.get("v_reset")
+        self.v_reset = vr if vr is None or np.ndim(vr) == 0 else None
+        self.v_reset_arr = vr if vr is not None and np.ndim(vr) else None
+        self.batches = deque()
+        self.r_idx = _EMPTY
+        self.last = _EMPTY
 
     def step(self, n: int, row) -> np.ndarray:
+        s, c = self.s, self.c
         inp = row[self.col0:self.col1].reshape(self.nch, self.size) if self.col0 >= 0 else None
-        self.cls.integrate(self.s, inp, self.active, self.c, self.i_ext, self.tmp)
-        if self.r_idx.size:
-            if n > self.r_next:
-                keep = self.r_end >= n
-                self.r_idx, self.r_end = self.r_idx[keep], self.r_end[keep]
-                self.r_next = int(self.r_end.min()) if self.r_end.size else np.iinfo(np.int64).max
-            if self.r_idx.size:
-                vr = self.v_reset
-                self.v[self.r_idx] = vr if vr.ndim == 0 else vr[self.r_idx]
-        idx = self.cls.threshold(self.s, self.c, self.mask)
+        self.integrate(s, inp, self.active, c, self.i_ext, self.tmp)
+        batches = self.batches
+        if batches:
+            if batches[0][0] < n:
+                while batches and batches[0][0] < n:
+                    batches.popleft()
+                self._rebuild()
+            r = self.r_idx
+            if r.size:
+                if self.v_reset_arr is None:
+                    self.v[r] = self.v_reset
+                else:
+                    self.v[r] = self.v_reset_arr[r]
+        idx = self.threshold(s, c, self.mask)
         if idx.size:
-            self.cls.reset(self.s, self.c, idx)
+            self.reset(s, c, idx)
             if self.n_ref is not None:
-                end = n + (self.n_ref if np.ndim(self.n_ref) == 0 else self.n_ref[idx])
-                end = np.broadcast_to(end, idx.shape)
-                self.r_idx = np.concatenate((self.r_idx, idx))
-                self.r_end = np.concatenate((self.r_end, end))
-                self.r_next = min(self.r_next, int(end.min()))
+                if self.scalar_ref:
+                    batches.append((n + self.n_ref, idx))
+                else:                       # per-neuron periods: one batch per end step
+                    ends = n + self.n_ref[idx]
+                    for e in np.unique(ends):
+                        batches.append((int(e), idx[ends == e]))
+                    self.batches = batches = deque(sorted(batches, key=lambda b: b[0]))
+                self._rebuild()
         self.last = idx
         return idx
+
+    def _rebuild(self) -> None:
+        b = self.batches
+        self.r_idx = (_EMPTY if not b else b[0][1] if len(b) == 1
+                      else np.concatenate([x[1] for x in b]))
 
 
 class _PoissonGroup:
     def __init__(self, g):
         self.g, self.start, self.size = g, g.start, g.size
         self.p, self.o = g.consts["p"], g.rng_offset
-        self.last = np.zeros(0, np.int64)
+        self.last = _EMPTY
 
     def step(self, n, u):
         self.last = np.flatnonzero(u[self.o:self.o + self.size] < self.p)
@@ -94,7 +117,7 @@ class _SpikeSourceGroup:
     def __init__(self, g):
         self.g, self.start, self.size = g, g.start, g.size
         self.steps, self.idx = g.consts["schedule"]
-        self.last = np.zeros(0, np.int64)
+        self.last = _EMPTY
 
     def step(self, n, u):
         lo = np.searchsorted(self.steps, n, "left")

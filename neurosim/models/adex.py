@@ -122,7 +122,7 @@ class AdEx(NeuronModel):
     @classmethod
     def threshold(cls, s, c, mask):
         np.greater_equal(s["v"], c["v_peak"], out=mask)
-        return np.flatnonzero(mask)
+        return mask.nonzero()[0]
 
     @classmethod
     def reset(cls, s, c, idx):

@@ -124,7 +124,7 @@ class NeuronModel:
     @classmethod
     def threshold(cls, s: dict, c: dict, mask: np.ndarray) -> np.ndarray:
         np.greater_equal(s["v"], c["v_thresh"], out=mask)
-        return np.flatnonzero(mask)
+        return mask.nonzero()[0]
 
     @classmethod
     def reset(cls, s: dict, c: dict, idx: np.ndarray) -> None:

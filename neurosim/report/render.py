@@ -368,7 +368,9 @@ def _reference(name: str, device: str | None, rtf: bool = False):
             return Missing(f"no {name} record" + (f" on {device}" if device else "")
                            + (" (GPU unmeasured)" if device == "cuda" else ""))
         best = _best(recs, "x_realtime", "higher")
-        value = 1.0 / best["x_realtime"] if rtf else best["x_realtime"]
+        value = best["x_realtime"]
+        if rtf:  # wall seconds per simulated second
+            value = 1.0 / value if value > 0 else math.inf
         return Measured(value, f"{best['device']}, {best['n_neurons']:,} neurons", best["device"])
     return compute
 
