@@ -469,3 +469,19 @@ def test_format_text_tolerates_sparse_dicts(sample):
     assert "CPU: unknown" in sysinfo.format_text({})
     text = sysinfo.format_text(sample["system"])
     assert "GPU 0: Fixture GPU (test data)" in text and "CUDA runtime (CuPy): 12.4" in text
+
+
+def test_minimal_results_render(sample, tmp_path):
+    minimal = {"schema": 1, "run_id": "fixture-minimal", "created": "2026-01-03T00:00:00",
+               "quick": True, "system": {"cpu": {"model": "Fixture CPU"}, "gpus": []},
+               "throughput": [], "memory": [], "convergence": {}, "reference_networks": [],
+               "peers": [], "raster": None, "gpu_tests": None}
+    md, html, written = _render(minimal, tmp_path)
+    assert set(written) == {"BENCHMARKS.md", "benchmarks.html"}
+    assert "**quick run**" in md and "No throughput was measured in this run." in md
+    assert "GPU speed is unmeasured" in md and "No data to plot in this run." in md
+    targets = md.split("## Performance Targets", 1)[1].split("## History", 1)[0]
+    assert targets.count("| not measured |") == len(render.load_targets())
+    checker = _TagChecker()
+    checker.feed(html)
+    assert checker.errors == [] and checker.stack == []
