@@ -13,6 +13,7 @@ from neurosim.backends import hostbuild
 from neurosim.backends.hostbuild import HostBuildError, HostModule
 from neurosim.backends.kernel_source import (
     KernelSourceError,
+    inline_includes,
     kernel_names,
     kernels_dir,
     list_kernel_files,
@@ -64,6 +65,15 @@ def test_load_source_from_any_path_and_nested_headers(header_tree):
     assert f'#line 1 "{header_tree / "sub" / "b.cuh"}"' in src
     assert f'#line 3 "{header_tree / "a.cuh"}"' in src
     assert f'#line 3 "{header_tree / "top.cu"}"' in src
+
+
+def test_inline_includes_for_code_strings():
+    code = 'int before;\n#include "philox.cuh"\nint after;\n'
+    src = inline_includes(code, "<test>")
+    assert src.startswith('#line 1 "<test>"\nint before;\n')
+    assert "#define NS_PHILOX_CUH" in src and "#define NS_COMMON_CUH" in src
+    assert '#line 3 "<test>"\nint after;' in src
+    assert inline_includes(load_source("random.cu")) == load_source("random.cu")
 
 
 def test_load_source_include_errors(tmp_path):
@@ -151,24 +161,17 @@ NS_GLOBAL void takes_void_pointer(void *p) {}
 
 
 @pytest.fixture(scope="module")
-def test_module(tmp_path_factory):
-    path = tmp_path_factory.mktemp("kernels") / "test_kernels.cu"
-    path.write_text(TEST_KERNELS)
-    return path
+def module():
+    if not hostbuild.is_available():
+        pytest.skip("g++ not found")
+    return HostModule(code=TEST_KERNELS)  # built once, then from the on-disk cache
 
 
 @pytest.fixture(scope="module")
-def module(test_module):
+def shuffled():
     if not hostbuild.is_available():
         pytest.skip("g++ not found")
-    return HostModule(test_module)
-
-
-@pytest.fixture(scope="module")
-def shuffled(test_module):
-    if not hostbuild.is_available():
-        pytest.skip("g++ not found")
-    return HostModule(test_module, shuffle=True)
+    return HostModule(code=TEST_KERNELS, shuffle=True)
 
 
 def add_args(n=1000, seed=0):
@@ -240,12 +243,10 @@ def test_compat_layer_semantics(module):
     assert floats[3] == pytest.approx(np.exp(np.float32(tiny)) + 0.25 + 0.0 + 0.5)
 
 
-def test_ftz_can_be_turned_off(test_module):
-    if not hostbuild.is_available():
-        pytest.skip("g++ not found")
+def test_ftz_can_be_turned_off(module):
     tiny = np.finfo(np.float32).tiny
     args = compat_args(tiny)
-    HostModule(test_module, ftz=False).get_function("compat_semantics")((1,), (1,), args)
+    HostModule(code=TEST_KERNELS, ftz=False).get_function("compat_semantics")((1,), (1,), args)
     assert args[2][2] == np.float32(tiny) * np.float32(0.5) != 0.0
 
 

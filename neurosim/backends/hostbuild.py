@@ -35,7 +35,9 @@ Errors name the kernel, the argument and both types. As in CuPy, ``grid`` and
 
 Builds are cached in ``~/.cache/neurosim/hostbuild/<hash>.so`` (set
 ``NEUROSIM_HOSTBUILD_CACHE`` to move it); the hash covers the inlined source,
-the launchers, the flags and the compiler version. Shuffled order: pass
+the flags and the compiler version, and the generated C++ (source plus
+launchers) stays beside it as ``<hash>.cpp`` for debugging. The newest
+:data:`CACHE_KEEP` builds are kept. Shuffled order: pass
 ``HostModule(..., shuffle=True)``, call :func:`set_shuffle_default`, or set
 ``NEUROSIM_HOSTBUILD_SHUFFLE=1``; each call of a shuffled kernel then uses the
 next seed of a per-kernel counter (deterministic from run to run).
@@ -51,7 +53,6 @@ import itertools
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -62,7 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .kernel_source import kernel_names, kernels_dir, load_source
+from .kernel_source import inline_includes, kernel_names, kernels_dir, load_source
 
 __all__ = [
     "HostBuildError",
@@ -81,6 +82,8 @@ CXXFLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17", "-fvisibility=hidden",
             "-Wall", "-Wno-unused-function", "-Wno-unused-variable",
             "-Wno-unknown-pragmas")
 _BUILD_FORMAT = 1  # bump when the generated code changes meaning
+#: How many builds the cache keeps (oldest first out).
+CACHE_KEEP = 200
 _SHUFFLE_ENV = "NEUROSIM_HOSTBUILD_SHUFFLE"
 _CACHE_ENV = "NEUROSIM_HOSTBUILD_CACHE"
 _shuffle_default = os.environ.get(_SHUFFLE_ENV, "").strip() not in ("", "0", "false", "no")
@@ -277,7 +280,18 @@ def _build(source: str, origin: str) -> tuple[Path, dict]:
         meta_tmp.write_text(json.dumps(meta, indent=1))
         os.replace(meta_tmp, meta_path)
     log.debug("host build of %s -> %s", origin, so_path)
+    _prune(folder)
     return so_path, meta
+
+
+def _prune(folder: Path) -> None:
+    builds = sorted(folder.glob("*.so"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in builds[CACHE_KEEP:]:
+        for suffix in (".so", ".json", ".cpp"):
+            try:
+                old.with_suffix(suffix).unlink()
+            except OSError:
+                pass
 
 
 # ---------------------------------------------------------------------------
@@ -290,7 +304,8 @@ class HostModule:
     ``HostModule("random.cu")`` builds a file of ``kernels/`` (or any path;
     local ``#include "..."`` are inlined by :func:`load_source`);
     ``HostModule(code=source)`` builds a source string, as
-    ``cupy.RawModule(code=...)`` does. ``shuffle``: run threads in a random
+    ``cupy.RawModule(code=...)`` does (its ``#include "common.cuh"``-style
+    includes are inlined from ``kernels/`` too, so the cache sees them). ``shuffle``: run threads in a random
     order (``None``: the module default, see :func:`set_shuffle_default`).
     ``ftz``: flush denormals while kernels run, like CuPy's ``-ftz=true``.
     Raises :class:`HostBuildError` if g++ is missing or the build fails.
@@ -302,7 +317,7 @@ class HostModule:
         if (filename is None) == (code is None):
             raise TypeError("HostModule() takes exactly one of a file name or code=...")
         self.origin = str(filename) if code is None else "<code>"
-        self.source = load_source(filename) if code is None else code
+        self.source = load_source(filename) if code is None else inline_includes(code)
         self.shuffle = _shuffle_default if shuffle is None else bool(shuffle)
         self.ftz = bool(ftz)
         self.path, meta = _build(self.source, self.origin)

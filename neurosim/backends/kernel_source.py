@@ -42,6 +42,7 @@ __all__ = [
     "kernel_path",
     "list_kernel_files",
     "load_source",
+    "inline_includes",
     "kernel_names",
     "strip_comments",
 ]
@@ -113,36 +114,40 @@ def list_kernel_files() -> list[Path]:
     return sorted(kernels_dir().glob("*.cu"))
 
 
-def _line_directive(line: int, path: Path) -> str:
-    escaped = str(path).replace("\\", "\\\\").replace('"', '\\"')
+def _line_directive(line: int, display: str) -> str:
+    escaped = display.replace("\\", "\\\\").replace('"', '\\"')
     return f'#line {line} "{escaped}"'
 
 
-def _inline(path: Path, seen: set[Path], stack: list[Path], out: list[str]) -> None:
-    text = path.read_text(encoding="utf-8")
-    out.append(_line_directive(1, path))
+def _inline_text(text: str, display: str, folder: Path, seen: set[Path],
+                 stack: list[Path], out: list[str]) -> None:
+    """Append ``text`` to ``out`` with its local includes inlined; ``display``
+    names it in ``#line`` directives, ``folder`` is where its includes are
+    looked up first."""
+    out.append(_line_directive(1, display))
     for number, line in enumerate(text.splitlines(), start=1):
         match = _INCLUDE_RE.match(line)
         if match is None:
             out.append(line)
             continue
-        target = _resolve_include(match.group(1), path)
+        target = _resolve_include(match.group(1), folder, display)
         if target in stack:
             chain = " -> ".join(p.name for p in [*stack, target])
-            raise KernelSourceError(f"{path}:{number}: include cycle {chain}")
+            raise KernelSourceError(f"{display}:{number}: include cycle {chain}")
         if target in seen:
             out.append(f"/* {match.group(1)}: already inlined above */")
             continue
         seen.add(target)
         stack.append(target)
-        _inline(target, seen, stack, out)
+        _inline_text(target.read_text(encoding="utf-8"), str(target), target.parent,
+                     seen, stack, out)
         stack.pop()
-        out.append(_line_directive(number + 1, path))
+        out.append(_line_directive(number + 1, display))
 
 
-def _resolve_include(name: str, including: Path) -> Path:
-    for folder in (including.parent, kernels_dir()):
-        candidate = (folder / name).resolve()
+def _resolve_include(name: str, folder: Path, including: str) -> Path:
+    for base in (folder, kernels_dir()):
+        candidate = (base / name).resolve()
         if candidate.is_file():
             return candidate
     raise KernelSourceError(
@@ -159,7 +164,19 @@ def load_source(name: str | os.PathLike) -> str:
     """
     path = kernel_path(name)
     out: list[str] = []
-    _inline(path, {path}, [path], out)
+    _inline_text(path.read_text(encoding="utf-8"), str(path), path.parent, {path}, [path], out)
+    return "\n".join(out) + "\n"
+
+
+def inline_includes(code: str, name: str = "<code>") -> str:
+    """A source string with its local ``#include "..."`` inlined as
+    :func:`load_source` does (looked up in :func:`kernels_dir`), its own lines
+    named ``name`` in the ``#line`` directives. Code without local includes
+    (such as :func:`load_source` output) comes back unchanged."""
+    if not any(_INCLUDE_RE.match(line) for line in code.splitlines()):
+        return code
+    out: list[str] = []
+    _inline_text(code, name, kernels_dir(), set(), [], out)
     return "\n".join(out) + "\n"
 
 
