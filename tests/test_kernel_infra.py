@@ -354,6 +354,16 @@ def test_cache_dir_from_environment(tmp_path, monkeypatch):
     assert x[0] == 1
 
 
+@needs_gxx
+def test_macro_options_reach_the_host_build():
+    src = ('#include "common.cuh"\n'
+           "NS_GLOBAL void value(int *x) { x[0] = NS_TEST_VALUE; }\n")
+    x = np.zeros(1, np.int32)
+    mod = HostModule(code=src, options=("--std=c++17", "-DNS_TEST_VALUE=42"))
+    mod.get_function("value")((1,), (1,), (x,))
+    assert x[0] == 42
+
+
 def test_missing_gxx_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(hostbuild.shutil, "which", lambda name: None)
     hostbuild._compiler_id.cache_clear()

@@ -205,12 +205,13 @@ def _run_gxx(args: list[str], what: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def _scan_kernels(source: str, workdir: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+def _scan_kernels(source: str, workdir: Path,
+                  defines: tuple[str, ...]) -> list[tuple[str, list[tuple[str, str]]]]:
     """Kernel signatures that survive preprocessing for the host (so kernels in
     ``#if !NS_HOST`` blocks get no launcher)."""
     src = workdir / "scan.cpp"
     src.write_text(source, encoding="utf-8")
-    proc = _run_gxx(["-E", "-P", "-std=c++17", "-DNS_HOST_KERNEL_SCAN",
+    proc = _run_gxx(["-E", "-P", "-std=c++17", *defines, "-DNS_HOST_KERNEL_SCAN",
                      f"-I{kernels_dir()}", "-x", "c++", str(src)],
                     "preprocess the kernel source")
     return kernel_names(proc.stdout)
@@ -235,11 +236,11 @@ def _launcher(name: str, specs: list[ArgSpec]) -> str:
     )
 
 
-def _build(source: str, origin: str) -> tuple[Path, dict]:
+def _build(source: str, origin: str, defines: tuple[str, ...] = ()) -> tuple[Path, dict]:
     """Compile ``source`` (or find it in the cache): the .so path and the
     kernel table ``{"kernels": {name: [[argname, ctype], ...]},
-    "unsupported": {name: reason}}``."""
-    flags_id = " ".join(CXXFLAGS)
+    "unsupported": {name: reason}}``. ``defines``: ``-D``/``-U`` options."""
+    flags_id = " ".join(CXXFLAGS + defines)
     key = hashlib.sha256(
         f"{_BUILD_FORMAT}\0{_compiler_id()}\0{flags_id}\0{source}".encode()
     ).hexdigest()[:32]
@@ -252,7 +253,7 @@ def _build(source: str, origin: str) -> tuple[Path, dict]:
         workdir = Path(tmp)
         kernels, unsupported, launchers = {}, {}, []
         as_written = dict(kernel_names(source))  # ctype text before macro expansion
-        for name, args in _scan_kernels(source, workdir):
+        for name, args in _scan_kernels(source, workdir, defines):
             if len(as_written.get(name, ())) == len(args):
                 args = as_written[name]
             try:
@@ -267,7 +268,7 @@ def _build(source: str, origin: str) -> tuple[Path, dict]:
         cpp = workdir / "module.cpp"
         cpp.write_text(full, encoding="utf-8")
         out = workdir / "module.so"
-        proc = _run_gxx([*CXXFLAGS, f"-I{kernels_dir()}", "-o", str(out), str(cpp)],
+        proc = _run_gxx([*CXXFLAGS, *defines, f"-I{kernels_dir()}", "-o", str(out), str(cpp)],
                         f"build {origin} for the host")
         if proc.stderr.strip():
             log.warning("g++ warnings building %s for the host:\n%s", origin,
@@ -308,19 +309,22 @@ class HostModule:
     includes are inlined from ``kernels/`` too, so the cache sees them). ``shuffle``: run threads in a random
     order (``None``: the module default, see :func:`set_shuffle_default`).
     ``ftz``: flush denormals while kernels run, like CuPy's ``-ftz=true``.
+    ``options``: the ``RawModule`` options; the ``-D``/``-U`` macro options
+    reach g++, the others (``--std=...``, ``-ftz=...``) are GPU-only and ignored.
     Raises :class:`HostBuildError` if g++ is missing or the build fails.
     """
 
     def __init__(self, filename: str | os.PathLike | None = None, *,
-                 code: str | None = None, shuffle: bool | None = None,
-                 ftz: bool = True):
+                 code: str | None = None, options: tuple[str, ...] = (),
+                 shuffle: bool | None = None, ftz: bool = True):
         if (filename is None) == (code is None):
             raise TypeError("HostModule() takes exactly one of a file name or code=...")
         self.origin = str(filename) if code is None else "<code>"
         self.source = load_source(filename) if code is None else inline_includes(code)
         self.shuffle = _shuffle_default if shuffle is None else bool(shuffle)
         self.ftz = bool(ftz)
-        self.path, meta = _build(self.source, self.origin)
+        self.defines = tuple(o for o in options if o.startswith(("-D", "-U")))
+        self.path, meta = _build(self.source, self.origin, self.defines)
         self._lib = ctypes.CDLL(str(self.path))
         self.kernels: dict[str, list[ArgSpec]] = {
             name: [parse_ctype(argname, ctype) for argname, ctype in args]
