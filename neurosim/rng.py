@@ -15,6 +15,9 @@ Numpy increments the 256-bit counter before each block of 4 values, so
 Seeding: ``StreamRNG(seed)`` takes the key from ``np.random.SeedSequence(seed)
 .generate_state(2, np.uint64)``, as ``np.random.Philox(seed)`` does, so
 ``StreamRNG(seed).raw(0, n)`` equals ``np.random.Philox(seed).random_raw(n)``.
+Give numpy keys and counters as uint64 arrays, never as lists of Python ints:
+``np.random.Philox(key=[a, b])`` converts a list that mixes values above and
+below 2**63 through float64 and silently rounds the key (numpy 2.4).
 
 Positions instead of a moving state: the engine gives every random "stream"
 of a network (one Poisson input, one Poisson source population...) a fixed
