@@ -88,6 +88,14 @@ class SynapseClass:
 
 @dataclass
 class PoissonDrive:
+    """A Poisson input: count ``k = #{j : cdf[j] <= u}`` per neuron and step, times ``weight``.
+
+    With ``u = (raw >> 40) * 2^-24``, ``cdf[j] <= u`` is ``raw >= thr[j]`` with
+    ``thr[j] = ceil(cdf[j] * 2^24) << 40`` (exact integer form used by the NumPy engine), and
+    ``tab[raw >> 48]`` gives ``k`` directly except in the few 2^-16-wide bins that contain a
+    threshold (marked -1).
+    """
+
     group: Group
     col: int                        # first ring column of the target channel
     lo: int                         # neuron offset within the group
@@ -96,6 +104,22 @@ class PoissonDrive:
     weight: np.float32
     rng_offset: int
     lam: float
+    thr: np.ndarray = None          # uint64 thresholds on the raw draws
+    tab: np.ndarray = None          # int16 [65536]: k for each top-16-bit bin, -1 if ambiguous
+
+    def __post_init__(self):
+        self.thr = uniform_thresholds(self.cdf[self.cdf < 1.0])
+        lo = np.arange(65536, dtype=np.uint64) << np.uint64(48)
+        hi = lo | np.uint64(2**48 - 1)
+        k_lo = np.searchsorted(self.thr, lo, "right")
+        k_hi = np.searchsorted(self.thr, hi, "right")
+        self.tab = np.where(k_lo == k_hi, k_lo, -1).astype(np.int16)
+
+
+def uniform_thresholds(p) -> np.ndarray:
+    """uint64 ``t`` with ``(raw >> 40) * 2^-24 >= p  <=>  raw >= t`` for float32 ``p`` in [0, 1)."""
+    m = np.ceil(np.asarray(p, np.float32).astype(np.float64) * 2.0 ** 24).astype(np.uint64)
+    return m << np.uint64(40)
 
 
 @dataclass

@@ -103,13 +103,16 @@ class _NeuronGroup:
 
 
 class _PoissonGroup:
+    """Spikes where ``u < p``, i.e. ``raw < ceil(p * 2^24) << 40`` on the raw Philox draws."""
+
     def __init__(self, g):
+        from .layout import uniform_thresholds
         self.g, self.start, self.size = g, g.start, g.size
-        self.p, self.o = g.consts["p"], g.rng_offset
+        self.thr, self.o = uniform_thresholds(g.consts["p"]), g.rng_offset
         self.last = _EMPTY
 
-    def step(self, n, u):
-        self.last = np.flatnonzero(u[self.o:self.o + self.size] < self.p)
+    def step(self, n, raw):
+        self.last = (raw[self.o:self.o + self.size] < self.thr).nonzero()[0]
         return self.last
 
 
@@ -257,21 +260,17 @@ class NumpyEngine:
             if self._event_ptr < len(events) and events[self._event_ptr][0] <= n:
                 self._apply_currents(n)
             row = ring[n % D] if D else None
-            u = None
-            if W:
-                u = (self.bitgen.random_raw(W) >> np.uint64(40)).astype(np.float32)
-                u *= U24
+            raw = self.bitgen.random_raw(W) if W else None
             for d in drives:
-                k = np.searchsorted(d.cdf, u[d.rng_offset:d.rng_offset + d.n], "right")
                 seg = row[d.col:d.col + d.n]
-                seg += k.astype(np.float32) * d.weight
+                seg += _poisson_counts(d, raw[d.rng_offset:d.rng_offset + d.n]) * d.weight
             spikes = []
             for r in neurons:
                 idx = r.step(n, row)
                 if idx.size:
                     spikes.append(idx + r.start if r.start else idx)
             for r in sources:
-                idx = r.step(n, u)
+                idx = r.step(n, raw)
                 if idx.size:
                     spikes.append(idx + r.start if r.start else idx)
             if D:
@@ -291,17 +290,17 @@ class NumpyEngine:
         return n1
 
     def _propagate(self, c, S, n, D):
-        starts = c.indptr[S]
-        lens = c.indptr[S + 1] - starts
-        syn = _ranges(starts.astype(np.int64), lens.astype(np.int64))
-        if not syn.size:
+        """Deliver the spikes ``S`` of step ``n`` through synapse class ``c`` into the ring."""
+        cols, w, d = _gather_rows(c, S)
+        if not cols.size:
             return
         if c.delay is not None:
-            np.add.at(self.ring[(n + c.delay) % D], c.cols[syn], c.weights[syn])
+            np.add.at(self.ring[(n + c.delay) % D], cols, w)
         else:
-            slot = (n + c.delays[syn].astype(np.int64)) % D
-            flat = slot * self.ring.shape[1] + c.cols[syn]
-            np.add.at(self.ring.reshape(-1), flat, c.weights[syn])
+            slot = (n + d.astype(np.int64)) % D
+            slot *= self.ring.shape[1]
+            slot += cols
+            np.add.at(self.ring.reshape(-1), slot, w)
 
     def _apply_currents(self, n: int) -> None:
         events = self.L.current_events
@@ -358,6 +357,39 @@ class NumpyEngine:
             if p.proj is proj:
                 return p
         raise KeyError(f"projection {proj.name!r} is not part of this engine")
+
+
+def _poisson_counts(d, raw) -> np.ndarray:
+    """Poisson counts (float32) of drive ``d`` from raw draws: table lookup, exact fix-ups."""
+    k = d.tab[raw >> np.uint64(48)]
+    amb = (k < 0).nonzero()[0]
+    if amb.size:
+        k[amb] = np.searchsorted(d.thr, raw[amb], "right")
+    return k.astype(np.float32)
+
+
+def _gather_rows(c, S):
+    """(cols, weights, delays or None) of the CSR rows of the spiking sources ``S``.
+
+    Few spikes with long rows: slices of the rows, concatenated (a memcpy per row); many
+    spikes: one vectorised gather over the concatenated row ranges.
+    """
+    ip = c.indptr
+    if S.size <= 256:
+        starts, ends = ip[S].tolist(), ip[S + 1].tolist()
+        spans = [(a, b) for a, b in zip(starts, ends) if b > a]
+        if not spans:
+            return _EMPTY, None, None
+        if len(spans) == 1:
+            (a, b), = spans
+            return c.cols[a:b], c.weights[a:b], None if c.delays is None else c.delays[a:b]
+        cols = np.concatenate([c.cols[a:b] for a, b in spans])
+        w = np.concatenate([c.weights[a:b] for a, b in spans])
+        d = None if c.delays is None else np.concatenate([c.delays[a:b] for a, b in spans])
+        return cols, w, d
+    starts = ip[S].astype(np.int64)
+    syn = _ranges(starts, ip[S + 1].astype(np.int64) - starts)
+    return c.cols[syn], c.weights[syn], None if c.delays is None else c.delays[syn]
 
 
 class _Stop(Exception):
