@@ -72,9 +72,10 @@ class _NeuronGroup:
         batches = self.batches
         if batches:
             if batches[0][0] < n:
+                drop = 0
                 while batches and batches[0][0] < n:
-                    batches.popleft()
-                self._rebuild()
+                    drop += batches.popleft()[1].size
+                self.r_idx = self.r_idx[drop:]      # batches are kept in r_idx's order
             r = self.r_idx
             if r.size:
                 if self.v_reset_arr is None:
@@ -87,12 +88,13 @@ class _NeuronGroup:
             if self.n_ref is not None:
                 if self.scalar_ref:
                     batches.append((n + self.n_ref, idx))
+                    self.r_idx = np.concatenate((self.r_idx, idx)) if self.r_idx.size else idx
                 else:                       # per-neuron periods: one batch per end step
                     ends = n + self.n_ref[idx]
                     for e in np.unique(ends):
                         batches.append((int(e), idx[ends == e]))
-                    self.batches = batches = deque(sorted(batches, key=lambda b: b[0]))
-                self._rebuild()
+                    self.batches = deque(sorted(batches, key=lambda b: b[0]))
+                    self._rebuild()
         self.last = idx
         return idx
 
