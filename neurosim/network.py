@@ -230,9 +230,10 @@ class Network:
         V.choice(where, "receptor", receptor, receptors)
         _check_sign(where, target.model, receptor, (weight, weight))
         lam = n_sources * rate * self.dt * 1e-3
-        if lam > 1e4:
+        from .rng import MAX_POISSON_LAMBDA
+        if lam > MAX_POISSON_LAMBDA:
             raise ValueError(f"{where}: n_sources * rate * dt = {lam:g} spikes per step is too "
-                             f"large (at most 1e4); use a current instead")
+                             f"large (at most {MAX_POISSON_LAMBDA:g}); use a current instead")
         inp = PoissonInput(target, rate, weight, n_sources, receptor)
         self.poisson_inputs.append(inp)
         return inp

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import distributions as D
 from ..models.sources import PoissonSource, SpikeSource
+from ..rng import poisson_cdf_table
 
 PHILOX_SPAWN_KEY = (2,)
 
@@ -198,27 +199,6 @@ def current_amplitude(layout: Layout, pop, step: int):
     return total
 
 
-def poisson_cdf_table(lam: float) -> np.ndarray:
-    """float32 CDF of Poisson(lam) up to where it rounds to 1 (computed in float64).
-
-    A count is ``k = #{j : cdf[j] <= u}`` for a uniform ``u`` in [0, 1); the table's last entry
-    is 1.0, so counts are bounded by its length (the tail beyond is below 2^-24).
-    """
-    if lam <= 0:
-        return np.ones(1, np.float32)
-    kmax = int(lam + 12 * np.sqrt(lam) + 20)
-    k = np.arange(kmax + 1)
-    from math import lgamma
-    logpmf = k * np.log(lam) - lam - np.array([lgamma(x + 1.0) for x in k])
-    cdf = np.cumsum(np.exp(logpmf))
-    cdf32 = np.minimum(cdf, 1.0).astype(np.float32)
-    ones = np.flatnonzero(cdf32 >= 1.0)
-    end = ones[0] + 1 if ones.size else cdf32.size
-    out = cdf32[:end].copy()
-    out[-1] = 1.0
-    return out
-
-
 # -- groups -------------------------------------------------------------------------------------
 
 def _make_groups(net):
@@ -304,6 +284,21 @@ def _mark_inputs(net, groups, pop_group):
 
 # -- synapses -----------------------------------------------------------------------------------
 
+SAMPLE_CHUNK = 1 << 22          # values drawn per call when sampling weights/delays
+SCATTER_CHUNK = 1 << 23         # synapses placed per fancy-index assignment (int64 positions)
+MAX_DELAY_STEPS = 2**15 - 1     # per-synapse delays are stored as uint8, or int16 from 256 steps
+
+
+@dataclass
+class _Drawn:
+    """A static projection drawn in source-major order: 9 bytes per synapse at most."""
+
+    counts: np.ndarray              # int64 per source neuron
+    cols: np.ndarray                # int32 ring columns
+    weights: np.ndarray             # float32
+    steps: np.ndarray | None        # uint8/int16 delay steps (heterogeneous class only)
+
+
 def generate_projection(net, proj, pop_group):
     """(pre local int64, post local int64, weights float32, delay steps int64) of a projection."""
     rng = rng_for(net.seed, 1, proj.index)
@@ -317,47 +312,196 @@ def generate_projection(net, proj, pop_group):
 
 
 def _build_synapses(net, groups, pop_group, n_total):
-    buckets: dict = {}
+    """Static projections merged into CSR synapse classes, one per constant delay + one mixed.
+
+    A projection's class follows from its delay spec (a constant number of steps, else the
+    heterogeneous class). Within a row (one source neuron) the synapses of the class's members
+    follow each other in member order, each member's in its own order. Built in bounded memory:
+    each projection is drawn grouped by source (``Rule.generate_by_source``: no sort for the
+    usual rules) as int32 columns, float32 weights and uint8/int16 delay steps; source
+    populations are taken in the order of their global ids, so the rows of one source population
+    form one block of each class; its projections are drawn, placed into their block of the
+    preallocated class arrays, and dropped. The peak is the class arrays plus one source
+    population's synapses, without an int64 array or a sort over a whole class. Rules whose
+    number of synapses is not known in advance (``FixedProbability``) are drawn first.
+    """
+    dt = net.dt
     max_delay = 1
+    static = []
     for proj in net.projections:
         if proj.plasticity is not None:      # built by the rule's runtime; only reserve delays
             hi = D.value_range(proj.delay)[1]
-            max_delay = max(max_delay, int(np.rint(hi / net.dt)))
-            continue
-        pre, post, w, d = generate_projection(net, proj, pop_group)
-        g_pre, off_pre = pop_group[proj.pre.index]
-        g, off = pop_group[proj.post.index]
-        ch = g.model_cls.layout(g.options)[1][proj.receptor]
-        gpre = (g_pre.start + off_pre + pre).astype(np.int64)
-        cols = (g.col_offset + ch * g.size + off + post).astype(np.int32)
-        counts = np.bincount(pre, minlength=proj.pre.size).astype(np.int32)
-        const = d.size == 0 or bool(d.min() == d.max())
-        key = int(d[0]) if (const and d.size) else (1 if const else "hetero")
-        if d.size:
-            max_delay = max(max_delay, int(d.max()))
-        buckets.setdefault(key, []).append((proj, gpre, cols, np.asarray(w, np.float32), d, counts))
+            max_delay = max(max_delay, int(np.rint(hi / dt)))
+        else:
+            static.append(proj)
+    key = {proj: _delay_key(proj.delay, dt) for proj in static}
+    drawn, size = {}, {}
+    for proj in static:
+        n = proj.rule.size(proj.pre.size, proj.post.size, proj.pre is proj.post)
+        if n is None:
+            drawn[proj] = _draw_static(net, proj, pop_group, key[proj])
+            n = drawn[proj].cols.size
+        size[proj] = n
+    buckets: dict = {}
+    for proj in static:
+        buckets.setdefault(key[proj], []).append(proj)
+    arrays = {}
+    for k, projs in buckets.items():
+        total = sum(size[p] for p in projs)
+        arrays[k] = [np.empty(total, np.int32), np.empty(total, np.float32),
+                     np.empty(total, np.uint8) if k == "hetero" else None,
+                     np.zeros(n_total, np.int64), 0]          # row lengths, fill pointer
+    members = {proj: None for proj in static}
+    pres = sorted({proj.pre.index: proj.pre for proj in static}.values(),
+                  key=lambda p: pop_group[p.index][0].start + pop_group[p.index][1])
+    for pre in pres:
+        g_pre, off_pre = pop_group[pre.index]
+        row0 = g_pre.start + off_pre
+        for k, projs in buckets.items():
+            here = [p for p in projs if p.pre is pre]
+            if not here:
+                continue
+            parts = [drawn.pop(p, None) or _draw_static(net, p, pop_group, k) for p in here]
+            for p, part in zip(here, parts):
+                members[p] = part.counts.astype(np.int32)
+                if part.steps is not None and part.steps.size:
+                    max_delay = max(max_delay, int(part.steps.max()))
+                elif k != "hetero" and part.cols.size:
+                    max_delay = max(max_delay, k)
+            arrays[k][4] = _place_block(arrays[k], parts, row0, pre.size)
+            del parts
     classes, proj_class = [], {}
-    for key, items in buckets.items():
-        gpre = np.concatenate([it[1] for it in items])
-        member = np.concatenate([np.full(it[1].size, m, np.int64) for m, it in enumerate(items)])
-        order = np.lexsort((member, gpre)) if len(items) > 1 else np.argsort(gpre, kind="stable")
-        del member
-        cols = np.concatenate([it[2] for it in items])[order]
-        weights = np.concatenate([it[3] for it in items])[order]
-        delays = None
-        if key == "hetero":
-            dd = np.concatenate([it[4] for it in items])[order]
-            delays = dd.astype(np.uint8 if dd.max() < 256 else np.int16)
-        idx_t = np.int32 if gpre.size < 2**31 - 1 else np.int64
+    for k, projs in buckets.items():
+        cols, weights, steps, rowlen, filled = arrays.pop(k)
+        if filled != cols.size:              # a rule drew another number than it announced
+            raise RuntimeError(f"internal error: class {k!r} holds {filled} of {cols.size} "
+                               f"synapses")
+        idx_t = np.int32 if cols.size < 2**31 - 1 else np.int64
         indptr = np.zeros(n_total + 1, idx_t)
-        np.cumsum(np.bincount(gpre, minlength=n_total), out=indptr[1:])
-        del gpre, order
+        np.cumsum(rowlen, out=indptr[1:])
         ci = len(classes)
-        classes.append(SynapseClass(None if key == "hetero" else key, indptr, cols, weights,
-                                    delays, [(it[0], it[5]) for it in items]))
-        for m, it in enumerate(items):
-            proj_class[it[0]] = (ci, m)
+        classes.append(SynapseClass(None if k == "hetero" else k, indptr, cols, weights, steps,
+                                    [(p, members[p]) for p in projs]))
+        for m, p in enumerate(projs):
+            proj_class[p] = (ci, m)
     return classes, proj_class, max_delay
+
+
+def _place_block(arrs, parts, row0, n_rows) -> int:
+    """Copy the members drawn for one source population into their rows; new fill pointer.
+
+    Rows ``row0 .. row0 + n_rows`` of the class start at the fill pointer; within a row, the
+    members follow each other in order. One member is a plain copy; several are scattered in
+    chunks of rows (int64 positions of at most about SCATTER_CHUNK synapses).
+    """
+    cols, weights, steps, rowlen, base = arrs
+    if steps is not None and any(p.steps.dtype != steps.dtype for p in parts) \
+            and steps.dtype == np.uint8:
+        arrs[2] = steps = steps.astype(np.int16)
+    lens = parts[0].counts.copy()
+    for p in parts[1:]:
+        lens += p.counts
+    rowlen[row0:row0 + n_rows] = lens
+    n_block = int(lens.sum())
+    if len(parts) == 1:
+        p = parts[0]
+        cols[base:base + n_block] = p.cols
+        weights[base:base + n_block] = p.weights
+        if steps is not None:
+            steps[base:base + n_block] = p.steps
+        return base + n_block
+    starts = base + np.cumsum(lens) - lens          # first position of each row
+    for p in parts:
+        csum = np.cumsum(p.counts)
+        r0, s0 = 0, 0
+        while r0 < n_rows:
+            r1 = max(r0 + 1, int(np.searchsorted(csum, s0 + SCATTER_CHUNK, "right")))
+            r1 = min(r1, n_rows)
+            s1 = int(csum[r1 - 1])
+            if s1 > s0:
+                pos = _ranges(starts[r0:r1], p.counts[r0:r1])
+                cols[pos] = p.cols[s0:s1]
+                weights[pos] = p.weights[s0:s1]
+                if steps is not None:
+                    steps[pos] = p.steps[s0:s1]
+            r0, s0 = r1, s1
+        starts += p.counts
+    return base + n_block
+
+
+def _delay_key(spec, dt):
+    """A projection's class from its delay spec: a constant number of steps, or "hetero"."""
+    if isinstance(spec, D.Normal) and spec.std == 0:
+        spec = spec.mean
+    lo, hi = spec.bounds() if isinstance(spec, D.Distribution) else D.value_range(spec)
+    if np.isfinite(lo) and np.isfinite(hi):
+        s_lo, s_hi = (max(1, int(np.rint(x / dt))) for x in (lo, hi))
+        if s_lo == s_hi:
+            return s_lo
+    return "hetero"
+
+
+def _draw_static(net, proj, pop_group, key) -> _Drawn:
+    """Pairs (grouped by source), weights and heterogeneous delay steps of a static projection.
+
+    Draws in the order of :func:`generate_projection` (rule, weights, delays) from the
+    projection's own stream ``rng_for(seed, 1, index)``; the int32 targets become ring columns
+    in place.
+    """
+    rng = rng_for(net.seed, 1, proj.index)
+    counts, cols, order = proj.rule.generate_by_source(proj.pre.size, proj.post.size,
+                                                        proj.pre is proj.post, rng)
+    g, off = pop_group[proj.post.index]
+    ch = g.model_cls.layout(g.options)[1][proj.receptor]
+    cols += np.int32(g.col_offset + ch * g.size + off)
+    n = cols.size
+    weights = np.empty(n, np.float32)
+    _sample_into(weights, "weight", proj.weight, rng, order)
+    steps = None
+    if key == "hetero":
+        steps = _delay_steps(proj, n, rng, order, net.dt)
+    return _Drawn(counts, cols, weights, steps)
+
+
+def _sample_into(out, name, spec, rng, order, transform=None):
+    """Fill ``out`` with values of a weight/delay spec; distributions are sampled in chunks."""
+    n = out.size
+    if isinstance(spec, D.Distribution):
+        for a in range(0, n, SAMPLE_CHUNK):
+            v = spec.sample(rng, min(n, a + SAMPLE_CHUNK) - a)
+            out[a:a + v.size] = v if transform is None else transform(v)
+        return
+    v = np.asarray(D.resolve("connect()", name, spec, n, rng), np.float64)
+    if v.ndim and order is not None:
+        v = v[order]
+    out[:] = v if transform is None else transform(v)
+
+
+def _delay_steps(proj, n, rng, order, dt) -> np.ndarray:
+    """``max(1, rint(delay / dt))`` per synapse as uint8, or int16 once a value reaches 256."""
+
+    def to_steps(d):
+        s = np.rint(np.divide(d, dt))
+        np.maximum(s, 1.0, out=s)
+        hi = s.max() if s.size else 0
+        if hi > MAX_DELAY_STEPS:
+            raise ValueError(f"connect(): delays of {proj.name!r} reach {hi * dt:g} ms = "
+                             f"{hi:.0f} steps of dt = {dt} ms; at most {MAX_DELAY_STEPS} steps "
+                             f"are supported")
+        return s
+
+    spec = proj.delay
+    if not isinstance(spec, D.Distribution):
+        s = np.empty(n, np.float64)
+        _sample_into(s, "delay", spec, rng, order, to_steps)
+        return s.astype(np.uint8 if n == 0 or s.max() < 256 else np.int16)
+    out = np.empty(n, np.uint8)
+    for a in range(0, n, SAMPLE_CHUNK):
+        s = to_steps(spec.sample(rng, min(n, a + SAMPLE_CHUNK) - a))
+        if s.size and s.max() >= 256 and out.dtype == np.uint8:
+            out = out.astype(np.int16)
+        out[a:a + s.size] = s
+    return out
 
 
 def member_positions(layout: Layout, proj) -> np.ndarray:
