@@ -1,0 +1,28 @@
+"""The README's example runs as written, and its quick start has exactly two commands."""
+
+import pathlib
+import re
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_example_runs(capsys):
+    text = README.read_text()
+    block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    block = block.replace('device="auto"', 'device="cpu"')
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    spikes, vm = namespace["spikes"], namespace["vm"]
+    assert spikes.num_spikes > 0
+    assert vm.values.shape == (1500, 3)
+    assert namespace["net"].t == 1500.0
+
+
+def test_quick_start_has_two_commands():
+    text = README.read_text()
+    quick = re.search(r"## Quick start\n\n```bash\n(.*?)```", text, re.S).group(1)
+    commands = [line for line in quick.splitlines() if line.strip()]
+    assert len(commands) == 2
+    assert "pytest" in commands[1]
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "pytest" in ci and "[test]" in ci
