@@ -237,6 +237,7 @@ class NumpyEngine:
                 wall = time.perf_counter()
                 done = self._steps(n, stop) - n
                 n += done
+                self.recorder.flush()           # recordings reach the monitors chunk by chunk
                 self._chunk = chunk_steps(done, time.perf_counter() - wall)
                 if bar is not None:
                     bar.update(n * self.L.dt)
