@@ -40,12 +40,14 @@ For the cython target the compilation cache is a fresh temporary directory by de
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import datetime
 import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -168,7 +170,9 @@ def configure(b, args: argparse.Namespace) -> str:
     if args.cache_dir:
         b.prefs.codegen.runtime.cython.cache_dir = args.cache_dir
         return f"reused:{args.cache_dir}"
-    b.prefs.codegen.runtime.cython.cache_dir = tempfile.mkdtemp(prefix="brian2_cases_")
+    fresh = tempfile.mkdtemp(prefix="brian2_cases_")
+    atexit.register(shutil.rmtree, fresh, ignore_errors=True)
+    b.prefs.codegen.runtime.cython.cache_dir = fresh
     return "fresh"
 
 

@@ -42,8 +42,10 @@ check_brian2_cython() {
     out="$(cd "$PEERS/brian2" && "$py" - <<'PY' 2>&1
 import brian2 as b
 b.prefs.codegen.target = "cython"
-import tempfile
-b.prefs.codegen.runtime.cython.cache_dir = tempfile.mkdtemp()  # fresh cache: really compile
+import atexit, shutil, tempfile
+cache = tempfile.mkdtemp(prefix="install_peers_")  # fresh cache: really compile
+atexit.register(shutil.rmtree, cache, ignore_errors=True)
+b.prefs.codegen.runtime.cython.cache_dir = cache
 g = b.NeuronGroup(2, "dv/dt = -v/(10*ms) : 1", method="exact")
 g.v = 1
 b.run(1 * b.ms)

@@ -33,6 +33,10 @@ Build versus simulation time. ``nest.Simulate`` is split into its parts:
 ``nest.Cleanup()`` and reading the spikes are not timed. ``build_detail`` adds NEST's own
 kernel timers (time_construction_create/connect, time_communicate_prepare, time_simulate).
 Initial values are drawn with NumPy from ``--seed``; NEST's ``rng_seed`` is ``--seed`` too.
+
+Memory: NEST 3.10 keeps a separate connection container for every neuron connected to a
+device, and the ``spike_recorder`` costs about 32 KB per recorded neuron (3.2 GB at N = 1e5,
+measured); ``lif`` at N = 1e6 needs about 32 GB and is killed on a 24 GiB machine.
 """
 from __future__ import annotations
 
