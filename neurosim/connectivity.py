@@ -5,10 +5,14 @@ it against the populations when ``Network.connect`` is called (before any work),
 ``generate(n_pre, n_post, same, rng)`` draws the pairs (vectorised) when the network is built.
 ``same`` is True when source and target are the same population; ``allow_self=False`` then
 excludes the pairs (i, i). ``multapses`` (several synapses between one pair) are allowed only by
-the fixed-degree rules with ``multapses=True`` (the default, as NEST), where sources (targets) are
-drawn with replacement.
+the fixed-degree and fixed-total-number rules with ``multapses=True`` (the default, as NEST),
+where sources (targets) are drawn with replacement.
 
-Pairs come back as int64 arrays; the projection stores them in CSR order (by source).
+``generate`` returns the pairs as int64 arrays in the rule's own order (the order that weights
+given as arrays follow). The engine asks for them grouped by source instead
+(``generate_by_source``: per-source counts and int32 targets in source-major order), which rules
+that draw pairs in that order anyway produce without a sort; ``size`` gives the number of synapses
+when it is known before drawing, so the engine can allocate its arrays once.
 """
 
 from __future__ import annotations
@@ -31,6 +35,21 @@ class Rule:
     def generate(self, n_pre, n_post, same, rng) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError  # pragma: no cover
 
+    def size(self, n_pre: int, n_post: int, same: bool) -> int | None:
+        """Number of synapses if it is fixed before drawing (else None)."""
+        return None
+
+    def generate_by_source(self, n_pre, n_post, same, rng):
+        """``(counts, post, order)``: synapses grouped by source.
+
+        ``counts`` (int64, ``n_pre``) per source, ``post`` (int32) the targets in source-major
+        order, ``order`` the permutation from :meth:`generate`'s order to this one for rules with
+        a defined order (None if it is the identity or the rule has none). Same random draws as
+        :meth:`generate`.
+        """
+        pre, post = self.generate(n_pre, n_post, same, rng)
+        return group_by_source(pre, post, n_pre, n_post, keep_order=self.ordered)
+
 
 @dataclass(frozen=True)
 class AllToAll(Rule):
@@ -47,6 +66,9 @@ class AllToAll(Rule):
             pre, post = pre[keep], post[keep]
         return pre, post
 
+    def size(self, n_pre, n_post, same):
+        return n_pre * n_post - (n_pre if same and not self.allow_self else 0)
+
 
 @dataclass(frozen=True)
 class OneToOne(Rule):
@@ -62,6 +84,9 @@ class OneToOne(Rule):
     def generate(self, n_pre, n_post, same, rng):
         i = np.arange(n_pre, dtype=np.int64)
         return i, i.copy()
+
+    def size(self, n_pre, n_post, same):
+        return n_pre
 
 
 @dataclass(frozen=True)
@@ -102,6 +127,9 @@ class FixedIndegree(Rule):
         post = np.repeat(np.arange(n_post, dtype=np.int64), self.k)
         return src.ravel(), post
 
+    def size(self, n_pre, n_post, same):
+        return n_post * self.k
+
 
 @dataclass(frozen=True)
 class FixedOutdegree(Rule):
@@ -121,6 +149,72 @@ class FixedOutdegree(Rule):
         tgt = _draw_degree(n_pre, n_post, self.k, same, self.allow_self, self.multapses, rng)
         pre = np.repeat(np.arange(n_pre, dtype=np.int64), self.k)
         return pre, tgt.ravel()
+
+    def size(self, n_pre, n_post, same):
+        return n_pre * self.k
+
+
+@dataclass(frozen=True)
+class FixedTotalNumber(Rule):
+    """Exactly ``n`` synapses, each from a source and to a target drawn uniformly at random.
+
+    NEST's ``fixed_total_number`` rule (used by the Potjans & Diesmann microcircuit): with
+    ``multapses=True`` (default) the ``n`` (source, target) pairs are drawn independently with
+    replacement, so in- and out-degrees are binomial around ``n / n_post`` and ``n / n_pre``;
+    with ``multapses=False`` they are ``n`` distinct pairs. ``allow_self=False`` excludes the
+    pairs (i, i) of a recurrent projection (a drawn self-pair is redrawn).
+
+    The pairs are drawn source by source: the numbers of synapses per source are one
+    multinomial draw, then each synapse's target is drawn uniformly, which is the same
+    distribution as drawing ``n`` independent pairs and needs no sort.
+    """
+
+    n: int
+    allow_self: bool = True
+    multapses: bool = True
+
+    def __post_init__(self):
+        V.integer("FixedTotalNumber", "n", self.n, minimum=0)
+
+    def check(self, n_pre, n_post, same):
+        eligible = _eligible_pairs(n_pre, n_post, same, self.allow_self)
+        if self.n > 0 and eligible == 0:
+            raise ValueError(f"connect(): FixedTotalNumber n={self.n} but there are no eligible "
+                             f"pairs")
+        if not self.multapses and self.n > eligible:
+            raise ValueError(f"connect(): FixedTotalNumber n={self.n} is larger than the "
+                             f"{eligible} eligible pairs and multapses=False; allow multapses or "
+                             f"lower n")
+
+    def size(self, n_pre, n_post, same):
+        return self.n
+
+    def generate(self, n_pre, n_post, same, rng):
+        counts, post, _ = self.generate_by_source(n_pre, n_post, same, rng)
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), counts)
+        return pre, post.astype(np.int64)
+
+    def generate_by_source(self, n_pre, n_post, same, rng):
+        exclude_self = same and not self.allow_self
+        if self.n == 0:
+            return np.zeros(n_pre, np.int64), np.zeros(0, np.int32), None
+        if not self.multapses:
+            flat = np.sort(rng.choice(_eligible_pairs(n_pre, n_post, same, self.allow_self),
+                                      size=self.n, replace=False, shuffle=False))
+            width = n_post - 1 if exclude_self else n_post
+            pre, post = np.divmod(flat, width)
+            if exclude_self:
+                post += post >= pre             # skip the diagonal
+            return np.bincount(pre, minlength=n_pre), post.astype(np.int32), None
+        counts = rng.multinomial(self.n, np.full(n_pre, 1.0 / n_pre))
+        post = rng.integers(0, n_post, size=self.n, dtype=np.int32)
+        if exclude_self:
+            pre = np.repeat(np.arange(n_pre, dtype=np.int32), counts)
+            bad = np.flatnonzero(post == pre)
+            while bad.size:
+                post[bad] = rng.integers(0, n_post, size=bad.size, dtype=np.int32)
+                bad = bad[post[bad] == pre[bad]]
+        return counts.astype(np.int64), post, None
 
 
 class Explicit(Rule):
@@ -150,6 +244,9 @@ class Explicit(Rule):
     def generate(self, n_pre, n_post, same, rng):
         return self.pre.copy(), self.post.copy()
 
+    def size(self, n_pre, n_post, same):
+        return int(self.pre.size)
+
 
 def n_pairs_hint(rule: Rule, n_pre: int, n_post: int) -> int | None:
     """Number of synapses when it is known before generating (else None)."""
@@ -162,7 +259,31 @@ def n_pairs_hint(rule: Rule, n_pre: int, n_post: int) -> int | None:
     return None
 
 
+def group_by_source(pre, post, n_pre, n_post, keep_order=False):
+    """``(counts int64, post int32 in source-major order, order or None)`` from pairs.
+
+    Pairs already sorted by source are only counted. Otherwise they are sorted: stably, with the
+    permutation returned, when ``keep_order`` (rules whose pair order weights may follow);
+    else by (source, target) with one sort of an int64 key, which is fastest.
+    """
+    pre = np.asarray(pre)
+    counts = np.bincount(pre, minlength=n_pre).astype(np.int64)
+    if pre.size < 2 or bool(np.all(pre[1:] >= pre[:-1])):
+        return counts, np.asarray(post).astype(np.int32), None
+    if keep_order:
+        order = np.argsort(pre, kind="stable")
+        return counts, np.asarray(post)[order].astype(np.int32), order
+    key = pre.astype(np.int64) * n_post
+    key += post
+    key.sort()
+    return counts, (key % n_post).astype(np.int32), None
+
+
 # -- helpers ---------------------------------------------------------------------------------
+
+def _eligible_pairs(n_pre, n_post, same, allow_self) -> int:
+    return n_pre * n_post - (n_pre if same and not allow_self else 0)
+
 
 def _index_array(where, name, value) -> np.ndarray:
     arr = np.asarray(value)
