@@ -139,7 +139,7 @@ def find_peers(root: Path | str | None = None) -> dict[str, Path]:
 
 
 def _check_request(simulator: str, case: str, target: str | None, n: int | None,
-                   duration_ms: float, timeout_s: float) -> str:
+                   duration_ms: float, timeout_s: float, threads: int) -> str:
     """Validate the arguments of ``run_peer``; return the target to use."""
     if simulator not in SCRIPTS:
         raise ValueError(
@@ -156,6 +156,10 @@ def _check_request(simulator: str, case: str, target: str | None, n: int | None,
         raise ValueError(f"run_peer(): duration_ms must be > 0, got {duration_ms!r}")
     if not timeout_s > 0:
         raise ValueError(f"run_peer(): timeout_s must be > 0, got {timeout_s!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"run_peer(): threads must be an int >= 1, got {threads!r}")
+    if simulator == "brian2" and threads != 1:
+        raise ValueError(f"run_peer(): Brian2 (runtime mode) runs on 1 thread, got threads={threads}")
     return target or targets[0]
 
 
@@ -209,7 +213,7 @@ def run_peer(simulator: str, case: str, *, n: int | None = None, duration_ms: fl
     ``ValueError`` for bad arguments and ``RuntimeError`` (quoting the peer's stderr tail) when
     the peer is missing, fails, times out or prints no valid result.
     """
-    target = _check_request(simulator, case, target, n, duration_ms, timeout_s)
+    target = _check_request(simulator, case, target, n, duration_ms, timeout_s, threads)
     python = find_peers(root).get(simulator)
     if python is None:
         raise RuntimeError(

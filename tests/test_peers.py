@@ -132,6 +132,8 @@ def test_run_peer_without_scripts_folder(tmp_path, monkeypatch):
     ({"simulator": "brian2", "case": "lif", "target": "cpp_standalone"}, "target for brian2"),
     ({"simulator": "nest", "case": "lif", "n": 0}, "n must be an int"),
     ({"simulator": "nest", "case": "lif", "duration_ms": -1.0}, "duration_ms must be > 0"),
+    ({"simulator": "nest", "case": "lif", "threads": 0}, "threads must be an int"),
+    ({"simulator": "brian2", "case": "lif", "threads": 2}, "1 thread"),
 ])
 def test_run_peer_bad_arguments(root, kwargs, message):
     with pytest.raises(ValueError, match=message):
