@@ -159,7 +159,7 @@ def _check_request(simulator: str, case: str, target: str | None, n: int | None,
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"run_peer(): threads must be an int >= 1, got {threads!r}")
     if simulator == "brian2" and threads != 1:
-        raise ValueError(f"run_peer(): Brian2 (runtime mode) runs on 1 thread, got threads={threads}")
+        raise ValueError(f"run_peer(): Brian2 runs on 1 thread here, got threads={threads}")
     return target or targets[0]
 
 
