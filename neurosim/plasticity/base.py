@@ -1,0 +1,134 @@
+"""Base classes of plasticity rules (per projection) and homeostatic rules (per population).
+
+A rule is a description: parameters validated at construction, nothing simulated. The engine
+asks it for a runtime when the network is built (``build_numpy(engine, projection)``, and later
+``build_cuda``). The only state a rule object carries at run time is its switch ``enabled``
+(read by its runtimes at every step) and, for reward-modulated STDP, the reward it forwards to
+its runtimes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _validate as V
+from .. import distributions as D
+
+
+class PlasticityRule:
+    """Base class of synaptic plasticity rules passed as ``net.connect(..., plasticity=rule)``.
+
+    ``enabled`` (default True): set to False to freeze the weights (testing after training);
+    traces keep following the spikes meanwhile, so turning learning back on continues exactly.
+    One rule object may serve several projections (they share parameters and the switch).
+    """
+
+    name = "plasticity"
+
+    def __init__(self, w_min: float, w_max: float):
+        where = type(self).__name__
+        self.w_min = V.real(where, "w_min", w_min)
+        self.w_max = V.real(where, "w_max", w_max)
+        if not self.w_max > self.w_min:
+            raise ValueError(f"{where}: w_max must be > w_min, got w_min={self.w_min}, "
+                             f"w_max={self.w_max}")
+        self._runtimes: list = []
+        self._enabled = True
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the weights learn (False freezes them; traces keep following spikes)."""
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}.enabled must be True or False, got {value!r}")
+        for rt in self._runtimes:          # lazy rules settle the time spent in the old mode
+            rt.sync()
+        self._enabled = bool(value)
+
+    # -- checks at connect time --------------------------------------------------------------
+    def check(self, pre, post, receptor: str, weight) -> None:
+        """Called by ``Network.connect``: weights within bounds, bounds of the receptor's sign."""
+        where = f"connect(plasticity={type(self).__name__})"
+        sign = post.model.weight_sign.get(receptor, 0)
+        if sign > 0 and self.w_min < 0:
+            raise ValueError(f"{where}: w_min must be >= 0 for the {receptor} receptor of "
+                             f"{type(post.model).__name__}, got {self.w_min}")
+        if sign < 0 and self.w_max > 0:
+            raise ValueError(f"{where}: w_max must be <= 0 for the {receptor} receptor of "
+                             f"{type(post.model).__name__} (weights are negative), got "
+                             f"{self.w_max}")
+        lo, hi = D.value_range(weight)
+        if lo < self.w_min or hi > self.w_max:
+            raise ValueError(f"{where}: initial weights must lie within [w_min, w_max] = "
+                             f"[{self.w_min}, {self.w_max}], got values in [{lo}, {hi}]")
+
+    # -- engines ------------------------------------------------------------------------------
+    def build_numpy(self, engine, proj):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _bind(self, runtime) -> None:
+        self._runtimes.append(runtime)
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({fields})"
+
+    def _params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+class HomeostasisRule:
+    """Base class of homeostatic rules attached with ``net.add_homeostasis(population, rule)``.
+
+    A rule object serves exactly one population. ``enabled`` freezes its adaptation when False
+    (its state, such as an adaptive threshold, is kept and still acts).
+    """
+
+    def __init__(self):
+        self.enabled = True
+        self.population = None
+        self._runtime = None
+
+    def check(self, population) -> None:
+        """Called by ``Network.add_homeostasis``: the model must support the rule."""
+        where = f"add_homeostasis({type(self).__name__})"
+        if self.population is not None:
+            raise ValueError(f"{where}: this rule object is already attached to population "
+                             f"{self.population.name!r}; create one rule per population")
+        if population.model.is_source:
+            raise ValueError(f"{where}: population {population.name!r} is a spike source")
+        self._check_model(where, population)
+        self.population = population
+
+    def _check_model(self, where, population) -> None:
+        pass
+
+    def build_numpy(self, engine, population):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                           if not k.startswith("_") and k not in ("enabled", "population"))
+        return f"{type(self).__name__}({fields})"
+
+
+def positive_time(where: str, name: str, value) -> float:
+    v = V.positive(where, name, value)
+    if math.isinf(v):  # pragma: no cover - V.positive rejects inf already
+        raise ValueError(f"{where}: {name} must be finite, got {v}")
+    return v
+
+
+def choice(where: str, name: str, value, options) -> str:
+    if value not in options:
+        raise ValueError(f"{where}: {name} must be one of {list(options)}, got {value!r}")
+    return value
+
+
+def f32(x) -> np.float32:
+    return np.float32(x)

@@ -1,0 +1,314 @@
+r"""Homeostasis of populations: adaptive thresholds, intrinsic plasticity, synaptic scaling.
+
+Attach with ``net.add_homeostasis(population, rule)`` (one rule object per population). Each
+runs in the "learn" stage of every step, after the plastic projections, and sees the spikes of
+the step (stamped ``t_{n+1}``); a threshold it changes acts from the next step on.
+
+- :class:`AdaptiveThreshold` (Diehl & Cook 2015): per neuron ``theta`` decays with
+  ``tau_theta`` and jumps by ``theta_plus`` at each spike; the neuron fires when
+  ``v >= v_thresh + theta``. Decay is ``theta <- theta exp(-dt/tau_theta)`` every step, then the
+  jumps of the step's spikes.
+- :class:`IntrinsicPlasticity`: a per-neuron rate estimate ``r`` (spike train filtered with
+  ``tau_rate``: ``r <- r exp(-T/tau_rate) + k / tau_rate`` every ``interval`` ``T``, ``k`` the
+  spikes counted in it, in Hz) drives an integral controller on the threshold,
+  ``theta <- theta + eta (r - target_rate) T``: the rate returns to ``target_rate`` whatever the
+  input (``eta`` in mV per second per Hz of error).
+- :class:`SynapticScaling`: every ``interval`` the incoming weights of each neuron (from the chosen
+  projections, default all excitatory ones) are multiplied by one factor per neuron: toward a
+  target rate, ``1 + eta (target_rate - r) / target_rate T`` (Turrigiano-style, multiplicative,
+  ``r`` estimated as above, ``eta`` per second, factor clipped to [0.5, 2]); or toward a target
+  total input weight, ``target_total / sum_j w_ij`` (the weight normalisation of Diehl & Cook).
+  Plastic weights are then clipped to their rule's bounds.
+
+Threshold rules need a model with a ``v_thresh`` parameter (``LIF``, ``LIFCond``); several
+threshold rules on one population add their shifts.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .. import _validate as V
+from .base import HomeostasisRule, f32
+from .numpy_runtime import select_local
+
+_SHIFTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class _ThresholdRule(HomeostasisRule):
+    def _check_model(self, where, population):
+        if "v_thresh" not in population.model.parameters():
+            raise ValueError(f"{where}: {type(population.model).__name__} has no v_thresh "
+                             f"parameter; threshold homeostasis needs a model such as LIF or "
+                             f"LIFCond")
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The current threshold shift (mV) per neuron (a copy)."""
+        if self._runtime is None:
+            raise RuntimeError(f"{type(self).__name__}.theta: the network is not built yet")
+        return self._runtime.theta.copy()
+
+
+class AdaptiveThreshold(_ThresholdRule):
+    """Diehl & Cook (2015) adaptive threshold: ``theta`` jumps by ``theta_plus`` (mV) per spike
+    and decays with ``tau_theta`` (ms); ``theta_init`` (mV) is its initial value."""
+
+    def __init__(self, theta_plus: float = 0.05, tau_theta: float = 1e7,
+                 theta_init: float = 0.0):
+        super().__init__()
+        where = "AdaptiveThreshold"
+        self.theta_plus = V.non_negative(where, "theta_plus", theta_plus)
+        self.tau_theta = V.positive(where, "tau_theta", tau_theta)
+        self.theta_init = V.real(where, "theta_init", theta_init)
+
+    def build_numpy(self, engine, population):
+        return AdaptiveThresholdNumpy(engine, population, self)
+
+
+class IntrinsicPlasticity(_ThresholdRule):
+    """Threshold adaptation toward ``target_rate`` (Hz): ``d theta/dt = eta (r - target_rate)``
+    with ``eta`` in mV/(Hz s), ``r`` filtered with ``tau_rate`` (ms), updated every
+    ``interval`` (ms); ``theta`` stays within ``[theta_min, theta_max]`` (mV)."""
+
+    def __init__(self, target_rate: float, eta: float = 0.5, tau_rate: float = 500.0,
+                 interval: float = 10.0, theta_min: float = -np.inf, theta_max: float = np.inf):
+        super().__init__()
+        where = "IntrinsicPlasticity"
+        self.target_rate = V.positive(where, "target_rate", target_rate)
+        self.eta = V.non_negative(where, "eta", eta)
+        self.tau_rate = V.positive(where, "tau_rate", tau_rate)
+        self.interval = V.positive(where, "interval", interval)
+        self.theta_min, self.theta_max = float(theta_min), float(theta_max)
+        if not self.theta_min < self.theta_max:
+            raise ValueError(f"{where}: theta_min must be < theta_max, got {theta_min}, "
+                             f"{theta_max}")
+
+    @property
+    def rate(self) -> np.ndarray:
+        """The current rate estimate (Hz) per neuron (a copy)."""
+        if self._runtime is None:
+            raise RuntimeError("IntrinsicPlasticity.rate: the network is not built yet")
+        return self._runtime.r.copy()
+
+    def build_numpy(self, engine, population):
+        return IntrinsicPlasticityNumpy(engine, population, self)
+
+
+class SynapticScaling(HomeostasisRule):
+    """Multiplicative scaling of incoming weights toward ``target_rate`` (Hz) or
+    ``target_total`` (sum of incoming weights per neuron, weight units); see module docstring.
+
+    ``projections``: the projections onto the population to scale (default: all of its
+    projections on the excitatory receptor); ``interval`` (ms) between scalings; ``eta`` (per
+    second) and ``tau_rate`` (ms) for the rate form.
+    """
+
+    def __init__(self, target_rate: float | None = None, target_total: float | None = None,
+                 eta: float = 1.0, tau_rate: float = 1000.0, interval: float = 100.0,
+                 projections=None):
+        super().__init__()
+        where = "SynapticScaling"
+        if (target_rate is None) == (target_total is None):
+            raise ValueError(f"{where}: give exactly one of target_rate and target_total")
+        self.target_rate = None if target_rate is None else V.positive(where, "target_rate",
+                                                                       target_rate)
+        self.target_total = None if target_total is None else V.positive(where, "target_total",
+                                                                         target_total)
+        self.eta = V.non_negative(where, "eta", eta)
+        self.tau_rate = V.positive(where, "tau_rate", tau_rate)
+        self.interval = V.positive(where, "interval", interval)
+        self.projections = None if projections is None else list(projections)
+
+    def _check_model(self, where, population):
+        for p in self.projections or ():
+            if p.post is not population:
+                raise ValueError(f"{where}: projection {p.name!r} does not end on population "
+                                 f"{population.name!r}")
+
+    def build_numpy(self, engine, population):
+        return SynapticScalingNumpy(engine, population, self)
+
+
+# -- NumPy runtimes -----------------------------------------------------------------------------
+
+class _PopulationRuntime:
+    """Common part: which neurons, and the spikes of the step among them."""
+
+    proj = None                                   # not a projection (engine's _plastic_for)
+
+    def __init__(self, engine, population, rule):
+        self.engine, self.pop, self.rule = engine, population, rule
+        g, off = engine.L.pop_group[population.index]
+        self.group, self.off, self.size = g, off, population.size
+        self.lo = g.start + off
+        self.dt = engine.L.dt
+        rule._runtime = self
+
+    def spikes(self, S):
+        return select_local(S, self.lo, self.size)
+
+
+class _Shift:
+    """Threshold of one population: ``v_thresh`` + the sum of the rules' shifts (in place)."""
+
+    def __init__(self, engine, group, off, size):
+        c = group.consts
+        thr = c["v_thresh"]
+        if np.ndim(thr) == 0:
+            thr = np.full(group.size, thr, np.float32)
+            c["v_thresh"] = thr               # the group's threshold becomes per neuron
+        self.thr = thr
+        self.sl = slice(off, off + size)
+        self.base = thr[self.sl].copy()
+        self.parts: list = []
+
+    def apply(self):
+        total = self.parts[0] if len(self.parts) == 1 else np.sum(self.parts, axis=0)
+        np.add(self.base, total, out=self.thr[self.sl])
+
+
+def _shift_for(engine, population):
+    per_engine = _SHIFTS.setdefault(engine, {})
+    if population.index not in per_engine:
+        g, off = engine.L.pop_group[population.index]
+        per_engine[population.index] = _Shift(engine, g, off, population.size)
+    return per_engine[population.index]
+
+
+class AdaptiveThresholdNumpy(_PopulationRuntime):
+    def __init__(self, engine, population, rule):
+        super().__init__(engine, population, rule)
+        self.theta = np.full(self.size, rule.theta_init, np.float32)
+        self.P = f32(np.exp(-self.dt / rule.tau_theta))
+        self.jump = f32(rule.theta_plus)
+        self.shift = _shift_for(engine, population)
+        self.shift.parts.append(self.theta)
+        self.shift.apply()
+
+    def step(self, n, S, D):
+        if not self.rule.enabled:
+            return
+        self.theta *= self.P
+        idx = self.spikes(S)
+        if idx.size:
+            self.theta[idx] += self.jump
+        self.shift.apply()
+
+
+class _RateEstimate:
+    """Per-neuron rate (Hz): spike counts folded in every ``interval`` with ``tau_rate``."""
+
+    def __init__(self, size, dt, interval, tau_rate, initial):
+        self.k = max(1, int(round(interval / dt)))
+        self.T = self.k * dt                               # ms
+        self.P = f32(np.exp(-self.T / tau_rate))
+        self.inv_tau = f32(1000.0 / tau_rate)              # spikes -> Hz
+        self.r = np.full(size, initial, np.float32)
+        self.counts = np.zeros(size, np.float32)
+
+    def add(self, n, idx) -> bool:
+        """Count the spikes ``idx`` of step ``n``; True when an interval just ended."""
+        if idx.size:
+            self.counts[idx] += np.float32(1.0)
+        if (n + 1) % self.k:
+            return False
+        self.r *= self.P
+        self.r += self.counts * self.inv_tau
+        self.counts[:] = 0.0
+        return True
+
+
+class IntrinsicPlasticityNumpy(_PopulationRuntime):
+    def __init__(self, engine, population, rule):
+        super().__init__(engine, population, rule)
+        self.theta = np.zeros(self.size, np.float32)
+        self.est = _RateEstimate(self.size, self.dt, rule.interval, rule.tau_rate,
+                                 rule.target_rate)
+        self.gain = f32(rule.eta * self.est.T * 1e-3)      # mV per Hz of error per interval
+        self.target = f32(rule.target_rate)
+        self.lo_hi = (f32(rule.theta_min), f32(rule.theta_max))
+        self.shift = _shift_for(engine, population)
+        self.shift.parts.append(self.theta)
+
+    @property
+    def r(self):
+        return self.est.r
+
+    def step(self, n, S, D):
+        if not self.rule.enabled:
+            return
+        if self.est.add(n, self.spikes(S)):
+            self.theta += self.gain * (self.est.r - self.target)
+            np.clip(self.theta, *self.lo_hi, out=self.theta)
+            self.shift.apply()
+
+
+class SynapticScalingNumpy(_PopulationRuntime):
+    def __init__(self, engine, population, rule):
+        super().__init__(engine, population, rule)
+        projs = rule.projections
+        if projs is None:
+            projs = [p for p in engine.net.projections
+                     if p.post is population and p.receptor == "excitatory"]
+        self.handles = [_weight_handle(engine, p) for p in projs]
+        self.k = max(1, int(round(rule.interval / self.dt)))
+        self.est = None
+        if rule.target_rate is not None:
+            self.est = _RateEstimate(self.size, self.dt, rule.interval, rule.tau_rate,
+                                     rule.target_rate)
+            self.gain = f32(rule.eta * self.est.T * 1e-3 / rule.target_rate)
+            self.target = f32(rule.target_rate)
+
+    def step(self, n, S, D):
+        if not self.rule.enabled:
+            return
+        if self.est is not None:
+            if not self.est.add(n, self.spikes(S)):
+                return
+            factor = np.clip(1.0 + self.gain * (self.target - self.est.r), 0.5, 2.0)
+        else:
+            if (n + 1) % self.k:
+                return
+            total = np.zeros(self.size, np.float64)
+            for h in self.handles:
+                total += np.bincount(h.post, weights=h.get(), minlength=self.size)
+            factor = np.where(total > 0, self.rule.target_total / np.where(total > 0, total, 1),
+                              1.0)
+        factor = factor.astype(np.float32)
+        for h in self.handles:
+            h.scale(factor)
+
+
+class _WeightHandle:
+    """Read and scale the weights of one projection in place (plastic or static)."""
+
+    def __init__(self, post, get, put, bounds):
+        self.post, self.get, self.put, self.bounds = post, get, put, bounds
+
+    def scale(self, factor):
+        w = self.get() * factor[self.post]
+        if self.bounds is not None:
+            np.clip(w, *self.bounds, out=w)
+        self.put(w)
+
+
+def _weight_handle(engine, proj):
+    if proj.plasticity is not None:
+        rt = engine._plastic_for(proj)
+
+        def put(w):
+            rt.w[:] = w
+        return _WeightHandle(rt.post, rt.current_weights, put,
+                             (f32(proj.plasticity.w_min), f32(proj.plasticity.w_max)))
+    from ..engine.layout import member_positions
+    ci, _ = engine.L.proj_class[proj]
+    weights = engine.L.classes[ci].weights
+    pos = member_positions(engine.L, proj)
+    post = engine.projection_array(proj, "targets").astype(np.int64)
+
+    def put(w):
+        weights[pos] = w
+    return _WeightHandle(post, lambda: weights[pos], put, None)

@@ -1,0 +1,258 @@
+r"""The NumPy runtime of a plastic projection: storage, spike delivery, traces, event order.
+
+Storage
+-------
+The synapses of a plastic projection live in their own CSR, sorted by presynaptic neuron (the
+order of ``proj.sources``/``weights``...): ``pre``, ``post`` (int32, population-local),
+``w`` (float32), delay steps (one constant, or int per synapse), ``indptr`` (rows). A column
+index ``col_ptr``/``col_syn`` lists, per postsynaptic neuron, the positions of its synapses in
+that CSR, so a postsynaptic spike walks its column without touching other synapses.
+
+Time
+----
+Step ``n`` ends at ``t_{n+1} = (n+1) dt``; spikes of step ``n`` are stamped ``t_{n+1}``. A
+presynaptic spike of step ``e`` through a synapse of delay ``d`` steps *arrives* at
+``t_{e+d+1}`` (the engine adds it to the ring slot read by step ``e + d``). Plasticity treats the
+whole delay as axonal (as Brian2 does by default): the synapse sees the presynaptic spike when it
+arrives and the postsynaptic spike when it is emitted, ``Delta t = t_post - t_arrival``.
+
+One step ``n`` (called by the engine after the neurons were updated and static synapses
+delivered), in this order:
+
+1. **deliver** the presynaptic spikes of step ``n`` into the ring at slot ``(n + d) % D`` with
+   the weights they have now (after all learning of earlier steps);
+2. **advance presynaptic traces**: row ``n % R`` of each presynaptic trace ring is row
+   ``n - 1`` times ``P = exp(-dt/tau)``, plus the jumps of the spikes of step ``n``. The trace a
+   synapse of delay ``d`` sees at step ``n`` is row ``n - d`` (its arrivals up to ``t_{n+1}``):
+   exact for any mix of delays, with ``R = max delay + 2`` rows per presynaptic neuron;
+3. **decay postsynaptic traces** to ``t_{n+1}`` (multiply by ``P``);
+4. **arrivals** (spikes arriving at ``t_{n+1}``): each touched synapse is *depressed* with the
+   postsynaptic trace, which does not yet contain postsynaptic spikes of step ``n``;
+5. **postsynaptic spikes** of step ``n``: each synapse of their columns is *potentiated* with the
+   presynaptic trace it sees, which contains the arrivals of step ``n`` — a pair with
+   ``Delta t = 0`` counts as causal (potentiation; with delta synapses such an arrival can indeed
+   cause the spike); then the postsynaptic traces jump.
+
+No step touches a synapse that neither received a spike nor belongs to a spiking neuron's
+column; per-neuron work (trace decay) is O(neurons) per step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.layout import _ranges, generate_projection
+
+NEVER = np.int64(-(2 ** 40))      # "no spike yet", as a step index
+_EMPTY = np.zeros(0, np.int64)
+
+
+def select_local(S: np.ndarray, lo: int, n: int) -> np.ndarray:
+    """Population-local indices of the global spike ids ``S`` that fall in ``[lo, lo + n)``."""
+    if not S.size:
+        return _EMPTY
+    if lo == 0 and n >= int(S.max()) + 1 and S.min() >= 0:
+        return S
+    sel = S[(S >= lo) & (S < lo + n)]
+    return sel - lo if lo else sel
+
+
+class PlasticRuntime:
+    """Base runtime (see module docstring); rules subclass it and implement the learning.
+
+    Subclasses declare ``pre_traces`` / ``post_traces`` as ``{name: (tau_ms, all_to_all)}`` and
+    ``track_times`` (True when they need the last and previous spike steps), and implement
+    ``on_arrival(n, syn, learn)`` and ``on_post(n, syn, learn)``.
+    """
+
+    pre_traces: dict = {}
+    post_traces: dict = {}
+    track_times = False
+
+    def __init__(self, engine, proj, rule):
+        self.engine, self.proj, self.rule = engine, proj, rule
+        L = engine.L
+        self.dt = L.dt
+        pre, post, w, steps = generate_projection(engine.net, proj, L.pop_group)
+        order = np.argsort(pre, kind="stable")
+        self.n_pre, self.n_post = proj.pre.size, proj.post.size
+        self.pre = np.ascontiguousarray(pre[order], np.int32)
+        self.post = np.ascontiguousarray(post[order], np.int32)
+        self.w = np.array(w[order] if np.ndim(w) else np.broadcast_to(w, pre.shape),
+                          np.float32)
+        steps = np.asarray(steps)[order]
+        n = self.pre.size
+        self.indptr = np.zeros(self.n_pre + 1, np.int64)
+        np.cumsum(np.bincount(self.pre, minlength=self.n_pre), out=self.indptr[1:])
+        self.col_syn = np.argsort(self.post, kind="stable").astype(np.int64)
+        self.col_ptr = np.zeros(self.n_post + 1, np.int64)
+        np.cumsum(np.bincount(self.post, minlength=self.n_post), out=self.col_ptr[1:])
+        if n and steps.min() != steps.max():
+            self.delay, self.d = None, steps.astype(np.int64)
+        else:
+            self.delay, self.d = (int(steps[0]) if n else 1), None
+        max_d = int(steps.max()) if n else 1
+        self.R = max_d + 2
+        g_pre, off_pre = L.pop_group[proj.pre.index]
+        g_post, off_post = L.pop_group[proj.post.index]
+        self.pre_lo = g_pre.start + off_pre
+        self.post_lo = g_post.start + off_post
+        ch = g_post.model_cls.layout(g_post.options)[1][proj.receptor]
+        self.cols = (self.post + np.int32(g_post.col_offset + ch * g_post.size + off_post))
+        self.pending: dict = {}                # arrival step -> [synapse id arrays]
+        # traces: presynaptic ones as rings of R rows, postsynaptic ones as plain arrays
+        self.P_pre = {k: np.float32(np.exp(-self.dt / tau)) for k, (tau, _) in
+                      self.pre_traces.items()}
+        self.P_post = {k: np.float32(np.exp(-self.dt / tau)) for k, (tau, _) in
+                       self.post_traces.items()}
+        self.xr = {k: np.zeros((self.R, self.n_pre), np.float32) for k in self.pre_traces}
+        self.y = {k: np.zeros(self.n_post, np.float32) for k in self.post_traces}
+        if self.track_times:
+            self.pre_last = np.full((self.R, self.n_pre), NEVER, np.int64)
+            self.pre_prev = np.full((self.R, self.n_pre), NEVER, np.int64)
+            self.post_last = np.full(self.n_post, NEVER, np.int64)
+            self.post_prev = np.full(self.n_post, NEVER, np.int64)
+        rule._bind(self)
+
+    # -- the step ------------------------------------------------------------------------------
+    def step(self, n: int, S: np.ndarray, D: int) -> None:
+        E = select_local(S, self.pre_lo, self.n_pre)
+        Q = select_local(S, self.post_lo, self.n_post)
+        if E.size:
+            self._deliver(n, E, D)
+        self._advance_pre(n, E)
+        for k, P in self.P_post.items():
+            self.y[k] *= P
+        learn = bool(self.rule.enabled)
+        arr = self.pending.pop(n, None)
+        if arr is not None:
+            syn = arr[0] if len(arr) == 1 else np.concatenate(arr)
+            self.on_arrival(n, syn, learn)
+        if Q.size:
+            self.on_post(n, self.column_synapses(Q), learn)
+            self._post_jump(n, Q)
+
+    def _deliver(self, n: int, E: np.ndarray, D: int) -> None:
+        syn = self.row_synapses(E)
+        if not syn.size:
+            return
+        self.before_delivery(n, syn)
+        ring = self.engine.ring
+        cols, w = self.cols[syn], self.w[syn]
+        if self.d is None:
+            np.add.at(ring[(n + self.delay) % D], cols, w)
+            self.pending.setdefault(n + self.delay, []).append(syn)
+            return
+        d = self.d[syn]
+        flat = (n + d) % D
+        flat *= ring.shape[1]
+        flat += cols
+        np.add.at(ring.reshape(-1), flat, w)
+        order = np.argsort(d, kind="stable")
+        d_sorted = d[order]
+        cuts = np.flatnonzero(np.diff(d_sorted)) + 1
+        for part in np.split(order, cuts):
+            self.pending.setdefault(n + int(d[part[0]]), []).append(syn[part])
+
+    def _advance_pre(self, n: int, E: np.ndarray) -> None:
+        r, r0 = n % self.R, (n - 1) % self.R
+        for k, (_, all_to_all) in self.pre_traces.items():
+            ring = self.xr[k]
+            np.multiply(ring[r0], self.P_pre[k], out=ring[r])
+            if E.size:
+                if all_to_all:
+                    ring[r, E] += np.float32(1.0)
+                else:
+                    ring[r, E] = np.float32(1.0)
+        if self.track_times:
+            self.pre_last[r] = self.pre_last[r0]
+            self.pre_prev[r] = self.pre_prev[r0]
+            if E.size:
+                self.pre_prev[r, E] = self.pre_last[r, E]
+                self.pre_last[r, E] = n
+
+    def _post_jump(self, n: int, Q: np.ndarray) -> None:
+        for k, (_, all_to_all) in self.post_traces.items():
+            if all_to_all:
+                self.y[k][Q] += np.float32(1.0)
+            else:
+                self.y[k][Q] = np.float32(1.0)
+        if self.track_times:
+            self.post_prev[Q] = self.post_last[Q]
+            self.post_last[Q] = n
+
+    # -- what a synapse sees -------------------------------------------------------------------
+    def row_synapses(self, E: np.ndarray) -> np.ndarray:
+        ip = self.indptr
+        if E.size == 1:
+            a, b = int(ip[E[0]]), int(ip[E[0] + 1])
+            return np.arange(a, b, dtype=np.int64)
+        return _ranges(ip[E], ip[E + 1] - ip[E])
+
+    def column_synapses(self, Q: np.ndarray) -> np.ndarray:
+        cp = self.col_ptr
+        if Q.size == 1:
+            return self.col_syn[int(cp[Q[0]]):int(cp[Q[0] + 1])]
+        return self.col_syn[_ranges(cp[Q], cp[Q + 1] - cp[Q])]
+
+    def _ring_index(self, syn: np.ndarray, n: int, back: int = 0):
+        """(row, column) of the presynaptic rings that synapses ``syn`` see at step ``n``."""
+        j = self.pre[syn]
+        if self.d is None:
+            return (n - self.delay - back) % self.R, j
+        return (n - back - self.d[syn]) % self.R, j
+
+    def pre_trace(self, name: str, syn: np.ndarray, n: int, back: int = 0) -> np.ndarray:
+        """Presynaptic trace ``name`` as synapses ``syn`` see it at the end of step ``n - back``."""
+        row, j = self._ring_index(syn, n, back)
+        return self.xr[name][row, j]
+
+    def arrival_steps(self, syn: np.ndarray, n: int):
+        """(last, previous) arrival steps at synapses ``syn`` as of step ``n``."""
+        row, j = self._ring_index(syn, n)
+        d = self.delay if self.d is None else self.d[syn]
+        return self.pre_last[row, j] + d, self.pre_prev[row, j] + d
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Bring lazily updated state up to the current time (rules with lazy weights)."""
+
+    def before_delivery(self, n: int, syn: np.ndarray) -> None:
+        """Bring the weights of ``syn`` up to date before they are sent (lazy rules)."""
+
+    def on_arrival(self, n: int, syn: np.ndarray, learn: bool) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def on_post(self, n: int, syn: np.ndarray, learn: bool) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- engine interface ----------------------------------------------------------------------
+    @property
+    def n_synapses(self) -> int:
+        return int(self.pre.size)
+
+    def current_weights(self) -> np.ndarray:
+        self.sync()
+        return self.w
+
+    def array(self, kind: str) -> np.ndarray:
+        if kind == "sources":
+            return self.pre.copy()
+        if kind == "targets":
+            return self.post.copy()
+        if kind == "weights":
+            return self.current_weights().copy()
+        if kind == "delays":
+            steps = np.full(self.pre.size, self.delay) if self.d is None else self.d
+            return steps.astype(np.float64) * self.dt
+        raise ValueError(f"unknown projection array {kind!r}")
+
+    def set_weights(self, values: np.ndarray) -> None:
+        values = np.asarray(values, np.float32)
+        lo, hi = self.rule.w_min, self.rule.w_max
+        if values.size and (values.min() < lo or values.max() > hi):
+            raise ValueError(f"Projection.weights of {self.proj.name!r}: plastic weights must lie "
+                             f"within [w_min, w_max] = [{lo}, {hi}], got values in "
+                             f"[{values.min()}, {values.max()}]")
+        self.current_weights()
+        self.w[:] = values
