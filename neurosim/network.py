@@ -114,6 +114,7 @@ class Network:
         self.poisson_inputs: list[PoissonInput] = []
         self.currents: list[tuple[Population, Current]] = []
         self.monitors: list = []
+        self.homeostasis: list = []               # (population, HomeostasisRule)
         self._engine = None
         self._steps_done = 0
 
@@ -250,6 +251,30 @@ class Network:
                             f"{type(current).__name__}")
         current.check_size(target.size, where)
         self.currents.append((target, current))
+
+    def add_homeostasis(self, population: Population, rule):
+        """Attach a homeostatic rule (``ns.AdaptiveThreshold``, ``ns.IntrinsicPlasticity``,
+        ``ns.SynapticScaling``; see :mod:`neurosim.plasticity.homeostasis`) to ``population``."""
+        where = "add_homeostasis()"
+        self._check_open(where)
+        self._check_own(where, "population", population)
+        from .plasticity import HomeostasisRule
+        if not isinstance(rule, HomeostasisRule):
+            raise TypeError(f"{where}: rule must be a homeostatic rule such as "
+                            f"ns.AdaptiveThreshold(...), got {type(rule).__name__}")
+        rule.check(population)
+        self.homeostasis.append((population, rule))
+        return rule
+
+    def set_learning(self, enabled: bool) -> None:
+        """Switch all plasticity (projection rules and homeostasis) on or off (``rule.enabled``)."""
+        if not isinstance(enabled, bool):
+            raise TypeError(f"set_learning(): enabled must be True or False, got {enabled!r}")
+        for proj in self.projections:
+            if proj.plasticity is not None:
+                proj.plasticity.enabled = enabled
+        for _, rule in self.homeostasis:
+            rule.enabled = enabled
 
     # -- monitors ------------------------------------------------------------------------------
     def record_spikes(self, population: Population, indices=None) -> SpikeMonitor:
