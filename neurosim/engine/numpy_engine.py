@@ -217,6 +217,9 @@ class NumpyEngine:
         # learns (see neurosim.plasticity).
         self.plastic = [proj.plasticity.build_numpy(self, proj)
                         for proj in net.projections if proj.plasticity is not None]
+        # Homeostasis of populations runs in the same stage, after the projections' rules
+        # (runtimes with step(n, spikes, D) and proj = None).
+        self.plastic += [rule.build_numpy(self, pop) for pop, rule in net.homeostasis]
         self.recorder = _Recorder(self)
         for mon in net.monitors:
             self.recorder.add(mon, net._steps_done)
