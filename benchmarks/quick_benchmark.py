@@ -1,0 +1,47 @@
+#!/usr/bin/env python
+"""Quick benchmark: the same as ``neurosim bench --quick`` (under two minutes on a 2-core CPU).
+
+    python benchmarks/quick_benchmark.py                     # every usable device ("auto")
+    python benchmarks/quick_benchmark.py --device cpu --sizes 100,1000,10000
+    python benchmarks/quick_benchmark.py --peers             # + Brian2/NEST (several minutes)
+
+Measures step throughput, memory footprint, learning-task convergence and the real-time factor
+of COBA and Brunel 2000 (``neurosim.bench.run_suite``), saves the results JSON under
+``benchmarks/results/`` and writes ``reports/BENCHMARKS.md``, ``reports/benchmarks.html`` and
+``reports/figures/`` (of this checkout, wherever it is run from). Any other option of ``neurosim bench`` is accepted (``--help``). Works
+from a source checkout without installing neurosim.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+try:
+    from neurosim import cli
+except ImportError:  # a source checkout that is not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from neurosim import cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        print(__doc__)
+        return cli.main(["bench", "--help"])
+    root = Path(__file__).resolve().parents[1]
+    if not any(a.startswith("--results-dir") for a in argv):
+        argv += ["--results-dir", str(root / "benchmarks" / "results")]
+    if not any(a.startswith("--output") for a in argv):
+        argv += ["--output", str(root / "reports")]
+    t0 = time.perf_counter()
+    verbose = [a for a in argv if a in ("-v", "--verbose")]
+    rest = [a for a in argv if a not in ("-v", "--verbose")]
+    code = cli.main([*verbose[:1], "bench", "--quick", *rest])
+    print(f"quick benchmark finished in {time.perf_counter() - t0:.0f} s (exit code {code})")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The benchmark suite (neurosim.bench): record builders, memory measurement, run_suite.
+
+Small networks and short runs only; nothing here asserts a wall-clock speed.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import neurosim
+from neurosim.bench import SuiteConfig, cases, memory, run_suite, suite
+from neurosim.report import render
+
+TINY = SuiteConfig(sizes=(100,), sim_ms=((10**12, 20.0),), repeats=((10**12, 2),),
+                   warmup_ms=1.0, memory=((200, 10),), reference_ms=50.0,
+                   reference_repeats=1, reference_scale=0.05, raster_window_ms=(0.0, 50.0),
+                   tasks=False)
+
+
+def results_with(**parts) -> dict:
+    """A minimal schema-1 results dict holding ``parts``; validated."""
+    base = {"schema": 1, "run_id": "test", "created": "2026-01-01T00:00:00+00:00",
+            "quick": True, "system": {"cpu": {"model": "test"}, "gpus": []},
+            "throughput": [], "memory": [], "convergence": {}, "reference_networks": [],
+            "peers": [], "raster": None, "gpu_tests": None}
+    base.update(parts)
+    return render.validate_results(base)
+
+
+@pytest.mark.parametrize("kind", ["lif_uncoupled", "lif_recurrent"])
+def test_throughput_record_is_schema_valid(kind):
+    rec = cases.throughput_record(kind, 50, sim_ms=5.0, repeats=3, warmup_ms=1.0)
+    results_with(throughput=[rec])
+    assert rec["device"] == "numpy" and rec["n_neurons"] == 50 and rec["steps"] == 50
+    assert rec["repeats"] == 3 and len(rec["wall_s_runs"]) == 3
+    assert rec["wall_s"] == pytest.approx(float(np.median(rec["wall_s_runs"])))
+    assert rec["us_per_step"] == pytest.approx(rec["wall_s"] / 50 * 1e6)
+    assert rec["neuron_updates_per_s"] == pytest.approx(50 * 50 / rec["wall_s"])
+    assert rec["x_realtime"] == pytest.approx(5e-3 / rec["wall_s"])
+    if kind == "lif_uncoupled":
+        assert rec["n_synapses"] == 0
+    else:
+        assert rec["n_synapses"] == 50 * cases.recurrent_indegree(50) == 250
+
+
+def test_uncoupled_lif_fires_at_case_rate():
+    # BENCHMARK-CASES case 1: R*I = 25 mV fires at about 29 Hz (ISI 2 ms + 20 ms * ln 5)
+    rec = cases.throughput_record("lif_uncoupled", 200, sim_ms=300.0, warmup_ms=0.0)
+    assert 25.0 < rec["mean_rate_hz"] < 32.0
+
+
+def test_recurrent_network_structure():
+    built = cases.lif_recurrent(1000, seed=3)
+    net = built.network
+    exc, inh = net.populations
+    assert (exc.size, inh.size) == (800, 200)
+    assert built.params["indegree"] == 100 and (built.params["k_exc"], built.params["k_inh"]) == (80, 20)
+    assert sum(p.n_synapses for p in net.projections) == 100_000
+    assert all(np.allclose(p.delays, 1.5) for p in net.projections)
+    hetero = cases.lif_recurrent(200, delays="per_synapse").network
+    d = np.concatenate([p.delays for p in hetero.projections])
+    assert d.min() >= 1.0 and d.max() <= 2.0 and np.unique(d).size > 2
+    with pytest.raises(ValueError, match="delays"):
+        cases.lif_recurrent(100, delays="sometimes")
+
+
+def test_reference_record_and_raster():
+    rec = cases.reference_record("brunel", sim_ms=30.0, scale=0.05, keep_spikes=True)
+    times, idx = rec.pop("_spikes")
+    assert rec["n_neurons"] == 500 + 125 and rec["sim_ms"] == 30.0
+    assert set(rec["rates_hz"]) == {"exc", "inh"}
+    raster = cases.raster_excerpt("brunel", times, idx, n_neurons=10, window_ms=(10.0, 30.0))
+    results_with(reference_networks=[rec], raster=raster)
+    assert all(10.0 <= t <= 30.0 for t in raster["t_ms"]) and all(i < 10 for i in raster["index"])
+    assert raster["t_ms"] == sorted(raster["t_ms"])
+    with pytest.raises(ValueError, match="coba"):
+        cases.reference_record("potjans", sim_ms=1.0)
+
+
+def test_silent_coba_seed_is_skipped_and_listed(monkeypatch):
+    monkeypatch.setattr(cases, "COBA_SILENT_HZ", 1e9)        # every seed counts as silent
+    rec = cases.reference_record("coba", sim_ms=5.0, scale=0.05, seed=7, max_seeds=3)
+    assert rec["silent_seeds"] == [7, 8] and rec["seed"] == 9
+
+
+def test_peer_record_maps_fields():
+    raw = {"simulator": "nest", "version": "3.10.0", "target": "nest", "case": "brunel",
+           "n_neurons": 12500, "n_synapses": 15625000, "duration_ms": 1000.0, "dt_ms": 0.1,
+           "seed": 1, "build_s": 3.7, "sim_s": 22.4, "x_realtime": 0.0447, "n_spikes": 1,
+           "mean_rate_hz": 37.2, "rates_hz": {"exc": 37.2, "inh": 37.4}, "threads": 1}
+    rec = cases.peer_record(raw)
+    assert rec["target"] is None and rec["rates_hz"]["inh"] == 37.4
+    assert cases.peer_record(dict(raw, simulator="brian2", target="cython"))["target"] == "cython"
+    results_with(peers=[rec])
+
+
+def test_measure_build_counts_the_arrays():
+    net = cases.lif_recurrent(1000, indegree=50, record=False).network
+    m = memory.measure_build(net)
+    arrays = sum(v for k, v in m.components.items() if k != "max_delay_steps")
+    assert m.n_synapses == 50_000 and m.components["synapse_targets"] == 4 * 50_000
+    assert m.components["ring_buffer"] == 4 * 1000 * 15            # 1.5 ms = 15 slots, 1 channel
+    assert arrays <= m.traced_bytes < arrays + 200_000
+    assert m.traced_peak_bytes >= m.traced_bytes
+
+
+@pytest.mark.parametrize("delays, lo, hi", [("constant", 7.5, 8.5), ("per_synapse", 8.5, 9.5)])
+def test_memory_record_is_plausible(delays, lo, hi):
+    rec = memory.memory_record(1000, 100, delays=delays)
+    results_with(memory=[rec])
+    assert rec["delays"] == delays and rec["n_synapses"] == 100_000
+    assert lo < rec["bytes_per_synapse"] < hi
+    assert 20 < rec["bytes_per_neuron"] < 400
+    assert rec["host_bytes"] > 8 * 100_000 and rec["device_bytes"] is None
+
+
+def test_devices_for(monkeypatch):
+    import neurosim.backends as backends
+    monkeypatch.setattr(backends, "cuda_status", lambda: (False, "no GPU here"))
+    assert suite.devices_for("all") == ["cpu"] and suite.devices_for("auto") == ["auto"]
+    with pytest.raises(neurosim.DeviceUnavailableError, match="no GPU here"):
+        suite.devices_for("cuda")
+    with pytest.raises(ValueError, match="device"):
+        suite.devices_for("gpu")
+    monkeypatch.setattr(backends, "cuda_status", lambda: (True, "1 GPU"))
+    assert suite.devices_for("all") == ["cpu", "cuda"]
+
+
+def test_convergence_records(monkeypatch):
+    fake = types.ModuleType("neurosim.tasks")
+
+    def pattern_learning(*, seed, quick):
+        return {"epochs_to_converge": 3, "threshold": 0.9, "accuracy_curve": [0.5, 0.95],
+                "device": "numpy", "seed": seed, "wall_s": 0.1}
+
+    def sequence_learning(**kwargs):
+        raise RuntimeError("diverged")
+
+    fake.pattern_learning, fake.sequence_learning = pattern_learning, sequence_learning
+    monkeypatch.setitem(sys.modules, "neurosim.tasks", fake)
+    monkeypatch.setattr(neurosim, "tasks", fake, raising=False)
+    conv = cases.convergence_records(quick=True, device="cpu", seed=5)
+    assert conv["pattern_learning"]["seed"] == 5
+    assert conv["sequence_learning"] == {"status": "not run",
+                                         "reason": "failed: RuntimeError: diverged"}
+    assert conv["homeostasis"]["status"] == "not run"
+    results_with(convergence=conv)
+
+
+def test_run_suite_tiny(monkeypatch):
+    results = run_suite(quick=True, device="cpu", sizes=[100], peers=False, config=TINY,
+                        progress=False)
+    render.validate_results(results)
+    assert results["quick"] is True and results["peers"] == []
+    assert sorted((t["network"], t["n_neurons"]) for t in results["throughput"]) == [
+        ("lif_recurrent", 100), ("lif_uncoupled", 100)]
+    assert all(t["note"].startswith("quick mode: 20 ms") for t in results["throughput"])
+    assert {m["delays"] for m in results["memory"]} == {"constant", "per_synapse"}
+    assert [n["name"] for n in results["reference_networks"]] == ["coba", "brunel"]
+    assert results["raster"]["network"] == "brunel"
+    assert all(v["status"] == "not run" for v in results["convergence"].values())
+    assert any("load average" in note for note in results["system"]["notes"])
+    with pytest.raises(ValueError, match="sizes"):
+        run_suite(quick=True, device="cpu", sizes=[0], config=TINY, progress=False)
+
+
+def test_run_suite_peers_same_run(monkeypatch):
+    import neurosim.peers as peers
+    calls = []
+
+    def fake_run_peer(simulator, case, *, n=None, duration_ms=1000.0, seed=1, target=None,
+                      timeout_s=900, **kw):
+        calls.append((simulator, case, n, duration_ms, target))
+        if simulator == "nest" and case == "coba":
+            raise RuntimeError("nest crashed\nmore lines")
+        return {"simulator": simulator, "target": target or simulator, "case": case,
+                "n_neurons": n or 100, "build_s": 1.0, "sim_s": 2.0, "x_realtime": 0.5,
+                "mean_rate_hz": 20.0, "version": "x"}
+
+    monkeypatch.setattr(peers, "find_peers", lambda root=None: {"brian2": "py", "nest": "py"})
+    monkeypatch.setattr(peers, "run_peer", fake_run_peer)
+    cfg = SuiteConfig(**{**TINY.__dict__, "kinds": (), "memory": (), "references": ()})
+    results = run_suite(quick=True, device="cpu", peers=True, config=cfg, progress=False)
+    assert ("brian2", "lif", 100, 20.0, "cython") in calls and ("nest", "lif", 100, 20.0, None) in calls
+    assert [p["simulator"] for p in results["peers"]] == ["brian2", "nest"]
+    render.validate_results(results)
+    cfg = SuiteConfig(**{**TINY.__dict__, "kinds": (), "memory": ()})
+    results = run_suite(quick=True, device="cpu", peers=True, config=cfg, progress=False)
+    assert any(n.startswith("peer nest coba") and "\n" not in n for n in results["notes"])
+    assert ("brian2", "brunel", 625, 50.0, "cython") in calls
