@@ -133,22 +133,40 @@ def test_devices_for(monkeypatch):
 def test_convergence_records(monkeypatch):
     fake = types.ModuleType("neurosim.tasks")
 
-    def pattern_learning(*, seed, quick):
-        return {"epochs_to_converge": 3, "threshold": 0.9, "accuracy_curve": [0.5, 0.95],
-                "device": "numpy", "seed": seed, "wall_s": 0.1}
+    class Result:
+        def __init__(self, seed):
+            self.seed = seed
+
+        def to_dict(self):
+            return {"epochs_to_converge": 3, "threshold": 0.9, "accuracy_curve": [0.5, 0.95],
+                    "device": "cpu", "backend": "numpy", "seed": self.seed, "wall_s": 0.1}
+
+    def pattern_learning(seed=0, device="cpu", params=None):
+        return Result(seed)
 
     def sequence_learning(**kwargs):
         raise RuntimeError("diverged")
 
+    def homeostatic_adaptation(seed=0, device="cpu"):
+        return {"adaptation_time_s": "soon"}                 # not the report's schema
+
     fake.pattern_learning, fake.sequence_learning = pattern_learning, sequence_learning
+    fake.homeostatic_adaptation = homeostatic_adaptation
     monkeypatch.setitem(sys.modules, "neurosim.tasks", fake)
     monkeypatch.setattr(neurosim, "tasks", fake, raising=False)
     conv = cases.convergence_records(quick=True, device="cpu", seed=5)
     assert conv["pattern_learning"]["seed"] == 5
+    assert conv["pattern_learning"]["device"] == "numpy"
+    assert conv["pattern_learning"]["requested_device"] == "cpu"
     assert conv["sequence_learning"] == {"status": "not run",
                                          "reason": "failed: RuntimeError: diverged"}
-    assert conv["homeostasis"]["status"] == "not run"
+    home = conv["homeostasis"]
+    assert home["status"] == "not run" and "schema" in home["reason"]
+    assert home["record"]["adaptation_time_s"] == "soon"
     results_with(convergence=conv)
+    del fake.homeostatic_adaptation
+    conv = cases.convergence_records(quick=True, device="cpu", seed=5)
+    assert "homeostatic_adaptation()" in conv["homeostasis"]["reason"]
 
 
 def test_run_suite_tiny(monkeypatch):

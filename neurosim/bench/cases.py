@@ -312,38 +312,69 @@ def peer_record(result: dict) -> dict:
 # -- learning tasks ------------------------------------------------------------------------------
 
 TASKS = ("pattern_learning", "sequence_learning", "homeostasis")
+#: The function(s) of ``neurosim.tasks`` that run each task, first found wins.
+TASK_FUNCTIONS = {"pattern_learning": ("pattern_learning",),
+                  "sequence_learning": ("sequence_learning",),
+                  "homeostasis": ("homeostatic_adaptation", "homeostasis")}
 
 
 def convergence_records(*, quick: bool, device: str = "cpu", seed: int = 11) -> dict:
     """The three learning tasks of ``neurosim.tasks`` where they exist, else "not run" records.
 
-    A task function ``neurosim.tasks.<name>(seed=..., device=..., quick=...)`` returns a dict
-    (or an object with ``to_record()``/``as_dict()``) in the report's convergence schema.
+    A task function (``TASK_FUNCTIONS``) is called with ``seed``, ``device`` and ``quick``
+    where its signature takes them, and returns a dict or a record with ``to_dict()``. The
+    record's ``device`` becomes the backend that ran it (its ``backend`` field, when given). A
+    task that fails, or whose record does not fit the report's schema, is recorded as
+    ``{"status": "not run", "reason": ...}`` (with the record under ``"record"``), so that one
+    task cannot invalidate the whole run.
     """
-    out = {}
     try:
         from .. import tasks
     except ImportError as exc:
         reason = f"neurosim.tasks is not available in this installation ({exc})"
         return {t: {"status": "not run", "reason": reason} for t in TASKS}
+    out = {}
     for name in TASKS:
-        fn = getattr(tasks, name, None)
-        if not callable(fn):
-            out[name] = {"status": "not run", "reason": f"neurosim.tasks has no {name}()"}
+        fn = next((getattr(tasks, f) for f in TASK_FUNCTIONS[name]
+                   if callable(getattr(tasks, f, None))), None)
+        if fn is None:
+            out[name] = {"status": "not run", "reason": "neurosim.tasks has no "
+                         + " or ".join(f"{f}()" for f in TASK_FUNCTIONS[name]) + " yet"}
             continue
         t0 = time.perf_counter()
         try:
             res = _call_task(fn, quick=quick, device=device, seed=seed)
+            rec = _as_dict(res)
         except Exception as exc:  # a failing task is reported, not fatal to the suite
             log.warning("task %s failed: %s: %s", name, type(exc).__name__, exc)
             out[name] = {"status": "not run", "reason": f"failed: {type(exc).__name__}: {exc}"}
             continue
-        rec = _as_dict(res)
         rec.setdefault("wall_s", time.perf_counter() - t0)
-        rec.setdefault("device", device)
         rec.setdefault("seed", seed)
-        out[name] = rec
+        if "backend" in rec:
+            rec["requested_device"] = rec.get("device", device)
+            rec["device"] = rec["backend"]
+        rec.setdefault("device", device)
+        problem = _schema_problem(name, rec)
+        if problem:
+            log.warning("task %s: %s", name, problem)
+            out[name] = {"status": "not run", "reason": problem, "record": rec}
+        else:
+            out[name] = rec
     return out
+
+
+def _schema_problem(name: str, rec: dict) -> str | None:
+    from ..report.render import validate_results
+    probe = {"schema": 1, "run_id": "probe", "created": "2000-01-01T00:00:00+00:00",
+             "quick": True, "system": {"cpu": {"model": "probe"}, "gpus": []}, "throughput": [],
+             "memory": [], "convergence": {name: rec}, "reference_networks": [], "peers": [],
+             "raster": None, "gpu_tests": None}
+    try:
+        validate_results(probe)
+    except ValueError as exc:
+        return f"its record does not fit the report schema ({exc})"
+    return None
 
 
 def _call_task(fn, **kwargs):
@@ -355,7 +386,7 @@ def _call_task(fn, **kwargs):
 
 
 def _as_dict(res) -> dict:
-    for attr in ("to_record", "as_dict", "to_dict"):
+    for attr in ("to_dict", "to_record", "as_dict"):
         if callable(getattr(res, attr, None)):
             return dict(getattr(res, attr)())
     if isinstance(res, dict):
