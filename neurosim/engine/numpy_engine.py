@@ -48,7 +48,7 @@ class _NeuronGroup:
         self.s = g.state
         self.c = g.consts
         self.start, self.size = g.start, g.size
-        self.tmp = np.empty(g.size, np.float32)
+        self.tmp = np.empty((g.model_cls.scratch, g.size), np.float32)
         self.mask = np.empty(g.size, bool)
         self.i_ext = np.zeros(g.size, np.float32) if g.has_current else None
         self.col0 = g.col_offset
@@ -149,19 +149,20 @@ class _Recorder:
             if mon.neurons is not None:
                 keep = np.zeros(mon.population.size, bool)
                 keep[mon.neurons] = True
-            self.spikes.append([mon, rt, lo, hi, whole, keep, [], []])
+            self.spikes.append([mon, rt, lo, hi, whole, keep, [], [], np.array([lo, hi])])
         elif isinstance(mon, StateMonitor):
             cols = np.arange(lo, hi) if mon.neurons is None else lo + mon.neurons
             self.states.append([mon, rt, mon.variable, cols, n_now, [], []])
         elif isinstance(mon, RateMonitor):
-            self.rates.append([mon, rt, lo, hi, whole, []])
+            self.rates.append([mon, rt, lo, hi, whole, [], np.array([lo, hi])])
 
     def record(self, n: int) -> None:
         for b in self.spikes:
             idx = b[1].last
             if idx.size:
-                if not b[4]:
-                    idx = idx[(idx >= b[2]) & (idx < b[3])] - b[2]
+                if not b[4]:                        # spike lists are sorted: cut by bisection
+                    lo, hi = idx.searchsorted(b[8])
+                    idx = idx[lo:hi] - b[2] if b[2] else idx[lo:hi]
                 if b[5] is not None and idx.size:
                     idx = idx[b[5][idx]]
                 if idx.size:
@@ -173,7 +174,11 @@ class _Recorder:
                 b[6].append(b[1].s[b[2]][b[3]])
         for b in self.rates:
             idx = b[1].last
-            b[5].append(idx.size if b[4] else int(np.count_nonzero((idx >= b[2]) & (idx < b[3]))))
+            if b[4] or not idx.size:
+                b[5].append(idx.size)
+            else:
+                lo, hi = idx.searchsorted(b[6])
+                b[5].append(int(hi - lo))
 
     def flush(self) -> None:
         for b in self.spikes:

@@ -86,16 +86,18 @@ class AdEx(NeuronModel):
                 "w": np.zeros(n, np.float32),
                 "i_syn_e": np.zeros(n, np.float32), "i_syn_i": np.zeros(n, np.float32)}
 
+    scratch: ClassVar[int] = 3
+
     @classmethod
     def integrate(cls, s, inp, active, c, i_ext, tmp):
         v, w, ie, ii = s["v"], s["w"], s["i_syn_e"], s["i_syn_i"]
-        # exponential term with v capped at v_peak
-        x = np.minimum(v, c["v_peak"])
+        x, dv, dw = tmp[0], tmp[1], tmp[2]
+        np.minimum(v, c["v_peak"], out=x)               # exponential term, v capped at v_peak
         x -= c["v_T"]
         x *= c["inv_delta_T"]
         np.exp(x, out=x)
         x *= c["g_L_delta_T"]
-        dv = c["e_L"] - v
+        np.subtract(c["e_L"], v, out=dv)
         dv *= c["g_L"]
         dv += x
         dv -= w
@@ -105,7 +107,7 @@ class AdEx(NeuronModel):
         if i_ext is not None:
             dv += i_ext
         dv *= c["h_over_cm"]
-        dw = v - c["e_L"]
+        np.subtract(v, c["e_L"], out=dw)
         dw *= c["a"]
         dw -= w
         dw *= c["h_over_tau_w"]

@@ -48,6 +48,7 @@ class NeuronModel:
     positive_params: ClassVar[tuple[str, ...]] = ()
     non_negative_params: ClassVar[tuple[str, ...]] = ()
     option_fields: ClassVar[tuple[str, ...]] = ()
+    scratch: ClassVar[int] = 1        # float32 scratch rows the NumPy step needs (``tmp[k]``)
     is_source: ClassVar[bool] = False
     has_refractory: ClassVar[bool] = True
 
@@ -118,7 +119,12 @@ class NeuronModel:
 
     @classmethod
     def integrate(cls, s: dict, inp, active: tuple, c: dict, i_ext, tmp) -> None:
-        """Advance the state over one step, in place (``inp``: (channels, n) arrivals or None)."""
+        """Advance the state over one step, in place.
+
+        ``inp``: (channels, n) arrivals at the end of the step, or None; ``active``: per channel,
+        whether anything can arrive there; ``i_ext``: injected current (pA) or None; ``tmp``:
+        (scratch, n) float32 buffers the step may overwrite.
+        """
         raise NotImplementedError  # pragma: no cover
 
     @classmethod

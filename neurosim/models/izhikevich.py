@@ -82,13 +82,16 @@ class Izhikevich(NeuronModel):
         u = (np.asarray(p["b"], float) * np.asarray(p["v_init"], float))
         return {"v": v, "u": np.broadcast_to(f32(u), (n,)).astype(np.float32)}
 
+    scratch: ClassVar[int] = 2
+
     @classmethod
     def integrate(cls, s, inp, active, c, i_ext, tmp):
         v, u = s["v"], s["u"]
-        du = c["b"] * v
+        du, dv = tmp[0], tmp[1]
+        np.multiply(v, c["b"], out=du)                  # du = a (b v - u), from the old v
         du -= u
         du *= c["a"]
-        dv = F32_004 * v
+        np.multiply(v, F32_004, out=dv)                 # dv = 0.04 v^2 + 5 v + 140 - u + I
         dv += F32_5
         dv *= v
         dv += F32_140

@@ -125,7 +125,7 @@ class LIF(NeuronModel):
 
     @classmethod
     def integrate(cls, s, inp, active, c, i_ext, tmp):
-        v = s["v"]
+        v, tmp = s["v"], tmp[0]
         v *= c["P22"]
         v += c["v_const"]
         if i_ext is not None:

@@ -78,7 +78,7 @@ class LIFCond(NeuronModel):
         return {
             "g_l": f32(g_l),
             "g_l_e_l_i": f32(g_l * np.asarray(p["v_rest"], float) + np.asarray(p["i_offset"], float)),
-            "h_over_cm": f32(h / cm),
+            "minus_h_over_cm": f32(-h / cm),
             "e_rev_E": f32(p["e_rev_E"]),
             "e_rev_I": f32(p["e_rev_I"]),
             "F_E": f32(tau_e / h * (1.0 - np.exp(-h / tau_e))),
@@ -94,21 +94,28 @@ class LIFCond(NeuronModel):
         return {"v": np.broadcast_to(f32(p["v_rest"]), (n,)).astype(np.float32),
                 "g_e": np.zeros(n, np.float32), "g_i": np.zeros(n, np.float32)}
 
+    scratch: ClassVar[int] = 3
+
     @classmethod
     def integrate(cls, s, inp, active, c, i_ext, tmp):
         v, g_e, g_i = s["v"], s["g_e"], s["g_i"]
-        ge = g_e * c["F_E"]
-        gi = g_i * c["F_I"]
-        g_tot = ge + gi
+        ge, gi, g_tot = tmp[0], tmp[1], tmp[2]
+        np.multiply(g_e, c["F_E"], out=ge)              # step-averaged conductances
+        np.multiply(g_i, c["F_I"], out=gi)
+        np.add(ge, gi, out=g_tot)
         g_tot += c["g_l"]
-        num = ge * c["e_rev_E"]
-        num += gi * c["e_rev_I"]
-        num += c["g_l_e_l_i"]
+        if np.ndim(c["e_rev_E"]) == 0 and c["e_rev_E"] == 0.0:   # numerator of v_inf
+            np.multiply(gi, c["e_rev_I"], out=ge)
+        else:
+            ge *= c["e_rev_E"]
+            gi *= c["e_rev_I"]
+            ge += gi
+        ge += c["g_l_e_l_i"]
         if i_ext is not None:
-            num += i_ext
-        v_inf = np.divide(num, g_tot, out=num)
+            ge += i_ext
+        v_inf = np.divide(ge, g_tot, out=ge)
         v -= v_inf
-        g_tot *= -c["h_over_cm"]
+        g_tot *= c["minus_h_over_cm"]
         v *= np.exp(g_tot, out=g_tot)
         v += v_inf
         g_e *= c["P_E"]
