@@ -9,8 +9,8 @@ the step (stamped ``t_{n+1}``); a threshold it changes acts from the next step o
   ``v >= v_thresh + theta``. Decay is ``theta <- theta exp(-dt/tau_theta)`` every step, then the
   jumps of the step's spikes.
 - :class:`IntrinsicPlasticity`: a per-neuron rate estimate ``r`` (spike train filtered with
-  ``tau_rate``: ``r <- r exp(-T/tau_rate) + k / tau_rate`` every ``interval`` ``T``, ``k`` the
-  spikes counted in it, in Hz) drives an integral controller on the threshold,
+  ``tau_rate``: ``r <- r exp(-T/tau_rate) + k (1 - exp(-T/tau_rate)) / T`` every ``interval``
+  ``T``, ``k`` the spikes counted in it, in Hz: unbiased, a spike weighs one spike in total) drives an integral controller on the threshold,
   ``theta <- theta + eta (r - target_rate) T``: the rate returns to ``target_rate`` whatever the
   input (``eta`` in mV per second per Hz of error).
 - :class:`SynapticScaling`: every ``interval`` the incoming weights of each neuron (from the chosen
@@ -205,7 +205,9 @@ class _RateEstimate:
         self.k = max(1, int(round(interval / dt)))
         self.T = self.k * dt                               # ms
         self.P = f32(np.exp(-self.T / tau_rate))
-        self.inv_tau = f32(1000.0 / tau_rate)              # spikes -> Hz
+        # a spike adds (1 - P) / T: summed over the following intervals it weighs exactly one
+        # spike, so a stationary train of rate nu has mean estimate nu (in Hz)
+        self.gain = f32(-np.expm1(-self.T / tau_rate) * 1000.0 / self.T)
         self.r = np.full(size, initial, np.float32)
         self.counts = np.zeros(size, np.float32)
 
@@ -216,7 +218,7 @@ class _RateEstimate:
         if (n + 1) % self.k:
             return False
         self.r *= self.P
-        self.r += self.counts * self.inv_tau
+        self.r += self.counts * self.gain
         self.counts[:] = 0.0
         return True
 
