@@ -1,0 +1,74 @@
+/*
+ * inputs.cu -- stage 1 and the sources of stage 2: external input.
+ *
+ * Random numbers: step n draws the raw Philox values at stream positions
+ * n * stream_width + offset + i (philox.cuh; the NumPy engine draws the same
+ * values with np.random.Philox(key).random_raw(stream_width) once per step),
+ * so both backends see the same numbers for the same seed. Each thread
+ * computes one Philox block (4 values) with ns_philox_for_each: launch
+ * n / 4 + 2 threads for full parallelism; any grid is correct.
+ *
+ * The clock clk = {n, j} is on the device, as in neurons.cu.
+ */
+#include "philox.cuh"
+
+/* A Poisson drive (layout.PoissonDrive): neuron i of the target receives
+ * k ~ Poisson(lam) spikes of weight `weight` in this step, k counted from the
+ * float32 CDF table by inversion (k = #{m : cdf[m] <= u}, as the NumPy
+ * engine's exact integer form), added into ring slot n % n_slots at column
+ * col + i, before the neuron update reads it. Drives are launched one after
+ * the other, so two drives into the same columns never race. */
+NS_GLOBAL void poisson_drive(
+    const ns_i64 *__restrict__ clk, ns_u64 key0, ns_u64 key1, ns_i64 stream_width,
+    ns_i64 offset, ns_i32 n, const float *__restrict__ cdf, ns_i32 cdf_len,
+    float weight, float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots,
+    ns_i32 col) {
+  const ns_i64 step = clk[0];
+  float *row = ring + (step % n_slots) * (ns_i64)ring_width + col;
+  const ns_u64 position0 = (ns_u64)step * (ns_u64)stream_width + (ns_u64)offset;
+  ns_philox_for_each(key0, key1, position0, n, [&](ns_i64 i, ns_u64 raw) {
+    const int k = ns_count_from_cdf(cdf, cdf_len, ns_uniform24(raw));
+    if (k) row[i] = row[i] + (float)k * weight;
+  });
+}
+
+/* PoissonSource: neuron i spikes when uniform24(raw) < p, p = rate * dt
+ * (float32; per neuron when per_neuron is 1, else p[0] for all). */
+NS_GLOBAL void poisson_source_update(
+    const ns_i64 *__restrict__ clk, ns_u64 key0, ns_u64 key1, ns_i64 stream_width,
+    ns_i64 offset, ns_i32 n_neurons, ns_i32 start, const float *__restrict__ p,
+    ns_u32 per_neuron, ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk) {
+  const ns_i64 step = clk[0];
+  ns_i32 *count = nspk + clk[1];
+  const ns_u64 position0 = (ns_u64)step * (ns_u64)stream_width + (ns_u64)offset;
+  ns_philox_for_each(key0, key1, position0, n_neurons, [&](ns_i64 i, ns_u64 raw) {
+    if (ns_uniform24(raw) < p[per_neuron ? i : 0])
+      spk[atomicAdd(count, 1)] = start + (ns_i32)i;
+  });
+}
+
+/* First index of the sorted steps[0 .. len) that is >= value. */
+NS_DEVICE ns_i32 ns_lower_bound(const ns_i64 *__restrict__ steps, ns_i32 len,
+                                ns_i64 value) {
+  ns_i32 lo = 0, hi = len;
+  while (lo < hi) {
+    const ns_i32 mid = lo + (hi - lo) / 2;
+    if (steps[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/* SpikeSource: the schedule (sched_step sorted, sched_idx the group-local
+ * neuron of each entry) emits the entries of step n. Every thread finds the
+ * step's range by binary search, then the threads share it. */
+NS_GLOBAL void spike_source_update(
+    const ns_i64 *__restrict__ clk, const ns_i64 *__restrict__ sched_step,
+    const ns_i32 *__restrict__ sched_idx, ns_i32 n_sched, ns_i32 start,
+    ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk) {
+  const ns_i64 step = clk[0];
+  ns_i32 *count = nspk + clk[1];
+  const ns_i32 lo = ns_lower_bound(sched_step, n_sched, step);
+  const ns_i32 hi = ns_lower_bound(sched_step, n_sched, step + 1);
+  NS_GRID_STRIDE_LOOP(k, hi - lo) spk[atomicAdd(count, 1)] = start + sched_idx[lo + k];
+}

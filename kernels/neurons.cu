@@ -1,0 +1,315 @@
+/*
+ * neurons.cu -- stage 2 of a step: one fused update per neuron model.
+ *
+ * Each kernel advances one merged group of neurons (neurosim/engine/layout.py)
+ * over step n, in the order of the NumPy reference (numpy_engine.py and the
+ * model's `integrate`/`threshold`/`reset`), operation for operation, so that
+ * the host build reproduces NumPy bit for bit where no transcendental
+ * function is involved (the GPU contracts multiply-adds and differs in the
+ * last bits):
+ *
+ *   1. integrate over the step; the inputs arriving at its end are read from
+ *      the group's columns of ring slot n % n_slots (channel c of neuron i at
+ *      column col0 + c * n_neurons + i) and those columns are cleared for
+ *      the slot's next use (the NumPy engine clears the whole row after the
+ *      neuron updates: the same thing, since every column belongs to one
+ *      group and nothing else reads the slot in this step);
+ *   2. refractory clamp: while the counter ref[i] is positive, v is set to
+ *      v_reset and the counter counts down (a spike with n_ref steps clamps
+ *      the n_ref following updates, NEST's count: 20 updates for 2 ms at
+ *      0.1 ms); other state keeps evolving;
+ *   3. threshold, reset, ref[i] = n_ref, and the global neuron id appended
+ *      to the step's compact spike list: spk[atomicAdd(&nspk[j], 1)];
+ *   4. a non-finite state value marks the step in `bad` (see ns_flag_bad).
+ *
+ * Common arguments, the same in every kernel of this file:
+ *   clk        {n, j}: this step, and its index j within the current chunk
+ *              (the engine keeps the clock on the device so that the same
+ *              launches, with the same arguments, run every step);
+ *   n_neurons, start: group size and global id of its first neuron;
+ *   flags      NS_IN0 | NS_IN1: channel 0/1 receives input (else its
+ *              columns are not read); NS_EXT: i_ext holds an injected current
+ *              (pA); NS_REF: refractory counters ref/n_ref are used;
+ *              NS_REF_PER_NEURON: n_ref has one value per neuron;
+ *              NS_DELTA (lif_update): delta synapses, input jumps v;
+ *   ring, ring_width, n_slots, col0: the delay ring buffer;
+ *   spk, nspk, bad: spike list of this step, per-step spike counts of the
+ *              chunk, first non-finite step and neuron.
+ *
+ * Constants (computed on the host by the model's constants(params, dt), in
+ * float64, rounded to float32): every constant is a `const float *` named as
+ * the model names it, followed by `per_neuron`, a bit mask: bit k set means
+ * the k-th constant parameter of the signature holds one value per neuron
+ * (read at [i]), else it holds one value for the whole group (read at [0]).
+ * NS_C(name, k) reads constant `name`, the k-th; tests/test_cuda_backend.py
+ * checks that every k matches the signature order.
+ */
+#include "common.cuh"
+
+#define NS_IN0 1u
+#define NS_IN1 2u
+#define NS_EXT 4u
+#define NS_REF 8u
+#define NS_REF_PER_NEURON 16u
+#define NS_DELTA 32u
+
+/* constant `name`, the `bit`-th constant parameter, for neuron i */
+#define NS_C(name, bit) ((name)[((per_neuron >> (bit)) & 1u) ? i : 0])
+
+/* Mark a non-finite state value: bad[0] = first step (atomicMin over the
+ * run), bad[1] = smallest 8 * global id + variable index among the neurons
+ * flagged in that step. Steps are launched in order, so a thread of step n
+ * that finds bad[0] >= n is in the first bad step. */
+NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, float x) {
+  if (!isfinite(x)) {
+    const ns_i64 old = atomicMin(&bad[0], n);
+    if (old >= n) atomicMin(&bad[1], gid * 8 + var);
+  }
+}
+
+/* Steps 2-3 for v; true when the neuron spikes (the caller resets the rest). */
+NS_DEVICE bool ns_refractory_threshold(float &v, ns_i64 i, ns_u32 flags,
+                                       ns_i32 *__restrict__ ref,
+                                       const ns_i32 *__restrict__ n_ref,
+                                       float v_reset, float v_thresh) {
+  if (flags & NS_REF) {
+    const ns_i32 r = ref[i];
+    if (r > 0) {
+      v = v_reset;
+      ref[i] = r - 1;
+    }
+  }
+  if (v >= v_thresh) {
+    v = v_reset;
+    if (flags & NS_REF) ref[i] = n_ref[(flags & NS_REF_PER_NEURON) ? i : 0];
+    return true;
+  }
+  return false;
+}
+
+NS_DEVICE void ns_emit(ns_i32 *__restrict__ spk, ns_i32 *__restrict__ count, ns_i32 gid) {
+  spk[atomicAdd(count, 1)] = gid;
+}
+
+/* Input channel c of neuron i in this step's ring slot, read and cleared. */
+NS_DEVICE float ns_take(float *__restrict__ in, ns_i64 c, ns_i32 n_neurons, ns_i64 i) {
+  float *p = in + c * n_neurons + i;
+  const float x = *p;
+  *p = 0.0f;
+  return x;
+}
+
+/* This step's row of the ring, at the group's first column. */
+NS_DEVICE float *ns_ring_row(float *ring, ns_i64 n, ns_i32 ring_width, ns_i32 n_slots,
+                             ns_i32 col0) {
+  return ring + (n % n_slots) * (ns_i64)ring_width + col0;
+}
+
+/* LIF (neurosim/models/lif.py): exact integration; exponential current
+ * synapses (i_syn_e, i_syn_i in pA) or, with NS_DELTA, jumps of v (mV). */
+NS_GLOBAL void lif_update(
+    const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
+    float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
+    const ns_i32 *__restrict__ n_ref,
+    float *__restrict__ v, float *__restrict__ i_syn_e, float *__restrict__ i_syn_i,
+    const float *__restrict__ P22, const float *__restrict__ P20,
+    const float *__restrict__ v_const, const float *__restrict__ v_thresh,
+    const float *__restrict__ v_reset, const float *__restrict__ P11_E,
+    const float *__restrict__ P11_I, const float *__restrict__ P21_E,
+    const float *__restrict__ P21_I, ns_u32 per_neuron,
+    ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk, ns_i64 *__restrict__ bad) {
+  const ns_i64 n = clk[0];
+  ns_i32 *count = nspk + clk[1];
+  float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
+  NS_GRID_STRIDE_LOOP(i, n_neurons) {
+    float vm = v[i] * NS_C(P22, 0);
+    vm = vm + NS_C(v_const, 2);
+    if (flags & NS_EXT) vm = vm + i_ext[i] * NS_C(P20, 1);
+    float ie = 0.0f, ii = 0.0f;
+    if (flags & NS_DELTA) {
+      if (flags & NS_IN0) vm = vm + ns_take(in, 0, n_neurons, i);
+    } else {
+      ie = i_syn_e[i];
+      ii = i_syn_i[i];
+      if (flags & NS_IN0) {
+        vm = vm + ie * NS_C(P21_E, 7);
+        ie = ie * NS_C(P11_E, 5);
+        ie = ie + ns_take(in, 0, n_neurons, i);
+        i_syn_e[i] = ie;
+      }
+      if (flags & NS_IN1) {
+        vm = vm + ii * NS_C(P21_I, 8);
+        ii = ii * NS_C(P11_I, 6);
+        ii = ii + ns_take(in, 1, n_neurons, i);
+        i_syn_i[i] = ii;
+      }
+    }
+    if (ns_refractory_threshold(vm, i, flags, ref, n_ref, NS_C(v_reset, 4),
+                                NS_C(v_thresh, 3)))
+      ns_emit(spk, count, start + (ns_i32)i);
+    v[i] = vm;
+    ns_flag_bad(bad, n, start + i, 0, vm);
+    ns_flag_bad(bad, n, start + i, 1, ie);
+    ns_flag_bad(bad, n, start + i, 2, ii);
+  }
+}
+
+/* LIFCond (neurosim/models/lif_cond.py): exponential Euler with
+ * step-averaged conductances g_e, g_i (nS). */
+NS_GLOBAL void lif_cond_update(
+    const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
+    float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
+    const ns_i32 *__restrict__ n_ref,
+    float *__restrict__ v, float *__restrict__ g_e, float *__restrict__ g_i,
+    const float *__restrict__ g_l, const float *__restrict__ g_l_e_l_i,
+    const float *__restrict__ h_over_cm, const float *__restrict__ e_rev_E,
+    const float *__restrict__ e_rev_I, const float *__restrict__ F_E,
+    const float *__restrict__ F_I, const float *__restrict__ P_E,
+    const float *__restrict__ P_I, const float *__restrict__ v_thresh,
+    const float *__restrict__ v_reset, ns_u32 per_neuron,
+    ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk, ns_i64 *__restrict__ bad) {
+  const ns_i64 n = clk[0];
+  ns_i32 *count = nspk + clk[1];
+  float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
+  NS_GRID_STRIDE_LOOP(i, n_neurons) {
+    float vm = v[i], ge = g_e[i], gi = g_i[i];
+    const float gbe = ge * NS_C(F_E, 5);
+    const float gbi = gi * NS_C(F_I, 6);
+    float gt = gbe + gbi;
+    gt = gt + NS_C(g_l, 0);
+    float num = gbe * NS_C(e_rev_E, 3);
+    num = num + gbi * NS_C(e_rev_I, 4);
+    num = num + NS_C(g_l_e_l_i, 1);
+    if (flags & NS_EXT) num = num + i_ext[i];
+    const float v_inf = num / gt;
+    vm = vm - v_inf;
+    gt = gt * -NS_C(h_over_cm, 2);
+    vm = vm * expf(gt);
+    vm = vm + v_inf;
+    ge = ge * NS_C(P_E, 7);
+    gi = gi * NS_C(P_I, 8);
+    if (flags & NS_IN0) ge = ge + ns_take(in, 0, n_neurons, i);
+    if (flags & NS_IN1) gi = gi + ns_take(in, 1, n_neurons, i);
+    if (ns_refractory_threshold(vm, i, flags, ref, n_ref, NS_C(v_reset, 10),
+                                NS_C(v_thresh, 9)))
+      ns_emit(spk, count, start + (ns_i32)i);
+    v[i] = vm;
+    g_e[i] = ge;
+    g_i[i] = gi;
+    ns_flag_bad(bad, n, start + i, 0, vm);
+    ns_flag_bad(bad, n, start + i, 1, ge);
+    ns_flag_bad(bad, n, start + i, 2, gi);
+  }
+}
+
+/* Izhikevich (neurosim/models/izhikevich.py): forward Euler at dt, input is
+ * a jump of v (mV); spike at v >= v_peak, v <- c, u <- u + d; no
+ * refractory period. */
+NS_GLOBAL void izhikevich_update(
+    const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
+    float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
+    const ns_i32 *__restrict__ n_ref,
+    float *__restrict__ v, float *__restrict__ u,
+    const float *__restrict__ h, const float *__restrict__ a,
+    const float *__restrict__ b, const float *__restrict__ c,
+    const float *__restrict__ d, const float *__restrict__ v_peak,
+    const float *__restrict__ i_offset, ns_u32 per_neuron,
+    ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk, ns_i64 *__restrict__ bad) {
+  const ns_i64 n = clk[0];
+  ns_i32 *count = nspk + clk[1];
+  float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
+  NS_GRID_STRIDE_LOOP(i, n_neurons) {
+    float vm = v[i], uu = u[i];
+    float du = NS_C(b, 2) * vm;
+    du = du - uu;
+    du = du * NS_C(a, 1);
+    float dv = 0.04f * vm;
+    dv = dv + 5.0f;
+    dv = dv * vm;
+    dv = dv + 140.0f;
+    dv = dv - uu;
+    dv = dv + NS_C(i_offset, 6);
+    if (flags & NS_EXT) dv = dv + i_ext[i];
+    dv = dv * NS_C(h, 0);
+    vm = vm + dv;
+    du = du * NS_C(h, 0);
+    uu = uu + du;
+    if (flags & NS_IN0) vm = vm + ns_take(in, 0, n_neurons, i);
+    if (ns_refractory_threshold(vm, i, flags, ref, n_ref, NS_C(c, 3), NS_C(v_peak, 5))) {
+      uu = uu + NS_C(d, 4);
+      ns_emit(spk, count, start + (ns_i32)i);
+    }
+    v[i] = vm;
+    u[i] = uu;
+    ns_flag_bad(bad, n, start + i, 0, vm);
+    ns_flag_bad(bad, n, start + i, 1, uu);
+  }
+}
+
+/* AdEx (neurosim/models/adex.py): forward Euler for v and w, exact decay of
+ * the current synapses (pA); v is capped at v_peak inside the exponential
+ * (a NaN v stays NaN, as np.minimum keeps it); spike at v >= v_peak,
+ * v <- v_reset, w <- w + b. */
+NS_GLOBAL void adex_update(
+    const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
+    float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
+    const ns_i32 *__restrict__ n_ref,
+    float *__restrict__ v, float *__restrict__ w, float *__restrict__ i_syn_e,
+    float *__restrict__ i_syn_i,
+    const float *__restrict__ h_over_cm, const float *__restrict__ g_L,
+    const float *__restrict__ e_L, const float *__restrict__ v_T,
+    const float *__restrict__ inv_delta_T, const float *__restrict__ g_L_delta_T,
+    const float *__restrict__ a, const float *__restrict__ b,
+    const float *__restrict__ h_over_tau_w, const float *__restrict__ v_peak,
+    const float *__restrict__ v_reset, const float *__restrict__ i_offset,
+    const float *__restrict__ P_E, const float *__restrict__ P_I, ns_u32 per_neuron,
+    ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk, ns_i64 *__restrict__ bad) {
+  const ns_i64 n = clk[0];
+  ns_i32 *count = nspk + clk[1];
+  float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
+  NS_GRID_STRIDE_LOOP(i, n_neurons) {
+    float vm = v[i], ww = w[i], ie = i_syn_e[i], ii = i_syn_i[i];
+    const float peak = NS_C(v_peak, 9);
+    float x = vm > peak ? peak : vm;
+    x = x - NS_C(v_T, 3);
+    x = x * NS_C(inv_delta_T, 4);
+    x = expf(x);
+    x = x * NS_C(g_L_delta_T, 5);
+    const float e_l = NS_C(e_L, 2);
+    float dv = e_l - vm;
+    dv = dv * NS_C(g_L, 1);
+    dv = dv + x;
+    dv = dv - ww;
+    dv = dv + ie;
+    dv = dv + ii;
+    dv = dv + NS_C(i_offset, 11);
+    if (flags & NS_EXT) dv = dv + i_ext[i];
+    dv = dv * NS_C(h_over_cm, 0);
+    float dw = vm - e_l;
+    dw = dw * NS_C(a, 6);
+    dw = dw - ww;
+    dw = dw * NS_C(h_over_tau_w, 8);
+    vm = vm + dv;
+    ww = ww + dw;
+    ie = ie * NS_C(P_E, 12);
+    ii = ii * NS_C(P_I, 13);
+    if (flags & NS_IN0) ie = ie + ns_take(in, 0, n_neurons, i);
+    if (flags & NS_IN1) ii = ii + ns_take(in, 1, n_neurons, i);
+    if (ns_refractory_threshold(vm, i, flags, ref, n_ref, NS_C(v_reset, 10), peak)) {
+      ww = ww + NS_C(b, 7);
+      ns_emit(spk, count, start + (ns_i32)i);
+    }
+    v[i] = vm;
+    w[i] = ww;
+    i_syn_e[i] = ie;
+    i_syn_i[i] = ii;
+    ns_flag_bad(bad, n, start + i, 0, vm);
+    ns_flag_bad(bad, n, start + i, 1, ww);
+    ns_flag_bad(bad, n, start + i, 2, ie);
+    ns_flag_bad(bad, n, start + i, 3, ii);
+  }
+}
