@@ -164,7 +164,7 @@ NS_GLOBAL void lif_cond_update(
     const ns_i32 *__restrict__ n_ref,
     float *__restrict__ v, float *__restrict__ g_e, float *__restrict__ g_i,
     const float *__restrict__ g_l, const float *__restrict__ g_l_e_l_i,
-    const float *__restrict__ h_over_cm, const float *__restrict__ e_rev_E,
+    const float *__restrict__ minus_h_over_cm, const float *__restrict__ e_rev_E,
     const float *__restrict__ e_rev_I, const float *__restrict__ F_E,
     const float *__restrict__ F_I, const float *__restrict__ P_E,
     const float *__restrict__ P_I, const float *__restrict__ v_thresh,
@@ -185,7 +185,7 @@ NS_GLOBAL void lif_cond_update(
     if (flags & NS_EXT) num = num + i_ext[i];
     const float v_inf = num / gt;
     vm = vm - v_inf;
-    gt = gt * -NS_C(h_over_cm, 2);
+    gt = gt * NS_C(minus_h_over_cm, 2);
     vm = vm * expf(gt);
     vm = vm + v_inf;
     ge = ge * NS_C(P_E, 7);

@@ -1,0 +1,763 @@
+"""The CUDA engine: the loop of DESIGN.md on a GPU (CuPy + ``kernels/``), or on the CPU.
+
+``CudaEngine(net, layout)`` runs on a GPU through CuPy: state, synapses, the delay ring, Poisson
+input and the monitors' buffers live in GPU memory; ``CudaEngine(net, layout, host=True)`` runs
+the very same Python code on the same kernel sources compiled for the CPU
+(:mod:`neurosim.backends.hostbuild`, NumPy arrays), which is how every CI run tests it.
+
+One step ``n`` is a fixed sequence of kernel launches, in the order of the NumPy engine:
+
+1. gather input — ``poisson_drive`` per Poisson input (``kernels/inputs.cu``);
+2. update neurons — one fused kernel per group (``kernels/neurons.cu``, named by the model's
+   ``kernel``), appending spikes to the step's compact list ``spk`` with the count ``nspk[j]``;
+   sources (``poisson_source_update``, ``spike_source_update``) append theirs;
+3. propagate — one kernel per synapse class (``kernels/propagate.cu``);
+4. learn — plastic runtimes' launches (none yet: see below);
+5. record — ``record_state`` per state monitor, then ``record_step`` (``kernels/record.cu``),
+   which appends the recorded spikes and advances the clock.
+
+The clock ``{n, j}`` (step, index of the step within the chunk) lives on the device, in two
+copies: step ``n`` reads copy ``n % 2`` and ``record_step`` writes the other. So every launch of
+a step takes the same arguments at every step of that parity: the launch lists are built once
+(:meth:`CudaEngine.plan`), the host never needs the spike counts, and on a GPU a run of steps
+is captured once as a CUDA graph and replayed. The host meets the device only between chunks of
+steps: it sets the clock, applies injected-current changes, zeroes the chunk's counters, and
+after the chunk fetches the recordings and the NaN flag. A chunk lasts about a quarter of a
+second of wall time and never more steps than the recording buffers hold in the worst case (every
+recorded neuron spiking in every step).
+
+Kernel arguments are bound by name: each kernel's parameter list is parsed from its source
+(:func:`~neurosim.backends.kernel_source.kernel_names`), and every parameter takes the engine
+value of the same name — the neuron kernels' constants are the model's ``constants()`` keys and
+their state arrays its state variables, so a mismatch between a model and its kernel is an
+error at build time. Every scalar is a typed NumPy scalar. Per-neuron constants: each constant
+is a ``const float *`` (one value for the group, or one per neuron) and ``per_neuron`` has bit
+``k`` set when the k-th constant parameter holds one value per neuron.
+
+Non-finite state: the neuron kernels flag the first step in which any state value is NaN or
+infinite, with the neuron and the variable (every step, at no cost: the values are in registers);
+the flag is read at the end of each chunk. The run then stops at that step — the monitors keep
+everything recorded up to it, later recordings of the chunk are dropped — and raises
+:class:`~neurosim.errors.SimulationError` (the NumPy engine checks every 10 steps, so it reports
+a step up to 9 steps later).
+
+Device memory: before allocating anything, :func:`device_bytes` estimates what the network
+needs; if it does not fit in the free memory (:func:`free_device_memory`), a
+:class:`~neurosim.errors.DeviceMemoryError` says the estimate, its parts, the free memory and what
+to change. If an allocation fails anyway, what was allocated is released before the error.
+
+Plastic projections and homeostasis run on this engine when their rule provides
+``build_cuda(engine, projection_or_population)``, returning a runtime with ``launches(engine)``
+(launch tuples like :meth:`CudaEngine.plan`'s, run in the learn stage), ``proj``,
+``n_synapses``, ``array(kind)`` and ``set_weights(values)``. No rule provides one yet: such
+networks raise a ValueError that names the projection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import logging
+import os
+import time
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import DeviceMemoryError
+from ..models.sources import PoissonSource, SpikeSource
+from .common import Progress, chunk_steps, non_finite_error, projection_array
+from .layout import current_amplitude, member_positions
+
+log = logging.getLogger(__name__)
+
+I32, U32, I64, U64, F32 = np.int32, np.uint32, np.int64, np.uint64, np.float32
+BLOCK = 256                     # threads per block
+NO_BAD = np.iinfo(np.int64).max
+RECORD_BUDGET = 64 << 20        # bytes of recording buffers per chunk (worst case)
+MAX_CHUNK = 100_000             # steps between host interactions, at most
+GRAPH_STEPS = 64                # steps per captured CUDA graph (even: two clock parities)
+HOST_SPIKE_BLOCK = 64           # host build: threads of the per-spike kernels (one block)
+
+# flags of kernels/neurons.cu
+NS_IN0, NS_IN1, NS_EXT, NS_REF, NS_REF_PER_NEURON, NS_DELTA = 1, 2, 4, 8, 16, 32
+
+
+class Launch(NamedTuple):
+    """One kernel launch of a step: ``args[p]`` for the steps of clock parity ``p``."""
+
+    kernel: object
+    grid: tuple
+    block: tuple
+    args: tuple
+
+
+# -- the device: CuPy or the host build ----------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def kernel_signature(filename: str, name: str) -> tuple:
+    """``((ctype, argname), ...)`` of kernel ``name`` in ``kernels/<filename>``."""
+    from ..backends.kernel_source import kernel_names, load_source
+    table = dict(kernel_names(load_source(filename)))
+    if name not in table:
+        raise LookupError(f"kernels/{filename} has no kernel {name}()")
+    return tuple(table[name])
+
+
+_RAW_MODULES: dict = {}
+
+
+def _cupy_module(filename: str):
+    import cupy
+    from ..backends.kernel_source import load_source
+    from ..backends.nvrtc_check import RAWMODULE_OPTIONS
+    key = (filename, cupy.cuda.Device().id)
+    if key not in _RAW_MODULES:   # CuPy appends -ftz=true and caches the binary on disk
+        _RAW_MODULES[key] = cupy.RawModule(code=load_source(filename), options=RAWMODULE_OPTIONS)
+    return _RAW_MODULES[key]
+
+
+class _Device:
+    """Array module, kernels and stream of one engine."""
+
+    def __init__(self, host: bool):
+        self.host = host
+        self._modules: dict = {}
+        if host:
+            self.xp = np
+            self.stream = None
+            self.sm_count = 1
+        else:
+            import cupy
+            self.xp = cupy
+            self.stream = cupy.cuda.Stream(non_blocking=True)
+            self.sm_count = cupy.cuda.Device().attributes["MultiProcessorCount"]
+
+    def kernel(self, filename: str, name: str):
+        if filename not in self._modules:
+            if self.host:
+                from ..backends.hostbuild import HostModule
+                self._modules[filename] = HostModule(filename)
+            else:
+                self._modules[filename] = _cupy_module(filename)
+        return self._modules[filename].get_function(name)
+
+    def context(self):
+        return contextlib.nullcontext() if self.host else self.stream
+
+    def put(self, a, copy: bool = True):
+        """A device array holding the host array ``a`` (the host build shares it if not copy)."""
+        a = np.ascontiguousarray(a)
+        if self.host:
+            return a.copy() if copy else a
+        return self.xp.asarray(a)
+
+    def get(self, a) -> np.ndarray:
+        return a if self.host else a.get()
+
+    def zeros(self, n: int, dtype):
+        return self.xp.zeros(n, dtype)
+
+    def per_spike_grid(self, n_max: int, lanes: int = 1) -> tuple:
+        """(grid, block) of a kernel looping over at most ``n_max`` spikes (grid-stride)."""
+        if self.host:   # one block: every empty thread costs a call on the CPU
+            return (1,), (HOST_SPIKE_BLOCK,)
+        blocks = min(-(-max(1, n_max) * lanes // BLOCK), 8 * self.sm_count)
+        return (max(1, blocks),), (BLOCK,)
+
+
+def grid_for(threads: int) -> tuple:
+    """(grid, block) with at least ``threads`` threads."""
+    return (max(1, -(-int(threads) // BLOCK)),), (BLOCK,)
+
+
+def lanes_for(mean_row: float) -> int:
+    """Threads per spike on a GPU: a warp for long rows, a power of two >= the mean row."""
+    lanes = 1
+    while lanes < 32 and lanes < mean_row:
+        lanes *= 2
+    return lanes
+
+
+# -- memory ----------------------------------------------------------------------------------------
+
+def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
+    """Estimated device bytes of a network's arrays, by part (see module docstring)."""
+    n = layout.n_total
+    parts = dict.fromkeys(("synapses", "delay ring", "neuron state", "parameters", "inputs",
+                           "spike lists", "recording"), 0)
+    for c in layout.classes:
+        parts["synapses"] += 8 * (n + 1) + c.n_synapses * (
+            8 + (0 if c.delays is None else c.delays.dtype.itemsize))
+    parts["delay ring"] = 4 * layout.ring_slots * layout.ring_width
+    for g in layout.groups:
+        if g.model_cls is SpikeSource:
+            parts["inputs"] += 12 * g.consts["schedule"][0].size
+            continue
+        per_neuron = sum(np.ndim(v) > 0 for v in g.consts.values() if not isinstance(v, tuple))
+        parts["parameters"] += 4 * g.size * per_neuron + 4 * len(g.consts)
+        parts["neuron state"] += 4 * g.size * (len(g.state) + (g.n_ref is not None)
+                                               + g.has_current)
+    parts["inputs"] += sum(4 * d.cdf.size for d in layout.drives)
+    parts["spike lists"] = 4 * n
+    parts["recording"] = int(record_bytes)
+    return parts
+
+
+def free_device_memory(host: bool) -> tuple[int, str]:
+    """(free bytes, device description): the GPU's free memory plus what CuPy's pool holds
+    unused, or the host's available memory for the host build."""
+    if host:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            free = 1 << 62
+        return int(free), "the host (device='cuda:host')"
+    import cupy
+    dev = cupy.cuda.Device()
+    free = cupy.cuda.runtime.memGetInfo()[0] + cupy.get_default_memory_pool().free_bytes()
+    name = cupy.cuda.runtime.getDeviceProperties(dev.id)["name"]
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    return int(free), f"GPU {dev.id} ({name})"
+
+
+def _gib(b: float) -> str:
+    return f"{b / 2**30:.3g} GiB" if b >= 2**28 else f"{b / 2**20:.3g} MiB"
+
+
+def check_memory(parts: dict, host: bool) -> None:
+    """Raise DeviceMemoryError if the estimate ``parts`` does not fit in the free memory."""
+    total = int(sum(parts.values()) * 1.05) + (1 << 20)     # pool rounding, small arrays
+    free, where = free_device_memory(host)
+    if total <= free:
+        return
+    detail = ", ".join(f"{k} {_gib(v)}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])
+                       if v)
+    raise DeviceMemoryError(
+        f"the network needs about {_gib(total)} of device memory ({detail}) but {where} has "
+        f"{_gib(free)} free: reduce the largest part (fewer synapses or neurons, a shorter "
+        f"maximum delay, fewer recorded neurons), free memory held by other arrays or "
+        f"processes, or use device='cpu'")
+
+
+# -- the engine -------------------------------------------------------------------------------------
+
+class CudaEngine:
+    """Runs a :class:`~neurosim.engine.layout.Layout` with the kernels of ``kernels/``."""
+
+    def __init__(self, net, layout, host: bool = False):
+        self.net, self.L = net, layout
+        self.name = "cuda:host" if host else "cuda"
+        _check_rules_supported(net)
+        self.dev = _Device(host)
+        self.xp = self.dev.xp
+        self.memory = device_bytes(layout)
+        check_memory(self.memory, host)
+        try:
+            with self.dev.context():
+                self._allocate()
+        except MemoryError as exc:       # cupy's OutOfMemoryError is a MemoryError
+            self._release()
+            raise DeviceMemoryError(f"allocating the network on {self.name} failed ({exc}) "
+                                    f"although the estimate ({_gib(sum(self.memory.values()))})"
+                                    f" fitted: free device memory, or use device='cpu'") from None
+        self.plastic = [r.build_cuda(self, p) for p, r in _plastic_rules(net)]
+        self.recorder = _Recorder(self)
+        for mon in net.monitors:
+            self.recorder.add(mon, net._steps_done)
+        self._plans = None
+        self._graph = None
+        self._warm = False
+        self._graph_ok = not host and os.environ.get("NEUROSIM_CUDA_GRAPHS", "1") != "0"
+        self._event_ptr = 0
+        self._chunk = 100
+
+    # -- building --------------------------------------------------------------------------------
+    def _allocate(self) -> None:
+        L, dev = self.L, self.dev
+        self.clock = self.xp.zeros((2, 2), np.int64)
+        self.clk = (self.clock[0], self.clock[1])
+        self.bad = dev.put(np.array([NO_BAD, NO_BAD], np.int64))
+        self.spk = dev.zeros(max(1, L.n_total), np.int32)
+        self.n_slots = max(1, L.ring_slots)
+        self.ring = dev.zeros(max(1, L.ring_slots * L.ring_width), np.float32)
+        self.dummy = {np.dtype(t): dev.zeros(1, t) for t in (np.float32, np.int32, np.uint8)}
+        self.nspk = None               # per-step spike counts of a chunk: see plan()
+        self.groups = [_GroupRuntime(self, g) for g in L.groups]
+        self.classes = [_ClassRuntime(self, c) for c in L.classes]
+        self.drives = [dict(offset=I64(d.rng_offset), n=I32(d.n), cdf=dev.put(d.cdf),
+                            cdf_len=I32(d.cdf.size), weight=F32(d.weight), col=I32(d.col))
+                       for d in L.drives]
+
+    def _release(self) -> None:
+        for name in ("clock", "clk", "bad", "spk", "ring", "dummy", "groups", "classes",
+                     "drives", "nspk"):
+            self.__dict__.pop(name, None)
+        if not self.dev.host:
+            import cupy
+            cupy.get_default_memory_pool().free_all_blocks()
+
+    def shared_values(self) -> dict:
+        """The engine values that kernels take by name (besides each launch's own)."""
+        L = self.L
+        return dict(spk=self.spk, nspk=self.nspk, bad=self.bad, ring=self.ring,
+                    ring_width=I32(L.ring_width), n_slots=I32(self.n_slots),
+                    key0=U64(L.philox_key[0]), key1=U64(L.philox_key[1]),
+                    stream_width=I64(L.rng_width))
+
+    def bind(self, filename: str, name: str, values: dict, grid, block) -> Launch:
+        """A :class:`Launch` of kernel ``name``, its arguments taken by name from ``values``,
+        then :meth:`shared_values`; ``clk``/``clk_next`` are the clock copies of each parity."""
+        shared = self.shared_values()
+        per_parity = []
+        for p in (0, 1):
+            args = []
+            for _, arg in kernel_signature(filename, name):
+                if arg == "clk":
+                    args.append(self.clk[p])
+                elif arg == "clk_next":
+                    args.append(self.clk[1 - p])
+                elif arg in values:
+                    args.append(values[arg])
+                elif arg in shared:
+                    args.append(shared[arg])
+                else:
+                    raise RuntimeError(f"kernels/{filename}: {name}() takes {arg!r}, which the "
+                                       f"CUDA engine does not provide")
+            per_parity.append(tuple(args))
+        return Launch(self.dev.kernel(filename, name), tuple(grid), tuple(block),
+                      tuple(per_parity))
+
+    def plan(self) -> list:
+        """The launches of one step, in order (see module docstring); rebuilt when needed."""
+        if self._plans is None:
+            self.K = self.recorder.allocate()
+            self.nspk = self.dev.zeros(self.K, np.int32)
+            launches = [self.bind("inputs.cu", "poisson_drive", d, *grid_for(d["n"] // 4 + 2),)
+                        for d in self.drives]
+            launches += [r.launch() for r in self.groups if not r.is_source]
+            launches += [r.launch() for r in self.groups if r.is_source]
+            launches += [c.launch() for c in self.classes]
+            for rt in self.plastic:
+                launches += rt.launches(self)
+            launches += self.recorder.launches()
+            self._plans = launches
+            self._graph = None
+        return self._plans
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self, steps: int, progress=None) -> None:
+        n0 = self.net._steps_done
+        n_end = n0 + steps
+        bar = Progress(progress, n0 * self.L.dt, n_end * self.L.dt) if progress else None
+        n = n0
+        try:
+            with self.dev.context():
+                self.plan()
+                while n < n_end:
+                    self._apply_currents(n)
+                    stop = min(n_end, n + self._chunk, n + self.K, self._next_event(n_end))
+                    wall = time.perf_counter()
+                    self._begin_chunk(n)
+                    self._launch(n, stop)
+                    bad = self._end_chunk(n, stop)
+                    if bad is not None:
+                        n = bad[0] + 1
+                        raise bad[1]
+                    self._chunk = chunk_steps(stop - n, time.perf_counter() - wall)
+                    n = stop
+                    if bar is not None:
+                        bar.update(n * self.L.dt)
+        finally:
+            self.net._steps_done = n
+            if bar is not None:
+                bar.close()
+
+    def _begin_chunk(self, n: int) -> None:
+        p = n % 2
+        self.clock[p, 0] = n
+        self.clock[p, 1] = 0
+        self.nspk.fill(0)
+        self.recorder.begin_chunk()
+
+    def _launch(self, n0: int, n1: int) -> None:
+        plans = [[(k.kernel, k.grid, k.block, k.args[p]) for k in self._plans] for p in (0, 1)]
+        n = n0
+        if self.dev.host:
+            return self._launch_host(plans, n0, n1)
+        # graphs only once every kernel has run directly (lazy module loading)
+        if self._graph_ok and self._warm and n1 - n0 > GRAPH_STEPS + 1:
+            if n % 2:
+                for k, g, b, a in plans[1]:
+                    k(g, b, a)
+                n += 1
+            graph = self._get_graph(plans)
+            while graph is not None and n1 - n >= GRAPH_STEPS:
+                graph.launch(self.dev.stream)
+                n += GRAPH_STEPS
+        for m in range(n, n1):
+            for k, g, b, a in plans[m & 1]:
+                k(g, b, a)
+        self._warm = n1 - n0 >= 2 or self._warm
+
+    def _launch_host(self, plans, n0: int, n1: int) -> None:
+        """The host build: the first step of each parity through the kernels' strict checks,
+        the others straight through their ctypes launchers with the same, checked, arguments
+        (a plan's arguments never change; this saves ~90% of the Python time of a step)."""
+        for m in range(n0, min(n1, n0 + 2)):
+            for k, g, b, a in plans[m & 1]:
+                k(g, b, a)
+        if n1 - n0 > 2:
+            fast = [[_host_prebound(k, g, b, a) for k, g, b, a in plans[p]] for p in (0, 1)]
+            for m in range(n0 + 2, n1):
+                for call in fast[m & 1]:
+                    call()
+
+    def _get_graph(self, plans):
+        """The CUDA graph of GRAPH_STEPS steps from an even step, captured once per plan."""
+        if self._graph is None:
+            s = self.dev.stream
+            try:
+                s.begin_capture()
+                try:
+                    for i in range(GRAPH_STEPS):
+                        for k, g, b, a in plans[i & 1]:
+                            k(g, b, a)
+                finally:
+                    graph = s.end_capture()
+                self._graph = graph
+            except Exception as exc:  # noqa: BLE001 -- any capture failure: launch directly
+                log.warning("CUDA graph capture failed (%s: %s); launching kernels one by one",
+                            type(exc).__name__, exc)
+                self._graph_ok = False
+                return None
+        return self._graph
+
+    def _end_chunk(self, n0: int, n1: int):
+        """Fetch the chunk's recordings; (first bad step, SimulationError) or None."""
+        bad = self.dev.get(self.bad)
+        last = n1 - 1
+        error = None
+        if bad[0] != NO_BAD:
+            step, code = int(bad[0]), int(bad[1])
+            last = step
+            error = self._nan_error(step, code)
+            self.bad[...] = self.dev.put(np.array([NO_BAD, NO_BAD], np.int64))
+        self.recorder.end_chunk(n0, last - n0 + 1)
+        return None if error is None else (last, error)
+
+    def _nan_error(self, step: int, code: int):
+        gid, var = divmod(code, 8)
+        rt = next(r for r in self.groups if r.g.start <= gid < r.g.start + r.g.size)
+        name = list(rt.g.state)[var]
+        local = gid - rt.g.start
+        now = float(self.dev.get(rt.state[name][local:local + 1])[0])   # the state went on
+        values = np.zeros(rt.g.size, np.float32)
+        values[local] = now if not np.isfinite(now) else np.nan
+        return non_finite_error(self.L, rt.g, values, name, step, step - 1)
+
+    def _next_event(self, default: int) -> int:
+        events = self.L.current_events
+        return events[self._event_ptr][0] if self._event_ptr < len(events) else default
+
+    def _apply_currents(self, n: int) -> None:
+        events = self.L.current_events
+        while self._event_ptr < len(events) and events[self._event_ptr][0] <= n:
+            _, gi, lo, hi, pi = events[self._event_ptr]
+            amp = current_amplitude(self.L, self.net.populations[pi], n)
+            self.groups[gi].i_ext[lo:hi] = self.dev.put(
+                np.broadcast_to(np.asarray(amp, np.float32), (hi - lo,)))
+            self._event_ptr += 1
+
+    # -- access ----------------------------------------------------------------------------------
+    def kernel(self, filename: str, name: str):
+        """A kernel of ``kernels/<filename>`` as this engine launches it (CuPy or host build)."""
+        return self.dev.kernel(filename, name)
+
+    def add_monitor(self, mon) -> None:
+        self.recorder.add(mon, self.net._steps_done)
+        self._plans = None
+
+    def get_state(self, pop, var):
+        g, off = self.L.pop_group[pop.index]
+        return np.array(self.dev.get(self.groups[g.index].state[var][off:off + pop.size]))
+
+    def set_state(self, pop, var, values):
+        g, off = self.L.pop_group[pop.index]
+        self.groups[g.index].state[var][off:off + pop.size] = self.dev.put(
+            np.asarray(values, np.float32))
+
+    def projection_size(self, proj) -> int:
+        if proj in self.L.proj_class:
+            ci, m = self.L.proj_class[proj]
+            return int(self.L.classes[ci].members[m][1].sum())
+        return self._plastic_for(proj).n_synapses
+
+    def projection_array(self, proj, kind):
+        if proj in self.L.proj_class:
+            return projection_array(self.L, self._class_arrays, proj, kind)
+        return self._plastic_for(proj).array(kind)
+
+    def set_weights(self, proj, values):
+        if proj not in self.L.proj_class:
+            return self._plastic_for(proj).set_weights(values)
+        ci, _ = self.L.proj_class[proj]
+        pos = member_positions(self.L, proj)
+        self.classes[ci].weights[self.dev.put(pos, copy=False)] = self.dev.put(
+            np.asarray(values, np.float32), copy=False)
+
+    def _class_arrays(self, ci):
+        c = self.classes[ci]
+        return (self.L.classes[ci].cols, self.dev.get(c.weights),
+                self.L.classes[ci].delays)
+
+    def _plastic_for(self, proj):
+        for p in self.plastic:
+            if getattr(p, "proj", None) is proj:
+                return p
+        raise KeyError(f"projection {proj.name!r} is not part of this engine")
+
+
+_HOST_SEEDS = itertools.count(1 << 20)
+
+
+def _host_prebound(kernel, grid, block, args):
+    """A callable that launches a host-build kernel with these arguments, already checked by
+    a call of ``kernel`` itself: its ``launch_<name>`` C launcher (hostbuild's documented
+    entry point) with converted arguments, a fresh thread order per call when shuffling."""
+    import ctypes
+    fn = getattr(ctypes.CDLL(str(kernel.module.path)), f"launch_{kernel.name}")
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_uint] * 7 + [ctypes.c_int] + [
+        ctypes.c_void_p if s.pointer else np.ctypeslib.as_ctypes_type(s.dtype)
+        for s in kernel.args]
+    dims = [int(x) for x in (*grid, 1, 1)[:3]] + [int(x) for x in (*block, 1, 1)[:3]]
+    values = [a.ctypes.data if isinstance(a, np.ndarray) else a.item() for a in args]
+    ftz = int(kernel.module.ftz)
+    if kernel.shuffle:
+        return lambda: fn(*dims, next(_HOST_SEEDS) & 0xFFFFFFFF or 1, ftz, *values)
+    return functools.partial(fn, *dims, 0, ftz, *values)
+
+
+def _plastic_rules(net):
+    """(projection or population, rule) of every plastic projection and homeostatic rule."""
+    out = [(proj, proj.plasticity) for proj in net.projections if proj.plasticity is not None]
+    return out + [(pop, rule) for pop, rule in getattr(net, "homeostasis", [])]
+
+
+def _check_rules_supported(net) -> None:
+    for target, rule in _plastic_rules(net):
+        if getattr(rule, "build_cuda", None) is None:
+            what = (f"plastic projection {target.name!r} ({type(rule).__name__})"
+                    if target in net.projections else
+                    f"homeostasis rule {type(rule).__name__} of population {target.name!r}")
+            raise ValueError(f"{what}: plastic projections and homeostasis are not yet "
+                             f"supported on the CUDA backend; use device='cpu' for this "
+                             f"network")
+
+
+# -- runtimes ---------------------------------------------------------------------------------------
+
+class _GroupRuntime:
+    """Device arrays and the launch of one group (neurons, Poisson or spike source)."""
+
+    def __init__(self, engine, g):
+        self.e, self.g = engine, g
+        self.is_source = g.is_source
+        dev = engine.dev
+        self.state = {name: dev.put(arr.astype(np.float32)) for name, arr in g.state.items()}
+        self.i_ext = dev.zeros(g.size, np.float32) if g.has_current else None
+        if g.model_cls is PoissonSource:
+            p = g.consts["p"]
+            self.values = dict(offset=I64(g.rng_offset), n_neurons=I32(g.size),
+                               start=I32(g.start), p=dev.put(np.atleast_1d(p)),
+                               per_neuron=U32(np.ndim(p) > 0))
+            self.grid = grid_for(g.size // 4 + 2)
+        elif g.model_cls is SpikeSource:
+            steps, idx = g.consts["schedule"]
+            most = int(np.unique(steps, return_counts=True)[1].max()) if steps.size else 1
+            # one padding entry past n_sched: never searched, avoids zero-size arrays
+            self.values = dict(sched_step=dev.put(np.append(steps, 0).astype(np.int64)),
+                               sched_idx=dev.put(np.append(idx, 0).astype(np.int32)),
+                               n_sched=I32(steps.size), start=I32(g.start))
+            self.grid = engine.dev.per_spike_grid(most)
+        else:
+            self.values = self._neuron_values()
+            self.grid = grid_for(g.size)
+
+    def _neuron_values(self) -> dict:
+        g, dev, dummy = self.g, self.e.dev, self.e.dummy
+        kernel = g.model_cls.kernel
+        flags = sum(1 << ch for ch, on in enumerate(g.active) if on)
+        if g.channels and g.channels[0] == "v":
+            flags |= NS_DELTA              # input is a jump of v
+        if g.has_current:
+            flags |= NS_EXT
+        values = dict(n_neurons=I32(g.size), start=I32(g.start), col0=I32(max(0, g.col_offset)),
+                      i_ext=self.i_ext if g.has_current else dummy[np.dtype(np.float32)],
+                      ref=dummy[np.dtype(np.int32)], n_ref=dummy[np.dtype(np.int32)])
+        if g.n_ref is not None:
+            flags |= NS_REF | (NS_REF_PER_NEURON if np.ndim(g.n_ref) else 0)
+            values["ref"] = dev.zeros(g.size, np.int32)
+            values["n_ref"] = dev.put(np.atleast_1d(np.asarray(g.n_ref, np.int32)))
+        values["flags"] = U32(flags)
+        full = kernel_signature("neurons.cu", kernel)
+        sig = [arg for _, arg in full]
+        consts = [name for name in sig if name in g.consts]
+        missing = sorted(set(g.consts) - set(consts))
+        if missing:
+            raise RuntimeError(f"kernels/neurons.cu: {kernel}() has no parameter for the "
+                               f"constants {missing} of {g.model_cls.__name__}")
+        values["per_neuron"] = U32(sum(1 << k for k, name in enumerate(consts)
+                                       if np.ndim(g.consts[name])))
+        for name in consts:
+            values[name] = dev.put(np.atleast_1d(np.asarray(g.consts[name], np.float32)))
+        values.update(self.state)
+        shared = self.e.shared_values()
+        for ctype, name in full:       # state arrays this group lacks (LIF delta: i_syn_*)
+            if name not in values and name not in shared and ctype.startswith("float *"):
+                values[name] = dummy[np.dtype(np.float32)]
+        return values
+
+    def launch(self) -> Launch:
+        g = self.g
+        if g.model_cls is PoissonSource:
+            return self.e.bind("inputs.cu", "poisson_source_update", self.values, *self.grid)
+        if g.model_cls is SpikeSource:
+            return self.e.bind("inputs.cu", "spike_source_update", self.values, *self.grid)
+        return self.e.bind("neurons.cu", g.model_cls.kernel, self.values, *self.grid)
+
+
+class _ClassRuntime:
+    """A synapse class on the device: int64 row pointers, columns, weights, delays."""
+
+    def __init__(self, engine, c):
+        self.e, self.c = engine, c
+        dev = engine.dev
+        self.indptr = dev.put(c.indptr.astype(np.int64), copy=False)
+        self.cols = dev.put(c.cols, copy=False)
+        self.weights = dev.put(c.weights, copy=False)
+        self.delays = None if c.delays is None else dev.put(c.delays, copy=False)
+        self.rows = int(np.count_nonzero(np.diff(c.indptr)))     # sources with synapses
+        self.lanes = 1 if dev.host else lanes_for(c.n_synapses / max(1, self.rows))
+
+    def launch(self) -> Launch:
+        c, e = self.c, self.e
+        values = dict(indptr=self.indptr, cols=self.cols, weights=self.weights,
+                      lanes=I32(self.lanes))
+        grid = e.dev.per_spike_grid(self.rows, self.lanes)
+        if c.delay is not None:
+            values["delay"] = I32(c.delay)
+            return e.bind("propagate.cu", "propagate_const", values, *grid)
+        values["delays"] = self.delays
+        name = "propagate_delays_u8" if c.delays.dtype == np.uint8 else "propagate_delays_i16"
+        return e.bind("propagate.cu", name, values, *grid)
+
+
+class _Recorder:
+    """Monitors' device buffers for one chunk, and their transfer to the monitors."""
+
+    def __init__(self, engine):
+        self.e = engine
+        self.spikes, self.states, self.rates = [], [], []
+
+    def add(self, mon, n_now: int) -> None:
+        from ..monitors import RateMonitor, SpikeMonitor, StateMonitor
+        e = self.e
+        g, off = e.L.pop_group[mon.population.index]
+        lo, size = g.start + off, mon.population.size
+        if isinstance(mon, SpikeMonitor):
+            keep = None
+            if mon.neurons is not None:
+                keep = np.zeros(size, bool)
+                keep[mon.neurons] = True
+            self.spikes.append((mon, lo, lo + size, keep))
+        elif isinstance(mon, StateMonitor):
+            cols = np.arange(size) if mon.neurons is None else mon.neurons
+            self.states.append(dict(mon=mon, group=e.groups[g.index], var=mon.variable,
+                                    idx=(off + cols).astype(np.int32), first=int(n_now),
+                                    every=int(mon.every)))
+        elif isinstance(mon, RateMonitor):
+            self.rates.append((mon, lo, lo + size))
+
+    def allocate(self) -> int:
+        """Build masks and buffers; the chunk length K they hold in the worst case."""
+        e, dev, n = self.e, self.e.dev, self.e.L.n_total
+        mask = np.zeros(n, np.uint8)
+        for _, lo, hi, keep in self.spikes:
+            mask[lo:hi] |= 1 if keep is None else keep.astype(np.uint8)
+        self.n_rec = int(np.count_nonzero(mask))
+        slots, self.rate_slot_of = {}, []
+        rate_slot = np.full(n, -1, np.int32)
+        for _, lo, hi in self.rates:
+            if (lo, hi) not in slots:
+                slots[(lo, hi)] = len(slots)
+                rate_slot[lo:hi] = slots[(lo, hi)]
+            self.rate_slot_of.append(slots[(lo, hi)])
+        self.n_rate = len(slots)
+        per_step = 8 + 4 * self.n_rec + 4 * self.n_rate + sum(
+            4 * len(s["idx"]) / s["every"] for s in self.states)
+        K = int(np.clip(RECORD_BUDGET // per_step, 1, MAX_CHUNK))
+        d = e.dummy
+        self.values = dict(record_spikes=I32(self.n_rec > 0), n_rate=I32(self.n_rate),
+                           rec_mask=dev.put(mask) if self.n_rec else d[np.dtype(np.uint8)],
+                           rec_idx=dev.zeros(max(1, self.n_rec * K), np.int32),
+                           rec_n=dev.zeros(K, np.int32), rec_total=dev.zeros(1, np.int32),
+                           rate_slot=dev.put(rate_slot) if self.n_rate else d[np.dtype(np.int32)],
+                           rate_counts=dev.zeros(max(1, self.n_rate * K), np.int32))
+        for s in self.states:
+            rows = K // s["every"] + 1
+            s["out"] = dev.zeros(rows * len(s["idx"]), np.float32)
+            s["idx_dev"] = dev.put(s["idx"])
+        return K
+
+    def launches(self) -> list:
+        e = self.e
+        out = []
+        for s in self.states:
+            values = dict(var=s["group"].state[s["var"]], idx=s["idx_dev"],
+                          n_idx=I32(len(s["idx"])), first=I64(s["first"]),
+                          every=I32(s["every"]), out=s["out"])
+            out.append(e.bind("record.cu", "record_state", values, *grid_for(len(s["idx"]))))
+        most = e.L.n_total if self.n_rec or self.n_rate else 1     # spikes it may read
+        out.append(e.bind("record.cu", "record_step", self.values, *e.dev.per_spike_grid(most)))
+        return out
+
+    def begin_chunk(self) -> None:
+        v = self.values
+        if self.n_rec:
+            v["rec_n"].fill(0)
+            v["rec_total"].fill(0)
+        if self.n_rate:
+            v["rate_counts"].fill(0)
+
+    def end_chunk(self, n0: int, k: int) -> None:
+        """Hand the first ``k`` steps of the chunk that started at ``n0`` to the monitors."""
+        dev, v = self.e.dev, self.values
+        if self.n_rec and self.spikes:
+            counts = dev.get(v["rec_n"][:k]).astype(np.int64)
+            total = int(counts.sum())
+            idx = dev.get(v["rec_idx"][:total]).astype(np.int64)
+            steps = np.repeat(np.arange(n0, n0 + k, dtype=np.int64), counts)
+            order = np.lexsort((idx, steps))        # ascending within a step, as NumPy
+            steps, idx = steps[order], idx[order]
+            for mon, lo, hi, keep in self.spikes:
+                sel = (idx >= lo) & (idx < hi)
+                local = idx[sel] - lo
+                st = steps[sel]
+                if keep is not None:
+                    st, local = st[keep[local]], local[keep[local]]
+                mon._append(st, local)
+        if self.n_rate:
+            counts = dev.get(v["rate_counts"][:k * self.n_rate]).reshape(k, self.n_rate)
+            for (mon, _, _), slot in zip(self.rates, self.rate_slot_of):
+                mon._append(counts[:, slot].astype(np.int64))
+        for s in self.states:
+            steps = np.arange(n0, n0 + k, dtype=np.int64)
+            steps = steps[(steps - s["first"] + 1) % s["every"] == 0]
+            if steps.size:
+                n_idx = len(s["idx"])
+                rows = dev.get(s["out"][:steps.size * n_idx]).reshape(steps.size, n_idx)
+                s["mon"]._append(steps, np.array(rows))
