@@ -1,7 +1,9 @@
 """Benchmark report generation: results schema, history, targets, Markdown/HTML/SVG output.
 
-The public functions live in :mod:`neurosim.report.render` and are re-exported here lazily,
-so that importing ``neurosim.report.svg`` (or this package) does not import Jinja2.
+The code lives in small modules (``schema``, ``history``, ``formatting``, ``metrics``,
+``targets``, ``rules``, ``figures``, ``render``); :mod:`neurosim.report.render` re-exports all of
+their public names, and the names below are re-exported here lazily from it, so that importing
+``neurosim.report.svg`` (or this package) does not import Jinja2.
 """
 
 from __future__ import annotations
