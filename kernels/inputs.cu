@@ -12,6 +12,26 @@
  */
 #include "philox.cuh"
 
+/* Reserve one slot of a list whose length is *count: returns its index. On the
+ * GPU the threads of a warp that call it together share one atomicAdd
+ * (warp-aggregated: thousands of spikes a step on one counter would otherwise
+ * serialise); the host build, which runs threads one by one, adds 1.
+ * (The same helper is in neurons.cu, inputs.cu and record.cu.) */
+NS_DEVICE ns_i32 ns_reserve(ns_i32 *count) {
+#if NS_HOST
+  return atomicAdd(count, 1);
+#else
+  const unsigned int active = __activemask();
+  unsigned int lane_below;
+  asm("mov.u32 %0, %%lanemask_lt;" : "=r"(lane_below));
+  const int leader = __ffs(active) - 1;
+  ns_i32 base = 0;
+  if ((active & lane_below) == 0u) base = atomicAdd(count, __popc(active));
+  base = __shfl_sync(active, base, leader);
+  return base + __popc(active & lane_below);
+#endif
+}
+
 /* A Poisson drive (layout.PoissonDrive): neuron i of the target receives
  * k ~ Poisson(lam) spikes of weight `weight` in this step, k counted from the
  * float32 CDF table by inversion (k = #{m : cdf[m] <= u}, as the NumPy
@@ -43,7 +63,7 @@ NS_GLOBAL void poisson_source_update(
   const ns_u64 position0 = (ns_u64)step * (ns_u64)stream_width + (ns_u64)offset;
   ns_philox_for_each(key0, key1, position0, n_neurons, [&](ns_i64 i, ns_u64 raw) {
     if (ns_uniform24(raw) < p[per_neuron ? i : 0])
-      spk[atomicAdd(count, 1)] = start + (ns_i32)i;
+      spk[ns_reserve(count)] = start + (ns_i32)i;
   });
 }
 
@@ -70,5 +90,5 @@ NS_GLOBAL void spike_source_update(
   ns_i32 *count = nspk + clk[1];
   const ns_i32 lo = ns_lower_bound(sched_step, n_sched, step);
   const ns_i32 hi = ns_lower_bound(sched_step, n_sched, step + 1);
-  NS_GRID_STRIDE_LOOP(k, hi - lo) spk[atomicAdd(count, 1)] = start + sched_idx[lo + k];
+  NS_GRID_STRIDE_LOOP(k, hi - lo) spk[ns_reserve(count)] = start + sched_idx[lo + k];
 }

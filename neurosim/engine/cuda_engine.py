@@ -132,7 +132,8 @@ class _Device:
         else:
             import cupy
             self.xp = cupy
-            self.stream = cupy.cuda.Stream(non_blocking=True)
+            # a blocking stream: it also waits for work that CuPy puts on the default stream
+            self.stream = cupy.cuda.Stream()
             self.sm_count = cupy.cuda.Device().attributes["MultiProcessorCount"]
 
     def kernel(self, filename: str, name: str):
@@ -164,7 +165,7 @@ class _Device:
         """(grid, block) of a kernel looping over at most ``n_max`` spikes (grid-stride)."""
         if self.host:   # one block: every empty thread costs a call on the CPU
             return (1,), (HOST_SPIKE_BLOCK,)
-        blocks = min(-(-max(1, n_max) * lanes // BLOCK), 8 * self.sm_count)
+        blocks = min(-(-max(1, n_max) * lanes // BLOCK), 4 * self.sm_count)
         return (max(1, blocks),), (BLOCK,)
 
 
@@ -482,12 +483,14 @@ class CudaEngine:
 
     def get_state(self, pop, var):
         g, off = self.L.pop_group[pop.index]
-        return np.array(self.dev.get(self.groups[g.index].state[var][off:off + pop.size]))
+        with self.dev.context():
+            return np.array(self.dev.get(self.groups[g.index].state[var][off:off + pop.size]))
 
     def set_state(self, pop, var, values):
         g, off = self.L.pop_group[pop.index]
-        self.groups[g.index].state[var][off:off + pop.size] = self.dev.put(
-            np.asarray(values, np.float32))
+        with self.dev.context():
+            self.groups[g.index].state[var][off:off + pop.size] = self.dev.put(
+                np.asarray(values, np.float32))
 
     def projection_size(self, proj) -> int:
         if proj in self.L.proj_class:
@@ -505,13 +508,14 @@ class CudaEngine:
             return self._plastic_for(proj).set_weights(values)
         ci, _ = self.L.proj_class[proj]
         pos = member_positions(self.L, proj)
-        self.classes[ci].weights[self.dev.put(pos, copy=False)] = self.dev.put(
-            np.asarray(values, np.float32), copy=False)
+        with self.dev.context():
+            self.classes[ci].weights[self.dev.put(pos, copy=False)] = self.dev.put(
+                np.asarray(values, np.float32), copy=False)
 
     def _class_arrays(self, ci):
-        c = self.classes[ci]
-        return (self.L.classes[ci].cols, self.dev.get(c.weights),
-                self.L.classes[ci].delays)
+        with self.dev.context():
+            weights = self.dev.get(self.classes[ci].weights)
+        return self.L.classes[ci].cols, weights, self.L.classes[ci].delays
 
     def _plastic_for(self, proj):
         for p in self.plastic:
