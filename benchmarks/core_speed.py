@@ -78,9 +78,10 @@ def lif_repeats(n: int, small: int) -> int:
 def measure_lif(sizes, small_repeats: int) -> list[dict]:
     out = []
     for n in sizes:
+        before = load()[0]
         rec = cases.throughput_record("lif_uncoupled", n, sim_ms=1000.0,
                                       repeats=lif_repeats(n, small_repeats), warmup_ms=10.0)
-        rec["load_before"] = load()
+        rec["load_before"] = before
         out.append(rec)
         log(f"neurosim lif {n:>9,}: {rec['us_per_step']:9.2f} us/step "
             f"{rec['neuron_updates_per_s']:.3g} updates/s {rec['mean_rate_hz']:.1f} Hz "
@@ -89,8 +90,9 @@ def measure_lif(sizes, small_repeats: int) -> list[dict]:
 
 
 def measure_reference(name: str, repeats: int) -> dict:
+    before = load()[0]
     rec = cases.reference_record(name, sim_ms=1000.0, repeats=repeats)
-    rec["load_before"] = load()
+    rec["load_before"] = before
     log(f"neurosim {name}: build {rec['build_s']:.2f} s, sim {rec['wall_s']:.2f} s, "
         f"rates {rec['rates_hz']} (median of {repeats}; seed {rec['seed']}, silent seeds "
         f"{rec['silent_seeds']})")
@@ -121,15 +123,16 @@ def measure_memory(delays: str) -> dict:
 def run_peer_case(sim: str, target: str | None, case: str, n: int | None, repeats: int,
                   timeout_s: float) -> dict | None:
     from neurosim.peers import run_peer
-    runs = []
+    runs, loads = [], []
     for _ in range(repeats):
+        loads.append(load()[0])
         try:
             runs.append(run_peer(sim, case, n=n, duration_ms=1000.0, seed=1, target=target,
                                  timeout_s=timeout_s, threads=1))
         except RuntimeError as exc:
             log(f"{sim} ({target}) {case} n={n}: FAILED {str(exc).splitlines()[0]}")
             return {"simulator": sim, "target": target, "case": case, "n_neurons": n,
-                    "error": str(exc).splitlines()[0]}
+                    "error": str(exc).splitlines()[0], "loadavg_1m_before": loads}
     sim_s = statistics.median(r["sim_s"] for r in runs)
     agg = {"simulator": sim, "target": target, "case": case, "n_neurons": runs[0]["n_neurons"],
            "n_synapses": runs[0]["n_synapses"], "version": runs[0]["version"],
@@ -137,7 +140,7 @@ def run_peer_case(sim: str, target: str | None, case: str, n: int | None, repeat
            "sim_s_runs": [r["sim_s"] for r in runs], "x_realtime": 1.0 / sim_s,
            "mean_rate_hz": runs[-1]["mean_rate_hz"], "rates_hz": runs[-1]["rates_hz"],
            "threads": runs[0]["threads"], "compile_cache": runs[0].get("compile_cache"),
-           "loadavg_1m_before": [r.get("loadavg_1m_before") for r in runs]}
+           "loadavg_1m_before": loads}
     log(f"{sim} ({target or '-'}) {case} {agg['n_neurons']:,}: sim {sim_s:.3f} s, build "
         f"{agg['build_s']:.2f} s, {agg['mean_rate_hz']:.1f} Hz (median of {repeats})")
     return agg
@@ -219,25 +222,39 @@ def summarize(data: dict) -> list[tuple]:
     return rows
 
 
+def _load1(x) -> str:
+    """The 1-min load average recorded before a measurement (a list: the first/highest)."""
+    if isinstance(x, list):
+        vals = [v for v in x if v is not None]
+        if not vals:
+            return "?"
+        x = max(vals) if all(isinstance(v, (int, float)) for v in vals) else vals[0]
+    return "?" if x is None else f"{x:.1f}"
+
+
 def lif_table(data: dict) -> list[str]:
     peers = {(p["simulator"], p["target"], p["n_neurons"]): p for p in data["peers"]
-             if p["case"] == "lif" and "error" not in p}
+             if p["case"] == "lif"}
     cols = [(s, t) for s, t in PEERS if any(k[:2] == (s, t) for k in peers)]
-    head = ("| N | neurosim µs/step | neurosim updates/s | neurosim sim s (runs) | rate Hz |"
-            + "".join(f" {peer_label({'simulator': s, 'target': t})} sim s | speed-up |"
+    head = ("| N | neurosim µs/step | neurosim updates/s | neurosim sim s | rate Hz | load |"
+            + "".join(f" {peer_label({'simulator': s, 'target': t})} sim s | load | speed-up |"
                       for s, t in cols))
-    lines = [head, "|" + "---:|" * (4 + 2 * len(cols)) + "---:|"]
+    lines = [head, "|" + "---:|" * (6 + 3 * len(cols))]
     for r in data["lif"]:
         n = r["n_neurons"]
         cells = [f"{n:,}", fmt(r["us_per_step"]), fmt(r["neuron_updates_per_s"]),
-                 f"{fmt(r['wall_s'])} (median of {r['repeats']})", fmt(r["mean_rate_hz"])]
+                 f"{fmt(r['wall_s'])} (median of {r['repeats']})", fmt(r["mean_rate_hz"]),
+                 _load1(r.get("load_before"))]
         for s, t in cols:
             p = peers.get((s, t, n))
             if p is None:
-                cells += ["not run", "—"]
+                cells += ["not run", "", "—"]
+            elif "error" in p:
+                cells += ["failed: " + p["error"].split(";")[0][-60:], "", "—"]
             else:
                 cells += [f"{fmt(p['sim_s'])}" + (f" (median of {p['repeats']})"
                                                   if p["repeats"] > 1 else ""),
+                          _load1(p.get("loadavg_1m_before")),
                           f"{fmt(p['sim_s'] / r['wall_s'])}×"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -245,24 +262,26 @@ def lif_table(data: dict) -> list[str]:
 
 def reference_table(data: dict) -> list[str]:
     lines = ["| Network | Simulator | Neurons | Synapses | Build s | Simulation s | × real time "
-             "| Rates (Hz) | neurosim speed-up (simulation) |",
-             "|---|---|---:|---:|---:|---:|---:|---|---:|"]
+             "| Rates (Hz) | load | neurosim speed-up (simulation) |",
+             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
     for r in data["reference_networks"]:
         rates = ", ".join(f"{k} {fmt(v)}" for k, v in r["rates_hz"].items())
         lines.append(f"| {r['name']} | neurosim (NumPy) | {r['n_neurons']:,} | "
                      f"{r['n_synapses']:,} | {fmt(r['build_s'])} | {fmt(r['wall_s'])} "
-                     f"(median of {r['repeats']}) | {fmt(r['x_realtime'])} | {rates} | — |")
+                     f"(median of {r['repeats']}) | {fmt(r['x_realtime'])} | {rates} | "
+                     f"{_load1(r.get('load_before'))} | — |")
         for p in data["peers"]:
             if p["case"] != r["name"]:
                 continue
             if "error" in p:
                 lines.append(f"| {r['name']} | {peer_label(p)} | | | | failed: "
-                             f"{p['error'][:80]} | | | |")
+                             f"{p['error'][:80]} | | | | |")
                 continue
             rates = ", ".join(f"{k} {fmt(v)}" for k, v in p["rates_hz"].items())
             lines.append(f"| {r['name']} | {peer_label(p)} | {p['n_neurons']:,} | "
                          f"{p['n_synapses']:,} | {fmt(p['build_s'])} | {fmt(p['sim_s'])} | "
                          f"{fmt(p['x_realtime'])} | {rates} | "
+                         f"{_load1(p.get('loadavg_1m_before'))} | "
                          f"{fmt(p['sim_s'] / r['wall_s'])}× |")
     return lines
 
@@ -335,7 +354,8 @@ def write_markdown(data: dict, path: Path) -> None:
         "wall time of consecutive 1 s runs after a 10 ms warm-up; µs/step = wall / 10,000 "
         "steps; neuron updates/s = N × 10,000 / wall. Peers: the simulation loop only "
         "(`sim_s`), single-threaded. Speed-up = peer simulation time / neurosim's (> 1: "
-        "neurosim faster).", "",
+        "neurosim faster). *load*: the 1-minute load average just before the measurement "
+        "(the highest over a peer's repeated runs).", "",
     ]
     lines += lif_table(data)
     lines += [

@@ -277,6 +277,7 @@ def _scaled_n(case: str, scale: float) -> int:
 def _peer_job(cfg, sim, target, case, n, duration_ms, results):
     def job():
         from ..peers import run_peer
+        before = _load()
         try:
             res = run_peer(sim, case, n=n, duration_ms=duration_ms, seed=cfg.seed,
                            target=target, timeout_s=cfg.peer_timeout_s)
@@ -284,5 +285,7 @@ def _peer_job(cfg, sim, target, case, n, duration_ms, results):
             results["notes"].append(f"peer {sim} {case} (n={n}) failed: {exc}".splitlines()[0])
             log.warning(results["notes"][-1])
             return
-        results["peers"].append(cases.peer_record(res))
+        rec = cases.peer_record(res)
+        rec["loadavg_before"] = before
+        results["peers"].append(rec)
     return job
