@@ -150,15 +150,15 @@ NS_GLOBAL void lif_update(
     if (flags & NS_DELTA) {
       if (flags & NS_IN0) vm = vm + ns_take(in, 0, n_neurons, i);
     } else {
-      ie = i_syn_e[i];
-      ii = i_syn_i[i];
-      if (flags & NS_IN0) {
+      if (flags & NS_IN0) {               /* a channel that receives nothing is not read */
+        ie = i_syn_e[i];
         vm = vm + ie * NS_C(P21_E, 7);
         ie = ie * NS_C(P11_E, 5);
         ie = ie + ns_take(in, 0, n_neurons, i);
         i_syn_e[i] = ie;
       }
       if (flags & NS_IN1) {
+        ii = i_syn_i[i];
         vm = vm + ii * NS_C(P21_I, 8);
         ii = ii * NS_C(P11_I, 6);
         ii = ii + ns_take(in, 1, n_neurons, i);

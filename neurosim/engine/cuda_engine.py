@@ -243,7 +243,7 @@ def check_memory(parts: dict, host: bool) -> None:
         f"processes, or use device='cpu'")
 
 
-# -- the engine -------------------------------------------------------------------------------------
+# -- the engine ------------------------------------------------------------------------------------
 
 class CudaEngine:
     """Runs a :class:`~neurosim.engine.layout.Layout` with the kernels of ``kernels/``."""
@@ -562,7 +562,7 @@ def _check_rules_supported(net) -> None:
                              f"network")
 
 
-# -- runtimes ---------------------------------------------------------------------------------------
+# -- runtimes --------------------------------------------------------------------------------------
 
 class _GroupRuntime:
     """Device arrays and the launch of one group (neurons, Poisson or spike source)."""
