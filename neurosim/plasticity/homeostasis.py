@@ -8,9 +8,10 @@ the step (stamped ``t_{n+1}``); a threshold it changes acts from the next step o
   ``tau_theta`` and jumps by ``theta_plus`` at each spike; the neuron fires when
   ``v >= v_thresh + theta``. Decay is ``theta <- theta exp(-dt/tau_theta)`` every step, then the
   jumps of the step's spikes.
-- :class:`IntrinsicPlasticity`: a per-neuron rate estimate ``r`` (spike train filtered with
-  ``tau_rate``: ``r <- r exp(-T/tau_rate) + k (1 - exp(-T/tau_rate)) / T`` every ``interval``
-  ``T``, ``k`` the spikes counted in it, in Hz: unbiased, a spike weighs one spike in total) drives an integral controller on the threshold,
+- :class:`IntrinsicPlasticity`: a per-neuron rate estimate ``r`` in Hz (the spike train
+  filtered with ``tau_rate``: ``r <- r exp(-T/tau_rate) + k (1 - exp(-T/tau_rate)) / T`` every
+  ``interval`` ``T``, ``k`` the spikes counted in it; unbiased: a spike weighs one spike in
+  total) drives an integral controller on the threshold,
   ``theta <- theta + eta (r - target_rate) T``: the rate returns to ``target_rate`` whatever the
   input (``eta`` in mV per second per Hz of error).
 - :class:`SynapticScaling`: every ``interval`` the incoming weights of each neuron (from the chosen

@@ -39,6 +39,8 @@ column; per-neuron work (trace decay) is O(neurons) per step.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..engine.layout import _ranges, generate_projection
@@ -51,10 +53,31 @@ def select_local(S: np.ndarray, lo: int, n: int) -> np.ndarray:
     """Population-local indices of the global spike ids ``S`` that fall in ``[lo, lo + n)``."""
     if not S.size:
         return _EMPTY
-    if lo == 0 and n >= int(S.max()) + 1 and S.min() >= 0:
-        return S
     sel = S[(S >= lo) & (S < lo + n)]
     return sel - lo if lo else sel
+
+
+def row_ranges(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Positions of the CSR rows ``rows`` (concatenated), cheaply for the common small cases."""
+    starts = indptr[rows]
+    lens = indptr[rows + 1] - starts
+    if rows.size == 1:
+        a = int(starts[0])
+        return np.arange(a, a + int(lens[0]), dtype=np.int64)
+    top = int(lens.max())
+    if top <= 1:                            # rows of at most one synapse (one-to-one, sparse)
+        return starts if top and lens.min() else starts[lens > 0]
+    return _ranges(starts, lens)
+
+
+class Column(NamedTuple):
+    """Synapses of postsynaptic spikers: ids, pre- and postsynaptic neurons, delays (None when
+    constant), all in column order."""
+
+    syn: np.ndarray
+    pre: np.ndarray
+    post: np.ndarray
+    d: np.ndarray | None
 
 
 class PlasticRuntime:
@@ -87,8 +110,10 @@ class PlasticRuntime:
         self.col_syn = np.argsort(self.post, kind="stable").astype(np.int64)
         self.col_ptr = np.zeros(self.n_post + 1, np.int64)
         np.cumsum(np.bincount(self.post, minlength=self.n_post), out=self.col_ptr[1:])
+        self.col_pre = self.pre[self.col_syn]     # presynaptic neuron, in column order
         if n and steps.min() != steps.max():
             self.delay, self.d = None, steps.astype(np.int64)
+            self.col_d = self.d[self.col_syn]
         else:
             self.delay, self.d = (int(steps[0]) if n else 1), None
         max_d = int(steps.max()) if n else 1
@@ -97,6 +122,7 @@ class PlasticRuntime:
         g_post, off_post = L.pop_group[proj.post.index]
         self.pre_lo = g_pre.start + off_pre
         self.post_lo = g_post.start + off_post
+        self.recurrent = proj.pre is proj.post
         ch = g_post.model_cls.layout(g_post.options)[1][proj.receptor]
         self.cols = (self.post + np.int32(g_post.col_offset + ch * g_post.size + off_post))
         self.pending: dict = {}                # arrival step -> [synapse id arrays]
@@ -117,7 +143,7 @@ class PlasticRuntime:
     # -- the step ------------------------------------------------------------------------------
     def step(self, n: int, S: np.ndarray, D: int) -> None:
         E = select_local(S, self.pre_lo, self.n_pre)
-        Q = select_local(S, self.post_lo, self.n_post)
+        Q = E if self.recurrent else select_local(S, self.post_lo, self.n_post)
         if E.size:
             self._deliver(n, E, D)
         self._advance_pre(n, E)
@@ -129,7 +155,7 @@ class PlasticRuntime:
             syn = arr[0] if len(arr) == 1 else np.concatenate(arr)
             self.on_arrival(n, syn, learn)
         if Q.size:
-            self.on_post(n, self.column_synapses(Q), learn)
+            self.on_post(n, self.column(Q), learn)
             self._post_jump(n, Q)
 
     def _deliver(self, n: int, E: np.ndarray, D: int) -> None:
@@ -183,34 +209,40 @@ class PlasticRuntime:
 
     # -- what a synapse sees -------------------------------------------------------------------
     def row_synapses(self, E: np.ndarray) -> np.ndarray:
-        ip = self.indptr
-        if E.size == 1:
-            a, b = int(ip[E[0]]), int(ip[E[0] + 1])
-            return np.arange(a, b, dtype=np.int64)
-        return _ranges(ip[E], ip[E + 1] - ip[E])
+        return row_ranges(self.indptr, E)
 
-    def column_synapses(self, Q: np.ndarray) -> np.ndarray:
+    def column(self, Q: np.ndarray) -> "Column":
+        """The synapses of the columns of postsynaptic neurons ``Q`` (positions in column
+        order, so that their presynaptic neurons and delays are read sequentially)."""
         cp = self.col_ptr
-        if Q.size == 1:
-            return self.col_syn[int(cp[Q[0]]):int(cp[Q[0] + 1])]
-        return self.col_syn[_ranges(cp[Q], cp[Q + 1] - cp[Q])]
+        pos = row_ranges(cp, Q)
+        counts = cp[Q + 1] - cp[Q]
+        return Column(self.col_syn[pos], self.col_pre[pos], np.repeat(Q, counts),
+                      None if self.d is None else self.col_d[pos])
 
-    def _ring_index(self, syn: np.ndarray, n: int, back: int = 0):
-        """(row, column) of the presynaptic rings that synapses ``syn`` see at step ``n``."""
-        j = self.pre[syn]
-        if self.d is None:
+    def _ring_index(self, syn, n: int, back: int = 0):
+        """(row, column) of the presynaptic rings that synapses ``syn`` (an array of synapse
+        ids or a :class:`Column`) see at the end of step ``n - back``."""
+        if isinstance(syn, Column):
+            j, d = syn.pre, syn.d
+        else:
+            j, d = self.pre[syn], (None if self.d is None else self.d[syn])
+        if d is None:
             return (n - self.delay - back) % self.R, j
-        return (n - back - self.d[syn]) % self.R, j
+        return (n - back - d) % self.R, j
 
-    def pre_trace(self, name: str, syn: np.ndarray, n: int, back: int = 0) -> np.ndarray:
+    def pre_trace(self, name: str, syn, n: int, back: int = 0) -> np.ndarray:
         """Presynaptic trace ``name`` as synapses ``syn`` see it at the end of step ``n - back``."""
         row, j = self._ring_index(syn, n, back)
         return self.xr[name][row, j]
 
-    def arrival_steps(self, syn: np.ndarray, n: int):
+    def arrival_steps(self, syn, n: int):
         """(last, previous) arrival steps at synapses ``syn`` as of step ``n``."""
         row, j = self._ring_index(syn, n)
-        d = self.delay if self.d is None else self.d[syn]
+        if self.d is None:
+            d = self.delay
+        else:
+            d = syn.d if isinstance(syn, Column) else self.d[syn]
         return self.pre_last[row, j] + d, self.pre_prev[row, j] + d
 
     # -- hooks ---------------------------------------------------------------------------------
@@ -223,7 +255,7 @@ class PlasticRuntime:
     def on_arrival(self, n: int, syn: np.ndarray, learn: bool) -> None:  # pragma: no cover
         raise NotImplementedError
 
-    def on_post(self, n: int, syn: np.ndarray, learn: bool) -> None:  # pragma: no cover
+    def on_post(self, n: int, col: Column, learn: bool) -> None:  # pragma: no cover
         raise NotImplementedError
 
     # -- engine interface ----------------------------------------------------------------------

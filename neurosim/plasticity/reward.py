@@ -128,12 +128,12 @@ class RewardNumpy(StdpNumpy):
             y = np.where(self.post_last[i] >= prev_arrival, y, np.float32(0.0))
         self.c[syn] -= stdp_amount(y, self.a_minus)
 
-    def on_post(self, n, syn, learn):
-        self._bring(syn, n)
+    def on_post(self, n, col, learn):
+        self._bring(col.syn, n)
         if not learn or not self.a_plus:
             return
-        x = self.pre_trace("x", syn, n)
+        x = self.pre_trace("x", col, n)
         if self.track_times:
-            last_arrival, _ = self.arrival_steps(syn, n)
-            x = np.where(last_arrival > self.post_last[self.post[syn]], x, np.float32(0.0))
-        self.c[syn] += stdp_amount(x, self.a_plus)
+            last_arrival, _ = self.arrival_steps(col, n)
+            x = np.where(last_arrival > self.post_last[col.post], x, np.float32(0.0))
+        self.c[col.syn] += stdp_amount(x, self.a_plus)

@@ -92,11 +92,12 @@ class StdpNumpy(PlasticRuntime):
             y = np.where(self.post_last[i] >= prev_arrival, y, np.float32(0.0))
         self.w[syn] = depress(self.w[syn], y, self.a_minus, self.w_min, self.w_max, self.mult)
 
-    def on_post(self, n, syn, learn):
+    def on_post(self, n, col, learn):
         if not learn or not self.a_plus:
             return
-        x = self.pre_trace("x", syn, n)
+        x = self.pre_trace("x", col, n)
         if self.track_times:                        # only the first post spike after an arrival
-            last_arrival, _ = self.arrival_steps(syn, n)
-            x = np.where(last_arrival > self.post_last[self.post[syn]], x, np.float32(0.0))
+            last_arrival, _ = self.arrival_steps(col, n)
+            x = np.where(last_arrival > self.post_last[col.post], x, np.float32(0.0))
+        syn = col.syn
         self.w[syn] = potentiate(self.w[syn], x, self.a_plus, self.w_min, self.w_max, self.mult)

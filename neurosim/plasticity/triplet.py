@@ -66,11 +66,12 @@ class TripletNumpy(PlasticRuntime):
         self.w[syn] = triplet_depress(self.w[syn], o1, r2, c["A2_minus"], c["A3_minus"],
                                       c["w_min"], c["w_max"])
 
-    def on_post(self, n, syn, learn):
+    def on_post(self, n, col, learn):
         if not learn:
             return
         c = self.c
-        r1 = self.pre_trace("r1", syn, n)
-        o2 = self.y["o2"][self.post[syn]]           # not yet jumped for this step's spike
+        r1 = self.pre_trace("r1", col, n)
+        o2 = self.y["o2"][col.post]                 # not yet jumped for this step's spike
+        syn = col.syn
         self.w[syn] = triplet_potentiate(self.w[syn], r1, o2, c["A2_plus"], c["A3_plus"],
                                          c["w_min"], c["w_max"])

@@ -39,6 +39,11 @@ def decay_factor(dt: float, tau: float) -> np.float32:
     return F32(np.exp(-float(dt) / float(tau)))
 
 
+def clip(w, w_min, w_max):
+    """``min(max(w, w_min), w_max)`` (two ufunc calls; ``np.clip`` has a larger overhead)."""
+    return np.minimum(np.maximum(w, w_min), w_max)
+
+
 def trace_jump(x, all_to_all: bool):
     """Trace value right after a spike: ``x + 1`` (all-to-all) or ``1`` (nearest neighbour)."""
     return x + ONE if all_to_all else np.ones_like(x)
@@ -49,7 +54,7 @@ def potentiate(w, x, a_plus, w_min, w_max, multiplicative: bool):
     dw = a_plus * x
     if multiplicative:
         dw = dw * ((w_max - w) / (w_max - w_min))
-    return np.clip(w + dw, w_min, w_max)
+    return clip(w + dw, w_min, w_max)
 
 
 def depress(w, y, a_minus, w_min, w_max, multiplicative: bool):
@@ -57,17 +62,17 @@ def depress(w, y, a_minus, w_min, w_max, multiplicative: bool):
     dw = a_minus * y
     if multiplicative:
         dw = dw * ((w - w_min) / (w_max - w_min))
-    return np.clip(w - dw, w_min, w_max)
+    return clip(w - dw, w_min, w_max)
 
 
 def triplet_potentiate(w, r1, o2_before, a2_plus, a3_plus, w_min, w_max):
     """Pfister & Gerstner (2006) at a postsynaptic spike: ``w + r1 (A2+ + A3+ o2(t-eps))``."""
-    return np.clip(w + r1 * (a2_plus + a3_plus * o2_before), w_min, w_max)
+    return clip(w + r1 * (a2_plus + a3_plus * o2_before), w_min, w_max)
 
 
 def triplet_depress(w, o1, r2_before, a2_minus, a3_minus, w_min, w_max):
     """Pfister & Gerstner (2006) at a presynaptic spike: ``w - o1 (A2- + A3- r2(t-eps))``."""
-    return np.clip(w - o1 * (a2_minus + a3_minus * r2_before), w_min, w_max)
+    return clip(w - o1 * (a2_minus + a3_minus * r2_before), w_min, w_max)
 
 
 def stdp_amount(x, a):

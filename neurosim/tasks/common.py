@@ -35,7 +35,7 @@ class SpikeSchedule:
         self._times: list = []
 
     def poisson(self, rates_hz: np.ndarray, t0: float, duration: float) -> None:
-        """Independent Poisson trains at ``rates_hz`` (one per neuron) in ``[t0, t0 + duration)``."""
+        """Independent Poisson trains at ``rates_hz`` (one per neuron) in [t0, t0 + duration)."""
         counts = self.rng.poisson(np.asarray(rates_hz, float) * duration * 1e-3)
         ids = np.repeat(np.arange(self.n), counts)
         self._ids.append(ids)

@@ -8,10 +8,11 @@ by its filtered rate) toward ``target_rate``.
 Protocol: the input rate is ``rates[0]`` for ``durations[0]`` (the network settles from its
 initial thresholds), then steps to ``rates[1]``, ``rates[2]``, ... The population rate is
 recorded in bins of ``bin`` ms and smoothed by a causal moving average over ``smooth`` ms
-(``rate_trace`` and ``smoothed_trace``). For each step (the settling phase included), the
-adaptation time is the time from the step until the smoothed rate enters the band
-``target_rate * (1 +- tolerance)`` for good (it stays inside until the next step); None if it
-never settles within the phase.
+(``rate_trace``: bin ends and smoothed rate; ``raw_rate_hz``: unsmoothed). For each input step
+the adaptation time is the time from the step until the smoothed rate enters the band
+``target_rate * (1 +- tolerance)`` for good (it stays inside until the next step); a step after
+which it never settles is reported with its whole phase and ``settled`` False. The same measure
+from the start (initial thresholds) is ``initial_settling_s``.
 """
 
 from __future__ import annotations
@@ -57,12 +58,14 @@ class HomeostasisResult(ResultMixin):
     seed: int
     device: str
     backend: str
-    adaptation_time_s: list          # per phase (settling, then each step); None: not settled
-    settled: bool                    # every phase settled
-    step_times_s: list
-    rate_trace: list                 # Hz per bin
-    smoothed_trace: list
-    trace_times_s: list              # bin starts
+    target_rate_hz: float
+    adaptation_time_s: list          # per input step; a step that never settles counts its
+                                     # whole phase (see ``settled``)
+    settled: list                    # per input step: did the rate settle within the phase
+    initial_settling_s: float | None  # from the initial thresholds, before the first step
+    step_times_s: list               # times of the input steps
+    rate_trace: dict                 # {"t_s": bin ends, "rate_hz": smoothed population rate}
+    raw_rate_hz: list                # the unsmoothed rate per bin
     final_rates: list                # mean smoothed rate over the last second of each phase
     mean_threshold_shift: list       # mV, mean theta at the end of each phase
     wall_s: float
@@ -86,10 +89,15 @@ def adaptation_times(smoothed, times_ms, starts_ms, ends_ms, target, tol):
 
 
 def homeostatic_adaptation(seed: int = 0, device: str = "cpu",
-                           params: HomeostasisParams | None = None,
+                           params: HomeostasisParams | None = None, quick: bool = False,
                            progress=None) -> HomeostasisResult:
-    """Run the input-step protocol and measure the adaptation times (module docstring)."""
-    p = params or HomeostasisParams()
+    """Run the input-step protocol and measure the adaptation times (module docstring).
+
+    ``quick``: the default parameters at ``dt = 0.5`` ms with 4 s phases (when ``params`` is
+    not given).
+    """
+    p = params or (HomeostasisParams(dt=0.5, durations=(4000.0,) * 3) if quick
+                   else HomeostasisParams())
     if len(p.rates) != len(p.durations):
         raise ValueError(f"homeostatic_adaptation(): rates and durations must have the same "
                          f"length, got {len(p.rates)} and {len(p.durations)}")
@@ -126,7 +134,11 @@ def homeostatic_adaptation(seed: int = 0, device: str = "cpu",
     ends = starts + np.asarray(p.durations)
     times = adaptation_times(smoothed, t_end, starts, ends, p.target_rate, p.tolerance)
     final = [float(smoothed[(t_end > b - 1000.0) & (t_end <= b)].mean()) for b in ends]
-    return HomeostasisResult("homeostatic_adaptation", seed, device, net.backend, times,
-                             all(t is not None for t in times), (starts * 1e-3).tolist(),
-                             rates.tolist(), smoothed.tolist(), (t_bins * 1e-3).tolist(),
-                             final, theta, wall, net.t * 1e-3, asdict(p))
+    steps = times[1:]
+    durations = np.asarray(p.durations[1:], float) * 1e-3
+    return HomeostasisResult(
+        "homeostatic_adaptation", seed, device, net.backend, p.target_rate,
+        [float(d) if t is None else float(t) for t, d in zip(steps, durations)],
+        [t is not None for t in steps], times[0], (starts[1:] * 1e-3).tolist(),
+        {"t_s": (t_end * 1e-3).tolist(), "rate_hz": smoothed.tolist()}, rates.tolist(), final,
+        theta, wall, net.t * 1e-3, asdict(p))

@@ -164,7 +164,8 @@ def build(p: PatternParams, seed: int, device: str, input_times):
     mean_w = p.w_total / p.n_inputs
     ff = net.connect(inp, out, AllToAll(), weight=Uniform(0.5 * mean_w, 1.5 * mean_w),
                      delay=p.dt, plasticity=stdp, name="input->wta")
-    net.connect(out, out, AllToAll(allow_self=False), weight=p.w_inh, delay=p.dt, receptor="inhibitory", name="lateral")
+    net.connect(out, out, AllToAll(allow_self=False), weight=p.w_inh, delay=p.dt,
+                receptor="inhibitory", name="lateral")
     net.add_homeostasis(out, AdaptiveThreshold(theta_plus=p.theta_plus, tau_theta=p.tau_theta))
     net.add_homeostasis(out, SynapticScaling(target_total=p.w_total, interval=p.t_present,
                                              projections=[ff]))
@@ -173,9 +174,12 @@ def build(p: PatternParams, seed: int, device: str, input_times):
 
 
 def pattern_learning(seed: int = 0, device: str = "cpu", params: PatternParams | None = None,
-                     progress=None) -> PatternResult:
-    """Train and score the winner-take-all pattern learner (see module docstring)."""
-    p = params or PatternParams()
+                     quick: bool = False, progress=None) -> PatternResult:
+    """Train and score the winner-take-all pattern learner (see module docstring).
+
+    ``quick``: the default parameters at ``dt = 0.5`` ms (when ``params`` is not given).
+    """
+    p = params or (PatternParams(dt=0.5) if quick else PatternParams())
     rng = np.random.default_rng(seed)
     pats = make_patterns(p, rng)
     input_times, epochs = _schedule(p, pats, rng)

@@ -18,7 +18,7 @@ if at least half of its neurons fire within the trial; its activation time is th
 their first spikes. Transition k -> k+1 is replayed correctly if both are active and
 ``0 < T_{k+1} - T_k <= window``. The recall score is the fraction of correct transitions,
 averaged over the cues; it is measured before training (``recall_before``), after every epoch
-(``recall_curve``) and after the last (``recall_after``). ``epochs_to_90`` is the first epoch
+(``curve``) and after the last (``recall_after``). ``epochs_to_90`` is the first epoch
 whose recall is at least 0.9 (None if none).
 """
 
@@ -75,7 +75,7 @@ class SequenceResult(ResultMixin):
     backend: str
     recall_before: float
     recall_after: float
-    recall_curve: list
+    curve: list                    # recall after each epoch
     epochs_to_90: int | None
     wall_s: float
     simulated_s: float
@@ -150,9 +150,12 @@ def _activation(times, idx, members, burst):
 
 
 def sequence_learning(seed: int = 0, device: str = "cpu", params: SequenceParams | None = None,
-                      progress=None) -> SequenceResult:
-    """Train the recurrent network on the ordered sequence and score replay (module docstring)."""
-    p = params or SequenceParams()
+                      quick: bool = False, progress=None) -> SequenceResult:
+    """Train the recurrent network on the ordered sequence and score replay (module docstring).
+
+    ``quick``: the default parameters at ``dt = 0.5`` ms (when ``params`` is not given).
+    """
+    p = params or (SequenceParams(dt=0.5) if quick else SequenceParams())
     rng = np.random.default_rng(seed)
     stim_times, blocks, members = _plan(p, rng)
     n = members.size
