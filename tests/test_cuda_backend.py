@@ -12,8 +12,9 @@ How results are compared, and why:
 - exactly with threads in shuffled order (``HostModule`` shuffle) where the result cannot depend
   on the order: uncoupled neurons, sources, and weights that add exactly in float32 (multiples of
   a power of two);
-- statistically (rates) for chaotic networks with float weights in shuffled order: the sums then
-  round differently and trajectories diverge, as they do between GPU runs.
+- statistically (rates) for recurrent networks with float weights in shuffled order: the sums
+  then round differently (v differs in its last bits), so spike trains may part, as they do
+  between GPU runs.
 """
 
 from __future__ import annotations
@@ -325,13 +326,17 @@ def test_brunel_scaled_down_is_identical_in_cuda_order():
     same_spikes(ref["inh"], got["inh"])
 
 
-def test_chaotic_networks_statistically_with_shuffled_threads(shuffled):
-    """Shuffled atomics round the float sums differently: trajectories diverge, rates agree."""
+def test_float_weights_with_shuffled_threads(shuffled):
+    """Shuffled atomics round float sums differently: v differs in its last bits (proof that
+    the order changed). LIF dynamics shrink such differences between spikes, so spike trains
+    part only at near-threshold crossings; whatever they do, the rates agree."""
     def brunel(device):
         r = brunel_2000(n_exc=1000, epsilon=0.1, J=0.2, device=device, seed=4)
+        vm = r.network.record_state(r.populations["exc"], "v", np.arange(0, 1000, 10))
         r.network.run(300.0)
-        return r.monitors["exc"].mean_rate(100.0, 300.0)
-    ref, got = brunel("cpu"), brunel("cuda:host")
+        return r.monitors["exc"].mean_rate(100.0, 300.0), vm.values
+    (ref, ref_v), (got, got_v) = brunel("cpu"), brunel("cuda:host")
+    assert not np.array_equal(ref_v, got_v)
     assert ref > 20.0 and got == pytest.approx(ref, rel=0.1)
 
     def coba(device, seed):     # in-degree 80 as published; 2,000 neurons

@@ -200,7 +200,7 @@ def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
         per_neuron = sum(np.ndim(v) > 0 for v in g.consts.values() if not isinstance(v, tuple))
         parts["parameters"] += 4 * g.size * per_neuron + 4 * len(g.consts)
         parts["neuron state"] += 4 * g.size * (len(g.state) + (g.n_ref is not None)
-                                               + g.has_current)
+                                               + (np.ndim(g.n_ref) > 0) + g.has_current)
     parts["inputs"] += sum(4 * d.cdf.size for d in layout.drives)
     parts["spike lists"] = 4 * n
     parts["recording"] = int(record_bytes)
@@ -527,16 +527,24 @@ class CudaEngine:
 _HOST_SEEDS = itertools.count(1 << 20)
 
 
+@lru_cache(maxsize=None)
+def _host_launcher(path: str, name: str, specs: tuple):
+    """The ctypes function ``launch_<name>`` of a host build, its argument types set."""
+    import ctypes
+    fn = getattr(ctypes.CDLL(path), f"launch_{name}")
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_uint] * 7 + [ctypes.c_int] + [
+        ctypes.c_void_p if pointer else np.ctypeslib.as_ctypes_type(np.dtype(dtype))
+        for pointer, dtype in specs]
+    return fn
+
+
 def _host_prebound(kernel, grid, block, args):
     """A callable that launches a host-build kernel with these arguments, already checked by
     a call of ``kernel`` itself: its ``launch_<name>`` C launcher (hostbuild's documented
     entry point) with converted arguments, a fresh thread order per call when shuffling."""
-    import ctypes
-    fn = getattr(ctypes.CDLL(str(kernel.module.path)), f"launch_{kernel.name}")
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_uint] * 7 + [ctypes.c_int] + [
-        ctypes.c_void_p if s.pointer else np.ctypeslib.as_ctypes_type(s.dtype)
-        for s in kernel.args]
+    fn = _host_launcher(str(kernel.module.path), kernel.name,
+                        tuple((s.pointer, s.dtype.str) for s in kernel.args))
     dims = [int(x) for x in (*grid, 1, 1)[:3]] + [int(x) for x in (*block, 1, 1)[:3]]
     values = [a.ctypes.data if isinstance(a, np.ndarray) else a.item() for a in args]
     ftz = int(kernel.module.ftz)
