@@ -58,8 +58,10 @@
 
 /* Mark a non-finite state value: bad[0] = first step (atomicMin over the
  * run), bad[1] = smallest 8 * global id + variable index among the neurons
- * flagged in that step. Steps are launched in order, so a thread of step n
- * that finds bad[0] >= n is in the first bad step. */
+ * flagged in that step; the variable index is the position of the state
+ * array among the kernel's state array parameters (v first). Steps are
+ * launched in order, so a thread of step n that finds bad[0] >= n is in the
+ * first bad step. */
 NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, float x) {
   if (!isfinite(x)) {
     const ns_i64 old = atomicMin(&bad[0], n);

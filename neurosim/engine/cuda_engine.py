@@ -452,7 +452,7 @@ class CudaEngine:
     def _nan_error(self, step: int, code: int):
         gid, var = divmod(code, 8)
         rt = next(r for r in self.groups if r.g.start <= gid < r.g.start + r.g.size)
-        name = list(rt.g.state)[var]
+        name = rt.state_order[var]
         local = gid - rt.g.start
         now = float(self.dev.get(rt.state[name][local:local + 1])[0])   # the state went on
         values = np.zeros(rt.g.size, np.float32)
@@ -628,9 +628,11 @@ class _GroupRuntime:
             values[name] = dev.put(np.atleast_1d(np.asarray(g.consts[name], np.float32)))
         values.update(self.state)
         shared = self.e.shared_values()
-        for ctype, name in full:       # state arrays this group lacks (LIF delta: i_syn_*)
-            if name not in values and name not in shared and ctype.startswith("float *"):
-                values[name] = dummy[np.dtype(np.float32)]
+        # the state arrays in kernel order: ns_flag_bad's variable index is a position here
+        self.state_order = [name for ctype, name in full
+                            if ctype.startswith("float *") and name not in shared]
+        for name in self.state_order:      # state this group lacks (LIF delta: i_syn_*)
+            values.setdefault(name, dummy[np.dtype(np.float32)])
         return values
 
     def launch(self) -> Launch:
