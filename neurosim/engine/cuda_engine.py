@@ -10,7 +10,8 @@ One step ``n`` is a fixed sequence of kernel launches, in the order of the NumPy
 1. gather input — ``poisson_drive`` per Poisson input (``kernels/inputs.cu``);
 2. update neurons — one fused kernel per group (``kernels/neurons.cu``, named by the model's
    ``kernel``), appending spikes to the step's compact list ``spk`` with the count ``nspk[j]``
-   and clearing the ring columns it read (the NumPy engine's ``row.fill(0)``, fused); sources (``poisson_source_update``, ``spike_source_update``) append theirs;
+   and clearing the ring columns it read (the NumPy engine's ``row.fill(0)``, fused); sources
+   (``poisson_source_update``, ``spike_source_update``) append theirs;
 3. propagate — one kernel per synapse class (``kernels/propagate.cu``);
 4. learn — plastic runtimes' launches (none yet: see below);
 5. record — ``record_state`` per state monitor, then ``record_step`` (``kernels/record.cu``),
