@@ -194,6 +194,20 @@ def test_mixed_groups_and_sources_in_any_order(shuffled):
         same_spikes(r, g)
 
 
+@pytest.mark.parametrize("lanes", [4, 32])
+def test_propagation_with_several_threads_per_spike(lanes, shuffled, monkeypatch):
+    """The GPU walks each row with a group of lanes (a warp for long rows); the same kernels
+    with that many threads per spike, in shuffled order, on exactly adding weights."""
+    monkeypatch.setattr(cuda_engine, "HOST_LANES", lanes)
+    ref_net, ref = model_net("lif_delta", "cpu")
+    net, got = model_net("lif_delta", "cuda:host")
+    ref_net.run(60.0)
+    net.run(60.0)
+    assert {c.lanes for c in net._engine.classes} == {lanes}
+    same_spikes(ref["spikes"], got["spikes"])
+    np.testing.assert_array_equal(ref["v"].values, got["v"].values)
+
+
 def test_progress_callback_and_backend_name():
     calls = []
     net = ns.Network(dt=DT, device="cuda:host", seed=1)

@@ -84,6 +84,7 @@ RECORD_BUDGET = 64 << 20        # bytes of recording buffers per chunk (worst ca
 MAX_CHUNK = 100_000             # steps between host interactions, at most
 GRAPH_STEPS = 64                # steps per captured CUDA graph (even: two clock parities)
 HOST_SPIKE_BLOCK = 64           # host build: threads of the per-spike kernels (one block)
+HOST_LANES = 1                  # host build: threads per spike in propagation (tests vary it)
 
 # flags of kernels/neurons.cu
 NS_IN0, NS_IN1, NS_EXT, NS_REF, NS_REF_PER_NEURON, NS_DELTA = 1, 2, 4, 8, 16, 32
@@ -659,7 +660,7 @@ class _ClassRuntime:
         self.weights = dev.put(c.weights, copy=False)
         self.delays = None if c.delays is None else dev.put(c.delays, copy=False)
         self.rows = int(np.count_nonzero(np.diff(c.indptr)))     # sources with synapses
-        self.lanes = 1 if dev.host else lanes_for(c.n_synapses / max(1, self.rows))
+        self.lanes = HOST_LANES if dev.host else lanes_for(c.n_synapses / max(1, self.rows))
 
     def launch(self) -> Launch:
         c, e = self.c, self.e
