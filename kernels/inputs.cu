@@ -12,26 +12,6 @@
  */
 #include "philox.cuh"
 
-/* Reserve one slot of a list whose length is *count: returns its index. On the
- * GPU the threads of a warp that call it together share one atomicAdd
- * (warp-aggregated: thousands of spikes a step on one counter would otherwise
- * serialise); the host build, which runs threads one by one, adds 1.
- * (The same helper is in neurons.cu, inputs.cu and record.cu.) */
-NS_DEVICE ns_i32 ns_reserve(ns_i32 *count) {
-#if NS_HOST
-  return atomicAdd(count, 1);
-#else
-  const unsigned int active = __activemask();
-  unsigned int lane_below;
-  asm("mov.u32 %0, %%lanemask_lt;" : "=r"(lane_below));
-  const int leader = __ffs(active) - 1;
-  ns_i32 base = 0;
-  if ((active & lane_below) == 0u) base = atomicAdd(count, __popc(active));
-  base = __shfl_sync(active, base, leader);
-  return base + __popc(active & lane_below);
-#endif
-}
-
 /* A Poisson drive (layout.PoissonDrive): neuron i of the target receives
  * k ~ Poisson(lam) spikes of weight `weight` in this step, k counted from the
  * float32 CDF table by inversion (k = #{m : cdf[m] <= u}, as the NumPy

@@ -19,26 +19,6 @@
  */
 #include "common.cuh"
 
-/* Reserve one slot of a list whose length is *count: returns its index. On the
- * GPU the threads of a warp that call it together share one atomicAdd
- * (warp-aggregated: thousands of spikes a step on one counter would otherwise
- * serialise); the host build, which runs threads one by one, adds 1.
- * (The same helper is in neurons.cu, inputs.cu and record.cu.) */
-NS_DEVICE ns_i32 ns_reserve(ns_i32 *count) {
-#if NS_HOST
-  return atomicAdd(count, 1);
-#else
-  const unsigned int active = __activemask();
-  unsigned int lane_below;
-  asm("mov.u32 %0, %%lanemask_lt;" : "=r"(lane_below));
-  const int leader = __ffs(active) - 1;
-  ns_i32 base = 0;
-  if ((active & lane_below) == 0u) base = atomicAdd(count, __popc(active));
-  base = __shfl_sync(active, base, leader);
-  return base + __popc(active & lane_below);
-#endif
-}
-
 /* The end of a step: record its spikes and advance the clock.
  * rec_mask[gid] != 0: the neuron is recorded by a spike monitor (only read
  * when record_spikes is 1); rate_slot[gid] >= 0: its rate-monitored

@@ -36,16 +36,18 @@ DT = 0.1
 
 
 @pytest.fixture(autouse=True)
-def natural_order(monkeypatch):
+def natural_order():
     """Threads in CUDA's natural order unless a test asks for ``shuffled`` (whatever
     NEUROSIM_HOSTBUILD_SHUFFLE says)."""
-    monkeypatch.setattr(hostbuild, "_shuffle_default", False)
+    with hostbuild.shuffle_order(False):
+        yield
 
 
 @pytest.fixture
-def shuffled(natural_order, monkeypatch):
+def shuffled(natural_order):
     """New host modules run their threads in a random order (per launch)."""
-    monkeypatch.setattr(hostbuild, "_shuffle_default", True)
+    with hostbuild.shuffle_order(True):
+        yield
 
 
 def same_spikes(a, b):

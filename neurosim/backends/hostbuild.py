@@ -47,6 +47,7 @@ kernel runs, like CuPy's ``-ftz=true`` (``HostModule(..., ftz=False)`` not to).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import itertools
@@ -73,6 +74,8 @@ __all__ = [
     "is_available",
     "cache_dir",
     "set_shuffle_default",
+    "shuffle_default",
+    "shuffle_order",
     "CXXFLAGS",
 ]
 
@@ -111,6 +114,22 @@ def set_shuffle_default(on: bool) -> None:
     run threads in shuffled order."""
     global _shuffle_default
     _shuffle_default = bool(on)
+
+
+def shuffle_default() -> bool:
+    """Whether new :class:`HostModule` objects run threads in shuffled order."""
+    return _shuffle_default
+
+
+@contextlib.contextmanager
+def shuffle_order(on: bool):
+    """Within the block, new :class:`HostModule` objects use ``shuffle=on`` by default."""
+    before = _shuffle_default
+    set_shuffle_default(on)
+    try:
+        yield
+    finally:
+        set_shuffle_default(before)
 
 
 # ---------------------------------------------------------------------------
