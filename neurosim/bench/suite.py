@@ -157,6 +157,7 @@ def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = No
     system.setdefault("notes", []).append(
         f"load average (1, 5, 15 min) {load0} before and {load1} after this run, on {cores} "
         f"usable cores; the suite took {wall:.0f} s")
+    system["notes"].extend(f"benchmark: {note}" for note in results["notes"])
     return results
 
 
