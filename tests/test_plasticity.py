@@ -447,3 +447,41 @@ def test_synaptic_scaling_to_target_total_weight(device):
     factor = 12.0 / total0
     np.testing.assert_allclose(plastic.weights, w_p0 * factor[plastic.targets], rtol=1e-5)
     np.testing.assert_allclose(static.weights, w_s0 * factor[static.targets], rtol=1e-5)
+
+
+@pytest.mark.parametrize("pairing", ["all", "nearest"])
+@pytest.mark.parametrize("delay", [1.5, "mixed"])
+def test_row_wise_runtime_matches_event_by_event(pairing, delay):
+    """The additive runtime that settles potentiation row by row (StdpDeferredNumpy) gives the
+    weights of the event-by-event runtime (StdpNumpy) on the same Poisson spike trains, with
+    reads, writes and learning switches in between."""
+    from neurosim.plasticity.stdp import StdpNumpy
+
+    class Eager(STDP):
+        def build_numpy(self, engine, proj):
+            return StdpNumpy(engine, proj, self)
+
+    def run(cls):
+        net = ns.Network(dt=DT, device="cpu", seed=7)
+        pre = net.add_population(40, ns.PoissonSource(rate=30.0))
+        teach = net.add_population(25, ns.PoissonSource(rate=25.0))
+        post = net.add_population(25, ns.LIF(**dict(PARROT, v_thresh=1000.0)))
+        rule = cls(A_plus=0.01, A_minus=0.012, tau_plus=15.0, tau_minus=30.0, w_min=0.0,
+                   w_max=1.0, pairing=pairing)
+        d = 1.5 if delay == 1.5 else ns.Uniform(0.1, 6.0)
+        proj = net.connect(pre, post, ns.FixedProbability(0.5), weight=ns.Uniform(0.2, 0.8),
+                           delay=d, plasticity=rule)
+        net.connect(teach, post, ns.OneToOne(), weight=2000.0, delay=DT)
+        out = []
+        for k in range(4):
+            net.run(150.0)
+            out.append(proj.weights)
+            if k == 1:
+                rule.enabled = False
+            if k == 2:
+                rule.enabled = True
+                proj.weights = np.clip(proj.weights * 0.9, 0.0, 1.0)
+        return out
+
+    for a, b in zip(run(STDP), run(Eager)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-6)

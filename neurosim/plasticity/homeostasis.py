@@ -301,10 +301,7 @@ class _WeightHandle:
 def _weight_handle(engine, proj):
     if proj.plasticity is not None:
         rt = engine._plastic_for(proj)
-
-        def put(w):
-            rt.w[:] = w
-        return _WeightHandle(rt.post, rt.current_weights, put,
+        return _WeightHandle(rt.post, rt.current_weights, rt.set_weights,
                              (f32(proj.plasticity.w_min), f32(proj.plasticity.w_max)))
     from ..engine.layout import member_positions
     ci, _ = engine.L.proj_class[proj]

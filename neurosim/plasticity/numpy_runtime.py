@@ -5,41 +5,45 @@ Storage
 The synapses of a plastic projection live in their own CSR, sorted by presynaptic neuron (the
 order of ``proj.sources``/``weights``...): ``pre``, ``post`` (int32, population-local),
 ``w`` (float32), delay steps (one constant, or int per synapse), ``indptr`` (rows). A column
-index ``col_ptr``/``col_syn`` lists, per postsynaptic neuron, the positions of its synapses in
-that CSR, so a postsynaptic spike walks its column without touching other synapses.
+index ``col_ptr``/``col_syn`` (with ``col_pre``/``col_d``, the presynaptic neurons and delays
+in column order) lists, per postsynaptic neuron, the positions of its synapses in that CSR, so a
+postsynaptic spike walks its column without touching other synapses.
 
 Time
 ----
 Step ``n`` ends at ``t_{n+1} = (n+1) dt``; spikes of step ``n`` are stamped ``t_{n+1}``. A
-presynaptic spike of step ``e`` through a synapse of delay ``d`` steps *arrives* at
-``t_{e+d+1}`` (the engine adds it to the ring slot read by step ``e + d``). Plasticity treats the
-whole delay as axonal (as Brian2 does by default): the synapse sees the presynaptic spike when it
-arrives and the postsynaptic spike when it is emitted, ``Delta t = t_post - t_arrival``.
+presynaptic spike of step ``e`` through a synapse of delay ``d`` steps *arrives* in step
+``a = e + d``, at ``t_{a+1}`` (ring slot ``a % D``, read by step ``a``), exactly like a static
+synapse. Plasticity treats the whole delay as axonal (as Brian2 does by default): the synapse
+sees the presynaptic spike when it arrives and the postsynaptic spike when it is emitted,
+``Delta t = t_post - t_arrival``.
 
-One step ``n`` (called by the engine after the neurons were updated and static synapses
-delivered), in this order:
+Event order (event-by-event runtime, this module's :class:`PlasticRuntime`). The engine calls
+``step(n, S, D)`` after the neurons were updated and the static synapses delivered; in it:
 
-1. **deliver** the presynaptic spikes of step ``n`` into the ring at slot ``(n + d) % D`` with
-   the weights they have now (after all learning of earlier steps);
+1. **remember** the presynaptic spikes of step ``n`` until the step before their arrival;
 2. **advance presynaptic traces**: row ``n % R`` of each presynaptic trace ring is row
    ``n - 1`` times ``P = exp(-dt/tau)``, plus the jumps of the spikes of step ``n``. The trace a
    synapse of delay ``d`` sees at step ``n`` is row ``n - d`` (its arrivals up to ``t_{n+1}``):
    exact for any mix of delays, with ``R = max delay + 2`` rows per presynaptic neuron;
 3. **decay postsynaptic traces** to ``t_{n+1}`` (multiply by ``P``);
-4. **arrivals** (spikes arriving at ``t_{n+1}``): each touched synapse is *depressed* with the
+4. **arrivals of step n** (at ``t_{n+1}``): each touched synapse is *depressed* with the
    postsynaptic trace, which does not yet contain postsynaptic spikes of step ``n``;
 5. **postsynaptic spikes** of step ``n``: each synapse of their columns is *potentiated* with the
    presynaptic trace it sees, which contains the arrivals of step ``n`` — a pair with
    ``Delta t = 0`` counts as causal (potentiation; with delta synapses such an arrival can indeed
-   cause the spike); then the postsynaptic traces jump.
+   cause the spike); then the postsynaptic traces jump;
+6. **send the arrivals of step n + 1** into ring slot ``(n + 1) % D`` with the weights they
+   have now: a spike carries the weight of its synapse at its arrival, after all learning of the
+   earlier steps and before its own depression (as ``on_pre`` in Brian2).
 
-No step touches a synapse that neither received a spike nor belongs to a spiking neuron's
-column; per-neuron work (trace decay) is O(neurons) per step.
+No step touches a synapse that neither receives a spike nor belongs to a spiking neuron's
+column; per-neuron work (trace decay) is O(neurons) per step. Additive pair STDP with all-to-all
+or nearest pairing uses a runtime with the same semantics that never walks columns
+(:class:`neurosim.plasticity.stdp.StdpDeferredNumpy`).
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 
@@ -70,14 +74,22 @@ def row_ranges(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return _ranges(starts, lens)
 
 
-class Column(NamedTuple):
-    """Synapses of postsynaptic spikers: ids, pre- and postsynaptic neurons, delays (None when
-    constant), all in column order."""
+class Column:
+    """Synapses of postsynaptic spikers, in column order: ids ``syn``, presynaptic neurons
+    ``pre``, delays ``d`` (None when constant) and, computed on first use, postsynaptic
+    neurons ``post``."""
 
-    syn: np.ndarray
-    pre: np.ndarray
-    post: np.ndarray
-    d: np.ndarray | None
+    __slots__ = ("syn", "pre", "d", "_Q", "_counts", "_post")
+
+    def __init__(self, syn, pre, d, Q, counts):
+        self.syn, self.pre, self.d = syn, pre, d
+        self._Q, self._counts, self._post = Q, counts, None
+
+    @property
+    def post(self) -> np.ndarray:
+        if self._post is None:
+            self._post = np.repeat(self._Q, self._counts)
+        return self._post
 
 
 class PlasticRuntime:
@@ -91,6 +103,7 @@ class PlasticRuntime:
     pre_traces: dict = {}
     post_traces: dict = {}
     track_times = False
+    needs_columns = True
 
     def __init__(self, engine, proj, rule):
         self.engine, self.proj, self.rule = engine, proj, rule
@@ -107,15 +120,17 @@ class PlasticRuntime:
         n = self.pre.size
         self.indptr = np.zeros(self.n_pre + 1, np.int64)
         np.cumsum(np.bincount(self.pre, minlength=self.n_pre), out=self.indptr[1:])
-        self.col_syn = np.argsort(self.post, kind="stable").astype(np.int64)
-        self.col_ptr = np.zeros(self.n_post + 1, np.int64)
-        np.cumsum(np.bincount(self.post, minlength=self.n_post), out=self.col_ptr[1:])
-        self.col_pre = self.pre[self.col_syn]     # presynaptic neuron, in column order
         if n and steps.min() != steps.max():
             self.delay, self.d = None, steps.astype(np.int64)
-            self.col_d = self.d[self.col_syn]
         else:
             self.delay, self.d = (int(steps[0]) if n else 1), None
+        if self.needs_columns:
+            self.col_syn = np.argsort(self.post, kind="stable").astype(np.int64)
+            self.col_ptr = np.zeros(self.n_post + 1, np.int64)
+            np.cumsum(np.bincount(self.post, minlength=self.n_post), out=self.col_ptr[1:])
+            self.col_pre = self.pre[self.col_syn]     # presynaptic neuron, in column order
+            if self.d is not None:
+                self.col_d = self.d[self.col_syn]
         max_d = int(steps.max()) if n else 1
         self.R = max_d + 2
         g_pre, off_pre = L.pop_group[proj.pre.index]
@@ -124,8 +139,10 @@ class PlasticRuntime:
         self.post_lo = g_post.start + off_post
         self.recurrent = proj.pre is proj.post
         ch = g_post.model_cls.layout(g_post.options)[1][proj.receptor]
-        self.cols = (self.post + np.int32(g_post.col_offset + ch * g_post.size + off_post))
-        self.pending: dict = {}                # arrival step -> [synapse id arrays]
+        self.col_base = int(g_post.col_offset + ch * g_post.size + off_post)
+        self.cols = self.post + np.int32(self.col_base)          # ring columns
+        self.pending: dict = {}                # arrival step -> [spiking rows or synapse ids]
+        self.arrived = None                    # synapses sent at the end of the previous step
         # traces: presynaptic ones as rings of R rows, postsynaptic ones as plain arrays
         self.P_pre = {k: np.float32(np.exp(-self.dt / tau)) for k, (tau, _) in
                       self.pre_traces.items()}
@@ -145,40 +162,40 @@ class PlasticRuntime:
         E = select_local(S, self.pre_lo, self.n_pre)
         Q = E if self.recurrent else select_local(S, self.post_lo, self.n_post)
         if E.size:
-            self._deliver(n, E, D)
+            self._schedule(n, E)
         self._advance_pre(n, E)
         for k, P in self.P_post.items():
             self.y[k] *= P
         learn = bool(self.rule.enabled)
-        arr = self.pending.pop(n, None)
-        if arr is not None:
-            syn = arr[0] if len(arr) == 1 else np.concatenate(arr)
+        if self.arrived is not None:            # sent at the end of step n - 1, arriving now
+            syn, self.arrived = self.arrived, None
             self.on_arrival(n, syn, learn)
         if Q.size:
             self.on_post(n, self.column(Q), learn)
             self._post_jump(n, Q)
+        arr = self.pending.pop(n + 1, None)
+        if arr is not None:
+            if self.d is None:
+                syn = self.row_synapses(arr[0] if len(arr) == 1 else np.concatenate(arr))
+            else:
+                syn = arr[0] if len(arr) == 1 else np.concatenate(arr)
+            if syn.size:
+                self.before_delivery(n, syn)
+                np.add.at(self.engine.ring[(n + 1) % D], self.cols[syn], self.w[syn])
+                self.arrived = syn
 
-    def _deliver(self, n: int, E: np.ndarray, D: int) -> None:
-        syn = self.row_synapses(E)
-        if not syn.size:
-            return
-        self.before_delivery(n, syn)
-        ring = self.engine.ring
-        cols, w = self.cols[syn], self.w[syn]
+    def _schedule(self, n: int, E: np.ndarray) -> None:
+        """Remember the spikes of step ``n`` until the step before their arrival."""
         if self.d is None:
-            np.add.at(ring[(n + self.delay) % D], cols, w)
-            self.pending.setdefault(n + self.delay, []).append(syn)
+            self.pending.setdefault(n + self.delay, []).append(E)
             return
+        syn = self.row_synapses(E)
         d = self.d[syn]
-        flat = (n + d) % D
-        flat *= ring.shape[1]
-        flat += cols
-        np.add.at(ring.reshape(-1), flat, w)
         order = np.argsort(d, kind="stable")
-        d_sorted = d[order]
-        cuts = np.flatnonzero(np.diff(d_sorted)) + 1
+        cuts = np.flatnonzero(np.diff(d[order])) + 1
         for part in np.split(order, cuts):
-            self.pending.setdefault(n + int(d[part[0]]), []).append(syn[part])
+            if part.size:
+                self.pending.setdefault(n + int(d[part[0]]), []).append(syn[part])
 
     def _advance_pre(self, n: int, E: np.ndarray) -> None:
         r, r0 = n % self.R, (n - 1) % self.R
@@ -216,9 +233,8 @@ class PlasticRuntime:
         order, so that their presynaptic neurons and delays are read sequentially)."""
         cp = self.col_ptr
         pos = row_ranges(cp, Q)
-        counts = cp[Q + 1] - cp[Q]
-        return Column(self.col_syn[pos], self.col_pre[pos], np.repeat(Q, counts),
-                      None if self.d is None else self.col_d[pos])
+        return Column(self.col_syn[pos], self.col_pre[pos],
+                      None if self.d is None else self.col_d[pos], Q, cp[Q + 1] - cp[Q])
 
     def _ring_index(self, syn, n: int, back: int = 0):
         """(row, column) of the presynaptic rings that synapses ``syn`` (an array of synapse
@@ -286,5 +302,5 @@ class PlasticRuntime:
             raise ValueError(f"Projection.weights of {self.proj.name!r}: plastic weights must lie "
                              f"within [w_min, w_max] = [{lo}, {hi}], got values in "
                              f"[{values.min()}, {values.max()}]")
-        self.current_weights()
+        self.sync()
         self.w[:] = values

@@ -39,9 +39,10 @@ def decay_factor(dt: float, tau: float) -> np.float32:
     return F32(np.exp(-float(dt) / float(tau)))
 
 
-def clip(w, w_min, w_max):
+def clip(w, w_min, w_max, out=None):
     """``min(max(w, w_min), w_max)`` (two ufunc calls; ``np.clip`` has a larger overhead)."""
-    return np.minimum(np.maximum(w, w_min), w_max)
+    out = np.maximum(w, w_min, out=out)
+    return np.minimum(out, w_max, out=out)
 
 
 def trace_jump(x, all_to_all: bool):
@@ -53,16 +54,18 @@ def potentiate(w, x, a_plus, w_min, w_max, multiplicative: bool):
     """Weight after potentiation by trace value ``x`` (see module docstring)."""
     dw = a_plus * x
     if multiplicative:
-        dw = dw * ((w_max - w) / (w_max - w_min))
-    return clip(w + dw, w_min, w_max)
+        dw *= (w_max - w) / (w_max - w_min)
+    dw += w
+    return clip(dw, w_min, w_max, out=dw)
 
 
 def depress(w, y, a_minus, w_min, w_max, multiplicative: bool):
     """Weight after depression by trace value ``y`` (see module docstring)."""
     dw = a_minus * y
     if multiplicative:
-        dw = dw * ((w - w_min) / (w_max - w_min))
-    return clip(w - dw, w_min, w_max)
+        dw *= (w - w_min) / (w_max - w_min)
+    np.subtract(w, dw, out=dw)
+    return clip(dw, w_min, w_max, out=dw)
 
 
 def triplet_potentiate(w, r1, o2_before, a2_plus, a3_plus, w_min, w_max):
