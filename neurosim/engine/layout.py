@@ -80,7 +80,7 @@ class SynapseClass:
     cols: np.ndarray
     weights: np.ndarray
     delays: np.ndarray | None
-    members: list                   # [(projection, counts per source neuron int32)]
+    members: list                   # [(projection, synapses per source neuron, uint16/int32)]
 
     @property
     def n_synapses(self) -> int:
@@ -363,7 +363,7 @@ def _build_synapses(net, groups, pop_group, n_total):
                 continue
             parts = [drawn.pop(p, None) or _draw_static(net, p, pop_group, k) for p in here]
             for p, part in zip(here, parts):
-                members[p] = part.counts.astype(np.int32)
+                members[p] = _compact_counts(part.counts)
                 if part.steps is not None and part.steps.size:
                     max_delay = max(max_delay, int(part.steps.max()))
                 elif k != "hetero" and part.cols.size:
@@ -502,6 +502,14 @@ def _delay_steps(proj, n, rng, order, dt) -> np.ndarray:
             out = out.astype(np.int16)
         out[a:a + s.size] = s
     return out
+
+
+def _compact_counts(counts: np.ndarray) -> np.ndarray:
+    """Synapses per source neuron in the smallest type that holds them (uint16 or int32):
+    kept per projection only to read weights back, so 2 bytes per source neuron suffice."""
+    if counts.size == 0 or int(counts.max()) < 2**16:
+        return counts.astype(np.uint16)
+    return counts.astype(np.int32)
 
 
 def member_positions(layout: Layout, proj) -> np.ndarray:
