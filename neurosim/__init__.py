@@ -5,22 +5,29 @@ Units everywhere: time ms, potential mV, current pA, conductance nS, capacitance
 
 from . import networks
 from .backends import available
-from .connectivity import AllToAll, Explicit, FixedIndegree, FixedOutdegree, FixedProbability, OneToOne
+from .connectivity import (AllToAll, Explicit, FixedIndegree, FixedOutdegree, FixedProbability,
+                           FixedTotalNumber, OneToOne)
 from .distributions import Normal, Uniform
 from .errors import DeviceMemoryError, DeviceUnavailableError, NeurosimError, SimulationError
 from .inputs import DCCurrent, StepCurrent
 from .models import AdEx, Izhikevich, LIF, LIFCond, NeuronModel, PoissonSource, SpikeSource
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 from .network import Network, Population, Projection
+from . import plasticity, tasks
+from .plasticity import (STDP, AdaptiveThreshold, IntrinsicPlasticity, RewardSTDP,
+                         SynapticScaling, TripletSTDP)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Network", "Population", "Projection",
     "LIF", "LIFCond", "Izhikevich", "AdEx", "NeuronModel", "PoissonSource", "SpikeSource",
-    "AllToAll", "OneToOne", "FixedProbability", "FixedIndegree", "FixedOutdegree", "Explicit",
+    "AllToAll", "OneToOne", "FixedProbability", "FixedIndegree", "FixedOutdegree", "FixedTotalNumber",
+    "Explicit",
     "Uniform", "Normal", "DCCurrent", "StepCurrent",
     "SpikeMonitor", "StateMonitor", "RateMonitor",
     "NeurosimError", "DeviceUnavailableError", "SimulationError", "DeviceMemoryError",
     "available", "networks",
+    "STDP", "TripletSTDP", "RewardSTDP", "AdaptiveThreshold", "IntrinsicPlasticity",
+    "SynapticScaling", "plasticity", "tasks",
 ]
