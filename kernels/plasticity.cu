@@ -1,0 +1,225 @@
+/*
+ * plasticity.cu -- stage 4 of a step: learn (plastic projections).
+ *
+ * The device twin of neurosim/plasticity/numpy_runtime.py (event by event,
+ * same order, same float32 arithmetic as neurosim/plasticity/update.py).
+ * A plastic projection is its own CSR sorted by presynaptic neuron: rows
+ * indptr (int64, n_pre + 1), population-local targets `post`, weights `w`,
+ * one delay `delay` (steps) or per-synapse `delays` (int32, per_syn = 1),
+ * all in d_lo .. d_hi; a column index col_ptr/col_syn lists each
+ * postsynaptic neuron's synapses. Traces: `n_tr_pre` presynaptic traces as
+ * rings xr[k][R][n_pre] (row n % R holds the trace at the end of step n, so
+ * a synapse of delay d reads row (n - d) % R), `n_tr_post` postsynaptic
+ * traces y[k][n_post]. Bit k of all_pre/all_post: trace k adds 1 per spike
+ * (all-to-all pairing), else it is set to 1 (nearest neighbour). With
+ * track = 1 the last and previous presynaptic spike steps ride in rings too
+ * (pre_last/pre_prev[R][n_pre]), the postsynaptic ones in post_last/prev.
+ * The presynaptic spikes of step n are kept, population-local, in row n % R
+ * of pre_spk with the count pre_cnt[n % R]: arrivals of step a are the
+ * synapses of delay d of the spikes of step a - d.
+ *
+ * One step n launches, in the order of PlasticRuntime.step:
+ *   plastic_advance   traces decay one step (xr row n from row n-1, y);
+ *   plastic_pre_spikes  presynaptic jumps, spike steps, pre_spk row n;
+ *   stdp_arrive       arrivals of step n are depressed (y without the
+ *                     postsynaptic spikes of step n);
+ *   stdp_post         postsynaptic spikes walk their columns: potentiation
+ *                     with the presynaptic trace (arrivals of step n count);
+ *   plastic_post_jump   postsynaptic jumps and spike steps;
+ *   plastic_deliver   arrivals of step n + 1 add their current weight into
+ *                     ring slot (n + 1) % n_slots (atomicAdd, any order).
+ * A synapse receives at most one arrival and belongs to at most one spiking
+ * column per step, so weight updates never race; only ring sums do.
+ * learn[0] == 0 freezes the weights (traces go on).
+ */
+#include "common.cuh"
+
+/* Python's modulo for a possibly negative step. */
+NS_DEVICE ns_i64 ns_pmod(ns_i64 a, ns_i64 m) {
+  ns_i64 r = a % m;
+  return r < 0 ? r + m : r;
+}
+
+/* update.py: clip, potentiate, depress (the same float32 operations, in
+ * order, no contraction). */
+NS_DEVICE float ns_clip(float w, float w_min, float w_max) {
+  return fminf(fmaxf(w, w_min), w_max);
+}
+NS_DEVICE float ns_potentiate(float w, float x, float a, float w_min, float w_max,
+                              ns_i32 mult) {
+  float dw = __fmul_rn(a, x);
+  if (mult) dw = __fmul_rn(dw, __fdiv_rn(w_max - w, w_max - w_min));
+  return ns_clip(__fadd_rn(dw, w), w_min, w_max);
+}
+NS_DEVICE float ns_depress(float w, float y, float a, float w_min, float w_max,
+                           ns_i32 mult) {
+  float dw = __fmul_rn(a, y);
+  if (mult) dw = __fmul_rn(dw, __fdiv_rn(w - w_min, w_max - w_min));
+  return ns_clip(__fsub_rn(w, dw), w_min, w_max);
+}
+
+/* Traces decay one step: xr row n % R = row (n - 1) % R times P_pre[k];
+ * spike-step rings copied; y *= P_post[k]; pre_cnt[n % R] = 0. */
+NS_GLOBAL void plastic_advance(
+    const ns_i64 *__restrict__ clk, ns_i32 n_pre, ns_i32 n_post, ns_i32 R,
+    ns_i32 n_tr_pre, ns_i32 n_tr_post, const float *__restrict__ P_pre,
+    const float *__restrict__ P_post, float *__restrict__ xr, float *__restrict__ y,
+    ns_i32 track, ns_i64 *__restrict__ pre_last, ns_i64 *__restrict__ pre_prev,
+    ns_i32 *__restrict__ pre_cnt) {
+  const ns_i64 n = clk[0];
+  const ns_i64 r = ns_pmod(n, R), r0 = ns_pmod(n - 1, R);
+  const ns_i32 most = n_pre > n_post ? n_pre : n_post;
+  NS_GRID_STRIDE_LOOP(i, most) {
+    if (i == 0) pre_cnt[r] = 0;
+    if (i < n_pre) {
+      for (ns_i32 k = 0; k < n_tr_pre; ++k) {
+        float *ring = xr + (ns_i64)k * R * n_pre;
+        ring[r * n_pre + i] = __fmul_rn(ring[r0 * n_pre + i], P_pre[k]);
+      }
+      if (track) {
+        pre_last[r * n_pre + i] = pre_last[r0 * n_pre + i];
+        pre_prev[r * n_pre + i] = pre_prev[r0 * n_pre + i];
+      }
+    }
+    if (i < n_post)
+      for (ns_i32 k = 0; k < n_tr_post; ++k)
+        y[(ns_i64)k * n_post + i] = __fmul_rn(y[(ns_i64)k * n_post + i], P_post[k]);
+  }
+}
+
+/* Presynaptic spikes of step n (global ids in spk, local pre_lo ..
+ * pre_lo + n_pre): trace jumps, spike steps, appended to pre_spk row n. */
+NS_GLOBAL void plastic_pre_spikes(
+    const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
+    const ns_i32 *__restrict__ nspk, ns_i32 pre_lo, ns_i32 n_pre, ns_i32 R,
+    ns_i32 n_tr_pre, ns_u32 all_pre, float *__restrict__ xr, ns_i32 track,
+    ns_i64 *__restrict__ pre_last, ns_i64 *__restrict__ pre_prev,
+    ns_i32 *__restrict__ pre_spk, ns_i32 *__restrict__ pre_cnt) {
+  const ns_i64 n = clk[0];
+  const ns_i64 r = ns_pmod(n, R);
+  NS_GRID_STRIDE_LOOP(s, nspk[clk[1]]) {
+    const ns_i32 j = spk[s] - pre_lo;
+    if (j < 0 || j >= n_pre) continue;
+    for (ns_i32 k = 0; k < n_tr_pre; ++k) {
+      float *x = xr + (ns_i64)k * R * n_pre + r * n_pre + j;
+      *x = (all_pre >> k) & 1u ? __fadd_rn(*x, 1.0f) : 1.0f;
+    }
+    if (track) {
+      pre_prev[r * n_pre + j] = pre_last[r * n_pre + j];
+      pre_last[r * n_pre + j] = n;
+    }
+    pre_spk[r * n_pre + atomicAdd(pre_cnt + r, 1)] = j;
+  }
+}
+
+/* Visit (synapse k, its delay d, its spike step e = a - d) for every
+ * synapse whose presynaptic spike arrives in step a. */
+template <typename Visit>
+NS_DEVICE void ns_arrivals(ns_i64 a, ns_i32 R, ns_i32 n_pre,
+                           const ns_i32 *__restrict__ pre_spk,
+                           const ns_i32 *__restrict__ pre_cnt,
+                           const ns_i64 *__restrict__ indptr, ns_i32 delay,
+                           const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo,
+                           ns_i32 d_hi, Visit visit) {
+  for (ns_i32 dd = d_lo; dd <= d_hi; ++dd) {
+    const ns_i64 e = a - dd;
+    if (e < 0) break;
+    const ns_i64 r = ns_pmod(e, R);
+    NS_GRID_STRIDE_LOOP(s, pre_cnt[r]) {
+      const ns_i32 j = pre_spk[r * n_pre + s];
+      for (ns_i64 k = indptr[j]; k < indptr[j + 1]; ++k) {
+        const ns_i32 d = per_syn ? delays[k] : delay;
+        if (d == dd) visit(k, j, d);
+      }
+    }
+  }
+}
+
+/* Depression of the arrivals of step n (update.py: depress). With track
+ * (nearest_reduced): only the first arrival after a postsynaptic spike. */
+NS_GLOBAL void stdp_arrive(
+    const ns_i64 *__restrict__ clk, ns_i32 R, ns_i32 n_pre,
+    const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
+    const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
+    const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
+    const float *__restrict__ y, ns_i32 track, const ns_i64 *__restrict__ pre_prev,
+    const ns_i64 *__restrict__ post_last, float *__restrict__ w,
+    const ns_i32 *__restrict__ learn, float a_minus, float w_min, float w_max,
+    ns_i32 mult) {
+  if (!learn[0] || a_minus == 0.0f) return;
+  const ns_i64 n = clk[0];
+  ns_arrivals(n, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
+              [&](ns_i64 k, ns_i32 j, ns_i32 d) {
+                const ns_i32 i = post[k];
+                float yi = y[i];
+                if (track && !(post_last[i] >= pre_prev[ns_pmod(n - d, R) * n_pre + j] + d))
+                  yi = 0.0f;
+                w[k] = ns_depress(w[k], yi, a_minus, w_min, w_max, mult);
+              });
+}
+
+/* Potentiation at the postsynaptic spikes of step n: each walks its column
+ * (`lanes` threads per spike), trace row (n - d) % R of its presynaptic
+ * neuron. With track: only if an arrival came since the last post spike. */
+NS_GLOBAL void stdp_post(
+    const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
+    const ns_i32 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
+    ns_i32 n_pre, const ns_i64 *__restrict__ col_ptr, const ns_i64 *__restrict__ col_syn,
+    const ns_i32 *__restrict__ pre, ns_i32 delay, const ns_i32 *__restrict__ delays,
+    ns_i32 per_syn, const float *__restrict__ xr, ns_i32 track,
+    const ns_i64 *__restrict__ pre_last, const ns_i64 *__restrict__ post_last,
+    float *__restrict__ w, const ns_i32 *__restrict__ learn, float a_plus, float w_min,
+    float w_max, ns_i32 mult, ns_i32 lanes) {
+  if (!learn[0] || a_plus == 0.0f) return;
+  const ns_i64 n = clk[0];
+  const ns_i64 work = (ns_i64)nspk[clk[1]] * lanes;
+  NS_GRID_STRIDE_LOOP(t, work) {
+    const ns_i32 i = spk[t / lanes] - post_lo;
+    if (i < 0 || i >= n_post) continue;
+    const ns_i64 end = col_ptr[i + 1];
+    for (ns_i64 p = col_ptr[i] + t % lanes; p < end; p += lanes) {
+      const ns_i64 k = col_syn[p];
+      const ns_i32 j = pre[k];
+      const ns_i32 d = per_syn ? delays[k] : delay;
+      const ns_i64 row = ns_pmod(n - d, R) * n_pre + j;
+      float x = xr[row];
+      if (track && !(pre_last[row] + d > post_last[i])) x = 0.0f;
+      w[k] = ns_potentiate(w[k], x, a_plus, w_min, w_max, mult);
+    }
+  }
+}
+
+/* Postsynaptic trace jumps and spike steps of step n (after learning). */
+NS_GLOBAL void plastic_post_jump(
+    const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
+    const ns_i32 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 n_tr_post,
+    ns_u32 all_post, float *__restrict__ y, ns_i32 track, ns_i64 *__restrict__ post_last,
+    ns_i64 *__restrict__ post_prev) {
+  NS_GRID_STRIDE_LOOP(s, nspk[clk[1]]) {
+    const ns_i32 i = spk[s] - post_lo;
+    if (i < 0 || i >= n_post) continue;
+    for (ns_i32 k = 0; k < n_tr_post; ++k) {
+      float *v = y + (ns_i64)k * n_post + i;
+      *v = (all_post >> k) & 1u ? __fadd_rn(*v, 1.0f) : 1.0f;
+    }
+    if (track) {
+      post_prev[i] = post_last[i];
+      post_last[i] = clk[0];
+    }
+  }
+}
+
+/* The arrivals of step n + 1 add their weights (as they are now) into ring
+ * slot (n + 1) % n_slots, columns col_base + post. */
+NS_GLOBAL void plastic_deliver(
+    const ns_i64 *__restrict__ clk, ns_i32 R, ns_i32 n_pre,
+    const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
+    const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
+    const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
+    const float *__restrict__ w, float *__restrict__ ring, ns_i32 ring_width,
+    ns_i32 n_slots, ns_i32 col_base) {
+  const ns_i64 a = clk[0] + 1;
+  float *row = ring + (a % n_slots) * (ns_i64)ring_width + col_base;
+  ns_arrivals(a, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
+              [&](ns_i64 k, ns_i32, ns_i32) { atomicAdd(row + post[k], w[k]); });
+}
