@@ -1,0 +1,164 @@
+r"""The CUDA runtime of a plastic projection: the NumPy runtime's semantics on the device.
+
+:class:`CudaPlasticRuntime` keeps the storage of :class:`~.numpy_runtime.PlasticRuntime` (the
+same CSR sorted by presynaptic neuron, the same column index, built by the same code) in device
+arrays of the :class:`~neurosim.engine.cuda_engine.CudaEngine` (CuPy on a GPU, NumPy in the host
+build), and runs one step as the launches of ``kernels/plasticity.cu``, in the event order of
+``PlasticRuntime.step`` (see :mod:`.numpy_runtime`)::
+
+    plastic_advance       traces decay (presynaptic rings: row n from row n - 1)
+    plastic_pre_spikes    presynaptic jumps, spike steps, the step's presynaptic spike list
+    <rule>_arrive         arrivals of step n (spikes of step n - d)
+    <rule>_post           postsynaptic spikes walk their columns
+    plastic_post_jump     postsynaptic jumps, spike steps
+    plastic_deliver       arrivals of step n + 1 into ring slot (n + 1) % D, current weights
+
+Where the NumPy runtime remembers pending arrivals in a dict, the device keeps the presynaptic
+spike lists of the last ``R = max delay + 2`` steps (``pre_spk``/``pre_cnt``) and finds the
+arrivals of step ``a`` as the synapses of delay ``d`` of the spikes of step ``a - d``; with
+per-synapse delays each step walks the rows of the spikes of the last ``max - min + 1`` steps and
+keeps the synapses of the matching delay (simple, and exact; the cost grows with the spread of
+the delays). Traces decay by one multiplication per step, as in NumPy (bit for bit the same
+values), so the weights agree exactly with the event-by-event NumPy runtime
+(:class:`~.stdp.StdpNumpy`); with :class:`~.stdp.StdpDeferredNumpy` (the NumPy default for
+additive ``"all"``/``"nearest"`` STDP) they agree within its float64 settling error.
+
+The learning switch is a one-element device array, written when ``rule.enabled`` changes
+(:meth:`switched`); the kernels read it every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .numpy_runtime import PlasticRuntime
+
+I32, U32, F32 = np.int32, np.uint32, np.float32
+KERNELS = "plasticity.cu"
+
+
+class CudaPlasticRuntime(PlasticRuntime):
+    """Device storage and the shared launches; subclasses add the rule's own launches
+    (:meth:`rule_launches`) and set ``pre_specs``/``post_specs``: ``[(tau_ms, all_to_all)]``
+    per trace, and ``track_times``."""
+
+    pre_specs: list = []
+    post_specs: list = []
+
+    def __init__(self, engine, proj, rule):
+        # the NumPy runtime's host arrays: CSR, column index, delays (no host traces)
+        self.pre_traces, self.post_traces = {}, {}
+        super().__init__(engine, proj, rule)
+        self.dev = dev = engine.dev
+        xp = dev.xp
+        n_syn = self.pre.size
+        steps = np.full(n_syn, self.delay, np.int64) if self.d is None else self.d
+        self.d_lo = int(steps.min()) if n_syn else 1
+        self.d_hi = int(steps.max()) if n_syn else 1
+        i64 = lambda a: dev.put(np.asarray(a, np.int64))   # noqa: E731
+        self.v = dict(
+            n_pre=I32(self.n_pre), n_post=I32(self.n_post), R=I32(self.R),
+            pre_lo=I32(self.pre_lo), post_lo=I32(self.post_lo), col_base=I32(self.col_base),
+            indptr=i64(self.indptr), col_ptr=i64(self.col_ptr), col_syn=i64(self.col_syn),
+            pre=dev.put(self.pre), post=dev.put(self.post), w=dev.put(self.w),
+            delay=I32(self.delay if self.d is None else 0),
+            delays=dev.put(self.d.astype(np.int32) if self.d is not None
+                           else np.zeros(1, np.int32)),
+            per_syn=I32(self.d is not None), d_lo=I32(self.d_lo), d_hi=I32(self.d_hi),
+            n_tr_pre=I32(len(self.pre_specs)), n_tr_post=I32(len(self.post_specs)),
+            all_pre=U32(sum(1 << k for k, (_, a) in enumerate(self.pre_specs) if a)),
+            all_post=U32(sum(1 << k for k, (_, a) in enumerate(self.post_specs) if a)),
+            P_pre=dev.put(np.array([np.exp(-self.dt / t) for t, _ in self.pre_specs] or [0],
+                                   np.float32)),
+            P_post=dev.put(np.array([np.exp(-self.dt / t) for t, _ in self.post_specs] or [0],
+                                    np.float32)),
+            xr=dev.zeros(max(1, len(self.pre_specs) * self.R * self.n_pre), np.float32),
+            y=dev.zeros(max(1, len(self.post_specs) * self.n_post), np.float32),
+            track=I32(bool(self.track_times)),
+            pre_spk=dev.zeros(max(1, self.R * self.n_pre), np.int32),
+            pre_cnt=dev.zeros(self.R, np.int32),
+            learn=dev.put(np.array([bool(rule.enabled)], np.int32)),
+        )
+        never = np.int64(-(2 ** 40))
+        if self.track_times:
+            self.v.update(pre_last=i64(np.full(self.R * self.n_pre, never)),
+                          pre_prev=i64(np.full(self.R * self.n_pre, never)),
+                          post_last=i64(np.full(self.n_post, never)),
+                          post_prev=i64(np.full(self.n_post, never)))
+        else:
+            self.v.update({k: xp.zeros(1, np.int64) for k in
+                           ("pre_last", "pre_prev", "post_last", "post_prev")})
+        # host copies of what lives on the device are not kept up to date: drop them
+        self.w = None
+
+    # -- the step ------------------------------------------------------------------------------
+    def launches(self, engine) -> list:
+        from ..engine import cuda_engine as ce
+        dev, v = engine.dev, self.v
+        most = engine.L.n_total
+        per_spike = dev.per_spike_grid(most)
+        per_pre = dev.per_spike_grid(max(1, self.n_pre))
+        out = [engine.bind(KERNELS, "plastic_advance", v,
+                           *ce.grid_for(max(self.n_pre, self.n_post, 1))),
+               engine.bind(KERNELS, "plastic_pre_spikes", v, *per_spike)]
+        out += self.rule_launches(engine, per_pre)
+        out += [engine.bind(KERNELS, "plastic_post_jump", v, *per_spike),
+                engine.bind(KERNELS, "plastic_deliver", v, *per_pre)]
+        return out
+
+    def rule_launches(self, engine, per_pre) -> list:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def column_lanes(self, engine) -> int:
+        from ..engine import cuda_engine as ce
+        if engine.dev.host:
+            return ce.HOST_LANES
+        return ce.lanes_for(self.pre.size / max(1, self.n_post))
+
+    # -- engine interface ----------------------------------------------------------------------
+    def switched(self) -> None:
+        """``rule.enabled`` changed: the kernels see it from the next step on."""
+        self.v["learn"][...] = self.dev.put(np.array([bool(self.rule.enabled)], np.int32))
+
+    def current_weights(self) -> np.ndarray:
+        with self.dev.context():
+            return np.array(self.dev.get(self.v["w"]), np.float32)
+
+    def set_weights(self, values) -> None:
+        values = np.asarray(values, np.float32)
+        lo, hi = self.rule.w_min, self.rule.w_max
+        if values.size and (values.min() < lo or values.max() > hi):
+            raise ValueError(f"Projection.weights of {self.proj.name!r}: plastic weights must lie "
+                             f"within [w_min, w_max] = [{lo}, {hi}], got values in "
+                             f"[{values.min()}, {values.max()}]")
+        if values.shape != (self.pre.size,):
+            values = np.broadcast_to(values, (self.pre.size,))
+        with self.dev.context():
+            self.v["w"][...] = self.dev.put(np.ascontiguousarray(values, np.float32))
+
+    def on_arrival(self, n, syn, learn):  # pragma: no cover - the kernels do it
+        raise NotImplementedError
+
+    def on_post(self, n, col, learn):  # pragma: no cover - the kernels do it
+        raise NotImplementedError
+
+
+class StdpCuda(CudaPlasticRuntime):
+    """Pair STDP (:class:`~.stdp.STDP`, every pairing and update): ``stdp_arrive``/``stdp_post``."""
+
+    def __init__(self, engine, proj, rule):
+        all_to_all = rule.pairing == "all"
+        self.pre_specs = [(rule.tau_plus, all_to_all)]
+        self.post_specs = [(rule.tau_minus, all_to_all)]
+        self.track_times = rule.pairing == "nearest_reduced"
+        super().__init__(engine, proj, rule)
+        self.v.update(a_plus=F32(rule.A_plus), a_minus=F32(rule.A_minus),
+                      w_min=F32(rule.w_min), w_max=F32(rule.w_max),
+                      mult=I32(rule.update == "multiplicative"))
+
+    def rule_launches(self, engine, per_pre) -> list:
+        lanes = self.column_lanes(engine)
+        v = dict(self.v, lanes=I32(lanes))
+        per_col = engine.dev.per_spike_grid(engine.L.n_total, lanes)
+        return [engine.bind(KERNELS, "stdp_arrive", v, *per_pre),
+                engine.bind(KERNELS, "stdp_post", v, *per_col)]
