@@ -49,6 +49,10 @@ class PlasticityRule:
         for rt in self._runtimes:          # lazy rules settle the time spent in the old mode
             rt.sync()
         self._enabled = bool(value)
+        for rt in self._runtimes:          # device runtimes copy the switch to the device
+            hook = getattr(rt, "switched", None)
+            if hook is not None:
+                hook()
 
     # -- checks at connect time --------------------------------------------------------------
     def check(self, pre, post, receptor: str, weight) -> None:
