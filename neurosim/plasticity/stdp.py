@@ -77,6 +77,10 @@ class STDP(PlasticityRule):
             return StdpDeferredNumpy(engine, proj, self)
         return StdpNumpy(engine, proj, self)
 
+    def build_cuda(self, engine, proj):
+        from .cuda_runtime import StdpCuda
+        return StdpCuda(engine, proj, self)
+
 
 class StdpNumpy(PlasticRuntime):
     """NumPy runtime of :class:`STDP`: traces ``x`` (presynaptic) and ``y`` (postsynaptic)."""
