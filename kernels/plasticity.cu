@@ -223,3 +223,53 @@ NS_GLOBAL void plastic_deliver(
   ns_arrivals(a, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
               [&](ns_i64 k, ns_i32, ns_i32) { atomicAdd(row + post[k], w[k]); });
 }
+
+/* Triplet STDP (update.py: triplet_depress) at the arrivals of step n:
+ * o1 = y[0], r2 just before the arrival's own jump = xr[1] row n - 1 - d
+ * times P_pre[1]. */
+NS_GLOBAL void triplet_arrive(
+    const ns_i64 *__restrict__ clk, ns_i32 R, ns_i32 n_pre,
+    const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
+    const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
+    const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
+    const float *__restrict__ xr, const float *__restrict__ P_pre,
+    const float *__restrict__ y, float *__restrict__ w, const ns_i32 *__restrict__ learn,
+    float a2_minus, float a3_minus, float w_min, float w_max) {
+  if (!learn[0]) return;
+  const ns_i64 n = clk[0];
+  const float *r2 = xr + (ns_i64)R * n_pre;
+  ns_arrivals(n, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
+              [&](ns_i64 k, ns_i32 j, ns_i32 d) {
+                const float before = __fmul_rn(r2[ns_pmod(n - 1 - d, R) * n_pre + j], P_pre[1]);
+                const float amount = __fmul_rn(
+                    y[post[k]], __fadd_rn(a2_minus, __fmul_rn(a3_minus, before)));
+                w[k] = ns_clip(__fsub_rn(w[k], amount), w_min, w_max);
+              });
+}
+
+/* Triplet STDP (update.py: triplet_potentiate) at the postsynaptic spikes of
+ * step n: r1 = xr[0] row n - d, o2 = y[1] before this spike's jump. */
+NS_GLOBAL void triplet_post(
+    const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
+    const ns_i32 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
+    ns_i32 n_pre, const ns_i64 *__restrict__ col_ptr, const ns_i64 *__restrict__ col_syn,
+    const ns_i32 *__restrict__ pre, ns_i32 delay, const ns_i32 *__restrict__ delays,
+    ns_i32 per_syn, const float *__restrict__ xr, const float *__restrict__ y,
+    float *__restrict__ w, const ns_i32 *__restrict__ learn, float a2_plus, float a3_plus,
+    float w_min, float w_max, ns_i32 lanes) {
+  if (!learn[0]) return;
+  const ns_i64 n = clk[0];
+  const ns_i64 work = (ns_i64)nspk[clk[1]] * lanes;
+  NS_GRID_STRIDE_LOOP(t, work) {
+    const ns_i32 i = spk[t / lanes] - post_lo;
+    if (i < 0 || i >= n_post) continue;
+    const float gain = __fadd_rn(a2_plus, __fmul_rn(a3_plus, y[(ns_i64)n_post + i]));
+    const ns_i64 end = col_ptr[i + 1];
+    for (ns_i64 p = col_ptr[i] + t % lanes; p < end; p += lanes) {
+      const ns_i64 k = col_syn[p];
+      const ns_i32 d = per_syn ? delays[k] : delay;
+      const float r1 = xr[ns_pmod(n - d, R) * n_pre + pre[k]];
+      w[k] = ns_clip(__fadd_rn(w[k], __fmul_rn(r1, gain)), w_min, w_max);
+    }
+  }
+}

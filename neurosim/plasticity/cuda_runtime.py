@@ -162,3 +162,24 @@ class StdpCuda(CudaPlasticRuntime):
         per_col = engine.dev.per_spike_grid(engine.L.n_total, lanes)
         return [engine.bind(KERNELS, "stdp_arrive", v, *per_pre),
                 engine.bind(KERNELS, "stdp_post", v, *per_col)]
+
+
+class TripletCuda(CudaPlasticRuntime):
+    """Triplet STDP (:class:`~.triplet.TripletSTDP`): ``triplet_arrive``/``triplet_post``;
+    traces ``r1``, ``r2`` (presynaptic) and ``o1``, ``o2`` (postsynaptic), in that order."""
+
+    def __init__(self, engine, proj, rule):
+        a2a = rule.pairing == "all"
+        self.pre_specs = [(rule.tau_plus, a2a), (rule.tau_x, a2a)]
+        self.post_specs = [(rule.tau_minus, a2a), (rule.tau_y, a2a)]
+        super().__init__(engine, proj, rule)
+        self.v.update(a2_plus=F32(rule.A2_plus), a3_plus=F32(rule.A3_plus),
+                      a2_minus=F32(rule.A2_minus), a3_minus=F32(rule.A3_minus),
+                      w_min=F32(rule.w_min), w_max=F32(rule.w_max))
+
+    def rule_launches(self, engine, per_pre) -> list:
+        lanes = self.column_lanes(engine)
+        v = dict(self.v, lanes=I32(lanes))
+        per_col = engine.dev.per_spike_grid(engine.L.n_total, lanes)
+        return [engine.bind(KERNELS, "triplet_arrive", v, *per_pre),
+                engine.bind(KERNELS, "triplet_post", v, *per_col)]
