@@ -44,6 +44,10 @@ class TripletSTDP(PlasticityRule):
     def build_numpy(self, engine, proj):
         return TripletNumpy(engine, proj, self)
 
+    def build_cuda(self, engine, proj):
+        from .cuda_runtime import TripletCuda
+        return TripletCuda(engine, proj, self)
+
 
 class TripletNumpy(PlasticRuntime):
     """NumPy runtime of :class:`TripletSTDP`."""
