@@ -68,6 +68,8 @@ class RewardSTDP(STDP):
     def build_numpy(self, engine, proj):
         return RewardNumpy(engine, proj, self)
 
+    build_cuda = None       # not STDP's: the CUDA engine says it is not supported yet
+
 
 class RewardNumpy(StdpNumpy):
     """NumPy runtime of :class:`RewardSTDP`: per-synapse ``c`` and last-update step."""
