@@ -273,3 +273,125 @@ NS_GLOBAL void triplet_post(
     }
   }
 }
+
+/* Reward-modulated STDP (Izhikevich 2007; neurosim/plasticity/reward.py):
+ * per-synapse eligibility c and the step t1 it was brought to; dopamine
+ * d(t) = base + (d_r - base) exp(-(t - r_step) dt / tau_d) since the last
+ * reward (dop[0] = d_r, r_step[0]). A synapse is brought to the end of step
+ * n (RewardNumpy._bring) when touched: w += the closed form of
+ * update.py: reward_weight_change (if learning), c decays, t1 = n. */
+struct NsReward {
+  float *w, *c;
+  ns_i64 *t1;
+  const float *dop;
+  const ns_i64 *r_step;
+  float dt, tau_c, tau_d, tau_e, base, w_min, w_max;
+  ns_i32 learn;
+
+  NS_DEVICE void bring(ns_i64 k, ns_i64 n) const {
+    const ns_i64 t = t1[k];
+    const float el = __fmul_rn((float)(n - t), dt);
+    const float ck = c[k];
+    if (learn) {
+      const float el1 = __fmul_rn((float)(t - r_step[0]), dt);
+      const float d1 = __fadd_rn(base, __fmul_rn(dop[0] - base, expf(-el1 / tau_d)));
+      const float g_c = -expm1f(-el / tau_c), g_e = -expm1f(-el / tau_e);
+      const float dw = __fmul_rn(ck, __fadd_rn(__fmul_rn(__fmul_rn(base, tau_c), g_c),
+                                               __fmul_rn(__fmul_rn(d1 - base, tau_e), g_e)));
+      w[k] = ns_clip(__fadd_rn(w[k], dw), w_min, w_max);
+    }
+    c[k] = __fmul_rn(ck, expf(-el / tau_c));
+    t1[k] = n;
+  }
+};
+
+#define NS_REWARD_STATE                                                        \
+  const NsReward rs{w, c, t1, dop, r_step, dt, tau_c, tau_d, tau_e, base, w_min, w_max, learn[0]}
+
+/* Kernels take the NsReward fields as their last parameters (spelled out:
+ * the host build and the engine read parameter lists from the source). */
+
+/* Arrivals of step n: brought to n, then c -= a_minus y (STDP's depression
+ * pairing rules, update.py: stdp_amount). */
+NS_GLOBAL void reward_arrive(
+    const ns_i64 *__restrict__ clk, ns_i32 R, ns_i32 n_pre,
+    const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
+    const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
+    const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
+    const float *__restrict__ y, ns_i32 track, const ns_i64 *__restrict__ pre_prev,
+    const ns_i64 *__restrict__ post_last, float a_minus, float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
+    const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
+    float tau_d, float tau_e, float base, float w_min, float w_max,
+    const ns_i32 *__restrict__ learn) {
+  NS_REWARD_STATE;
+  const ns_i64 n = clk[0];
+  ns_arrivals(n, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
+              [&](ns_i64 k, ns_i32 j, ns_i32 d) {
+                rs.bring(k, n);
+                if (!rs.learn || a_minus == 0.0f) return;
+                const ns_i32 i = post[k];
+                float yi = y[i];
+                if (track && !(post_last[i] >= pre_prev[ns_pmod(n - d, R) * n_pre + j] + d))
+                  yi = 0.0f;
+                c[k] = __fsub_rn(c[k], __fmul_rn(a_minus, yi));
+              });
+}
+
+/* Postsynaptic spikes of step n: their columns brought to n, then
+ * c += a_plus x. */
+NS_GLOBAL void reward_post(
+    const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
+    const ns_i32 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
+    ns_i32 n_pre, const ns_i64 *__restrict__ col_ptr, const ns_i64 *__restrict__ col_syn,
+    const ns_i32 *__restrict__ pre, ns_i32 delay, const ns_i32 *__restrict__ delays,
+    ns_i32 per_syn, const float *__restrict__ xr, ns_i32 track,
+    const ns_i64 *__restrict__ pre_last, const ns_i64 *__restrict__ post_last,
+    float a_plus, ns_i32 lanes, float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
+    const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
+    float tau_d, float tau_e, float base, float w_min, float w_max,
+    const ns_i32 *__restrict__ learn) {
+  NS_REWARD_STATE;
+  const ns_i64 n = clk[0];
+  const ns_i64 work = (ns_i64)nspk[clk[1]] * lanes;
+  NS_GRID_STRIDE_LOOP(t, work) {
+    const ns_i32 i = spk[t / lanes] - post_lo;
+    if (i < 0 || i >= n_post) continue;
+    const ns_i64 end = col_ptr[i + 1];
+    for (ns_i64 p = col_ptr[i] + t % lanes; p < end; p += lanes) {
+      const ns_i64 k = col_syn[p];
+      rs.bring(k, n);
+      if (!rs.learn || a_plus == 0.0f) continue;
+      const ns_i32 j = pre[k];
+      const ns_i32 d = per_syn ? delays[k] : delay;
+      const ns_i64 row = ns_pmod(n - d, R) * n_pre + j;
+      float x = xr[row];
+      if (track && !(pre_last[row] + d > post_last[i])) x = 0.0f;
+      c[k] = __fadd_rn(c[k], __fmul_rn(a_plus, x));
+    }
+  }
+}
+
+/* The arrivals of step n + 1 are brought to n before they are sent
+ * (RewardNumpy.before_delivery). */
+NS_GLOBAL void reward_bring_arrivals(
+    const ns_i64 *__restrict__ clk, ns_i32 R, ns_i32 n_pre,
+    const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
+    const ns_i64 *__restrict__ indptr, ns_i32 delay, const ns_i32 *__restrict__ delays,
+    ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi, float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
+    const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
+    float tau_d, float tau_e, float base, float w_min, float w_max,
+    const ns_i32 *__restrict__ learn) {
+  NS_REWARD_STATE;
+  const ns_i64 n = clk[0];
+  ns_arrivals(n + 1, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
+              [&](ns_i64 k, ns_i32, ns_i32) { rs.bring(k, n); });
+}
+
+/* Every synapse brought to the end of step `now` (reads, rewards, switch). */
+NS_GLOBAL void reward_bring_all(ns_i64 now, ns_i64 n_syn, float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
+    const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
+    float tau_d, float tau_e, float base, float w_min, float w_max,
+    const ns_i32 *__restrict__ learn) {
+  NS_REWARD_STATE;
+  NS_GRID_STRIDE_LOOP(k, n_syn) rs.bring(k, now);
+}

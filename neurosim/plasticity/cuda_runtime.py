@@ -33,7 +33,7 @@ import numpy as np
 
 from .numpy_runtime import PlasticRuntime
 
-I32, U32, F32 = np.int32, np.uint32, np.float32
+I32, U32, I64, F32 = np.int32, np.uint32, np.int64, np.float32
 KERNELS = "plasticity.cu"
 
 
@@ -121,6 +121,7 @@ class CudaPlasticRuntime(PlasticRuntime):
         self.v["learn"][...] = self.dev.put(np.array([bool(self.rule.enabled)], np.int32))
 
     def current_weights(self) -> np.ndarray:
+        self.sync()
         with self.dev.context():
             return np.array(self.dev.get(self.v["w"]), np.float32)
 
@@ -133,6 +134,7 @@ class CudaPlasticRuntime(PlasticRuntime):
                              f"[{values.min()}, {values.max()}]")
         if values.shape != (self.pre.size,):
             values = np.broadcast_to(values, (self.pre.size,))
+        self.sync()
         with self.dev.context():
             self.v["w"][...] = self.dev.put(np.ascontiguousarray(values, np.float32))
 
@@ -183,3 +185,62 @@ class TripletCuda(CudaPlasticRuntime):
         per_col = engine.dev.per_spike_grid(engine.L.n_total, lanes)
         return [engine.bind(KERNELS, "triplet_arrive", v, *per_pre),
                 engine.bind(KERNELS, "triplet_post", v, *per_col)]
+
+
+class RewardCuda(StdpCuda):
+    """Reward-modulated STDP (:class:`~.reward.RewardSTDP`): per-synapse eligibility ``c`` and
+    last-update step ``t1`` on the device, brought up to date lazily by ``reward_arrive``,
+    ``reward_post`` and ``reward_bring_arrivals`` (and ``reward_bring_all`` at reads, writes,
+    rewards and switches); the dopamine level since the last reward (``d_r``, ``r_step``) is
+    kept on the host, as in :class:`~.reward.RewardNumpy`, and copied to the device."""
+
+    def __init__(self, engine, proj, rule):
+        super().__init__(engine, proj, rule)
+        dev, n = self.dev, self.pre.size
+        self.d_r, self.r_step = F32(rule.baseline), -1
+        self.tau_d, self.base = F32(rule.tau_d), F32(rule.baseline)
+        self.v.update(c=dev.zeros(max(1, n), np.float32),
+                      t1=dev.put(np.full(max(1, n), -1, np.int64)),
+                      dop=dev.put(np.array([self.d_r], np.float32)),
+                      r_step=dev.put(np.array([self.r_step], np.int64)),
+                      dt=F32(self.dt), tau_c=F32(rule.tau_c), tau_d=self.tau_d,
+                      tau_e=F32(rule.tau_c * rule.tau_d / (rule.tau_c + rule.tau_d)),
+                      base=self.base)
+
+    def rule_launches(self, engine, per_pre) -> list:
+        lanes = self.column_lanes(engine)
+        v = dict(self.v, lanes=I32(lanes))
+        per_col = engine.dev.per_spike_grid(engine.L.n_total, lanes)
+        return [engine.bind(KERNELS, "reward_arrive", v, *per_pre),
+                engine.bind(KERNELS, "reward_post", v, *per_col),
+                engine.bind(KERNELS, "reward_bring_arrivals", v, *per_pre)]
+
+    def _now(self) -> int:
+        return self.engine.net._steps_done - 1
+
+    def _dopamine_at(self, step):
+        el = np.float32(step - self.r_step) * F32(self.dt)
+        return self.base + (self.d_r - self.base) * np.exp(-el / self.tau_d)
+
+    def dopamine_now(self) -> float:
+        return float(self._dopamine_at(self._now()))
+
+    def sync(self) -> None:
+        n = self.pre.size
+        if not n:
+            return
+        from ..engine.cuda_engine import grid_for
+        launch = self.engine.bind(KERNELS, "reward_bring_all",
+                                  dict(self.v, now=I64(self._now()), n_syn=I64(n)),
+                                  *grid_for(n))
+        with self.dev.context():
+            launch.kernel(launch.grid, launch.block, launch.args[0])
+
+    def add_reward(self, amount: float) -> None:
+        now = self._now()
+        self.sync()
+        self.d_r = np.float32(self._dopamine_at(now) + np.float32(amount))
+        self.r_step = now
+        with self.dev.context():
+            self.v["dop"][...] = self.dev.put(np.array([self.d_r], np.float32))
+            self.v["r_step"][...] = self.dev.put(np.array([now], np.int64))
