@@ -68,7 +68,9 @@ class RewardSTDP(STDP):
     def build_numpy(self, engine, proj):
         return RewardNumpy(engine, proj, self)
 
-    build_cuda = None       # not STDP's: the CUDA engine says it is not supported yet
+    def build_cuda(self, engine, proj):
+        from .cuda_runtime import RewardCuda
+        return RewardCuda(engine, proj, self)
 
 
 class RewardNumpy(StdpNumpy):
