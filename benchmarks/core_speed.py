@@ -355,7 +355,10 @@ def write_markdown(data: dict, path: Path) -> None:
         "steps; neuron updates/s = N × 10,000 / wall. Peers: the simulation loop only "
         "(`sim_s`), single-threaded. Speed-up = peer simulation time / neurosim's (> 1: "
         "neurosim faster). *load*: the 1-minute load average just before the measurement "
-        "(the highest over a peer's repeated runs).", "",
+        "(the highest over a peer's repeated runs)."
+        + (f" NEST was run up to {data['options']['nest_max_n']:,} neurons in this run "
+           "(`--nest-max-n`)." if data.get("options", {}).get("nest_max_n", 10**9) < max(
+               r["n_neurons"] for r in data["lif"]) else ""), "",
     ]
     lines += lif_table(data)
     lines += [
@@ -422,7 +425,9 @@ def main(argv=None) -> int:
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     data = {"created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-            "commit": commit, "system": system, "load": loads}
+            "commit": commit, "system": system, "load": loads,
+            "options": {"repeats": args.repeats, "peer_repeats": args.peer_repeats,
+                        "nest_max_n": args.nest_max_n, "peers": not args.no_peers}}
     data["memory"] = [measure_memory(d) for d in ("constant", "per_synapse")]
     loads["lif"] = load()
     data["lif"] = measure_lif(sizes, args.repeats)
