@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
 
-import neurosim as ns
 from neurosim.tasks import (HomeostasisParams, PatternParams, SequenceParams,
                             homeostatic_adaptation, pattern_learning, sequence_learning)
 from neurosim.tasks.pattern import epochs_to_converge
 
 
-@pytest.fixture
-def device(device):
-    """The conftest backends, skipping those whose engine does not run plasticity yet."""
-    if device != "cpu":
-        net = ns.Network(dt=0.1, device=device, seed=0)
-        a = net.add_population(1, ns.SpikeSource([[1.0]]))
-        b = net.add_population(1, ns.LIF())
-        net.connect(a, b, ns.AllToAll(), weight=0.0, plasticity=ns.plasticity.STDP())
+def skips_unsupported(test):
+    """Skip (instead of failing) where a backend says a rule is not supported on it yet."""
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
         try:
-            net.build()
+            return test(*args, **kwargs)
         except (ValueError, NotImplementedError) as exc:
-            pytest.skip(f"{device}: {exc}")
-    return device
+            if "not yet supported" in str(exc) or isinstance(exc, NotImplementedError):
+                pytest.skip(str(exc))
+            raise
+    return wrapper
 
 
 def _fits_report(name: str, record: dict) -> None:
@@ -46,6 +44,7 @@ def test_epochs_to_converge_needs_two_more_epochs():
     assert epochs_to_converge([0.2, 0.95, 0.95, 0.85], 0.9) is None
 
 
+@skips_unsupported
 def test_pattern_learning_converges(device):
     """5 patterns, 10 winner-take-all neurons: accuracy >= 90% within a few epochs, held for
     two more (the full task: 10 patterns, in the benchmark)."""
@@ -57,6 +56,7 @@ def test_pattern_learning_converges(device):
     _fits_report("pattern_learning", r.to_dict())
 
 
+@skips_unsupported
 def test_sequence_learning_replays_after_training(device):
     """Cueing the first of 5 assemblies replays the others in order after training, not before."""
     p = SequenceParams(n_assemblies=5, n_epochs=6, n_cues=2, dt=0.5)
@@ -67,6 +67,7 @@ def test_sequence_learning_replays_after_training(device):
     _fits_report("sequence_learning", r.to_dict())
 
 
+@skips_unsupported
 def test_homeostatic_adaptation_returns_to_target(device):
     """After the input rate doubles and halves again, the rate is back within 10% of the target
     in under 2.5 s of simulated time each time."""
