@@ -395,3 +395,66 @@ NS_GLOBAL void reward_bring_all(ns_i64 now, ns_i64 n_syn, float *__restrict__ w,
   NS_REWARD_STATE;
   NS_GRID_STRIDE_LOOP(k, n_syn) rs.bring(k, now);
 }
+
+/* ---- homeostasis (neurosim/plasticity/homeostasis.py) -------------------
+ * A threshold rule owns theta[size] for the neurons lo .. lo + size - 1
+ * (global ids) at offset `off` of their group; the group's v_thresh is then
+ * one value per neuron (thr), rewritten as base + theta after each change.
+ * learn[0] == 0: the rule is frozen (theta kept, still acting). */
+
+/* AdaptiveThreshold, first half: theta *= P (every neuron). */
+NS_GLOBAL void homeo_decay(ns_i32 size, float P, float *__restrict__ theta,
+                           const ns_i32 *__restrict__ learn) {
+  if (!learn[0]) return;
+  NS_GRID_STRIDE_LOOP(i, size) theta[i] = __fmul_rn(theta[i], P);
+}
+
+/* AdaptiveThreshold, second half: theta += jump at the spikes of step n. */
+NS_GLOBAL void homeo_jump(const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
+                          const ns_i32 *__restrict__ nspk, ns_i32 lo, ns_i32 size, float jump,
+                          float *__restrict__ theta, const ns_i32 *__restrict__ learn) {
+  if (!learn[0]) return;
+  NS_GRID_STRIDE_LOOP(s, nspk[clk[1]]) {
+    const ns_i32 i = spk[s] - lo;
+    if (i >= 0 && i < size) theta[i] = __fadd_rn(theta[i], jump);
+  }
+}
+
+/* IntrinsicPlasticity / rate estimate: count the spikes of step n. */
+NS_GLOBAL void homeo_count(const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
+                           const ns_i32 *__restrict__ nspk, ns_i32 lo, ns_i32 size,
+                           float *__restrict__ counts, const ns_i32 *__restrict__ learn) {
+  if (!learn[0]) return;
+  NS_GRID_STRIDE_LOOP(s, nspk[clk[1]]) {
+    const ns_i32 i = spk[s] - lo;
+    if (i >= 0 && i < size) counts[i] = __fadd_rn(counts[i], 1.0f);
+  }
+}
+
+/* IntrinsicPlasticity at the end of an interval ((n + 1) % k == 0): the
+ * rate estimate r = r P + counts gain, counts = 0, then
+ * theta = clip(theta + eta_T (r - target), theta_min, theta_max). */
+NS_GLOBAL void homeo_intrinsic(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 k,
+                               float P, float gain, float eta_T, float target,
+                               float theta_min, float theta_max, float *__restrict__ r,
+                               float *__restrict__ counts, float *__restrict__ theta,
+                               const ns_i32 *__restrict__ learn) {
+  if (!learn[0] || (clk[0] + 1) % k) return;
+  NS_GRID_STRIDE_LOOP(i, size) {
+    const float ri = __fadd_rn(__fmul_rn(r[i], P), __fmul_rn(counts[i], gain));
+    r[i] = ri;
+    counts[i] = 0.0f;
+    theta[i] = ns_clip(__fadd_rn(theta[i], __fmul_rn(eta_T, ri - target)), theta_min,
+                       theta_max);
+  }
+}
+
+/* thr[off + i] = base[i] + theta[i] (the _Shift of a threshold rule). With
+ * every_k > 0 only at the end of an interval. */
+NS_GLOBAL void homeo_apply(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 off,
+                           ns_i32 every_k, const float *__restrict__ base,
+                           const float *__restrict__ theta, float *__restrict__ thr,
+                           const ns_i32 *__restrict__ learn) {
+  if (!learn[0] || (every_k > 0 && (clk[0] + 1) % every_k)) return;
+  NS_GRID_STRIDE_LOOP(i, size) thr[off + i] = __fadd_rn(base[i], theta[i]);
+}

@@ -244,3 +244,104 @@ class RewardCuda(StdpCuda):
         with self.dev.context():
             self.v["dop"][...] = self.dev.put(np.array([self.d_r], np.float32))
             self.v["r_step"][...] = self.dev.put(np.array([now], np.int64))
+
+
+# -- homeostasis -----------------------------------------------------------------------------------
+
+def _device_threshold(engine, population):
+    """Make the device ``v_thresh`` of ``population``'s group one value per neuron (once per
+    group, before the engine plans its launches); (thr array, offset, base values)."""
+    from ..engine.cuda_engine import kernel_signature
+    g, off = engine.L.pop_group[population.index]
+    owners = engine.__dict__.setdefault("_threshold_owners", set())
+    if population.index in owners:
+        raise ValueError(f"add_homeostasis(): population {population.name!r} has more than one "
+                         f"threshold rule; the CUDA backend supports one per population (use "
+                         f"device='cpu')")
+    owners.add(population.index)
+    rt = engine.groups[g.index]
+    values = rt.values
+    consts = [name for _, name in kernel_signature("neurons.cu", g.model_cls.kernel)
+              if name in g.consts]
+    bit = 1 << consts.index("v_thresh")
+    if not int(values["per_neuron"]) & bit:
+        full = np.full(g.size, engine.dev.get(values["v_thresh"])[0], np.float32)
+        values["v_thresh"] = engine.dev.put(full)
+        values["per_neuron"] = U32(int(values["per_neuron"]) | bit)
+        engine._plans = None
+    thr = values["v_thresh"]
+    base = np.array(engine.dev.get(thr)[off:off + population.size], np.float32)
+    return thr, off, base
+
+
+class _ThresholdCuda:
+    """A threshold rule on the device: ``theta`` per neuron, ``v_thresh = base + theta``."""
+
+    proj = None                                   # not a projection (engine's _plastic_for)
+
+    def __init__(self, engine, population, rule, theta0: float):
+        self.engine, self.pop, self.rule, self.dev = engine, population, rule, engine.dev
+        g, off = engine.L.pop_group[population.index]
+        self.dt = engine.L.dt
+        thr, off, base = _device_threshold(engine, population)
+        theta = np.full(population.size, theta0, np.float32)
+        with self.dev.context():
+            thr[off:off + population.size] = self.dev.put(base + theta)
+        self.v = dict(size=I32(population.size), off=I32(off), lo=I32(g.start + off),
+                      thr=thr, base=self.dev.put(base), theta=self.dev.put(theta),
+                      learn=self.dev.put(np.array([bool(rule.enabled)], np.int32)))
+        rule._runtime = self
+
+    def switched(self) -> None:
+        self.v["learn"][...] = self.dev.put(np.array([bool(self.rule.enabled)], np.int32))
+
+    @property
+    def theta(self) -> np.ndarray:
+        with self.dev.context():
+            return np.array(self.dev.get(self.v["theta"]), np.float32)
+
+
+class AdaptiveThresholdCuda(_ThresholdCuda):
+    """:class:`~.homeostasis.AdaptiveThreshold`: ``homeo_decay``, ``homeo_jump``,
+    ``homeo_apply`` every step."""
+
+    def __init__(self, engine, population, rule):
+        super().__init__(engine, population, rule, rule.theta_init)
+        self.v.update(P=F32(np.exp(-self.dt / rule.tau_theta)), jump=F32(rule.theta_plus),
+                      every_k=I32(0))
+
+    def launches(self, engine) -> list:
+        from ..engine.cuda_engine import grid_for
+        v, size = self.v, int(self.v["size"])
+        return [engine.bind(KERNELS, "homeo_decay", v, *grid_for(size)),
+                engine.bind(KERNELS, "homeo_jump", v,
+                            *engine.dev.per_spike_grid(engine.L.n_total)),
+                engine.bind(KERNELS, "homeo_apply", v, *grid_for(size))]
+
+
+class IntrinsicPlasticityCuda(_ThresholdCuda):
+    """:class:`~.homeostasis.IntrinsicPlasticity`: ``homeo_count`` every step,
+    ``homeo_intrinsic`` and ``homeo_apply`` at the end of each interval."""
+
+    def __init__(self, engine, population, rule):
+        from .homeostasis import _RateEstimate
+        super().__init__(engine, population, rule, 0.0)
+        est = _RateEstimate(population.size, self.dt, rule.interval, rule.tau_rate,
+                            rule.target_rate)
+        self.v.update(k=I32(est.k), every_k=I32(est.k), P=F32(est.P), gain=F32(est.gain),
+                      eta_T=F32(rule.eta * est.T * 1e-3), target=F32(rule.target_rate),
+                      theta_min=F32(rule.theta_min), theta_max=F32(rule.theta_max),
+                      r=self.dev.put(est.r), counts=self.dev.put(est.counts))
+
+    @property
+    def r(self) -> np.ndarray:
+        with self.dev.context():
+            return np.array(self.dev.get(self.v["r"]), np.float32)
+
+    def launches(self, engine) -> list:
+        from ..engine.cuda_engine import grid_for
+        v, size = self.v, int(self.v["size"])
+        return [engine.bind(KERNELS, "homeo_count", v,
+                            *engine.dev.per_spike_grid(engine.L.n_total)),
+                engine.bind(KERNELS, "homeo_intrinsic", v, *grid_for(size)),
+                engine.bind(KERNELS, "homeo_apply", v, *grid_for(size))]
