@@ -98,6 +98,18 @@ class HomeostasisRule:
         self.population = None
         self._runtime = None
 
+    @property
+    def enabled(self) -> bool:
+        """Whether the rule adapts (False freezes it; its state still acts)."""
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._enabled = bool(value)
+        hook = getattr(getattr(self, "_runtime", None), "switched", None)
+        if hook is not None:                 # device runtimes copy the switch to the device
+            hook()
+
     def check(self, population) -> None:
         """Called by ``Network.add_homeostasis``: the model must support the rule."""
         where = f"add_homeostasis({type(self).__name__})"
