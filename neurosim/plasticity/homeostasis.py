@@ -68,6 +68,10 @@ class AdaptiveThreshold(_ThresholdRule):
     def build_numpy(self, engine, population):
         return AdaptiveThresholdNumpy(engine, population, self)
 
+    def build_cuda(self, engine, population):
+        from .cuda_runtime import AdaptiveThresholdCuda
+        return AdaptiveThresholdCuda(engine, population, self)
+
 
 class IntrinsicPlasticity(_ThresholdRule):
     """Threshold adaptation toward ``target_rate`` (Hz): ``d theta/dt = eta (r - target_rate)``
@@ -96,6 +100,10 @@ class IntrinsicPlasticity(_ThresholdRule):
 
     def build_numpy(self, engine, population):
         return IntrinsicPlasticityNumpy(engine, population, self)
+
+    def build_cuda(self, engine, population):
+        from .cuda_runtime import IntrinsicPlasticityCuda
+        return IntrinsicPlasticityCuda(engine, population, self)
 
 
 class SynapticScaling(HomeostasisRule):
