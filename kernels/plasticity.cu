@@ -458,3 +458,59 @@ NS_GLOBAL void homeo_apply(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 o
   if (!learn[0] || (every_k > 0 && (clk[0] + 1) % every_k)) return;
   NS_GRID_STRIDE_LOOP(i, size) thr[off + i] = __fadd_rn(base[i], theta[i]);
 }
+
+/* SynapticScaling, rate form, at the end of an interval: the rate estimate
+ * (as homeo_intrinsic), counts = 0 and the factor per neuron
+ * clip(1 + gain (target - r), 0.5, 2). */
+NS_GLOBAL void scale_rate_factor(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 k,
+                                 float P, float gain_r, float gain, float target,
+                                 float *__restrict__ r, float *__restrict__ counts,
+                                 float *__restrict__ factor, const ns_i32 *__restrict__ learn) {
+  if (!learn[0] || (clk[0] + 1) % k) return;
+  NS_GRID_STRIDE_LOOP(i, size) {
+    const float ri = __fadd_rn(__fmul_rn(r[i], P), __fmul_rn(counts[i], gain_r));
+    r[i] = ri;
+    counts[i] = 0.0f;
+    factor[i] = ns_clip(__fadd_rn(1.0f, __fmul_rn(gain, target - ri)), 0.5f, 2.0f);
+  }
+}
+
+/* SynapticScaling, total form: sum of the incoming weights per neuron (in
+ * float64; atomicAdd, so the last bits of a sum depend on the order). The
+ * synapses are w[pos[s]] (has_pos) or w[s], s < n_syn, onto neuron post[s]. */
+NS_GLOBAL void scale_sum(const ns_i64 *__restrict__ clk, ns_i32 k, ns_i64 n_syn,
+                         const ns_i32 *__restrict__ post, const float *__restrict__ w,
+                         const ns_i64 *__restrict__ pos, ns_i32 has_pos,
+                         double *__restrict__ total, const ns_i32 *__restrict__ learn) {
+  if (!learn[0] || (clk[0] + 1) % k) return;
+  NS_GRID_STRIDE_LOOP(s, n_syn) atomicAdd(total + post[s], (double)w[has_pos ? pos[s] : s]);
+}
+
+/* SynapticScaling, total form: factor = target_total / total (1 without
+ * input), in float64 then float32; total = 0 for the next interval. */
+NS_GLOBAL void scale_total_factor(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 k,
+                                  double target_total, double *__restrict__ total,
+                                  float *__restrict__ factor,
+                                  const ns_i32 *__restrict__ learn) {
+  if (!learn[0] || (clk[0] + 1) % k) return;
+  NS_GRID_STRIDE_LOOP(i, size) {
+    const double t = total[i];
+    factor[i] = t > 0.0 ? (float)(target_total / t) : 1.0f;
+    total[i] = 0.0;
+  }
+}
+
+/* SynapticScaling: w = w factor[post] (clipped to [w_min, w_max] when
+ * bounded: plastic weights), at the end of an interval. */
+NS_GLOBAL void scale_apply(const ns_i64 *__restrict__ clk, ns_i32 k, ns_i64 n_syn,
+                           const ns_i32 *__restrict__ post, float *__restrict__ w,
+                           const ns_i64 *__restrict__ pos, ns_i32 has_pos,
+                           const float *__restrict__ factor, ns_i32 bounded, float w_min,
+                           float w_max, const ns_i32 *__restrict__ learn) {
+  if (!learn[0] || (clk[0] + 1) % k) return;
+  NS_GRID_STRIDE_LOOP(s, n_syn) {
+    const ns_i64 q = has_pos ? pos[s] : s;
+    const float v = __fmul_rn(w[q], factor[post[s]]);
+    w[q] = bounded ? ns_clip(v, w_min, w_max) : v;
+  }
+}

@@ -242,11 +242,50 @@ def test_intrinsic_plasticity_parity():
     assert np.abs(ra.theta).max() > 0.1
 
 
-def test_unsupported_rules_raise():
+@pytest.mark.parametrize("form", ["rate", "total"])
+def test_synaptic_scaling_parity(form, order):
+    """Static and plastic weights scaled alike (the total form sums in float64 with atomics:
+    within 1e-6 relative)."""
+    out = {}
+    for device in ("cpu", "cuda:host"):
+        net = ns.Network(dt=DT, device=device, seed=2)
+        src = net.add_population(30, ns.PoissonSource(rate=40.0))
+        pop = net.add_population(6, ns.LIF(tau_m=10.0, v_thresh=-60.0, synapse="delta"))
+        plastic = net.connect(src, pop, ns.AllToAll(), weight=ns.Uniform(0.5, 1.0),
+                              plasticity=EventStdp(A_plus=0.01, A_minus=0.01, w_max=5.0))
+        static = net.connect(src, pop, ns.FixedIndegree(10), weight=ns.Uniform(0.5, 1.0))
+        rule = (SynapticScaling(target_rate=5.0, eta=5.0, tau_rate=20.0, interval=5.0)
+                if form == "rate" else SynapticScaling(target_total=20.0, interval=5.0))
+        net.add_homeostasis(pop, rule)
+        mon = net.record_spikes(pop)
+        net.run(30.0)
+        rule.enabled = False
+        net.run(10.0)
+        rule.enabled = True
+        net.run(20.0)
+        out[device] = (plastic.weights, static.weights, mon.steps.size)
+        if form == "total":                   # the run ends with a scaling
+            total = (np.bincount(plastic.targets, plastic.weights, 6)
+                     + np.bincount(static.targets, static.weights, 6))
+            np.testing.assert_allclose(total, 20.0, rtol=1e-5)
+    (pa, sa, na), (pb, sb, nb) = out["cpu"], out["cuda:host"]
+    assert na > 5
+    if form == "rate":
+        assert na == nb
+        np.testing.assert_array_equal(pa, pb)
+        np.testing.assert_array_equal(sa, sb)
+    else:
+        np.testing.assert_allclose(pa, pb, rtol=1e-6)
+        np.testing.assert_allclose(sa, sb, rtol=1e-6)
+
+
+def test_unsupported_combinations_raise():
     net = ns.Network(dt=DT, device="cuda:host", seed=1)
+    src = net.add_population(2, ns.SpikeSource([[1.0], [2.0]]))
     pop = net.add_population(2, ns.LIF())
+    net.connect(src, pop, ns.AllToAll(), weight=0.1, plasticity=RewardSTDP(), name="dopa")
     net.add_homeostasis(pop, SynapticScaling(target_rate=5.0))
-    with pytest.raises(ValueError, match="SynapticScaling.*not yet supported"):
+    with pytest.raises(ValueError, match="'dopa' has RewardSTDP"):
         net.run(1.0)
     net = ns.Network(dt=DT, device="cuda:host", seed=1)
     pop = net.add_population(2, ns.LIF())

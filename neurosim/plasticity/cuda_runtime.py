@@ -345,3 +345,90 @@ class IntrinsicPlasticityCuda(_ThresholdCuda):
                             *engine.dev.per_spike_grid(engine.L.n_total)),
                 engine.bind(KERNELS, "homeo_intrinsic", v, *grid_for(size)),
                 engine.bind(KERNELS, "homeo_apply", v, *grid_for(size))]
+
+
+class SynapticScalingCuda:
+    """:class:`~.homeostasis.SynapticScaling` on the device: the rate form counts spikes
+    (``homeo_count``) and computes one factor per neuron at the end of each interval
+    (``scale_rate_factor``); the total form sums the incoming weights in float64 (``scale_sum``,
+    atomic: the last bits of a sum may depend on the order) and divides (``scale_total_factor``);
+    then ``scale_apply`` multiplies each scaled projection's weights (static ones in their class
+    arrays, plastic ones clipped to their rule's bounds). Projections with reward-modulated STDP
+    (lazily integrated weights) cannot be scaled on the device yet."""
+
+    proj = None                                   # not a projection (engine's _plastic_for)
+
+    def __init__(self, engine, population, rule):
+        from .homeostasis import _RateEstimate
+        self.engine, self.pop, self.rule, self.dev = engine, population, rule, engine.dev
+        dev, dt = engine.dev, engine.L.dt
+        g, off = engine.L.pop_group[population.index]
+        size = population.size
+        projs = rule.projections
+        if projs is None:
+            projs = [p for p in engine.net.projections
+                     if p.post is population and p.receptor == "excitatory"]
+        k = max(1, int(round(rule.interval / dt)))
+        self.v = dict(size=I32(size), lo=I32(g.start + off), k=I32(k),
+                      factor=dev.zeros(size, np.float32),
+                      learn=dev.put(np.array([bool(rule.enabled)], np.int32)))
+        self.rate = rule.target_rate is not None
+        if self.rate:
+            est = _RateEstimate(size, dt, rule.interval, rule.tau_rate, rule.target_rate)
+            self.v.update(k=I32(est.k), P=F32(est.P), gain_r=F32(est.gain),
+                          gain=F32(rule.eta * est.T * 1e-3 / rule.target_rate),
+                          target=F32(rule.target_rate), r=dev.put(est.r),
+                          counts=dev.put(est.counts))
+        else:
+            self.v.update(target_total=np.float64(rule.target_total),
+                          total=dev.zeros(size, np.float64))
+        self.projs, self.handles = projs, None
+        rule._runtime = self
+
+    def _handles(self, engine) -> list:
+        """The scaled projections' weights (built at the first plan: the plastic runtimes
+        exist only once the engine has built them all)."""
+        from ..engine.layout import member_positions
+        if self.handles is not None:
+            return self.handles
+        dev, population = engine.dev, self.pop
+        self.handles = []
+        no_pos = dev.zeros(1, np.int64)
+        for p in self.projs:
+            if p.plasticity is not None:
+                rt = engine._plastic_for(p)
+                if isinstance(rt, RewardCuda):
+                    raise ValueError(f"SynapticScaling of population {population.name!r}: "
+                                     f"projection {p.name!r} has RewardSTDP, whose weights "
+                                     f"the CUDA backend cannot scale yet; use device='cpu'")
+                h = dict(post=rt.v["post"], w=rt.v["w"], pos=no_pos, has_pos=I32(0),
+                         n_syn=I64(rt.pre.size), bounded=I32(1),
+                         w_min=F32(p.plasticity.w_min), w_max=F32(p.plasticity.w_max))
+            else:
+                ci, _ = engine.L.proj_class[p]
+                pos = member_positions(engine.L, p).astype(np.int64)
+                post = np.asarray(engine.projection_array(p, "targets"), np.int32)
+                h = dict(post=dev.put(post), w=engine.classes[ci].weights, pos=dev.put(pos),
+                         has_pos=I32(1), n_syn=I64(pos.size), bounded=I32(0),
+                         w_min=F32(0.0), w_max=F32(0.0))
+            self.handles.append(h)
+        return self.handles
+
+    def switched(self) -> None:
+        self.v["learn"][...] = self.dev.put(np.array([bool(self.rule.enabled)], np.int32))
+
+    def launches(self, engine) -> list:
+        from ..engine.cuda_engine import grid_for
+        v, size = self.v, int(self.v["size"])
+        handles = self._handles(engine)
+        if self.rate:
+            out = [engine.bind(KERNELS, "homeo_count", v,
+                               *engine.dev.per_spike_grid(engine.L.n_total)),
+                   engine.bind(KERNELS, "scale_rate_factor", v, *grid_for(size))]
+        else:
+            out = [engine.bind(KERNELS, "scale_sum", dict(v, **h), *grid_for(int(h["n_syn"])))
+                   for h in handles]
+            out.append(engine.bind(KERNELS, "scale_total_factor", v, *grid_for(size)))
+        out += [engine.bind(KERNELS, "scale_apply", dict(v, **h), *grid_for(int(h["n_syn"])))
+                for h in handles]
+        return out
