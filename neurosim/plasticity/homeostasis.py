@@ -140,6 +140,10 @@ class SynapticScaling(HomeostasisRule):
     def build_numpy(self, engine, population):
         return SynapticScalingNumpy(engine, population, self)
 
+    def build_cuda(self, engine, population):
+        from .cuda_runtime import SynapticScalingCuda
+        return SynapticScalingCuda(engine, population, self)
+
 
 # -- NumPy runtimes -----------------------------------------------------------------------------
 
