@@ -31,6 +31,15 @@
  * A synapse receives at most one arrival and belongs to at most one spiking
  * column per step, so weight updates never race; only ring sums do.
  * learn[0] == 0 freezes the weights (traces go on).
+ *
+ * Other rules replace stdp_arrive/stdp_post: triplet_arrive/triplet_post
+ * (Pfister & Gerstner), reward_arrive/reward_post + reward_bring_arrivals
+ * before plastic_deliver (reward-modulated STDP, lazily integrated weights;
+ * reward_bring_all from the host). Homeostasis (per population, after the
+ * projections): homeo_decay/homeo_jump/homeo_apply (adaptive threshold),
+ * homeo_count/homeo_intrinsic/homeo_apply (intrinsic plasticity),
+ * homeo_count/scale_rate_factor or scale_sum/scale_total_factor, then
+ * scale_apply per projection (synaptic scaling).
  */
 #include "common.cuh"
 
@@ -319,7 +328,8 @@ NS_GLOBAL void reward_arrive(
     const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
     const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
     const float *__restrict__ y, ns_i32 track, const ns_i64 *__restrict__ pre_prev,
-    const ns_i64 *__restrict__ post_last, float a_minus, float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
+    const ns_i64 *__restrict__ post_last, float a_minus,
+    float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
     const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
     float tau_d, float tau_e, float base, float w_min, float w_max,
     const ns_i32 *__restrict__ learn) {
@@ -346,7 +356,8 @@ NS_GLOBAL void reward_post(
     const ns_i32 *__restrict__ pre, ns_i32 delay, const ns_i32 *__restrict__ delays,
     ns_i32 per_syn, const float *__restrict__ xr, ns_i32 track,
     const ns_i64 *__restrict__ pre_last, const ns_i64 *__restrict__ post_last,
-    float a_plus, ns_i32 lanes, float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
+    float a_plus, ns_i32 lanes,
+    float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
     const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
     float tau_d, float tau_e, float base, float w_min, float w_max,
     const ns_i32 *__restrict__ learn) {
@@ -377,7 +388,8 @@ NS_GLOBAL void reward_bring_arrivals(
     const ns_i64 *__restrict__ clk, ns_i32 R, ns_i32 n_pre,
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, ns_i32 delay, const ns_i32 *__restrict__ delays,
-    ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi, float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
+    ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
+    float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
     const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
     float tau_d, float tau_e, float base, float w_min, float w_max,
     const ns_i32 *__restrict__ learn) {
@@ -388,7 +400,8 @@ NS_GLOBAL void reward_bring_arrivals(
 }
 
 /* Every synapse brought to the end of step `now` (reads, rewards, switch). */
-NS_GLOBAL void reward_bring_all(ns_i64 now, ns_i64 n_syn, float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
+NS_GLOBAL void reward_bring_all(ns_i64 now, ns_i64 n_syn,
+    float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
     const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
     float tau_d, float tau_e, float base, float w_min, float w_max,
     const ns_i32 *__restrict__ learn) {

@@ -23,6 +23,11 @@ values), so the weights agree exactly with the event-by-event NumPy runtime
 (:class:`~.stdp.StdpNumpy`); with :class:`~.stdp.StdpDeferredNumpy` (the NumPy default for
 additive ``"all"``/``"nearest"`` STDP) they agree within its float64 settling error.
 
+Rules: :class:`StdpCuda`, :class:`TripletCuda`, :class:`RewardCuda` (projections);
+:class:`AdaptiveThresholdCuda`, :class:`IntrinsicPlasticityCuda` (the group's ``v_thresh``
+becomes one value per neuron on the device; one threshold rule per population) and
+:class:`SynapticScalingCuda` (homeostasis, launched after the projections, as in NumPy).
+
 The learning switch is a one-element device array, written when ``rule.enabled`` changes
 (:meth:`switched`); the kernels read it every step.
 """
@@ -35,6 +40,12 @@ from .numpy_runtime import PlasticRuntime
 
 I32, U32, I64, F32 = np.int32, np.uint32, np.int64, np.float32
 KERNELS = "plasticity.cu"
+
+
+def _set_flag(dev, flag, on: bool) -> None:
+    """Write a one-element int32 device switch (on the engine's stream)."""
+    with dev.context():
+        flag[...] = dev.put(np.array([bool(on)], np.int32))
 
 
 class CudaPlasticRuntime(PlasticRuntime):
@@ -118,7 +129,7 @@ class CudaPlasticRuntime(PlasticRuntime):
     # -- engine interface ----------------------------------------------------------------------
     def switched(self) -> None:
         """``rule.enabled`` changed: the kernels see it from the next step on."""
-        self.v["learn"][...] = self.dev.put(np.array([bool(self.rule.enabled)], np.int32))
+        _set_flag(self.dev, self.v["learn"], self.rule.enabled)
 
     def current_weights(self) -> np.ndarray:
         self.sync()
@@ -293,7 +304,7 @@ class _ThresholdCuda:
         rule._runtime = self
 
     def switched(self) -> None:
-        self.v["learn"][...] = self.dev.put(np.array([bool(self.rule.enabled)], np.int32))
+        _set_flag(self.dev, self.v["learn"], self.rule.enabled)
 
     @property
     def theta(self) -> np.ndarray:
@@ -415,7 +426,7 @@ class SynapticScalingCuda:
         return self.handles
 
     def switched(self) -> None:
-        self.v["learn"][...] = self.dev.put(np.array([bool(self.rule.enabled)], np.int32))
+        _set_flag(self.dev, self.v["learn"], self.rule.enabled)
 
     def launches(self, engine) -> list:
         from ..engine.cuda_engine import grid_for
