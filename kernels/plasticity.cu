@@ -121,8 +121,11 @@ NS_GLOBAL void plastic_pre_spikes(
   }
 }
 
-/* Visit (synapse k, its delay d, its spike step e = a - d) for every
- * synapse whose presynaptic spike arrives in step a. */
+/* Visit (synapse k, presynaptic neuron j, delay d) for every synapse whose
+ * presynaptic spike arrives in step a: the spikes of step e = a - d, in
+ * increasing e, each row in order (the NumPy runtime's delivery order). With
+ * per-synapse delays each row is sorted by delay (the runtime stores the
+ * synapses so): a binary search finds the synapses of delay d. */
 template <typename Visit>
 NS_DEVICE void ns_arrivals(ns_i64 a, ns_i32 R, ns_i32 n_pre,
                            const ns_i32 *__restrict__ pre_spk,
@@ -130,15 +133,23 @@ NS_DEVICE void ns_arrivals(ns_i64 a, ns_i32 R, ns_i32 n_pre,
                            const ns_i64 *__restrict__ indptr, ns_i32 delay,
                            const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo,
                            ns_i32 d_hi, Visit visit) {
-  for (ns_i32 dd = d_lo; dd <= d_hi; ++dd) {
+  for (ns_i32 dd = d_hi; dd >= d_lo; --dd) {
     const ns_i64 e = a - dd;
-    if (e < 0) break;
+    if (e < 0) continue;
     const ns_i64 r = ns_pmod(e, R);
     NS_GRID_STRIDE_LOOP(s, pre_cnt[r]) {
       const ns_i32 j = pre_spk[r * n_pre + s];
-      for (ns_i64 k = indptr[j]; k < indptr[j + 1]; ++k) {
-        const ns_i32 d = per_syn ? delays[k] : delay;
-        if (d == dd) visit(k, j, d);
+      ns_i64 k = indptr[j];
+      const ns_i64 end = indptr[j + 1];
+      if (per_syn) {
+        ns_i64 hi = end;
+        while (k < hi) {
+          const ns_i64 mid = k + (hi - k) / 2;
+          if (delays[mid] < dd) k = mid + 1; else hi = mid;
+        }
+        for (; k < end && delays[k] == dd; ++k) visit(k, j, dd);
+      } else {
+        for (; k < end; ++k) visit(k, j, delay);
       }
     }
   }

@@ -15,11 +15,13 @@ build), and runs one step as the launches of ``kernels/plasticity.cu``, in the e
 
 Where the NumPy runtime remembers pending arrivals in a dict, the device keeps the presynaptic
 spike lists of the last ``R = max delay + 2`` steps (``pre_spk``/``pre_cnt``) and finds the
-arrivals of step ``a`` as the synapses of delay ``d`` of the spikes of step ``a - d``; with
-per-synapse delays each step walks the rows of the spikes of the last ``max - min + 1`` steps and
-keeps the synapses of the matching delay (simple, and exact; the cost grows with the spread of
-the delays). Traces decay by one multiplication per step, as in NumPy (bit for bit the same
-values), so the weights agree exactly with the event-by-event NumPy runtime
+arrivals of step ``a`` as the synapses of delay ``d`` of the spikes of step ``a - d``. With
+per-synapse delays the device stores each row sorted by delay (``perm``: device position ->
+NumPy runtime position; weights are read and written in the NumPy order), so each step costs,
+per spike of the last ``max - min + 1`` steps, one bisection of its row plus the synapses that
+arrive; the order of delivery (steps ascending, rows in order) is the NumPy runtime's.
+
+Traces decay by one multiplication per step, as in NumPy (bit for bit the same values), so the weights agree exactly with the event-by-event NumPy runtime
 (:class:`~.stdp.StdpNumpy`); with :class:`~.stdp.StdpDeferredNumpy` (the NumPy default for
 additive ``"all"``/``"nearest"`` STDP) they agree within its float64 settling error.
 
@@ -67,13 +69,22 @@ class CudaPlasticRuntime(PlasticRuntime):
         self.d_lo = int(steps.min()) if n_syn else 1
         self.d_hi = int(steps.max()) if n_syn else 1
         i64 = lambda a: dev.put(np.asarray(a, np.int64))   # noqa: E731
+        # device order: rows sorted by delay (kernels find a delay's synapses by bisection);
+        # the host arrays keep the NumPy runtime's order, perm maps one to the other
+        self.perm = None if self.d is None else np.lexsort((self.d, self.pre))
+        dev_order = (lambda a: a) if self.perm is None else (lambda a: a[self.perm])
+        col_syn = self.col_syn
+        if self.perm is not None:
+            inv = np.empty_like(self.perm)
+            inv[self.perm] = np.arange(self.perm.size)
+            col_syn = inv[col_syn]
         self.v = dict(
             n_pre=I32(self.n_pre), n_post=I32(self.n_post), R=I32(self.R),
             pre_lo=I32(self.pre_lo), post_lo=I32(self.post_lo), col_base=I32(self.col_base),
-            indptr=i64(self.indptr), col_ptr=i64(self.col_ptr), col_syn=i64(self.col_syn),
-            pre=dev.put(self.pre), post=dev.put(self.post), w=dev.put(self.w),
-            delay=I32(self.delay if self.d is None else 0),
-            delays=dev.put(self.d.astype(np.int32) if self.d is not None
+            indptr=i64(self.indptr), col_ptr=i64(self.col_ptr), col_syn=i64(col_syn),
+            pre=dev.put(dev_order(self.pre)), post=dev.put(dev_order(self.post)),
+            w=dev.put(dev_order(self.w)), delay=I32(self.delay if self.d is None else 0),
+            delays=dev.put(dev_order(self.d).astype(np.int32) if self.d is not None
                            else np.zeros(1, np.int32)),
             per_syn=I32(self.d is not None), d_lo=I32(self.d_lo), d_hi=I32(self.d_hi),
             n_tr_pre=I32(len(self.pre_specs)), n_tr_post=I32(len(self.post_specs)),
@@ -134,7 +145,12 @@ class CudaPlasticRuntime(PlasticRuntime):
     def current_weights(self) -> np.ndarray:
         self.sync()
         with self.dev.context():
-            return np.array(self.dev.get(self.v["w"]), np.float32)
+            w = np.array(self.dev.get(self.v["w"]), np.float32)
+        if self.perm is None:
+            return w
+        out = np.empty_like(w)
+        out[self.perm] = w
+        return out
 
     def set_weights(self, values) -> None:
         values = np.asarray(values, np.float32)
@@ -145,6 +161,8 @@ class CudaPlasticRuntime(PlasticRuntime):
                              f"[{values.min()}, {values.max()}]")
         if values.shape != (self.pre.size,):
             values = np.broadcast_to(values, (self.pre.size,))
+        if self.perm is not None:
+            values = values[self.perm]
         self.sync()
         with self.dev.context():
             self.v["w"][...] = self.dev.put(np.ascontiguousarray(values, np.float32))
