@@ -132,13 +132,13 @@ NS_DEVICE void ns_arrivals(ns_i64 a, ns_i32 R, ns_i32 n_pre,
                            const ns_i32 *__restrict__ pre_cnt,
                            const ns_i64 *__restrict__ indptr, ns_i32 delay,
                            const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo,
-                           ns_i32 d_hi, Visit visit) {
+                           ns_i32 d_hi, ns_i32 lanes, Visit visit) {
   for (ns_i32 dd = d_hi; dd >= d_lo; --dd) {
     const ns_i64 e = a - dd;
     if (e < 0) continue;
     const ns_i64 r = ns_pmod(e, R);
-    NS_GRID_STRIDE_LOOP(s, pre_cnt[r]) {
-      const ns_i32 j = pre_spk[r * n_pre + s];
+    NS_GRID_STRIDE_LOOP(t, (ns_i64)pre_cnt[r] * lanes) {
+      const ns_i32 j = pre_spk[r * n_pre + t / lanes];
       ns_i64 k = indptr[j];
       const ns_i64 end = indptr[j + 1];
       if (per_syn) {
@@ -147,9 +147,9 @@ NS_DEVICE void ns_arrivals(ns_i64 a, ns_i32 R, ns_i32 n_pre,
           const ns_i64 mid = k + (hi - k) / 2;
           if (delays[mid] < dd) k = mid + 1; else hi = mid;
         }
-        for (; k < end && delays[k] == dd; ++k) visit(k, j, dd);
+        for (k += t % lanes; k < end && delays[k] == dd; k += lanes) visit(k, j, dd);
       } else {
-        for (; k < end; ++k) visit(k, j, delay);
+        for (k += t % lanes; k < end; k += lanes) visit(k, j, delay);
       }
     }
   }
@@ -162,14 +162,15 @@ NS_GLOBAL void stdp_arrive(
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
     const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
-    const float *__restrict__ y, ns_i32 track, const ns_i64 *__restrict__ pre_prev,
-    const ns_i64 *__restrict__ post_last, float *__restrict__ w,
+    ns_i32 row_lanes, const float *__restrict__ y, ns_i32 track,
+    const ns_i64 *__restrict__ pre_prev, const ns_i64 *__restrict__ post_last,
+    float *__restrict__ w,
     const ns_i32 *__restrict__ learn, float a_minus, float w_min, float w_max,
     ns_i32 mult) {
   if (!learn[0] || a_minus == 0.0f) return;
   const ns_i64 n = clk[0];
   ns_arrivals(n, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
-              [&](ns_i64 k, ns_i32 j, ns_i32 d) {
+              row_lanes, [&](ns_i64 k, ns_i32 j, ns_i32 d) {
                 const ns_i32 i = post[k];
                 float yi = y[i];
                 if (track && !(post_last[i] >= pre_prev[ns_pmod(n - d, R) * n_pre + j] + d))
@@ -236,12 +237,12 @@ NS_GLOBAL void plastic_deliver(
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
     const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
-    const float *__restrict__ w, float *__restrict__ ring, ns_i32 ring_width,
+    ns_i32 row_lanes, const float *__restrict__ w, float *__restrict__ ring, ns_i32 ring_width,
     ns_i32 n_slots, ns_i32 col_base) {
   const ns_i64 a = clk[0] + 1;
   float *row = ring + (a % n_slots) * (ns_i64)ring_width + col_base;
   ns_arrivals(a, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
-              [&](ns_i64 k, ns_i32, ns_i32) { atomicAdd(row + post[k], w[k]); });
+              row_lanes, [&](ns_i64 k, ns_i32, ns_i32) { atomicAdd(row + post[k], w[k]); });
 }
 
 /* Triplet STDP (update.py: triplet_depress) at the arrivals of step n:
@@ -252,14 +253,14 @@ NS_GLOBAL void triplet_arrive(
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
     const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
-    const float *__restrict__ xr, const float *__restrict__ P_pre,
+    ns_i32 row_lanes, const float *__restrict__ xr, const float *__restrict__ P_pre,
     const float *__restrict__ y, float *__restrict__ w, const ns_i32 *__restrict__ learn,
     float a2_minus, float a3_minus, float w_min, float w_max) {
   if (!learn[0]) return;
   const ns_i64 n = clk[0];
   const float *r2 = xr + (ns_i64)R * n_pre;
   ns_arrivals(n, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
-              [&](ns_i64 k, ns_i32 j, ns_i32 d) {
+              row_lanes, [&](ns_i64 k, ns_i32 j, ns_i32 d) {
                 const float before = __fmul_rn(r2[ns_pmod(n - 1 - d, R) * n_pre + j], P_pre[1]);
                 const float amount = __fmul_rn(
                     y[post[k]], __fadd_rn(a2_minus, __fmul_rn(a3_minus, before)));
@@ -338,8 +339,9 @@ NS_GLOBAL void reward_arrive(
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
     const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
-    const float *__restrict__ y, ns_i32 track, const ns_i64 *__restrict__ pre_prev,
-    const ns_i64 *__restrict__ post_last, float a_minus,
+    ns_i32 row_lanes, const float *__restrict__ y, ns_i32 track,
+    const ns_i64 *__restrict__ pre_prev, const ns_i64 *__restrict__ post_last,
+    float a_minus,
     float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
     const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
     float tau_d, float tau_e, float base, float w_min, float w_max,
@@ -347,7 +349,7 @@ NS_GLOBAL void reward_arrive(
   NS_REWARD_STATE;
   const ns_i64 n = clk[0];
   ns_arrivals(n, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
-              [&](ns_i64 k, ns_i32 j, ns_i32 d) {
+              row_lanes, [&](ns_i64 k, ns_i32 j, ns_i32 d) {
                 rs.bring(k, n);
                 if (!rs.learn || a_minus == 0.0f) return;
                 const ns_i32 i = post[k];
@@ -400,14 +402,14 @@ NS_GLOBAL void reward_bring_arrivals(
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, ns_i32 delay, const ns_i32 *__restrict__ delays,
     ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
-    float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
+    ns_i32 row_lanes, float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
     const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
     float tau_d, float tau_e, float base, float w_min, float w_max,
     const ns_i32 *__restrict__ learn) {
   NS_REWARD_STATE;
   const ns_i64 n = clk[0];
   ns_arrivals(n + 1, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
-              [&](ns_i64 k, ns_i32, ns_i32) { rs.bring(k, n); });
+              row_lanes, [&](ns_i64 k, ns_i32, ns_i32) { rs.bring(k, n); });
 }
 
 /* Every synapse brought to the end of step `now` (reads, rewards, switch). */

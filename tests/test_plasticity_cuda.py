@@ -123,13 +123,18 @@ def test_pair_stdp_per_synapse_delays_and_sparse(pairing, order):
 
 
 @pytest.mark.parametrize("lanes", [4, 32])
-def test_columns_walked_by_several_threads(lanes, monkeypatch):
+def test_rows_and_columns_walked_by_several_threads(lanes, monkeypatch):
+    """As on a GPU: several threads per presynaptic row and per column, shuffled."""
     monkeypatch.setattr(cuda_engine, "HOST_LANES", lanes)
     with hostbuild.shuffle_order(True):
         rule = lambda: EventStdp(A_plus=0.002, A_minus=0.0021, w_max=0.01,  # noqa
                                  pairing="nearest_reduced")
         a, b = both(rule)
-    np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, b)
+        rule = lambda: TripletSTDP(A2_plus=0.001, A3_plus=0.002, A2_minus=0.0015,  # noqa
+                                   w_max=0.01)
+        a, b = both(rule, connect="sparse", delay=ns.Uniform(0.1, 2.5))
+        np.testing.assert_array_equal(a, b)
 
 
 def test_learning_switch(order):

@@ -119,7 +119,9 @@ class CudaPlasticRuntime(PlasticRuntime):
         dev, v = engine.dev, self.v
         most = engine.L.n_total
         per_spike = dev.per_spike_grid(most)
-        per_pre = dev.per_spike_grid(max(1, self.n_pre))
+        lanes = ce.HOST_LANES if dev.host else ce.lanes_for(self.pre.size / max(1, self.n_pre))
+        v["row_lanes"] = I32(lanes)                 # threads per presynaptic spike's row
+        per_pre = dev.per_spike_grid(max(1, self.n_pre), lanes)
         out = [engine.bind(KERNELS, "plastic_advance", v,
                            *ce.grid_for(max(self.n_pre, self.n_post, 1))),
                engine.bind(KERNELS, "plastic_pre_spikes", v, *per_spike)]
