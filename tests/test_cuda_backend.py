@@ -414,17 +414,6 @@ def test_non_finite_error_names_the_variable_that_broke_first():
     assert info.value.t_ms == pytest.approx(1.5) and "neuron 2" in str(info.value)
 
 
-def test_plastic_projection_is_a_clear_error():
-    from neurosim.plasticity import STDP
-    net = ns.Network(dt=DT, device="cuda:host", seed=1)
-    a = net.add_population(5, ns.PoissonSource(rate=10.0))
-    b = net.add_population(5, ns.LIF())
-    net.connect(a, b, ns.AllToAll(), weight=10.0, plasticity=STDP(w_max=100.0),
-                name="learning")
-    with pytest.raises(ValueError, match=r"'learning'.*not yet supported on the CUDA backend"):
-        net.run(1.0)
-
-
 def test_device_memory_error_before_allocating(monkeypatch):
     monkeypatch.setattr(cuda_engine, "free_device_memory",
                         lambda host: (1 << 20, "test GPU (1 MiB free)"))
