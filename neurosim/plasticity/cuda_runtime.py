@@ -59,9 +59,12 @@ class CudaPlasticRuntime(PlasticRuntime):
     post_specs: list = []
 
     def __init__(self, engine, proj, rule):
-        # the NumPy runtime's host arrays: CSR, column index, delays (no host traces)
+        # the NumPy runtime's host arrays: CSR, column index, delays (no host traces or
+        # spike-step rings: those live on the device only)
         self.pre_traces, self.post_traces = {}, {}
+        track, self.track_times = self.track_times, False
         super().__init__(engine, proj, rule)
+        self.track_times = track
         self.dev = dev = engine.dev
         xp = dev.xp
         n_syn = self.pre.size
