@@ -250,7 +250,11 @@ def lif_table(data: dict) -> list[str]:
             if p is None:
                 cells += ["not run", "", "—"]
             elif "error" in p:
-                cells += ["failed: " + p["error"].split(";")[0][-60:], "", "—"]
+                why = p["error"].split(";")[0]
+                why = why[why.find("exit status"):] if "exit status" in why else why[-60:]
+                if why.endswith("-9"):
+                    why += " (SIGKILL, e.g. the kernel's out-of-memory killer)"
+                cells += [f"failed: {why}", _load1(p.get("loadavg_1m_before")), "—"]
             else:
                 cells += [f"{fmt(p['sim_s'])}" + (f" (median of {p['repeats']})"
                                                   if p["repeats"] > 1 else ""),
@@ -411,7 +415,14 @@ def main(argv=None) -> int:
                    help="first wait (up to --max-wait s) until the 1-min load is below LOAD")
     p.add_argument("--max-wait", type=float, default=600.0)
     p.add_argument("--output", type=Path, default=ROOT / "reports")
+    p.add_argument("--render-only", action="store_true",
+                   help="rewrite core-speed.md from the core-speed.json in --output; measure nothing")
     args = p.parse_args(argv)
+    if args.render_only:
+        data = json.loads((args.output / "core-speed.json").read_text())
+        write_markdown(data, args.output / "core-speed.md")
+        log(f"rewrote {args.output / 'core-speed.md'} from core-speed.json")
+        return 0
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     t0 = time.perf_counter()
     loads = {"start": load()}
