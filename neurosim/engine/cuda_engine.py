@@ -53,8 +53,9 @@ to change. If an allocation fails anyway, what was allocated is released before 
 Plastic projections and homeostasis run on this engine when their rule provides
 ``build_cuda(engine, projection_or_population)``, returning a runtime with ``launches(engine)``
 (launch tuples like :meth:`CudaEngine.plan`'s, run in the learn stage), ``proj``,
-``n_synapses``, ``array(kind)`` and ``set_weights(values)``. No rule provides one yet: such
-networks raise a ValueError that names the projection.
+``n_synapses``, ``array(kind)`` and ``set_weights(values)``; every rule of
+:mod:`neurosim.plasticity` does (see :mod:`neurosim.plasticity.cuda_runtime`). A rule without
+one, or a combination a runtime does not support, raises a ValueError that names it.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
     """Estimated device bytes of a network's arrays, by part (see module docstring)."""
     n = layout.n_total
     parts = dict.fromkeys(("synapses", "delay ring", "neuron state", "parameters", "inputs",
-                           "spike lists", "recording"), 0)
+                           "spike lists", "recording", "plasticity"), 0)
     for c in layout.classes:
         parts["synapses"] += 8 * (n + 1) + c.n_synapses * (
             8 + (0 if c.delays is None else c.delays.dtype.itemsize))
@@ -209,7 +210,22 @@ def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
     parts["inputs"] += sum(4 * d.cdf.size for d in layout.drives)
     parts["spike lists"] = 4 * n
     parts["recording"] = int(record_bytes)
+    parts["plasticity"] = sum(_plastic_bytes(layout, proj) for proj in layout.plastic)
     return parts
+
+
+def _plastic_bytes(layout, proj) -> int:
+    """Estimate of a plastic projection's device arrays: CSR and column index (about 20 B per
+    synapse with its delay and trace bookkeeping) plus per-neuron traces over the delay range."""
+    same = proj.pre is proj.post
+    n_syn = proj.rule.size(proj.pre.size, proj.post.size, same)
+    if n_syn is None:                       # expected size of the random rules
+        p = getattr(proj.rule, "p", None)
+        k = getattr(proj.rule, "k", None)
+        n_syn = (p * proj.pre.size * proj.post.size if p is not None
+                 else k * max(proj.pre.size, proj.post.size) if k is not None
+                 else proj.pre.size * proj.post.size)
+    return int(20 * n_syn + 16 * (layout.max_delay + 1) * (proj.pre.size + proj.post.size))
 
 
 def free_device_memory(host: bool) -> tuple[int, str]:

@@ -139,6 +139,7 @@ class Layout:
     current_events: list            # (step, group index, lo, hi, population index)
     currents: list                  # (population, Current)
     philox_key: np.ndarray
+    plastic: list = field(default_factory=list)   # projections built by their rule's runtime
 
     @property
     def ring_slots(self) -> int:
@@ -184,7 +185,8 @@ def build_layout(net) -> Layout:
                 events.append((stop, g.index, off, off + pop.size, pop.index))
     events.sort(key=lambda e: e[0])
     return Layout(dt, net.seed, groups, n_total, pop_group, width, max_delay, classes,
-                  proj_class, drives, rng_width, events, list(net.currents), philox_key(net.seed))
+                  proj_class, drives, rng_width, events, list(net.currents), philox_key(net.seed),
+                  [p for p in net.projections if p.plasticity is not None])
 
 
 def current_amplitude(layout: Layout, pop, step: int):
