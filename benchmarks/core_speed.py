@@ -38,13 +38,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-try:
-    import neurosim  # noqa: F401
-except ImportError:  # a source checkout that is not installed
+if (ROOT / "neurosim" / "__init__.py").is_file():   # run this checkout's neurosim, installed or not
     sys.path.insert(0, str(ROOT))
 
 from neurosim import sysinfo  # noqa: E402
-from neurosim.bench import cases  # noqa: E402
+from neurosim.bench import SuiteConfig, cases  # noqa: E402
+from neurosim.bench.suite import _peer_fits  # noqa: E402
 
 SIZES = (100, 1_000, 10_000, 100_000, 1_000_000)
 PEERS = (("brian2", "cython"), ("brian2", "numpy"), ("nest", None))
@@ -157,6 +156,12 @@ def run_peers(args, sizes) -> list[dict]:
         for n in sizes:
             if sim == "nest" and n > args.nest_max_n:
                 continue
+            fits, why = _peer_fits(SuiteConfig(), sim, n)
+            if not fits:
+                log(f"{sim} lif {n:,}: skipped, {why}")
+                out.append({"simulator": sim, "target": target, "case": "lif", "n_neurons": n,
+                            "error": f"skipped: {why}", "loadavg_1m_before": [load()[0]]})
+                continue
             reps = args.peer_repeats if n <= 1_000 else 1
             rec = run_peer_case(sim, target, "lif", n, reps, args.peer_timeout)
             out.append(rec)
@@ -251,7 +256,7 @@ def lif_table(data: dict) -> list[str]:
                 cells += ["not run", "", "—"]
             elif "error" in p:
                 why = p["error"].split(";")[0]
-                why = why[why.find("exit status"):] if "exit status" in why else why[-60:]
+                why = why[why.find("exit status"):] if "exit status" in why else why[-90:]
                 if why.endswith("-9"):
                     why += " (SIGKILL, e.g. the kernel's out-of-memory killer)"
                 cells += [f"failed: {why}", _load1(p.get("loadavg_1m_before")), "—"]

@@ -31,10 +31,9 @@ from pathlib import Path
 
 import pytest
 
-try:
-    import neurosim  # noqa: F401
-except ImportError:  # a source checkout that is not installed
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+if (ROOT / "neurosim" / "__init__.py").is_file():   # test this checkout's neurosim, installed or not
+    sys.path.insert(0, str(ROOT))
 
 from neurosim.backends import cuda_status  # noqa: E402
 from neurosim.bench import cases, memory  # noqa: E402

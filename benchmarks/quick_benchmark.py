@@ -18,11 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-try:
-    from neurosim import cli
-except ImportError:  # a source checkout that is not installed
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from neurosim import cli
+ROOT = Path(__file__).resolve().parents[1]
+if (ROOT / "neurosim" / "__init__.py").is_file():   # run this checkout's neurosim, installed or not
+    sys.path.insert(0, str(ROOT))
+from neurosim import cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,11 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     if "-h" in argv or "--help" in argv:
         print(__doc__)
         return cli.main(["bench", "--help"])
-    root = Path(__file__).resolve().parents[1]
     if not any(a.startswith("--results-dir") for a in argv):
-        argv += ["--results-dir", str(root / "benchmarks" / "results")]
+        argv += ["--results-dir", str(ROOT / "benchmarks" / "results")]
     if not any(a.startswith("--output") for a in argv):
-        argv += ["--output", str(root / "reports")]
+        argv += ["--output", str(ROOT / "reports")]
     t0 = time.perf_counter()
     verbose = [a for a in argv if a in ("-v", "--verbose")]
     rest = [a for a in argv if a not in ("-v", "--verbose")]

@@ -210,3 +210,16 @@ def test_run_suite_peers_same_run(monkeypatch):
     results = run_suite(quick=True, device="cpu", peers=True, config=cfg, progress=False)
     assert any(n.startswith("peer nest coba") and "\n" not in n for n in results["notes"])
     assert ("brian2", "brunel", 625, 50.0, "cython") in calls
+
+
+def test_peer_too_big_for_memory_is_skipped(monkeypatch):
+    import neurosim.peers as peers
+    calls = []
+    monkeypatch.setattr(peers, "find_peers", lambda root=None: {"nest": "py"})
+    monkeypatch.setattr(peers, "run_peer", lambda *a, **k: calls.append(a))
+    cfg = SuiteConfig(**{**TINY.__dict__, "kinds": (), "memory": (), "references": (),
+                         "peer_bytes_per_neuron": {"nest": 10**15}})
+    results = run_suite(quick=True, device="cpu", peers=True, config=cfg, progress=False)
+    assert calls == [] and results["peers"] == []
+    assert any(n.startswith("peer nest lif at 100 neurons skipped: needs about")
+               for n in results["notes"])
