@@ -202,8 +202,9 @@ def run_bench(args: argparse.Namespace) -> int:
         results = run_suite(quick=args.quick, device=args.device, sizes=args.sizes,
                             peers=args.peers)
     except Exception as exc:
-        if type(exc).__name__ == "DeviceUnavailableError":
-            raise UsageError(str(exc)) from exc
+        if type(exc).__name__ == "DeviceUnavailableError" or isinstance(exc, (ValueError,
+                                                                              TypeError)):
+            raise UsageError(str(exc)) from exc     # bad sizes/device: the caller's input
         logging.getLogger(__name__).debug("benchmark suite failed", exc_info=True)
         print(f"neurosim: benchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILURE

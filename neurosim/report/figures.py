@@ -40,12 +40,12 @@ def build_figures(results: dict, earlier: list[dict]) -> list[dict]:
     tp = results["throughput"]
     if tp:
         figs.append(_figure("throughput", "Step throughput", svg.line_plot(
-            _series_by(tp, lambda r: r["device"], lambda r: r["n_neurons"],
+            _series_by(tp, _throughput_label, lambda r: r["n_neurons"],
                        lambda r: r["neuron_updates_per_s"]),
             title="Neuron updates per second", xlabel="neurons", ylabel="neuron updates / s",
             xlog=True, ylog=True), "Neuron updates per wall-clock second against network size."))
         figs.append(_figure("step_time", "Time per step", svg.line_plot(
-            _series_by(tp, lambda r: r["device"], lambda r: r["n_neurons"],
+            _series_by(tp, _throughput_label, lambda r: r["n_neurons"],
                        lambda r: r["us_per_step"]),
             title="Wall time per step", xlabel="neurons", ylabel="µs / step",
             xlog=True, ylog=True), "Wall-clock µs per simulation step against network size."))
@@ -103,3 +103,10 @@ def build_figures(results: dict, earlier: list[dict]) -> list[dict]:
 
 FIGURE_NAMES = {"throughput", "step_time", "memory", "learning", "homeostasis", "raster",
                 *(f"history_{k}" for k in HISTORY_METRICS)}
+
+
+def _throughput_label(record: dict) -> str:
+    """One line per device and network kind (uncoupled vs recurrent records differ)."""
+    kind = record.get("network") or ("uncoupled" if record.get("n_synapses", 0) == 0
+                                     else "recurrent")
+    return f"{record['device']}, {kind}"

@@ -237,7 +237,7 @@ def peer_comparisons(results: dict) -> list[PeerComparison]:
     for peer in results["peers"]:
         if peer["case"] == "lif":
             ours = [(t["device"], t["x_realtime"], t["mean_rate_hz"]) for t in results["throughput"]
-                    if t["n_neurons"] == peer["n_neurons"]]
+                    if t["n_neurons"] == peer["n_neurons"] and t.get("n_synapses", 0) == 0]
         else:
             ours = [(n["device"], n["x_realtime"], _mean_rate(n))
                     for n in results["reference_networks"]
