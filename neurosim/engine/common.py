@@ -87,3 +87,28 @@ def projection_array(layout, arrays, proj, kind: str) -> np.ndarray:
             return np.full(pos.size, cls.delay * layout.dt)
         return np.asarray(delays[pos], np.float64) * layout.dt
     raise ValueError(f"unknown projection array {kind!r}")
+
+
+class ProjectionAccess:
+    """Reading a projection's arrays back, shared by the engines.
+
+    An engine provides ``L`` (the layout), ``plastic`` (runtimes with ``proj``, ``n_synapses``,
+    ``array(kind)``) and ``_class_arrays(ci)`` (host copies of a synapse class's arrays).
+    """
+
+    def projection_size(self, proj) -> int:
+        if proj in self.L.proj_class:
+            ci, m = self.L.proj_class[proj]
+            return int(self.L.classes[ci].members[m][1].sum())
+        return self._plastic_for(proj).n_synapses
+
+    def projection_array(self, proj, kind):
+        if proj in self.L.proj_class:
+            return projection_array(self.L, self._class_arrays, proj, kind)
+        return self._plastic_for(proj).array(kind)
+
+    def _plastic_for(self, proj):
+        for p in self.plastic:
+            if getattr(p, "proj", None) is proj:
+                return p
+        raise KeyError(f"projection {proj.name!r} is not part of this engine")

@@ -73,7 +73,7 @@ import numpy as np
 
 from ..errors import DeviceMemoryError
 from ..models.sources import PoissonSource, SpikeSource
-from .common import Progress, chunk_steps, non_finite_error, projection_array
+from .common import ProjectionAccess, Progress, chunk_steps, non_finite_error
 from .layout import current_amplitude, member_positions
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def check_memory(parts: dict, host: bool) -> None:
 
 # -- the engine ------------------------------------------------------------------------------------
 
-class CudaEngine:
+class CudaEngine(ProjectionAccess):
     """Runs a :class:`~neurosim.engine.layout.Layout` with the kernels of ``kernels/``."""
 
     def __init__(self, net, layout, host: bool = False):
@@ -513,17 +513,6 @@ class CudaEngine:
             self.groups[g.index].state[var][off:off + pop.size] = self.dev.put(
                 np.asarray(values, np.float32))
 
-    def projection_size(self, proj) -> int:
-        if proj in self.L.proj_class:
-            ci, m = self.L.proj_class[proj]
-            return int(self.L.classes[ci].members[m][1].sum())
-        return self._plastic_for(proj).n_synapses
-
-    def projection_array(self, proj, kind):
-        if proj in self.L.proj_class:
-            return projection_array(self.L, self._class_arrays, proj, kind)
-        return self._plastic_for(proj).array(kind)
-
     def set_weights(self, proj, values):
         if proj not in self.L.proj_class:
             return self._plastic_for(proj).set_weights(values)
@@ -537,12 +526,6 @@ class CudaEngine:
         with self.dev.context():
             weights = self.dev.get(self.classes[ci].weights)
         return self.L.classes[ci].cols, weights, self.L.classes[ci].delays
-
-    def _plastic_for(self, proj):
-        for p in self.plastic:
-            if getattr(p, "proj", None) is proj:
-                return p
-        raise KeyError(f"projection {proj.name!r} is not part of this engine")
 
 
 _HOST_SEEDS = itertools.count(1 << 20)

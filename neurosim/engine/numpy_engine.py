@@ -22,7 +22,7 @@ from collections import deque
 import numpy as np
 
 from ..models.sources import PoissonSource, SpikeSource
-from .common import Progress, chunk_steps, non_finite_error, projection_array
+from .common import ProjectionAccess, Progress, chunk_steps, non_finite_error
 from .layout import _ranges, current_amplitude
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ class _Recorder:
                 b[5] = []
 
 
-class NumpyEngine:
+class NumpyEngine(ProjectionAccess):
     """Runs a :class:`~neurosim.engine.layout.Layout` with NumPy arrays on the CPU."""
 
     name = "numpy"
@@ -340,17 +340,6 @@ class NumpyEngine:
         g, off = self.L.pop_group[pop.index]
         self.rt[g.index].s[var][off:off + pop.size] = values
 
-    def projection_size(self, proj) -> int:
-        if proj in self.L.proj_class:
-            ci, m = self.L.proj_class[proj]
-            return int(self.L.classes[ci].members[m][1].sum())
-        return self._plastic_for(proj).n_synapses
-
-    def projection_array(self, proj, kind):
-        if proj in self.L.proj_class:
-            return projection_array(self.L, self._class_arrays, proj, kind)
-        return self._plastic_for(proj).array(kind)
-
     def set_weights(self, proj, values):
         if proj in self.L.proj_class:
             from .layout import member_positions
@@ -362,12 +351,6 @@ class NumpyEngine:
     def _class_arrays(self, ci):
         c = self.L.classes[ci]
         return c.cols, c.weights, c.delays
-
-    def _plastic_for(self, proj):
-        for p in self.plastic:
-            if p.proj is proj:
-                return p
-        raise KeyError(f"projection {proj.name!r} is not part of this engine")
 
 
 def _poisson_counts(d, raw) -> np.ndarray:
