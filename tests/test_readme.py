@@ -18,6 +18,15 @@ def test_readme_example_runs(capsys):
     assert namespace["net"].t == 1500.0
 
 
+def test_readme_learning_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    namespace = {}
+    exec(compile(blocks[1].replace("net.run(1000.0)", "net.run(200.0)"), "README.md", "exec"),
+         namespace)
+    w = namespace["w"]
+    assert w.shape == (1000,) and w.min() >= 0.0 and w.max() <= 0.6
+
+
 def test_quick_start_has_two_commands():
     text = README.read_text()
     quick = re.search(r"## Quick start\n\n```bash\n(.*?)```", text, re.S).group(1)
