@@ -58,6 +58,7 @@ class AdEx(NeuronModel):
     positive_params: ClassVar[tuple[str, ...]] = ("cm", "g_L", "delta_T", "tau_w",
                                                   "tau_syn_E", "tau_syn_I")
     non_negative_params: ClassVar[tuple[str, ...]] = ("tau_refrac",)
+    threshold_const: ClassVar[str] = "v_peak"
 
     def _check(self):
         if np.any(np.asarray(self.v_reset) >= np.asarray(self.v_peak)):
@@ -120,11 +121,6 @@ class AdEx(NeuronModel):
                 ie += inp[0]
             if active[1]:
                 ii += inp[1]
-
-    @classmethod
-    def threshold(cls, s, c, mask):
-        np.greater_equal(s["v"], c["v_peak"], out=mask)
-        return mask.nonzero()[0]
 
     @classmethod
     def reset(cls, s, c, idx):

@@ -127,9 +127,12 @@ class NeuronModel:
         """
         raise NotImplementedError  # pragma: no cover
 
+    threshold_const: ClassVar[str] = "v_thresh"   # the constant ``v`` is compared with
+
     @classmethod
     def threshold(cls, s: dict, c: dict, mask: np.ndarray) -> np.ndarray:
-        np.greater_equal(s["v"], c["v_thresh"], out=mask)
+        """Indices of neurons with ``v >= c[threshold_const]`` (sorted)."""
+        np.greater_equal(s["v"], c[cls.threshold_const], out=mask)
         return mask.nonzero()[0]
 
     @classmethod

@@ -59,6 +59,7 @@ class Izhikevich(NeuronModel):
     weight_sign: ClassVar[dict[str, int]] = {"excitatory": 1, "inhibitory": -1}
     weight_unit: ClassVar[str] = "mV"
     has_refractory: ClassVar[bool] = False
+    threshold_const: ClassVar[str] = "v_peak"
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "Izhikevich":
@@ -105,11 +106,6 @@ class Izhikevich(NeuronModel):
         u += du
         if inp is not None and active[0]:
             v += inp[0]
-
-    @classmethod
-    def threshold(cls, s, c, mask):
-        np.greater_equal(s["v"], c["v_peak"], out=mask)
-        return mask.nonzero()[0]
 
     @classmethod
     def reset(cls, s, c, idx):
