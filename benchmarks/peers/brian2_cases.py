@@ -41,11 +41,8 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import datetime
-import json
 import logging
-import os
 import platform
 import shutil
 import sys
@@ -54,6 +51,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from _common import cpu_model, run_case
 
 log = logging.getLogger("brian2_cases")
 
@@ -182,17 +181,6 @@ def rates(built: Built, i: np.ndarray, duration_s: float) -> dict[str, float]:
             for name, (a, z) in built.populations.items()}
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def simulate(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     import brian2 as b  # inside the stdout redirection; import time reported, not in build_s
@@ -231,31 +219,8 @@ def simulate(args: argparse.Namespace) -> dict:
     }
 
 
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """Send fd 1 (also what C code and compilers write) to stderr; yield the real stdout."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield os.fdopen(os.dup(saved), "w")
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="[brian2_cases] %(message)s")
-    args = parse_args(argv)
-    with stdout_to_stderr() as real_stdout:
-        result = simulate(args)
-        log.info("%s: %.1f Hz, build %.2f s, sim %.2f s",
-                 args.case, result["mean_rate_hz"], result["build_s"], result["sim_s"])
-        real_stdout.write(json.dumps(result) + "\n")
-        real_stdout.close()
-    return 0
+    return run_case("brian2_cases", parse_args, simulate, argv)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,7 @@ measured); ``lif`` at N = 1e6 needs about 32 GB and is killed on a 24 GiB machin
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import json
 import logging
 import os
 import platform
@@ -52,6 +50,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from _common import cpu_model, run_case
 
 log = logging.getLogger("nest_cases")
 
@@ -129,17 +129,6 @@ def build_brunel(nest, n: int, rng: np.random.Generator) -> Built:
 BUILDERS = {"lif": build_lif, "coba": build_coba, "brunel": build_brunel}
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def rates(built: Built, senders: np.ndarray, duration_s: float) -> dict[str, float]:
     first_id = int(built.neurons[0].global_id)
     n = len(built.neurons)
@@ -199,31 +188,8 @@ def simulate(args: argparse.Namespace) -> dict:
     }
 
 
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """Send fd 1 (also what NEST's C++ writes) to stderr; yield the real stdout."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield os.fdopen(os.dup(saved), "w")
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="[nest_cases] %(message)s")
-    args = parse_args(argv)
-    with stdout_to_stderr() as real_stdout:
-        result = simulate(args)
-        log.info("%s: %.1f Hz, build %.2f s, sim %.2f s",
-                 args.case, result["mean_rate_hz"], result["build_s"], result["sim_s"])
-        real_stdout.write(json.dumps(result) + "\n")
-        real_stdout.close()
-    return 0
+    return run_case("nest_cases", parse_args, simulate, argv)
 
 
 if __name__ == "__main__":
