@@ -7,7 +7,6 @@ the plastic weights are far too small to make it fire on their own.
 
 from __future__ import annotations
 
-import functools
 import numpy as np
 import pytest
 
@@ -15,20 +14,11 @@ import neurosim as ns
 from neurosim.plasticity import (STDP, AdaptiveThreshold, IntrinsicPlasticity, RewardSTDP,
                                  SynapticScaling, TripletSTDP)
 
+from helpers import skips_unsupported
+
 DT = 0.1
 
 
-def skips_unsupported(test):
-    """Skip (instead of failing) where a backend says a rule is not supported on it yet."""
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        try:
-            return test(*args, **kwargs)
-        except (ValueError, NotImplementedError) as exc:
-            if "not yet supported" in str(exc) or isinstance(exc, NotImplementedError):
-                pytest.skip(str(exc))
-            raise
-    return wrapper
 PARROT = dict(tau_m=20.0, v_rest=0.0, v_reset=0.0, v_thresh=20.0, tau_refrac=0.5,
               synapse="delta")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
 import pytest
@@ -11,18 +10,9 @@ from neurosim.tasks import (HomeostasisParams, PatternParams, SequenceParams,
                             homeostatic_adaptation, pattern_learning, sequence_learning)
 from neurosim.tasks.pattern import epochs_to_converge
 
+from helpers import skips_unsupported
 
-def skips_unsupported(test):
-    """Skip (instead of failing) where a backend says a rule is not supported on it yet."""
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        try:
-            return test(*args, **kwargs)
-        except (ValueError, NotImplementedError) as exc:
-            if "not yet supported" in str(exc) or isinstance(exc, NotImplementedError):
-                pytest.skip(str(exc))
-            raise
-    return wrapper
+
 
 
 def _fits_report(name: str, record: dict) -> None:

@@ -13,6 +13,9 @@ import os
 import platform
 import sys
 
+DT_MS = 0.1                                               # every standard case
+DEFAULT_N = {"lif": 1000, "coba": 4000, "brunel": 12500}  # the standard sizes
+
 
 def cpu_model() -> str:
     """The CPU model string of this machine (``/proc/cpuinfo``, else ``platform``)."""

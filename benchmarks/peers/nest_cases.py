@@ -51,13 +51,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from _common import cpu_model, run_case
+from _common import DEFAULT_N, DT_MS, cpu_model, run_case
 
 log = logging.getLogger("nest_cases")
-
-DT_MS = 0.1
-DEFAULT_N = {"lif": 1000, "coba": 4000, "brunel": 12500}
-
 
 @dataclass
 class Built:
