@@ -99,13 +99,25 @@ class Network:
     ``dt``: time step (ms); ``device``: ``"auto"`` (CUDA from 10,000 neurons up when CuPy sees a
     GPU, NumPy otherwise), ``"cpu"`` (NumPy), ``"cuda"`` (error if no GPU) or ``"cuda:host"``
     (the CUDA backend's kernels compiled for the CPU: for testing, slow); ``seed``: integer seed
-    for connectivity, initial states and all random input (None draws one from the OS).
+    for connectivity, initial states and all random input (None draws one from the OS);
+    ``connectivity``: where static projections are drawn — ``"host"`` (NumPy; the same network
+    on every backend for a seed), ``"device"`` (by the CUDA kernels on the GPU: fast, no host
+    memory; a different draw from the same distributions) or ``"auto"`` (the device on a real
+    GPU for the projections it supports, else the host); see
+    :mod:`neurosim.engine.device_connect`.
     """
 
-    def __init__(self, dt: float = 0.1, device: str = "auto", seed: int | None = None):
+    def __init__(self, dt: float = 0.1, device: str = "auto", seed: int | None = None,
+                 connectivity: str = "auto"):
         self.dt = V.positive("Network", "dt", dt)
         from .backends import DEVICES
+        from .engine.device_connect import MODES
         self.device = V.choice("Network", "device", device, DEVICES)
+        self.connectivity = V.choice("Network", "connectivity", connectivity, MODES)
+        if self.connectivity == "device" and self.device == "cpu":
+            raise ValueError("Network: connectivity='device' draws connections with the CUDA "
+                             "kernels, but device='cpu' runs NumPy; use device='cuda' (or "
+                             "'cuda:host'), or connectivity='host'")
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         self.seed = V.integer("Network", "seed", seed, minimum=0)
@@ -211,6 +223,13 @@ class Network:
             plasticity.check(pre, post, receptor, weight)
         name = f"{pre.name}->{post.name}#{len(self.projections)}" if name is None else name
         proj = Projection(self, pre, post, rule, weight, delay, receptor, name, plasticity)
+        if self.connectivity == "device" and plasticity is None:
+            from .engine.device_connect import unsupported
+            why = unsupported(proj)
+            if why is not None:
+                raise ValueError(f"{where}: projection {name!r} cannot be generated on the "
+                                 f"device (Network(connectivity='device')): {why}; use "
+                                 f"connectivity='auto' or 'host'")
         proj.index = len(self.projections)
         self.projections.append(proj)
         return proj

@@ -83,7 +83,7 @@ def model_net(kind, device, seed=3, inject=True):
     """Poisson source -> 40 neurons (per-synapse delays), recurrent inhibition (one delay),
     a Poisson drive, a step current, per-neuron parameters and random initial v."""
     model, w_e, w_i = model_case(kind)
-    net = ns.Network(dt=DT, device=device, seed=seed)
+    net = ns.Network(dt=DT, device=device, seed=seed, connectivity="host")
     src = net.add_population(30, ns.PoissonSource(rate=np.linspace(10.0, 60.0, 30)))
     init = {}
     if kind not in ("izhikevich", "lif_delta"):

@@ -5,7 +5,9 @@ The GPU contracts multiply-adds (``-fmad``), uses its own ``expf`` and adds with
 order, so most comparisons are within tolerances, as sets, or statistical (see
 ``tests/test_cuda_backend.py`` for the exact comparisons of the host build); integer work
 (random numbers, spike sources, delays, exactly adding weights into a non-leaking neuron) is
-compared exactly.
+compared exactly. Comparisons with NumPy use ``connectivity="host"`` (the same synapses on both
+backends); the statistical ones let a GPU generate its own (``"auto"``), see also
+``tests/test_device_connect.py``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def test_inputs_and_delays_exact():
     """Poisson drive counts, Poisson sources, spike sources and per-synapse delays: integer
     work, compared exactly (a non-leaking delta neuron sums weights of 2^-4 exactly)."""
     def run(device):
-        net = ns.Network(dt=DT, device=device, seed=21)
+        net = ns.Network(dt=DT, device=device, seed=21, connectivity="host")
         sink = ns.LIF(tau_m=1e9, v_rest=0.0, v_reset=0.0, v_thresh=1e9, tau_refrac=0.0,
                       synapse="delta")
         drive = net.add_population(500, sink)
@@ -75,7 +77,7 @@ def test_inputs_and_delays_exact():
 
 def test_refractory_and_per_neuron_parameters():
     def run(device):
-        net = ns.Network(dt=DT, device=device, seed=1)
+        net = ns.Network(dt=DT, device=device, seed=1, connectivity="host")
         pop = net.add_population(4, ns.LIF(tau_m=10.0, i_offset=[1500.0, 1800.0, 2000.0, 2500.0],
                                            tau_refrac=[0.0, 0.1, 2.0, 3.75]))
         mon, vm = net.record_spikes(pop), net.record_state(pop, "v")

@@ -6,14 +6,23 @@ from .layout import Layout, build_layout
 
 
 def build_engine(net, backend: str):
-    """Build the engine of ``net`` for ``backend`` ("numpy", "cuda" or "cuda:host")."""
-    layout = build_layout(net)
+    """Build the engine of ``net`` for ``backend`` ("numpy", "cuda" or "cuda:host").
+
+    Static projections are drawn on the host or generated on the device as
+    ``net.connectivity`` says (:mod:`neurosim.engine.device_connect`).
+    """
+    from .device_connect import generated_projections
+    on_device = generated_projections(net, backend)        # raises before any work
     if backend == "numpy":
         from .numpy_engine import NumpyEngine
-        return NumpyEngine(net, layout)
+        return NumpyEngine(net, build_layout(net))
     if backend in ("cuda", "cuda:host"):
-        from .cuda_engine import CudaEngine
-        return CudaEngine(net, layout, host=(backend == "cuda:host"))
+        from .cuda_engine import CudaEngine, _Device
+        from .device_connect import DeviceConnectivity
+        dev = _Device(host=(backend == "cuda:host"))
+        gen = DeviceConnectivity(dev, net, on_device) if on_device else None
+        layout = build_layout(net, device_gen=gen)
+        return CudaEngine(net, layout, host=(backend == "cuda:host"), dev=dev, gen=gen)
     raise ValueError(f"build_engine(): unknown backend {backend!r}")
 
 

@@ -74,7 +74,8 @@ import numpy as np
 from ..errors import DeviceMemoryError
 from ..models.sources import PoissonSource, SpikeSource
 from .common import ProjectionAccess, Progress, chunk_steps, non_finite_error
-from .layout import current_amplitude, member_positions
+from .device_connect import MAX_DELAY_STEPS
+from .layout import current_amplitude, member_positions, member_starts
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +196,14 @@ def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
     n = layout.n_total
     parts = dict.fromkeys(("synapses", "delay ring", "neuron state", "parameters", "inputs",
                            "spike lists", "recording", "plasticity"), 0)
+    slots = layout.ring_slots
     for c in layout.classes:
-        parts["synapses"] += 8 * (n + 1) + c.n_synapses * (
-            8 + (0 if c.delays is None else c.delays.dtype.itemsize))
-    parts["delay ring"] = 4 * layout.ring_slots * layout.ring_width
+        delay_bytes = (0 if c.delays is None else c.delays.dtype.itemsize) if not c.generated \
+            else (3 if c.delay is None else 0)      # int16 drawn, then a uint8 copy
+        parts["synapses"] += 8 * (n + 1) + c.n_synapses * (8 + delay_bytes)
+        if c.generated and layout.ring_width:
+            slots = max(slots, c.delay_bound)
+    parts["delay ring"] = 4 * slots * layout.ring_width
     for g in layout.groups:
         if g.model_cls is SpikeSource:
             parts["inputs"] += 12 * g.consts["schedule"][0].size
@@ -269,11 +274,12 @@ def check_memory(parts: dict, host: bool) -> None:
 class CudaEngine(ProjectionAccess):
     """Runs a :class:`~neurosim.engine.layout.Layout` with the kernels of ``kernels/``."""
 
-    def __init__(self, net, layout, host: bool = False):
+    def __init__(self, net, layout, host: bool = False, dev=None, gen=None):
         self.net, self.L = net, layout
         self.name = "cuda:host" if host else "cuda"
         _check_rules_supported(net)
-        self.dev = _Device(host)
+        self.dev = dev if dev is not None else _Device(host)
+        self.gen = gen                  # DeviceConnectivity of the generated classes, or None
         self.xp = self.dev.xp
         self.memory = device_bytes(layout)
         check_memory(self.memory, host)
@@ -299,6 +305,8 @@ class CudaEngine(ProjectionAccess):
     # -- building --------------------------------------------------------------------------------
     def _allocate(self) -> None:
         L, dev = self.L, self.dev
+        # synapses first: generated per-synapse delays set the ring's size
+        self.classes = [_ClassRuntime(self, c) for c in L.classes]
         self.clock = self.xp.zeros((2, 2), np.int64)
         self.clk = (self.clock[0], self.clock[1])
         self.bad = dev.put(np.array([NO_BAD, NO_BAD], np.int64))
@@ -308,7 +316,6 @@ class CudaEngine(ProjectionAccess):
         self.dummy = {np.dtype(t): dev.zeros(1, t) for t in (np.float32, np.int32, np.uint8)}
         self.nspk = None               # per-step spike counts of a chunk: see plan()
         self.groups = [_GroupRuntime(self, g) for g in L.groups]
-        self.classes = [_ClassRuntime(self, c) for c in L.classes]
         self.drives = [dict(offset=I64(d.rng_offset), n=I32(d.n), cdf=dev.put(d.cdf),
                             cdf_len=I32(d.cdf.size), weight=F32(d.weight), col=I32(d.col))
                        for d in L.drives]
@@ -523,9 +530,13 @@ class CudaEngine(ProjectionAccess):
                 np.asarray(values, np.float32), copy=False)
 
     def _class_arrays(self, ci):
+        rt, c = self.classes[ci], self.L.classes[ci]
         with self.dev.context():
-            weights = self.dev.get(self.classes[ci].weights)
-        return self.L.classes[ci].cols, weights, self.L.classes[ci].delays
+            weights = self.dev.get(rt.weights)
+            if not c.generated:
+                return c.cols, weights, c.delays
+            return (self.dev.get(rt.cols), weights,
+                    None if rt.delays is None else self.dev.get(rt.delays))
 
 
 _HOST_SEEDS = itertools.count(1 << 20)
@@ -655,11 +666,45 @@ class _ClassRuntime:
         self.e, self.c = engine, c
         dev = engine.dev
         self.indptr = dev.put(c.indptr.astype(np.int64), copy=False)
-        self.cols = dev.put(c.cols, copy=False)
-        self.weights = dev.put(c.weights, copy=False)
-        self.delays = None if c.delays is None else dev.put(c.delays, copy=False)
+        if c.generated:
+            self._generate()
+        else:
+            self.cols = dev.put(c.cols, copy=False)
+            self.weights = dev.put(c.weights, copy=False)
+            self.delays = None if c.delays is None else dev.put(c.delays, copy=False)
         self.rows = int(np.count_nonzero(np.diff(c.indptr)))     # sources with synapses
         self.lanes = HOST_LANES if dev.host else lanes_for(c.n_synapses / max(1, self.rows))
+
+    def _generate(self) -> None:
+        """Draw the class's synapses on the device (device_connect), member by member; the
+        per-synapse delays are drawn as int16 and kept as uint8 when all are below 256 steps,
+        and they raise the engine's maximum delay."""
+        e, c, dev, L = self.e, self.c, self.e.dev, self.e.L
+        n = c.n_synapses
+        self.cols = dev.zeros(max(1, n), np.int32)
+        self.weights = dev.zeros(max(1, n), np.float32)
+        steps = None if c.delay is not None else dev.zeros(max(1, n), np.int16)
+        bad = dev.zeros(2, np.int32)
+        for proj, counts in c.members:
+            g, off = L.pop_group[proj.post.index]
+            ch = g.model_cls.layout(g.options)[1][proj.receptor]
+            e.gen.fill(proj, counts.astype(np.int64), member_starts(L, proj),
+                       g.col_offset + ch * g.size + off, self.cols, self.weights, steps, bad)
+            flags = dev.get(bad)
+            if flags[0]:
+                raise ValueError(f"connect(): drawing the weights or delays of {proj.name!r} "
+                                 f"on the device never met their bounds; widen them")
+            if flags[1]:
+                raise ValueError(f"connect(): delays of {proj.name!r} reach more than "
+                                 f"{MAX_DELAY_STEPS} steps of dt = {L.dt} ms, the most "
+                                 f"supported")
+        self.delays = None
+        if steps is not None:
+            with dev.context():
+                top = int(steps.max()) if n else 1
+                self.delays = steps.astype(np.uint8) if top < 256 else steps
+            del steps
+            L.max_delay = max(L.max_delay, top)
 
     def launch(self) -> Launch:
         c, e = self.c, self.e
@@ -670,7 +715,7 @@ class _ClassRuntime:
             values["delay"] = I32(c.delay)
             return e.bind("propagate.cu", "propagate_const", values, *grid)
         values["delays"] = self.delays
-        name = "propagate_delays_u8" if c.delays.dtype == np.uint8 else "propagate_delays_i16"
+        name = "propagate_delays_u8" if self.delays.dtype == np.uint8 else "propagate_delays_i16"
         return e.bind("propagate.cu", name, values, *grid)
 
 

@@ -73,18 +73,24 @@ class SynapseClass:
     ``indptr`` (n_total + 1), ``cols`` (int32 ring columns), ``weights`` (float32), and either a
     constant ``delay`` (steps) or per-synapse ``delays`` (uint8/int16 steps). ``members`` lists
     the projections in it with their per-source synapse counts (to read weights back).
+
+    A ``generated`` class is drawn on the device (:mod:`neurosim.engine.device_connect`): the
+    host holds only ``indptr`` and the counts; ``cols``/``weights``/``delays`` are None here and
+    live in the engine; ``delay_bound`` is then the largest delay (steps) its draws can reach.
     """
 
     delay: int | None
     indptr: np.ndarray
-    cols: np.ndarray
-    weights: np.ndarray
+    cols: np.ndarray | None
+    weights: np.ndarray | None
     delays: np.ndarray | None
     members: list                   # [(projection, synapses per source neuron, uint16/int32)]
+    generated: bool = False
+    delay_bound: int = 0
 
     @property
     def n_synapses(self) -> int:
-        return int(self.cols.size)
+        return int(self.indptr[-1]) if self.indptr.size else 0
 
 
 @dataclass
@@ -151,7 +157,9 @@ class Layout:
         return sum(c.n_synapses for c in self.classes)
 
 
-def build_layout(net) -> Layout:
+def build_layout(net, device_gen=None) -> Layout:
+    """The layout of ``net``; ``device_gen`` (a :class:`~neurosim.engine.device_connect.
+    DeviceConnectivity`) takes the projections it generates on the device."""
     dt = net.dt
     groups, pop_group = _make_groups(net)
     n_total = sum(g.size for g in groups)
@@ -175,7 +183,7 @@ def build_layout(net) -> Layout:
         if g.model_cls is PoissonSource:
             g.rng_offset = rng_width
             rng_width += g.size
-    classes, proj_class, max_delay = _build_synapses(net, groups, pop_group, n_total)
+    classes, proj_class, max_delay = _build_synapses(net, groups, pop_group, n_total, device_gen)
     events = []
     for pop, cur in net.currents:
         g, off = pop_group[pop.index]
@@ -313,7 +321,7 @@ def generate_projection(net, proj, pop_group):
     return pre, post, w, np.broadcast_to(steps, (n,))
 
 
-def _build_synapses(net, groups, pop_group, n_total):
+def _build_synapses(net, groups, pop_group, n_total, device_gen=None):
     """Static projections merged into CSR synapse classes, one per constant delay + one mixed.
 
     A projection's class follows from its delay spec (a constant number of steps, else the
@@ -326,14 +334,18 @@ def _build_synapses(net, groups, pop_group, n_total):
     preallocated class arrays, and dropped. The peak is the class arrays plus one source
     population's synapses, without an int64 array or a sort over a whole class. Rules whose
     number of synapses is not known in advance (``FixedProbability``) are drawn first.
+    Projections that ``device_gen`` generates form classes of their own (:func:`_device_classes`),
+    after the host's.
     """
     dt = net.dt
     max_delay = 1
-    static = []
+    static, on_device = [], []
     for proj in net.projections:
         if proj.plasticity is not None:      # built by the rule's runtime; only reserve delays
             hi = D.value_range(proj.delay)[1]
             max_delay = max(max_delay, int(np.rint(hi / dt)))
+        elif device_gen is not None and device_gen.generates(proj):
+            on_device.append(proj)
         else:
             static.append(proj)
     key = {proj: _delay_key(proj.delay, dt) for proj in static}
@@ -386,7 +398,43 @@ def _build_synapses(net, groups, pop_group, n_total):
                                     [(p, members[p]) for p in projs]))
         for m, p in enumerate(projs):
             proj_class[p] = (ci, m)
+    if on_device:
+        max_delay = _device_classes(net, on_device, device_gen, pop_group, n_total, classes,
+                                    proj_class, max_delay)
     return classes, proj_class, max_delay
+
+
+def _device_classes(net, projs, device_gen, pop_group, n_total, classes, proj_class, max_delay):
+    """Classes of device-generated projections (one per delay key): row pointers from the row
+    lengths ``device_gen.counts`` gives; the synapses are written later, on the device. The
+    per-synapse-delay class's ``max_delay`` is known only then (the engine raises it)."""
+    buckets: dict = {}
+    for proj in projs:
+        buckets.setdefault(_delay_key(proj.delay, net.dt), []).append(proj)
+    from .device_connect import delay_bound_steps
+    for k, members in buckets.items():
+        rowlen = np.zeros(n_total, np.int64)
+        counted = []
+        for p in members:
+            counts = device_gen.counts(p)
+            g_pre, off_pre = pop_group[p.pre.index]
+            row0 = g_pre.start + off_pre
+            rowlen[row0:row0 + p.pre.size] += counts
+            counted.append((p, _compact_counts(counts)))
+        total = int(rowlen.sum())
+        indptr = np.zeros(n_total + 1, np.int32 if total < 2**31 - 1 else np.int64)
+        np.cumsum(rowlen, out=indptr[1:])
+        bound = 0
+        if k == "hetero":
+            bound = max((delay_bound_steps(p.delay, net.dt) for p in members), default=1)
+        elif total:
+            max_delay = max(max_delay, k)
+        ci = len(classes)
+        classes.append(SynapseClass(None if k == "hetero" else k, indptr, None, None, None,
+                                    counted, generated=True, delay_bound=bound))
+        for m, p in enumerate(members):
+            proj_class[p] = (ci, m)
+    return max_delay
 
 
 def _place_block(arrs, parts, row0, n_rows) -> int:
@@ -514,19 +562,25 @@ def _compact_counts(counts: np.ndarray) -> np.ndarray:
     return counts.astype(np.int32)
 
 
-def member_positions(layout: Layout, proj) -> np.ndarray:
-    """Positions (in its class arrays) of a static projection's synapses, in source order."""
+def member_starts(layout: Layout, proj) -> np.ndarray:
+    """Position (in its class arrays) of the first synapse of each source neuron of a static
+    projection (int64, ``proj.pre.size``): its row's start plus the earlier members' synapses."""
     ci, m = layout.proj_class[proj]
     cls = layout.classes[ci]
     g_pre, off_pre = layout.pop_group[proj.pre.index]
-    rows = g_pre.start + off_pre + np.arange(proj.pre.size)
-    before = np.zeros(proj.pre.size, np.int64)
+    row0 = g_pre.start + off_pre
+    starts = cls.indptr[row0:row0 + proj.pre.size].astype(np.int64)
     for p2, counts in cls.members[:m]:
         if p2.pre is proj.pre:
-            before += counts
-    counts = cls.members[m][1].astype(np.int64)
-    starts = cls.indptr[rows].astype(np.int64) + before
-    return _ranges(starts, counts)
+            starts += counts
+    return starts
+
+
+def member_positions(layout: Layout, proj) -> np.ndarray:
+    """Positions (in its class arrays) of a static projection's synapses, in source order."""
+    ci, m = layout.proj_class[proj]
+    counts = layout.classes[ci].members[m][1].astype(np.int64)
+    return _ranges(member_starts(layout, proj), counts)
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -33,9 +33,10 @@ class ReferenceNetwork:
 def vogels_abbott_coba(n_exc: int = 3200, n_inh: int = 800, p: float = 0.02,
                        w_exc: float = 6.0, w_inh: float = 67.0, *, dt: float = 0.1,
                        device: str = "auto", seed: int | None = None,
-                       record: bool = True) -> ReferenceNetwork:
-    """Vogels–Abbott COBA network (Brette et al. 2007, benchmark 1); weights in nS."""
-    net = Network(dt=dt, device=device, seed=seed)
+                       record: bool = True, connectivity: str = "auto") -> ReferenceNetwork:
+    """Vogels–Abbott COBA network (Brette et al. 2007, benchmark 1); weights in nS.
+    ``connectivity``: where synapses are drawn, as ``Network``'s argument."""
+    net = Network(dt=dt, device=device, seed=seed, connectivity=connectivity)
     model = LIFCond(cm=200.0, tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0,
                     tau_refrac=5.0, tau_syn_E=5.0, tau_syn_I=10.0, e_rev_E=0.0, e_rev_I=-80.0)
     initial = {"v": Normal(-65.0, 5.0),
@@ -57,7 +58,7 @@ def brunel_2000(g: float = 5.0, eta: float = 2.0, *, n_exc: int = 10_000, gamma:
                 epsilon: float = 0.1, J: float = 0.1, delay: float = 1.5, tau_m: float = 20.0,
                 theta: float = 20.0, v_reset: float = 10.0, tau_refrac: float = 2.0,
                 dt: float = 0.1, device: str = "auto", seed: int | None = None,
-                record: bool = True) -> ReferenceNetwork:
+                record: bool = True, connectivity: str = "auto") -> ReferenceNetwork:
     """Brunel (2000) sparse network of delta-synapse LIF neurons (weights in mV).
 
     ``n_exc`` excitatory and ``gamma * n_exc`` inhibitory neurons; each receives exactly
@@ -65,13 +66,14 @@ def brunel_2000(g: float = 5.0, eta: float = 2.0, *, n_exc: int = 10_000, gamma:
     replacement), weight ``J`` and ``-g J``, and ``C_E`` external Poisson inputs at
     ``eta * nu_thr``, ``nu_thr = theta / (J C_E tau_m)``. Initial ``v`` uniform in [0, theta).
     Smaller versions keep ``J * C_E`` in mind: the state depends on ``g``, ``eta`` and on it.
+    ``connectivity``: where synapses are drawn, as ``Network``'s argument.
     """
     n_inh = int(round(gamma * n_exc))
     c_e = int(round(epsilon * n_exc))
     c_i = int(round(gamma * c_e))
     nu_thr = theta / (J * c_e * tau_m) * 1e3          # Hz
     nu_ext = eta * nu_thr
-    net = Network(dt=dt, device=device, seed=seed)
+    net = Network(dt=dt, device=device, seed=seed, connectivity=connectivity)
     model = LIF(tau_m=tau_m, cm=250.0, v_rest=0.0, v_reset=v_reset, v_thresh=theta,
                 tau_refrac=tau_refrac, synapse="delta")
     init = {"v": Uniform(0.0, theta)}

@@ -124,6 +124,11 @@ class NestDelay(Distribution):
     def bounds(self):
         return (float(self.dt), np.inf)
 
+    def device_form(self) -> Normal:
+        """The spec the device draws (kernels/connect.cu): the same normal redrawn below dt/2;
+        raising values in [dt/2, dt) to dt does not change their step (``max(1, rint(d/dt))``)."""
+        return Normal(self.mean, self.std, low=0.5 * self.dt)
+
 
 @dataclass(frozen=True)
 class Parameters:
@@ -176,7 +181,7 @@ def derive_parameters(scale: float = 1.0, k_scale: float = 1.0,
 def potjans_diesmann(scale: float = 1.0, k_scale: float = 1.0, *, background: str = "poisson",
                      thalamic: bool = False, connection: str = "fixed_total_number",
                      v0: str = "optimized", dt: float = 0.1, device: str = "auto",
-                     seed: int | None = None, record: bool = True,
+                     seed: int | None = None, record: bool = True, connectivity: str = "auto",
                      thalamic_start: float = TH_START, thalamic_duration: float = TH_DURATION,
                      thalamic_rate: float = TH_RATE) -> ReferenceNetwork:
     """The Potjans & Diesmann (2014) microcircuit with NEST's example parameters.
@@ -188,7 +193,11 @@ def potjans_diesmann(scale: float = 1.0, k_scale: float = 1.0, *, background: st
     (NEST's rule) or ``"fixed_indegree"``. ``v0``: ``"optimized"`` or ``"original"`` initial
     membrane potentials. ``thalamic``: add the thalamic population and its 120 Hz burst
     (``thalamic_start``/``thalamic_duration`` ms, ``thalamic_rate`` Hz). ``record``: a spike
-    monitor per population. Populations are named ``L23E``, ``L23I``, ... ``L6I``.
+    monitor per population. ``connectivity``: where the synapses are drawn (``Network``'s
+    argument): ``"auto"`` generates them on the GPU when the network runs on one (about 3 x 10^8
+    synapses written in place, no host memory), ``"host"`` draws them with NumPy (the same network
+    on every backend), ``"device"`` insists on the GPU. Populations are named ``L23E``, ``L23I``,
+    ... ``L6I``.
     """
     where = "potjans_diesmann()"
     scale = V.positive(where, "scale", scale)
@@ -203,7 +212,7 @@ def potjans_diesmann(scale: float = 1.0, k_scale: float = 1.0, *, background: st
     if np.any(P.sizes < 1):
         raise ValueError(f"{where}: scale={scale} leaves a population without neurons "
                          f"(sizes {P.sizes.tolist()})")
-    net = Network(dt=dt, device=device, seed=seed)
+    net = Network(dt=dt, device=device, seed=seed, connectivity=connectivity)
     pops = []
     for i, name in enumerate(POPULATIONS):
         mean, std = ((V0_OPTIMIZED_MEAN[i], V0_OPTIMIZED_STD[i]) if v0 == "optimized"
