@@ -5,8 +5,9 @@
     python benchmarks/quick_benchmark.py --device cpu --sizes 100,1000,10000
     python benchmarks/quick_benchmark.py --peers             # + Brian2/NEST (several minutes)
 
-Measures step throughput, memory footprint, learning-task convergence and the real-time factor
-of COBA and Brunel 2000 (``neurosim.bench.run_suite``), saves the results JSON under
+Measures step throughput, memory footprint, learning-task convergence, the real-time factor
+of COBA and Brunel 2000 and of the Potjans-Diesmann microcircuit scaled to 0.1 (1 s, with and
+without spike recording; ``--microcircuit-scale`` changes the scale) (``neurosim.bench.run_suite``), saves the results JSON under
 ``benchmarks/results/`` and writes ``reports/BENCHMARKS.md``, ``reports/benchmarks.html`` and
 ``reports/figures/`` (of this checkout, wherever it is run from). Any other option of ``neurosim bench`` is accepted (``--help``). Works
 from a source checkout without installing neurosim.

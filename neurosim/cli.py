@@ -4,7 +4,8 @@ Exit codes: 0 ok, 1 a measurement failed, 2 a usage error (bad arguments, unread
 results, a device that is not usable, the benchmark suite missing).
 
 ``neurosim bench`` calls ``neurosim.bench.run_suite(quick=bool, device=str, sizes=list[int] |
-None, peers=bool) -> dict``, which returns one results dict of schema 1
+None, peers=bool) -> dict`` (plus ``microcircuit_scale``/``microcircuit_k_scale`` when
+``--microcircuit-scale`` is given), which returns one results dict of schema 1
 (``neurosim.report.render.validate_results``); ``device`` is "cpu", "cuda", "auto" or "all"
 (every usable device). The CLI validates the dict, saves it as
 ``<results-dir>/<created>-<host hash>.json`` and renders the report from it and the earlier runs
@@ -49,6 +50,20 @@ def _sizes(text: str) -> list[int]:
                                              f"got {part!r}")
         sizes.append(int(value))
     return sizes
+
+
+def _microcircuit_scale(text: str) -> tuple[float, float]:
+    """'0.5' -> (0.5, 0.5); '0.5,1' -> (0.5, 1.0): scale (neurons) and k_scale (in-degrees)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"--microcircuit-scale expects S or S,K with numbers in (0, 1] (S: fraction of the "
+            f"neurons, K: of the in-degrees, K = S if left out), got {text!r}")
+    return values[0], values[-1]
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"where the report goes (default: {DEFAULT_OUTPUT})")
     bench.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, metavar="DIR",
                        help=f"where the results JSON is saved (default: {DEFAULT_RESULTS_DIR})")
+    bench.add_argument("--microcircuit-scale", type=_microcircuit_scale, metavar="S[,K]",
+                       help="the Potjans-Diesmann microcircuit at S of its neurons and K of its "
+                            "in-degrees (K = S if left out; NEST's scaling with DC "
+                            "compensation); default: 1 (full scale), 0.1 with --quick")
     bench.add_argument("--no-report", action="store_true", help="save results, skip the report")
     bench.add_argument("--peers", action="store_true",
                        help="also run the peer simulators (Brian2, NEST) on the same cases")
@@ -199,8 +218,12 @@ def run_bench(args: argparse.Namespace) -> int:
     from neurosim.report import render
 
     try:
+        extra = {}
+        if args.microcircuit_scale is not None:
+            extra = dict(zip(("microcircuit_scale", "microcircuit_k_scale"),
+                             args.microcircuit_scale))
         results = run_suite(quick=args.quick, device=args.device, sizes=args.sizes,
-                            peers=args.peers)
+                            peers=args.peers, **extra)
     except Exception as exc:
         if type(exc).__name__ == "DeviceUnavailableError" or isinstance(exc, (ValueError,
                                                                               TypeError)):

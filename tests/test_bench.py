@@ -18,7 +18,15 @@ from neurosim.report import render
 TINY = SuiteConfig(sizes=(100,), sim_ms=((10**12, 20.0),), repeats=((10**12, 2),),
                    warmup_ms=1.0, memory=((200, 10),), reference_ms=50.0,
                    reference_repeats=1, reference_scale=0.05, raster_window_ms=(0.0, 50.0),
-                   tasks=False)
+                   microcircuit_scale=0.02, microcircuit_k_scale=0.05,
+                   microcircuit_ms=(10.0, 30.0), tasks=False)
+# the microcircuit test instance: 1,544 neurons, ~3e5 synapses; "1 s" and "10 s" shortened
+MC = dict(scale=0.02, k_scale=0.05, sim_ms=(50.0, 150.0), seed=3)
+
+
+@pytest.fixture(scope="module")
+def mc_records():
+    return cases.microcircuit_records(device="cpu", **MC)
 
 
 def results_with(**parts) -> dict:
@@ -178,7 +186,13 @@ def test_run_suite_tiny(monkeypatch):
         ("lif_recurrent", 100), ("lif_uncoupled", 100)]
     assert all(t["note"].startswith("quick mode: 20 ms") for t in results["throughput"])
     assert {m["delays"] for m in results["memory"]} == {"constant", "per_synapse"}
-    assert [n["name"] for n in results["reference_networks"]] == ["coba", "brunel"]
+    assert [n["name"] for n in results["reference_networks"]] == ["coba", "brunel"] + [
+        "potjans_diesmann"] * 4
+    mc = [n for n in results["reference_networks"] if n["name"] == "potjans_diesmann"]
+    assert [(n["recording"], n["sim_ms"], n["scale"]) for n in mc] == [
+        (True, 10.0, 0.02), (True, 30.0, 0.02), (False, 10.0, 0.02), (False, 30.0, 0.02)]
+    assert results["microcircuit"] == {"scale": 0.02, "k_scale": 0.05, "background": "poisson",
+                                       "sim_ms": [10.0, 30.0], "not_run": []}
     assert results["raster"]["network"] == "brunel"
     assert all(v["status"] == "not run" for v in results["convergence"].values())
     assert any("load average" in note for note in results["system"]["notes"])
@@ -223,3 +237,96 @@ def test_peer_too_big_for_memory_is_skipped(monkeypatch):
     assert calls == [] and results["peers"] == []
     assert any(n.startswith("peer nest lif at 100 neurons skipped: needs about")
                for n in results["notes"])
+
+
+# ---------------------------------------------------------------------- microcircuit (issue 6)
+def test_microcircuit_records(mc_records):
+    recs = mc_records
+    assert [(r["recording"], r["sim_ms"]) for r in recs] == [
+        (True, 50.0), (True, 150.0), (False, 50.0), (False, 150.0)]
+    for r in recs:
+        assert r["name"] == "potjans_diesmann" and r["device"] == "numpy"
+        assert (r["scale"], r["k_scale"], r["background"], r["seed"]) == (0.02, 0.05,
+                                                                          "poisson", 3)
+        assert r["n_neurons"] == 1544 and r["n_synapses"] > 0
+        assert r["rtf"] == pytest.approx(r["wall_s"] / (r["sim_ms"] * 1e-3))
+        assert r["x_realtime"] == pytest.approx(1.0 / r["rtf"])
+        assert r["wall_s"] == pytest.approx(sum(r["wall_s_segments"]))
+        assert "scaled: x0.02 neurons, x0.05 in-degrees" in r["description"]
+    one, ten = recs[0], recs[1]           # the 10 s record continues the 1 s run of one build
+    assert ten["build_s"] == one["build_s"] and ten["segments_ms"] == [50.0, 100.0]
+    assert ten["wall_s_segments"][0] == one["wall_s"] and ten["wall_s"] > one["wall_s"]
+    assert recs[2]["build_s"] != one["build_s"]                 # a fresh build without recording
+    assert set(one["rates_hz"]) == {"L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I"}
+    assert ten["mean_rate_hz"] > 0 and any(v > 0 for v in ten["rates_hz"].values())
+    assert recs[2]["rates_hz"] == {} and "mean_rate_hz" not in recs[2]
+    results_with(reference_networks=recs)
+    with pytest.raises(ValueError, match="sim_ms"):
+        cases.microcircuit_run(scale=0.02, k_scale=0.05, sim_ms=(100.0, 50.0))
+
+
+def test_microcircuit_full_scale_description():
+    assert "full scale (77,169 neurons" in cases.microcircuit_description(1.0, 1.0, "poisson")
+    assert "DC input" in cases.microcircuit_description(1.0, 1.0, "dc")
+
+
+def test_microcircuit_section_renders(mc_records, tmp_path):
+    results = results_with(reference_networks=mc_records, microcircuit={
+        "scale": 0.02, "k_scale": 0.05, "background": "poisson", "sim_ms": [50.0, 150.0],
+        "not_run": [{"device": "cuda", "status": "not run", "reason": "no room"}]})
+    written = render.render_report(results, tmp_path)
+    md = written["BENCHMARKS.md"].read_text(encoding="utf-8")
+    html = written["benchmarks.html"].read_text(encoding="utf-8")
+    section = md.split("### Potjans–Diesmann Microcircuit", 1)[1].split("### Peer", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| numpy |")]
+    assert len(rows) == 2 and rows[0].startswith("| numpy | yes | scaled: ×0.02 neurons")
+    assert rows[1].startswith("| numpy | no |") and rows[1].endswith("| not recorded |")
+    for rec in mc_records:
+        assert f"| {render.fmt_num(rec['rtf'])} |" in section
+    assert "Wall/sim 0.05 s" in section and "Wall/sim 0.15 s" in section
+    assert "Not run on cuda: no room." in section and "Scaled instance" in section
+    assert "published, not measured here" in section and "NEST GPU" in section
+    assert "This run: **unmeasured** (not measured; no potjans_diesmann record on cuda" in section
+    assert "Potjans–Diesmann Microcircuit</h3>" in html and "NEST GPU" in html
+    # the microcircuit rows are not repeated in the generic reference table
+    assert "No reference network was simulated in this run." in md
+
+
+def test_run_suite_microcircuit_not_run_when_memory_is_short(monkeypatch):
+    monkeypatch.setattr(suite, "MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE", 10**15)
+    cfg = SuiteConfig(**{**TINY.__dict__, "kinds": (), "memory": (), "references": ()})
+    results = run_suite(quick=True, device="cpu", config=cfg, progress=False)
+    render.validate_results(results)
+    assert results["reference_networks"] == []
+    (item,) = results["microcircuit"]["not_run"]
+    assert item["device"] == "cpu" and "GiB of host memory" in item["reason"]
+    assert any(n.startswith("potjans_diesmann (scale 0.02, k_scale 0.05) not run on cpu")
+               for n in results["notes"])
+    cfg = SuiteConfig(**{**cfg.__dict__, "microcircuit": False})
+    results = run_suite(quick=True, device="cpu", config=cfg, progress=False)
+    assert results["microcircuit"]["not_run"][0]["reason"] == "disabled in this configuration"
+
+
+def test_microcircuit_configs_and_scale_override():
+    full, quick = suite.full_config(), suite.quick_config()
+    assert (full.microcircuit_scale, full.microcircuit_k_scale) == (1.0, 1.0)
+    assert full.microcircuit_ms == (1000.0, 10000.0) and full.microcircuit_background == "poisson"
+    assert (quick.microcircuit_scale, quick.microcircuit_k_scale) == (0.1, 0.1)
+    assert quick.microcircuit_ms == (1000.0,)
+    with pytest.raises(ValueError, match="microcircuit_scale"):
+        run_suite(quick=True, device="cpu", config=TINY, microcircuit_scale=1.5, progress=False)
+    with pytest.raises(ValueError, match="microcircuit_k_scale"):
+        run_suite(quick=True, device="cpu", config=TINY, microcircuit_k_scale=0, progress=False)
+
+
+def test_microcircuit_fits_checks_gpu_memory_on_cuda(monkeypatch):
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
+        memGetInfo=lambda: (2 * 2**30, 80 * 2**30)))
+    fake.get_default_memory_pool = lambda: types.SimpleNamespace(free_bytes=lambda: 0)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    ok, why = suite._microcircuit_fits("cuda", 299_880_000)        # ~2.8 GiB at 10 B/synapse
+    assert not ok and "GiB of GPU memory" in why and "2.0 GiB free" in why
+    assert suite._microcircuit_fits("cuda", 100_000_000) == (True, "")
+    monkeypatch.setattr(suite, "MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE", 10**15)
+    assert not suite._microcircuit_fits("cpu", 1000)[0]

@@ -138,6 +138,16 @@ def test_bench_saves_results_and_report(fake_bench, tmp_path, capsys):
     assert str(saved[0]) in capsys.readouterr().out
 
 
+def test_bench_microcircuit_scale(fake_bench, tmp_path, capsys):
+    common = ["bench", "--no-report", "--results-dir", str(tmp_path)]
+    assert cli.main(common + ["--microcircuit-scale", "0.5"]) == 0
+    assert cli.main(common + ["--microcircuit-scale", "0.2,1"]) == 0
+    assert [(c["microcircuit_scale"], c["microcircuit_k_scale"]) for c in fake_bench.calls] == [
+        (0.5, 0.5), (0.2, 1.0)]
+    assert cli.main(common + ["--microcircuit-scale", "2"]) == 2
+    assert "--microcircuit-scale expects S or S,K" in capsys.readouterr().err
+
+
 def test_bench_no_report(fake_bench, tmp_path):
     out = tmp_path / "reports"
     assert cli.main(["bench", "--no-report", "--peers", "--output", str(out),

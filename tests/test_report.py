@@ -144,10 +144,19 @@ def test_memory_and_reference_rows(sample, tmp_path):
                f"{render.fmt_bytes(m['host_bytes'])} | {render.fmt_bytes(m['device_bytes'])} | "
                f"{render.fmt_num(m['bytes_per_neuron'])} | {render.fmt_num(m['bytes_per_synapse'])}")
         assert row in md
+    reference = md.split("### Reference Networks", 1)[1].split("### Potjans", 1)[0]
+    microcircuit = md.split("### Potjans–Diesmann Microcircuit", 1)[1].split("### Peer", 1)[0]
     for n in sample["reference_networks"]:
+        if n["name"] == "potjans_diesmann":   # its own section, in the fixture's older format
+            assert (f"| {n['device']} | yes | full (1 / 1) | — | {render.fmt_int(n['n_neurons'])}"
+                    f" | {render.fmt_int(n['n_synapses'])} | {render.fmt_num(n['build_s'])} | "
+                    f"{render.fmt_num(n['wall_s'])} | {render.fmt_num(1 / n['x_realtime'])} |"
+                    ) in microcircuit
+            assert "potjans" not in reference.lower()
+            continue
         assert (f"| {n['device']} | {render.fmt_int(n['n_neurons'])} | "
-                f"{render.fmt_int(n['n_synapses'])} |") in md
-        assert render.fmt_x(n["x_realtime"]) in md
+                f"{render.fmt_int(n['n_synapses'])} |") in reference
+        assert render.fmt_x(n["x_realtime"]) in reference
 
 
 def test_peer_ratios_from_the_same_run(sample, tmp_path):
@@ -231,6 +240,66 @@ def test_strict_target_boundary_on_an_h100(sample, x, status):
     pd = next(n for n in sample["reference_networks"] if n["name"] == "potjans_diesmann")
     pd["x_realtime"] = x  # wall / sim = 1 / x, target < 0.1
     assert _status(sample, "gpu_potjans_diesmann_rtf").status == status
+
+
+def _mc(device="cuda", sim_ms=10_000.0, rtf=0.5, recording=True, scale=1.0, k_scale=1.0):
+    """A microcircuit record as cases.microcircuit_records writes it (numbers made up)."""
+    wall = rtf * sim_ms * 1e-3
+    return {"name": "potjans_diesmann", "device": device, "scale": scale, "k_scale": k_scale,
+            "background": "poisson", "recording": recording, "sim_ms": sim_ms, "build_s": 9.0,
+            "wall_s": wall, "x_realtime": 1 / rtf, "rtf": rtf,
+            "rates_hz": {"L23E": 0.9} if recording else {}, "n_neurons": 77169 if scale == 1 else
+            7717, "n_synapses": 299_880_000 if scale == 1 else 2_988_807, "seed": 1}
+
+
+def test_microcircuit_target_uses_full_scale_10s_recorded_run(sample):
+    sample["system"]["gpus"][0]["name"] = "NVIDIA H100 80GB HBM3"
+    others = [n for n in sample["reference_networks"] if n["name"] != "potjans_diesmann"]
+    # scaled runs never count, however fast
+    sample["reference_networks"] = others + [_mc(rtf=0.01, scale=0.1, k_scale=0.1)]
+    result = _status(sample, "gpu_potjans_diesmann_rtf")
+    assert result.status == "not measured" and "only scaled potjans_diesmann runs" in result.note
+    # the 10 s run, with spike recording, of the full model: 0.12 (not met)
+    sample["reference_networks"] = others + [
+        _mc(rtf=0.01, scale=0.1, k_scale=0.1), _mc(sim_ms=1000.0, rtf=0.05),
+        _mc(rtf=0.12), _mc(rtf=0.08, recording=False), _mc(device="numpy", rtf=0.01)]
+    result = _status(sample, "gpu_potjans_diesmann_rtf")
+    assert (result.status, result.value) == ("not met", 0.12)
+    assert "10 s simulated, spikes recorded, poisson background" in result.note
+    # only a run without recording: that one
+    sample["reference_networks"] = others + [_mc(rtf=0.08, recording=False)]
+    assert _status(sample, "gpu_potjans_diesmann_rtf").status == "met"
+
+
+def test_microcircuit_section_without_gpu_says_unmeasured(sample, tmp_path):
+    sample = _without_gpu(sample)
+    sample["reference_networks"] += [_mc("numpy", 1000.0, 20.0), _mc("numpy", 10_000.0, 19.0),
+                                     _mc("numpy", 1000.0, 18.0, recording=False),
+                                     _mc("numpy", 10_000.0, 17.0, recording=False)]
+    sample["microcircuit"] = {"scale": 1.0, "k_scale": 1.0, "background": "poisson",
+                              "sim_ms": [1000.0, 10000.0], "not_run": []}
+    md, html, _ = _render(sample, tmp_path)
+    section = md.split("### Potjans–Diesmann Microcircuit", 1)[1].split("### Peer", 1)[0]
+    assert ("| numpy | yes | full (1 / 1) | poisson | 77,169 | 299,880,000 | 9.00 | 20.0 | 20.0 "
+            "| 190 | 19.0 | L23E 0.900 (over 10 s) |") in section
+    assert "| numpy | no | full (1 / 1) | poisson | 77,169 | 299,880,000 | 9.00 | 18.0 | 18.0 " \
+           "| 170 | 17.0 | not recorded |" in section
+    assert "| GeNN | NVIDIA RTX 4090 | 0.27 |" in section
+    assert "| NEST GPU | NVIDIA RTX 4090 | 0.39 |" in section
+    assert "This run: **unmeasured**" in section and "(GPU unmeasured)" in section
+    assert "Scaled instance" not in section
+    assert "GeNN" in html and "unmeasured" in html
+
+
+def test_old_results_without_microcircuit_render(sample, tmp_path):
+    sample["reference_networks"] = [n for n in sample["reference_networks"]
+                                    if n["name"] != "potjans_diesmann"]
+    assert "microcircuit" not in sample
+    md, html, _ = _render(sample, tmp_path)
+    section = md.split("### Potjans–Diesmann Microcircuit", 1)[1].split("### Peer", 1)[0]
+    assert "These results predate the microcircuit benchmark" in section
+    assert "No microcircuit was simulated in this run." in section
+    assert "No microcircuit was simulated in this run." in html
 
 
 def test_h100_target_on_another_gpu_is_not_measured(sample):

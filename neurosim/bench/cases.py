@@ -290,6 +290,110 @@ def raster_excerpt(name: str, times_ms, indices, *, n_neurons: int = 60,
             "neurons": f"excitatory neurons 0-{n_neurons - 1}"}
 
 
+# -- Potjans-Diesmann microcircuit ---------------------------------------------------------------
+
+MICROCIRCUIT = "potjans_diesmann"
+MICROCIRCUIT_MS = (1000.0, 10000.0)      # simulated times reported: 1 s, then continued to 10 s
+
+
+def microcircuit_description(scale: float, k_scale: float, background: str) -> str:
+    """What a microcircuit record measured, saying the scale."""
+    bg = ("independent Poisson inputs at 8 Hz (K_ext per neuron)" if background == "poisson"
+          else "DC input equal to the mean Poisson drive")
+    text = ("Potjans & Diesmann (2014) cortical microcircuit with the parameters of NEST's "
+            "Potjans_2014 example: 8 populations of current-based LIF neurons (iaf_psc_exp), "
+            f"fixed-total-number connectivity, {bg}")
+    if scale == 1.0 and k_scale == 1.0:
+        return text + "; full scale (77,169 neurons, about 3.0e8 synapses)"
+    return (text + f"; scaled: x{scale:g} neurons, x{k_scale:g} in-degrees (weights / "
+            "sqrt(k_scale) and NEST's DC compensation), not comparable with full-scale figures")
+
+
+def _release(net: Network) -> None:
+    """Drop what a finished run holds (and CuPy's cached blocks on the CUDA backend)."""
+    backend = net.backend
+    gc.collect()
+    if backend == "cuda":
+        import cupy  # only reached when the CUDA backend ran
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
+def microcircuit_run(*, device: str = "cpu", scale: float = 1.0, k_scale: float = 1.0,
+                     background: str = "poisson", seed: int = 1, record: bool = True,
+                     sim_ms: tuple = MICROCIRCUIT_MS) -> list[dict]:
+    """One build of the microcircuit, simulated to each time of ``sim_ms`` in turn.
+
+    The build is timed from ``potjans_diesmann(...)`` to the end of ``network.build()`` and a
+    device sync. The simulation then runs to ``sim_ms[0]`` (timed), continues to ``sim_ms[1]``
+    (timed), ...; the record for ``sim_ms[i]`` has the wall time of everything simulated up to
+    it (the sum of the segments, ``wall_s_segments``). With ``record`` every spike is recorded
+    and the records carry per-population rates over their simulated time; without, ``rates_hz``
+    is empty. One record per simulated time, in the order of ``sim_ms``.
+    """
+    from ..networks import potjans_diesmann
+    times = [float(t) for t in sim_ms]
+    if not times or any(t <= 0 for t in times) or times != sorted(set(times)):
+        raise ValueError(f"microcircuit_run(): sim_ms must be increasing positive times, "
+                         f"got {sim_ms!r}")
+    gc.collect()
+    t0 = time.perf_counter()
+    ref = potjans_diesmann(scale, k_scale, background=background, device=device, seed=seed,
+                           record=record)
+    net = ref.network
+    net.build()
+    sync(net)
+    build_s = time.perf_counter() - t0
+    n, n_syn = int(ref.params["n_neurons"]), n_synapses(net)
+    log.info("potjans_diesmann x%g/%g on %s: %d neurons, %d synapses, built in %.1f s",
+             scale, k_scale, net.backend, n, n_syn, build_s)
+    seg_ms = [b - a for a, b in zip([0.0] + times, times)]
+    segments, done, records = [], 0.0, []
+    for target in times:
+        t0 = time.perf_counter()
+        net.run(target - done)
+        sync(net)
+        segments.append(time.perf_counter() - t0)
+        done = target
+        wall = sum(segments)
+        rec = {
+            "name": MICROCIRCUIT, "device": net.backend, "scale": float(scale),
+            "k_scale": float(k_scale), "background": background, "recording": bool(record),
+            "sim_ms": target, "build_s": build_s, "wall_s": wall,
+            "x_realtime": target * 1e-3 / wall, "rtf": wall / (target * 1e-3),
+            "rates_hz": {}, "n_neurons": n, "n_synapses": n_syn, "seed": seed,
+            "wall_s_segments": list(segments), "segments_ms": seg_ms[:len(segments)],
+            "description": microcircuit_description(scale, k_scale, background),
+        }
+        if record:
+            rec["rates_hz"] = {k: float(m.mean_rate(0.0, target)) for k, m in ref.monitors.items()}
+            spikes = sum(m.num_spikes for m in ref.monitors.values())
+            rec["mean_rate_hz"] = spikes / (n * target * 1e-3)
+        records.append(rec)
+        log.info("potjans_diesmann on %s, %g ms, recording %s: %.2f s wall, %.3g wall s per "
+                 "simulated s", net.backend, target, record, wall, rec["rtf"])
+    del ref
+    _release(net)
+    return records
+
+
+def microcircuit_records(*, device: str = "cpu", scale: float = 1.0, k_scale: float = 1.0,
+                         background: str = "poisson", seed: int = 1,
+                         sim_ms: tuple = MICROCIRCUIT_MS,
+                         recording: tuple = (True, False)) -> list[dict]:
+    """The microcircuit benchmark on one device: :func:`microcircuit_run` with spike recording
+    and again from a fresh build without (``recording``), each for 1 s and 10 s (``sim_ms``).
+
+    Returns the records of every run (``reference_networks`` records of the results schema with
+    ``scale``, ``k_scale``, ``background``, ``recording`` and ``rtf``, wall s per simulated s).
+    """
+    out = []
+    for record in recording:
+        out.extend(microcircuit_run(device=device, scale=scale, k_scale=k_scale,
+                                    background=background, seed=seed, record=record,
+                                    sim_ms=sim_ms))
+    return out
+
+
 # -- peers ---------------------------------------------------------------------------------------
 
 def peer_record(result: dict) -> dict:

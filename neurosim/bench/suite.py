@@ -9,13 +9,20 @@
   network with a constant and with per-synapse delays, up to 10,000 neurons x 10^7 synapses;
 - real-time factor of COBA and Brunel 2000 at full size, 1 s, build timed apart, and a raster
   excerpt of Brunel 2000;
+- the Potjans-Diesmann cortical microcircuit (``cases.microcircuit_records``): build time, then
+  wall time and real-time factor for 1 s and 10 s of simulated time, with spike recording and
+  again from a fresh build without; full scale (77,169 neurons, about 3e8 synapses) on every
+  device, or a "not run" entry with the reason when the machine's memory is too small;
 - convergence of the learning tasks of ``neurosim.tasks`` where they exist;
 - with ``peers=True``: Brian2 (cython) and NEST on the LIF case at the same sizes, COBA and
   Brunel, in the same run (``neurosim.peers.run_peer``).
 
 Quick mode keeps the whole run under about two minutes on a 2-core CPU without peers: the
 1,000,000-neuron networks are simulated for 100 ms instead of 1 s (their records say so in
-``note``), three repetitions instead of five, one run of each reference network. Everything is logged through ``logging``; a tqdm bar shows progress.
+``note``), three repetitions instead of five, one run of each reference network, and the
+microcircuit at NEST's scaled example size (scale = k_scale = 0.1: 7,717 neurons, about
+3.0e6 synapses, weights / sqrt(0.1) with NEST's DC compensation) for 1 s only. Everything is
+logged through ``logging``; a tqdm bar shows progress.
 """
 
 from __future__ import annotations
@@ -34,6 +41,12 @@ log = logging.getLogger(__name__)
 DEFAULT_SIZES = (100, 1_000, 5_000, 10_000, 100_000, 1_000_000)
 DEVICE_CHOICES = ("cpu", "cuda", "auto", "all")
 BYTES_PER_SYNAPSE_BUILD = 40     # host bytes a build needs per synapse at its peak (measured ~31)
+#: Potjans-Diesmann microcircuit: peak host memory of a NumPy build per synapse (about 3 GiB
+#: resident for the 2.99e8 synapses of the full model, ~11 B/synapse), and CUDA device memory
+#: per synapse (targets, weights, delays: ~9 B). On a GPU the synapses are checked against the
+#: device's free memory only (connectivity is drawn on the device there).
+MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE = 12
+MICROCIRCUIT_DEVICE_BYTES_PER_SYNAPSE = 10
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,13 @@ class SuiteConfig:
     #: sizes that cannot fit: NEST 3.10 was killed by the out-of-memory killer at about 24 GB
     #: resident with 10^6 neurons on a 23.5 GiB machine (three runs).
     peer_bytes_per_neuron: dict = field(default_factory=lambda: {"nest": 25_000})
+    #: the Potjans-Diesmann microcircuit: on/off, its scale (neurons) and k_scale (in-degrees),
+    #: background ("poisson", as GeNN and NEST GPU publish it, or "dc") and simulated times
+    microcircuit: bool = True
+    microcircuit_scale: float = 1.0
+    microcircuit_k_scale: float = 1.0
+    microcircuit_background: str = "poisson"
+    microcircuit_ms: tuple = cases.MICROCIRCUIT_MS
     seed: int = 1
 
     def sim_ms_for(self, n: int) -> float:
@@ -73,9 +93,12 @@ class SuiteConfig:
 
 
 def quick_config() -> SuiteConfig:
-    """Quick mode: big sizes simulated for less than 1 s, fewer repeats, one reference run."""
+    """Quick mode: big sizes simulated for less than 1 s, fewer repeats, one reference run,
+    the microcircuit at NEST's scaled example size (0.1 of the neurons and in-degrees) for 1 s."""
     return SuiteConfig(sim_ms=((100_000, 1000.0), (10**12, 100.0)),
-                       repeats=((10_000, 3), (10**12, 1)), reference_repeats=1)
+                       repeats=((10_000, 3), (10**12, 1)), reference_repeats=1,
+                       microcircuit_scale=0.1, microcircuit_k_scale=0.1,
+                       microcircuit_ms=(1000.0,))
 
 
 def full_config() -> SuiteConfig:
@@ -111,15 +134,57 @@ def _enough_memory(n_synapses: int) -> bool:
         return True
 
 
+def _microcircuit_fits(dev: str, n_synapses: int) -> tuple[bool, str]:
+    """Whether the microcircuit's build fits memory, and why not: the GPU's free memory on CUDA
+    (``dev`` "cuda", or "auto" with a usable GPU), the host's available memory otherwise."""
+    on_gpu = dev == "cuda"
+    if dev == "auto":
+        from ..backends import cuda_status
+        on_gpu = cuda_status()[0]
+    if on_gpu:
+        need = MICROCIRCUIT_DEVICE_BYTES_PER_SYNAPSE * n_synapses
+        try:
+            import cupy
+            free = cupy.cuda.runtime.memGetInfo()[0] + cupy.get_default_memory_pool().free_bytes()
+        except Exception:  # cannot ask: try
+            return True, ""
+        if need > free:
+            return False, (f"needs about {need / 2**30:.1f} GiB of GPU memory for "
+                           f"{n_synapses:,} synapses ({MICROCIRCUIT_DEVICE_BYTES_PER_SYNAPSE} "
+                           f"B/synapse), {free / 2**30:.1f} GiB free")
+        return True, ""
+    need = MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE * n_synapses
+    try:
+        import psutil
+        avail = psutil.virtual_memory().available
+    except Exception:  # no psutil: try
+        return True, ""
+    if need > avail:
+        return False, (f"needs about {need / 2**30:.1f} GiB of host memory for "
+                       f"{n_synapses:,} synapses ({MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE} B/synapse "
+                       f"at the build's peak), {avail / 2**30:.1f} GiB available")
+    return True, ""
+
+
+def _check_scale(what: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"run_suite(): {what} must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
 def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = None,
               peers: bool = False, config: SuiteConfig | None = None,
-              progress: bool | None = None) -> dict:
+              progress: bool | None = None, microcircuit_scale: float | None = None,
+              microcircuit_k_scale: float | None = None) -> dict:
     """Run the benchmark suite and return one results dict of schema 1.
 
     ``device``: "cpu", "cuda", "auto" (``Network(device="auto")`` picks per network) or "all"
     (every usable device). ``sizes``: throughput sizes (default 100 ... 1,000,000).
     ``peers``: also run the installed peer simulators. ``config`` overrides the quick/full
     configuration (tests use small ones). ``progress``: a tqdm bar (None: only on a terminal).
+    ``microcircuit_scale``/``microcircuit_k_scale``: the Potjans-Diesmann microcircuit's
+    fraction of neurons and of in-degrees, in (0, 1] (default: the configuration's, 1 and 1 in
+    the full suite, 0.1 and 0.1 in quick mode).
     """
     from .. import sysinfo
     from ..report.render import SCHEMA_VERSION
@@ -129,6 +194,12 @@ def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = No
         if not sizes or any(not isinstance(s, int) or s < 5 for s in sizes):
             raise ValueError(f"run_suite(): sizes must be integers >= 5, got {sizes!r}")
         cfg = replace(cfg, sizes=tuple(sizes))
+    if microcircuit_scale is not None:
+        cfg = replace(cfg, microcircuit_scale=_check_scale("microcircuit_scale",
+                                                           microcircuit_scale))
+    if microcircuit_k_scale is not None:
+        cfg = replace(cfg, microcircuit_k_scale=_check_scale("microcircuit_k_scale",
+                                                             microcircuit_k_scale))
     devices = devices_for(device)
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     load0 = _load()
@@ -138,9 +209,13 @@ def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = No
         "schema": SCHEMA_VERSION, "run_id": "", "created": created.isoformat(), "quick": quick,
         "system": system, "throughput": [], "memory": [], "convergence": {},
         "reference_networks": [], "peers": [], "raster": None, "gpu_tests": None,
-        "notes": [], "suite": {"devices": devices, "networks": dict(cases.NETWORKS),
-                               "sizes": list(cfg.sizes), "seed": cfg.seed},
+        "microcircuit": _microcircuit_setup(cfg), "notes": [],
+        "suite": {"devices": devices, "networks": dict(cases.NETWORKS),
+                  "sizes": list(cfg.sizes), "seed": cfg.seed},
     }
+    if cfg.microcircuit:
+        results["suite"]["networks"][cases.MICROCIRCUIT] = cases.microcircuit_description(
+            cfg.microcircuit_scale, cfg.microcircuit_k_scale, cfg.microcircuit_background)
     results["run_id"] = f"{created:%Y%m%dT%H%M%SZ}-{system.get('host_id', 'host')}" + (
         "-quick" if quick else "")
     jobs = _plan(cfg, devices, quick, results)
@@ -179,6 +254,10 @@ def _plan(cfg: SuiteConfig, devices: list[str], quick: bool, results: dict) -> l
                              _memory_job(cfg, n, k, delays, dev, results)))
         for name in cfg.references:
             jobs.append((f"{name} ({dev})", _reference_job(cfg, name, dev, results)))
+        if cfg.microcircuit:
+            jobs.append((f"potjans_diesmann x{cfg.microcircuit_scale:g}/"
+                         f"{cfg.microcircuit_k_scale:g} ({dev})",
+                         _microcircuit_job(cfg, dev, results)))
     if cfg.tasks:
         task_dev = "cuda" if "cuda" in devices else devices[0]
         jobs.append((f"learning tasks ({task_dev})", _tasks_job(quick, task_dev, results)))
@@ -242,6 +321,43 @@ def _reference_job(cfg, name, dev, results):
                                     f"fell silent (bistable network); timed with seed "
                                     f"{rec['seed']}")
         results["reference_networks"].append(rec)
+    return job
+
+
+def _microcircuit_setup(cfg: SuiteConfig) -> dict:
+    """The ``microcircuit`` entry of the results: what was asked for; ``not_run`` fills in."""
+    setup = {"scale": float(cfg.microcircuit_scale), "k_scale": float(cfg.microcircuit_k_scale),
+             "background": cfg.microcircuit_background,
+             "sim_ms": [float(t) for t in cfg.microcircuit_ms], "not_run": []}
+    if not cfg.microcircuit:
+        setup["not_run"].append({"device": "any", "status": "not run",
+                                 "reason": "disabled in this configuration"})
+    return setup
+
+
+def _microcircuit_job(cfg, dev, results):
+    def job():
+        from ..networks.potjans_diesmann import derive_parameters
+        scale, k_scale = cfg.microcircuit_scale, cfg.microcircuit_k_scale
+        n_syn = int(derive_parameters(scale, k_scale, cfg.microcircuit_background)
+                    .num_synapses.sum())
+        fits, why = _microcircuit_fits(dev, n_syn)
+        if fits:
+            try:
+                recs = cases.microcircuit_records(
+                    device=dev, scale=scale, k_scale=k_scale,
+                    background=cfg.microcircuit_background, seed=cfg.seed,
+                    sim_ms=cfg.microcircuit_ms)
+            except MemoryError as exc:
+                fits, why = False, f"out of memory ({exc})".splitlines()[0]
+        if not fits:
+            results["microcircuit"]["not_run"].append({"device": dev, "status": "not run",
+                                                       "reason": why})
+            results["notes"].append(f"potjans_diesmann (scale {scale:g}, k_scale {k_scale:g}) "
+                                    f"not run on {dev}: {why}")
+            log.warning(results["notes"][-1])
+            return
+        results["reference_networks"].extend(recs)
     return job
 
 

@@ -11,7 +11,8 @@ The pieces live in small modules, all re-exported here (importing this module im
 :mod:`~neurosim.report.formatting` (``fmt_*`` and text helpers),
 :mod:`~neurosim.report.metrics` (``METRICS`` and peer comparisons),
 :mod:`~neurosim.report.targets` (``targets.json``), :mod:`~neurosim.report.rules`
-(recommendations) and :mod:`~neurosim.report.figures` (SVG figures). This module holds the badges,
+(recommendations), :mod:`~neurosim.report.microcircuit` (the Potjans–Diesmann section) and
+:mod:`~neurosim.report.figures` (SVG figures). This module holds the badges,
 the convergence and history tables, ``build_context``, the Jinja2 environment and
 ``render_report``.
 
@@ -36,6 +37,7 @@ from neurosim.report.history import earlier_runs, load_history, machine_key
 from neurosim.report.metrics import (HISTORY_METRICS, METRICS, NETWORK_NAMES, PEER_NAMES,
                                      Measured, MetricDef, Missing, PeerComparison,
                                      compute_metrics, fmt_measured, peer_comparisons)
+from neurosim.report.microcircuit import microcircuit_context
 from neurosim.report.rules import (RATE_TOLERANCE, REGRESSION_TOLERANCE, RULES, Recommendation,
                                    recommendations)
 from neurosim.report.schema import (RESULTS_SCHEMA, SCHEMA_VERSION, load_results, parse_time,
@@ -205,7 +207,9 @@ def build_context(results: dict, history: list[dict] | None = None,
         "reference_networks": [
             dict(n, label=NETWORK_NAMES.get(n["name"], n["name"]),
                  rates=", ".join(f"{k} {fmt_num(v)}" for k, v in n["rates_hz"].items()) or "—")
-            for n in sorted(results["reference_networks"], key=lambda r: (r["name"], r["device"]))],
+            for n in sorted(results["reference_networks"], key=lambda r: (r["name"], r["device"]))
+            if n["name"] != "potjans_diesmann"],      # those have their own section
+        "microcircuit": microcircuit_context(results, judged),
         "peers": [dict(p, label=PEER_NAMES.get(p["simulator"], p["simulator"]),
                        case_label=NETWORK_NAMES.get(p["case"], p["case"]))
                   for p in sorted(results["peers"],

@@ -48,9 +48,18 @@ _TASKS = {
     "homeostasis": {"adaptation_time_s": ["number"], "target_rate_hz": "number",
                     "rate_trace": {"t_s": ["number"], "rate_hz": ["number"]}},
 }
+# Potjans-Diesmann microcircuit records (name "potjans_diesmann") add scale, k_scale,
+# background, recording and rtf (wall s per simulated s); without recording, rates_hz is {}.
 _REFERENCE = {"name": "str", "device": "str", "sim_ms": "number", "build_s": "number",
               "wall_s": "number", "x_realtime": "number", "rates_hz": {"*": "number"},
-              "n_neurons": "int", "n_synapses": "int", "mean_rate_hz?": "number"}
+              "n_neurons": "int", "n_synapses": "int", "mean_rate_hz?": "number",
+              "scale?": "number", "k_scale?": "number", "background?": ("poisson", "dc"),
+              "recording?": "bool", "rtf?": "number"}
+# What the suite asked of the microcircuit, and the devices it did not run on (and why);
+# absent in results written before the suite ran it.
+_MICROCIRCUIT = {"scale": "number", "k_scale": "number", "background": ("poisson", "dc"),
+                 "sim_ms": ["number"],
+                 "not_run": [{"device": "str", "status": ("not run",), "reason": "str"}]}
 _PEER = {"simulator": "str", "target": "str?", "case": "str", "n_neurons": "int",
          "build_s": "number", "sim_s": "number", "x_realtime": "number", "mean_rate_hz": "number"}
 _RASTER = {"network": "str", "t_ms": ["number"], "index": ["int"], "window_ms": ["number"]}
@@ -61,6 +70,7 @@ RESULTS_SCHEMA = {
     "throughput": [_THROUGHPUT], "memory": [_MEMORY], "convergence": {},
     "reference_networks": [_REFERENCE], "peers": [_PEER],
     "raster": _OrNull(_RASTER), "gpu_tests": _OrNull(_GPU_TESTS),
+    "microcircuit?": _MICROCIRCUIT,
 }
 _WHAT = {"int": "an integer", "number": "a finite number", "str": "a string",
          "bool": "true or false", "datetime": "an ISO-8601 date-time string"}
