@@ -105,14 +105,21 @@ def neurosim_worker(cfg: dict, spikes_path: str) -> dict:
     t = time.perf_counter()
     ref = pd.potjans_diesmann(cfg["scale"], cfg["k_scale"], background=cfg["background"],
                               connection=cfg["connection"], dt=cfg["dt"], device=cfg["device"],
-                              seed=cfg["seed"], record=cfg["record"])
+                              seed=cfg["seed"], record=cfg["record"],
+                              connectivity=cfg.get("connectivity", "auto"))
     net = ref.network
     net.build()
+    if net.backend == "cuda":
+        import cupy
+        cupy.cuda.Device().synchronize()
     build_s = time.perf_counter() - t
     L = net._engine.L
+    # the synapse arrays where they live: the engine's (device) copies when it has them
+    arrays = getattr(net._engine, "classes", None) or L.classes
     syn_bytes = sum(c.cols.nbytes + c.weights.nbytes + c.indptr.nbytes
-                    + (0 if c.delays is None else c.delays.nbytes) for c in L.classes)
+                    + (0 if c.delays is None else c.delays.nbytes) for c in arrays)
     out = {"simulator": "neurosim", "backend": net.backend, "build_s": build_s,
+           "connectivity": ("device" if any(c.generated for c in L.classes) else "host"),
            "n_neurons": net.n_neurons, "n_synapses": int(L.n_synapses),
            "synapse_bytes": int(syn_bytes), "peak_rss_after_build_bytes": peak_rss_bytes()}
     t = time.perf_counter()
@@ -200,6 +207,7 @@ def run_worker(args, simulator: str, seed: int, record: bool) -> dict:
     """Run one build + simulation in a fresh process; analyse its spikes here."""
     cfg = {"scale": args.scale, "k_scale": args.k_scale, "background": args.background,
            "connection": args.connection, "dt": args.dt, "device": args.device, "seed": seed,
+           "connectivity": args.connectivity,
            "record": record, "duration": args.duration, "threads": args.nest_threads}
     if simulator == "nest":
         pd = _model()
@@ -325,6 +333,9 @@ def main(argv=None) -> int:
                    default="fixed_total_number")
     p.add_argument("--dt", type=float, default=0.1)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--connectivity", choices=("auto", "host", "device"), default="auto",
+                   help="where synapses are drawn (Network's argument; 'device' on a GPU or "
+                        "cuda:host)")
     p.add_argument("--sync-neurons", type=int, default=1000)
     p.add_argument("--no-record-too", action="store_true",
                    help="also build and run each seed without spike recording (timing only)")

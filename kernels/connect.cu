@@ -186,43 +186,51 @@ NS_GLOBAL void connect_cols_from_keys(ns_i64 n_syn, ns_i32 n_post,
   }
 }
 
-/* Weights: out[...] = (float)sample (see ns_connect_sample) for every synapse
- * of the projection; bad[0] = 1 if a redraw never ended. */
+/* Every synapse's value of a weight/delay spec (ns_connect_sample) from the
+ * stream `purpose`, handed to store(position in the class arrays, value);
+ * bad[0] = 1 if a redraw never ended. */
+template <typename Store>
+NS_DEVICE void ns_connect_values(ns_i32 kind, double a, double b, double lo, double hi,
+                                 ns_i32 clip, ns_u64 key0, ns_u64 key1, ns_u64 purpose,
+                                 ns_i64 n_syn, ns_i32 n_pre, const ns_i64 *__restrict__ moff,
+                                 const ns_i64 *__restrict__ dst, ns_i32 *__restrict__ bad,
+                                 Store store) {
+  NS_GRID_STRIDE_LOOP(j, n_syn) {
+    const ns_i32 i = ns_connect_row(moff, n_pre, j);
+    int ok = 1;
+    const double v = ns_connect_sample(kind, a, b, lo, hi, clip, key0, key1, purpose,
+                                       (ns_u64)j, &ok);
+    if (!ok) bad[0] = 1;
+    store(dst[i] + j - moff[i], v);
+  }
+}
+
+/* Weights: out[...] = (float)sample. */
 NS_GLOBAL void connect_weights(ns_i32 kind, double a, double b, double lo, double hi,
                                ns_i32 clip, ns_u64 key0, ns_u64 key1, ns_i64 n_syn,
                                ns_i32 n_pre, const ns_i64 *__restrict__ moff,
                                const ns_i64 *__restrict__ dst, float *__restrict__ out,
                                ns_i32 *__restrict__ bad) {
-  NS_GRID_STRIDE_LOOP(j, n_syn) {
-    const ns_i32 i = ns_connect_row(moff, n_pre, j);
-    int ok = 1;
-    const double v = ns_connect_sample(kind, a, b, lo, hi, clip, key0, key1,
-                                       NS_CONNECT_WEIGHT, (ns_u64)j, &ok);
-    if (!ok) bad[0] = 1;
-    out[dst[i] + j - moff[i]] = (float)v;
-  }
+  ns_connect_values(kind, a, b, lo, hi, clip, key0, key1, NS_CONNECT_WEIGHT, n_syn, n_pre,
+                    moff, dst, bad, [&](ns_i64 k, double v) { out[k] = (float)v; });
 }
 
 /* Delays in steps: max(1, rint(sample / dt)) as int16; bad[1] = 1 if a value
- * exceeds 32767 steps (stored as 32767), bad[0] = 1 if a redraw never ended. */
+ * exceeds 32767 steps (stored as 32767). */
 NS_GLOBAL void connect_delay_steps(ns_i32 kind, double a, double b, double lo, double hi,
                                    ns_i32 clip, double dt, ns_u64 key0, ns_u64 key1,
                                    ns_i64 n_syn, ns_i32 n_pre,
                                    const ns_i64 *__restrict__ moff,
                                    const ns_i64 *__restrict__ dst, ns_i16 *__restrict__ out,
                                    ns_i32 *__restrict__ bad) {
-  NS_GRID_STRIDE_LOOP(j, n_syn) {
-    const ns_i32 i = ns_connect_row(moff, n_pre, j);
-    int ok = 1;
-    const double v = ns_connect_sample(kind, a, b, lo, hi, clip, key0, key1,
-                                       NS_CONNECT_DELAY, (ns_u64)j, &ok);
-    if (!ok) bad[0] = 1;
-    double s = rint(v / dt);
-    if (!(s >= 1.0)) s = 1.0;
-    if (s > 32767.0) {
-      bad[1] = 1;
-      s = 32767.0;
-    }
-    out[dst[i] + j - moff[i]] = (ns_i16)s;
-  }
+  ns_connect_values(kind, a, b, lo, hi, clip, key0, key1, NS_CONNECT_DELAY, n_syn, n_pre,
+                    moff, dst, bad, [&](ns_i64 k, double v) {
+                      double s = rint(v / dt);
+                      if (!(s >= 1.0)) s = 1.0;
+                      if (s > 32767.0) {
+                        bad[1] = 1;
+                        s = 32767.0;
+                      }
+                      out[k] = (ns_i16)s;
+                    });
 }

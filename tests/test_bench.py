@@ -253,6 +253,7 @@ def test_microcircuit_records(mc_records):
         assert r["x_realtime"] == pytest.approx(1.0 / r["rtf"])
         assert r["wall_s"] == pytest.approx(sum(r["wall_s_segments"]))
         assert "scaled: x0.02 neurons, x0.05 in-degrees" in r["description"]
+        assert r["connectivity"] == "host"                 # NumPy draws the synapses
     one, ten = recs[0], recs[1]           # the 10 s record continues the 1 s run of one build
     assert ten["build_s"] == one["build_s"] and ten["segments_ms"] == [50.0, 100.0]
     assert ten["wall_s_segments"][0] == one["wall_s"] and ten["wall_s"] > one["wall_s"]
@@ -288,6 +289,10 @@ def test_microcircuit_section_renders(mc_records, tmp_path):
     assert "published, not measured here" in section and "NEST GPU" in section
     assert "This run: **unmeasured** (not measured; no potjans_diesmann record on cuda" in section
     assert "Potjans–Diesmann Microcircuit</h3>" in html and "NEST GPU" in html
+    generated = [dict(r, device="cuda", connectivity="device") for r in mc_records]
+    md2 = render.render_report(results_with(reference_networks=generated),
+                               tmp_path / "gen")["BENCHMARKS.md"].read_text(encoding="utf-8")
+    assert "| cuda (synapses generated on the device) | yes |" in md2
     # the microcircuit rows are not repeated in the generic reference table
     assert "No reference network was simulated in this run." in md
 

@@ -344,6 +344,8 @@ def microcircuit_run(*, device: str = "cpu", scale: float = 1.0, k_scale: float 
     sync(net)
     build_s = time.perf_counter() - t0
     n, n_syn = int(ref.params["n_neurons"]), n_synapses(net)
+    # where the synapses were drawn: generated on the device ("auto" on a GPU) or by NumPy
+    drawn = "device" if any(c.generated for c in net._engine.L.classes) else "host"
     log.info("potjans_diesmann x%g/%g on %s: %d neurons, %d synapses, built in %.1f s",
              scale, k_scale, net.backend, n, n_syn, build_s)
     seg_ms = [b - a for a, b in zip([0.0] + times, times)]
@@ -362,6 +364,7 @@ def microcircuit_run(*, device: str = "cpu", scale: float = 1.0, k_scale: float 
             "x_realtime": target * 1e-3 / wall, "rtf": wall / (target * 1e-3),
             "rates_hz": {}, "n_neurons": n, "n_synapses": n_syn, "seed": seed,
             "wall_s_segments": list(segments), "segments_ms": seg_ms[:len(segments)],
+            "connectivity": drawn,
             "description": microcircuit_description(scale, k_scale, background),
         }
         if record:

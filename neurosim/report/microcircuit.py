@@ -22,10 +22,8 @@ PUBLISHED = (
     {"simulator": "NEST GPU", "hardware": "NVIDIA RTX 4090", "rtf": 0.39},
 )
 PUBLISHED_SOURCE = (
-    "figures quoted in issue 6 of the neurosim tracker, from the GPU comparison of the "
-    "full-scale microcircuit in Golosio et al. (2023), Runtime Construction of Large-Scale "
-    "Spiking Neuronal Network Models on GPU Devices, Applied Sciences 13(17):9598, "
-    "doi:10.3390/app13179598 (arXiv:2306.09855)")
+    "figures as quoted in issue 6 of the neurosim tracker (GeNN and NEST GPU on one RTX 4090); "
+    "not re-checked against the original publications here, and not measured by neurosim")
 
 
 def _g(x: float) -> str:
@@ -58,7 +56,9 @@ def _rows(recs: list[dict], times: list[float]) -> list[dict]:
         longest = by_time[max(by_time)]
         rates = ", ".join(f"{k} {fmt_num(v)}" for k, v in longest["rates_hz"].items())
         rows.append({
-            "device": device, "recording": "yes" if rec_on else "no",
+            "device": (f"{device} (synapses generated on the device)"
+                       if longest.get("connectivity") == "device" else device),
+            "recording": "yes" if rec_on else "no",
             "scale": scale_label(longest), "full_scale": is_full_scale(longest),
             "background": longest.get("background", "—"),
             "n_neurons": longest["n_neurons"], "n_synapses": longest["n_synapses"],
