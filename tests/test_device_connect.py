@@ -385,3 +385,14 @@ def test_redraws_that_never_end_and_overlong_delays_are_errors():
     net.connect(a, a, ns.OneToOne(), weight=1.0, delay=ns.Uniform(3300.0, 3400.0), name="long")
     with pytest.raises(ValueError, match="'long'.*32767 steps"):
         net.build()
+
+
+def test_device_memory_exhausted_while_counting_is_a_device_memory_error(monkeypatch):
+    def no_room(self, proj):
+        raise MemoryError("out of memory allocating 8,000,000 bytes")
+    monkeypatch.setattr(dc.DeviceConnectivity, "counts", no_room)
+    net = device_net("cuda:host")
+    a = net.add_population(10, ns.LIF())
+    net.connect(a, a, ns.FixedIndegree(3), weight=1.0)
+    with pytest.raises(ns.DeviceMemoryError, match="connectivity='host'"):
+        net.build()

@@ -21,7 +21,15 @@ def build_engine(net, backend: str):
         from .device_connect import DeviceConnectivity
         dev = _Device(host=(backend == "cuda:host"))
         gen = DeviceConnectivity(dev, net, on_device) if on_device else None
-        layout = build_layout(net, device_gen=gen)
+        try:
+            layout = build_layout(net, device_gen=gen)
+        except MemoryError as exc:      # CuPy's OutOfMemoryError: FixedIndegree's sort keys
+            if gen is None:
+                raise
+            from ..errors import DeviceMemoryError
+            raise DeviceMemoryError(f"counting the synapses generated on {backend} ran out of "
+                                    f"device memory ({exc}): free device memory, use "
+                                    f"connectivity='host', or device='cpu'") from None
         return CudaEngine(net, layout, host=(backend == "cuda:host"), dev=dev, gen=gen)
     raise ValueError(f"build_engine(): unknown backend {backend!r}")
 

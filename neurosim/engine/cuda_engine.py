@@ -291,6 +291,9 @@ class CudaEngine(ProjectionAccess):
             raise DeviceMemoryError(f"allocating the network on {self.name} failed ({exc}) "
                                     f"although the estimate ({_gib(sum(self.memory.values()))})"
                                     f" fitted: free device memory, or use device='cpu'") from None
+        except Exception:                # e.g. generated weights that never met their bounds
+            self._release()
+            raise
         self.plastic = [r.build_cuda(self, p) for p, r in _plastic_rules(net)]
         self.recorder = _Recorder(self)
         for mon in net.monitors:
