@@ -396,3 +396,35 @@ def test_device_memory_exhausted_while_counting_is_a_device_memory_error(monkeyp
     net.connect(a, a, ns.FixedIndegree(3), weight=1.0)
     with pytest.raises(ns.DeviceMemoryError, match="connectivity='host'"):
         net.build()
+
+
+def test_any_launch_shape_and_thread_order_give_the_same_synapses(monkeypatch):
+    """Every synapse has a fixed position and its own random numbers: a multi-block grid with
+    threads in shuffled order writes exactly what one thread writes."""
+    from neurosim.backends import hostbuild
+
+    def build():
+        net = device_net("cuda:host", seed=13)
+        a = net.add_population(70, ns.LIF())
+        b = net.add_population(40, ns.LIF())
+        projs = [net.connect(a, b, ns.FixedTotalNumber(900, allow_self=False), weight=2.0,
+                             delay=ns.Normal(1.0, 0.5, low=0.1)),
+                 net.connect(b, a, ns.FixedProbability(0.2), weight=ns.Uniform(1.0, 2.0),
+                             delay=ns.Uniform(0.2, 1.0)),
+                 net.connect(a, a, ns.FixedIndegree(5), weight=1.0, delay=1.0)]
+        net.build()
+        return [(p.sources, p.targets, p.weights, p.delays) for p in projs]
+
+    reference = build()
+    real = dc.DeviceConnectivity._launch
+
+    def many_threads(self, name, n, *args):
+        kernel = self.dev.kernel(dc.KERNELS, name)
+        kernel((3,), (7,), args)                      # 21 threads, grid-stride loops
+    monkeypatch.setattr(dc.DeviceConnectivity, "_launch", many_threads)
+    with hostbuild.shuffle_order(True):
+        shuffled = build()
+    monkeypatch.setattr(dc.DeviceConnectivity, "_launch", real)
+    for ref, got in zip(reference, shuffled):
+        for x, y in zip(ref, got):
+            np.testing.assert_array_equal(x, y)
