@@ -130,6 +130,26 @@ class FixedIndegree(Rule):
     def size(self, n_pre, n_post, same):
         return n_post * self.k
 
+    def generate_by_source(self, n_pre, n_post, same, rng):
+        """As the generic path (the same draws, the same pairs sorted by source then target),
+        in about 12 bytes per synapse at the peak instead of about 35: the drawn sources become
+        ``source * n_post + target`` keys in place (targets added in chunks), one in-place sort,
+        and the int32 targets are read off in chunks."""
+        key = _draw_degree(n_post, n_pre, self.k, same, self.allow_self, self.multapses,
+                           rng).reshape(-1)
+        counts = np.bincount(key, minlength=n_pre).astype(np.int64)
+        key *= n_post
+        n = key.size
+        for a in range(0, n, _CHUNK):
+            b = min(n, a + _CHUNK)
+            key[a:b] += np.arange(a, b, dtype=np.int64) // self.k
+        key.sort()
+        post = np.empty(n, np.int32)
+        for a in range(0, n, _CHUNK):
+            b = min(n, a + _CHUNK)
+            post[a:b] = key[a:b] % n_post
+        return counts, post, None
+
 
 @dataclass(frozen=True)
 class FixedOutdegree(Rule):
@@ -280,6 +300,8 @@ def group_by_source(pre, post, n_pre, n_post, keep_order=False):
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+_CHUNK = 1 << 22             # elements per temporary in the bounded-memory builds
 
 def _eligible_pairs(n_pre, n_post, same, allow_self) -> int:
     return n_pre * n_post - (n_pre if same and not allow_self else 0)
