@@ -325,13 +325,11 @@ def test_microcircuit_configs_and_scale_override():
 
 
 def test_microcircuit_fits_checks_gpu_memory_on_cuda(monkeypatch):
-    fake = types.ModuleType("cupy")
-    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
-        memGetInfo=lambda: (2 * 2**30, 80 * 2**30)))
-    fake.get_default_memory_pool = lambda: types.SimpleNamespace(free_bytes=lambda: 0)
-    monkeypatch.setitem(sys.modules, "cupy", fake)
+    from neurosim.engine import cuda_engine
+    monkeypatch.setattr(cuda_engine, "free_device_memory",
+                        lambda host: (2 * 2**30, "GPU 0 (Test GPU)"))
     ok, why = suite._microcircuit_fits("cuda", 299_880_000)        # ~2.8 GiB at 10 B/synapse
-    assert not ok and "GiB of GPU memory" in why and "2.0 GiB free" in why
+    assert not ok and "GiB of GPU memory" in why and "2.0 GiB free on GPU 0 (Test GPU)" in why
     assert suite._microcircuit_fits("cuda", 100_000_000) == (True, "")
     monkeypatch.setattr(suite, "MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE", 10**15)
     assert not suite._microcircuit_fits("cpu", 1000)[0]

@@ -141,28 +141,23 @@ def _microcircuit_fits(dev: str, n_synapses: int) -> tuple[bool, str]:
     if dev == "auto":
         from ..backends import cuda_status
         on_gpu = cuda_status()[0]
-    if on_gpu:
-        need = MICROCIRCUIT_DEVICE_BYTES_PER_SYNAPSE * n_synapses
-        try:
-            import cupy
-            free = cupy.cuda.runtime.memGetInfo()[0] + cupy.get_default_memory_pool().free_bytes()
-        except Exception:  # cannot ask: try
-            return True, ""
-        if need > free:
-            return False, (f"needs about {need / 2**30:.1f} GiB of GPU memory for "
-                           f"{n_synapses:,} synapses ({MICROCIRCUIT_DEVICE_BYTES_PER_SYNAPSE} "
-                           f"B/synapse), {free / 2**30:.1f} GiB free")
-        return True, ""
-    need = MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE * n_synapses
+    per_synapse = (MICROCIRCUIT_DEVICE_BYTES_PER_SYNAPSE if on_gpu
+                   else MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE)
     try:
-        import psutil
-        avail = psutil.virtual_memory().available
-    except Exception:  # no psutil: try
+        if on_gpu:
+            from ..engine.cuda_engine import free_device_memory
+            free, where = free_device_memory(host=False)
+            kind = "GPU"
+        else:
+            import psutil
+            free, where, kind = psutil.virtual_memory().available, "the host", "host"
+    except Exception:  # cannot ask: try
         return True, ""
-    if need > avail:
-        return False, (f"needs about {need / 2**30:.1f} GiB of host memory for "
-                       f"{n_synapses:,} synapses ({MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE} B/synapse "
-                       f"at the build's peak), {avail / 2**30:.1f} GiB available")
+    need = per_synapse * n_synapses
+    if need > free:
+        return False, (f"needs about {need / 2**30:.1f} GiB of {kind} memory for "
+                       f"{n_synapses:,} synapses ({per_synapse} B/synapse at the build's peak), "
+                       f"{free / 2**30:.1f} GiB free on {where}")
     return True, ""
 
 
