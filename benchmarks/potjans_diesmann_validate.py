@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Validate and time the Potjans & Diesmann (2014) microcircuit (and NEST on the same machine).
+"""Validate and time the Potjans & Diesmann (2014) microcircuit (and NEST or Brian2 beside it).
 
     python benchmarks/potjans_diesmann_validate.py --scale 1 --k-scale 1 --duration 1500 \\
         --seeds 1 2 3 --background dc --no-record-too --peer nest \\
@@ -14,6 +14,10 @@ derived parameters (sizes, synapse numbers, weights, DC currents, initial potent
 NEST's own rules (``fixed_total_number``, ``redraw(normal)`` weights and delays with the delay
 minimum at resolution/2, as NEST's ``Potjans_2014`` example), ``iaf_psc_exp``, ``--nest-threads``
 threads; NEST's build is Create + Connect + ``nest.Prepare()``, its simulation ``nest.Run``.
+With ``--peer brian2`` Brian2 (``peers/brian2``, cython runtime) runs the same derived model
+with the same rules drawn by NumPy (see ``brian2_worker``); its build includes code
+generation and compilation (``run(0 ms)``). ``--connectivity device`` with ``--device cuda``
+(or ``cuda:host``) lets neurosim generate the synapses on the device.
 
 Analysis (the first ``--transient`` ms, default 500, discarded), per population: the mean
 rate (spikes/s over all neurons, silent ones included, as NEST's ``helpers.firing_rates``), the
@@ -42,6 +46,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 NEST_PYTHON = ROOT / "peers" / "nest" / "bin" / "python"
+BRIAN2_PYTHON = ROOT / "peers" / "brian2" / "bin" / "python"
+PEER_PYTHON = {"nest": NEST_PYTHON, "brian2": BRIAN2_PYTHON}
 POPULATIONS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
 LABEL = {"L23E": "L2/3E", "L23I": "L2/3I"}
 # NEST's published full-scale rates (spikes/s): with DC background (the reference, as in
@@ -203,20 +209,118 @@ def nest_worker(cfg: dict, spikes_path: str) -> dict:
     return out
 
 
+def brian2_worker(cfg: dict, spikes_path: str) -> dict:
+    """The same model in Brian2 (cython runtime): one NeuronGroup of iaf_psc_exp neurons
+    (``method="exact"``; tau_syn_E = tau_syn_I, so one synaptic current), one Synapses object
+    (``on_pre="I_syn += w"``) connected with explicit pairs drawn as NEST's rules draw them
+    (``fixed_total_number`` per pair, normal weights redrawn to keep their sign, normal delays
+    redrawn below dt/2 and rounded to the grid), PoissonInput or DC background. Build = model,
+    connections and ``run(0 ms)`` (code generation, compilation, spike-queue preparation)."""
+    import brian2 as b2
+    b2.prefs.codegen.target = "cython"
+    b2.prefs.logging.console_log_level = "WARNING"
+    dt = cfg["dt"]
+    b2.defaultclock.dt = dt * b2.ms
+    b2.seed(cfg["seed"])
+    rng = np.random.default_rng(cfg["seed"])
+    neuron = cfg["neuron"]
+    if neuron["tau_syn_E"] != neuron["tau_syn_I"]:
+        raise ValueError("brian2_worker needs tau_syn_E == tau_syn_I (one current)")
+    sizes = np.asarray(cfg["sizes"], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    t = time.perf_counter()
+    ns_ = {"tau_m": neuron["tau_m"] * b2.ms, "tau_syn": neuron["tau_syn_E"] * b2.ms,
+           "C_m": neuron["cm"] * b2.pF, "E_L": neuron["v_rest"] * b2.mV,
+           "V_th": neuron["v_thresh"] * b2.mV, "V_reset": neuron["v_reset"] * b2.mV}
+    eqs = """dv/dt = (E_L - v) / tau_m + (I_syn + I_dc) / C_m : volt (unless refractory)
+             dI_syn/dt = -I_syn / tau_syn : amp
+             I_dc : amp (constant)"""
+    G = b2.NeuronGroup(int(offsets[-1]), eqs, threshold="v > V_th", reset="v = V_reset",
+                       refractory=neuron["tau_refrac"] * b2.ms, method="exact", namespace=ns_)
+    G.I_dc = np.repeat(np.asarray(cfg["dc"]), sizes) * b2.pA
+    G.v = np.concatenate([rng.normal(cfg["v0_mean"][i], cfg["v0_std"][i], sizes[i])
+                          for i in range(8)]) * b2.mV
+    counts = np.asarray(cfg["num_synapses"], np.int64)
+    total = int(counts.sum())
+    pre = np.empty(total, np.int32)
+    post = np.empty(total, np.int32)
+    w = np.empty(total)
+    d = np.empty(total)
+    k = 0
+    for i in range(8):
+        for j in range(8):
+            n = int(counts[i, j])
+            if n == 0:
+                continue
+            pre[k:k + n] = offsets[j] + rng.integers(0, sizes[j], n)
+            post[k:k + n] = offsets[i] + rng.integers(0, sizes[i], n)
+            mean = cfg["weights"][i][j]
+            w[k:k + n] = _redrawn_normal(rng, n, mean, 0.1 * abs(mean),
+                                         *((0.0, np.inf) if mean >= 0 else (-np.inf, 0.0)))
+            dm = cfg["delays"][i][j]
+            x = _redrawn_normal(rng, n, dm, 0.5 * dm, 0.5 * dt, np.inf)
+            d[k:k + n] = np.maximum(1.0, np.rint(x / dt)) * dt
+            k += n
+    S = b2.Synapses(G, G, "w : amp (constant)", on_pre="I_syn += w")
+    S.connect(i=pre, j=post)
+    del pre, post
+    S.w = w * b2.pA
+    S.delay = d * b2.ms
+    del w, d
+    objects = [G, S]
+    if cfg["background"] == "poisson":
+        for i in range(8):
+            objects.append(b2.PoissonInput(G[int(offsets[i]):int(offsets[i + 1])], "I_syn",
+                                           N=int(cfg["k_ext"][i]), rate=8.0 * b2.Hz,
+                                           weight=cfg["weight_ext"] * b2.pA))
+    mon = b2.SpikeMonitor(G) if cfg["record"] else None
+    if mon is not None:
+        objects.append(mon)
+    net = b2.Network(*objects)
+    net.run(0 * b2.ms)
+    build_s = time.perf_counter() - t
+    out = {"simulator": "brian2", "version": b2.__version__,
+           "backend": f"brian2 {b2.__version__} cython", "build_s": build_s,
+           "n_neurons": int(offsets[-1]), "n_synapses": total,
+           "peak_rss_after_build_bytes": peak_rss_bytes()}
+    t = time.perf_counter()
+    net.run(cfg["duration"] * b2.ms)
+    out["sim_s"] = time.perf_counter() - t
+    out["peak_rss_bytes"] = peak_rss_bytes()
+    if mon is not None:
+        times, idx = np.asarray(mon.t / b2.ms), np.asarray(mon.i, np.int64)
+        arrays = {}
+        for k, name in enumerate(POPULATIONS):
+            sel = (idx >= offsets[k]) & (idx < offsets[k + 1])
+            arrays[f"{name}_t"], arrays[f"{name}_i"] = times[sel], idx[sel] - offsets[k]
+        np.savez(spikes_path, sizes=sizes, **arrays)
+    return out
+
+
+def _redrawn_normal(rng, n, mean, std, lo, hi):
+    """NEST's redraw(normal(mean, std), min=lo, max=hi)."""
+    x = rng.normal(mean, std, n)
+    bad = np.flatnonzero((x < lo) | (x > hi))
+    while bad.size:
+        x[bad] = rng.normal(mean, std, bad.size)
+        bad = bad[(x[bad] < lo) | (x[bad] > hi)]
+    return x
+
+
 def run_worker(args, simulator: str, seed: int, record: bool) -> dict:
     """Run one build + simulation in a fresh process; analyse its spikes here."""
     cfg = {"scale": args.scale, "k_scale": args.k_scale, "background": args.background,
            "connection": args.connection, "dt": args.dt, "device": args.device, "seed": seed,
            "connectivity": args.connectivity,
            "record": record, "duration": args.duration, "threads": args.nest_threads}
-    if simulator == "nest":
+    if simulator in PEER_PYTHON:
         pd = _model()
         P = pd.derive_parameters(args.scale, args.k_scale, args.background)
         cfg.update(sizes=P.sizes.tolist(), num_synapses=P.num_synapses.tolist(),
                    weights=P.weights.tolist(), weight_ext=P.weight_ext, k_ext=P.k_ext.tolist(),
                    dc=P.dc.tolist(), delays=P.delays.tolist(), neuron=pd.NEURON,
                    v0_mean=pd.V0_OPTIMIZED_MEAN.tolist(), v0_std=pd.V0_OPTIMIZED_STD.tolist())
-        python = str(NEST_PYTHON)
+        python = str(PEER_PYTHON[simulator])
     else:
         python = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
@@ -269,7 +373,9 @@ def summarize(runs: list, simulator: str) -> dict:
 def markdown(result: dict) -> str:
     a, s = result["args"], result["summary"]
     n = sum(1 for r in result["runs"] if r["record"] and r["simulator"] == "neurosim")
-    nest = result.get("summary_nest") or {}
+    peers = [(label, result.get(f"summary_{key}") or {})
+             for key, label in (("nest", "NEST"), ("brian2", "Brian2"))]
+    peers = [(label, summ) for label, summ in peers if summ]
     lines = [f"Potjans & Diesmann microcircuit: scale {a['scale']}, k_scale {a['k_scale']}, "
              f"{a['background']} background, {a['duration']:g} ms simulated, first "
              f"{a['transient']:g} ms discarded, {n} seed(s) {a['seeds']}; "
@@ -278,13 +384,13 @@ def markdown(result: dict) -> str:
     head = ("| population | neurosim rate (Hz), mean ± sd | NEST DC (published) | difference | "
             "published NEST range |")
     rule = "|---|---|---|---|---|"
-    if nest:
-        head += " NEST here, same seeds (Hz) |"
+    for label, _ in peers:
+        head += f" {label} here, same seeds (Hz) |"
         rule += "---|"
     head += " CV ISI | synchrony |"
     rule += "---|---|"
-    if nest:
-        head += " NEST CV ISI | NEST synchrony |"
+    for label, _ in peers:
+        head += f" {label} CV ISI | {label} synchrony |"
         rule += "---|---|"
     lines += [head, rule]
     for name in POPULATIONS:
@@ -294,19 +400,19 @@ def markdown(result: dict) -> str:
         line = (f"| {LABEL.get(name, name)} | {r['mean']:.3f} ± {r['std']:.3f} | "
                 f"{row['nest_dc']:.3f} | {100 * row['rel_diff']:+.1f} % | "
                 f"{lo:.3f}–{hi:.3f}{' (inside)' if row['within_published_range'] else ''} |")
-        if nest:
-            nr = nest[name]["rate_hz"]
-            line += f" {nr['mean']:.3f} ± {nr['std']:.3f} |"
+        for _, summ in peers:
+            pr = summ[name]["rate_hz"]
+            line += f" {pr['mean']:.3f} ± {pr['std']:.3f} |"
         line += f" {cv['mean']:.3f} ± {cv['std']:.3f} | {sy['mean']:.2f} ± {sy['std']:.2f} |"
-        if nest:
-            ncv, nsy = nest[name]["cv_isi"], nest[name]["synchrony"]
-            line += f" {ncv['mean']:.3f} ± {ncv['std']:.3f} | {nsy['mean']:.2f} ± {nsy['std']:.2f} |"
+        for _, summ in peers:
+            pcv, psy = summ[name]["cv_isi"], summ[name]["synchrony"]
+            line += f" {pcv['mean']:.3f} ± {pcv['std']:.3f} | {psy['mean']:.2f} ± {psy['std']:.2f} |"
         lines.append(line)
     lines += ["", "| simulator | seed | spike recording | build (s) | simulated (s) | "
               "simulation wall (s) | real-time factor | synapses | peak RSS (GiB) |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
-        lines.append(f"| {r['backend'] if r['simulator'] == 'nest' else 'neurosim ' + r['backend']}"
+        lines.append(f"| {r['backend'] if r['simulator'] != 'neurosim' else 'neurosim ' + r['backend']}"
                      f" | {r['seed']} | {'yes' if r['record'] else 'no'} | {r['build_s']:.1f} | "
                      f"{r['sim_ms'] / 1e3:g} | {r['sim_s']:.1f} | {r['rtf']:.1f} | "
                      f"{r['n_synapses']:,} | {r['peak_rss_bytes'] / 2**30:.2f} |")
@@ -319,7 +425,8 @@ def main(argv=None) -> int:
     if argv[:1] == ["--worker"]:
         simulator, cfg_path, spikes = argv[1:4]
         cfg = json.loads(Path(cfg_path).read_text())
-        out = (nest_worker if simulator == "nest" else neurosim_worker)(cfg, spikes)
+        workers = {"nest": nest_worker, "brian2": brian2_worker}
+        out = workers.get(simulator, neurosim_worker)(cfg, spikes)
         print(json.dumps(out))
         return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -341,16 +448,18 @@ def main(argv=None) -> int:
                    help="also build and run each seed without spike recording (timing only)")
     p.add_argument("--no-record-seeds", type=int, default=None,
                    help="with --no-record-too: only for the first N seeds")
-    p.add_argument("--peer", choices=("nest",), action="append", default=[],
-                   help="also run NEST (peers/nest) on the same seeds")
+    p.add_argument("--peer", choices=("nest", "brian2"), action="append", default=[],
+                   help="also run NEST (peers/nest) or Brian2 (peers/brian2) on the same seeds")
     p.add_argument("--nest-threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=None, help="JSON output")
     p.add_argument("--md", type=Path, default=None, help="Markdown output")
     args = p.parse_args(argv)
     if args.duration <= args.transient:
         p.error("--duration must be longer than --transient")
-    if "nest" in args.peer and not NEST_PYTHON.exists():
-        p.error(f"--peer nest needs {NEST_PYTHON} (benchmarks/peers/install_peers.sh)")
+    for peer in args.peer:
+        if not PEER_PYTHON[peer].exists():
+            p.error(f"--peer {peer} needs {PEER_PYTHON[peer]} "
+                    f"(benchmarks/peers/install_peers.sh)")
     _model()
     from neurosim import sysinfo
     info = sysinfo.collect()
@@ -376,7 +485,7 @@ def main(argv=None) -> int:
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "reference": {"nest_dc": NEST_DC, **NEST_EXAMPLE_RATES},
         "runs": runs, "summary": summarize(runs, "neurosim"),
-        "summary_nest": summarize(runs, "nest"),
+        "summary_nest": summarize(runs, "nest"), "summary_brian2": summarize(runs, "brian2"),
     }
     text = markdown(result)
     print(text)
