@@ -100,9 +100,11 @@ def test_brunel_and_coba_statistics():
         r = vogels_abbott_coba(device=device, seed=seed)
         r.network.run(500.0)
         return r.monitors["exc"].mean_rate(200.0, 500.0)
-    rates = np.array([[coba(dev, seed) for seed in (1, 2, 3)] for dev in ("cpu", "cuda")])
+    # COBA is bistable: about a third of the seeds fall silent within 500 ms (host draws:
+    # seeds 1, 4, 5 of 1-8; the GPU's own draws: 2 and 5 on the host build), so 8 seeds
+    rates = np.array([[coba(dev, seed) for seed in range(1, 9)] for dev in ("cpu", "cuda")])
     active = rates > 5.0
-    assert active.sum(axis=1).min() >= 2, rates
+    assert active.sum(axis=1).min() >= 4, rates
     cpu, gpu = (r[a].mean() for r, a in zip(rates, active))
     assert 14.0 < cpu < 25.0 and gpu == pytest.approx(cpu, rel=0.15), rates
 
