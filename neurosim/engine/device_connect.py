@@ -35,8 +35,10 @@ mode; ``connect_indegree_keys`` + a bincount) — then the layout builds the cla
 on the host, and the kernels write every synapse at its final position (targets; then weights;
 then delay steps for per-synapse-delay classes). ``FixedIndegree`` draws ``source * n_post +
 target`` keys per target and sorts them on the device (CuPy's radix sort), so its transient
-peak is 8 bytes per synapse of the projection being generated; the other rules need no
-temporary per-synapse array.
+peak is 8 bytes per synapse of the projection being generated; the keys are drawn twice, once
+to count the rows and again to fill them (the same counter-based numbers), so that no
+projection's keys are held while the others are counted. The other rules need no temporary
+per-synapse array.
 """
 
 from __future__ import annotations
