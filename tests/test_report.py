@@ -446,10 +446,84 @@ def test_html_is_well_formed_and_self_contained(sample, tmp_path):
     assert checker.errors == [] and checker.stack == []
     names = [t for t, _ in checker.tags]
     assert names.count("svg") >= 5 and "style" in names and "script" not in names
-    assert "link" not in names
-    for tag, attrs in checker.tags:
-        if "src" in attrs:
-            assert tag == "img" and attrs["src"].startswith("https://img.shields.io/badge/")
+    assert "link" not in names and "img" not in names
+
+
+_RESOURCE_ATTRS = {"src", "href", "xlink:href", "srcset", "data", "poster", "background"}
+
+
+def _external_resources(html: str) -> list[str]:
+    """Every reference the page would fetch from the network: http(s) or protocol-relative
+    URLs in resource attributes (any tag) and in CSS url(...) or @import."""
+    checker = _TagChecker()
+    checker.feed(html)
+    found = [f"<{tag} {name}={value}>" for tag, attrs in checker.tags
+             for name, value in attrs.items()
+             if name in _RESOURCE_ATTRS and value and re.match(r"\s*(https?:)?//", value, re.I)]
+    return found + re.findall(r"(?:url\(\s*['\"]?|@import\s+['\"])\s*(?:https?:)?//[^)'\"\s]*",
+                              html, re.I)
+
+
+def test_html_references_no_external_resource(sample, tmp_path):
+    md, html, _ = _render(sample, tmp_path)
+    assert _external_resources(html) == []
+    assert "img.shields.io" not in html
+    # the check itself finds what it must find
+    for bad in ('<img src="https://img.shields.io/badge/a-b-blue">', '<script src="//cdn.x/y.js">',
+                '<link rel="stylesheet" href="http://x/y.css">', '<use xlink:href="https://x/s.svg#a"/>',
+                '<style>body { background: url("https://x/bg.png") }</style>'):
+        assert len(_external_resources(html.replace("<body>", "<body>" + bad, 1))) == 1, bad
+    # the Markdown report keeps the badge service
+    assert md.count("](https://img.shields.io/badge/") == 6
+
+
+def _html_badges(html: str) -> dict[str, str]:
+    """{label: message} read from the inline SVG badges of the HTML report."""
+    section = html.split("<h2>Performance Badges</h2>", 1)[1].split("<h2>", 1)[0]
+    badges = {}
+    for text in re.findall(r"<svg\b.*?</svg>", section, re.S):
+        root = ET.fromstring(text)
+        ns = "{http://www.w3.org/2000/svg}"
+        label, message = (t.text for t in root.iter(f"{ns}text"))
+        assert root.find(f"{ns}title").text == f"{label}: {message}"
+        assert root.get("aria-label") == f"{label}: {message}" and root.get("role") == "img"
+        badges[label] = message
+    return badges
+
+
+def test_html_badges_are_inline_svg_with_the_measured_values(sample, tmp_path):
+    md, html, _ = _render(sample, tmp_path)
+    badges = _html_badges(html)
+    assert list(badges) == ["Throughput", "Step time", "Memory", "Convergence", "Real time", "GPU"]
+    step = render.fmt_num(_record(sample, "numpy", 100)["us_per_step"])
+    assert badges["Step time"] == f"{step} µs/step (@100 neurons, numpy)"
+    updates = max(t["neuron_updates_per_s"] for t in sample["throughput"]
+                  if t["n_neurons"] == 100_000)
+    assert badges["Throughput"].startswith(render.fmt_num(updates))
+    epochs = sample["convergence"]["pattern_learning"]["epochs_to_converge"]
+    assert badges["Convergence"].startswith(f"{epochs} epoch")
+    assert badges["GPU"] == "measured"
+    context = render.build_context(sample)
+    for b in context["badges"]:      # the same label, value and colour as the Markdown badge
+        assert badges[b["label"]] == b["message"] and f"]({b['url']})" in md
+        assert f'fill="{render.BADGE_HEX[b["colour"]]}"' in str(b["svg"])
+    # the colour rule: orange for a target not met, grey for a metric not measured
+    assert render.BADGE_HEX["orange"] in str(context["badges"][1]["svg"])
+    del sample["convergence"]["pattern_learning"]
+    badges = _html_badges(_render(sample, tmp_path / "no-pattern")[1])
+    assert badges["Convergence"] == "not measured"
+
+
+def test_badge_svg_escapes_and_fits_its_text():
+    text = render.badge_svg("a<b", "1 & 2", "blue")
+    root = ET.fromstring(text)
+    texts = list(root.iter("{http://www.w3.org/2000/svg}text"))
+    assert [t.text for t in texts] == ["a<b", "1 & 2"]
+    label_box, value_box = (int(r.get("width")) for r in root.iter("{http://www.w3.org/2000/svg}rect"))
+    assert int(root.get("width")) == label_box + value_box
+    assert float(texts[0].get("textLength")) == label_box - 12
+    longer = ET.fromstring(render.badge_svg("a<b", "1 & 2 and a much longer value", "blue"))
+    assert int(longer.get("width")) > int(root.get("width"))
 
 
 def test_html_escapes_data(sample, tmp_path):

@@ -11,10 +11,10 @@ The pieces live in small modules, all re-exported here (importing this module im
 :mod:`~neurosim.report.formatting` (``fmt_*`` and text helpers),
 :mod:`~neurosim.report.metrics` (``METRICS`` and peer comparisons),
 :mod:`~neurosim.report.targets` (``targets.json``), :mod:`~neurosim.report.rules`
-(recommendations), :mod:`~neurosim.report.microcircuit` (the Potjans–Diesmann section) and
-:mod:`~neurosim.report.figures` (SVG figures). This module holds the badges,
-the convergence and history tables, ``build_context``, the Jinja2 environment and
-``render_report``.
+(recommendations), :mod:`~neurosim.report.microcircuit` (the Potjans–Diesmann section),
+:mod:`~neurosim.report.figures` (SVG figures) and :mod:`~neurosim.report.badges` (the badges:
+shields.io links in Markdown, inline SVG in HTML). This module holds the convergence and history
+tables, ``build_context``, the Jinja2 environment and ``render_report``.
 
 Speeds are "x real time": simulated seconds per wall-clock second (> 1 is faster than real time).
 """
@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from neurosim import sysinfo
+from neurosim.report.badges import (BADGE_COLOURS, BADGE_HEX, badge_svg, badge_url,
+                                    build_badges)
 from neurosim.report.figures import FIGURE_NAMES, build_figures
 from neurosim.report.formatting import (fmt_bytes, fmt_int, fmt_num, fmt_target, fmt_x,
                                         inline_md, md_cell, with_unit)
@@ -64,50 +65,11 @@ __all__ = [
     "RATE_TOLERANCE", "REGRESSION_TOLERANCE", "RULES", "Recommendation", "recommendations",
     # figures
     "FIGURE_NAMES", "build_figures",
+    # badges
+    "BADGE_COLOURS", "BADGE_HEX", "badge_svg", "badge_url", "build_badges",
     # this module
-    "BADGE_COLOURS", "badge_url", "build_context", "make_environment", "render_report",
+    "build_context", "make_environment", "render_report",
 ]
-
-
-# ---------------------------------------------------------------------------------- badges
-BADGE_COLOURS = {"met": "brightgreen", "not met": "orange", "not measured": "lightgrey",
-                 None: "blue"}
-
-
-def badge_url(label: str, message: str, colour: str) -> str:
-    def part(s: str) -> str:
-        s = s.replace("-", "--").replace("_", "__").replace(" ", "_")
-        return urllib.parse.quote(s, safe="")
-    return f"https://img.shields.io/badge/{part(label)}-{part(message)}-{colour}"
-
-
-def _badges(results: dict, metrics: dict, judged: dict[str, TargetResult]) -> list[dict]:
-    specs = [("Throughput", "neuron_updates_per_s_100k", "@100k neurons"),
-             ("Step time", "numpy_lif_us_per_step_100", "@100 neurons, numpy"),
-             ("Memory", "bytes_per_synapse_constant_delay", ""),
-             ("Convergence", "pattern_learning_epochs", ""),
-             ("Real time", "gpu_brunel_x_realtime"
-              if isinstance(metrics["gpu_brunel_x_realtime"], Measured) else "brunel_x_realtime",
-              "Brunel")]
-    badges = []
-    for label, key, where in specs:
-        m = metrics[key]
-        judged_status = judged[key].status if key in judged else None
-        if isinstance(m, Missing):
-            message, colour = "not measured", BADGE_COLOURS["not measured"]
-        else:
-            message = fmt_measured(m, key) + (f" ({where}, {m.device})" if where and m.device
-                                               and m.device not in where else
-                                               f" ({where})" if where else "")
-            colour = BADGE_COLOURS[judged_status]
-        badges.append({"label": label, "message": message, "colour": colour,
-                       "url": badge_url(label, message, colour)})
-    has_cuda = any(t["device"] == "cuda" for t in results["throughput"])
-    gpu_message = "measured" if has_cuda else "unmeasured"
-    badges.append({"label": "GPU", "message": gpu_message,
-                   "colour": "blue" if has_cuda else "lightgrey",
-                   "url": badge_url("GPU", gpu_message, "blue" if has_cuda else "lightgrey")})
-    return badges
 
 
 # ------------------------------------------------------------------------------- convergence
@@ -197,7 +159,7 @@ def build_context(results: dict, history: list[dict] | None = None,
     return {
         "generated": generated.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
         "run_id": results["run_id"], "created": results["created"], "quick": results["quick"],
-        "badges": _badges(results, metrics, judged),
+        "badges": build_badges(results, metrics, judged),
         "throughput": sorted(results["throughput"],
                              key=lambda r: (r["device"], r["n_neurons"], r["n_synapses"])),
         "has_cuda": has_cuda, "gpu_unmeasured": unmeasured,
