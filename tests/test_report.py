@@ -544,6 +544,39 @@ def test_svg_figures_are_valid_xml(sample, tmp_path):
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in html
 
 
+def _memory_points(svg_text: str) -> dict[str, list[tuple[float, float]]]:
+    """{fill colour: [(cx, cy), ...]} of the markers of a line plot."""
+    root = ET.fromstring(svg_text)
+    points: dict[str, list[tuple[float, float]]] = {}
+    for c in root.iter("{http://www.w3.org/2000/svg}circle"):
+        points.setdefault(c.get("fill"), []).append((float(c.get("cx")), float(c.get("cy"))))
+    return points
+
+
+def test_memory_plot_puts_bytes_against_synapses(sample, tmp_path):
+    base = dict(sample["memory"][0], n_neurons=10_000, delays="constant", device_bytes=None)
+    sample["memory"] = [dict(base, n_synapses=10**6, host_bytes=8_800_000),
+                        dict(base, n_synapses=10**7, host_bytes=80_800_000),
+                        dict(base, n_neurons=1000, n_synapses=10**5, host_bytes=880_000)]
+    _, html, written = _render(sample, tmp_path)
+    text = written["figures/memory.svg"].read_text(encoding="utf-8")
+    (points,) = _memory_points(text).values()
+    assert len(points) == 3
+    xs = sorted(x for x, _ in points)
+    assert len(set(xs)) == 3                  # 10,000 neurons twice, at two different x
+    by_x = dict(points)
+    assert [by_x[x] for x in xs] == sorted((by_x[x] for x in xs), reverse=True)  # more = higher
+    # log-log: ten times the synapses is the same distance along x for each decade
+    assert xs[2] - xs[1] == pytest.approx(xs[1] - xs[0], abs=0.2)
+    assert "synapses (count)" in text and "memory held, host + device (bytes)" in text
+    assert "10,000 neurons × 1,000 synapses per neuron" in html
+    # bytes per synapse is the slope: per-synapse delays draw a second, higher line
+    sample["memory"].append(dict(base, n_synapses=10**7, delays="per_synapse", host_bytes=91_000_000))
+    _, _, written = _render(sample, tmp_path / "delays")
+    lines = _memory_points(written["figures/memory.svg"].read_text(encoding="utf-8"))
+    assert len(lines) == 2
+
+
 def test_stale_figures_are_removed(sample, tmp_path):
     _render(sample, tmp_path)
     sample["raster"] = None

@@ -51,13 +51,7 @@ def build_figures(results: dict, earlier: list[dict]) -> list[dict]:
             xlog=True, ylog=True), "Wall-clock µs per simulation step against network size."))
     mem = [m for m in results["memory"] if (m["host_bytes"] or 0) + (m["device_bytes"] or 0) > 0]
     if mem:
-        figs.append(_figure("memory", "Memory footprint", svg.line_plot(
-            _series_by(mem, lambda r: f"{r['device']}, "
-                       f"{r.get('delays', 'constant').replace('_', '-')} delay",
-                       lambda r: r["n_neurons"],
-                       lambda r: (r["host_bytes"] or 0) + (r["device_bytes"] or 0)),
-            title="Memory against network size", xlabel="neurons", ylabel="bytes (host + device)",
-            xlog=True, ylog=True), "Bytes held by the network (host + device) against size."))
+        figs.append(_memory_figure(mem))
     conv = results["convergence"]
     series, hlines = [], []
     p, s = conv.get("pattern_learning"), conv.get("sequence_learning")
@@ -103,6 +97,27 @@ def build_figures(results: dict, earlier: list[dict]) -> list[dict]:
 
 FIGURE_NAMES = {"throughput", "step_time", "memory", "learning", "homeostasis", "raster",
                 *(f"history_{k}" for k in HISTORY_METRICS)}
+
+
+def _memory_figure(records: list[dict]) -> dict:
+    """Bytes against synapses (log-log), one line per device and delay mode: networks of the
+    same size with different in-degrees are different points, and the slope is bytes/synapse."""
+    nets = sorted({(r["n_neurons"], r["n_synapses"]) for r in records}, key=lambda k: k[::-1])
+    listed = "; ".join(f"{n:,} neurons × {fmt_num(s / n)} synapses per neuron"
+                       for n, s in nets)
+    undrawn = sum(1 for r in records if r["n_synapses"] <= 0)
+    caption = ("Bytes held by each network (host + device) against its number of synapses, "
+               f"log-log, one line per device and delay mode. Networks: {listed}.")
+    if undrawn:
+        caption += f" {undrawn} record(s) without synapses cannot be drawn on the log axis."
+    text = svg.line_plot(
+        _series_by(records, lambda r: f"{r['device']}, "
+                   f"{r.get('delays', 'constant').replace('_', '-')} delay",
+                   lambda r: r["n_synapses"],
+                   lambda r: (r["host_bytes"] or 0) + (r["device_bytes"] or 0)),
+        title="Memory against number of synapses", xlabel="synapses (count)",
+        ylabel="memory held, host + device (bytes)", xlog=True, ylog=True)
+    return _figure("memory", "Memory footprint", text, caption)
 
 
 def _throughput_label(record: dict) -> str:
