@@ -31,7 +31,7 @@ dt = 0.1 ms, simulation timed apart from building, the device synchronised befor
    (``connectivity="device"``): build time (and its split: model description, connectivity and
    engine), then 1 s and 10 s simulated (one build, 1 s + 9 s) with every spike recorded and, from
    a fresh build, without monitors: wall time and real-time factor (wall s per simulated s;
-   the aim is < 0.1 on an H100; published: GeNN 0.27, NEST GPU 0.39 on an RTX 4090), rates.
+   the aim is < 0.1 on an H100; published figures: neurosim/report/published.json), rates.
    ``--quick`` simulates 1 s only.
 
 Writes a JSON file (default ``reports/gpu-speed.json``, schema ``neurosim-gpu-speed/1``) with

@@ -48,3 +48,4 @@ def test_wheel_contains_kernels_and_templates(tmp_path):
             assert f"neurosim/kernels/{src.name}" in names
     assert any(n.startswith("neurosim/report/templates/") for n in names)
     assert "neurosim/report/targets.json" in names
+    assert "neurosim/report/published.json" in names

@@ -19,7 +19,7 @@ import jinja2
 import pytest
 
 from neurosim import sysinfo
-from neurosim.report import render, svg
+from neurosim.report import microcircuit, render, svg
 
 SAMPLE_PATH = Path(__file__).parent / "data" / "results-sample.json"
 _SAMPLE = json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
@@ -284,11 +284,48 @@ def test_microcircuit_section_without_gpu_says_unmeasured(sample, tmp_path):
             "| 190 | 19.0 | L23E 0.900 (over 10 s) |") in section
     assert "| numpy | no | full (1 / 1) | poisson | 77,169 | 299,880,000 | 9.00 | 18.0 | 18.0 " \
            "| 170 | 17.0 | not recorded |" in section
-    assert "| GeNN | NVIDIA RTX 4090 | 0.27 |" in section
-    assert "| NEST GPU | NVIDIA RTX 4090 | 0.39 |" in section
+    assert "| GeNN 4.8.0 | NVIDIA GeForce RTX 4090 | Poisson (generated per neuron on the GPU) " \
+           "| 0.27 | [1] |" in section
+    assert "| NEST GPU (connections built on the GPU) | NVIDIA GeForce RTX 4090 | DC input " \
+           "| 0.39 | [1] |" in section
     assert "This run: **unmeasured**" in section and "(GPU unmeasured)" in section
     assert "Scaled instance" not in section
     assert "GeNN" in html and "unmeasured" in html
+
+
+def test_published_figures_cite_the_publication(sample, tmp_path):
+    published = json.loads(microcircuit.PUBLISHED_PATH.read_text(encoding="utf-8"))
+    md, html, _ = _render(sample, tmp_path)
+    md_section = md.split("### Potjans–Diesmann Microcircuit", 1)[1].split("### Peer", 1)[0]
+    html_section = html.split("Potjans–Diesmann Microcircuit</h3>", 1)[1].split("<h3>", 1)[0]
+    for text in (md_section, html_section):
+        assert "issue 6" not in text and "quoted" not in text
+        for row in published["figures"]:       # every published row, with its source's number
+            assert f"{row['rtf']}" in text and row["background"] in text
+        source = published["sources"]["golosio2023"]
+        for part in ("Golosio B, Villamar J, Tiddia G", "(2023)", "Applied Sciences 13(17): 9598",
+                     "doi:10.3390/app13179598", "real-time factor", "RTX 4090",
+                     "10 s of model time", "not confirmed against the printed figure"):
+            assert part in text, part
+        assert source["timed"] in text
+    assert "[doi:10.3390/app13179598](https://doi.org/10.3390/app13179598)" in md_section
+    assert '<a href="https://doi.org/10.3390/app13179598">' in html_section
+    assert md_section.count("| [1] |") == len(published["figures"])
+
+
+def test_published_figures_are_defined_once(tmp_path):
+    loaded = microcircuit.load_published()
+    assert [r["rtf"] for r in loaded["rows"]] == [0.27, 0.39, 0.47]
+    assert [s["ref"] for s in loaded["sources"]] == [1]
+    data = json.loads(microcircuit.PUBLISHED_PATH.read_text(encoding="utf-8"))
+    data["figures"].append(dict(data["figures"][0], source="nowhere"))
+    bad = tmp_path / "published.json"
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="nowhere"):
+        microcircuit.load_published(bad)
+    here = Path(__file__).parents[1]
+    for path in [*(here / "neurosim").rglob("*.py"), *(here / "neurosim/report/templates").glob("*")]:
+        assert "4090" not in path.read_text(encoding="utf-8"), f"{path}: a second definition"
 
 
 def test_old_results_without_microcircuit_render(sample, tmp_path):
@@ -454,10 +491,11 @@ _RESOURCE_ATTRS = {"src", "href", "xlink:href", "srcset", "data", "poster", "bac
 
 def _external_resources(html: str) -> list[str]:
     """Every reference the page would fetch from the network: http(s) or protocol-relative
-    URLs in resource attributes (any tag) and in CSS url(...) or @import."""
+    URLs in resource attributes (any tag but a hyperlink, which is only followed when clicked)
+    and in CSS url(...) or @import."""
     checker = _TagChecker()
     checker.feed(html)
-    found = [f"<{tag} {name}={value}>" for tag, attrs in checker.tags
+    found = [f"<{tag} {name}={value}>" for tag, attrs in checker.tags if tag != "a"
              for name, value in attrs.items()
              if name in _RESOURCE_ATTRS and value and re.match(r"\s*(https?:)?//", value, re.I)]
     return found + re.findall(r"(?:url\(\s*['\"]?|@import\s+['\"])\s*(?:https?:)?//[^)'\"\s]*",
@@ -473,6 +511,7 @@ def test_html_references_no_external_resource(sample, tmp_path):
                 '<link rel="stylesheet" href="http://x/y.css">', '<use xlink:href="https://x/s.svg#a"/>',
                 '<style>body { background: url("https://x/bg.png") }</style>'):
         assert len(_external_resources(html.replace("<body>", "<body>" + bad, 1))) == 1, bad
+    assert _external_resources('<p><a href="https://doi.org/10.1/x">doi</a></p>') == []
     # the Markdown report keeps the badge service
     assert md.count("](https://img.shields.io/badge/") == 6
 

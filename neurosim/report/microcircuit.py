@@ -9,21 +9,30 @@ build: a device and a recording mode, with a wall time and real-time factor per 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from neurosim.report.formatting import fmt_num, fmt_target, with_unit
 from neurosim.report.metrics import MICROCIRCUIT, is_full_scale, recorded, rtf_of
 from neurosim.report.targets import COMPARATOR_TEXT
 
 TARGET_KEY = "gpu_potjans_diesmann_rtf"
 
-#: Published real-time factors (wall s per simulated s) of other simulators on the full-scale
-#: model: context, not measured here, on other hardware.
-PUBLISHED = (
-    {"simulator": "GeNN", "hardware": "NVIDIA RTX 4090", "rtf": 0.27},
-    {"simulator": "NEST GPU", "hardware": "NVIDIA RTX 4090", "rtf": 0.39},
-)
-PUBLISHED_SOURCE = (
-    "figures as quoted in issue 6 of the neurosim tracker (GeNN and NEST GPU on one RTX 4090); "
-    "not re-checked against the original publications here, and not measured by neurosim")
+PUBLISHED_PATH = Path(__file__).with_name("published.json")
+
+
+def load_published(path: Path = PUBLISHED_PATH) -> dict:
+    """The published figures of other simulators on the full-scale model (``published.json``):
+    ``{"rows": [...], "sources": [...]}``, each row with the number of its source (1, 2...)
+    and each source with its citation, DOI, figure or table, what was timed and how it was
+    checked. Context only: not measured here, on other hardware."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    keys = list(dict.fromkeys(row["source"] for row in data["figures"]))
+    missing = [k for k in keys if k not in data["sources"]]
+    if missing:
+        raise ValueError(f"{path.name}: figures cite {missing}, which 'sources' does not define")
+    return {"rows": [dict(row, ref=keys.index(row["source"]) + 1) for row in data["figures"]],
+            "sources": [dict(data["sources"][k], ref=i + 1) for i, k in enumerate(keys)]}
 
 
 def _g(x: float) -> str:
@@ -103,6 +112,6 @@ def microcircuit_context(results: dict, judged: dict) -> dict:
     return {
         "rows": _rows(recs, times),
         "columns": [_g(t / 1000) for t in times],
-        "notes": notes, "published": list(PUBLISHED), "published_source": PUBLISHED_SOURCE,
+        "notes": notes, "published": load_published(),
         "target": ours,
     }
