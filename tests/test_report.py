@@ -138,12 +138,16 @@ def test_formatting():
 
 def test_memory_and_reference_rows(sample, tmp_path):
     md, _, _ = _render(sample, tmp_path)
+    methods = list(dict.fromkeys(m["method"] for m in sample["memory"]))
+    assert len(methods) == 2                 # the fixture's numpy and cuda methods
     for m in sample["memory"]:
         row = (f"| {m['device']} | {render.fmt_int(m['n_neurons'])} | "
                f"{render.fmt_int(m['n_synapses'])} | {m['delays'].replace('_', '-')} | "
                f"{render.fmt_bytes(m['host_bytes'])} | {render.fmt_bytes(m['device_bytes'])} | "
                f"{render.fmt_num(m['bytes_per_neuron'])} | {render.fmt_num(m['bytes_per_synapse'])}")
-        assert row in md
+        assert f"{row} | [{methods.index(m['method']) + 1}] |" in md
+    for i, method in enumerate(methods):     # each written once, under the table
+        assert md.count(method) == 1 and f"Method [{i + 1}]: {method}." in md
     reference = md.split("### Reference Networks", 1)[1].split("### Potjans", 1)[0]
     microcircuit = md.split("### Potjans–Diesmann Microcircuit", 1)[1].split("### Peer", 1)[0]
     for n in sample["reference_networks"]:
@@ -324,7 +328,8 @@ def test_published_figures_are_defined_once(tmp_path):
     with pytest.raises(ValueError, match="nowhere"):
         microcircuit.load_published(bad)
     here = Path(__file__).parents[1]
-    for path in [*(here / "neurosim").rglob("*.py"), *(here / "neurosim/report/templates").glob("*")]:
+    for path in [*(here / "neurosim").rglob("*.py"),
+                 *(here / "neurosim/report/templates").glob("*")]:
         assert "4090" not in path.read_text(encoding="utf-8"), f"{path}: a second definition"
 
 
@@ -508,7 +513,8 @@ def test_html_references_no_external_resource(sample, tmp_path):
     assert "img.shields.io" not in html
     # the check itself finds what it must find
     for bad in ('<img src="https://img.shields.io/badge/a-b-blue">', '<script src="//cdn.x/y.js">',
-                '<link rel="stylesheet" href="http://x/y.css">', '<use xlink:href="https://x/s.svg#a"/>',
+                '<link rel="stylesheet" href="http://x/y.css">',
+                '<use xlink:href="https://x/s.svg#a"/>',
                 '<style>body { background: url("https://x/bg.png") }</style>'):
         assert len(_external_resources(html.replace("<body>", "<body>" + bad, 1))) == 1, bad
     assert _external_resources('<p><a href="https://doi.org/10.1/x">doi</a></p>') == []
@@ -548,6 +554,8 @@ def test_html_badges_are_inline_svg_with_the_measured_values(sample, tmp_path):
         assert f'fill="{render.BADGE_HEX[b["colour"]]}"' in str(b["svg"])
     # the colour rule: orange for a target not met, grey for a metric not measured
     assert render.BADGE_HEX["orange"] in str(context["badges"][1]["svg"])
+    sample["convergence"]["pattern_learning"]["epochs_to_converge"] = 1
+    assert _html_badges(_render(sample, tmp_path / "one")[1])["Convergence"] == "1 epoch"
     del sample["convergence"]["pattern_learning"]
     badges = _html_badges(_render(sample, tmp_path / "no-pattern")[1])
     assert badges["Convergence"] == "not measured"
@@ -558,7 +566,8 @@ def test_badge_svg_escapes_and_fits_its_text():
     root = ET.fromstring(text)
     texts = list(root.iter("{http://www.w3.org/2000/svg}text"))
     assert [t.text for t in texts] == ["a<b", "1 & 2"]
-    label_box, value_box = (int(r.get("width")) for r in root.iter("{http://www.w3.org/2000/svg}rect"))
+    rects = root.iter("{http://www.w3.org/2000/svg}rect")
+    label_box, value_box = (int(r.get("width")) for r in rects)
     assert int(root.get("width")) == label_box + value_box
     assert float(texts[0].get("textLength")) == label_box - 12
     longer = ET.fromstring(render.badge_svg("a<b", "1 & 2 and a much longer value", "blue"))
@@ -610,7 +619,8 @@ def test_memory_plot_puts_bytes_against_synapses(sample, tmp_path):
     assert "synapses (count)" in text and "memory held, host + device (bytes)" in text
     assert "10,000 neurons × 1,000 synapses per neuron" in html
     # bytes per synapse is the slope: per-synapse delays draw a second, higher line
-    sample["memory"].append(dict(base, n_synapses=10**7, delays="per_synapse", host_bytes=91_000_000))
+    sample["memory"].append(dict(base, n_synapses=10**7, delays="per_synapse",
+                                 host_bytes=91_000_000))
     _, _, written = _render(sample, tmp_path / "delays")
     lines = _memory_points(written["figures/memory.svg"].read_text(encoding="utf-8"))
     assert len(lines) == 2

@@ -158,7 +158,8 @@ def _pattern_epochs(r: dict) -> Measured | Missing:
     if task["epochs_to_converge"] is None:
         return Measured(math.inf, src, task["device"], display=(
             f"not reached in {len(task['accuracy_curve'])} epochs"))
-    return Measured(task["epochs_to_converge"], src, task["device"])
+    epochs = task["epochs_to_converge"]
+    return Measured(epochs, src, task["device"], display="1 epoch" if epochs == 1 else None)
 
 
 def _sequence_recall(r: dict) -> Measured | Missing:

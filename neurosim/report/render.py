@@ -156,6 +156,7 @@ def build_context(results: dict, history: list[dict] | None = None,
                else system.get("gpu_note") or "no GPU detected")
         unmeasured = f"GPU speed is unmeasured: this run has no CUDA record ({why})."
     generated = generated or dt.datetime.now().astimezone()
+    methods = list(dict.fromkeys(m["method"] for m in results["memory"]))  # each written once
     return {
         "generated": generated.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
         "run_id": results["run_id"], "created": results["created"], "quick": results["quick"],
@@ -163,8 +164,11 @@ def build_context(results: dict, history: list[dict] | None = None,
         "throughput": sorted(results["throughput"],
                              key=lambda r: (r["device"], r["n_neurons"], r["n_synapses"])),
         "has_cuda": has_cuda, "gpu_unmeasured": unmeasured,
-        "memory": [dict(m, delays=m.get("delays", "constant")) for m in sorted(
-            results["memory"], key=lambda r: (r["device"], r["n_neurons"], r["n_synapses"]))],
+        "memory": [dict(m, delays=m.get("delays", "constant"),
+                        method_ref=methods.index(m["method"]) + 1)
+                   for m in sorted(results["memory"],
+                                   key=lambda r: (r["device"], r["n_neurons"], r["n_synapses"]))],
+        "memory_methods": methods,
         "convergence": _convergence_rows(results, judged),
         "reference_networks": [
             dict(n, label=NETWORK_NAMES.get(n["name"], n["name"]),
