@@ -522,6 +522,14 @@ def test_html_references_no_external_resource(sample, tmp_path):
     assert md.count("](https://img.shields.io/badge/") == 6
 
 
+def test_kept_html_report_is_self_contained():
+    kept = Path(__file__).parents[1] / "reports" / "benchmarks.html"
+    if not kept.is_file():
+        pytest.skip("no rendered report kept in this checkout")
+    html = kept.read_text(encoding="utf-8")
+    assert _external_resources(html) == [] and "<img" not in html
+
+
 def _html_badges(html: str) -> dict[str, str]:
     """{label: message} read from the inline SVG badges of the HTML report."""
     section = html.split("<h2>Performance Badges</h2>", 1)[1].split("<h2>", 1)[0]
