@@ -137,6 +137,11 @@ def step_cost_record(name: str, *, scale: float = 1.0, k_scale: float = 1.0, see
                      warmup_ms: float | None = None, window_ms: float = WINDOW_MS) -> dict:
     """Launches and bytes per step of reference network ``name`` (``coba``, ``brunel`` or
     ``potjans_diesmann``), with and without spike recording; see the module docstring."""
+    if name not in NETWORKS:
+        raise ValueError(f"step_cost_record(): name must be one of {NETWORKS}, got {name!r}")
+    for arg, value in (("scale", scale), ("k_scale", k_scale), ("window_ms", window_ms)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"step_cost_record(): {arg} must be a number > 0, got {value!r}")
     warmup_ms = WARMUP_MS[name] if warmup_ms is None else float(warmup_ms)
     t0 = time.perf_counter()
     for attempt in range(MAX_SEEDS if name == "coba" else 1):    # COBA is bistable
@@ -196,3 +201,82 @@ def _step_cost(name, scale, k_scale, seed, warmup_ms, window_ms) -> dict:
            "counted_on": "cuda:host (host build of kernels/, loads and stores counted)",
            **runs}
     return rec
+
+
+def kernels_hash() -> str:
+    """A short hash of the kernel sources (``kernels/``) and the CUDA engine that launches them:
+    the code whose cost the records measure."""
+    import hashlib
+    from ..backends.kernel_source import kernels_dir
+    from ..engine import cuda_engine
+    h = hashlib.sha256()
+    for path in sorted(kernels_dir().glob("*")):
+        if path.suffix in (".cu", ".cuh", ".h"):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    h.update(open(cuda_engine.__file__, "rb").read())
+    return h.hexdigest()[:12]
+
+
+def step_costs(*, quick: bool, microcircuit_scale: float = 0.1,
+               microcircuit_k_scale: float = 0.1, seed: int = 1) -> dict:
+    """The suite's ``step_costs`` entry: a record per network of :data:`NETWORKS` (COBA and
+    Brunel at full size, the microcircuit at the given scale), or why they were not counted."""
+    from ..backends import hostcount
+    out = {"kernels_hash": kernels_hash(), "networks": [], "not_run": None}
+    if not hostcount.is_available():
+        out["not_run"] = ("the host build cannot count here (needs g++ with -fsanitize=thread "
+                          "instrumentation)")
+        return out
+    warm = {k: min(v, 50.0) for k, v in WARMUP_MS.items()} if quick else WARMUP_MS
+    window = 10.0 if quick else WINDOW_MS
+    for name in NETWORKS:
+        big = name == "potjans_diesmann"
+        out["networks"].append(step_cost_record(
+            name, scale=microcircuit_scale if big else 1.0,
+            k_scale=microcircuit_k_scale if big else 1.0, seed=seed, warmup_ms=warm[name],
+            window_ms=window))
+    return out
+
+
+def format_table(entry: dict) -> str:
+    """A plain-text table of a ``step_costs`` entry (for the terminal)."""
+    lines = [f"kernels {entry['kernels_hash']}: launches and bytes per step (distinct bytes per "
+             f"launch; minimum as in neurosim.bench.stepcost)",
+             f"{'network':<18}{'recording':<11}{'launches':>9}{'bytes':>12}{'minimum':>12}"
+             f"{'ratio':>7}"]
+    for rec in entry["networks"]:
+        for key in ("recording", "no_recording"):
+            r = rec[key]
+            lines.append(f"{rec['network']:<18}{'yes' if key == 'recording' else 'no':<11}"
+                         f"{r['launches_per_step']:>9.2f}{r['bytes_per_step']:>12.4g}"
+                         f"{r['minimum_bytes_per_step']:>12.4g}"
+                         f"{(r['ratio_to_minimum'] or float('nan')):>7.2f}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``python -m neurosim.bench.stepcost [--full] [--json PATH]``: count and print."""
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(prog="python -m neurosim.bench.stepcost",
+                                 description="Launches and bytes per CUDA step, counted on "
+                                             "the host build")
+    ap.add_argument("--full", action="store_true", help="longer warm-up and window")
+    ap.add_argument("--microcircuit-scale", type=float, default=0.1)
+    ap.add_argument("--microcircuit-k-scale", type=float, default=0.1)
+    ap.add_argument("--json", help="also write the entry to this file")
+    args = ap.parse_args(argv)
+    entry = step_costs(quick=not args.full, microcircuit_scale=args.microcircuit_scale,
+                       microcircuit_k_scale=args.microcircuit_k_scale)
+    if entry["not_run"]:
+        print(f"not counted: {entry['not_run']}")
+        return 1
+    print(format_table(entry))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(entry, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
