@@ -255,11 +255,16 @@ def _launcher(name: str, specs: list[ArgSpec]) -> str:
     )
 
 
-def _build(source: str, origin: str, defines: tuple[str, ...] = ()) -> tuple[Path, dict]:
+def _build(source: str, origin: str, defines: tuple[str, ...] = (),
+           count: bool = False) -> tuple[Path, dict]:
     """Compile ``source`` (or find it in the cache): the .so path and the
     kernel table ``{"kernels": {name: [[argname, ctype], ...]},
-    "unsupported": {name: reason}}``. ``defines``: ``-D``/``-U`` options."""
-    flags_id = " ".join(CXXFLAGS + defines)
+    "unsupported": {name: reason}}``. ``defines``: ``-D``/``-U`` options.
+    ``count``: instrument loads and stores for :mod:`neurosim.backends.hostcount`
+    (compiled with its flags, linked without ThreadSanitizer's runtime)."""
+    from .hostcount import COUNT_FLAGS
+    extra = COUNT_FLAGS if count else ()
+    flags_id = " ".join(CXXFLAGS + defines + extra)
     key = hashlib.sha256(
         f"{_BUILD_FORMAT}\0{_compiler_id()}\0{flags_id}\0{source}".encode()
     ).hexdigest()[:32]
@@ -287,8 +292,16 @@ def _build(source: str, origin: str, defines: tuple[str, ...] = ()) -> tuple[Pat
         cpp = workdir / "module.cpp"
         cpp.write_text(full, encoding="utf-8")
         out = workdir / "module.so"
-        proc = _run_gxx([*CXXFLAGS, *defines, f"-I{kernels_dir()}", "-o", str(out), str(cpp)],
-                        f"build {origin} for the host")
+        if count:   # compile instrumented, link without -fsanitize (no libtsan)
+            obj = workdir / "module.o"
+            compile_flags = [f for f in CXXFLAGS if f != "-shared"]
+            proc = _run_gxx([*compile_flags, *extra, *defines, f"-I{kernels_dir()}", "-c",
+                             "-o", str(obj), str(cpp)], f"build {origin} for the host")
+            _run_gxx(["-shared", "-fPIC", "-o", str(out), str(obj)],
+                     f"link {origin} for the host")
+        else:
+            proc = _run_gxx([*CXXFLAGS, *defines, f"-I{kernels_dir()}", "-o", str(out),
+                             str(cpp)], f"build {origin} for the host")
         if proc.stderr.strip():
             log.warning("g++ warnings building %s for the host:\n%s", origin,
                         proc.stderr.strip())
@@ -330,12 +343,14 @@ class HostModule:
     ``ftz``: flush denormals while kernels run, like CuPy's ``-ftz=true``.
     ``options``: the ``RawModule`` options; the ``-D``/``-U`` macro options
     reach g++, the others (``--std=...``, ``-ftz=...``) are GPU-only and ignored.
+    ``count``: count launches and the bytes each launch reads and writes
+    (:mod:`neurosim.backends.hostcount`; ``None``: on inside a ``hostcount.counting()`` block).
     Raises :class:`HostBuildError` if g++ is missing or the build fails.
     """
 
     def __init__(self, filename: str | os.PathLike | None = None, *,
                  code: str | None = None, options: tuple[str, ...] = (),
-                 shuffle: bool | None = None, ftz: bool = True):
+                 shuffle: bool | None = None, ftz: bool = True, count: bool | None = None):
         if (filename is None) == (code is None):
             raise TypeError("HostModule() takes exactly one of a file name or code=...")
         self.origin = str(filename) if code is None else "<code>"
@@ -343,7 +358,11 @@ class HostModule:
         self.shuffle = _shuffle_default if shuffle is None else bool(shuffle)
         self.ftz = bool(ftz)
         self.defines = tuple(o for o in options if o.startswith(("-D", "-U")))
-        self.path, meta = _build(self.source, self.origin, self.defines)
+        from . import hostcount
+        self.count = hostcount.active_tally() is not None if count is None else bool(count)
+        if self.count:
+            hostcount.runtime()     # loaded first: the module's counters resolve to it
+        self.path, meta = _build(self.source, self.origin, self.defines, self.count)
         self._lib = ctypes.CDLL(str(self.path))
         self.kernels: dict[str, list[ArgSpec]] = {
             name: [parse_ctype(argname, ctype) for argname, ctype in args]
@@ -461,8 +480,16 @@ class HostKernel:
         values = [self._convert(i, spec, v) for i, (spec, v) in enumerate(zip(self.args, args))]
         with self._lock:
             seed = next(self._seeds) & 0xFFFFFFFF if self.shuffle else 0
-        status = self._fn(gx, gy, gz, bx, by, bz, seed, int(self.module.ftz), *values)
-        if status != 0:
+        status = [0]
+
+        def launch():
+            status[0] = self._fn(gx, gy, gz, bx, by, bz, seed, int(self.module.ftz), *values)
+        if self.module.count:
+            from .hostcount import launch_counted
+            launch_counted(self, values, args, launch)
+        else:
+            launch()
+        if status[0] != 0:
             raise ValueError(f"{self.name}(): a shuffled launch needs fewer than 2**32 "
                              f"threads, got grid {grid!r} x block {block!r}")
 

@@ -83,6 +83,11 @@ class SuiteConfig:
     microcircuit_k_scale: float = 1.0
     microcircuit_background: str = "poisson"
     microcircuit_ms: tuple = cases.MICROCIRCUIT_MS
+    #: launches and bytes per CUDA step counted on the host build (neurosim.bench.stepcost):
+    #: COBA and Brunel at full size, the microcircuit at the suite's scale, at most this many
+    #: neurons' fraction (the counting build is slow)
+    step_costs: bool = True
+    step_costs_max_scale: float = 0.25
     seed: int = 1
 
     def sim_ms_for(self, n: int) -> float:
@@ -204,7 +209,7 @@ def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = No
         "schema": SCHEMA_VERSION, "run_id": "", "created": created.isoformat(), "quick": quick,
         "system": system, "throughput": [], "memory": [], "convergence": {},
         "reference_networks": [], "peers": [], "raster": None, "gpu_tests": None,
-        "microcircuit": _microcircuit_setup(cfg), "notes": [],
+        "microcircuit": _microcircuit_setup(cfg), "notes": [], "step_costs": None,
         "suite": {"devices": devices, "networks": dict(cases.NETWORKS),
                   "sizes": list(cfg.sizes), "seed": cfg.seed},
     }
@@ -253,6 +258,9 @@ def _plan(cfg: SuiteConfig, devices: list[str], quick: bool, results: dict) -> l
             jobs.append((f"potjans_diesmann x{cfg.microcircuit_scale:g}/"
                          f"{cfg.microcircuit_k_scale:g} ({dev})",
                          _microcircuit_job(cfg, dev, results)))
+    if cfg.step_costs:
+        jobs.append(("launches and bytes per step (cuda:host, counted)",
+                     _step_costs_job(cfg, quick, results)))
     if cfg.tasks:
         task_dev = "cuda" if "cuda" in devices else devices[0]
         jobs.append((f"learning tasks ({task_dev})", _tasks_job(quick, task_dev, results)))
@@ -353,6 +361,18 @@ def _microcircuit_job(cfg, dev, results):
             log.warning(results["notes"][-1])
             return
         results["reference_networks"].extend(recs)
+    return job
+
+
+def _step_costs_job(cfg, quick, results):
+    def job():
+        from .stepcost import step_costs
+        results["step_costs"] = step_costs(
+            quick=quick, microcircuit_scale=min(cfg.microcircuit_scale, cfg.step_costs_max_scale),
+            microcircuit_k_scale=cfg.microcircuit_k_scale, seed=cfg.seed)
+        if results["step_costs"]["not_run"]:
+            results["notes"].append(f"launches and bytes per step not counted: "
+                                    f"{results['step_costs']['not_run']}")
     return job
 
 

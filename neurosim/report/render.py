@@ -39,6 +39,7 @@ from neurosim.report.metrics import (HISTORY_METRICS, METRICS, NETWORK_NAMES, PE
                                      Measured, MetricDef, Missing, PeerComparison,
                                      compute_metrics, fmt_measured, peer_comparisons)
 from neurosim.report.microcircuit import microcircuit_context
+from neurosim.report.stepcost import step_costs_context
 from neurosim.report.rules import (RATE_TOLERANCE, REGRESSION_TOLERANCE, RULES, Recommendation,
                                    recommendations)
 from neurosim.report.schema import (RESULTS_SCHEMA, SCHEMA_VERSION, load_results, parse_time,
@@ -176,6 +177,7 @@ def build_context(results: dict, history: list[dict] | None = None,
             for n in sorted(results["reference_networks"], key=lambda r: (r["name"], r["device"]))
             if n["name"] != "potjans_diesmann"],      # those have their own section
         "microcircuit": microcircuit_context(results, judged),
+        "step_costs": step_costs_context(results, earlier),
         "peers": [dict(p, label=PEER_NAMES.get(p["simulator"], p["simulator"]),
                        case_label=NETWORK_NAMES.get(p["case"], p["case"]))
                   for p in sorted(results["peers"],

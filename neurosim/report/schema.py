@@ -63,6 +63,18 @@ _MICROCIRCUIT = {"scale": "number", "k_scale": "number", "background": ("poisson
 _PEER = {"simulator": "str", "target": "str?", "case": "str", "n_neurons": "int",
          "build_s": "number", "sim_s": "number", "x_realtime": "number", "mean_rate_hz": "number"}
 _RASTER = {"network": "str", "t_ms": ["number"], "index": ["int"], "window_ms": ["number"]}
+_STEP_RUN = {"launches_per_step": "number", "bytes_per_step": "number",
+             "accessed_bytes_per_step": "number", "minimum_bytes_per_step": "number",
+             "ratio_to_minimum": "number?", "minimum_parts": {"*": "number"},
+             "kernels": {"*": {"launches": "number", "accessed": "number", "distinct": "number",
+                               "arrays_distinct": {"*": "number"}}}}
+# Launches and bytes per CUDA step counted on the host build (neurosim.bench.stepcost);
+# null or absent when not counted.
+_STEP_COSTS = {"kernels_hash": "str", "not_run": "str?",
+               "networks": [{"network": "str", "scale": "number", "neurons": "int",
+                             "synapses": "int", "steps": "int", "spikes_per_step": "number",
+                             "synapses_per_step": "number", "recording": _STEP_RUN,
+                             "no_recording": _STEP_RUN}]}
 _GPU_TESTS = {"device": "str", "passed": "int", "failed": "int", "skipped": "int", "when": "str"}
 RESULTS_SCHEMA = {
     "schema": "int", "run_id": "str", "created": "datetime", "quick": "bool",
@@ -70,7 +82,7 @@ RESULTS_SCHEMA = {
     "throughput": [_THROUGHPUT], "memory": [_MEMORY], "convergence": {},
     "reference_networks": [_REFERENCE], "peers": [_PEER],
     "raster": _OrNull(_RASTER), "gpu_tests": _OrNull(_GPU_TESTS),
-    "microcircuit?": _MICROCIRCUIT,
+    "microcircuit?": _MICROCIRCUIT, "step_costs?": _OrNull(_STEP_COSTS),
 }
 _WHAT = {"int": "an integer", "number": "a finite number", "str": "a string",
          "bool": "true or false", "datetime": "an ISO-8601 date-time string"}
