@@ -7,7 +7,7 @@
 
 Measures, all at dt = 0.1 ms with every spike recorded, simulation timed apart from building:
 
-1. a single population of uncoupled LIF neurons (BENCHMARK-CASES case 1) at 100 ... 1,000,000
+1. a single population of uncoupled LIF neurons (benchmark case 1) at 100 ... 1,000,000
    neurons, 1 s simulated: µs per step (target at 100 neurons: <= 10) and neuron updates per
    second (target from 100,000 neurons on: >= 3e8); neurosim's figure is the median of several
    1 s runs for the small sizes;
@@ -358,7 +358,7 @@ def write_markdown(data: dict, path: Path) -> None:
     ]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summarize(data)]
     lines += [
-        "", "## Single LIF population (BENCHMARK-CASES case 1), 1 s simulated", "",
+        "", "## Single LIF population (benchmark case 1), 1 s simulated", "",
         cases.NETWORKS["lif_uncoupled"] + ". neurosim: NumPy backend, one process, the median "
         "wall time of consecutive 1 s runs after a 10 ms warm-up; µs/step = wall / 10,000 "
         "steps; neuron updates/s = N × 10,000 / wall. Peers: the simulation loop only "

@@ -9,7 +9,7 @@
 Without CuPy and a visible GPU it prints why and exits 0 (nothing to measure). Cases, all at
 dt = 0.1 ms, simulation timed apart from building, the device synchronised before and after:
 
-1. ``lif_bandwidth`` -- 10,000,000 uncoupled LIF neurons (BENCHMARK-CASES case 1: tau_m 20 ms,
+1. ``lif_bandwidth`` -- 10,000,000 uncoupled LIF neurons (benchmark case 1: tau_m 20 ms,
    R I = 25 mV, threshold -50, reset -70, refractory 2 ms, about 29 Hz), no monitor. The
    effective bandwidth of a step, counted as the bytes a fused update must move, as a
    percentage of the card's measured memory bandwidth (target: >= 50 %). Bytes per neuron and

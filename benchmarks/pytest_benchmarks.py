@@ -9,7 +9,7 @@ otherwise). Every timed round is preceded by warm-up rounds (``pedantic(warmup_r
 and pytest-benchmark reports min/max/mean/stddev/median/IQR over the rounds. The networks are
 those of :mod:`neurosim.bench.cases`:
 
-- ``test_step_throughput``: ``lif_uncoupled`` (BENCHMARK-CASES case 1) and ``lif_recurrent``
+- ``test_step_throughput``: ``lif_uncoupled`` (benchmark case 1) and ``lif_recurrent``
   (sparse recurrent LIF, 100 inputs per neuron, delay 1.5 ms); one round = 10 ms simulated
   (100 steps); ``extra_info`` holds µs/step and neuron updates/s from the median round;
 - ``test_build``: building the recurrent network (connectivity, state, buffers);

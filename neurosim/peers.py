@@ -6,7 +6,7 @@ NEST ships its own libraries) must not leak into neurosim's. Each case is run by
 script in ``<repo>/benchmarks/peers/`` with the peer's own Python, in a subprocess, and the one
 JSON object it prints is returned as a dict.
 
-The cases are those of ``BENCHMARK-CASES.md`` (see ``PEER_CASES``). A result carries at least
+The cases are those of ``docs/benchmark-cases.md`` (see ``PEER_CASES``). A result carries at least
 ``simulator``, ``version``, ``target``, ``case``, ``n_neurons``, ``n_synapses``,
 ``duration_ms``, ``dt_ms``, ``seed``, ``build_s`` (construction, code generation and
 compilation), ``sim_s`` (the simulation loop only), ``x_realtime``, ``n_spikes``,

@@ -56,7 +56,7 @@ def test_throughput_record_is_schema_valid(kind):
 
 
 def test_uncoupled_lif_fires_at_case_rate():
-    # BENCHMARK-CASES case 1: R*I = 25 mV fires at about 29 Hz (ISI 2 ms + 20 ms * ln 5)
+    # benchmark case 1: R*I = 25 mV fires at about 29 Hz (ISI 2 ms + 20 ms * ln 5)
     rec = cases.throughput_record("lif_uncoupled", 200, sim_ms=300.0, warmup_ms=0.0)
     assert 25.0 < rec["mean_rate_hz"] < 32.0
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Brian2 side of neurosim's standard benchmark cases (shared/BENCHMARK-CASES.md).
+"""Brian2 side of neurosim's standard benchmark cases (docs/benchmark-cases.md).
 
 Run with the Brian2 venv made by ``install_peers.sh``::
 

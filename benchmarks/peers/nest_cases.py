@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NEST side of neurosim's standard benchmark cases (shared/BENCHMARK-CASES.md).
+"""NEST side of neurosim's standard benchmark cases (docs/benchmark-cases.md).
 
 Run with the NEST venv made by ``install_peers.sh``::
 

@@ -6,7 +6,7 @@ All at dt = 0.1 ms, every spike recorded, build time measured apart from the sim
 
 Networks
 --------
-``lif_uncoupled`` (BENCHMARK-CASES.md case 1): ``n`` LIF neurons without synapses,
+``lif_uncoupled`` (benchmark case 1): ``n`` LIF neurons without synapses,
 tau_m = 20 ms, C = 250 pF, v_rest = v_reset = -70 mV, threshold -50 mV, refractory 2 ms, a
 constant current of 312.5 pA (R·I = 25 mV; ``LIF(i_offset=312.5)``), exact integration,
 initial v uniform in [-70, -50) mV. Fires at about 29 Hz.
@@ -49,7 +49,7 @@ COBA_SILENT_HZ = 1.0                     # below this mean rate a COBA run count
 
 NETWORKS = {
     "lif_uncoupled": (
-        "BENCHMARK-CASES case 1: N uncoupled LIF neurons (tau_m 20 ms, C 250 pF, v_rest = "
+        "benchmark case 1: N uncoupled LIF neurons (tau_m 20 ms, C 250 pF, v_rest = "
         "v_reset = -70 mV, threshold -50 mV, refractory 2 ms), constant input 312.5 pA "
         "(R*I = 25 mV), exact integration, initial v ~ U[-70, -50) mV; about 29 Hz; all spikes "
         "recorded"),
@@ -58,9 +58,9 @@ NETWORKS = {
         "each neuron receives exactly K = min(100, N/10) inputs (0.8 K excitatory, 0.2 K "
         "inhibitory; FixedIndegree, sources drawn with replacement), +0.1 mV / -0.5 mV jumps, "
         "delay 1.5 ms; the 312.5 pA DC drive keeps it near 27 Hz; all spikes recorded"),
-    "coba": ("Vogels-Abbott COBA (BENCHMARK-CASES case 2): 3,200 + 800 conductance-based LIF, "
+    "coba": ("Vogels-Abbott COBA (benchmark case 2): 3,200 + 800 conductance-based LIF, "
              "p = 0.02, 6 nS / 67 nS, delay 0.1 ms"),
-    "brunel": ("Brunel 2000 (BENCHMARK-CASES case 3): 10,000 + 2,500 delta-synapse LIF, "
+    "brunel": ("Brunel 2000 (benchmark case 3): 10,000 + 2,500 delta-synapse LIF, "
                "C_E = 1,000, C_I = 250, J = 0.1 mV, g = 5, eta = 2, delay 1.5 ms"),
 }
 
@@ -78,7 +78,7 @@ class Built:
 # -- networks ------------------------------------------------------------------------------------
 
 def lif_uncoupled(n: int, *, device: str = "cpu", seed: int = 1) -> Built:
-    """BENCHMARK-CASES case 1: ``n`` uncoupled LIF neurons driven by a constant current."""
+    """benchmark case 1: ``n`` uncoupled LIF neurons driven by a constant current."""
     net = Network(dt=DT_MS, device=device, seed=seed)
     pop = net.add_population(n, LIF(**LIF_PARAMS), name="lif",
                              initial={"v": D.Uniform(-70.0, -50.0)})

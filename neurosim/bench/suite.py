@@ -3,7 +3,7 @@
 ``run_suite(quick=..., device=..., sizes=..., peers=...)`` is what ``neurosim bench`` and
 ``benchmarks/quick_benchmark.py`` call. It measures, per device:
 
-- step throughput of ``lif_uncoupled`` (BENCHMARK-CASES case 1) and ``lif_recurrent`` (sparse
+- step throughput of ``lif_uncoupled`` (benchmark case 1) and ``lif_recurrent`` (sparse
   recurrent LIF, 100 inputs per neuron) at each size (default 100 ... 1,000,000 neurons);
 - memory footprint (measured with tracemalloc, or CuPy's pool on a GPU) of the recurrent
   network with a constant and with per-synapse delays, up to 10,000 neurons x 10^7 synapses;

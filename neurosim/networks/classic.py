@@ -1,4 +1,4 @@
-"""The two classic benchmark networks, as defined in ``shared/BENCHMARK-CASES.md``.
+"""The two classic benchmark networks, as defined in ``docs/benchmark-cases.md``.
 
 - :func:`vogels_abbott_coba`: Vogels & Abbott (2005) as Brette et al. (2007) benchmark 1 — 4,000
   conductance-based LIF neurons (3,200 excitatory, 800 inhibitory), 2% random connectivity
