@@ -36,7 +36,7 @@ from typing import Mapping
 __all__ = ["RAWMODULE_OPTIONS", "DEFAULT_DEVICE_OPTION", "pch_requested", "cupy_include_dir",
            "cuda_include_dir", "nvrtc_options"]
 
-#: What the CUDA backend passes as ``cupy.RawModule(code=..., options=...)``.
+#: What the CUDA backend passes as ``options`` to every ``cupy.RawModule``.
 RAWMODULE_OPTIONS = ("--std=c++17",)
 #: The long spelling CuPy passes of NVRTC's ``-default-device``.
 DEFAULT_DEVICE_OPTION = "--device-as-default-execution-space"
@@ -56,7 +56,10 @@ def pch_requested(environ: Mapping[str, str] | None = None) -> bool:
 
 def cupy_include_dir() -> str | None:
     """CuPy's own header folder (``<cupy>/_core/include``) without importing CuPy, or None."""
-    spec = importlib.util.find_spec("cupy")
+    try:
+        spec = importlib.util.find_spec("cupy")
+    except ValueError:          # a cupy module without a spec (replaced in sys.modules)
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     for root in spec.submodule_search_locations:
