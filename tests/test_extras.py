@@ -73,3 +73,18 @@ def test_installed_cupy_metadata_agrees():
         assert any(r.name == "cuda-toolkit" and COMPILE_NEEDS <= r.extras for r in ctk), ctk
     if not checked:
         pytest.skip("no CuPy 14 wheel installed here")
+
+
+def test_install_commands_name_extras_that_exist():
+    """The README's install lines and the probe's fixes name extras pyproject defines, and the
+    README says what the extra brings as pyproject asks for it."""
+    import re
+    extras = _extras()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    probe = (ROOT / "neurosim" / "backends" / "probe.py").read_text(encoding="utf-8")
+    named = set(re.findall(r"\.\[([\w-]+)\]", readme)) | set(
+        re.findall(r"neurosim\[([\w-]+)\]", readme + probe))
+    assert {"cuda12", "cuda13"} <= named
+    assert named <= set(extras), named - set(extras)
+    assert str(_cupy_requirement("cuda12")).startswith("cupy-cuda12x[ctk]")
+    assert "`cupy-cuda12x[ctk]`" in readme
