@@ -226,8 +226,7 @@ def run_bench(args: argparse.Namespace) -> int:
         state = usable_backends().get("cuda", "unknown to neurosim.backends.available()")
         if state != "usable":
             raise UsageError(f"--device cuda: the cuda backend is not usable here ({state}); "
-                             "pip install 'neurosim[cuda12]' on a machine with an NVIDIA GPU, "
-                             "or use --device cpu")
+                             "`neurosim info` shows every step of the check, or use --device cpu")
     from neurosim.report import render
 
     try:

@@ -166,6 +166,20 @@ def test_no_gpu(install, monkeypatch, devices, expected):
     assert "nvidia-smi" in bad.fix and "CUDA_VISIBLE_DEVICES=''" in bad.fix
 
 
+@pytest.mark.parametrize("driver, fix", [
+    (0, "install the NVIDIA driver (none is loaded)"),
+    (12080, "the driver supports CUDA 12 but this CuPy needs CUDA 13: pip uninstall cupy-cuda13x, "
+            "then pip install 'neurosim[cuda12]', or update the NVIDIA driver"),
+    (11080, "the driver supports CUDA 11 but this CuPy needs CUDA 13: update the NVIDIA driver"),
+])
+def test_no_usable_driver(install, monkeypatch, driver, fix):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    error = RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+    install(FakeCuPy(devices=error, driver=driver, runtime=13000))
+    bad = _only_failure(probe_mod.probe(), "gpu")
+    assert "cudaErrorInsufficientDriver" in bad.detail and bad.fix == fix
+
+
 @pytest.mark.parametrize("runtime, extra", [(13000, "cuda13"), (12080, "cuda12")])
 def test_nvrtc_missing_names_the_extra_of_this_cupy(install, runtime, extra):
     install(FakeCuPy(nvrtc=RuntimeError(NVRTC_NOT_FOUND), runtime=runtime))

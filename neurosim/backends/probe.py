@@ -80,7 +80,7 @@ class ProbeResult:
         bad = self.failed
         if bad is None:
             return "; ".join(s.detail for s in self.steps)
-        return f"{bad.name} step failed: {bad.detail}"
+        return f"{bad.name} step failed: {bad.detail} (fix: {bad.fix})"
 
     def missing(self) -> str:
         """"needs <what>, but <why>" for the failed step (ValueError when none failed)."""
@@ -153,17 +153,32 @@ def _step_cupy():
     return cupy, f"CuPy {getattr(cupy, '__version__', '?')}"
 
 
-def _step_gpu(cupy) -> str:
-    hint = "install the NVIDIA driver and check that `nvidia-smi` lists a GPU"
+def _gpu_fix(cupy) -> str:
+    """What to do when CuPy reaches no GPU: a driver, a driver new enough, or a visible device."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        hint += f" (CUDA_VISIBLE_DEVICES={visible!r} limits what CUDA sees)"
+    limit = "" if visible is None else f" (CUDA_VISIBLE_DEVICES={visible!r} limits what CUDA sees)"
+    try:
+        driver = _cuda_major(cupy.cuda.runtime.driverGetVersion())
+        built = _cuda_major(cupy.cuda.runtime.runtimeGetVersion())
+    except Exception:
+        driver = built = None
+    if driver == 0:
+        return f"install the NVIDIA driver (none is loaded){limit}"
+    if driver is not None and driver < built:
+        older = (f"pip uninstall cupy-cuda{built}x, then pip install 'neurosim[cuda{driver}]', or "
+                 if driver in (12, 13) else "")
+        return f"the driver supports CUDA {driver} but this CuPy needs CUDA {built}: {older}" \
+               "update the NVIDIA driver"
+    return f"check that `nvidia-smi` lists a GPU{limit}"
+
+
+def _step_gpu(cupy) -> str:
     try:
         count = int(cupy.cuda.runtime.getDeviceCount())
     except Exception as exc:
-        raise _Fail(f"CuPy cannot reach a GPU ({_why(exc)})", hint) from None
+        raise _Fail(f"CuPy cannot reach a GPU ({_why(exc)})", _gpu_fix(cupy)) from None
     if count < 1:
-        raise _Fail("CuPy sees no GPU (0 devices)", hint)
+        raise _Fail("CuPy sees no GPU (0 devices)", _gpu_fix(cupy))
     try:
         name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
         name = name.decode() if isinstance(name, bytes) else str(name)
