@@ -140,12 +140,16 @@ def fake_wheel(tmp_path_factory):
     return lib
 
 
-def _compile_in_child(lib: pathlib.Path, found_via: str) -> subprocess.CompletedProcess:
+def _compile_in_child(lib: pathlib.Path, found_via: str, path: str | None = None,
+                      ld_library_path: str | None = None) -> subprocess.CompletedProcess:
+    path = str(lib / "libnvrtc.so.13") if path is None else path
     code = ("import sys\nfrom neurosim.backends.nvrtc_lib import Candidate, load\n"
-            f"n = load(Candidate({str(lib / 'libnvrtc.so.13')!r}, {found_via!r}))\n"
+            f"n = load(Candidate({path!r}, {found_via!r}))\n"
             "ok, log = n.compile('x', 'x.cu', ['-ftz=true'])\n"
-            "print(n.version, ok, log)\nsys.exit(0 if ok else 3)\n")
+            "print(n.version, ok, log)\nprint(n.path)\nsys.exit(0 if ok else 3)\n")
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    if ld_library_path is not None:
+        env["LD_LIBRARY_PATH"] = ld_library_path
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 
@@ -153,7 +157,7 @@ def _compile_in_child(lib: pathlib.Path, found_via: str) -> subprocess.Completed
 def test_the_cuda13_wheel_compiles_only_with_its_builtins_preloaded(fake_wheel):
     preloaded = _compile_in_child(fake_wheel, "site-packages")
     assert preloaded.returncode == 0, preloaded.stderr + preloaded.stdout
-    assert preloaded.stdout.strip() == "(13, 0) True -ftz=true"
+    assert preloaded.stdout.splitlines()[0].strip() == "(13, 0) True -ftz=true"
     # control: the same library without the preload (as conda would load it) fails like the
     # real CUDA 13.0 wheel did before
     bare = _compile_in_child(fake_wheel, "conda")
@@ -258,3 +262,10 @@ def test_matches_cupy_s_own_assembly_when_cupy_is_installed():
                                       cupy_options.cuda_include_dir())
     assert tuple(theirs) == ours[:len(theirs)]
     assert ours[len(theirs):len(theirs) + 1] == ("-ftz=true",)
+
+
+def test_the_loader_s_own_search_reports_the_file_it_found(fake_wheel):
+    found = _compile_in_child(fake_wheel, "system-search", path="libnvrtc.so.13",
+                              ld_library_path=str(fake_wheel))
+    assert found.returncode == 0, found.stderr + found.stdout
+    assert found.stdout.splitlines()[-1] == str(fake_wheel / "libnvrtc.so.13")

@@ -13,7 +13,8 @@ CuPy 14 loads NVRTC with ``cuda.pathfinder.load_nvidia_dynamic_lib("nvrtc")``
 4. the dynamic loader's own search (``LD_LIBRARY_PATH``, ``ldconfig``);
 5. ``$CUDA_PATH`` (else ``$CUDA_HOME``) ``/lib64``, ``/lib``;
 
-looking for ``libnvrtc.so.13`` before ``libnvrtc.so.12`` in each folder.
+looking for ``libnvrtc.so.13`` before ``libnvrtc.so.12`` in each folder. (That search is
+Linux's; elsewhere only cuda.pathfinder or ``$NEUROSIM_NVRTC`` find NVRTC.)
 
 NVRTC opens ``libnvrtc-builtins.so.X.Y`` itself when it compiles. The CUDA 13.0
 wheel's ``libnvrtc.so.13`` has no ``RUNPATH``, so that fails ("failed to open
