@@ -21,7 +21,9 @@ CUPY_14_2_CTK = {
     13: 'cuda-toolkit[cublas,cudart,cufft,curand,cusolver,cusparse,nvrtc]==13.*; extra == "ctk"',
 }
 #: cuda-toolkit extras that compiling needs: NVRTC itself, and cudart's headers (cuda_runtime.h,
-#: the file cuda.pathfinder looks for when CuPy asks for the CUDA include folder).
+#: the file cuda.pathfinder looks for when CuPy asks for the CUDA include folder; the wheels
+#: nvidia-cuda-runtime 13.0.96 and nvidia-cuda-runtime-cu12 12.9.79 put it in
+#: nvidia/cu13/include and nvidia/cuda_runtime/include, where cuda-pathfinder 1.9 looks).
 COMPILE_NEEDS = {"nvrtc", "cudart"}
 
 

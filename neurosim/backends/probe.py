@@ -208,8 +208,9 @@ def _step_headers(cupy) -> str:
         raise _Fail(f"looking for the CUDA headers failed ({_why(exc)})",
                     _install(cupy, "the CUDA headers")) from None
     if not folder:
-        raise _Fail("the CUDA headers (cuda_runtime.h) were not found in the pip wheels, "
-                    "$CONDA_PREFIX, $CUDA_PATH/$CUDA_HOME or /usr/local/cuda",
+        raise _Fail("cuda.pathfinder found no cuda_runtime.h (it looks in the pip wheels' "
+                    "nvidia/cu13/include and nvidia/cuda_runtime/include, $CONDA_PREFIX, "
+                    "$CUDA_PATH/$CUDA_HOME and the toolkit of a system libcudart)",
                     _install(cupy, "the CUDA headers"))
     return f"CUDA headers in {folder}"
 
