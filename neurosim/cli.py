@@ -91,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print the system and which backends are usable",
                           description="Print this machine's system information (CPU, memory, "
-                                      "GPUs, package versions) and which backends are usable.")
+                                      "GPUs, package versions), which backends are usable, and "
+                                      "the CUDA probe step by step (CuPy, GPU, NVRTC, CUDA "
+                                      "headers, a tiny kernel compiled and launched) with the "
+                                      "command that fixes a failed step.")
     info.add_argument("--json", action="store_true", help="print one JSON object instead")
 
     report = sub.add_parser("report", help="render the benchmark report from results JSON",
@@ -136,17 +139,27 @@ def usable_backends() -> dict[str, str]:
     return dict(available()) if callable(available) else {"numpy": "usable"}
 
 
+def cuda_probe():
+    """The CUDA probe's result (:func:`neurosim.backends.probe.probe`, cached per process)."""
+    from neurosim.backends.probe import probe
+    return probe()
+
+
 def run_info(args: argparse.Namespace) -> int:
     from neurosim import sysinfo
 
-    info, backends = sysinfo.collect(), usable_backends()
+    info, backends, result = sysinfo.collect(), usable_backends(), cuda_probe()
     if args.json:
-        print(json.dumps({"system": info, "backends": backends}, indent=2))
+        print(json.dumps({"system": info, "backends": backends, "cuda_probe": result.to_dict()},
+                         indent=2))
         return EXIT_OK
     print(sysinfo.format_text(info))
     print("Backends:")
     for name, state in backends.items():
         print(f"  {name}: {state}")
+    print("CUDA probe (what device='cuda' needs, step by step):")
+    for line in result.format().splitlines():
+        print(f"  {line}")
     return EXIT_OK
 
 
@@ -213,8 +226,7 @@ def run_bench(args: argparse.Namespace) -> int:
         state = usable_backends().get("cuda", "unknown to neurosim.backends.available()")
         if state != "usable":
             raise UsageError(f"--device cuda: the cuda backend is not usable here ({state}); "
-                             "pip install 'neurosim[cuda12]' on a machine with an NVIDIA GPU, "
-                             "or use --device cpu")
+                             "`neurosim info` shows every step of the check, or use --device cpu")
     from neurosim.report import render
 
     try:

@@ -96,8 +96,10 @@ class Projection:
 class Network:
     """A spiking network: populations, projections, inputs and monitors.
 
-    ``dt``: time step (ms); ``device``: ``"auto"`` (CUDA from 10,000 neurons up when CuPy sees a
-    GPU, NumPy otherwise), ``"cpu"`` (NumPy), ``"cuda"`` (error if no GPU) or ``"cuda:host"``
+    ``dt``: time step (ms); ``device``: ``"auto"`` (CUDA from 10,000 neurons up when the CUDA
+    probe of :mod:`neurosim.backends.probe` succeeds, NumPy otherwise, the reason logged),
+    ``"cpu"`` (NumPy), ``"cuda"`` (a ``DeviceUnavailableError`` naming what is missing and how
+    to install it when the probe fails) or ``"cuda:host"``
     (the CUDA backend's kernels compiled for the CPU: for testing, slow); ``seed``: integer seed
     for connectivity, initial states and all random input (None draws one from the OS);
     ``connectivity``: where static projections are drawn — ``"host"`` (NumPy; the same network

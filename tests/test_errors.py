@@ -128,11 +128,14 @@ def test_poisson_source_rate_too_high():
 
 
 def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
-    from neurosim import backends
-    monkeypatch.setattr(backends, "cuda_status", lambda: (False, "CuPy is not installed"))
+    from neurosim.backends import probe
+    no_cupy = probe.ProbeResult((probe.Step("cupy", False, probe.NOT_INSTALLED,
+                                            "pip install 'neurosim[cuda12]'"),)
+                                + tuple(probe.Step(s, None, "") for s in probe.STEPS[1:]))
+    monkeypatch.setattr(probe, "probe", lambda: no_cupy)
     net = ns.Network(device="cuda")
     net.add_population(10, ns.LIF())
-    with pytest.raises(DeviceUnavailableError, match=r"device='cuda' needs CuPy and a visible GPU .*pip install 'neurosim\[cuda12\]'.*device='cpu'"):
+    with pytest.raises(DeviceUnavailableError, match=r"device='cuda' needs CuPy, but CuPy is not installed: pip install 'neurosim\[cuda12\]'.*device='cpu'"):
         net.run(1.0)
     auto = ns.Network(device="auto")
     auto.add_population(20_000, ns.LIF())

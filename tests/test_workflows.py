@@ -9,6 +9,7 @@ installed; the two must agree.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 from pathlib import Path
@@ -203,6 +204,10 @@ def check_command(line: str, project: dict) -> list[str]:
     prog, args = words[0], words[1:]
     if prog == "python" and args[:1] == ["-m"]:
         prog, args = args[1], args[2:]
+    if prog.startswith("neurosim."):
+        if importlib.util.find_spec(prog) is None:
+            problems.append(f"{line!r}: module {prog!r} is not part of neurosim")
+        return problems
     if prog == "bash":
         script = args[0] if args else ""
         if not (ROOT / script).is_file():
@@ -330,7 +335,10 @@ def test_gpu_workflow_steps(loader):
     assert "actions/upload-artifact" in uses
     runs = _runs(wf)
     assert 'python -m pip install -e ".[cuda12,test]"' in runs
-    order = ["neurosim info", "python -m pytest -m gpu -v",
+    # the probe and NVRTC's compile check come before the GPU tests: on a runner that has only
+    # the driver, a missing NVRTC or header fails there, named, not in the middle of the tests
+    order = ["neurosim info", "python -m neurosim.backends.probe",
+             "python -m neurosim.backends.nvrtc_check --route nvrtc", "python -m pytest -m gpu -v",
              "neurosim bench --device all --output reports/"]
     assert [runs.index(c) for c in order] == sorted(runs.index(c) for c in order)
     upload = next(s for s in _uses(wf) if s["uses"].startswith("actions/upload-artifact"))
@@ -373,12 +381,14 @@ def test_checker_catches_broken_workflows():
         "      - run: neurosim bench --device gpu\n"
         "      - run: pip install -e \".[nosuchextra]\"\n"
         "      - run: pytest -m nosuchmarker\n"
+        "      - run: python -m neurosim.backends.nosuchmodule\n"
         "      - uses: actions/checkout\n"
         "      - name: neither\n")
     problems = "\n".join(check_workflow(broken, project))
     for expected in ("missing 'runs-on'", "'.ci/missing' is not a file",
                      "`neurosim` rejects these arguments", "unknown extra(s) ['nosuchextra']",
                      "marker 'nosuchmarker' is not registered", "owner/action@version",
+                     "module 'neurosim.backends.nosuchmodule' is not part of neurosim",
                      "needs exactly one of 'uses' and 'run'"):
         assert expected in problems
     assert "missing top-level key 'jobs'" in check_workflow({"name": "x", "on": "push"}, project)

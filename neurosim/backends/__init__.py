@@ -4,16 +4,17 @@
 ``kernels/``; only that backend and its kernel loader import ``cupy``. ``cuda:host`` runs the
 same CUDA backend code on kernels compiled for the CPU (g++), for testing without a GPU.
 
-``device="auto"`` picks CUDA when CuPy sees a GPU and the network has at least
-:data:`AUTO_GPU_MIN_NEURONS` neurons, NumPy otherwise. An explicit ``device="cuda"`` without a
-usable GPU is an error, never a silent fallback.
+Whether ``cuda`` works here is decided by :func:`neurosim.backends.probe.probe`, once per
+process: CuPy, a visible GPU, NVRTC, the CUDA headers, and a tiny kernel compiled and launched.
+``device="auto"`` picks CUDA when the network has at least :data:`AUTO_GPU_MIN_NEURONS` neurons
+and the probe succeeds, NumPy otherwise, logging why. An explicit ``device="cuda"`` that the
+probe rejects raises :class:`~neurosim.errors.DeviceUnavailableError` naming what is missing
+and the command that installs it, never a silent fallback.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-from functools import lru_cache
 
 from ..errors import DeviceUnavailableError
 
@@ -22,23 +23,12 @@ log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda", "cuda:host")
 AUTO_GPU_MIN_NEURONS = 10_000
 
-_CUDA_HINT = ("pip install 'neurosim[cuda12]' (or 'neurosim[cuda13]') on a machine with an "
-              "NVIDIA GPU, or use device='cpu'")
 
-
-@lru_cache(maxsize=1)
 def cuda_status() -> tuple[bool, str]:
-    """(usable, reason): whether CuPy imports and sees at least one GPU."""
-    if importlib.util.find_spec("cupy") is None:
-        return False, "CuPy is not installed"
-    try:
-        import cupy
-        n = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CuPy raises its own CUDARuntimeError types
-        return False, f"CuPy is installed but cannot reach a GPU ({type(exc).__name__}: {exc})"
-    if n < 1:
-        return False, "CuPy is installed but sees no GPU"
-    return True, f"{n} GPU(s) visible to CuPy"
+    """(usable, reason): the probe's verdict on the ``cuda`` backend (cached per process)."""
+    from . import probe as _probe   # imported here: `python -m neurosim.backends.probe` runs it
+    result = _probe.probe()
+    return result.ok, result.reason()
 
 
 def host_build_status() -> tuple[bool, str]:
@@ -67,13 +57,19 @@ def select_backend(device: str, n_neurons: int) -> str:
         if not ok:
             raise DeviceUnavailableError(f"device='cuda:host' needs {why}")
         return "cuda:host"
-    ok, why = cuda_status()
+    if device == "auto" and n_neurons < AUTO_GPU_MIN_NEURONS:
+        log.debug("device='auto' chose numpy: %d neurons, fewer than the %d that go to the GPU",
+                  n_neurons, AUTO_GPU_MIN_NEURONS)
+        return "numpy"
+    from . import probe as _probe
+    result = _probe.probe()
+    if result.ok:
+        return "cuda"
     if device == "cuda":
-        if not ok:
-            raise DeviceUnavailableError(f"device='cuda' needs CuPy and a visible GPU ({why}): "
-                                         f"{_CUDA_HINT}")
-        return "cuda"
-    if ok and n_neurons >= AUTO_GPU_MIN_NEURONS:
-        return "cuda"
-    log.debug("device='auto' chose numpy (%d neurons; CUDA: %s)", n_neurons, why)
+        raise DeviceUnavailableError(result.error("device='cuda'"))
+    # "auto": a CPU-only install (no CuPy) is the ordinary case; anything later is a broken GPU
+    # setup the user should hear about
+    level = logging.INFO if result.failed.detail == _probe.NOT_INSTALLED else logging.WARNING
+    log.log(level, "device='auto' runs numpy for %d neurons: the cuda backend %s (to use the "
+            "GPU: %s)", n_neurons, result.missing(), result.failed.fix)
     return "numpy"

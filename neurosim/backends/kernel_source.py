@@ -23,9 +23,10 @@ for the host launcher's argument checks.
 
 Example::
 
+    from neurosim.backends.cupy_options import RAWMODULE_OPTIONS
     from neurosim.backends.kernel_source import load_source, kernel_names
     code = load_source("random.cu")
-    module = cupy.RawModule(code=code, options=("--std=c++17",))
+    module = cupy.RawModule(code=code, options=RAWMODULE_OPTIONS)
     [name for name, _ in kernel_names(code)]   # ['philox_raw_fill', ...]
 """
 

@@ -1,21 +1,26 @@
 """Compile every ``kernels/*.cu`` for the GPU without a GPU: the CI gate.
 
 Each kernel file, after :func:`~neurosim.backends.kernel_source.load_source`,
-is compiled for ``sm_80``, ``sm_86`` and ``sm_90`` with the options CuPy uses,
-and ptxas reports every kernel's registers, stack and spills. Two routes:
+is compiled for ``sm_80``, ``sm_86`` and ``sm_90`` and ptxas reports every
+kernel's registers, stack and spills. Two routes:
 
-* ``nvrtc`` -- NVRTC, the compiler ``cupy.RawModule`` uses, called through
-  ctypes: from the pip package ``nvidia-cuda-nvrtc-cu12`` (or the CUDA 13
-  ``nvidia-cuda-nvrtc``), ``$NEUROSIM_NVRTC``, or a CUDA toolkit. It compiles
-  to a cubin (``-arch=sm_XX``) with ``--ptxas-options=-v``;
-* ``nvcc`` -- ``nvcc -cubin -arch=sm_XX -Xptxas -v`` (the nvcc front end
-  takes the ``__CUDACC__`` branch of ``common.cuh``, NVRTC the
-  ``__CUDACC_RTC__`` one, so checking both covers both).
+* ``nvrtc`` -- NVRTC, the compiler ``cupy.RawModule`` uses, loaded the way
+  CuPy 14 loads it (:mod:`neurosim.backends.nvrtc_lib`: ``cuda.pathfinder``
+  where installed, else the same search: the CUDA 13 ``nvidia-cuda-nvrtc`` or
+  CUDA 12 ``nvidia-cuda-nvrtc-cu12`` wheel, ``$CONDA_PREFIX``, the loader's
+  path, ``$CUDA_PATH``; ``$NEUROSIM_NVRTC`` overrides), with its builtins
+  library preloaded as CuPy's loader does. It compiles with the options CuPy
+  passes (:func:`neurosim.backends.cupy_options.nvrtc_options`: CuPy's and the
+  CUDA headers' ``-I`` where installed, ``--std=c++17``, ``-ftz=true``,
+  ``-arch=sm_XX``, ``--device-as-default-execution-space``, ``--pch`` when
+  ``CUPY_NVRTC_USE_PCH=1``) plus ``--ptxas-options=-v``;
+* ``nvcc`` -- ``nvcc -cubin -arch=sm_XX --std=c++17 -ftz=true -Xptxas -v``
+  (nvcc has no ``-default-device``; its front end takes the ``__CUDACC__``
+  branch of ``common.cuh``, NVRTC the ``__CUDACC_RTC__`` one, so checking both
+  covers both).
 
-Options (:data:`CUPY_OPTIONS`): ``--std=c++17`` (what the CUDA backend passes
-to ``RawModule``, :data:`RAWMODULE_OPTIONS`; CuPy's own default is c++14) and
-``-ftz=true`` (which CuPy appends to every compilation). NVRTC's defaults
-already contract FMAs (``-fmad=true``); CuPy adds no ``-DNDEBUG``.
+NVRTC's defaults already contract FMAs (``-fmad=true``); CuPy adds no
+``-DNDEBUG``.
 
 A compilation fails on an error, a warning (any compiler or ptxas warning
 except the few in :data:`IGNORED_WARNINGS`), or a kernel that spills
@@ -33,9 +38,6 @@ prints the report and exits 0 when everything is clean, 1 on a problem and
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
-import importlib.util
 import json
 import os
 import re
@@ -47,12 +49,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .cupy_options import RAWMODULE_OPTIONS, cuda_include_dir, cupy_include_dir, nvrtc_options
 from .kernel_source import list_kernel_files, load_source
+from .nvrtc_lib import find_nvrtc  # re-exported: callers ask this module
 
 __all__ = [
     "ARCHS",
     "RAWMODULE_OPTIONS",
-    "CUPY_OPTIONS",
+    "NVCC_OPTIONS",
+    "route_options",
     "IGNORED_WARNINGS",
     "KernelResources",
     "CompileResult",
@@ -65,14 +70,16 @@ __all__ = [
 ]
 
 ARCHS = ("sm_80", "sm_86", "sm_90")
-#: What the CUDA backend passes as ``cupy.RawModule(code=..., options=...)``.
-RAWMODULE_OPTIONS = ("--std=c++17",)
-#: What NVRTC receives from CuPy for those: CuPy appends ``-ftz=true``.
-CUPY_OPTIONS = RAWMODULE_OPTIONS + ("-ftz=true",)
+#: nvcc's spelling of what CuPy passes NVRTC (``-arch`` is added per architecture).
+NVCC_OPTIONS = RAWMODULE_OPTIONS + ("-ftz=true",)
 #: Regular expressions of warnings that do not fail the check.
 IGNORED_WARNINGS = (
     r"Support for offline compilation for architectures prior to",
     r"The 'compute_\d+', 'sm_\d+', and 'sm_\d+' architectures are deprecated",
+    # With CUPY_NVRTC_USE_PCH=1 CuPy passes --pch; the loader's #line directives stop NVRTC
+    # from creating a precompiled header. Nothing is lost: the kernels include no system
+    # header for a PCH to hold, and the code generated is the same.
+    r"PCH creation disabled because #line directive encountered",
 )
 
 _DIAG_RE = re.compile(r"^(?P<where>.+?\(\d+\)): (?P<kind>error|warning)(?: #[\w-]+)?: "
@@ -131,7 +138,7 @@ class Report:
     """All compilations of one check; ``ok`` when none has a problem."""
 
     routes: dict[str, str]          # route -> description (library/binary, version)
-    options: tuple[str, ...]
+    options: dict[str, tuple[str, ...]]  # route -> its options (``-arch=<arch>`` per arch)
     results: list[CompileResult]
 
     @property
@@ -142,12 +149,15 @@ class Report:
         return [p for r in self.results for p in r.problems()]
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "routes": self.routes, "options": list(self.options),
+        return {"ok": self.ok, "routes": self.routes,
+                "options": {r: list(o) for r, o in self.options.items()},
                 "results": [asdict(r) for r in self.results], "problems": self.problems()}
 
     def format(self) -> str:
-        lines = [f"neurosim kernel compile check, options {' '.join(self.options)}"]
-        lines += [f"  {route}: {desc}" for route, desc in self.routes.items()]
+        lines = ["neurosim kernel compile check"]
+        for route, desc in self.routes.items():
+            lines.append(f"  {route}: {desc}")
+            lines.append(f"    options: {' '.join(self.options.get(route, ()))}")
         for r in self.results:
             status = "ok" if r.ok and not r.problems() else "FAIL"
             regs = max((k.registers for k in r.kernels), default=0)
@@ -212,80 +222,7 @@ def parse_log(log: str, arch: str) -> tuple[list[str], list[str], list[KernelRes
 
 
 # ---------------------------------------------------------------------------
-# NVRTC through ctypes
-
-
-def _nvrtc_candidates() -> list[Path]:
-    found: list[Path] = []
-    env = os.environ.get("NEUROSIM_NVRTC")
-    if env:
-        found.append(Path(env))
-    patterns = ("libnvrtc.so*", "nvrtc64_*.dll", "libnvrtc.*.dylib")
-    folders = []
-    spec = importlib.util.find_spec("nvidia")  # pip wheels: nvidia/<pkg>/lib
-    if spec is not None and spec.submodule_search_locations:
-        for root in spec.submodule_search_locations:
-            folders += sorted(Path(root).glob("*/lib")) + sorted(Path(root).glob("*/bin"))
-    for var in ("CUDA_PATH", "CUDA_HOME"):
-        if os.environ.get(var):
-            folders += [Path(os.environ[var]) / sub for sub in ("lib64", "lib", "bin")]
-    folders += [Path("/usr/local/cuda/lib64")]
-    for folder in folders:
-        for pattern in patterns:
-            libs = [p for p in folder.glob(pattern)
-                    if "builtins" not in p.name and ".alt." not in p.name]
-            found += sorted(libs, key=lambda p: p.name, reverse=True)
-    system = ctypes.util.find_library("nvrtc")
-    if system:
-        found.append(Path(system))
-    return found
-
-
-class _Nvrtc:
-    def __init__(self, path: Path):
-        self.path = path
-        lib = ctypes.CDLL(str(path))
-        self.lib = lib
-        lib.nvrtcGetErrorString.restype = ctypes.c_char_p
-        major, minor = ctypes.c_int(), ctypes.c_int()
-        self._check(lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor)), "nvrtcVersion")
-        self.version = (major.value, minor.value)
-
-    def _check(self, status: int, what: str) -> None:
-        if status != 0:
-            msg = self.lib.nvrtcGetErrorString(status).decode()
-            raise RuntimeError(f"{what} failed: {msg}")
-
-    def compile(self, source: str, name: str, options: list[str]) -> tuple[bool, str]:
-        lib, prog = self.lib, ctypes.c_void_p()
-        self._check(lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), name.encode(),
-                                           0, None, None), "nvrtcCreateProgram")
-        try:
-            opts = (ctypes.c_char_p * len(options))(*[o.encode() for o in options])
-            status = lib.nvrtcCompileProgram(prog, len(options), opts)
-            size = ctypes.c_size_t()
-            lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
-            buf = ctypes.create_string_buffer(size.value)
-            lib.nvrtcGetProgramLog(prog, buf)
-            return status == 0, buf.value.decode(errors="replace")
-        finally:
-            lib.nvrtcDestroyProgram(ctypes.byref(prog))
-
-
-_nvrtc_cache: dict[str, _Nvrtc | None] = {}
-
-
-def find_nvrtc() -> "_Nvrtc | None":
-    """A loaded NVRTC (``.path``, ``.version``), or None when none loads."""
-    if "nvrtc" not in _nvrtc_cache:
-        _nvrtc_cache["nvrtc"] = None
-        for path in _nvrtc_candidates():
-            try:
-                _nvrtc_cache["nvrtc"] = _Nvrtc(path)
-                break
-            except (OSError, RuntimeError, AttributeError):
-                continue
-    return _nvrtc_cache["nvrtc"]
+# compilers
 
 
 def find_nvcc() -> str | None:
@@ -303,7 +240,8 @@ def available_routes() -> dict[str, str]:
     routes = {}
     nvrtc = find_nvrtc()
     if nvrtc is not None:
-        routes["nvrtc"] = f"NVRTC {nvrtc.version[0]}.{nvrtc.version[1]} ({nvrtc.path})"
+        routes["nvrtc"] = (f"NVRTC {nvrtc.version[0]}.{nvrtc.version[1]} ({nvrtc.path}, found via "
+                           f"{nvrtc.found_via})")
     nvcc = find_nvcc()
     if nvcc is not None:
         out = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
@@ -316,23 +254,34 @@ def available_routes() -> dict[str, str]:
 # compiling
 
 
-def _compile_nvrtc(source: str, name: str, arch: str, options: tuple[str, ...]) -> tuple[bool, str]:
-    nvrtc = find_nvrtc()
-    return nvrtc.compile(source, name, [*options, f"-arch={arch}", "--ptxas-options=-v"])
+def route_options(route: str, arch: str) -> tuple[str, ...]:
+    """The options ``route`` compiles with for ``arch``: for NVRTC, what CuPy passes
+    (:func:`~neurosim.backends.cupy_options.nvrtc_options`) plus ptxas's report."""
+    if route == "nvrtc":
+        nvrtc = find_nvrtc()
+        version = nvrtc.version if nvrtc is not None else (0, 0)
+        return nvrtc_options(arch, version, cupy_include_dir(), cuda_include_dir()) + (
+            "--ptxas-options=-v",)
+    if route == "nvcc":
+        return (f"-arch={arch}",) + NVCC_OPTIONS + ("-Xptxas", "-v")
+    raise ValueError(f"route_options(): route must be 'nvrtc' or 'nvcc', got {route!r}")
 
 
-def _compile_nvcc(source: str, name: str, arch: str, options: tuple[str, ...]) -> tuple[bool, str]:
+def _compile_nvrtc(source: str, name: str, arch: str) -> tuple[bool, str]:
+    return find_nvrtc().compile(source, name, route_options("nvrtc", arch))
+
+
+def _compile_nvcc(source: str, name: str, arch: str) -> tuple[bool, str]:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / name
         src.write_text(source, encoding="utf-8")
-        cmd = [find_nvcc(), "-cubin", f"-arch={arch}", *options, "-Xptxas", "-v",
+        cmd = [find_nvcc(), "-cubin", *route_options("nvcc", arch),
                "-o", str(Path(tmp) / "out.cubin"), str(src)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
         return proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def check(files=None, archs=ARCHS, route: str = "auto",
-          options: tuple[str, ...] = CUPY_OPTIONS) -> Report:
+def check(files=None, archs=ARCHS, route: str = "auto") -> Report:
     """Compile ``files`` (default: every ``kernels/*.cu``) for ``archs``.
 
     ``route``: ``"nvrtc"``, ``"nvcc"``, ``"all"`` (every available one) or
@@ -349,8 +298,8 @@ def check(files=None, archs=ARCHS, route: str = "auto",
     if not chosen:
         raise RuntimeError(
             f"no CUDA compiler for route {route!r}: NVRTC not found (pip install "
-            "nvidia-cuda-nvrtc-cu12, or set NEUROSIM_NVRTC to libnvrtc) and nvcc not on the PATH"
-        )
+            "'cuda-toolkit[nvrtc]==13.*' or nvidia-cuda-nvrtc-cu12, or set NEUROSIM_NVRTC to "
+            "a libnvrtc.so) and nvcc not on the PATH")
     paths = [Path(f) for f in files] if files else list_kernel_files()
     compilers = {"nvrtc": _compile_nvrtc, "nvcc": _compile_nvcc}
     results = []
@@ -359,14 +308,16 @@ def check(files=None, archs=ARCHS, route: str = "auto",
         for name in chosen:
             for arch in archs:
                 start = time.perf_counter()
-                ok, log = compilers[name](source, path.name, arch, tuple(options))
+                ok, log = compilers[name](source, path.name, arch)
                 errors, warnings, kernels = parse_log(log, arch)
                 results.append(CompileResult(
                     file=path.name, arch=arch, route=name, ok=ok and not errors,
                     errors=errors, warnings=warnings, kernels=kernels,
                     seconds=time.perf_counter() - start, log=log))
-    return Report(routes={r: found[r] for r in chosen}, options=tuple(options),
-                  results=results)
+    arch = archs[0] if archs else ARCHS[0]
+    options = {r: tuple("-arch=<arch>" if o == f"-arch={arch}" else o
+                        for o in route_options(r, arch)) for r in chosen}
+    return Report(routes={r: found[r] for r in chosen}, options=options, results=results)
 
 
 def main(argv=None) -> int:

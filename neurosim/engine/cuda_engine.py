@@ -119,9 +119,9 @@ _RAW_MODULES: dict = {}
 def _cupy_module(filename: str):
     import cupy
     from ..backends.kernel_source import load_source
-    from ..backends.nvrtc_check import RAWMODULE_OPTIONS
+    from ..backends.cupy_options import RAWMODULE_OPTIONS
     key = (filename, cupy.cuda.Device().id)
-    if key not in _RAW_MODULES:   # CuPy appends -ftz=true and caches the binary on disk
+    if key not in _RAW_MODULES:   # CuPy adds the rest (cupy_options) and caches the cubin on disk
         _RAW_MODULES[key] = cupy.RawModule(code=load_source(filename), options=RAWMODULE_OPTIONS)
     return _RAW_MODULES[key]
 
