@@ -281,6 +281,9 @@ class Network:
             raise ValueError(f"{where}: target {target.name!r} is a spike source")
         V.instance(where, "current", current, Current, "ns.DCCurrent or ns.StepCurrent")
         current.check_size(target.size, where)
+        peak = sum(_peak_amplitude(c) for p, c in self.currents if p is target)
+        V.fits_float32(where, f"the sum of the currents into {target.name!r} (pA)",
+                       peak + _peak_amplitude(current))
         self.currents.append((target, current))
 
     def add_homeostasis(self, population: Population, rule):
@@ -399,6 +402,11 @@ class Network:
         V.instance(where, arg, pop, Population, "a Population")
         if pop.network is not self:
             raise ValueError(f"{where}: {arg} population {pop.name!r} belongs to another network")
+
+
+def _peak_amplitude(current: Current) -> float:
+    """The largest magnitude (pA) a current can inject into one neuron."""
+    return max(float(np.max(np.abs(amp))) for _, _, amp in current.segments(1.0))
 
 
 def _check_sign(where: str, model, receptor: str, value_range) -> None:
