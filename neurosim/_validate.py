@@ -163,8 +163,8 @@ def count(where: str, name: str, value, *, what: str = "neurons") -> int:
 def check_count(where: str, label: str, n: int, *, what: str) -> None:
     """Raise before allocating when ``n`` items cannot be addressed by int32 indices."""
     if n > MAX_INDEX:
-        raise ValueError(f"{where}: {label} means {n:,} {what}, more than int32 indices can "
-                         f"address (at most {MAX_INDEX:,} = 2**31 - 1); use fewer {what}")
+        raise ValueError(f"{where}: {label} means {n} {what}, more than int32 indices can "
+                         f"address (at most {MAX_INDEX} = 2**31 - 1); use fewer {what}")
 
 
 # -- arrays ------------------------------------------------------------------------------------
@@ -220,6 +220,16 @@ def scalar_or_array(where: str, name: str, value, *, positive_only: bool = False
     return v
 
 
+def per_neuron(where: str, name: str, value, n: int, *, float32: bool = True) -> np.ndarray:
+    """A number (broadcast) or an array of ``n`` numbers, as float64 of length ``n``."""
+    if _is_real_scalar(value):
+        return np.full(n, real(where, name, value, float32=float32))
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        raise TypeError(f"{where}: {name} must be a number or an array of {n} numbers, got "
+                        f"{show(value)}")
+    return real_array(where, name, value, length=n, float32=float32)
+
+
 def finite_constants(where: str, consts: dict, dt: float) -> None:
     """Derived float32 constants of a model (e.g. ``exp(-dt/tau)``, ``tau/cm``) must be finite."""
     for key, value in consts.items():
@@ -245,9 +255,9 @@ def mapping(where: str, name: str, value, example: str) -> dict:
 
 
 def sequence_of(where: str, name: str, value, cls: type, what: str) -> list:
-    """A list or tuple whose items are all instances of ``cls`` (described as ``what``)."""
+    """A list or tuple whose items are all instances of ``cls`` (each described as ``what``)."""
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f"{where}: {name} must be a list of {what}, got {show(value)}")
+        raise TypeError(f"{where}: {name} must be a list, each item {what}, got {show(value)}")
     for i, item in enumerate(value):
         if not isinstance(item, cls):
             raise TypeError(f"{where}: {name}[{i}] must be {what}, got {show(item)}")

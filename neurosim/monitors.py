@@ -32,7 +32,7 @@ class Monitor:
             idx = np.asarray(indices)
             if idx.ndim != 1 or not (idx.size == 0 or np.issubdtype(idx.dtype, np.integer)):
                 raise TypeError(f"{type(self).__name__}: indices must be a 1-D integer array, got "
-                                f"dtype {idx.dtype}, shape {idx.shape}")
+                                f"dtype {idx.dtype}, shape {idx.shape} ({indices!r})")
             if idx.size and (idx.min() < 0 or idx.max() >= n):
                 bad = idx[(idx < 0) | (idx >= n)][0]
                 raise ValueError(f"{type(self).__name__}: index {bad} is outside population "

@@ -86,11 +86,7 @@ class Projection:
 
     @weights.setter
     def weights(self, values) -> None:
-        if V.is_number(values):
-            values = np.full(self.n_synapses, V.real("Projection.weights", "weights", values,
-                                                     float32=True))
-        values = V.real_array("Projection.weights", "weights", values, length=self.n_synapses,
-                              float32=True)
+        values = V.per_neuron("Projection.weights", "weights", values, self.n_synapses)
         _check_sign(f"Projection.weights of {self.name!r}", self.post.model, self.receptor,
                     (float(values.min()), float(values.max())) if values.size else (0.0, 0.0))
         self._engine().set_weights(self, values.astype(np.float32))
@@ -358,7 +354,7 @@ class Network:
                              f"got {duration}")
         if not (progress is True or progress is False or progress is None or callable(progress)):
             raise TypeError(f"run(): progress must be a bool or a callable, got "
-                            f"{type(progress).__name__}")
+                            f"{V.show(progress)}")
         if not self.populations:
             raise ValueError("run(): the network has no populations")
         engine = self._ensure_built()
@@ -376,11 +372,7 @@ class Network:
         where = "set_state()"
         self._check_own(where, "population", population)
         V.choice(where, "variable", variable, population.state_names)
-        if V.is_number(value):
-            arr = np.full(population.size, V.real(where, "value", value, float32=True), np.float32)
-        else:
-            arr = V.real_array(where, "value", value, length=population.size,
-                               float32=True).astype(np.float32)
+        arr = V.per_neuron(where, "value", value, population.size).astype(np.float32)
         self._ensure_built().set_state(population, variable, arr)
 
     # -- internals -----------------------------------------------------------------------------

@@ -225,7 +225,8 @@ def _make_groups(net):
             off += p.size
         params = _merge_params(pops, size)
         g = Group(gi, cls, options, pops, start, size, offsets, params)
-        g.consts = cls.constants(params, net.dt) if not cls.is_source else {}
+        with np.errstate(over="ignore"):              # an overflow is reported just below
+            g.consts = cls.constants(params, net.dt) if not cls.is_source else {}
         V.finite_constants(cls.__name__, g.consts, net.dt)
         g.n_ref = cls.refractory_steps(params, net.dt)
         g.channels = cls.layout(options)[0] if not cls.is_source else ()

@@ -65,7 +65,7 @@ class SpikeSource(NeuronModel):
     def __post_init__(self):
         if isinstance(self.times, (str, bytes)) or not hasattr(self.times, "__len__"):
             raise TypeError(f"SpikeSource: times must be a sequence of per-neuron sequences of "
-                            f"spike times (ms), got {type(self.times).__name__}")
+                            f"spike times (ms), got {V.show(self.times)}")
         per_neuron = [_sorted_times(i, t) for i, t in enumerate(self.times)]
         object.__setattr__(self, "times", tuple(per_neuron))
 
