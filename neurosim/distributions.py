@@ -3,6 +3,11 @@
 A distribution is a small immutable record with a ``sample(rng, n)`` method that draws ``n``
 values with a :class:`numpy.random.Generator`. Values are in the unit of whatever they are used
 for (mV for a membrane potential, pA/nS/mV for a weight, ms for a delay).
+
+Where the values are stored in float32 (weights, initial states), ``Network.connect`` and
+``Network.add_population`` check the distribution's parameters against float32's range, and
+the drawn values are checked again when the network is built, so a draw never silently becomes
+``inf``.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _validate as V
+
 
 def _concat(chunks, dtype, shape_tail=()):
     if not chunks:
@@ -91,8 +93,9 @@ class SpikeMonitor(Monitor):
 
     def rates(self, t_start: float | None = None, t_stop: float | None = None) -> np.ndarray:
         """Mean firing rate (Hz) of each neuron of the population over [t_start, t_stop) ms."""
-        t0 = self.t_start if t_start is None else float(t_start)
-        t1 = self.population.network.t if t_stop is None else float(t_stop)
+        where = "SpikeMonitor.rates"
+        t0 = self.t_start if t_start is None else V.real(where, "t_start", t_start)
+        t1 = self.population.network.t if t_stop is None else V.real(where, "t_stop", t_stop)
         if not t1 > t0:
             raise ValueError(f"SpikeMonitor.rates: t_stop must be > t_start, got t_start={t0}, "
                              f"t_stop={t1}")

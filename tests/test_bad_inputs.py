@@ -187,6 +187,10 @@ row("Izhikevich c above v_peak", lambda d: ns.Izhikevich(c=40.0), ValueError, "c
     "v_peak")
 row("Izhikevich preset name", lambda d: ns.Izhikevich.preset("XX"), ValueError, "name", "'XX'",
     "one of")
+row("Izhikevich preset list", lambda d: ns.Izhikevich.preset(["RS"]), ValueError, "name",
+    "['RS']", "one of")
+row("rates t_start str", lambda d: (lambda nt, a: nt.record_spikes(a).rates("0"))(*lif()),
+    TypeError, "t_start", "'0'", "real number")
 row("Izhikevich preset override", lambda d: ns.Izhikevich.preset("RS", a="x"), TypeError, "a",
     "'x'", "number")
 row("PoissonSource rate negative", lambda d: ns.PoissonSource(rate=-1.0), ValueError, "rate",

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import _validate as V
 from .base import NeuronModel, f32
 
 PRESETS = {
@@ -65,8 +66,7 @@ class Izhikevich(NeuronModel):
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "Izhikevich":
-        if name not in PRESETS:
-            raise ValueError(f"Izhikevich.preset: name must be one of {sorted(PRESETS)}, got {name!r}")
+        V.choice("Izhikevich.preset", "name", name, PRESETS)
         return cls(**{**PRESETS[name], **overrides})
 
     def _check(self):
