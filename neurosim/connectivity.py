@@ -6,7 +6,9 @@ it against the populations when ``Network.connect`` is called (before any work),
 ``same`` is True when source and target are the same population; ``allow_self=False`` then
 excludes the pairs (i, i). ``multapses`` (several synapses between one pair) are allowed only by
 the fixed-degree and fixed-total-number rules with ``multapses=True`` (the default, as NEST),
-where sources (targets) are drawn with replacement.
+where sources (targets) are drawn with replacement. ``allow_self`` and ``multapses`` must be
+``True`` or ``False``; one projection holds at most ``2**31 - 1`` synapses (int32 indices),
+checked by ``Network.connect`` before anything is drawn.
 
 ``generate`` returns the pairs as int64 arrays in the rule's own order (the order that weights
 given as arrays follow). The engine asks for them grouped by source instead
@@ -17,6 +19,7 @@ when it is known before drawing, so the engine can allocate its arrays once.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +61,9 @@ class AllToAll(Rule):
     allow_self: bool = True
     ordered = True
 
+    def __post_init__(self):
+        _check_flags(self)
+
     def generate(self, n_pre, n_post, same, rng):
         pre = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
         post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
@@ -98,6 +104,7 @@ class FixedProbability(Rule):
 
     def __post_init__(self):
         V.probability("FixedProbability", "p", self.p)
+        _check_flags(self)
 
     def generate(self, n_pre, n_post, same, rng):
         flat = _bernoulli_positions(n_pre * n_post, float(self.p), rng)
@@ -117,7 +124,8 @@ class FixedIndegree(Rule):
     multapses: bool = True
 
     def __post_init__(self):
-        V.integer("FixedIndegree", "k", self.k, minimum=0)
+        V.integer("FixedIndegree", "k", self.k, minimum=0, maximum=V.MAX_INDEX)
+        _check_flags(self)
 
     def check(self, n_pre, n_post, same):
         _check_degree("FixedIndegree", "k", self.k, n_pre, same, self.allow_self, self.multapses)
@@ -160,7 +168,8 @@ class FixedOutdegree(Rule):
     multapses: bool = True
 
     def __post_init__(self):
-        V.integer("FixedOutdegree", "k", self.k, minimum=0)
+        V.integer("FixedOutdegree", "k", self.k, minimum=0, maximum=V.MAX_INDEX)
+        _check_flags(self)
 
     def check(self, n_pre, n_post, same):
         _check_degree("FixedOutdegree", "k", self.k, n_post, same, self.allow_self, self.multapses)
@@ -194,7 +203,8 @@ class FixedTotalNumber(Rule):
     multapses: bool = True
 
     def __post_init__(self):
-        V.integer("FixedTotalNumber", "n", self.n, minimum=0)
+        V.integer("FixedTotalNumber", "n", self.n, minimum=0, maximum=V.MAX_INDEX)
+        _check_flags(self)
 
     def check(self, n_pre, n_post, same):
         eligible = _eligible_pairs(n_pre, n_post, same, self.allow_self)
@@ -303,15 +313,33 @@ def group_by_source(pre, post, n_pre, n_post, keep_order=False):
 
 _CHUNK = 1 << 22             # elements per temporary in the bounded-memory builds
 
+def _check_flags(rule) -> None:
+    """``allow_self`` and ``multapses`` are booleans (``"no"`` or ``0`` would be taken as set)."""
+    where = type(rule).__name__
+    for name in ("allow_self", "multapses"):
+        if hasattr(rule, name):
+            object.__setattr__(rule, name, V.boolean(where, name, getattr(rule, name)))
+
+
+def expected_size(rule: Rule, n_pre: int, n_post: int, same: bool) -> int:
+    """The number of synapses a rule makes, or its expectation for ``FixedProbability``."""
+    n = rule.size(n_pre, n_post, same)
+    if n is None and isinstance(rule, FixedProbability):
+        n = int(math.ceil(rule.p * _eligible_pairs(n_pre, n_post, same, rule.allow_self)))
+    return 0 if n is None else int(n)
+
+
 def _eligible_pairs(n_pre, n_post, same, allow_self) -> int:
     return n_pre * n_post - (n_pre if same and not allow_self else 0)
 
 
 def _index_array(where, name, value) -> np.ndarray:
+    if value is None or isinstance(value, (str, bytes, dict, set)):
+        raise TypeError(f"{where}: {name} must be a 1-D integer array, got {V.show(value)}")
     arr = np.asarray(value)
     if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{where}: {name} must be a 1-D integer array, got dtype {arr.dtype}, "
-                        f"shape {arr.shape}")
+                        f"shape {arr.shape} ({V.show(value)})")
     return arr.astype(np.int64)
 
 

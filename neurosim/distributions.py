@@ -3,6 +3,11 @@
 A distribution is a small immutable record with a ``sample(rng, n)`` method that draws ``n``
 values with a :class:`numpy.random.Generator`. Values are in the unit of whatever they are used
 for (mV for a membrane potential, pA/nS/mV for a weight, ms for a delay).
+
+Where the values are stored in float32 (weights, initial states), ``Network.connect`` and
+``Network.add_population`` check the distribution's parameters against float32's range, and
+the drawn values are checked again when the network is built, so a draw never silently becomes
+``inf``.
 """
 
 from __future__ import annotations
@@ -94,23 +99,56 @@ class Normal(Distribution):
                 np.inf if self.high is None else float(self.high))
 
 
-def resolve(where: str, name: str, value, n: int, rng: np.random.Generator) -> np.ndarray | float:
-    """Turn a scalar, an array of length ``n`` or a Distribution into a float or float64 array."""
+def resolve(where: str, name: str, value, n: int, rng: np.random.Generator, *,
+            float32: bool = False) -> np.ndarray | float:
+    """Turn a scalar, an array of length ``n`` or a Distribution into a float or float64 array.
+
+    ``float32``: the values are stored in float32 (state, weights), so a draw beyond float32's
+    range is an error instead of a silent ``inf``.
+    """
     if isinstance(value, Distribution):
-        return value.sample(rng, n)
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return V.real(where, name, value)
-    return V.real_array(where, name, value, length=n)
+        out = value.sample(rng, n)
+        if float32:
+            V.fits_float32(where, f"{name} (drawn from {value!r})", out)
+        return out
+    if spec_kind(where, name, value) == "scalar":
+        return V.real(where, name, value, float32=float32)
+    return V.real_array(where, name, value, length=n, float32=float32)
 
 
-def check_spec(where: str, name: str, value, n: int | None = None) -> None:
-    """Validate a scalar/array/Distribution argument without drawing anything."""
+def spec_kind(where: str, name: str, value) -> str:
+    """``"distribution"``, ``"scalar"`` or ``"array"``; a TypeError for anything else."""
     if isinstance(value, Distribution):
-        return
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        V.real(where, name, value)
-        return
-    V.real_array(where, name, value, length=n)
+        return "distribution"
+    if V.is_number(value):
+        return "scalar"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "array"
+    raise TypeError(f"{where}: {name} must be a number, an array of numbers or a distribution "
+                    f"such as ns.Normal(...), got {V.show(value)}")
+
+
+def check_spec(where: str, name: str, value, n: int | None = None, *,
+               float32: bool = False) -> None:
+    """Validate a scalar/array/Distribution argument without drawing anything.
+
+    ``float32``: the values will be stored in float32, so numbers (and a distribution's
+    parameters) must lie within float32's range.
+    """
+    kind = spec_kind(where, name, value)
+    if kind == "distribution":
+        if float32:
+            _check_distribution_float32(where, name, value)
+    elif kind == "scalar":
+        V.real(where, name, value, float32=float32)
+    else:
+        V.real_array(where, name, value, length=n, float32=float32)
+
+
+def _check_distribution_float32(where: str, name: str, dist: Distribution) -> None:
+    for key, val in vars(dist).items():
+        if V.is_number(val):
+            V.fits_float32(where, f"{name} ({type(dist).__name__}.{key})", val)
 
 
 def value_range(value) -> tuple[float, float]:

@@ -1,6 +1,7 @@
 """External inputs: injected currents and Poisson input drives.
 
-Currents (pA) are piecewise constant and switch at step boundaries: a current that starts at
+Amplitudes must lie within float32's range (the injected current is float32). Currents (pA)
+are piecewise constant and switch at step boundaries: a current that starts at
 ``t`` acts on every update from the step beginning at ``round(t/dt)*dt`` on, and stops likewise.
 """
 
@@ -36,7 +37,8 @@ class DCCurrent(Current):
 
     def __post_init__(self):
         object.__setattr__(self, "amplitude",
-                           V.scalar_or_array("DCCurrent", "amplitude", self.amplitude))
+                           V.scalar_or_array("DCCurrent", "amplitude", self.amplitude,
+                                             float32=True))
         V.non_negative("DCCurrent", "start", self.start)
         if self.stop is not None and V.real("DCCurrent", "stop", self.stop) < self.start:
             raise ValueError(f"DCCurrent: stop must be >= start, got start={self.start}, "
@@ -63,11 +65,16 @@ class StepCurrent(Current):
             raise ValueError("StepCurrent: times must not be empty")
         if np.any(times < 0) or np.any(np.diff(times) <= 0):
             raise ValueError(f"StepCurrent: times must be >= 0 and strictly increasing, got {times}")
-        amps = list(self.amplitudes) if not np.isscalar(self.amplitudes) else [self.amplitudes]
+        amps = self.amplitudes
+        if not isinstance(amps, (list, tuple, np.ndarray)) or np.ndim(amps) == 0:
+            amps = [amps]
+        else:
+            amps = list(self.amplitudes)
         if len(amps) != times.size:
             raise ValueError(f"StepCurrent: amplitudes must have one entry per time "
                              f"({times.size}), got {len(amps)}")
-        amps = [V.scalar_or_array("StepCurrent", f"amplitudes[{k}]", a) for k, a in enumerate(amps)]
+        amps = [V.scalar_or_array("StepCurrent", f"amplitudes[{k}]", a, float32=True)
+                for k, a in enumerate(amps)]
         object.__setattr__(self, "times", tuple(times.tolist()))
         object.__setattr__(self, "amplitudes", tuple(amps))
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _validate as V
+
 
 def _concat(chunks, dtype, shape_tail=()):
     if not chunks:
@@ -32,7 +34,7 @@ class Monitor:
             idx = np.asarray(indices)
             if idx.ndim != 1 or not (idx.size == 0 or np.issubdtype(idx.dtype, np.integer)):
                 raise TypeError(f"{type(self).__name__}: indices must be a 1-D integer array, got "
-                                f"dtype {idx.dtype}, shape {idx.shape}")
+                                f"dtype {idx.dtype}, shape {idx.shape} ({indices!r})")
             if idx.size and (idx.min() < 0 or idx.max() >= n):
                 bad = idx[(idx < 0) | (idx >= n)][0]
                 raise ValueError(f"{type(self).__name__}: index {bad} is outside population "
@@ -91,8 +93,9 @@ class SpikeMonitor(Monitor):
 
     def rates(self, t_start: float | None = None, t_stop: float | None = None) -> np.ndarray:
         """Mean firing rate (Hz) of each neuron of the population over [t_start, t_stop) ms."""
-        t0 = self.t_start if t_start is None else float(t_start)
-        t1 = self.population.network.t if t_stop is None else float(t_stop)
+        where = "SpikeMonitor.rates"
+        t0 = self.t_start if t_start is None else V.real(where, "t_start", t_start)
+        t1 = self.population.network.t if t_stop is None else V.real(where, "t_stop", t_stop)
         if not t1 > t0:
             raise ValueError(f"SpikeMonitor.rates: t_stop must be > t_start, got t_start={t0}, "
                              f"t_stop={t1}")

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 
 import numpy as np
 
 from . import _validate as V
 from . import distributions as D
-from .connectivity import Rule, n_pairs_hint
+from .connectivity import Rule, expected_size, n_pairs_hint
 from .inputs import Current, PoissonInput
 from .models.base import NeuronModel
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
@@ -87,7 +86,7 @@ class Projection:
 
     @weights.setter
     def weights(self, values) -> None:
-        values = V.real_array("Projection.weights", "weights", values, length=self.n_synapses)
+        values = V.per_neuron("Projection.weights", "weights", values, self.n_synapses)
         _check_sign(f"Projection.weights of {self.name!r}", self.post.model, self.receptor,
                     (float(values.min()), float(values.max())) if values.size else (0.0, 0.0))
         self._engine().set_weights(self, values.astype(np.float32))
@@ -107,6 +106,16 @@ class Network:
     memory; a different draw from the same distributions) or ``"auto"`` (the device on a real
     GPU for the projections it supports, else the host); see
     :mod:`neurosim.engine.device_connect`.
+
+    Every argument of every method is validated at the call (see ``neurosim._validate``):
+    numbers must be real numbers (not strings, booleans or complex), flags ``True``/``False``,
+    and values stored in the float32 state, weights or inputs (weights, initial and set
+    states, currents, model parameters) must lie within float32's range (about +-3.4e38)
+    instead of silently becoming ``inf``. A population holds at most ``2**31 - 1`` neurons
+    and a projection at most ``2**31 - 1`` synapses (int32 indices), checked before anything
+    is allocated. :meth:`add_population` warns (``UserWarning``) when ``dt`` represents a
+    model's ``tau_refrac`` with an error above 10% (``dt = 50`` ms, ``tau_refrac = 2`` ms:
+    no refractory step at all).
     """
 
     def __init__(self, dt: float = 0.1, device: str = "auto", seed: int | None = None,
@@ -154,23 +163,24 @@ class Network:
         ``n`` values or a distribution (e.g. ``{"v": ns.Normal(-65.0, 5.0)}``)."""
         where = "add_population()"
         self._check_open(where)
-        n = V.integer(where, "n", n, minimum=1)
-        if not isinstance(model, NeuronModel):
-            raise TypeError(f"{where}: model must be a neuron model such as ns.LIF(...), got "
-                            f"{type(model).__name__}")
+        n = V.count(where, "n", n)
+        V.check_count(where, f"n = {n} with the {self.n_neurons} neurons already added",
+                      self.n_neurons + n, what="neurons")
+        V.instance(where, "model", model, NeuronModel, "a neuron model such as ns.LIF(...)")
         model.check_size(n, where)
-        name = f"pop{len(self.populations)}" if name is None else name
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"{where}: name must be a non-empty string, got {name!r}")
+        name = f"pop{len(self.populations)}" if name is None else V.text(where, "name", name)
         if any(p.name == name for p in self.populations):
             raise ValueError(f"{where}: a population named {name!r} exists already")
-        initial = dict(initial or {})
+        initial = V.mapping(where, "initial", initial, "{'v': -65.0}")
         states = model.state_names(model.options())
         for var, value in initial.items():
             if var not in states:
                 raise ValueError(f"{where}: initial state {var!r} is not a state of "
                                  f"{type(model).__name__}; expected one of {list(states)}")
-            D.check_spec(where, f"initial[{var!r}]", value, n)
+            D.check_spec(where, f"initial[{var!r}]", value, n, float32=True)
+        if model.has_refractory and "tau_refrac" in model.parameters():
+            V.warn_coarse_refractory(f"{where}: {type(model).__name__}",
+                                     model.parameters()["tau_refrac"], self.dt)
         pop = Population(self, n, model, name, initial, len(self.populations))
         self.populations.append(pop)
         return pop
@@ -194,24 +204,24 @@ class Network:
         if post.model.is_source:
             raise ValueError(f"{where}: post population {post.name!r} is a "
                              f"{type(post.model).__name__}, which cannot receive synapses")
-        if not isinstance(rule, Rule):
-            raise TypeError(f"{where}: rule must be a connection rule such as "
-                            f"ns.FixedProbability(0.1), got {type(rule).__name__}")
+        V.instance(where, "rule", rule, Rule, "a connection rule such as ns.FixedProbability(0.1)")
         _, receptors, _ = post.model.layout(post.model.options())
         V.choice(where, "receptor", receptor, receptors)
         same = pre is post
         rule.check(pre.size, post.size, same)
+        V.check_count(where, f"{rule!r} from {pre.size} to {post.size} neurons",
+                      expected_size(rule, pre.size, post.size, same), what="synapses")
         n_known = n_pairs_hint(rule, pre.size, post.size)
         for arg, value in (("weight", weight), ("delay", delay)):
             if value is None and arg == "delay":
                 continue
-            if isinstance(value, D.Distribution) or isinstance(value, numbers.Real):
-                D.check_spec(where, arg, value)
+            if D.spec_kind(where, arg, value) != "array":
+                D.check_spec(where, arg, value, float32=arg == "weight")
             else:
                 if not rule.ordered:
                     raise ValueError(f"{where}: {arg} as an array needs a rule with a defined "
                                      f"synapse order (AllToAll, OneToOne, Explicit), got {rule!r}")
-                D.check_spec(where, arg, value, n_known)
+                D.check_spec(where, arg, value, n_known, float32=arg == "weight")
         _check_sign(where, post.model, receptor, D.value_range(weight))
         delay = self.dt if delay is None else delay
         lo, _ = D.value_range(delay)
@@ -219,11 +229,11 @@ class Network:
             raise ValueError(f"{where}: delay must be >= dt = {self.dt} ms, got {lo} ms")
         if plasticity is not None:
             from .plasticity import PlasticityRule
-            if not isinstance(plasticity, PlasticityRule):
-                raise TypeError(f"{where}: plasticity must be a plasticity rule such as "
-                                f"ns.STDP(...), got {type(plasticity).__name__}")
+            V.instance(where, "plasticity", plasticity, PlasticityRule,
+                       "a plasticity rule such as ns.STDP(...)")
             plasticity.check(pre, post, receptor, weight)
-        name = f"{pre.name}->{post.name}#{len(self.projections)}" if name is None else name
+        name = (f"{pre.name}->{post.name}#{len(self.projections)}" if name is None
+                else V.text(where, "name", name))
         proj = Projection(self, pre, post, rule, weight, delay, receptor, name, plasticity)
         if self.connectivity == "device" and plasticity is None:
             from .engine.device_connect import unsupported
@@ -246,7 +256,7 @@ class Network:
         if target.model.is_source:
             raise ValueError(f"{where}: target {target.name!r} is a spike source")
         rate = V.non_negative(where, "rate", rate)
-        weight = V.real(where, "weight", weight)
+        weight = V.real(where, "weight", weight, float32=True)
         n_sources = V.integer(where, "n_sources", n_sources, minimum=1)
         _, receptors, _ = target.model.layout(target.model.options())
         V.choice(where, "receptor", receptor, receptors)
@@ -267,10 +277,11 @@ class Network:
         self._check_own(where, "target", target)
         if target.model.is_source:
             raise ValueError(f"{where}: target {target.name!r} is a spike source")
-        if not isinstance(current, Current):
-            raise TypeError(f"{where}: current must be ns.DCCurrent or ns.StepCurrent, got "
-                            f"{type(current).__name__}")
+        V.instance(where, "current", current, Current, "ns.DCCurrent or ns.StepCurrent")
         current.check_size(target.size, where)
+        peak = sum(_peak_amplitude(c) for p, c in self.currents if p is target)
+        V.fits_float32(where, f"the sum of the currents into {target.name!r} (pA)",
+                       peak + _peak_amplitude(current))
         self.currents.append((target, current))
 
     def add_homeostasis(self, population: Population, rule):
@@ -280,17 +291,15 @@ class Network:
         self._check_open(where)
         self._check_own(where, "population", population)
         from .plasticity import HomeostasisRule
-        if not isinstance(rule, HomeostasisRule):
-            raise TypeError(f"{where}: rule must be a homeostatic rule such as "
-                            f"ns.AdaptiveThreshold(...), got {type(rule).__name__}")
+        V.instance(where, "rule", rule, HomeostasisRule,
+                   "a homeostatic rule such as ns.AdaptiveThreshold(...)")
         rule.check(population)
         self.homeostasis.append((population, rule))
         return rule
 
     def set_learning(self, enabled: bool) -> None:
         """Switch all plasticity (projection rules and homeostasis) on or off (``rule.enabled``)."""
-        if not isinstance(enabled, bool):
-            raise TypeError(f"set_learning(): enabled must be True or False, got {enabled!r}")
+        enabled = V.boolean("set_learning()", "enabled", enabled)
         for proj in self.projections:
             if proj.plasticity is not None:
                 proj.plasticity.enabled = enabled
@@ -347,7 +356,7 @@ class Network:
                              f"got {duration}")
         if not (progress is True or progress is False or progress is None or callable(progress)):
             raise TypeError(f"run(): progress must be a bool or a callable, got "
-                            f"{type(progress).__name__}")
+                            f"{V.show(progress)}")
         if not self.populations:
             raise ValueError("run(): the network has no populations")
         engine = self._ensure_built()
@@ -365,10 +374,7 @@ class Network:
         where = "set_state()"
         self._check_own(where, "population", population)
         V.choice(where, "variable", variable, population.state_names)
-        if isinstance(value, numbers.Real):
-            arr = np.full(population.size, V.real(where, "value", value), np.float32)
-        else:
-            arr = V.real_array(where, "value", value, length=population.size).astype(np.float32)
+        arr = V.per_neuron(where, "value", value, population.size).astype(np.float32)
         self._ensure_built().set_state(population, variable, arr)
 
     # -- internals -----------------------------------------------------------------------------
@@ -387,10 +393,14 @@ class Network:
                                f"(first run() or build()); add everything before that")
 
     def _check_own(self, where: str, arg: str, pop) -> None:
-        if not isinstance(pop, Population):
-            raise TypeError(f"{where}: {arg} must be a Population, got {type(pop).__name__}")
+        V.instance(where, arg, pop, Population, "a Population")
         if pop.network is not self:
             raise ValueError(f"{where}: {arg} population {pop.name!r} belongs to another network")
+
+
+def _peak_amplitude(current: Current) -> float:
+    """The largest magnitude (pA) a current can inject into one neuron."""
+    return max(float(np.max(np.abs(amp))) for _, _, amp in current.segments(1.0))
 
 
 def _check_sign(where: str, model, receptor: str, value_range) -> None:

@@ -162,3 +162,41 @@ def test_non_finite_state_stops_with_population_and_time_and_keeps_records():
     assert net.t == pytest.approx(err.t_ms)
     assert vm.values.shape[0] == round(err.t_ms / 0.1)       # recorded up to the failing step
     assert mon.times.max() <= err.t_ms and mon.num_spikes > 0
+
+
+def test_non_finite_in_any_variable_stops_at_the_exact_step(device):
+    """Two 3e38 pA weights arriving together overflow ``i_syn_e`` (``v`` jumps to inf, spikes
+    and is reset, so checking ``v`` alone would miss it): every engine stops in that very step,
+    names the variable and keeps the recordings up to it."""
+    net = ns.Network(dt=0.1, device=device, seed=1)
+    src = net.add_population(2, ns.SpikeSource([[1.0], [1.0]]))
+    post = net.add_population(3, ns.LIF(), name="post")
+    net.connect(src, post, ns.AllToAll(), weight=3e38)
+    vm = net.record_state(post, "v")
+    with pytest.raises(SimulationError, match=r"population 'post': state 'i_syn_e' became "
+                                              r"non-finite \(inf\) for neuron 0, between "
+                                              r"t = 1.0 ms and t = 1.1 ms") as info:
+        net.run(5.0)
+    assert info.value.variable == "i_syn_e" and info.value.t_ms == pytest.approx(1.1)
+    assert net.t == pytest.approx(1.1)
+    assert vm.values.shape[0] == 11
+
+
+def test_non_finite_numpy_check_sees_nan_and_inf_anywhere():
+    """The per-step check (a BLAS dot with zeros) flags inf, -inf and NaN in any position."""
+    from neurosim.engine.numpy_engine import _NeuronGroup
+    net = ns.Network(dt=0.1, device="cpu", seed=1)
+    pop = net.add_population(1000, ns.AdEx())
+    net.build()
+    rt = net._engine.rt[0]
+    assert isinstance(rt, _NeuronGroup) and rt.finite()
+    with np.errstate(invalid="ignore"):           # as inside run()
+        for var in pop.state_names:
+            for bad in (np.inf, -np.inf, np.nan):
+                for i in (0, 517, 999):
+                    arr = rt.s[var]
+                    old = arr[i]
+                    arr[i] = bad
+                    assert not rt.finite(), (var, bad, i)
+                    arr[i] = old
+        assert rt.finite()

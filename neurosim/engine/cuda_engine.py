@@ -42,8 +42,8 @@ infinite, with the neuron and the variable (every step, at no cost: the values a
 the flag is read at the end of each chunk. The run then stops at that step — the monitors keep
 everything recorded up to it, later recordings of the chunk are dropped, and the network's time
 is set back to it (the device state went on to the end of the chunk, invalid anyway) — and raises
-:class:`~neurosim.errors.SimulationError` (the NumPy engine checks every 10 steps, so it reports
-a step up to 9 steps later).
+:class:`~neurosim.errors.SimulationError` (the NumPy engine checks every state variable after
+every step too, so both engines report the same step, neuron and variable).
 
 Device memory: before allocating anything, :func:`device_bytes` estimates what the network
 needs; if it does not fit in the free memory (:func:`free_device_memory`), a

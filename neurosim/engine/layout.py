@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _validate as V
 from .. import distributions as D
 from ..models.sources import PoissonSource, SpikeSource
 from ..rng import poisson_cdf_table
@@ -224,7 +225,9 @@ def _make_groups(net):
             off += p.size
         params = _merge_params(pops, size)
         g = Group(gi, cls, options, pops, start, size, offsets, params)
-        g.consts = cls.constants(params, net.dt) if not cls.is_source else {}
+        with np.errstate(over="ignore"):              # an overflow is reported just below
+            g.consts = cls.constants(params, net.dt) if not cls.is_source else {}
+        V.finite_constants(cls.__name__, g.consts, net.dt)
         g.n_ref = cls.refractory_steps(params, net.dt)
         g.channels = cls.layout(options)[0] if not cls.is_source else ()
         g.active = [False] * len(g.channels)
@@ -265,7 +268,8 @@ def _initial_state(net, g):
         off = g.offsets[p.index]
         rng = rng_for(net.seed, 0, p.index)
         for var in sorted(p.initial):
-            val = D.resolve("add_population()", f"initial[{var!r}]", p.initial[var], p.size, rng)
+            val = D.resolve("add_population()", f"initial[{var!r}]", p.initial[var], p.size, rng,
+                            float32=True)
             state[var][off:off + p.size] = val
     return state
 
@@ -314,7 +318,7 @@ def generate_projection(net, proj, pop_group):
     rng = rng_for(net.seed, 1, proj.index)
     pre, post = proj.rule.generate(proj.pre.size, proj.post.size, proj.pre is proj.post, rng)
     n = pre.size
-    w = D.resolve("connect()", "weight", proj.weight, n, rng)
+    w = D.resolve("connect()", "weight", proj.weight, n, rng, float32=True)
     d = D.resolve("connect()", "delay", proj.delay, n, rng)
     w = np.broadcast_to(np.asarray(w, np.float32), (n,))
     steps = np.maximum(1, np.rint(np.asarray(d, float) / net.dt)).astype(np.int64)
@@ -519,9 +523,12 @@ def _sample_into(out, name, spec, rng, order, transform=None):
     if isinstance(spec, D.Distribution):
         for a in range(0, n, SAMPLE_CHUNK):
             v = spec.sample(rng, min(n, a + SAMPLE_CHUNK) - a)
+            if out.dtype == np.float32:             # weights: no silent inf
+                V.fits_float32("connect()", f"{name} (drawn from {spec!r})", v)
             out[a:a + v.size] = v if transform is None else transform(v)
         return
-    v = np.asarray(D.resolve("connect()", name, spec, n, rng), np.float64)
+    v = np.asarray(D.resolve("connect()", name, spec, n, rng,
+                             float32=out.dtype == np.float32), np.float64)
     if v.ndim and order is not None:
         v = v[order]
     out[:] = v if transform is None else transform(v)

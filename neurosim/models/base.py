@@ -8,12 +8,18 @@ declarations:
   ("excitatory", "inhibitory") to a channel; ``weight_sign`` says which weight sign each receptor
   accepts (current-based models take signed weights, conductances only non-negative ones);
 - ``kernel``: the name of its fused CUDA kernel in ``kernels/neurons.cu``;
+- ``positive_params`` / ``non_negative_params``: parameters that must be > 0 / >= 0; every
+  numeric parameter must be a real number (or a 1-D array, one per neuron) within float32's
+  range, and the constants derived from them for a given ``dt`` must be finite in float32;
 - ``constants(params, dt)``: constants derived on the host once for a given ``dt`` (computed in
   float64, handed to the step as float32 scalars or arrays);
 - ``integrate`` / ``threshold`` / ``reset``: the readable NumPy reference of one step, in place.
 
 The engine adds what is common to every model: refractory clamping (``v`` held at ``v_reset`` for
 ``round(tau_refrac / dt)`` steps after a spike; other state keeps evolving) and spike lists.
+When ``dt`` cannot represent ``tau_refrac`` within 10% (``tau_refrac = 2`` at ``dt = 50`` gives
+no refractory step at all), :meth:`neurosim.Network.add_population` warns (``UserWarning``)
+naming both.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ class NeuronModel:
             checked = V.scalar_or_array(
                 where, f.name, value,
                 positive_only=f.name in self.positive_params,
-                non_negative_only=f.name in self.non_negative_params)
+                non_negative_only=f.name in self.non_negative_params, float32=True)
             object.__setattr__(self, f.name, checked)
         self._check()
 

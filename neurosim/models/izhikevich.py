@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import _validate as V
 from .base import NeuronModel, f32
 
 PRESETS = {
@@ -40,8 +41,9 @@ PRESETS = {
 
 @dataclass(frozen=True, eq=False)
 class Izhikevich(NeuronModel):
-    """Izhikevich 2003 model: ``a`` (1/ms), ``b`` (1/ms), ``c`` (mV), ``d`` (mV/ms),
-    ``v_peak`` (mV), ``i_offset`` (pA), ``v_init`` (mV, initial v; u starts at ``b * v_init``)."""
+    """Izhikevich 2003 model: ``a`` (1/ms, the recovery rate of ``u``, > 0), ``b`` (1/ms),
+    ``c`` (mV), ``d`` (mV/ms), ``v_peak`` (mV), ``i_offset`` (pA), ``v_init`` (mV, initial v;
+    u starts at ``b * v_init``). A negative ``a`` (u growing away from ``b v``) is refused."""
 
     a: float = 0.02
     b: float = 0.2
@@ -59,12 +61,12 @@ class Izhikevich(NeuronModel):
     weight_sign: ClassVar[dict[str, int]] = {"excitatory": 1, "inhibitory": -1}
     weight_unit: ClassVar[str] = "mV"
     has_refractory: ClassVar[bool] = False
+    positive_params: ClassVar[tuple[str, ...]] = ("a",)
     threshold_const: ClassVar[str] = "v_peak"
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "Izhikevich":
-        if name not in PRESETS:
-            raise ValueError(f"Izhikevich.preset: name must be one of {sorted(PRESETS)}, got {name!r}")
+        V.choice("Izhikevich.preset", "name", name, PRESETS)
         return cls(**{**PRESETS[name], **overrides})
 
     def _check(self):

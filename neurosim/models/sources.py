@@ -10,7 +10,10 @@ neurons, use :meth:`neurosim.Network.add_poisson_input` instead (true Poisson co
 
 ``SpikeSource(times)``: given spike times (ms) per neuron. A spike at time ``T`` is emitted by
 the step that ends at ``T`` rounded to the grid, i.e. stamped ``round(T/dt) * dt``; times must be
->= dt after rounding. Several spikes of one neuron falling in the same step count once.
+>= dt after rounding. Several spikes of one neuron falling in the same step count once. The
+times of each neuron must be sorted (non-decreasing): unsorted times are an error rather than
+silently sorted, as NEST's ``spike_generator`` does, since they usually mean times and neurons
+were mixed up.
 """
 
 from __future__ import annotations
@@ -62,11 +65,8 @@ class SpikeSource(NeuronModel):
     def __post_init__(self):
         if isinstance(self.times, (str, bytes)) or not hasattr(self.times, "__len__"):
             raise TypeError(f"SpikeSource: times must be a sequence of per-neuron sequences of "
-                            f"spike times (ms), got {type(self.times).__name__}")
-        per_neuron = []
-        for i, t in enumerate(self.times):
-            arr = V.real_array("SpikeSource", f"times[{i}]", np.atleast_1d(np.asarray(t, float)))
-            per_neuron.append(np.sort(arr))
+                            f"spike times (ms), got {V.show(self.times)}")
+        per_neuron = [_sorted_times(i, t) for i, t in enumerate(self.times)]
         object.__setattr__(self, "times", tuple(per_neuron))
 
     def group_key(self) -> tuple:
@@ -96,3 +96,15 @@ class SpikeSource(NeuronModel):
         s, j = np.concatenate(steps), np.concatenate(idx)
         order = np.argsort(s, kind="stable")
         return s[order], j[order]
+
+
+def _sorted_times(i: int, t) -> np.ndarray:
+    """Spike times of neuron ``i``: a number or a 1-D array of finite, non-decreasing times."""
+    arr = V.real_array("SpikeSource", f"times[{i}]", [t] if V.is_number(t) else t)
+    down = np.flatnonzero(arr[1:] < arr[:-1])
+    if down.size:
+        k = int(down[0])
+        raise ValueError(f"SpikeSource: times[{i}] must be sorted (non-decreasing), got "
+                         f"{arr[k]:g} before {arr[k + 1]:g} at positions {k} and {k + 1}; "
+                         f"sort them first (np.sort)")
+    return arr

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import _validate as V
 from ..connectivity import FixedIndegree, FixedProbability
 from ..distributions import Normal, Uniform
 from ..models import LIF, LIFCond
@@ -36,6 +37,13 @@ def vogels_abbott_coba(n_exc: int = 3200, n_inh: int = 800, p: float = 0.02,
                        record: bool = True, connectivity: str = "auto") -> ReferenceNetwork:
     """Vogels–Abbott COBA network (Brette et al. 2007, benchmark 1); weights in nS.
     ``connectivity``: where synapses are drawn, as ``Network``'s argument."""
+    where = "vogels_abbott_coba()"
+    n_exc = V.count(where, "n_exc", n_exc)
+    n_inh = V.count(where, "n_inh", n_inh)
+    p = V.probability(where, "p", p)
+    w_exc = V.non_negative(where, "w_exc", w_exc, float32=True)
+    w_inh = V.non_negative(where, "w_inh", w_inh, float32=True)
+    record = V.boolean(where, "record", record)
     net = Network(dt=dt, device=device, seed=seed, connectivity=connectivity)
     model = LIFCond(cm=200.0, tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0,
                     tau_refrac=5.0, tau_syn_E=5.0, tau_syn_I=10.0, e_rev_E=0.0, e_rev_I=-80.0)
@@ -67,10 +75,13 @@ def brunel_2000(g: float = 5.0, eta: float = 2.0, *, n_exc: int = 10_000, gamma:
     ``eta * nu_thr``, ``nu_thr = theta / (J C_E tau_m)``. Initial ``v`` uniform in [0, theta).
     Smaller versions keep ``J * C_E`` in mind: the state depends on ``g``, ``eta`` and on it.
     ``connectivity``: where synapses are drawn, as ``Network``'s argument.
+
+    Every argument is checked first: ``g``, ``eta`` >= 0, ``J``, ``tau_m``, ``gamma``,
+    ``epsilon`` > 0 (``epsilon`` <= 1), at least one inhibitory neuron and one input per
+    neuron, ``v_reset < theta``.
     """
-    n_inh = int(round(gamma * n_exc))
-    c_e = int(round(epsilon * n_exc))
-    c_i = int(round(gamma * c_e))
+    n_inh, c_e, c_i = _brunel_sizes(g, eta, n_exc, gamma, epsilon, J, tau_m, theta, v_reset,
+                                    tau_refrac, delay, record)
     nu_thr = theta / (J * c_e * tau_m) * 1e3          # Hz
     nu_ext = eta * nu_thr
     net = Network(dt=dt, device=device, seed=seed, connectivity=connectivity)
@@ -90,3 +101,34 @@ def brunel_2000(g: float = 5.0, eta: float = 2.0, *, n_exc: int = 10_000, gamma:
     params = dict(g=g, eta=eta, n_exc=n_exc, n_inh=n_inh, c_e=c_e, c_i=c_i, J=J, delay=delay,
                   nu_thr_hz=nu_thr, nu_ext_hz=nu_ext, dt=dt)
     return ReferenceNetwork(net, {"exc": exc, "inh": inh}, mons, params)
+
+
+def _brunel_sizes(g, eta, n_exc, gamma, epsilon, J, tau_m, theta, v_reset, tau_refrac, delay,
+                  record):
+    """Validate :func:`brunel_2000`'s arguments; (n_inh, C_E, C_I)."""
+    where = "brunel_2000()"
+    V.non_negative(where, "g (relative inhibition)", g, float32=True)
+    V.non_negative(where, "eta (external rate / threshold rate)", eta)
+    n_exc = V.count(where, "n_exc", n_exc)
+    V.positive(where, "gamma", gamma)
+    V.positive(where, "epsilon", epsilon)
+    if epsilon > 1.0:
+        raise ValueError(f"{where}: epsilon (connection probability) must be in (0, 1], "
+                         f"got {epsilon}")
+    V.positive(where, "J (mV)", J, float32=True)
+    V.positive(where, "tau_m (ms)", tau_m)
+    V.real(where, "theta (mV)", theta, float32=True)
+    V.real(where, "v_reset (mV)", v_reset, float32=True)
+    V.non_negative(where, "tau_refrac (ms)", tau_refrac)
+    V.positive(where, "delay (ms)", delay)
+    V.boolean(where, "record", record)
+    n_inh = int(round(gamma * n_exc))
+    c_e = int(round(epsilon * n_exc))
+    c_i = int(round(gamma * c_e))
+    for name, value, what in (("gamma * n_exc", n_inh, "inhibitory neurons"),
+                              ("epsilon * n_exc", c_e, "excitatory inputs per neuron"),
+                              ("gamma * epsilon * n_exc", c_i, "inhibitory inputs per neuron")):
+        if value < 1:
+            raise ValueError(f"{where}: {name} rounds to {value} {what} (n_exc={n_exc}, "
+                             f"gamma={gamma}, epsilon={epsilon}); it must be at least 1")
+    return n_inh, c_e, c_i

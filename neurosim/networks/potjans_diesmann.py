@@ -208,6 +208,11 @@ def potjans_diesmann(scale: float = 1.0, k_scale: float = 1.0, *, background: st
     V.choice(where, "background", background, ("poisson", "dc"))
     V.choice(where, "connection", connection, ("fixed_total_number", "fixed_indegree"))
     V.choice(where, "v0", v0, ("optimized", "original"))
+    thalamic = V.boolean(where, "thalamic", thalamic)
+    record = V.boolean(where, "record", record)
+    V.non_negative(where, "thalamic_start", thalamic_start)
+    V.non_negative(where, "thalamic_duration", thalamic_duration)
+    V.non_negative(where, "thalamic_rate", thalamic_rate)
     P = derive_parameters(scale, k_scale, background)
     if np.any(P.sizes < 1):
         raise ValueError(f"{where}: scale={scale} leaves a population without neurons "

@@ -29,8 +29,8 @@ class PlasticityRule:
 
     def __init__(self, w_min: float, w_max: float):
         where = type(self).__name__
-        self.w_min = V.real(where, "w_min", w_min)
-        self.w_max = V.real(where, "w_max", w_max)
+        self.w_min = V.real(where, "w_min", w_min, float32=True)
+        self.w_max = V.real(where, "w_max", w_max, float32=True)
         if not self.w_max > self.w_min:
             raise ValueError(f"{where}: w_max must be > w_min, got w_min={self.w_min}, "
                              f"w_max={self.w_max}")
@@ -44,8 +44,7 @@ class PlasticityRule:
 
     @enabled.setter
     def enabled(self, value: bool) -> None:
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{type(self).__name__}.enabled must be True or False, got {value!r}")
+        value = V.boolean(type(self).__name__, "enabled", value)
         for rt in self._runtimes:          # lazy rules settle the time spent in the old mode
             rt.sync()
         self._enabled = bool(value)
@@ -105,7 +104,7 @@ class HomeostasisRule:
 
     @enabled.setter
     def enabled(self, value: bool) -> None:
-        self._enabled = bool(value)
+        self._enabled = V.boolean(type(self).__name__, "enabled", value)
         hook = getattr(getattr(self, "_runtime", None), "switched", None)
         if hook is not None:                 # device runtimes copy the switch to the device
             hook()
@@ -134,14 +133,14 @@ class HomeostasisRule:
 
 
 def positive_time(where: str, name: str, value) -> float:
-    v = V.positive(where, name, value)
+    v = V.positive(where, name, value, float32=True)
     if math.isinf(v):  # pragma: no cover - V.positive rejects inf already
         raise ValueError(f"{where}: {name} must be finite, got {v}")
     return v
 
 
 def choice(where: str, name: str, value, options) -> str:
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         raise ValueError(f"{where}: {name} must be one of {list(options)}, got {value!r}")
     return value
 

@@ -61,9 +61,9 @@ class AdaptiveThreshold(_ThresholdRule):
                  theta_init: float = 0.0):
         super().__init__()
         where = "AdaptiveThreshold"
-        self.theta_plus = V.non_negative(where, "theta_plus", theta_plus)
-        self.tau_theta = V.positive(where, "tau_theta", tau_theta)
-        self.theta_init = V.real(where, "theta_init", theta_init)
+        self.theta_plus = V.non_negative(where, "theta_plus", theta_plus, float32=True)
+        self.tau_theta = V.positive(where, "tau_theta", tau_theta, float32=True)
+        self.theta_init = V.real(where, "theta_init", theta_init, float32=True)
 
     def build_numpy(self, engine, population):
         return AdaptiveThresholdNumpy(engine, population, self)
@@ -82,11 +82,12 @@ class IntrinsicPlasticity(_ThresholdRule):
                  interval: float = 10.0, theta_min: float = -np.inf, theta_max: float = np.inf):
         super().__init__()
         where = "IntrinsicPlasticity"
-        self.target_rate = V.positive(where, "target_rate", target_rate)
-        self.eta = V.non_negative(where, "eta", eta)
-        self.tau_rate = V.positive(where, "tau_rate", tau_rate)
-        self.interval = V.positive(where, "interval", interval)
-        self.theta_min, self.theta_max = float(theta_min), float(theta_max)
+        self.target_rate = V.positive(where, "target_rate", target_rate, float32=True)
+        self.eta = V.non_negative(where, "eta", eta, float32=True)
+        self.tau_rate = V.positive(where, "tau_rate", tau_rate, float32=True)
+        self.interval = V.positive(where, "interval", interval, float32=True)
+        self.theta_min = V.real(where, "theta_min", theta_min, float32=True, allow_inf=True)
+        self.theta_max = V.real(where, "theta_max", theta_max, float32=True, allow_inf=True)
         if not self.theta_min < self.theta_max:
             raise ValueError(f"{where}: theta_min must be < theta_max, got {theta_min}, "
                              f"{theta_max}")
@@ -122,14 +123,14 @@ class SynapticScaling(HomeostasisRule):
         where = "SynapticScaling"
         if (target_rate is None) == (target_total is None):
             raise ValueError(f"{where}: give exactly one of target_rate and target_total")
-        self.target_rate = None if target_rate is None else V.positive(where, "target_rate",
-                                                                       target_rate)
-        self.target_total = None if target_total is None else V.positive(where, "target_total",
-                                                                         target_total)
-        self.eta = V.non_negative(where, "eta", eta)
-        self.tau_rate = V.positive(where, "tau_rate", tau_rate)
-        self.interval = V.positive(where, "interval", interval)
-        self.projections = None if projections is None else list(projections)
+        self.target_rate = (None if target_rate is None
+                            else V.positive(where, "target_rate", target_rate, float32=True))
+        self.target_total = (None if target_total is None
+                             else V.positive(where, "target_total", target_total, float32=True))
+        self.eta = V.non_negative(where, "eta", eta, float32=True)
+        self.tau_rate = V.positive(where, "tau_rate", tau_rate, float32=True)
+        self.interval = V.positive(where, "interval", interval, float32=True)
+        self.projections = None if projections is None else _projection_list(where, projections)
 
     def _check_model(self, where, population):
         for p in self.projections or ():
@@ -143,6 +144,12 @@ class SynapticScaling(HomeostasisRule):
     def build_cuda(self, engine, population):
         from .cuda_runtime import SynapticScalingCuda
         return SynapticScalingCuda(engine, population, self)
+
+
+def _projection_list(where: str, projections) -> list:
+    from ..network import Projection
+    return V.sequence_of(where, "projections", projections, Projection,
+                         "a Projection (as returned by net.connect)")
 
 
 # -- NumPy runtimes -----------------------------------------------------------------------------

@@ -45,13 +45,13 @@ class RewardSTDP(STDP):
         super().__init__(A_plus, A_minus, tau_plus, tau_minus, w_min, w_max, pairing,
                          "additive")
         where = "RewardSTDP"
-        self.tau_c = V.positive(where, "tau_c", tau_c)
-        self.tau_d = V.positive(where, "tau_d", tau_d)
-        self.baseline = V.non_negative(where, "baseline", baseline)
+        self.tau_c = V.positive(where, "tau_c", tau_c, float32=True)
+        self.tau_d = V.positive(where, "tau_d", tau_d, float32=True)
+        self.baseline = V.non_negative(where, "baseline", baseline, float32=True)
 
     def deliver_reward(self, amount: float) -> None:
         """Add ``amount`` to the dopamine level now (the network's current time)."""
-        amount = V.real("RewardSTDP.deliver_reward", "amount", amount)
+        amount = V.real("RewardSTDP.deliver_reward", "amount", amount, float32=True)
         if not self._runtimes:
             raise RuntimeError("RewardSTDP.deliver_reward(): the network is not built yet; "
                                "call net.build() or net.run() first")

@@ -59,10 +59,10 @@ class STDP(PlasticityRule):
                  pairing: str = "all", update: str = "additive"):
         super().__init__(w_min, w_max)
         where = "STDP"
-        self.A_plus = V.non_negative(where, "A_plus", A_plus)
-        self.A_minus = V.non_negative(where, "A_minus", A_minus)
-        self.tau_plus = V.positive(where, "tau_plus", tau_plus)
-        self.tau_minus = V.positive(where, "tau_minus", tau_minus)
+        self.A_plus = V.non_negative(where, "A_plus", A_plus, float32=True)
+        self.A_minus = V.non_negative(where, "A_minus", A_minus, float32=True)
+        self.tau_plus = V.positive(where, "tau_plus", tau_plus, float32=True)
+        self.tau_minus = V.positive(where, "tau_minus", tau_minus, float32=True)
         self.pairing = choice(where, "pairing", pairing, PAIRINGS)
         self.update = choice(where, "update", update, UPDATES)
 

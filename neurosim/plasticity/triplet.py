@@ -35,10 +35,10 @@ class TripletSTDP(PlasticityRule):
         where = "TripletSTDP"
         for name, value in (("A2_plus", A2_plus), ("A3_plus", A3_plus),
                             ("A2_minus", A2_minus), ("A3_minus", A3_minus)):
-            setattr(self, name, V.non_negative(where, name, value))
+            setattr(self, name, V.non_negative(where, name, value, float32=True))
         for name, value in (("tau_plus", tau_plus), ("tau_minus", tau_minus),
                             ("tau_x", tau_x), ("tau_y", tau_y)):
-            setattr(self, name, V.positive(where, name, value))
+            setattr(self, name, V.positive(where, name, value, float32=True))
         self.pairing = choice(where, "pairing", pairing, ("all", "nearest"))
 
     def build_numpy(self, engine, proj):

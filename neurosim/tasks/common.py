@@ -67,3 +67,19 @@ def spike_counts(times: np.ndarray, indices: np.ndarray, n: int, windows) -> np.
         lo, hi = np.searchsorted(times, a, "left"), np.searchsorted(times, b, "left")
         out[k] = np.bincount(indices[lo:hi], minlength=n)
     return out
+
+
+def check_task_args(where: str, seed, device, params, params_cls, quick, progress) -> None:
+    """The arguments every task takes: ``seed`` (int >= 0), ``device`` (a device name),
+    ``params`` (None or a ``params_cls``), ``quick`` (bool), ``progress`` (None, bool or a
+    callable)."""
+    from .. import _validate as V
+    from ..backends import DEVICES
+    V.integer(where, "seed", seed, minimum=0)
+    V.choice(where, "device", device, DEVICES)
+    if params is not None:
+        V.instance(where, "params", params, params_cls, f"None or a {params_cls.__name__}")
+    V.boolean(where, "quick", quick)
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise TypeError(f"{where}: progress must be None, a bool or a callable, got "
+                        f"{V.show(progress)}")

@@ -26,7 +26,7 @@ from ..connectivity import FixedIndegree
 from ..models import LIF, SpikeSource
 from ..network import Network
 from ..plasticity import IntrinsicPlasticity
-from .common import ResultMixin, SpikeSchedule
+from .common import ResultMixin, SpikeSchedule, check_task_args
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,8 @@ def homeostatic_adaptation(seed: int = 0, device: str = "cpu",
     ``quick``: the default parameters at ``dt = 0.5`` ms with 4 s phases (when ``params`` is
     not given).
     """
+    check_task_args("homeostatic_adaptation()", seed, device, params, HomeostasisParams, quick,
+                    progress)
     p = params or (HomeostasisParams(dt=0.5, durations=(4000.0,) * 3) if quick
                    else HomeostasisParams())
     if len(p.rates) != len(p.durations):

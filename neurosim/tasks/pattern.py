@@ -33,7 +33,7 @@ from ..distributions import Uniform
 from ..models import LIF, SpikeSource
 from ..network import Network
 from ..plasticity import STDP, AdaptiveThreshold, SynapticScaling
-from .common import ResultMixin, SpikeSchedule, spike_counts
+from .common import ResultMixin, SpikeSchedule, check_task_args, spike_counts
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,7 @@ def pattern_learning(seed: int = 0, device: str = "cpu", params: PatternParams |
 
     ``quick``: the default parameters at ``dt = 0.5`` ms (when ``params`` is not given).
     """
+    check_task_args("pattern_learning()", seed, device, params, PatternParams, quick, progress)
     p = params or (PatternParams(dt=0.5) if quick else PatternParams())
     rng = np.random.default_rng(seed)
     pats = make_patterns(p, rng)

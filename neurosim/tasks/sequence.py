@@ -34,7 +34,7 @@ from ..distributions import Uniform
 from ..models import LIF, SpikeSource
 from ..network import Network
 from ..plasticity import STDP
-from .common import ResultMixin, SpikeSchedule
+from .common import ResultMixin, SpikeSchedule, check_task_args
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,7 @@ def sequence_learning(seed: int = 0, device: str = "cpu", params: SequenceParams
 
     ``quick``: the default parameters at ``dt = 0.5`` ms (when ``params`` is not given).
     """
+    check_task_args("sequence_learning()", seed, device, params, SequenceParams, quick, progress)
     p = params or (SequenceParams(dt=0.5) if quick else SequenceParams())
     rng = np.random.default_rng(seed)
     stim_times, blocks, members = _plan(p, rng)
