@@ -1,9 +1,15 @@
 #!/usr/bin/env python
 """The Python half of ``benchmarks/gpu_session.sh``: kernel warm-up, test log, summary, archive.
 
+    python benchmarks/gpu_session.py machine
     python benchmarks/gpu_session.py warm --device cuda --record DIR/warm.json
-    python benchmarks/gpu_session.py attach-tests --session DIR --device-label "NVIDIA H100"
+    python benchmarks/gpu_session.py bench --session DIR --device cuda -- --quick --device cuda
+    python benchmarks/gpu_session.py attach-tests --session DIR --device-label cuda
     python benchmarks/gpu_session.py report --session DIR --out OUT [--final]
+
+``machine`` prints the date, the kernel, ``nvidia-smi`` and ``neurosim info``. ``bench`` runs
+``neurosim bench`` with its results, report and checkpoint in the session folder, then
+``attach-tests``.
 
 ``warm`` compiles every kernel module of ``kernels/`` once, in parallel worker processes, with
 the options the engine uses (CuPy's NVRTC on ``cuda``, g++ on ``cuda:host``), so that the
@@ -239,6 +245,35 @@ def count_tests(path: Path) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------------- machine, bench
+def machine() -> int:
+    """The date, the kernel, ``nvidia-smi`` (where there is one) and ``neurosim info``."""
+    import platform
+    import shutil
+    import subprocess
+    print(_now(), platform.platform(), flush=True)
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        subprocess.run([smi], check=False)
+    else:
+        print("nvidia-smi: not found", flush=True)
+    return subprocess.run([sys.executable, "-m", "neurosim.cli", "info"], check=False).returncode
+
+
+def bench(session: Path, device: str, args: list[str]) -> int:
+    """``neurosim bench ARGS`` into the session's repo/ folder, checkpointed after every case,
+    then the test counts attached (``attach-tests``)."""
+    sys.path.insert(0, str(ROOT))
+    from neurosim import cli
+    code = cli.main(["bench", *args, "--results-dir", str(session / "repo" / "benchmarks" /
+                                                         "results"),
+                     "--output", str(session / "repo" / "reports"),
+                     "--checkpoint", str(session / "bench-checkpoint.json")])
+    if code != 0:
+        return code
+    return attach_tests(session, device)
+
+
 # ------------------------------------------------------------------------------ attach-tests
 def attach_tests(session: Path, device_label: str) -> int:
     """Write the test counts into the suite's results JSON and render its report again; the
@@ -312,6 +347,7 @@ def steps_rows(session: Path, final: bool) -> list[dict]:
             rc = int(rc)
             row.update(limit_s=float(limit), exit=rc, seconds=float(end) - float(start))
             row["status"] = ("ok" if rc == 0 else "timed out" if rc in (124, 137)
+                             else "interrupted (signal)" if rc == 143
                              else "skipped (no time left)" if rc == -1 else f"failed (exit {rc})")
         else:
             row.update(limit_s=None, exit=None, seconds=None,
@@ -550,6 +586,11 @@ def main(argv=None) -> int:
     w.add_argument("--record", type=Path, required=True, help="the JSON record to write")
     w.add_argument("--jobs", type=int, default=0, help="worker processes (default: CPUs, "
                                                        "at most one per module)")
+    sub.add_parser("machine", help="date, kernel, nvidia-smi and `neurosim info`")
+    b = sub.add_parser("bench", help="`neurosim bench ARGS` into the session, then attach-tests")
+    b.add_argument("--session", type=Path, required=True)
+    b.add_argument("--device", required=True, help="the device the tests ran on")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="-- then `neurosim bench` arguments")
     a = sub.add_parser("attach-tests", help="test counts into the suite's results, re-render")
     a.add_argument("--session", type=Path, required=True)
     a.add_argument("--device-label", required=True)
@@ -561,6 +602,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.command == "warm":
         return warm(args.device, args.record, args.jobs)
+    if args.command == "machine":
+        return machine()
+    if args.command == "bench":
+        rest = args.args[1:] if args.args[:1] == ["--"] else args.args
+        return bench(args.session, args.device, rest)
     if args.command == "attach-tests":
         return attach_tests(args.session, args.device_label)
     path = pack(args.session, args.out, args.final)

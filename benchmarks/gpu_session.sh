@@ -139,8 +139,7 @@ if [ "$FRESH" = 1 ]; then
 fi
 
 # the steps' commands
-CMD_machine=(bash -c 'date -u; uname -a; if command -v nvidia-smi >/dev/null; then nvidia-smi;
-  else echo "nvidia-smi: not found"; fi; python -m neurosim.cli info')
+CMD_machine=(python benchmarks/gpu_session.py machine)
 CMD_warm=(python benchmarks/gpu_session.py warm --device "$DEVICE" --record "$S/warm.json"
   --jobs "$JOBS")
 CMD_tests=(env "NEUROSIM_SESSION_TESTLOG=$S/tests.jsonl" "PYTHONPATH=$ROOT/benchmarks:$PYTHONPATH"
@@ -148,10 +147,8 @@ CMD_tests=(env "NEUROSIM_SESSION_TESTLOG=$S/tests.jsonl" "PYTHONPATH=$ROOT/bench
   "--junitxml=$S/tests.xml")
 CMD_speed=(python benchmarks/gpu_benchmarks.py --device "$DEVICE" "${SPEED_ARGS[@]}"
   --output "$SPEED_JSON")
-CMD_bench=(bash -c 'python -m neurosim.cli bench "${@:3}" --results-dir "$1/repo/benchmarks/results" \
-    --output "$1/repo/reports" --checkpoint "$1/bench-checkpoint.json" &&
-  python benchmarks/gpu_session.py attach-tests --session "$1" --device-label "$2"'
-  bench "$S" "$DEVICE" "${BENCH_ARGS[@]}")
+CMD_bench=(python benchmarks/gpu_session.py bench --session "$S" --device "$DEVICE" --
+  "${BENCH_ARGS[@]}")
 CMD_microcircuit=(python benchmarks/gpu_benchmarks.py --device "$DEVICE" "${MICRO_ARGS[@]}"
   --merge --output "$SPEED_JSON")
 
