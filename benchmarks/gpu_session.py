@@ -447,8 +447,9 @@ def build_summary(session: Path, final: bool) -> tuple[dict, str]:
     bench, bench_source, progress = _bench_results(session)
     s_rows, b_rows = speed_rows(speed), bench_rows(bench)
     cut = [r["step"] for r in steps if r["status"] == "timed out"]
+    gpus = ((bench or {}).get("system") or {}).get("gpus") or [{}]
     doc = {"schema": "neurosim-gpu-session/1", "written": _now(), "final": final, **meta,
-           "device_name": (speed or {}).get("gpu", {}).get("name") or meta.get("device_name"),
+           "device_name": (speed or {}).get("gpu", {}).get("name") or gpus[0].get("name"),
            "steps": steps, "warm": warm_rec, "tests": tests,
            "speed": {"rows": s_rows, "running": (speed or {}).get("running"),
                      "pending": (speed or {}).get("pending", [])},

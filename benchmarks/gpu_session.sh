@@ -46,7 +46,8 @@
 #   --jobs N                  compile workers (default: one per module, at most the CPUs)
 #   --dry-run                 print the plan and the commands, run nothing
 #
-# Rehearsal here (about 2 minutes on 2 cores; tests/test_gpu_session.py runs a smaller one):
+# Rehearsal here (measured: 187 s on 2 shared, loaded cores; tests/test_gpu_session.py runs a
+# smaller one):
 #   OUT=/tmp/rehearsal bash benchmarks/gpu_session.sh --device cuda:host --fresh-cache \
 #     --tests "-k cuda-host tests" \
 #     --speed "--quick --lif-neurons 100000 --coba-neurons 20000 --brunel-scale 0.2 \
