@@ -45,6 +45,7 @@
 #   --label TEXT              written into the summary (say, the commit the tree came from)
 #   --jobs N                  compile workers (default: one per module, at most the CPUs)
 #   --dry-run                 print the plan and the commands, run nothing
+# Environment: OUT (default /tmp/neurosim-gpu), PYTHON (the interpreter; default python).
 #
 # Rehearsal here (measured: 187 s on 2 shared, loaded cores; tests/test_gpu_session.py runs a
 # smaller one):
@@ -63,6 +64,7 @@ set -u
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 2
 OUT="${OUT:-/tmp/neurosim-gpu}"
+PY="${PYTHON:-python}"              # the interpreter (default: python on the PATH)
 ARCHIVE=gpu-session.tar.gz
 
 DEVICE=cuda
@@ -140,17 +142,17 @@ if [ "$FRESH" = 1 ]; then
 fi
 
 # the steps' commands
-CMD_machine=(python benchmarks/gpu_session.py machine)
-CMD_warm=(python benchmarks/gpu_session.py warm --device "$DEVICE" --record "$S/warm.json"
+CMD_machine=("$PY" benchmarks/gpu_session.py machine)
+CMD_warm=("$PY" benchmarks/gpu_session.py warm --device "$DEVICE" --record "$S/warm.json"
   --jobs "$JOBS")
 CMD_tests=(env "NEUROSIM_SESSION_TESTLOG=$S/tests.jsonl" "PYTHONPATH=$ROOT/benchmarks:$PYTHONPATH"
-  python -m pytest "${TEST_ARGS[@]}" -p gpu_session -p no:cacheprovider -q -rfE
+  "$PY" -m pytest "${TEST_ARGS[@]}" -p gpu_session -p no:cacheprovider -q -rfE
   "--junitxml=$S/tests.xml")
-CMD_speed=(python benchmarks/gpu_benchmarks.py --device "$DEVICE" "${SPEED_ARGS[@]}"
+CMD_speed=("$PY" benchmarks/gpu_benchmarks.py --device "$DEVICE" "${SPEED_ARGS[@]}"
   --output "$SPEED_JSON")
-CMD_bench=(python benchmarks/gpu_session.py bench --session "$S" --device "$DEVICE" --
+CMD_bench=("$PY" benchmarks/gpu_session.py bench --session "$S" --device "$DEVICE" --
   "${BENCH_ARGS[@]}")
-CMD_microcircuit=(python benchmarks/gpu_benchmarks.py --device "$DEVICE" "${MICRO_ARGS[@]}"
+CMD_microcircuit=("$PY" benchmarks/gpu_benchmarks.py --device "$DEVICE" "${MICRO_ARGS[@]}"
   --merge --output "$SPEED_JSON")
 
 planned_total=0
@@ -196,7 +198,7 @@ CHILD_START=""
 CHILD_LIMIT=""
 
 pack() {   # pack [--final]: SUMMARY.txt and the archive into $OUT
-  timeout 60 python benchmarks/gpu_session.py report --session "$S" --out "$OUT" "$@" \
+  timeout 60 "$PY" benchmarks/gpu_session.py report --session "$S" --out "$OUT" "$@" \
     >> "$S/session.log" 2>&1 || echo "gpu_session.sh: packing failed (see session.log)" >&2
 }
 
@@ -250,5 +252,8 @@ run_step() {   # run_step NAME: run CMD_NAME under its limit, output to NAME.log
   pack
 }
 
-log "gpu_session.sh: device $DEVICE, steps ${SELECTED[*]}, $planned_total s planned, deadline $DEADLINE s; work folder $WORK"
+log "gpu_session.sh: device $DEVICE, $planned_total s planned, deadline $DEADLINE s; work folder $WORK"
+for s in "${SELECTED[@]}"; do
+  log "   plan: $(printf '%-13s %4s s' "$s" "${PLAN[$s]}")$([ "$s" = "$LAST" ] && echo ' (+ time left unused, to the deadline)')"
+done
 for s in "${SELECTED[@]}"; do run_step "$s"; done

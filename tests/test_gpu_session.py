@@ -1,6 +1,6 @@
 """benchmarks/gpu_session.sh, the one command a lent GPU machine runs, rehearsed on cuda:host.
 
-A reduced rehearsal (the same script with small sizes and a 85 s deadline, so that it cannot
+A reduced rehearsal (the same script with small sizes and an 85 s deadline, so that it cannot
 pass while taking longer) must bring back what the lending rules let through (at most 8 files
 in ``$OUT``, names of letters, digits and ``._-``, at most two folders down) with every table
 filled: each kernel module's compile time, the test counts, every speed case and every suite
@@ -41,13 +41,18 @@ REHEARSAL = ["--device", "cuda:host", "--fresh-cache", "--deadline", "85", "--la
              "--microcircuit", "--cases microcircuit --quick --microcircuit-scale 0.02,0.05 "
                                "--sim-ms 200"]
 
-needs_tools = pytest.mark.skipif(
+_tools = pytest.mark.skipif(
     not all(shutil.which(t) for t in ("bash", "timeout", "g++")),
     reason="the rehearsal needs bash, coreutils' timeout and g++ (the host build)")
 
 
+def needs_tools(test):
+    """Runs the script (seconds to a minute): needs its tools, marked slow."""
+    return pytest.mark.slow(_tools(test))
+
+
 def run_script(args, out: Path, work: Path, timeout: float = 200.0):
-    env = {**os.environ, "OUT": str(out)}
+    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable}
     t = time.perf_counter()
     proc = subprocess.run(["bash", str(SCRIPT), "--work", str(work), *args], env=env,
                           capture_output=True, text=True, timeout=timeout)
@@ -227,7 +232,8 @@ def test_signal_to_the_script_still_packs_what_was_measured(tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     speed_json = work / "gpu-session" / "repo" / "reports" / "gpu-speed.json"
     proc = subprocess.Popen(["bash", str(SCRIPT), "--work", str(work), *_slow_speed_args(120)],
-                            env={**os.environ, "OUT": str(out)}, stdout=subprocess.PIPE,
+                            env={**os.environ, "OUT": str(out), "PYTHON": sys.executable},
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
