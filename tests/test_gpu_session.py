@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_session.sh"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import gpu_benchmarks  # noqa: E402
-import gpu_session  # noqa: E402
+import gpu_session_summary as summary  # noqa: E402
 
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 SPEED_SMALL = ("--quick --lif-neurons 20000 --coba-neurons 2000 --brunel-scale 0.05 "
@@ -60,13 +60,13 @@ def run_script(args, out: Path, work: Path, timeout: float = 200.0):
 
 
 def unpack(out: Path, dest: Path) -> Path:
-    with tarfile.open(out / gpu_session.ARCHIVE) as tar:
+    with tarfile.open(out / summary.ARCHIVE) as tar:
         names = tar.getnames()
-        assert all(n.split("/")[0] == gpu_session.TOP for n in names), names
+        assert all(n.split("/")[0] == summary.TOP for n in names), names
         assert all(NAME.match(part) for n in names for part in n.split("/")), names
         tar.extractall(dest, filter="data") if hasattr(tarfile, "data_filter") else \
             tar.extractall(dest)
-    return dest / gpu_session.TOP
+    return dest / summary.TOP
 
 
 def finite(x) -> bool:
@@ -109,7 +109,7 @@ def test_out_folder_follows_the_lending_rules(rehearsal):
         assert NAME.match(p.name), rel
         assert len(rel.parts) <= 3, rel             # $OUT/a/b/file at most
         assert p.stat().st_size <= 16 << 20, rel
-    assert gpu_session.check_out_folder(out) == []
+    assert summary.check_out_folder(out) == []
 
 
 @needs_tools
@@ -142,7 +142,7 @@ def test_kernel_cache_warmed_and_compile_time_reported(rehearsal):
 @needs_tools
 def test_tests_logged_per_test(rehearsal):
     _, _, _, session = rehearsal
-    counts = gpu_session.count_tests(session / "tests.jsonl")
+    counts = summary.count_tests(session / "tests.jsonl")
     assert counts["collected"] > 0
     assert counts["passed"] == counts["collected"] == counts["finished"]
     assert counts["failed"] == counts["errors"] == 0
@@ -168,7 +168,7 @@ def test_every_speed_case_present_and_numeric(rehearsal):
     runs = c["microcircuit"]["runs"]
     assert [r["record"] for r in runs] == [True, False]
     assert all(finite(r["rtf_short"]) and finite(r["build_s"]) for r in runs)
-    rows = gpu_session.speed_rows(speed)
+    rows = summary.speed_rows(speed)
     assert {r["case"] for r in rows} == set(gpu_benchmarks.CASES)
 
 
@@ -185,7 +185,7 @@ def test_suite_results_and_report_for_the_commit(rehearsal):
     assert {r["name"] for r in results["reference_networks"]} >= {"coba", "brunel",
                                                                   "potjans_diesmann"}
     assert all(finite(c["wall_s"]) for c in results["convergence"].values())
-    counts = gpu_session.count_tests(session / "tests.jsonl")
+    counts = summary.count_tests(session / "tests.jsonl")
     assert results["gpu_tests"]["passed"] == counts["passed"] > 0
     assert "cuda:host" in results["gpu_tests"]["device"]
     reports = session / "repo" / "reports"
@@ -212,7 +212,7 @@ def test_step_killed_by_its_timeout_leaves_the_earlier_cases(tmp_path):
     proc, wall = run_script(_slow_speed_args(20), tmp_path / "out", tmp_path / "work")
     assert proc.returncode == 1
     assert wall < 60
-    assert gpu_session.check_out_folder(tmp_path / "out") == []
+    assert summary.check_out_folder(tmp_path / "out") == []
     session = unpack(tmp_path / "out", tmp_path / "unpacked")
     doc = json.loads((session / "session.json").read_text())
     (step,) = doc["steps"]
@@ -305,7 +305,7 @@ def test_count_tests_reads_a_log_cut_by_a_kill(tmp_path):
                {"nodeid": "c", "when": "setup", "outcome": "skipped", "duration": 0.0},
                {"nodeid": "d", "when": "setup", "outcome": "failed", "duration": 0.5}]
     log.write_text("".join(json.dumps(e) + "\n" for e in entries) + '{"nodeid": "e", "wh')
-    counts = gpu_session.count_tests(log)
+    counts = summary.count_tests(log)
     assert (counts["collected"], counts["passed"], counts["failed"], counts["errors"],
             counts["skipped"], counts["finished"]) == (5, 1, 1, 1, 1, 4)
     assert counts["failures"][0] == "b (call): AssertionError: 1 != 2"
@@ -318,12 +318,12 @@ def test_check_out_folder_names_every_broken_rule(tmp_path):
     (tmp_path / "a" / "b" / "c").mkdir(parents=True)
     (tmp_path / "a" / "b" / "c" / "deep.txt").write_text("x")
     (tmp_path / "bad name.txt").write_text("x")
-    problems = gpu_session.check_out_folder(tmp_path)
+    problems = summary.check_out_folder(tmp_path)
     assert "11 files (at most 8 come back)" in problems
     assert "bad name: bad name.txt" in problems
     assert "more than two folders down: a/b/c/deep.txt" in problems
     (tmp_path / "ok").mkdir()
-    assert gpu_session.check_out_folder(tmp_path / "ok") == []
+    assert summary.check_out_folder(tmp_path / "ok") == []
 
 
 def test_speed_json_is_rewritten_around_every_case(tmp_path, monkeypatch):
