@@ -88,6 +88,10 @@ die() { echo "gpu_session.sh: $*" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
+    --device|--tests|--speed|--bench|--microcircuit|--steps|--budget|--deadline|--work|--label|--jobs)
+      [ $# -ge 2 ] || die "$1 needs a value" ;;
+  esac
+  case "$1" in
     --device) DEVICE="${2-}"; shift 2 ;;
     --tests) TESTS="${2-}"; shift 2 ;;
     --speed) SPEED="${2-}"; shift 2 ;;

@@ -287,7 +287,8 @@ def test_dry_run_plans_the_gpu_defaults_within_eight_minutes():
 def test_bad_arguments_are_refused_before_anything_runs(tmp_path):
     for args, message in ((["--device", "gpu"], "--device must be cuda or cuda:host"),
                           (["--steps", "tests,nope"], "unknown step 'nope'"),
-                          (["--budget", "tests=fast"], "needs whole seconds")):
+                          (["--budget", "tests=fast"], "needs whole seconds"),
+                          (["--device"], "--device needs a value")):
         proc = subprocess.run(["bash", str(SCRIPT), "--work", str(tmp_path / "w"), *args],
                               capture_output=True, text=True, env={**os.environ,
                                                                    "OUT": str(tmp_path / "o")})
