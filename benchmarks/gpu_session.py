@@ -58,6 +58,7 @@ def compile_module(device: str, filename: str) -> dict:
     names = [n for n, _ in kernel_names(load_source(filename))]
     if device == "cuda":
         import cupy
+        cupy.empty(1, dtype=cupy.float32)        # the CUDA context, outside the compile time
         t1 = time.perf_counter()
         try:                                     # the engine's own module cache and options
             from neurosim.engine.cuda_engine import _cupy_module
