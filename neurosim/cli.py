@@ -5,7 +5,8 @@ results, a device that is not usable, the benchmark suite missing).
 
 ``neurosim bench`` calls ``neurosim.bench.run_suite(quick=bool, device=str, sizes=list[int] |
 None, peers=bool) -> dict`` (plus ``microcircuit_scale``/``microcircuit_k_scale`` when
-``--microcircuit-scale`` is given), which returns one results dict of schema 1
+``--microcircuit-scale`` is given, ``reference_scale`` with ``--reference-scale``, and
+``checkpoint=callable`` with ``--checkpoint FILE``), which returns one results dict of schema 1
 (``neurosim.report.render.validate_results``); ``device`` is "cpu", "cuda", "auto" or "all"
 (every usable device). The CLI validates the dict, saves it as
 ``<results-dir>/<created>-<host hash>.json`` and renders the report from it and the earlier runs
@@ -66,6 +67,17 @@ def _microcircuit_scale(text: str) -> tuple[float, float]:
     return values[0], values[-1]
 
 
+def _fraction(text: str) -> float:
+    """'0.05' -> 0.05, a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``neurosim report`` (shared with benchmarks/generate_report.py)."""
     source = parser.add_mutually_exclusive_group()
@@ -121,7 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the Potjans-Diesmann microcircuit at S of its neurons and K of its "
                             "in-degrees (K = S if left out; NEST's scaling with DC "
                             "compensation); default: 1 (full scale), 0.1 with --quick")
+    bench.add_argument("--reference-scale", type=_fraction, metavar="S",
+                       help="COBA and Brunel 2000 at S of their neurons, S in (0, 1] (default 1: "
+                            "the published sizes)")
     bench.add_argument("--no-report", action="store_true", help="save results, skip the report")
+    bench.add_argument("--checkpoint", type=Path, metavar="FILE",
+                       help="rewrite FILE with the results so far before and after every case "
+                            "(with a 'progress' entry), so a run cut off by a time limit leaves "
+                            "what it measured")
     bench.add_argument("--peers", action="store_true",
                        help="also run the peer simulators (Brian2, NEST) on the same cases")
     return parser
@@ -234,6 +253,10 @@ def run_bench(args: argparse.Namespace) -> int:
         if args.microcircuit_scale is not None:
             extra = dict(zip(("microcircuit_scale", "microcircuit_k_scale"),
                              args.microcircuit_scale))
+        if args.reference_scale is not None:
+            extra["reference_scale"] = args.reference_scale
+        if args.checkpoint is not None:
+            extra["checkpoint"] = lambda partial: _write_json(args.checkpoint, partial)
         results = run_suite(quick=args.quick, device=args.device, sizes=args.sizes,
                             peers=args.peers, **extra)
     except Exception as exc:
@@ -256,6 +279,14 @@ def run_bench(args: argparse.Namespace) -> int:
         for written in render.render_report(results, args.output, history).values():
             print(f"  {written}")
     return EXIT_OK
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` as JSON, atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 COMMANDS = {"info": run_info, "report": run_report, "bench": run_bench}

@@ -200,6 +200,31 @@ def test_run_suite_tiny(monkeypatch):
         run_suite(quick=True, device="cpu", sizes=[0], config=TINY, progress=False)
 
 
+def test_run_suite_checkpoints_around_every_case():
+    """``checkpoint`` sees each case start (running) and end (done, with its seconds), and the
+    results measured so far, so a run cut off by a time limit keeps them."""
+    cfg = SuiteConfig(**{**TINY.__dict__, "memory": (), "microcircuit": False})
+    seen = []
+    results = run_suite(quick=True, device="cpu", config=cfg, progress=False,
+                        reference_scale=0.04, checkpoint=lambda r: seen.append(
+                            (dict(r["progress"]), len(r["throughput"]),
+                             len(r["reference_networks"]))))
+    labels = ["lif_uncoupled 100 (cpu)", "lif_recurrent 100 (cpu)", "coba (cpu)",
+              "brunel (cpu)"]
+    assert len(seen) == 2 * len(labels)
+    starts = [p for p, _, _ in seen if p["running"] is not None]
+    ends = [(p, n_t, n_r) for p, n_t, n_r in seen if p["running"] is None]
+    assert [p["running"] for p in starts] == labels
+    assert [p["done"] for p, _, _ in ends] == [labels[:i + 1] for i in range(4)]
+    assert [p["pending"] for p in starts] == [labels[i + 1:] for i in range(4)]
+    assert [(n_t, n_r) for _, n_t, n_r in ends] == [(1, 0), (2, 0), (2, 1), (2, 2)]
+    assert all(v > 0 for v in ends[-1][0]["case_s"].values())
+    assert "progress" not in results
+    assert [r["n_neurons"] for r in results["reference_networks"]] == [160, 500]
+    with pytest.raises(ValueError, match="reference_scale"):
+        run_suite(quick=True, device="cpu", config=cfg, progress=False, reference_scale=2)
+
+
 def test_run_suite_peers_same_run(monkeypatch):
     import neurosim.peers as peers
     calls = []

@@ -138,6 +138,22 @@ def test_bench_saves_results_and_report(fake_bench, tmp_path, capsys):
     assert str(saved[0]) in capsys.readouterr().out
 
 
+def test_bench_reference_scale_and_checkpoint(fake_bench, tmp_path, capsys):
+    common = ["bench", "--no-report", "--results-dir", str(tmp_path / "r")]
+    assert cli.main(common) == 0
+    assert "reference_scale" not in fake_bench.calls[-1] and \
+        "checkpoint" not in fake_bench.calls[-1]
+    target = tmp_path / "c" / "checkpoint.json"
+    assert cli.main(common + ["--reference-scale", "0.25", "--checkpoint", str(target)]) == 0
+    call = fake_bench.calls[-1]
+    assert call["reference_scale"] == 0.25
+    call["checkpoint"]({"progress": {"done": ["a"]}, "x": 1.5})
+    assert json.loads(target.read_text()) == {"progress": {"done": ["a"]}, "x": 1.5}
+    assert not list(target.parent.glob("*.tmp"))
+    assert cli.main(common + ["--reference-scale", "0"]) == 2
+    assert "expected a number in (0, 1], got '0'" in capsys.readouterr().err
+
+
 def test_bench_microcircuit_scale(fake_bench, tmp_path, capsys):
     common = ["bench", "--no-report", "--results-dir", str(tmp_path)]
     assert cli.main(common + ["--microcircuit-scale", "0.5"]) == 0

@@ -416,19 +416,3 @@ def test_mini_reader_subset():
     for bad in ("a: 1\na: 2\n", "a:\n\tb: 1\n", "a: >\n  folded\n", "a: 1\n   b: 2\n"):
         with pytest.raises(MiniYAMLError):
             parse_yaml_subset(bad)
-
-
-def test_gpu_session_script_is_valid_bash_and_its_commands_parse():
-    """benchmarks/gpu_session.sh (the prepared run for a lent GPU machine): bash accepts it,
-    and the neurosim CLI accepts the arguments it passes."""
-    import shlex
-    import subprocess
-    from neurosim.cli import build_parser
-    script = ROOT / "benchmarks" / "gpu_session.sh"
-    subprocess.run(["bash", "-n", str(script)], check=True)
-    text = script.read_text()
-    line = next(ln for ln in text.splitlines() if "neurosim.cli bench" in ln)
-    args = shlex.split(line.split("neurosim.cli", 1)[1].replace("\\", ""))
-    ns_args = build_parser().parse_args(args + ["--results-dir", "r", "--output", "o"])
-    assert ns_args.quick and ns_args.device == "cuda"
-    assert "benchmarks/gpu_benchmarks.py" in text and (ROOT / "benchmarks" / "gpu_benchmarks.py").exists()

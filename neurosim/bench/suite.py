@@ -32,6 +32,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from . import cases
 from .memory import memory_record
@@ -175,7 +176,8 @@ def _check_scale(what: str, value) -> float:
 def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = None,
               peers: bool = False, config: SuiteConfig | None = None,
               progress: bool | None = None, microcircuit_scale: float | None = None,
-              microcircuit_k_scale: float | None = None) -> dict:
+              microcircuit_k_scale: float | None = None, reference_scale: float | None = None,
+              checkpoint: Callable[[dict], None] | None = None) -> dict:
     """Run the benchmark suite and return one results dict of schema 1.
 
     ``device``: "cpu", "cuda", "auto" (``Network(device="auto")`` picks per network) or "all"
@@ -184,7 +186,12 @@ def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = No
     configuration (tests use small ones). ``progress``: a tqdm bar (None: only on a terminal).
     ``microcircuit_scale``/``microcircuit_k_scale``: the Potjans-Diesmann microcircuit's
     fraction of neurons and of in-degrees, in (0, 1] (default: the configuration's, 1 and 1 in
-    the full suite, 0.1 and 0.1 in quick mode).
+    the full suite, 0.1 and 0.1 in quick mode). ``reference_scale``: COBA and Brunel 2000 at
+    this fraction of their neurons, in (0, 1] (default 1: full size; a small machine's
+    rehearsal).
+    ``checkpoint``: called before and after every case with the results so far plus a
+    ``"progress"`` entry (``done``, ``running``, ``pending``: case labels), so that a caller can
+    keep what a run cut off by a time limit had measured (``neurosim bench --checkpoint``).
     """
     from .. import sysinfo
     from ..report.render import SCHEMA_VERSION
@@ -197,6 +204,8 @@ def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = No
     if microcircuit_scale is not None:
         cfg = replace(cfg, microcircuit_scale=_check_scale("microcircuit_scale",
                                                            microcircuit_scale))
+    if reference_scale is not None:
+        cfg = replace(cfg, reference_scale=_check_scale("reference_scale", reference_scale))
     if microcircuit_k_scale is not None:
         cfg = replace(cfg, microcircuit_k_scale=_check_scale("microcircuit_k_scale",
                                                              microcircuit_k_scale))
@@ -223,11 +232,24 @@ def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = No
     from tqdm.auto import tqdm
     bar = tqdm(jobs + peer_jobs, desc="benchmarks", unit="case",
                disable=(None if progress is None else not progress))
+    labels = [label for label, _ in jobs + peer_jobs]
+    case_s: dict[str, float] = {}
+
+    def save(running: str | None) -> None:
+        if checkpoint is not None:
+            done = list(case_s)
+            checkpoint({**results, "progress": {
+                "done": done, "running": running, "case_s": dict(case_s),
+                "pending": labels[len(done) + (running is not None):]}})
+
     for label, job in bar:
         bar.set_postfix_str(label, refresh=True)
+        save(label)
         t0 = time.perf_counter()
         job()
-        log.info("%s: %.1f s", label, time.perf_counter() - t0)
+        case_s[label] = time.perf_counter() - t0
+        log.info("%s: %.1f s", label, case_s[label])
+        save(None)
     bar.close()
     load1 = _load()
     wall = time.perf_counter() - wall0
