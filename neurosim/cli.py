@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="COBA and Brunel 2000 at S of their neurons, S in (0, 1] (default 1: "
                             "the published sizes)")
     bench.add_argument("--no-report", action="store_true", help="save results, skip the report")
+    bench.add_argument("--no-step-costs", action="store_true",
+                       help="skip counting launches and bytes per CUDA step on the host build "
+                            "(machine-independent counts; they need g++, not a GPU)")
     bench.add_argument("--checkpoint", type=Path, metavar="FILE",
                        help="rewrite FILE with the results so far before and after every case "
                             "(with a 'progress' entry), so a run cut off by a time limit leaves "
@@ -255,6 +258,8 @@ def run_bench(args: argparse.Namespace) -> int:
                              args.microcircuit_scale))
         if args.reference_scale is not None:
             extra["reference_scale"] = args.reference_scale
+        if args.no_step_costs:
+            extra["step_costs"] = False
         if args.checkpoint is not None:
             extra["checkpoint"] = lambda partial: _write_json(args.checkpoint, partial)
         results = run_suite(quick=args.quick, device=args.device, sizes=args.sizes,

@@ -358,3 +358,9 @@ def test_microcircuit_fits_checks_gpu_memory_on_cuda(monkeypatch):
     assert suite._microcircuit_fits("cuda", 100_000_000) == (True, "")
     monkeypatch.setattr(suite, "MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE", 10**15)
     assert not suite._microcircuit_fits("cpu", 1000)[0]
+
+
+def test_run_suite_step_costs_must_be_a_bool():
+    from neurosim.bench import run_suite
+    with pytest.raises(TypeError, match="step_costs must be True or False, got 'no'"):
+        run_suite(quick=True, device="cpu", step_costs="no")

@@ -203,3 +203,17 @@ def test_importing_cli_is_light():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_bench_no_step_costs_reaches_the_suite(monkeypatch, tmp_path):
+    import neurosim.bench as bench_pkg
+    from neurosim import cli
+    seen = {}
+
+    def fake_suite(**kw):
+        seen.update(kw)
+        raise ValueError("stop here")
+    monkeypatch.setattr(bench_pkg, "run_suite", fake_suite)
+    code = cli.main(["bench", "--quick", "--device", "cpu", "--no-step-costs",
+                     "--results-dir", str(tmp_path), "--output", str(tmp_path)])
+    assert code == 2 and seen["step_costs"] is False

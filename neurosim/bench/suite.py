@@ -177,7 +177,8 @@ def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = No
               peers: bool = False, config: SuiteConfig | None = None,
               progress: bool | None = None, microcircuit_scale: float | None = None,
               microcircuit_k_scale: float | None = None, reference_scale: float | None = None,
-              checkpoint: Callable[[dict], None] | None = None) -> dict:
+              checkpoint: Callable[[dict], None] | None = None,
+              step_costs: bool | None = None) -> dict:
     """Run the benchmark suite and return one results dict of schema 1.
 
     ``device``: "cpu", "cuda", "auto" (``Network(device="auto")`` picks per network) or "all"
@@ -192,6 +193,8 @@ def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = No
     ``checkpoint``: called before and after every case with the results so far plus a
     ``"progress"`` entry (``done``, ``running``, ``pending``: case labels), so that a caller can
     keep what a run cut off by a time limit had measured (``neurosim bench --checkpoint``).
+    ``step_costs``: count launches and bytes per CUDA step on the host build (default: the
+    configuration's, on; ``neurosim bench --no-step-costs`` turns it off).
     """
     from .. import sysinfo
     from ..report.render import SCHEMA_VERSION
@@ -206,6 +209,10 @@ def run_suite(*, quick: bool, device: str = "auto", sizes: list[int] | None = No
                                                            microcircuit_scale))
     if reference_scale is not None:
         cfg = replace(cfg, reference_scale=_check_scale("reference_scale", reference_scale))
+    if step_costs is not None:
+        if not isinstance(step_costs, bool):
+            raise TypeError(f"run_suite(): step_costs must be True or False, got {step_costs!r}")
+        cfg = replace(cfg, step_costs=bool(step_costs))
     if microcircuit_k_scale is not None:
         cfg = replace(cfg, microcircuit_k_scale=_check_scale("microcircuit_k_scale",
                                                              microcircuit_k_scale))
