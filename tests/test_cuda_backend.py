@@ -489,10 +489,14 @@ def test_at_most_three_launches_per_step(name):
     for pop in r.populations.values():
         r.network.record_rate(pop)
     names = step_kernels(r.network)
-    assert len(names) <= 3 and names[-1] == "propagate", names
-    assert len(names) == 2
+    assert len(names) == 2 and names[-1] == "propagate", names
     eng = r.network._engine
     assert eng.K % cuda_engine.GRAPH_STEPS == 0 and eng.K >= cuda_engine.GRAPH_STEPS
+    pops = list(r.populations.values())
+    r.network.record_state(pops[0], "v", [0, 3], every=2)       # every state monitor: one
+    r.network.record_state(pops[-1], "v", every=5)              # launch more
+    names = step_kernels(r.network)
+    assert len(names) == 3 and names[1:] == ["propagate", "record_state"], names
 
 
 def drives_net(device, weights, seed=5):

@@ -5,29 +5,45 @@ input and the monitors' buffers live in GPU memory; ``CudaEngine(net, layout, ho
 the very same Python code on the same kernel sources compiled for the CPU
 (:mod:`neurosim.backends.hostbuild`, NumPy arrays), which is how every CI run tests it.
 
-One step ``n`` is a fixed sequence of kernel launches, in the order of the NumPy engine:
+One step ``n`` is a fixed sequence of kernel launches, in the order of the NumPy engine — two
+for a network of one model without plasticity or state monitors (COBA, Brunel, the
+microcircuit), three with state monitors:
 
-1. gather input — ``poisson_drive`` per Poisson input (``kernels/inputs.cu``);
-2. update neurons — one fused kernel per group (``kernels/neurons.cu``, named by the model's
-   ``kernel``), appending spikes to the step's compact list ``spk`` with the count ``nspk[j]``
-   and clearing the ring columns it read (the NumPy engine's ``row.fill(0)``, fused); sources
-   (``poisson_source_update``, ``spike_source_update``) append theirs;
-3. propagate — one kernel per synapse class (``kernels/propagate.cu``);
-4. learn — plastic runtimes' launches (none yet: see below);
-5. record — ``record_state`` per state monitor, then ``record_step`` (``kernels/record.cu``),
-   which appends the recorded spikes and advances the clock.
+1. gather input and update neurons — one fused kernel per group (``kernels/neurons.cu``, named
+   by the model's ``kernel``): it reads the group's ring columns of slot ``n``, draws the
+   group's Poisson drives itself (from the Philox positions the NumPy engine uses, added in its
+   order: bit for bit the same input), clears the columns, integrates, and for each spike
+   (``kernels/step.cuh: ns_spike``) reserves the spike's slot in the step's list ``spk`` and
+   its offset in the step's synapse work with one 64-bit atomic on ``nspk[j]``, appends it to
+   the spike recording if a monitor records the neuron, counts it for rate monitors, and flags
+   non-finite state; sources (``poisson_source_update``, ``spike_source_update``) emit theirs
+   the same way;
+2. propagate — one kernel for every synapse class (``kernels/propagate.cu``): a fixed grid
+   strides over the step's synapses, each thread finding its spike by binary search over the
+   work offsets, so a few spikes with long rows use the whole GPU as well as many spikes with
+   short rows do; one thread ends the step (next clock, halt, recording marks);
+3. learn — plastic runtimes' launches (see below), only in plastic networks;
+4. record state — every state monitor's samples in one ``record_state`` (``kernels/record.cu``).
 
-The clock ``{n, j}`` (step, index of the step within the chunk) lives on the device, in two
-copies: step ``n`` reads copy ``n % 2`` and ``record_step`` writes the other. So every launch of
-a step takes the same arguments at every step of that parity: the launch lists are built once
-(:meth:`CudaEngine.plan`), the host never needs the spike counts, and on a GPU a run of steps
-is captured once as a CUDA graph and replayed. The host meets the device only between chunks of
-steps: it sets the clock, applies injected-current changes, zeroes the chunk's counters, and
-after the chunk fetches the recordings and the NaN flag. A chunk lasts about a quarter of a
-second of wall time and never more steps than the recording buffers hold in the worst case (every
-recorded neuron spiking in every step). In the host build, the first step of each parity in a
-chunk goes through the kernels' strict argument checks and the others call the same C launchers
-with the same (checked) arguments directly, which makes a step about five times cheaper.
+The clock ``{n, j, halted, 0}`` (step, index of the step within the chunk, halt flag) lives on
+the device, in two copies: step ``n`` reads copy ``n % 2`` and the step end writes the other.
+So every launch of a step takes the same arguments at every step of that parity: the launch
+lists are built once (:meth:`CudaEngine.plan`), the host never needs the spike counts, and on a
+GPU a run of ``GRAPH_STEPS`` steps is captured once as a CUDA graph and replayed. The host meets
+the device only between chunks of steps: it sets the clock, applies injected-current changes,
+zeroes the chunk's counters, and after the chunk reads the clock, the recordings and the NaN
+flag. A chunk lasts about a quarter of a second of wall time and is a whole number of graphs
+(after one step to reach an even step); only the end of a run or an injected-current change
+cuts one short. The per-step buffers (spike counters, recording marks, rate counts, state
+samples) hold ``K`` steps, a whole number of graphs sized from what every step writes for sure.
+Recorded spikes go into a buffer sized from the counts (:class:`_Recorder`): the step end halts
+the clock before a step whose spikes might not fit (every recorded neuron spiking), every
+kernel of a halted step does nothing, the chunk ends there, the host takes the recordings,
+grows the buffer when the counts ask for it, and goes on — nothing is lost and no step leaves
+the graphs. In the host build, the first step of each parity in a chunk goes through the
+kernels' strict argument checks and the others call the same C launchers with the same
+(checked) arguments directly, which makes a step about five times cheaper; it stops at a halted
+clock (``HOST_STOP_AT_HALT``) where a GPU runs the rest of the graph to no effect.
 
 Kernel arguments are bound by name: each kernel's parameter list is parsed from its source
 (:func:`~neurosim.backends.kernel_source.kernel_names`), and every parameter takes the engine
@@ -38,10 +54,10 @@ is a ``const float *`` (one value for the group, or one per neuron) and ``per_ne
 ``k`` set when the k-th constant parameter holds one value per neuron.
 
 Non-finite state: the neuron kernels flag the first step in which any state value is NaN or
-infinite, with the neuron and the variable (every step, at no cost: the values are in registers);
-the flag is read at the end of each chunk. The run then stops at that step — the monitors keep
-everything recorded up to it, later recordings of the chunk are dropped, and the network's time
-is set back to it (the device state went on to the end of the chunk, invalid anyway) — and raises
+infinite, with the neuron and the variable (every step, at no cost: the values are in registers),
+and the step end halts the clock after it; the flag is read at the end of each chunk. The run
+then stops at that step — the monitors keep everything recorded up to it, the device state is
+the one after it, and the network's time is set to it — and raises
 :class:`~neurosim.errors.SimulationError` (the NumPy engine checks every 10 steps, so it reports
 a step up to 9 steps later).
 
@@ -52,7 +68,8 @@ to change. If an allocation fails anyway, what was allocated is released before 
 
 Plastic projections and homeostasis run on this engine when their rule provides
 ``build_cuda(engine, projection_or_population)``, returning a runtime with ``launches(engine)``
-(launch tuples like :meth:`CudaEngine.plan`'s, run in the learn stage), ``proj``,
+(launch tuples like :meth:`CudaEngine.plan`'s, run in the learn stage; each of their kernels
+returns at once in a halted step), ``proj``,
 ``n_synapses``, ``array(kind)`` and ``set_weights(values)``; every rule of
 :mod:`neurosim.plasticity` does (see :mod:`neurosim.plasticity.cuda_runtime`). A rule without
 one, or a combination a runtime does not support, raises a ValueError that names it.
@@ -221,7 +238,7 @@ def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
         parts["neuron state"] += 4 * g.size * (len(g.state) + (g.n_ref is not None)
                                                + (np.ndim(g.n_ref) > 0) + g.has_current)
     parts["inputs"] += sum(4 * d.cdf.size for d in layout.drives)
-    parts["spike lists"] = 4 * n
+    parts["spike lists"] = 16 * n          # spk, spk_work, row_len (kernels/step.cuh)
     parts["recording"] = int(record_bytes)
     parts["plasticity"] = sum(_plastic_bytes(layout, proj) for proj in layout.plastic)
     return parts
@@ -881,7 +898,6 @@ class _Recorder:
         for s in self.states:
             rows = (K + 1) // s["every"] + 1
             s["out"] = dev.zeros(rows * len(s["idx"]), np.float32)
-            s["idx_dev"] = dev.put(s["idx"])
         self.dirty = False
         return K
 
@@ -908,14 +924,21 @@ class _Recorder:
         return True
 
     def launches(self) -> list:
+        """Every state monitor's sampling in one launch (kernels/record.cu: record_state)."""
         e = self.e
-        out = []
+        if not self.states:
+            return []
+        tab, start = [], 0
         for s in self.states:
-            values = dict(var=s["group"].state[s["var"]], idx=s["idx_dev"],
-                          n_idx=I32(len(s["idx"])), first=I64(s["first"]),
-                          every=I32(s["every"]), out=s["out"])
-            out.append(e.bind("record.cu", "record_state", values, *grid_for(len(s["idx"]))))
-        return out
+            var = s["group"].state[s["var"]]
+            tab += [e.dev.address(var), e.dev.address(s["out"]), s["first"], s["every"], start,
+                    len(s["idx"])]
+            start += len(s["idx"])
+        self.state_tab = e.dev.put(np.array(tab, np.int64))
+        self.state_idx = e.dev.put(np.concatenate([s["idx"] for s in self.states]))
+        values = dict(n_mon=I32(len(self.states)), mon_tab=self.state_tab, idx=self.state_idx,
+                      n_idx_all=I64(start))
+        return [e.bind("record.cu", "record_state", values, *grid_for(start))]
 
     def begin_chunk(self) -> None:
         v = self.values
