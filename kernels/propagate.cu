@@ -17,7 +17,8 @@
  * ns_spike), so nspk[j] holds the total and spk_work the offsets, increasing
  * with the slot. The threads grid-stride over the work: item w belongs to
  * the last spike whose offset is <= w (a binary search over spk_work, from
- * the spike of the thread's previous item, since a thread's items increase),
+ * the spike of the thread's previous item, since a thread's items increase;
+ * none while the item stays within that spike's rows),
  * and is synapse w - offset of that spike's rows. So consecutive threads
  * read consecutive synapses of a row (coalesced), a few spikes with long rows
  * (the microcircuit: ~27 spikes x ~3,900 synapses a step) spread over the
@@ -89,13 +90,15 @@ NS_GLOBAL void propagate(
   const ns_i32 now = (ns_i32)(clk[0] % n_slots);
   ns_i64 s = 0;                      /* spk_work[0] == 0 <= every item */
   NS_GRID_STRIDE_LOOP(w, work) {
-    ns_i64 lo = s + 1, hi = count;   /* the last slot in [s, count) with offset <= w */
-    while (lo < hi) {
-      const ns_i64 mid = lo + (hi - lo) / 2;
-      if (spk_work[mid] <= w) lo = mid + 1;
-      else hi = mid;
+    if (s + 1 < count && spk_work[s + 1] <= w) {  /* past spike s: the last slot with */
+      ns_i64 lo = s + 2, hi = count;               /* offset <= w                      */
+      while (lo < hi) {
+        const ns_i64 mid = lo + (hi - lo) / 2;
+        if (spk_work[mid] <= w) lo = mid + 1;
+        else hi = mid;
+      }
+      s = lo - 1;
     }
-    s = lo - 1;
     const ns_i64 src = spk[s];
     ns_i64 r = w - spk_work[s];
     for (ns_i32 c = 0; c < n_classes; ++c) {

@@ -162,6 +162,24 @@ NS_DEVICE ns_drives ns_drives_of(const ns_i64 *__restrict__ clk, ns_u64 key0, ns
  * block (4 values) per neuron and drive: a separate kernel could share a
  * block among 4 neurons, but would cost a launch and a round trip of the
  * drive's columns through the ring. */
+NS_DEVICE ns_u64 ns_drive_raw(const ns_drives &d, ns_u64 position) {
+#if NS_HOST
+  /* The host build runs the threads one after the other: neighbouring neurons
+   * share a Philox block, so keep the last one (keyed by key and block). */
+  static thread_local ns_u64 key0 = 0ULL, key1 = 0ULL, block = ~0ULL;
+  static thread_local ns_u64x4 values;
+  if ((position >> 2) != block || d.key0 != key0 || d.key1 != key1) {
+    block = position >> 2;
+    key0 = d.key0;
+    key1 = d.key1;
+    values = ns_philox_block(key0, key1, block);
+  }
+  return ns_u64x4_lane(values, (unsigned int)(position & 3ULL));
+#else
+  return ns_philox_raw(d.key0, d.key1, position);
+#endif
+}
+
 NS_DEVICE float ns_add_drives(const ns_drives &d, ns_i64 col, float x) {
   ns_i32 lo = 0, hi = d.n;            /* first drive that ends after col */
   while (lo < hi) {
@@ -171,8 +189,7 @@ NS_DEVICE float ns_add_drives(const ns_drives &d, ns_i64 col, float x) {
   }
   for (ns_i32 m = lo; m < d.n && d.tab[5 * m] <= col; ++m) {
     const ns_i64 *t = d.tab + 5 * m;
-    const ns_u64 raw =
-        ns_philox_raw(d.key0, d.key1, d.position0 + (ns_u64)t[2] + (ns_u64)(col - t[0]));
+    const ns_u64 raw = ns_drive_raw(d, d.position0 + (ns_u64)t[2] + (ns_u64)(col - t[0]));
     const int k = ns_count_from_cdf(d.cdf + t[3], (int)t[4], ns_uniform24(raw));
     if (k) x = x + (float)k * d.w[m];
   }
