@@ -76,6 +76,21 @@ NS_DEVICE ns_u64 ns_reserve_spike(ns_u64 *counter, ns_u64 v) {
 #endif
 }
 
+/* atomicAdd(counter + slot, 1); on the GPU the lanes of a warp that call it
+ * together with the same slot share one atomic (a population's spikes all
+ * count into one counter). */
+NS_DEVICE void ns_count_into(ns_i32 *counter, ns_i32 slot) {
+#if NS_HOST
+  atomicAdd(counter + slot, 1);
+#else
+  const unsigned int active = __activemask();
+  const unsigned int peers = __match_any_sync(active, slot);
+  unsigned int lane;
+  asm("mov.u32 %0, %%laneid;" : "=r"(lane));
+  if ((int)lane == __ffs(peers) - 1) atomicAdd(counter + slot, __popc(peers));
+#endif
+}
+
 /* Where a step's spikes go: the spike list and the recording buffers. */
 struct ns_spike_out {
   ns_i32 *spk;
@@ -122,7 +137,7 @@ NS_DEVICE void ns_spike(const ns_spike_out &o, ns_i32 gid) {
   if ((o.rec_flags & NS_REC_SPIKES) && o.rec_mask[gid]) o.rec_idx[ns_reserve(o.rec_total)] = gid;
   if (o.n_rate > 0) {
     const ns_i32 r = o.rate_slot[gid];
-    if (r >= 0) atomicAdd(o.rate_row + r, 1);
+    if (r >= 0) ns_count_into(o.rate_row, r);
   }
 }
 
