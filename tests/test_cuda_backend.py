@@ -638,3 +638,19 @@ def test_propagation_few_long_rows_and_many_short_rows(threads, shuffled, monkey
     assert ref.num_spikes > 500
     same_spikes(ref, got)
     np.testing.assert_array_equal(ref_v.values, got_v.values)
+
+
+def test_chunks_are_whole_graphs_but_the_tail(monkeypatch):
+    """Every chunk is a whole number of graphs (after one step to reach an even step), whatever
+    is recorded; only the last chunk of a run is cut short. Graphs of 8 steps here."""
+    monkeypatch.setattr(cuda_engine, "GRAPH_STEPS", 8)
+    chunks = []
+    launch = cuda_engine.CudaEngine._launch
+    monkeypatch.setattr(cuda_engine.CudaEngine, "_launch",
+                        lambda self, n0, n1: chunks.append((n0, n1)) or launch(self, n0, n1))
+    net, _ = recorded_net("cuda:host")
+    ends = {400, 773}                                    # the two runs of recorded_net
+    assert len(chunks) > 2
+    for n0, n1 in chunks:
+        assert n1 in ends or ((n1 - n0) - (n0 & 1)) % 8 == 0, (n0, n1)
+        assert n1 in ends or n1 % 2 == 0
