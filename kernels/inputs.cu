@@ -1,5 +1,9 @@
 /*
- * inputs.cu -- stage 1 and the sources of stage 2: external input.
+ * inputs.cu -- the sources of stage 2: neurons whose spikes are given.
+ *
+ * (The Poisson drives of stage 1 are drawn by the neuron updates themselves:
+ * step.cuh, ns_add_drives.) Sources emit their spikes as the neuron updates
+ * do (step.cuh: ns_spike), so monitors record them the same way.
  *
  * Random numbers: step n draws the raw Philox values at stream positions
  * n * stream_width + offset + i (philox.cuh; the NumPy engine draws the same
@@ -8,42 +12,32 @@
  * computes one Philox block (4 values) with ns_philox_for_each: launch
  * n / 4 + 2 threads for full parallelism; any grid is correct.
  *
- * The clock clk = {n, j} is on the device, as in neurons.cu.
+ * The clock clk = {n, j, halted, 0} is on the device (step.cuh).
  */
-#include "philox.cuh"
+#include "step.cuh"
 
-/* A Poisson drive (layout.PoissonDrive): neuron i of the target receives
- * k ~ Poisson(lam) spikes of weight `weight` in this step, k counted from the
- * float32 CDF table by inversion (k = #{m : cdf[m] <= u}, as the NumPy
- * engine's exact integer form), added into ring slot n % n_slots at column
- * col + i, before the neuron update reads it. Drives are launched one after
- * the other, so two drives into the same columns never race. */
-NS_GLOBAL void poisson_drive(
-    const ns_i64 *__restrict__ clk, ns_u64 key0, ns_u64 key1, ns_i64 stream_width,
-    ns_i64 offset, ns_i32 n, const float *__restrict__ cdf, ns_i32 cdf_len,
-    float weight, float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots,
-    ns_i32 col) {
-  const ns_i64 step = clk[0];
-  float *row = ring + (step % n_slots) * (ns_i64)ring_width + col;
-  const ns_u64 position0 = (ns_u64)step * (ns_u64)stream_width + (ns_u64)offset;
-  ns_philox_for_each(key0, key1, position0, n, [&](ns_i64 i, ns_u64 raw) {
-    const int k = ns_count_from_cdf(cdf, cdf_len, ns_uniform24(raw));
-    if (k) row[i] = row[i] + (float)k * weight;
-  });
-}
+#define NS_SPIKE_OUT                                                            \
+  const ns_spike_out out =                                                     \
+      ns_spike_out_of(clk, spk, spk_work, nspk, row_len, rec_flags, rec_mask,  \
+                      rec_idx, rec_total, n_rate, rate_slot, rate_counts)
 
 /* PoissonSource: neuron i spikes when uniform24(raw) < p, p = rate * dt
  * (float32; per neuron when per_neuron is 1, else p[0] for all). */
 NS_GLOBAL void poisson_source_update(
     const ns_i64 *__restrict__ clk, ns_u64 key0, ns_u64 key1, ns_i64 stream_width,
     ns_i64 offset, ns_i32 n_neurons, ns_i32 start, const float *__restrict__ p,
-    ns_u32 per_neuron, ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk) {
+    ns_u32 per_neuron, ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
+    ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
+    const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
+    ns_i32 *__restrict__ rec_total, ns_i32 n_rate, const ns_i32 *__restrict__ rate_slot,
+    ns_i32 *__restrict__ rate_counts) {
+  if (ns_halted(clk)) return;
   const ns_i64 step = clk[0];
-  ns_i32 *count = nspk + clk[1];
+  NS_SPIKE_OUT;
   const ns_u64 position0 = (ns_u64)step * (ns_u64)stream_width + (ns_u64)offset;
   ns_philox_for_each(key0, key1, position0, n_neurons, [&](ns_i64 i, ns_u64 raw) {
     if (ns_uniform24(raw) < p[per_neuron ? i : 0])
-      spk[ns_reserve(count)] = start + (ns_i32)i;
+      ns_spike(out, start + (ns_i32)i);
   });
 }
 
@@ -65,10 +59,15 @@ NS_DEVICE ns_i32 ns_lower_bound(const ns_i64 *__restrict__ steps, ns_i32 len,
 NS_GLOBAL void spike_source_update(
     const ns_i64 *__restrict__ clk, const ns_i64 *__restrict__ sched_step,
     const ns_i32 *__restrict__ sched_idx, ns_i32 n_sched, ns_i32 start,
-    ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk) {
+    ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
+    ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
+    const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
+    ns_i32 *__restrict__ rec_total, ns_i32 n_rate, const ns_i32 *__restrict__ rate_slot,
+    ns_i32 *__restrict__ rate_counts) {
+  if (ns_halted(clk)) return;
   const ns_i64 step = clk[0];
-  ns_i32 *count = nspk + clk[1];
+  NS_SPIKE_OUT;
   const ns_i32 lo = ns_lower_bound(sched_step, n_sched, step);
   const ns_i32 hi = ns_lower_bound(sched_step, n_sched, step + 1);
-  NS_GRID_STRIDE_LOOP(k, hi - lo) spk[ns_reserve(count)] = start + sched_idx[lo + k];
+  NS_GRID_STRIDE_LOOP(k, hi - lo) ns_spike(out, start + sched_idx[lo + k]);
 }

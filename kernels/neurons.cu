@@ -10,22 +10,26 @@
  *
  *   1. integrate over the step; the inputs arriving at its end are read from
  *      the group's columns of ring slot n % n_slots (channel c of neuron i at
- *      column col0 + c * n_neurons + i) and those columns are cleared for
- *      the slot's next use (the NumPy engine clears the whole row after the
- *      neuron updates: the same thing, since every column belongs to one
- *      group and nothing else reads the slot in this step);
+ *      column col0 + c * n_neurons + i), the Poisson drives into that column
+ *      are drawn and added (step.cuh: ns_add_drives, in the order in which
+ *      the NumPy engine adds them into the slot before the update), and the
+ *      columns are cleared for the slot's next use (the NumPy engine clears
+ *      the whole row after the neuron updates: the same thing, since every
+ *      column belongs to one group and nothing else reads the slot in this
+ *      step);
  *   2. refractory clamp: while the counter ref[i] is positive, v is set to
  *      v_reset and the counter counts down (a spike with n_ref steps clamps
  *      the n_ref following updates, NEST's count: 20 updates for 2 ms at
  *      0.1 ms); other state keeps evolving;
- *   3. threshold, reset, ref[i] = n_ref, and the global neuron id appended
- *      to the step's compact spike list: spk[atomicAdd(&nspk[j], 1)];
+ *   3. threshold, reset, ref[i] = n_ref, and the spike (step.cuh: ns_spike):
+ *      the global id appended to the step's spike list with its work offset
+ *      for propagation, and recorded where a monitor asks for it;
  *   4. a non-finite state value marks the step in `bad` (see ns_flag_bad).
  *
  * Common arguments, the same in every kernel of this file:
- *   clk        {n, j}: this step, and its index j within the current chunk
- *              (the engine keeps the clock on the device so that the same
- *              launches, with the same arguments, run every step);
+ *   clk        {n, j, halted, 0}: this step, its index j within the current
+ *              chunk, and the halt flag (step.cuh: a halted step does
+ *              nothing);
  *   n_neurons, start: group size and global id of its first neuron;
  *   flags      NS_IN0 | NS_IN1: channel 0/1 receives input (else its
  *              columns are not read); NS_EXT: i_ext holds an injected current
@@ -33,8 +37,12 @@
  *              NS_REF_PER_NEURON: n_ref has one value per neuron;
  *              NS_DELTA (lif_update): delta synapses, input jumps v;
  *   ring, ring_width, n_slots, col0: the delay ring buffer;
- *   spk, nspk, bad: spike list of this step, per-step spike counts of the
- *              chunk, first non-finite step and neuron.
+ *   key0, key1, stream_width, n_drives, drive_tab, drive_w, drive_cdf: the
+ *              Philox stream and the group's Poisson drives (step.cuh:
+ *              ns_drives);
+ *   spk ... rate_counts: the step's spike list and the recording buffers
+ *              (step.cuh: ns_spike_out); bad: first non-finite step and
+ *              neuron.
  *
  * Constants (computed on the host by the model's constants(params, dt), in
  * float64, rounded to float32): every constant is a `const float *` named as
@@ -44,7 +52,7 @@
  * NS_C(name, k) reads constant `name`, the k-th; tests/test_cuda_backend.py
  * checks that every k matches the signature order.
  */
-#include "common.cuh"
+#include "step.cuh"
 
 #define NS_IN0 1u
 #define NS_IN1 2u
@@ -89,15 +97,24 @@ NS_DEVICE bool ns_refractory_threshold(float &v, ns_i64 i, ns_u32 flags,
   return false;
 }
 
-NS_DEVICE void ns_emit(ns_i32 *__restrict__ spk, ns_i32 *__restrict__ count, ns_i32 gid) {
-  spk[ns_reserve(count)] = gid;
-}
+/* The spike output and the drives of a neuron kernel, from its parameters. */
+#define NS_SPIKE_OUT_AND_DRIVES                                                 \
+  const ns_spike_out out =                                                     \
+      ns_spike_out_of(clk, spk, spk_work, nspk, row_len, rec_flags, rec_mask,  \
+                      rec_idx, rec_total, n_rate, rate_slot, rate_counts);     \
+  const ns_drives drives = ns_drives_of(clk, key0, key1, stream_width,         \
+                                        n_drives, drive_tab, drive_w, drive_cdf)
 
-/* Input channel c of neuron i in this step's ring slot, read and cleared. */
-NS_DEVICE float ns_take(float *__restrict__ in, ns_i64 c, ns_i32 n_neurons, ns_i64 i) {
-  float *p = in + c * n_neurons + i;
-  const float x = *p;
+/* Input channel c of neuron i in this step's ring slot plus the Poisson
+ * drives into it (in the NumPy engine's order: the drives add into the slot,
+ * then the neurons read it), read and cleared. */
+NS_DEVICE float ns_take(float *__restrict__ in, ns_i64 c, ns_i32 n_neurons, ns_i64 i,
+                        const ns_drives &drives) {
+  const ns_i64 col = c * n_neurons + i;
+  float *p = in + col;
+  float x = *p;
   *p = 0.0f;
+  if (drives.n) x = ns_add_drives(drives, col, x);
   return x;
 }
 
@@ -112,6 +129,9 @@ NS_DEVICE float *ns_ring_row(float *ring, ns_i64 n, ns_i32 ring_width, ns_i32 n_
 NS_GLOBAL void lif_update(
     const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
     float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    ns_u64 key0, ns_u64 key1, ns_i64 stream_width, ns_i32 n_drives,
+    const ns_i64 *__restrict__ drive_tab, const float *__restrict__ drive_w,
+    const float *__restrict__ drive_cdf,
     const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
     const ns_i32 *__restrict__ n_ref,
     float *__restrict__ v, float *__restrict__ i_syn_e, float *__restrict__ i_syn_i,
@@ -120,9 +140,14 @@ NS_GLOBAL void lif_update(
     const float *__restrict__ v_reset, const float *__restrict__ P11_E,
     const float *__restrict__ P11_I, const float *__restrict__ P21_E,
     const float *__restrict__ P21_I, ns_u32 per_neuron,
-    ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk, ns_i64 *__restrict__ bad) {
+    ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
+    ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
+    const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
+    ns_i32 *__restrict__ rec_total, ns_i32 n_rate, const ns_i32 *__restrict__ rate_slot,
+    ns_i32 *__restrict__ rate_counts, ns_i64 *__restrict__ bad) {
+  if (ns_halted(clk)) return;
   const ns_i64 n = clk[0];
-  ns_i32 *count = nspk + clk[1];
+  NS_SPIKE_OUT_AND_DRIVES;
   float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
   NS_GRID_STRIDE_LOOP(i, n_neurons) {
     float vm = v[i] * NS_C(P22, 0);
@@ -130,26 +155,26 @@ NS_GLOBAL void lif_update(
     if (flags & NS_EXT) vm = vm + i_ext[i] * NS_C(P20, 1);
     float ie = 0.0f, ii = 0.0f;
     if (flags & NS_DELTA) {
-      if (flags & NS_IN0) vm = vm + ns_take(in, 0, n_neurons, i);
+      if (flags & NS_IN0) vm = vm + ns_take(in, 0, n_neurons, i, drives);
     } else {
       if (flags & NS_IN0) {               /* a channel that receives nothing is not read */
         ie = i_syn_e[i];
         vm = vm + ie * NS_C(P21_E, 7);
         ie = ie * NS_C(P11_E, 5);
-        ie = ie + ns_take(in, 0, n_neurons, i);
+        ie = ie + ns_take(in, 0, n_neurons, i, drives);
         i_syn_e[i] = ie;
       }
       if (flags & NS_IN1) {
         ii = i_syn_i[i];
         vm = vm + ii * NS_C(P21_I, 8);
         ii = ii * NS_C(P11_I, 6);
-        ii = ii + ns_take(in, 1, n_neurons, i);
+        ii = ii + ns_take(in, 1, n_neurons, i, drives);
         i_syn_i[i] = ii;
       }
     }
     if (ns_refractory_threshold(vm, i, flags, ref, n_ref, NS_C(v_reset, 4),
                                 NS_C(v_thresh, 3)))
-      ns_emit(spk, count, start + (ns_i32)i);
+      ns_spike(out, start + (ns_i32)i);
     v[i] = vm;
     ns_flag_bad(bad, n, start + i, 0, vm);
     ns_flag_bad(bad, n, start + i, 1, ie);
@@ -162,6 +187,9 @@ NS_GLOBAL void lif_update(
 NS_GLOBAL void lif_cond_update(
     const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
     float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    ns_u64 key0, ns_u64 key1, ns_i64 stream_width, ns_i32 n_drives,
+    const ns_i64 *__restrict__ drive_tab, const float *__restrict__ drive_w,
+    const float *__restrict__ drive_cdf,
     const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
     const ns_i32 *__restrict__ n_ref,
     float *__restrict__ v, float *__restrict__ g_e, float *__restrict__ g_i,
@@ -171,9 +199,14 @@ NS_GLOBAL void lif_cond_update(
     const float *__restrict__ F_I, const float *__restrict__ P_E,
     const float *__restrict__ P_I, const float *__restrict__ v_thresh,
     const float *__restrict__ v_reset, ns_u32 per_neuron,
-    ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk, ns_i64 *__restrict__ bad) {
+    ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
+    ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
+    const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
+    ns_i32 *__restrict__ rec_total, ns_i32 n_rate, const ns_i32 *__restrict__ rate_slot,
+    ns_i32 *__restrict__ rate_counts, ns_i64 *__restrict__ bad) {
+  if (ns_halted(clk)) return;
   const ns_i64 n = clk[0];
-  ns_i32 *count = nspk + clk[1];
+  NS_SPIKE_OUT_AND_DRIVES;
   float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
   NS_GRID_STRIDE_LOOP(i, n_neurons) {
     float vm = v[i], ge = g_e[i], gi = g_i[i];
@@ -192,11 +225,11 @@ NS_GLOBAL void lif_cond_update(
     vm = vm + v_inf;
     ge = ge * NS_C(P_E, 7);
     gi = gi * NS_C(P_I, 8);
-    if (flags & NS_IN0) ge = ge + ns_take(in, 0, n_neurons, i);
-    if (flags & NS_IN1) gi = gi + ns_take(in, 1, n_neurons, i);
+    if (flags & NS_IN0) ge = ge + ns_take(in, 0, n_neurons, i, drives);
+    if (flags & NS_IN1) gi = gi + ns_take(in, 1, n_neurons, i, drives);
     if (ns_refractory_threshold(vm, i, flags, ref, n_ref, NS_C(v_reset, 10),
                                 NS_C(v_thresh, 9)))
-      ns_emit(spk, count, start + (ns_i32)i);
+      ns_spike(out, start + (ns_i32)i);
     v[i] = vm;
     g_e[i] = ge;
     g_i[i] = gi;
@@ -212,6 +245,9 @@ NS_GLOBAL void lif_cond_update(
 NS_GLOBAL void izhikevich_update(
     const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
     float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    ns_u64 key0, ns_u64 key1, ns_i64 stream_width, ns_i32 n_drives,
+    const ns_i64 *__restrict__ drive_tab, const float *__restrict__ drive_w,
+    const float *__restrict__ drive_cdf,
     const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
     const ns_i32 *__restrict__ n_ref,
     float *__restrict__ v, float *__restrict__ u,
@@ -219,9 +255,14 @@ NS_GLOBAL void izhikevich_update(
     const float *__restrict__ b, const float *__restrict__ c,
     const float *__restrict__ d, const float *__restrict__ v_peak,
     const float *__restrict__ i_offset, ns_u32 per_neuron,
-    ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk, ns_i64 *__restrict__ bad) {
+    ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
+    ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
+    const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
+    ns_i32 *__restrict__ rec_total, ns_i32 n_rate, const ns_i32 *__restrict__ rate_slot,
+    ns_i32 *__restrict__ rate_counts, ns_i64 *__restrict__ bad) {
+  if (ns_halted(clk)) return;
   const ns_i64 n = clk[0];
-  ns_i32 *count = nspk + clk[1];
+  NS_SPIKE_OUT_AND_DRIVES;
   float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
   NS_GRID_STRIDE_LOOP(i, n_neurons) {
     float vm = v[i], uu = u[i];
@@ -239,10 +280,10 @@ NS_GLOBAL void izhikevich_update(
     vm = vm + dv;
     du = du * NS_C(h, 0);
     uu = uu + du;
-    if (flags & NS_IN0) vm = vm + ns_take(in, 0, n_neurons, i);
+    if (flags & NS_IN0) vm = vm + ns_take(in, 0, n_neurons, i, drives);
     if (ns_refractory_threshold(vm, i, flags, ref, n_ref, NS_C(c, 3), NS_C(v_peak, 5))) {
       uu = uu + NS_C(d, 4);
-      ns_emit(spk, count, start + (ns_i32)i);
+      ns_spike(out, start + (ns_i32)i);
     }
     v[i] = vm;
     u[i] = uu;
@@ -258,6 +299,9 @@ NS_GLOBAL void izhikevich_update(
 NS_GLOBAL void adex_update(
     const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
     float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    ns_u64 key0, ns_u64 key1, ns_i64 stream_width, ns_i32 n_drives,
+    const ns_i64 *__restrict__ drive_tab, const float *__restrict__ drive_w,
+    const float *__restrict__ drive_cdf,
     const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
     const ns_i32 *__restrict__ n_ref,
     float *__restrict__ v, float *__restrict__ w, float *__restrict__ i_syn_e,
@@ -269,9 +313,14 @@ NS_GLOBAL void adex_update(
     const float *__restrict__ h_over_tau_w, const float *__restrict__ v_peak,
     const float *__restrict__ v_reset, const float *__restrict__ i_offset,
     const float *__restrict__ P_E, const float *__restrict__ P_I, ns_u32 per_neuron,
-    ns_i32 *__restrict__ spk, ns_i32 *__restrict__ nspk, ns_i64 *__restrict__ bad) {
+    ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
+    ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
+    const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
+    ns_i32 *__restrict__ rec_total, ns_i32 n_rate, const ns_i32 *__restrict__ rate_slot,
+    ns_i32 *__restrict__ rate_counts, ns_i64 *__restrict__ bad) {
+  if (ns_halted(clk)) return;
   const ns_i64 n = clk[0];
-  ns_i32 *count = nspk + clk[1];
+  NS_SPIKE_OUT_AND_DRIVES;
   float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
   NS_GRID_STRIDE_LOOP(i, n_neurons) {
     float vm = v[i], ww = w[i], ie = i_syn_e[i], ii = i_syn_i[i];
@@ -299,11 +348,11 @@ NS_GLOBAL void adex_update(
     ww = ww + dw;
     ie = ie * NS_C(P_E, 12);
     ii = ii * NS_C(P_I, 13);
-    if (flags & NS_IN0) ie = ie + ns_take(in, 0, n_neurons, i);
-    if (flags & NS_IN1) ii = ii + ns_take(in, 1, n_neurons, i);
+    if (flags & NS_IN0) ie = ie + ns_take(in, 0, n_neurons, i, drives);
+    if (flags & NS_IN1) ii = ii + ns_take(in, 1, n_neurons, i, drives);
     if (ns_refractory_threshold(vm, i, flags, ref, n_ref, NS_C(v_reset, 10), peak)) {
       ww = ww + NS_C(b, 7);
-      ns_emit(spk, count, start + (ns_i32)i);
+      ns_spike(out, start + (ns_i32)i);
     }
     v[i] = vm;
     w[i] = ww;

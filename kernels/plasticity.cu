@@ -40,8 +40,11 @@
  * homeo_count/homeo_intrinsic/homeo_apply (intrinsic plasticity),
  * homeo_count/scale_rate_factor or scale_sum/scale_total_factor, then
  * scale_apply per projection (synaptic scaling).
+ *
+ * The step's spikes are spk[0 .. ns_spike_count(nspk, clk)) and every kernel
+ * run per step returns at once when the step's clock is halted (step.cuh).
  */
-#include "common.cuh"
+#include "step.cuh"
 
 /* Python's modulo for a possibly negative step. */
 NS_DEVICE ns_i64 ns_pmod(ns_i64 a, ns_i64 m) {
@@ -75,6 +78,7 @@ NS_GLOBAL void plastic_advance(
     const float *__restrict__ P_post, float *__restrict__ xr, float *__restrict__ y,
     ns_i32 track, ns_i64 *__restrict__ pre_last, ns_i64 *__restrict__ pre_prev,
     ns_i32 *__restrict__ pre_cnt) {
+  if (ns_halted(clk)) return;
   const ns_i64 n = clk[0];
   const ns_i64 r = ns_pmod(n, R), r0 = ns_pmod(n - 1, R);
   const ns_i32 most = n_pre > n_post ? n_pre : n_post;
@@ -100,13 +104,14 @@ NS_GLOBAL void plastic_advance(
  * pre_lo + n_pre): trace jumps, spike steps, appended to pre_spk row n. */
 NS_GLOBAL void plastic_pre_spikes(
     const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
-    const ns_i32 *__restrict__ nspk, ns_i32 pre_lo, ns_i32 n_pre, ns_i32 R,
+    const ns_u64 *__restrict__ nspk, ns_i32 pre_lo, ns_i32 n_pre, ns_i32 R,
     ns_i32 n_tr_pre, ns_u32 all_pre, float *__restrict__ xr, ns_i32 track,
     ns_i64 *__restrict__ pre_last, ns_i64 *__restrict__ pre_prev,
     ns_i32 *__restrict__ pre_spk, ns_i32 *__restrict__ pre_cnt) {
+  if (ns_halted(clk)) return;
   const ns_i64 n = clk[0];
   const ns_i64 r = ns_pmod(n, R);
-  NS_GRID_STRIDE_LOOP(s, nspk[clk[1]]) {
+  NS_GRID_STRIDE_LOOP(s, ns_spike_count(nspk, clk)) {
     const ns_i32 j = spk[s] - pre_lo;
     if (j < 0 || j >= n_pre) continue;
     for (ns_i32 k = 0; k < n_tr_pre; ++k) {
@@ -167,6 +172,7 @@ NS_GLOBAL void stdp_arrive(
     float *__restrict__ w,
     const ns_i32 *__restrict__ learn, float a_minus, float w_min, float w_max,
     ns_i32 mult) {
+  if (ns_halted(clk)) return;
   if (!learn[0] || a_minus == 0.0f) return;
   const ns_i64 n = clk[0];
   ns_arrivals(n, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
@@ -184,16 +190,17 @@ NS_GLOBAL void stdp_arrive(
  * neuron. With track: only if an arrival came since the last post spike. */
 NS_GLOBAL void stdp_post(
     const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
-    const ns_i32 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
+    const ns_u64 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
     ns_i32 n_pre, const ns_i64 *__restrict__ col_ptr, const ns_i64 *__restrict__ col_syn,
     const ns_i32 *__restrict__ pre, ns_i32 delay, const ns_i32 *__restrict__ delays,
     ns_i32 per_syn, const float *__restrict__ xr, ns_i32 track,
     const ns_i64 *__restrict__ pre_last, const ns_i64 *__restrict__ post_last,
     float *__restrict__ w, const ns_i32 *__restrict__ learn, float a_plus, float w_min,
     float w_max, ns_i32 mult, ns_i32 lanes) {
+  if (ns_halted(clk)) return;
   if (!learn[0] || a_plus == 0.0f) return;
   const ns_i64 n = clk[0];
-  const ns_i64 work = (ns_i64)nspk[clk[1]] * lanes;
+  const ns_i64 work = (ns_i64)ns_spike_count(nspk, clk) * lanes;
   NS_GRID_STRIDE_LOOP(t, work) {
     const ns_i32 i = spk[t / lanes] - post_lo;
     if (i < 0 || i >= n_post) continue;
@@ -213,10 +220,11 @@ NS_GLOBAL void stdp_post(
 /* Postsynaptic trace jumps and spike steps of step n (after learning). */
 NS_GLOBAL void plastic_post_jump(
     const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
-    const ns_i32 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 n_tr_post,
+    const ns_u64 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 n_tr_post,
     ns_u32 all_post, float *__restrict__ y, ns_i32 track, ns_i64 *__restrict__ post_last,
     ns_i64 *__restrict__ post_prev) {
-  NS_GRID_STRIDE_LOOP(s, nspk[clk[1]]) {
+  if (ns_halted(clk)) return;
+  NS_GRID_STRIDE_LOOP(s, ns_spike_count(nspk, clk)) {
     const ns_i32 i = spk[s] - post_lo;
     if (i < 0 || i >= n_post) continue;
     for (ns_i32 k = 0; k < n_tr_post; ++k) {
@@ -239,6 +247,7 @@ NS_GLOBAL void plastic_deliver(
     const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
     ns_i32 row_lanes, const float *__restrict__ w, float *__restrict__ ring, ns_i32 ring_width,
     ns_i32 n_slots, ns_i32 col_base) {
+  if (ns_halted(clk)) return;
   const ns_i64 a = clk[0] + 1;
   float *row = ring + (a % n_slots) * (ns_i64)ring_width + col_base;
   ns_arrivals(a, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
@@ -256,6 +265,7 @@ NS_GLOBAL void triplet_arrive(
     ns_i32 row_lanes, const float *__restrict__ xr, const float *__restrict__ P_pre,
     const float *__restrict__ y, float *__restrict__ w, const ns_i32 *__restrict__ learn,
     float a2_minus, float a3_minus, float w_min, float w_max) {
+  if (ns_halted(clk)) return;
   if (!learn[0]) return;
   const ns_i64 n = clk[0];
   const float *r2 = xr + (ns_i64)R * n_pre;
@@ -272,15 +282,16 @@ NS_GLOBAL void triplet_arrive(
  * step n: r1 = xr[0] row n - d, o2 = y[1] before this spike's jump. */
 NS_GLOBAL void triplet_post(
     const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
-    const ns_i32 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
+    const ns_u64 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
     ns_i32 n_pre, const ns_i64 *__restrict__ col_ptr, const ns_i64 *__restrict__ col_syn,
     const ns_i32 *__restrict__ pre, ns_i32 delay, const ns_i32 *__restrict__ delays,
     ns_i32 per_syn, const float *__restrict__ xr, const float *__restrict__ y,
     float *__restrict__ w, const ns_i32 *__restrict__ learn, float a2_plus, float a3_plus,
     float w_min, float w_max, ns_i32 lanes) {
+  if (ns_halted(clk)) return;
   if (!learn[0]) return;
   const ns_i64 n = clk[0];
-  const ns_i64 work = (ns_i64)nspk[clk[1]] * lanes;
+  const ns_i64 work = (ns_i64)ns_spike_count(nspk, clk) * lanes;
   NS_GRID_STRIDE_LOOP(t, work) {
     const ns_i32 i = spk[t / lanes] - post_lo;
     if (i < 0 || i >= n_post) continue;
@@ -346,6 +357,7 @@ NS_GLOBAL void reward_arrive(
     const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
     float tau_d, float tau_e, float base, float w_min, float w_max,
     const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   NS_REWARD_STATE;
   const ns_i64 n = clk[0];
   ns_arrivals(n, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
@@ -364,7 +376,7 @@ NS_GLOBAL void reward_arrive(
  * c += a_plus x. */
 NS_GLOBAL void reward_post(
     const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
-    const ns_i32 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
+    const ns_u64 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
     ns_i32 n_pre, const ns_i64 *__restrict__ col_ptr, const ns_i64 *__restrict__ col_syn,
     const ns_i32 *__restrict__ pre, ns_i32 delay, const ns_i32 *__restrict__ delays,
     ns_i32 per_syn, const float *__restrict__ xr, ns_i32 track,
@@ -374,9 +386,10 @@ NS_GLOBAL void reward_post(
     const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
     float tau_d, float tau_e, float base, float w_min, float w_max,
     const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   NS_REWARD_STATE;
   const ns_i64 n = clk[0];
-  const ns_i64 work = (ns_i64)nspk[clk[1]] * lanes;
+  const ns_i64 work = (ns_i64)ns_spike_count(nspk, clk) * lanes;
   NS_GRID_STRIDE_LOOP(t, work) {
     const ns_i32 i = spk[t / lanes] - post_lo;
     if (i < 0 || i >= n_post) continue;
@@ -406,6 +419,7 @@ NS_GLOBAL void reward_bring_arrivals(
     const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
     float tau_d, float tau_e, float base, float w_min, float w_max,
     const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   NS_REWARD_STATE;
   const ns_i64 n = clk[0];
   ns_arrivals(n + 1, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
@@ -429,18 +443,20 @@ NS_GLOBAL void reward_bring_all(ns_i64 now, ns_i64 n_syn,
  * learn[0] == 0: the rule is frozen (theta kept, still acting). */
 
 /* AdaptiveThreshold, first half: theta *= P (every neuron). */
-NS_GLOBAL void homeo_decay(ns_i32 size, float P, float *__restrict__ theta,
-                           const ns_i32 *__restrict__ learn) {
+NS_GLOBAL void homeo_decay(const ns_i64 *__restrict__ clk, ns_i32 size, float P,
+                           float *__restrict__ theta, const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   if (!learn[0]) return;
   NS_GRID_STRIDE_LOOP(i, size) theta[i] = __fmul_rn(theta[i], P);
 }
 
 /* AdaptiveThreshold, second half: theta += jump at the spikes of step n. */
 NS_GLOBAL void homeo_jump(const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
-                          const ns_i32 *__restrict__ nspk, ns_i32 lo, ns_i32 size, float jump,
+                          const ns_u64 *__restrict__ nspk, ns_i32 lo, ns_i32 size, float jump,
                           float *__restrict__ theta, const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   if (!learn[0]) return;
-  NS_GRID_STRIDE_LOOP(s, nspk[clk[1]]) {
+  NS_GRID_STRIDE_LOOP(s, ns_spike_count(nspk, clk)) {
     const ns_i32 i = spk[s] - lo;
     if (i >= 0 && i < size) theta[i] = __fadd_rn(theta[i], jump);
   }
@@ -448,10 +464,11 @@ NS_GLOBAL void homeo_jump(const ns_i64 *__restrict__ clk, const ns_i32 *__restri
 
 /* IntrinsicPlasticity / rate estimate: count the spikes of step n. */
 NS_GLOBAL void homeo_count(const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
-                           const ns_i32 *__restrict__ nspk, ns_i32 lo, ns_i32 size,
+                           const ns_u64 *__restrict__ nspk, ns_i32 lo, ns_i32 size,
                            float *__restrict__ counts, const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   if (!learn[0]) return;
-  NS_GRID_STRIDE_LOOP(s, nspk[clk[1]]) {
+  NS_GRID_STRIDE_LOOP(s, ns_spike_count(nspk, clk)) {
     const ns_i32 i = spk[s] - lo;
     if (i >= 0 && i < size) counts[i] = __fadd_rn(counts[i], 1.0f);
   }
@@ -465,6 +482,7 @@ NS_GLOBAL void homeo_intrinsic(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i
                                float theta_min, float theta_max, float *__restrict__ r,
                                float *__restrict__ counts, float *__restrict__ theta,
                                const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   if (!learn[0] || (clk[0] + 1) % k) return;
   NS_GRID_STRIDE_LOOP(i, size) {
     const float ri = __fadd_rn(__fmul_rn(r[i], P), __fmul_rn(counts[i], gain));
@@ -481,6 +499,7 @@ NS_GLOBAL void homeo_apply(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 o
                            ns_i32 every_k, const float *__restrict__ base,
                            const float *__restrict__ theta, float *__restrict__ thr,
                            const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   if (!learn[0] || (every_k > 0 && (clk[0] + 1) % every_k)) return;
   NS_GRID_STRIDE_LOOP(i, size) thr[off + i] = __fadd_rn(base[i], theta[i]);
 }
@@ -492,6 +511,7 @@ NS_GLOBAL void scale_rate_factor(const ns_i64 *__restrict__ clk, ns_i32 size, ns
                                  float P, float gain_r, float gain, float target,
                                  float *__restrict__ r, float *__restrict__ counts,
                                  float *__restrict__ factor, const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   if (!learn[0] || (clk[0] + 1) % k) return;
   NS_GRID_STRIDE_LOOP(i, size) {
     const float ri = __fadd_rn(__fmul_rn(r[i], P), __fmul_rn(counts[i], gain_r));
@@ -508,6 +528,7 @@ NS_GLOBAL void scale_sum(const ns_i64 *__restrict__ clk, ns_i32 k, ns_i64 n_syn,
                          const ns_i32 *__restrict__ post, const float *__restrict__ w,
                          const ns_i64 *__restrict__ pos, ns_i32 has_pos,
                          double *__restrict__ total, const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   if (!learn[0] || (clk[0] + 1) % k) return;
   NS_GRID_STRIDE_LOOP(s, n_syn) atomicAdd(total + post[s], (double)w[has_pos ? pos[s] : s]);
 }
@@ -518,6 +539,7 @@ NS_GLOBAL void scale_total_factor(const ns_i64 *__restrict__ clk, ns_i32 size, n
                                   double target_total, double *__restrict__ total,
                                   float *__restrict__ factor,
                                   const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   if (!learn[0] || (clk[0] + 1) % k) return;
   NS_GRID_STRIDE_LOOP(i, size) {
     const double t = total[i];
@@ -533,6 +555,7 @@ NS_GLOBAL void scale_apply(const ns_i64 *__restrict__ clk, ns_i32 k, ns_i64 n_sy
                            const ns_i64 *__restrict__ pos, ns_i32 has_pos,
                            const float *__restrict__ factor, ns_i32 bounded, float w_min,
                            float w_max, const ns_i32 *__restrict__ learn) {
+  if (ns_halted(clk)) return;
   if (!learn[0] || (clk[0] + 1) % k) return;
   NS_GRID_STRIDE_LOOP(s, n_syn) {
     const ns_i64 q = has_pos ? pos[s] : s;

@@ -196,16 +196,17 @@ def test_mixed_groups_and_sources_in_any_order(shuffled):
         same_spikes(r, g)
 
 
-@pytest.mark.parametrize("lanes", [4, 32])
-def test_propagation_with_several_threads_per_spike(lanes, shuffled, monkeypatch):
-    """The GPU walks each row with a group of lanes (a warp for long rows); the same kernels
-    with that many threads per spike, in shuffled order, on exactly adding weights."""
-    monkeypatch.setattr(cuda_engine, "HOST_LANES", lanes)
+@pytest.mark.parametrize("threads", [3, 64])
+def test_propagation_with_several_threads(threads, shuffled, monkeypatch):
+    """The GPU spreads a step's synapses over a fixed grid; the same kernel with that many
+    threads, in shuffled order, on exactly adding weights."""
+    monkeypatch.setattr(cuda_engine, "HOST_PROPAGATE_THREADS", threads)
     ref_net, ref = model_net("lif_delta", "cpu")
     net, got = model_net("lif_delta", "cuda:host")
     ref_net.run(60.0)
     net.run(60.0)
-    assert {c.lanes for c in net._engine.classes} == {lanes}
+    launch = next(k for k in net._engine.plan() if k.kernel.name == "propagate")
+    assert launch.block == (threads,)
     same_spikes(ref["spikes"], got["spikes"])
     np.testing.assert_array_equal(ref["v"].values, got["v"].values)
 
@@ -245,12 +246,13 @@ def test_refractory_counting_matches_numpy():
 
 def test_long_int16_delays_and_chunks_of_any_length(monkeypatch):
     """Per-synapse delays above 255 steps (int16), exact arrival times; chunks limited to a few
-    steps by a tiny recording budget give the same spikes as long chunks."""
+    steps (graphs of 2 steps, a tiny recording budget) give the same spikes as long chunks."""
     delays = np.array([0.1, 1.0, 25.5, 25.6, 40.0, 3.3])
 
     def run(device, budget=None):
         if budget:
             monkeypatch.setattr(cuda_engine, "RECORD_BUDGET", budget)
+            monkeypatch.setattr(cuda_engine, "GRAPH_STEPS", 2)
         net = ns.Network(dt=DT, device=device, seed=1)
         src = net.add_population(1, ns.SpikeSource([[2.0, 2.1, 9.0]]))
         tgt = net.add_population(delays.size, ns.LIF(tau_m=1e6, v_rest=0.0, v_reset=0.0,
@@ -267,8 +269,8 @@ def test_long_int16_delays_and_chunks_of_any_length(monkeypatch):
     assert net._engine.L.classes[0].delays.dtype == np.int16
     same_spikes(ref, got)
     np.testing.assert_allclose(got.times, np.sort(2.1 + delays), atol=1e-9)  # second input
-    small_net, small = run("cuda:host", budget=64)       # K = 2 steps a chunk
-    assert small_net._engine.K <= 4
+    small_net, small = run("cuda:host", budget=64)       # K = 4 steps a chunk
+    assert small_net._engine.K == 4
     same_spikes(ref, small)
 
 
@@ -442,7 +444,8 @@ def test_kernel_arguments_are_strictly_typed():
     with pytest.raises(TypeError, match=r"n_neurons.*np\.int32"):
         launch.kernel(launch.grid, launch.block, tuple(args))
     args = list(good)
-    args[11] = np.zeros(3, np.float64)              # v as float64
+    names = [name for _, name in cuda_engine.kernel_signature("neurons.cu", "lif_update")]
+    args[names.index("v")] = np.zeros(3, np.float64)    # v as float64
     with pytest.raises(TypeError, match=r"'v'.*float32"):
         launch.kernel(launch.grid, launch.block, tuple(args))
     launch.kernel(launch.grid, launch.block, good)  # the engine's own arguments pass
@@ -463,3 +466,191 @@ def test_neuron_kernels_match_the_models_constants():
         for name, bit in re.findall(r"NS_C\((\w+), (\d+)\)", uses[m.kernel]):
             assert params.index(name) == int(bit), (m.kernel, name, bit)
     assert set(sigs) >= {m.kernel for m in models}
+
+
+# -- the step: launches, fused drives, recording, propagation ------------------------------------
+
+def step_kernels(net) -> list:
+    """The kernels of one step of ``net``'s CUDA engine, as its plan launches them."""
+    net.build()
+    return [k.kernel.name for k in net._engine.plan()]
+
+
+@pytest.mark.parametrize("name", ["coba", "brunel", "microcircuit"])
+def test_at_most_three_launches_per_step(name):
+    """Drives, spike recording, rates and the clock live in the neuron update and the
+    propagation: two launches per step for the reference networks, every spike recorded."""
+    if name == "coba":
+        r = vogels_abbott_coba(n_exc=800, n_inh=200, device="cuda:host", seed=1)
+    elif name == "brunel":
+        r = brunel_2000(n_exc=800, device="cuda:host", seed=1)
+    else:
+        r = ns.networks.potjans_diesmann(scale=0.01, device="cuda:host", seed=1)
+    for pop in r.populations.values():
+        r.network.record_rate(pop)
+    names = step_kernels(r.network)
+    assert len(names) == 2 and names[-1] == "propagate", names
+    eng = r.network._engine
+    assert eng.K % cuda_engine.GRAPH_STEPS == 0 and eng.K >= cuda_engine.GRAPH_STEPS
+    pops = list(r.populations.values())
+    r.network.record_state(pops[0], "v", [0, 3], every=2)       # every state monitor: one
+    r.network.record_state(pops[-1], "v", every=5)              # launch more
+    names = step_kernels(r.network)
+    assert len(names) == 3 and names[1:] == ["propagate", "record_state"], names
+
+
+def drives_net(device, weights, seed=5):
+    """Three populations in one group and one in another, seven Poisson drives: two into the
+    same neurons, both receptors, a drive into a group without recurrent input."""
+    net = ns.Network(dt=DT, device=device, seed=seed)
+    kw = dict(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-55.0, tau_refrac=2.0)
+    a = net.add_population(30, ns.LIF(**kw))
+    b = net.add_population(17, ns.LIF(**kw, i_offset=50.0))
+    c = net.add_population(23, ns.LIF(**kw, tau_syn_E=2.0))
+    izh = net.add_population(11, ns.Izhikevich.preset("RS"))
+    w_e, w_i, w_small = weights
+    net.add_poisson_input(a, rate=900.0, weight=w_e, n_sources=10)
+    net.add_poisson_input(a, rate=400.0, weight=w_small, n_sources=3)     # same neurons
+    net.add_poisson_input(a, rate=300.0, weight=w_i, n_sources=5, receptor="inhibitory")
+    net.add_poisson_input(c, rate=1200.0, weight=w_e, n_sources=8)
+    net.add_poisson_input(b, rate=700.0, weight=w_e, n_sources=10)
+    net.add_poisson_input(c, rate=100.0, weight=w_i, n_sources=20, receptor="inhibitory")
+    net.add_poisson_input(izh, rate=2000.0, weight=w_small, n_sources=10)
+    net.connect(a, b, ns.FixedProbability(0.3), weight=w_e, delay=0.5)
+    net.connect(b, c, ns.FixedProbability(0.3), weight=w_i, delay=ns.Uniform(0.2, 2.0),
+                receptor="inhibitory")
+    mons = [net.record_spikes(p) for p in (a, b, c, izh)]
+    vm = net.record_state(a, "v", every=3)
+    net.run(80.0)
+    return net, mons, vm
+
+
+def test_poisson_drives_fused_bit_identical():
+    """The neuron update draws the drives itself, from the NumPy engine's Philox positions and
+    in its order: float weights, natural thread order, bit for bit."""
+    weights = (97.3, -41.7, 23.1)
+    ref_net, ref, ref_v = drives_net("cpu", weights)
+    net, got, got_v = drives_net("cuda:host", weights)
+    assert "lif_update" in step_kernels(net) and len(net._engine.L.drives) == 7
+    assert all(m.num_spikes > 20 for m in ref)
+    for r, g in zip(ref, got):
+        same_spikes(r, g)
+    np.testing.assert_array_equal(ref_v.values, got_v.values)
+
+
+def test_poisson_drives_fused_shuffled(shuffled):
+    weights = (64.0, -32.0, 16.0)       # exact sums in any order
+    ref_net, ref, ref_v = drives_net("cpu", weights)
+    net, got, got_v = drives_net("cuda:host", weights)
+    for r, g in zip(ref, got):
+        same_spikes(r, g)
+    np.testing.assert_array_equal(ref_v.values, got_v.values)
+
+
+def recorded_net(device):
+    net = ns.Network(dt=DT, device=device, seed=8)
+    src = net.add_population(40, ns.PoissonSource(rate=150.0))
+    pop = net.add_population(60, ns.LIF(i_offset=np.linspace(300.0, 450.0, 60),
+                                        tau_refrac=1.0))
+    net.connect(src, pop, ns.FixedIndegree(5), weight=16.0, delay=ns.Uniform(0.1, 1.5))
+    net.connect(pop, pop, ns.FixedProbability(0.2), weight=-8.0, delay=0.8,
+                receptor="inhibitory")
+    mons = [net.record_spikes(pop), net.record_spikes(src, indices=[0, 3, 39]),
+            net.record_rate(pop), net.record_state(pop, "v", [0, 59], every=7)]
+    net.run(40.0)
+    mons.append(net.record_spikes(pop, indices=[5]))          # a late monitor: new buffers
+    net.run(37.3)
+    return net, mons
+
+
+def assert_same_monitors(ref, got):
+    for r, g in zip(ref, got):
+        if isinstance(r, ns.SpikeMonitor):
+            same_spikes(r, g)
+        elif isinstance(r, ns.RateMonitor):
+            np.testing.assert_array_equal(r.counts, g.counts)
+        else:
+            np.testing.assert_array_equal(r.times, g.times)
+            np.testing.assert_array_equal(r.values, g.values)
+
+
+@pytest.mark.parametrize("stop_at_halt", [True, False], ids=["host", "graph-like"])
+def test_recording_buffer_overflow_stops_the_chunk_and_loses_nothing(stop_at_halt,
+                                                                     monkeypatch):
+    """A spike buffer with room for one step's worst case and one spike more (forced by a tiny
+    budget): the step end halts the clock before every step that might not fit, the chunk
+    stops, the host takes the spikes and goes on. Run as a graph would (``stop_at_halt``
+    False: the halted steps are launched and must do nothing), and as the host build does."""
+    ref_net, ref = recorded_net("cpu")
+    monkeypatch.setattr(cuda_engine, "REC_START", 1)
+    monkeypatch.setattr(cuda_engine, "RECORD_BUDGET", 64)
+    monkeypatch.setattr(cuda_engine, "HOST_STOP_AT_HALT", stop_at_halt)
+    halts = []
+    fit = cuda_engine._Recorder.fit
+    monkeypatch.setattr(cuda_engine._Recorder, "fit",
+                        lambda self, steps, halted, nxt: halts.append(halted)
+                        or fit(self, steps, halted, nxt))
+    net, got = recorded_net("cuda:host")
+    rec = net._engine.recorder
+    assert rec.room == 1 and rec.values["rec_idx"].size == rec.n_rec + 1   # never grew
+    assert sum(halts) > 50 and ref[0].num_spikes > 100
+    assert_same_monitors(ref, got)
+    assert net.t == pytest.approx(ref_net.t)
+    np.testing.assert_array_equal(ref_net.get_state(ref_net.populations[1], "v"),
+                                  net.get_state(net.populations[1], "v"))
+
+
+def test_recording_buffer_grows_from_the_counts(monkeypatch):
+    """A small first buffer grows between chunks to what the recorded counts ask for."""
+    ref_net, ref = recorded_net("cpu")
+    monkeypatch.setattr(cuda_engine, "REC_START", 4)
+    net, got = recorded_net("cuda:host")
+    assert net._engine.recorder.room > 4
+    assert_same_monitors(ref, got)
+
+
+def rows_net(device):
+    """Two sources with rows of 2,000 synapses and 300 with rows of 0-3, through a class with
+    one delay and one with per-synapse delays, onto delta LIF neurons (integer weights)."""
+    net = ns.Network(dt=DT, device=device, seed=12)
+    hubs = net.add_population(2, ns.SpikeSource([list(np.arange(1.0, 30.0, 0.7)),
+                                                 list(np.arange(1.3, 30.0, 1.1))]))
+    many = net.add_population(300, ns.PoissonSource(rate=400.0))
+    tgt = net.add_population(2000, ns.LIF(tau_m=10.0, v_rest=0.0, v_reset=0.0, v_thresh=9.0,
+                                          tau_refrac=0.5, synapse="delta"))
+    net.connect(hubs, tgt, ns.AllToAll(), weight=1.0, delay=0.4)
+    net.connect(hubs, tgt, ns.FixedProbability(0.5), weight=2.0, delay=ns.Uniform(0.1, 2.0))
+    net.connect(many, tgt, ns.FixedTotalNumber(450), weight=4.0, delay=ns.Uniform(0.1, 1.0))
+    mon, vm = net.record_spikes(tgt), net.record_state(tgt, "v", np.arange(0, 2000, 97))
+    net.run(30.0)
+    return net, mon, vm
+
+
+@pytest.mark.parametrize("threads", [1, 7, 64])
+def test_propagation_few_long_rows_and_many_short_rows(threads, shuffled, monkeypatch):
+    """Every class in one launch, a step's synapses spread over the threads by the spikes'
+    work offsets (long rows, empty rows, short rows), in shuffled order: exact."""
+    monkeypatch.setattr(cuda_engine, "HOST_PROPAGATE_THREADS", threads)
+    ref_net, ref, ref_v = rows_net("cpu")
+    net, got, got_v = rows_net("cuda:host")
+    assert len(net._engine.L.classes) == 2
+    assert step_kernels(net).count("propagate") == 1
+    assert ref.num_spikes > 500
+    same_spikes(ref, got)
+    np.testing.assert_array_equal(ref_v.values, got_v.values)
+
+
+def test_chunks_are_whole_graphs_but_the_tail(monkeypatch):
+    """Every chunk is a whole number of graphs (after one step to reach an even step), whatever
+    is recorded; only the last chunk of a run is cut short. Graphs of 8 steps here."""
+    monkeypatch.setattr(cuda_engine, "GRAPH_STEPS", 8)
+    chunks = []
+    launch = cuda_engine.CudaEngine._launch
+    monkeypatch.setattr(cuda_engine.CudaEngine, "_launch",
+                        lambda self, n0, n1: chunks.append((n0, n1)) or launch(self, n0, n1))
+    net, _ = recorded_net("cuda:host")
+    ends = {400, 773}                                    # the two runs of recorded_net
+    assert len(chunks) > 2
+    for n0, n1 in chunks:
+        assert n1 in ends or ((n1 - n0) - (n0 & 1)) % 8 == 0, (n0, n1)
+        assert n1 in ends or n1 % 2 == 0

@@ -5,29 +5,45 @@ input and the monitors' buffers live in GPU memory; ``CudaEngine(net, layout, ho
 the very same Python code on the same kernel sources compiled for the CPU
 (:mod:`neurosim.backends.hostbuild`, NumPy arrays), which is how every CI run tests it.
 
-One step ``n`` is a fixed sequence of kernel launches, in the order of the NumPy engine:
+One step ``n`` is a fixed sequence of kernel launches, in the order of the NumPy engine — two
+for a network of one model without plasticity or state monitors (COBA, Brunel, the
+microcircuit), three with state monitors:
 
-1. gather input — ``poisson_drive`` per Poisson input (``kernels/inputs.cu``);
-2. update neurons — one fused kernel per group (``kernels/neurons.cu``, named by the model's
-   ``kernel``), appending spikes to the step's compact list ``spk`` with the count ``nspk[j]``
-   and clearing the ring columns it read (the NumPy engine's ``row.fill(0)``, fused); sources
-   (``poisson_source_update``, ``spike_source_update``) append theirs;
-3. propagate — one kernel per synapse class (``kernels/propagate.cu``);
-4. learn — plastic runtimes' launches (none yet: see below);
-5. record — ``record_state`` per state monitor, then ``record_step`` (``kernels/record.cu``),
-   which appends the recorded spikes and advances the clock.
+1. gather input and update neurons — one fused kernel per group (``kernels/neurons.cu``, named
+   by the model's ``kernel``): it reads the group's ring columns of slot ``n``, draws the
+   group's Poisson drives itself (from the Philox positions the NumPy engine uses, added in its
+   order: bit for bit the same input), clears the columns, integrates, and for each spike
+   (``kernels/step.cuh: ns_spike``) reserves the spike's slot in the step's list ``spk`` and
+   its offset in the step's synapse work with one 64-bit atomic on ``nspk[j]``, appends it to
+   the spike recording if a monitor records the neuron, counts it for rate monitors, and flags
+   non-finite state; sources (``poisson_source_update``, ``spike_source_update``) emit theirs
+   the same way;
+2. propagate — one kernel for every synapse class (``kernels/propagate.cu``): a fixed grid
+   strides over the step's synapses, each thread finding its spike by binary search over the
+   work offsets, so a few spikes with long rows use the whole GPU as well as many spikes with
+   short rows do; one thread ends the step (next clock, halt, recording marks);
+3. learn — plastic runtimes' launches (see below), only in plastic networks;
+4. record state — every state monitor's samples in one ``record_state`` (``kernels/record.cu``).
 
-The clock ``{n, j}`` (step, index of the step within the chunk) lives on the device, in two
-copies: step ``n`` reads copy ``n % 2`` and ``record_step`` writes the other. So every launch of
-a step takes the same arguments at every step of that parity: the launch lists are built once
-(:meth:`CudaEngine.plan`), the host never needs the spike counts, and on a GPU a run of steps
-is captured once as a CUDA graph and replayed. The host meets the device only between chunks of
-steps: it sets the clock, applies injected-current changes, zeroes the chunk's counters, and
-after the chunk fetches the recordings and the NaN flag. A chunk lasts about a quarter of a
-second of wall time and never more steps than the recording buffers hold in the worst case (every
-recorded neuron spiking in every step). In the host build, the first step of each parity in a
-chunk goes through the kernels' strict argument checks and the others call the same C launchers
-with the same (checked) arguments directly, which makes a step about five times cheaper.
+The clock ``{n, j, halted, 0}`` (step, index of the step within the chunk, halt flag) lives on
+the device, in two copies: step ``n`` reads copy ``n % 2`` and the step end writes the other.
+So every launch of a step takes the same arguments at every step of that parity: the launch
+lists are built once (:meth:`CudaEngine.plan`), the host never needs the spike counts, and on a
+GPU a run of ``GRAPH_STEPS`` steps is captured once as a CUDA graph and replayed. The host meets
+the device only between chunks of steps: it sets the clock, applies injected-current changes,
+zeroes the chunk's counters, and after the chunk reads the clock, the recordings and the NaN
+flag. A chunk lasts about a quarter of a second of wall time and is a whole number of graphs
+(after one step to reach an even step); only the end of a run or an injected-current change
+cuts one short. The per-step buffers (spike counters, recording marks, rate counts, state
+samples) hold ``K`` steps, a whole number of graphs sized from what every step writes for sure.
+Recorded spikes go into a buffer sized from the counts (:class:`_Recorder`): the step end halts
+the clock before a step whose spikes might not fit (every recorded neuron spiking), every
+kernel of a halted step does nothing, the chunk ends there, the host takes the recordings,
+grows the buffer when the counts ask for it, and goes on — nothing is lost and no step leaves
+the graphs. In the host build, the first step of each parity in a chunk goes through the
+kernels' strict argument checks and the others call the same C launchers with the same
+(checked) arguments directly, which makes a step about five times cheaper; it stops at a halted
+clock (``HOST_STOP_AT_HALT``) where a GPU runs the rest of the graph to no effect.
 
 Kernel arguments are bound by name: each kernel's parameter list is parsed from its source
 (:func:`~neurosim.backends.kernel_source.kernel_names`), and every parameter takes the engine
@@ -38,10 +54,10 @@ is a ``const float *`` (one value for the group, or one per neuron) and ``per_ne
 ``k`` set when the k-th constant parameter holds one value per neuron.
 
 Non-finite state: the neuron kernels flag the first step in which any state value is NaN or
-infinite, with the neuron and the variable (every step, at no cost: the values are in registers);
-the flag is read at the end of each chunk. The run then stops at that step — the monitors keep
-everything recorded up to it, later recordings of the chunk are dropped, and the network's time
-is set back to it (the device state went on to the end of the chunk, invalid anyway) — and raises
+infinite, with the neuron and the variable (every step, at no cost: the values are in registers),
+and the step end halts the clock after it; the flag is read at the end of each chunk. The run
+then stops at that step — the monitors keep everything recorded up to it, the device state is
+the one after it, and the network's time is set to it — and raises
 :class:`~neurosim.errors.SimulationError` (the NumPy engine checks every state variable after
 every step too, so both engines report the same step, neuron and variable).
 
@@ -52,7 +68,8 @@ to change. If an allocation fails anyway, what was allocated is released before 
 
 Plastic projections and homeostasis run on this engine when their rule provides
 ``build_cuda(engine, projection_or_population)``, returning a runtime with ``launches(engine)``
-(launch tuples like :meth:`CudaEngine.plan`'s, run in the learn stage), ``proj``,
+(launch tuples like :meth:`CudaEngine.plan`'s, run in the learn stage; each of their kernels
+returns at once in a halted step), ``proj``,
 ``n_synapses``, ``array(kind)`` and ``set_weights(values)``; every rule of
 :mod:`neurosim.plasticity` does (see :mod:`neurosim.plasticity.cuda_runtime`). A rule without
 one, or a combination a runtime does not support, raises a ValueError that names it.
@@ -82,11 +99,15 @@ log = logging.getLogger(__name__)
 I32, U32, I64, U64, F32 = np.int32, np.uint32, np.int64, np.uint64, np.float32
 BLOCK = 256                     # threads per block
 NO_BAD = np.iinfo(np.int64).max
-RECORD_BUDGET = 64 << 20        # bytes of recording buffers per chunk (worst case)
+RECORD_BUDGET = 64 << 20        # bytes: per-chunk recording arrays; most of the spike buffer
+REC_START = 1 << 16             # recorded-spike buffer entries beyond one step's worst case, at first
 MAX_CHUNK = 100_000             # steps between host interactions, at most
 GRAPH_STEPS = 64                # steps per captured CUDA graph (even: two clock parities)
 HOST_SPIKE_BLOCK = 64           # host build: threads of the per-spike kernels (one block)
-HOST_LANES = 1                  # host build: threads per spike in propagation (tests vary it)
+HOST_LANES = 1                  # host build: threads per spike in plastic rows (tests vary it)
+HOST_PROPAGATE_THREADS = None   # host build: propagation threads (None: 1, or 64 when shuffled)
+HOST_STOP_AT_HALT = True        # host build: stop launching at a halted clock (False: as a graph)
+WORK_BITS = 36                  # kernels/step.cuh: NS_WORK_BITS
 
 # flags of kernels/neurons.cu
 NS_IN0, NS_IN1, NS_EXT, NS_REF, NS_REF_PER_NEURON, NS_DELTA = 1, 2, 4, 8, 16, 32
@@ -168,6 +189,10 @@ class _Device:
     def zeros(self, n: int, dtype):
         return self.xp.zeros(n, dtype)
 
+    def address(self, a) -> int:
+        """The device address of array ``a`` (for tables of arrays that kernels read)."""
+        return int(a.ctypes.data if self.host else a.data.ptr)
+
     def per_spike_grid(self, n_max: int, lanes: int = 1) -> tuple:
         """(grid, block) of a kernel looping over at most ``n_max`` spikes (grid-stride)."""
         if self.host:   # one block: every empty thread costs a call on the CPU
@@ -213,7 +238,7 @@ def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
         parts["neuron state"] += 4 * g.size * (len(g.state) + (g.n_ref is not None)
                                                + (np.ndim(g.n_ref) > 0) + g.has_current)
     parts["inputs"] += sum(4 * d.cdf.size for d in layout.drives)
-    parts["spike lists"] = 4 * n
+    parts["spike lists"] = 16 * n          # spk, spk_work, row_len (kernels/step.cuh)
     parts["recording"] = int(record_bytes)
     parts["plasticity"] = sum(_plastic_bytes(layout, proj) for proj in layout.plastic)
     return parts
@@ -304,28 +329,36 @@ class CudaEngine(ProjectionAccess):
         self._graph_ok = not host and os.environ.get("NEUROSIM_CUDA_GRAPHS", "1") != "0"
         self._event_ptr = 0
         self._chunk = 100
+        self._reached = net._steps_done
 
     # -- building --------------------------------------------------------------------------------
     def _allocate(self) -> None:
         L, dev = self.L, self.dev
         # synapses first: generated per-synapse delays set the ring's size
         self.classes = [_ClassRuntime(self, c) for c in L.classes]
-        self.clock = self.xp.zeros((2, 2), np.int64)
+        _check_work_bits(L)
+        self.class_tab = dev.put(np.array([v for rt in self.classes for v in rt.table()] or [0],
+                                          np.uint64))
+        row_len = np.zeros(L.n_total, np.int64)
+        for c in L.classes:
+            row_len += np.diff(c.indptr)
+        self.row_len = dev.put(np.append(row_len, 0).astype(np.int32))
+        # the clock's two copies {n, j, halted, 0}: see kernels/step.cuh
+        self.clock = self.xp.zeros((2, 4), np.int64)
         self.clk = (self.clock[0], self.clock[1])
         self.bad = dev.put(np.array([NO_BAD, NO_BAD], np.int64))
         self.spk = dev.zeros(max(1, L.n_total), np.int32)
+        self.spk_work = dev.zeros(max(1, L.n_total), np.int64)
         self.n_slots = max(1, L.ring_slots)
         self.ring = dev.zeros(max(1, L.ring_slots * L.ring_width), np.float32)
-        self.dummy = {np.dtype(t): dev.zeros(1, t) for t in (np.float32, np.int32, np.uint8)}
-        self.nspk = None               # per-step spike counts of a chunk: see plan()
+        self.dummy = {np.dtype(t): dev.zeros(1, t)
+                      for t in (np.float32, np.int32, np.int64, np.uint8)}
+        self.nspk = None               # per-step spike counters of a chunk: see plan()
         self.groups = [_GroupRuntime(self, g) for g in L.groups]
-        self.drives = [dict(offset=I64(d.rng_offset), n=I32(d.n), cdf=dev.put(d.cdf),
-                            cdf_len=I32(d.cdf.size), weight=F32(d.weight), col=I32(d.col))
-                       for d in L.drives]
 
     def _release(self) -> None:
-        for name in ("clock", "clk", "bad", "spk", "ring", "dummy", "groups", "classes",
-                     "drives", "nspk"):
+        for name in ("clock", "clk", "bad", "spk", "spk_work", "row_len", "class_tab", "ring",
+                     "dummy", "groups", "classes", "nspk"):
             self.__dict__.pop(name, None)
         if not self.dev.host:
             import cupy
@@ -334,10 +367,15 @@ class CudaEngine(ProjectionAccess):
     def shared_values(self) -> dict:
         """The engine values that kernels take by name (besides each launch's own)."""
         L = self.L
-        return dict(spk=self.spk, nspk=self.nspk, bad=self.bad, ring=self.ring,
-                    ring_width=I32(L.ring_width), n_slots=I32(self.n_slots),
-                    key0=U64(L.philox_key[0]), key1=U64(L.philox_key[1]),
-                    stream_width=I64(L.rng_width))
+        values = dict(spk=self.spk, spk_work=self.spk_work, nspk=self.nspk,
+                      row_len=self.row_len, bad=self.bad, ring=self.ring,
+                      ring_width=I32(L.ring_width), n_slots=I32(self.n_slots),
+                      key0=U64(L.philox_key[0]), key1=U64(L.philox_key[1]),
+                      stream_width=I64(L.rng_width))
+        recorder = getattr(self, "recorder", None)
+        if recorder is not None and recorder.values:
+            values.update(recorder.values)
+        return values
 
     def bind(self, filename: str, name: str, values: dict, grid, block) -> Launch:
         """A :class:`Launch` of kernel ``name``, its arguments taken by name from ``values``,
@@ -365,19 +403,30 @@ class CudaEngine(ProjectionAccess):
     def plan(self) -> list:
         """The launches of one step, in order (see module docstring); rebuilt when needed."""
         if self._plans is None:
-            self.K = self.recorder.allocate()
-            self.nspk = self.dev.zeros(self.K, np.int32)
-            launches = [self.bind("inputs.cu", "poisson_drive", d, *grid_for(d["n"] // 4 + 2),)
-                        for d in self.drives]
-            launches += [r.launch() for r in self.groups if not r.is_source]
+            if self.recorder.dirty:
+                self.K = self.recorder.allocate()
+                self.nspk = self.dev.zeros(self.K + 1, np.uint64)
+            launches = [r.launch() for r in self.groups if not r.is_source]
             launches += [r.launch() for r in self.groups if r.is_source]
-            launches += [c.launch() for c in self.classes]
+            launches.append(self._propagate_launch())
             for rt in self.plastic:
                 launches += rt.launches(self)
             launches += self.recorder.launches()
             self._plans = launches
             self._graph = None
         return self._plans
+
+    def _propagate_launch(self) -> Launch:
+        """Delivery of every class, and the step's end (kernels/propagate.cu)."""
+        values = dict(n_classes=I32(len(self.classes)), class_tab=self.class_tab)
+        kernel = self.dev.kernel("propagate.cu", "propagate")
+        if self.dev.host:
+            threads = HOST_PROPAGATE_THREADS or (HOST_SPIKE_BLOCK if kernel.shuffle else 1)
+            grid = (1,), (int(threads),)
+        else:   # a fixed grid: a few blocks per SM, fewer when the synapses are few
+            most = max(1, self.L.n_synapses)
+            grid = (max(1, min(-(-most // BLOCK), 4 * self.dev.sm_count)),), (BLOCK,)
+        return self.bind("propagate.cu", "propagate", values, *grid)
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, steps: int, progress=None) -> None:
@@ -390,16 +439,18 @@ class CudaEngine(ProjectionAccess):
                 self.plan()
                 while n < n_end:
                     self._apply_currents(n)
-                    stop = min(n_end, n + self._chunk, n + self.K, self._next_event(n_end))
+                    stop = min(n_end, n + self._chunk_length(n), self._next_event(n_end))
                     wall = time.perf_counter()
                     self._begin_chunk(n)
-                    self._launch(n, stop)
-                    bad = self._end_chunk(n, stop)
+                    launched = self._launch(n, stop)
+                    bad = self._end_chunk(n, launched)
                     if bad is not None:
                         n = bad[0] + 1
                         raise bad[1]
+                    stop = self._reached            # a full recording buffer stops a chunk early
                     self._chunk = chunk_steps(stop - n, time.perf_counter() - wall)
                     n = stop
+                    self.plan()                     # rebuilt if the recording buffer grew
                     if bar is not None:
                         bar.update(n * self.L.dt)
         finally:
@@ -407,20 +458,24 @@ class CudaEngine(ProjectionAccess):
             if bar is not None:
                 bar.close()
 
+    def _chunk_length(self, n: int) -> int:
+        """Steps of the next chunk: whole graphs (after one step to reach an even step)."""
+        q = GRAPH_STEPS
+        return max(q, min(self._chunk, self.K) // q * q) + (n & 1)
+
     def _begin_chunk(self, n: int) -> None:
-        p = n % 2
-        self.clock[p, 0] = n
-        self.clock[p, 1] = 0
+        self.clock[n % 2] = self.dev.put(np.array([n, 0, 0, 0], np.int64))
         self.nspk.fill(0)
         self.recorder.begin_chunk()
 
-    def _launch(self, n0: int, n1: int) -> None:
+    def _launch(self, n0: int, n1: int) -> int:
+        """Launch steps n0 .. n1 - 1; the step after the last one launched (see _end_chunk)."""
         plans = [[(k.kernel, k.grid, k.block, k.args[p]) for k in self._plans] for p in (0, 1)]
         n = n0
         if self.dev.host:
             return self._launch_host(plans, n0, n1)
         # graphs only once every kernel has run directly (lazy module loading)
-        if self._graph_ok and self._warm and n1 - n0 > GRAPH_STEPS + 1:
+        if self._graph_ok and self._warm and n1 - n0 >= GRAPH_STEPS + (n0 & 1):
             if n % 2:
                 for k, g, b, a in plans[1]:
                     k(g, b, a)
@@ -433,19 +488,30 @@ class CudaEngine(ProjectionAccess):
             for k, g, b, a in plans[m & 1]:
                 k(g, b, a)
         self._warm = n1 - n0 >= 2 or self._warm
+        return n1
 
-    def _launch_host(self, plans, n0: int, n1: int) -> None:
+    def _launch_host(self, plans, n0: int, n1: int) -> int:
         """The host build: the first step of each parity through the kernels' strict checks,
         the others straight through their ctypes launchers with the same, checked, arguments
-        (a plan's arguments never change; this saves ~90% of the Python time of a step)."""
-        for m in range(n0, min(n1, n0 + 2)):
-            for k, g, b, a in plans[m & 1]:
-                k(g, b, a)
-        if n1 - n0 > 2:
-            fast = [[_host_prebound(k, g, b, a) for k, g, b, a in plans[p]] for p in (0, 1)]
-            for m in range(n0 + 2, n1):
+        (a plan's arguments never change; this saves ~90% of the Python time of a step).
+        It stops after a step that halted the clock (a GPU runs the rest of the graph, whose
+        steps then do nothing; HOST_STOP_AT_HALT = False does the same)."""
+        stop_at_halt = HOST_STOP_AT_HALT
+        clock = self.clock
+        fast = None
+        for m in range(n0, n1):
+            if m < n0 + 2:
+                for k, g, b, a in plans[m & 1]:
+                    k(g, b, a)
+            else:
+                if fast is None:
+                    fast = [[_host_prebound(k, g, b, a) for k, g, b, a in plans[p]]
+                            for p in (0, 1)]
                 for call in fast[m & 1]:
                     call()
+            if stop_at_halt and clock[(m + 1) & 1, 2]:
+                return m + 1
+        return n1
 
     def _get_graph(self, plans):
         """The CUDA graph of GRAPH_STEPS steps from an even step, captured once per plan."""
@@ -467,18 +533,26 @@ class CudaEngine(ProjectionAccess):
                 return None
         return self._graph
 
-    def _end_chunk(self, n0: int, n1: int):
-        """Fetch the chunk's recordings; (first bad step, SimulationError) or None."""
+    def _end_chunk(self, n0: int, launched: int):
+        """Fetch the chunk's recordings; (first bad step, SimulationError) or None. The chunk
+        reached the step that the clock after the last launched step names (``_reached``):
+        ``launched``, or less where the clock halted (see kernels/step.cuh)."""
+        clock = self.dev.get(self.clock[launched % 2])
+        reached, halted = int(clock[0]), bool(clock[2])
         bad = self.dev.get(self.bad)
-        last = n1 - 1
         error = None
         if bad[0] != NO_BAD:
             step, code = int(bad[0]), int(bad[1])
-            last = step
+            reached = step + 1             # the clock halted after it
             error = self._nan_error(step, code)
             self.bad[...] = self.dev.put(np.array([NO_BAD, NO_BAD], np.int64))
-        self.recorder.end_chunk(n0, last - n0 + 1)
-        return None if error is None else (last, error)
+        self.recorder.end_chunk(n0, reached - n0)
+        self._reached = reached
+        if error is not None:
+            return reached - 1, error
+        if self.recorder.fit(reached - n0, halted, self._chunk_length(reached)):
+            self._plans = None             # the spike buffer grew: new arguments
+        return None
 
     def _nan_error(self, step: int, code: int):
         gid, var = divmod(code, 8)
@@ -579,6 +653,15 @@ def _plastic_rules(net):
     return out + [(pop, rule) for pop, rule in getattr(net, "homeostasis", [])]
 
 
+def _check_work_bits(layout) -> None:
+    """The spike list's 64-bit counters hold 2^(64 - WORK_BITS) spikes and 2^WORK_BITS synapses
+    a step (kernels/step.cuh)."""
+    if layout.n_total >= 1 << (64 - WORK_BITS) or layout.n_synapses >= 1 << WORK_BITS:
+        raise ValueError(f"the CUDA engine handles fewer than 2**{64 - WORK_BITS} neurons and "
+                         f"2**{WORK_BITS} static synapses; this network has {layout.n_total} "
+                         f"and {layout.n_synapses}")
+
+
 def _check_rules_supported(net) -> None:
     for target, rule in _plastic_rules(net):
         if getattr(rule, "build_cuda", None) is None:
@@ -635,6 +718,7 @@ class _GroupRuntime:
             values["ref"] = dev.zeros(g.size, np.int32)
             values["n_ref"] = dev.put(np.atleast_1d(np.asarray(g.n_ref, np.int32)))
         values["flags"] = U32(flags)
+        values.update(self._drive_values())
         full = kernel_signature("neurons.cu", kernel)
         sig = [arg for _, arg in full]
         consts = [name for name in sig if name in g.consts]
@@ -654,6 +738,30 @@ class _GroupRuntime:
         for name in self.state_order:      # state this group lacks (LIF delta: i_syn_*)
             values.setdefault(name, dummy[np.dtype(np.float32)])
         return values
+
+    def _drive_values(self) -> dict:
+        """The group's Poisson drives as the neuron kernels take them (kernels/step.cuh:
+        ns_drives): sorted by column, stably, so drives into the same neurons keep their
+        order."""
+        g, dev, dummy = self.g, self.e.dev, self.e.dummy
+        drives = sorted((d for d in self.e.L.drives if d.group is g), key=lambda d: d.col)
+        if not drives:
+            return dict(n_drives=I32(0), drive_tab=dummy[np.dtype(np.int64)],
+                        drive_w=dummy[np.dtype(np.float32)],
+                        drive_cdf=dummy[np.dtype(np.float32)])
+        tab, start = [], 0
+        for a, b in zip(drives, drives[1:]):
+            if a.col + a.n > b.col and (a.col, a.n) != (b.col, b.n):
+                raise RuntimeError(f"Poisson drives into columns {a.col}+{a.n} and "
+                                   f"{b.col}+{b.n} overlap partly; the kernels expect drives "
+                                   f"into the same neurons or disjoint ones")
+        for d in drives:
+            tab += [d.col - g.col_offset, d.n, d.rng_offset, start, d.cdf.size]
+            start += d.cdf.size
+        return dict(n_drives=I32(len(drives)), drive_tab=dev.put(np.array(tab, np.int64)),
+                    drive_w=dev.put(np.array([d.weight for d in drives], np.float32)),
+                    drive_cdf=dev.put(np.concatenate([d.cdf for d in drives])
+                                      .astype(np.float32)))
 
     def launch(self) -> Launch:
         g = self.g
@@ -677,8 +785,17 @@ class _ClassRuntime:
             self.cols = dev.put(c.cols, copy=False)
             self.weights = dev.put(c.weights, copy=False)
             self.delays = None if c.delays is None else dev.put(c.delays, copy=False)
-        self.rows = int(np.count_nonzero(np.diff(c.indptr)))     # sources with synapses
-        self.lanes = HOST_LANES if dev.host else lanes_for(c.n_synapses / max(1, self.rows))
+
+    def table(self) -> list:
+        """The class's row of the table that kernels/propagate.cu reads (NS_CLASS_FIELDS)."""
+        dev, c = self.e.dev, self.c
+        if c.delay is not None:
+            delays, delay, kind = 0, int(c.delay), 0
+        else:
+            delays, delay, kind = dev.address(self.delays), 0, (
+                1 if self.delays.dtype == np.uint8 else 2)
+        return [dev.address(self.indptr), dev.address(self.cols), dev.address(self.weights),
+                delays, delay, kind]
 
     def _generate(self) -> None:
         """Draw the class's synapses on the device (device_connect), member by member; the
@@ -711,31 +828,33 @@ class _ClassRuntime:
             del steps
             L.max_delay = max(L.max_delay, top)
 
-    def launch(self) -> Launch:
-        c, e = self.c, self.e
-        values = dict(indptr=self.indptr, cols=self.cols, weights=self.weights,
-                      lanes=I32(self.lanes))
-        grid = e.dev.per_spike_grid(self.rows, self.lanes)
-        if c.delay is not None:
-            values["delay"] = I32(c.delay)
-            return e.bind("propagate.cu", "propagate_const", values, *grid)
-        values["delays"] = self.delays
-        name = "propagate_delays_u8" if self.delays.dtype == np.uint8 else "propagate_delays_i16"
-        return e.bind("propagate.cu", name, values, *grid)
-
 
 class _Recorder:
-    """Monitors' device buffers for one chunk, and their transfer to the monitors."""
+    """Monitors' device buffers for one chunk, and their transfer to the monitors.
+
+    Spikes of recorded neurons are appended by the kernels that emit them (kernels/step.cuh)
+    into ``rec_idx``, which holds ``room`` entries plus one step's worst case (every recorded
+    neuron spiking): the step end halts the clock before a step that might not fit, so the
+    chunk stops there, the host takes what was recorded and goes on (nothing is lost). The
+    buffer starts small (``REC_START`` entries beyond the worst step) and grows between chunks
+    to what the counts recorded so far ask for, up to about ``RECORD_BUDGET`` bytes. The other
+    buffers (per-step counters, rates, state samples) are sized for ``K`` steps, whatever the
+    spikes: a chunk never has more than K + 1 steps.
+    """
 
     def __init__(self, engine):
         self.e = engine
         self.spikes, self.states, self.rates = [], [], []
+        self.values = {}
+        self.dirty = True
+        self.room = 0
 
     def add(self, mon, n_now: int) -> None:
         from ..monitors import RateMonitor, SpikeMonitor, StateMonitor
         e = self.e
         g, off = e.L.pop_group[mon.population.index]
         lo, size = g.start + off, mon.population.size
+        self.dirty = True
         if isinstance(mon, SpikeMonitor):
             keep = None
             if mon.neurons is not None:
@@ -751,7 +870,8 @@ class _Recorder:
             self.rates.append((mon, lo, lo + size))
 
     def allocate(self) -> int:
-        """Build masks and buffers; the chunk length K they hold in the worst case."""
+        """Build masks and buffers; K, the steps that the per-step buffers hold (a whole
+        number of graphs)."""
         e, dev, n = self.e, self.e.dev, self.e.L.n_total
         mask = np.zeros(n, np.uint8)
         for _, lo, hi, keep in self.spikes:
@@ -765,38 +885,66 @@ class _Recorder:
                 rate_slot[lo:hi] = slots[(lo, hi)]
             self.rate_slot_of.append(slots[(lo, hi)])
         self.n_rate = len(slots)
-        per_step = 8 + 4 * self.n_rec + 4 * self.n_rate + sum(
+        per_step = 8 + 4 + 4 * self.n_rate + sum(
             4 * len(s["idx"]) / s["every"] for s in self.states)
-        K = int(np.clip(RECORD_BUDGET // per_step, 1, MAX_CHUNK))
+        q = GRAPH_STEPS
+        K = int(np.clip(RECORD_BUDGET // per_step, q, max(q, MAX_CHUNK))) // q * q
+        self.cap_max = max(RECORD_BUDGET // 4, self.n_rec + 1)
         d = e.dummy
-        self.values = dict(record_spikes=I32(self.n_rec > 0), n_rate=I32(self.n_rate),
+        self.values = dict(rec_flags=U32(self.n_rec > 0), n_rate=I32(self.n_rate),
                            rec_mask=dev.put(mask) if self.n_rec else d[np.dtype(np.uint8)],
-                           rec_idx=dev.zeros(max(1, self.n_rec * K), np.int32),
-                           rec_n=dev.zeros(K, np.int32), rec_total=dev.zeros(1, np.int32),
+                           rec_total=dev.zeros(1, np.int32), rec_end=dev.zeros(K + 1, np.int32),
                            rate_slot=dev.put(rate_slot) if self.n_rate else d[np.dtype(np.int32)],
-                           rate_counts=dev.zeros(max(1, self.n_rate * K), np.int32))
+                           rate_counts=dev.zeros(max(1, self.n_rate * (K + 1)), np.int32))
+        self._resize(min(self.n_rec + REC_START, self.cap_max) if self.n_rec else 1)
         for s in self.states:
-            rows = K // s["every"] + 1
+            rows = (K + 1) // s["every"] + 1
             s["out"] = dev.zeros(rows * len(s["idx"]), np.float32)
-            s["idx_dev"] = dev.put(s["idx"])
+        self.dirty = False
         return K
 
+    def _resize(self, capacity: int) -> None:
+        """A spike buffer of ``capacity`` entries (its contents were taken)."""
+        self.values["rec_idx"] = None
+        self.values["rec_idx"] = self.e.dev.zeros(capacity, np.int32)
+        self.room = capacity - self.n_rec
+        self.values["rec_room"] = I32(self.room)
+
+    def fit(self, steps: int, halted: bool, next_steps: int) -> bool:
+        """After a chunk of ``steps`` steps that recorded ``self.last_total`` spikes: grow the
+        spike buffer if the next chunk (``next_steps``) would likely not fit, or if this one
+        halted (and the buffer may grow); True if it grew."""
+        if not self.n_rec:
+            return False
+        want = int(self.last_total / max(1, steps) * next_steps * 1.25) + 1
+        if halted:
+            want = max(want, 2 * (self.room + self.n_rec))
+        capacity = min(self.cap_max, self.n_rec + want)
+        if capacity <= self.room + self.n_rec:
+            return False
+        self._resize(capacity)
+        return True
+
     def launches(self) -> list:
+        """Every state monitor's sampling in one launch (kernels/record.cu: record_state)."""
         e = self.e
-        out = []
+        if not self.states:
+            return []
+        tab, start = [], 0
         for s in self.states:
-            values = dict(var=s["group"].state[s["var"]], idx=s["idx_dev"],
-                          n_idx=I32(len(s["idx"])), first=I64(s["first"]),
-                          every=I32(s["every"]), out=s["out"])
-            out.append(e.bind("record.cu", "record_state", values, *grid_for(len(s["idx"]))))
-        most = e.L.n_total if self.n_rec or self.n_rate else 1     # spikes it may read
-        out.append(e.bind("record.cu", "record_step", self.values, *e.dev.per_spike_grid(most)))
-        return out
+            var = s["group"].state[s["var"]]
+            tab += [e.dev.address(var), e.dev.address(s["out"]), s["first"], s["every"], start,
+                    len(s["idx"])]
+            start += len(s["idx"])
+        self.state_tab = e.dev.put(np.array(tab, np.int64))
+        self.state_idx = e.dev.put(np.concatenate([s["idx"] for s in self.states]))
+        values = dict(n_mon=I32(len(self.states)), mon_tab=self.state_tab, idx=self.state_idx,
+                      n_idx_all=I64(start))
+        return [e.bind("record.cu", "record_state", values, *grid_for(start))]
 
     def begin_chunk(self) -> None:
         v = self.values
         if self.n_rec:
-            v["rec_n"].fill(0)
             v["rec_total"].fill(0)
         if self.n_rate:
             v["rate_counts"].fill(0)
@@ -804,9 +952,11 @@ class _Recorder:
     def end_chunk(self, n0: int, k: int) -> None:
         """Hand the first ``k`` steps of the chunk that started at ``n0`` to the monitors."""
         dev, v = self.e.dev, self.values
-        if self.n_rec and self.spikes:
-            counts = dev.get(v["rec_n"][:k]).astype(np.int64)
-            total = int(counts.sum())
+        self.last_total = 0
+        if self.n_rec and self.spikes and k:
+            ends = dev.get(v["rec_end"][:k]).astype(np.int64)
+            counts = np.diff(ends, prepend=0)
+            total = self.last_total = int(ends[-1])
             idx = dev.get(v["rec_idx"][:total]).astype(np.int64)
             steps = np.repeat(np.arange(n0, n0 + k, dtype=np.int64), counts)
             order = np.lexsort((idx, steps))        # ascending within a step, as NumPy
