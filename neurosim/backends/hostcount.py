@@ -9,9 +9,12 @@ the modules' calls resolve to it) implements those as counters.
 
 Before each launch, :class:`~neurosim.backends.hostbuild.HostKernel` registers the address
 range of every array argument; a load inside one adds its size to that argument's bytes read,
-a store to its bytes written, and the launch adds one to the kernel's launch count. Accesses to
-anything else (the launcher's own variables, ``threadIdx``) are not counted, and an array passed
-twice to one launch is counted under its first argument. Two figures per array and launch:
+a store to its bytes written, and the launch adds one to the kernel's launch count. Arrays that
+kernels reach through a table of addresses instead of as arguments (the synapse classes of
+``kernels/propagate.cu``) are registered too, under the name the engine gives them
+(:func:`note_indirect`, called by the CUDA engine when it writes such a table). Accesses to
+anything else (the launcher's own variables, ``threadIdx``) are not counted, and an array
+registered twice is counted under its first name. Two figures per array and launch:
 
 * **accessed** bytes: every load and store, as the compiled code (``-O2``) makes them — a value
   kept in a register is read once, an atomic read-modify-write (``compat_host.h``) is a read and a
@@ -144,6 +147,7 @@ NSC_EXPORT void *__tsan_memset(void *d, int c, size_t n) {
 COUNT_FLAGS = ("-fsanitize=thread",)
 
 _local = threading.local()
+_indirect: dict = {}        # id(array) -> (name, weakref to the array)
 
 
 class Tally:
@@ -257,15 +261,27 @@ def is_available() -> bool:
             and got.get("read_distinct") == {"a": 32})
 
 
+def note_indirect(name: str, array: np.ndarray) -> None:
+    """Count the accesses to ``array`` under ``name`` in every counted launch while it lives:
+    for arrays that kernels reach through a table of addresses rather than as arguments."""
+    import weakref
+    for key in [k for k, (_, ref) in _indirect.items() if ref() is None]:
+        del _indirect[key]
+    _indirect[id(array)] = (name, weakref.ref(array))
+
+
 def launch_counted(kernel, values: list, args: tuple, launch) -> None:
-    """Run ``launch()`` (one call of ``kernel``'s C launcher) with the array arguments
-    registered, and add what it read and wrote to the active tally."""
+    """Run ``launch()`` (one call of ``kernel``'s C launcher) with the array arguments (and the
+    arrays noted by :func:`note_indirect`) registered, and add what it read and wrote to the
+    active tally."""
     lo, hi, names = [], [], []
-    for spec, value in zip(kernel.args, args):
-        if spec.pointer and isinstance(value, np.ndarray) and value.nbytes:
+    arrays = [(spec.name, value) for spec, value in zip(kernel.args, args) if spec.pointer]
+    arrays += [(name, ref()) for name, ref in list(_indirect.values())]
+    for name, value in arrays:
+        if isinstance(value, np.ndarray) and value.nbytes:
             lo.append(value.ctypes.data)
             hi.append(value.ctypes.data + value.nbytes)
-            names.append(spec.name)
+            names.append(name)
     lo_a = np.array(lo, np.uint64)
     hi_a = np.array(hi, np.uint64)
     counts = np.zeros((4, len(lo)), np.uint64)      # read, write, distinct read, distinct write

@@ -189,9 +189,16 @@ class _Device:
     def zeros(self, n: int, dtype):
         return self.xp.zeros(n, dtype)
 
-    def address(self, a) -> int:
-        """The device address of array ``a`` (for tables of arrays that kernels read)."""
-        return int(a.ctypes.data if self.host else a.data.ptr)
+    def address(self, a, name: str = "table entry") -> int:
+        """The device address of array ``a`` (for tables of arrays that kernels read); in a
+        counting host build (:mod:`~neurosim.backends.hostcount`) the array's accesses are then
+        counted under ``name``, as an argument's are."""
+        if self.host:
+            from ..backends import hostcount
+            if hostcount.active_tally() is not None:
+                hostcount.note_indirect(name, a)
+            return int(a.ctypes.data)
+        return int(a.data.ptr)
 
     def per_spike_grid(self, n_max: int, lanes: int = 1) -> tuple:
         """(grid, block) of a kernel looping over at most ``n_max`` spikes (grid-stride)."""
@@ -792,10 +799,10 @@ class _ClassRuntime:
         if c.delay is not None:
             delays, delay, kind = 0, int(c.delay), 0
         else:
-            delays, delay, kind = dev.address(self.delays), 0, (
+            delays, delay, kind = dev.address(self.delays, "delays"), 0, (
                 1 if self.delays.dtype == np.uint8 else 2)
-        return [dev.address(self.indptr), dev.address(self.cols), dev.address(self.weights),
-                delays, delay, kind]
+        return [dev.address(self.indptr, "indptr"), dev.address(self.cols, "cols"),
+                dev.address(self.weights, "weights"), delays, delay, kind]
 
     def _generate(self) -> None:
         """Draw the class's synapses on the device (device_connect), member by member; the
@@ -933,7 +940,8 @@ class _Recorder:
         tab, start = [], 0
         for s in self.states:
             var = s["group"].state[s["var"]]
-            tab += [e.dev.address(var), e.dev.address(s["out"]), s["first"], s["every"], start,
+            tab += [e.dev.address(var, "sampled state"), e.dev.address(s["out"], "samples"),
+                    s["first"], s["every"], start,
                     len(s["idx"])]
             start += len(s["idx"])
         self.state_tab = e.dev.put(np.array(tab, np.int64))
