@@ -11,7 +11,7 @@
  * the loader (neurosim/backends/kernel_source.py) inlines them, so never write
  * #include <...> in a kernel file.
  *
- * Conventions for kernels (see DESIGN.md, "Kernels"):
+ * Conventions for kernels (see docs/architecture.md):
  *   - declare kernels as  NS_GLOBAL void name(type arg, ...)  with the types
  *     below (ns_f32, ns_i32, ns_u64...) or plain float/int/unsigned
  *     long long; the host launcher parses these signatures and checks the

@@ -1,6 +1,6 @@
 """Exceptions raised by neurosim.
 
-Every error names the argument, the value and what was expected (see DESIGN.md).
+Every error names the argument, the value and what was expected (docs/architecture.md, "Conventions").
 """
 
 from __future__ import annotations

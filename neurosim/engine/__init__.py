@@ -1,4 +1,4 @@
-"""Engines: the simulation state and loop of one network on one backend (see DESIGN.md)."""
+"""Engines: the simulation state and loop of one network on one backend (see docs/architecture.md)."""
 
 from __future__ import annotations
 

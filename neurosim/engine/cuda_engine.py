@@ -1,4 +1,4 @@
-"""The CUDA engine: the loop of DESIGN.md on a GPU (CuPy + ``kernels/``), or on the CPU.
+"""The CUDA engine: the loop of docs/architecture.md on a GPU (CuPy + ``kernels/``), or on the CPU.
 
 ``CudaEngine(net, layout)`` runs on a GPU through CuPy: state, synapses, the delay ring, Poisson
 input and the monitors' buffers live in GPU memory; ``CudaEngine(net, layout, host=True)`` runs

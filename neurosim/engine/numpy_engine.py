@@ -1,4 +1,4 @@
-"""The NumPy engine: the reference implementation of the loop of DESIGN.md.
+"""The NumPy engine: the reference implementation of the loop of docs/architecture.md.
 
 One step ``n`` advances the state from ``t_n = n*dt`` to ``t_{n+1}``:
 

@@ -1,4 +1,4 @@
-"""Synaptic plasticity and homeostasis (DESIGN.md, stage 4 "learn").
+"""Synaptic plasticity and homeostasis (docs/architecture.md, stage 4 "learn").
 
 Rules are descriptions attached to the network; each builds a runtime per backend when the
 network is built:
