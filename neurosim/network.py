@@ -337,6 +337,12 @@ class Network:
 
         ``progress``: True for a progress bar (simulated time and speed), or a callable
         ``progress(t_ms, t_end_ms)`` called a few times per second of wall time.
+
+        Ctrl-C stops the run at the end of the chunk of steps in progress (a fraction of a
+        second) and raises ``KeyboardInterrupt``; any exception leaves time, state, delay ring,
+        plasticity and monitors at one step boundary (a failed chunk is rolled back), so
+        ``run()`` again continues exactly as an uninterrupted run would
+        (:mod:`neurosim.engine.interrupts`).
         """
         duration = V.non_negative("run()", "duration", duration)
         steps = duration / self.dt
@@ -349,7 +355,9 @@ class Network:
         if not self.populations:
             raise ValueError("run(): the network has no populations")
         engine = self._ensure_built()
-        engine.run(int(round(steps)), progress or None)
+        from .engine.interrupts import DeferredInterrupt
+        with DeferredInterrupt() as guard:
+            engine.run(int(round(steps)), progress or None, guard)
 
     def get_state(self, population: Population, variable: str) -> np.ndarray:
         """A copy of a state variable of ``population`` (float32 array)."""

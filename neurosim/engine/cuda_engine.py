@@ -297,7 +297,7 @@ class CudaEngine(ProjectionAccess):
         self.plastic = [r.build_cuda(self, p) for p, r in _plastic_rules(net)]
         self.recorder = _Recorder(self)
         for mon in net.monitors:
-            self.recorder.add(mon, net._steps_done)
+            self.recorder.add(mon, mon.start_step)
         self._plans = None
         self._graph = None
         self._warm = False
@@ -380,32 +380,72 @@ class CudaEngine(ProjectionAccess):
         return self._plans
 
     # -- the loop --------------------------------------------------------------------------------
-    def run(self, steps: int, progress=None) -> None:
-        n0 = self.net._steps_done
-        n_end = n0 + steps
-        bar = Progress(progress, n0 * self.L.dt, n_end * self.L.dt) if progress else None
-        n = n0
+    def run(self, steps: int, progress=None, guard=None) -> None:
+        """Advance ``steps`` steps in chunks that commit completely or not at all (see
+        :mod:`neurosim.engine.interrupts`); ``guard.pending`` (a deferred Ctrl-C) stops the run
+        at the next chunk boundary."""
+        from .interrupts import chunk_transaction
+        n = self.net._steps_done
+        n_end = n + steps
+        bar = Progress(progress, n * self.L.dt, n_end * self.L.dt) if progress else None
         try:
             with self.dev.context():
                 self.plan()
-                while n < n_end:
+                while n < n_end and not (guard is not None and guard.pending):
                     self._apply_currents(n)
                     stop = min(n_end, n + self._chunk, n + self.K, self._next_event(n_end))
                     wall = time.perf_counter()
-                    self._begin_chunk(n)
-                    self._launch(n, stop)
-                    bad = self._end_chunk(n, stop)
-                    if bad is not None:
-                        n = bad[0] + 1
-                        raise bad[1]
+                    with chunk_transaction(self) as tx:
+                        bad = self._chunk_steps(n, stop)
+                        if bad is not None:
+                            # the device went on to the end of the chunk: redo the chunk up to
+                            # the step that went non-finite, so that state and time agree
+                            tx.rollback()
+                            self._chunk_steps(n, bad[0] + 1)
+                            tx.commit(bad[0] + 1)
+                            raise bad[1]
+                        tx.commit(stop)
                     self._chunk = chunk_steps(stop - n, time.perf_counter() - wall)
                     n = stop
                     if bar is not None:
                         bar.update(n * self.L.dt)
         finally:
-            self.net._steps_done = n
             if bar is not None:
                 bar.close()
+
+    def _chunk_steps(self, n0: int, n1: int):
+        """Steps ``n0 .. n1 - 1`` on the device, their recordings handed to the monitors;
+        (first non-finite step, SimulationError) or None."""
+        self._begin_chunk(n0)
+        self._launch(n0, n1)
+        return self._end_chunk(n0, n1)
+
+    def commit(self, n: int) -> None:
+        """The recordings up to step ``n`` are with the monitors: set the network's time."""
+        self.net._steps_done = n
+
+    def discard(self) -> None:
+        """Nothing to drop: each chunk starts its recording buffers afresh."""
+
+    def seek(self, n: int) -> None:
+        """Set what follows from the step count: the injected currents (the Philox position
+        is the device clock, set at each chunk)."""
+        for rt in self.groups:
+            if rt.i_ext is not None:
+                with self.dev.context():
+                    rt.i_ext[...] = 0.0
+        self._event_ptr = 0
+        if n > 0:
+            self._apply_currents(n - 1)
+
+    def export_state(self, static_weights: bool = False) -> dict:
+        """The dynamic state as host arrays (:mod:`neurosim.engine.state`)."""
+        from .state import export_engine
+        return export_engine(self, static_weights)
+
+    def import_state(self, state: dict, where: str) -> None:
+        from .state import import_engine
+        import_engine(self, state, where)
 
     def _begin_chunk(self, n: int) -> None:
         p = n % 2
