@@ -359,6 +359,16 @@ class Network:
         with DeferredInterrupt() as guard:
             engine.run(int(round(steps)), progress or None, guard)
 
+    def save(self, path, monitors: bool = False) -> None:
+        """Write a checkpoint of the network to ``path`` (a NumPy ``.npz`` file; the name is
+        used as given): structure, parameters, weights, every state variable, spikes in
+        flight, plasticity state and the step count; with ``monitors=True`` also what the
+        monitors hold. ``ns.load(path, device=...)`` continues from it exactly, spike for
+        spike; the format is described in :mod:`neurosim.checkpoint`. Builds the network
+        first if needed."""
+        from .checkpoint import save
+        save(self, path, monitors)
+
     def get_state(self, population: Population, variable: str) -> np.ndarray:
         """A copy of a state variable of ``population`` (float32 array)."""
         where = "get_state()"
