@@ -200,7 +200,8 @@ def test_files_of_another_kind(tmp_path):
     _load_error(text, "not a neurosim checkpoint: it cannot be read as a NumPy .npz")
     other = tmp_path / "data.npz"
     np.savez(other, x=np.arange(3), y=np.ones(2))
-    _load_error(other, r"not a neurosim checkpoint: it has no '__manifest__' entry \(entries: x, y\)")
+    _load_error(other, r"not a neurosim checkpoint: it has no '__manifest__' entry "
+                       r"\(entries: x, y\)")
     single = tmp_path / "one.npy"
     np.save(single, np.arange(3))
     _load_error(single, "one .npy array")

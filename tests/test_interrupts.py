@@ -77,8 +77,14 @@ class _Boom(MemoryError):
     pass
 
 
-def _fail_inside_step(net, k: int):
-    """Make step ``k`` fail half-way (after part of its work changed the state)."""
+def _boom(k):
+    raise _Boom(f"injected in step {k}")
+
+
+def _fail_inside_step(net, k: int, fail=None):
+    """Make step ``k`` fail half-way (after part of its work changed the state): call
+    ``fail()`` there (default: raise a MemoryError)."""
+    fail = fail or (lambda: _boom(k))
     eng = net._engine
     if eng.name == "numpy":
         target = eng.plastic[0] if eng.plastic else eng.recorder
@@ -87,7 +93,7 @@ def _fail_inside_step(net, k: int):
 
         def failing(n, *args):
             if n == k:
-                raise _Boom(f"injected at step {n}")
+                fail()
             return original(n, *args)
         setattr(target, name, failing)
         return lambda: delattr(target, name)
@@ -100,7 +106,7 @@ def _fail_inside_step(net, k: int):
             original(n0, k)
         for kern, grid, block, args in eng._plans[: len(eng._plans) // 2]:
             kern(grid, block, args[k & 1])
-        raise _Boom(f"injected in step {k}")
+        fail()
     eng._launch = launch
     return lambda: delattr(eng, "_launch")
 
@@ -170,20 +176,31 @@ def test_deferred_interrupt_records_and_reraises():
 
 
 def test_second_interrupt_raises_at_once():
-    with DeferredInterrupt():
+    with DeferredInterrupt() as guard:
         signal.raise_signal(signal.SIGINT)
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
-
-
-def test_deferred_interrupt_is_inert_outside_the_main_thread():
-    seen = {}
-
-    def body():
-        with DeferredInterrupt() as guard:
-            seen["installed"] = guard._installed
-    th = threading.Thread(target=body)
-    th.start()
-    th.join()
-    assert seen == {"installed": False}
+        assert not guard.pending                    # one KeyboardInterrupt for both
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _two_sigints():
+    signal.raise_signal(signal.SIGINT)              # deferred: stop at the chunk's end
+    signal.raise_signal(signal.SIGINT)              # the second one raises here, mid-step
+
+
+@pytest.mark.parametrize("build, T, k", [(coba, 300.0, 1500), (plastic, 200.0, 1111)],
+                         ids=["coba", "plastic"])
+def test_second_interrupt_inside_a_step_rolls_back(device, build, T, k):
+    """Two real SIGINTs: the second raises inside step k, whose chunk rolls back."""
+    ref_net, ref_mons = _reference(build, device, T)
+    net, mons = build(device)
+    net.build()
+    undo = _fail_inside_step(net, k, _two_sigints)
+    with pytest.raises(KeyboardInterrupt):
+        net.run(T)
+    assert 0 < net._steps_done <= k
+    assert_monitors_at(net, mons)
+    undo()
+    _continue(net, T)
+    _compare(net, mons, ref_net, ref_mons)

@@ -401,6 +401,7 @@ class CudaEngine(ProjectionAccess):
                             # the device went on to the end of the chunk: redo the chunk up to
                             # the step that went non-finite, so that state and time agree
                             tx.rollback()
+                            self._apply_currents(n)
                             self._chunk_steps(n, bad[0] + 1)
                             tx.commit(bad[0] + 1)
                             raise bad[1]

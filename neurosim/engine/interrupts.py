@@ -43,6 +43,7 @@ class DeferredInterrupt:
 
     def _handler(self, signum, frame):
         if self.pending:                    # a second Ctrl-C: stop now (the chunk rolls back)
+            self.pending = False            # this KeyboardInterrupt answers both
             raise KeyboardInterrupt
         self.pending = True
         log.warning("interrupt received: stopping at the end of the current chunk of steps "

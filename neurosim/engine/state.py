@@ -18,7 +18,8 @@ at a step boundary ``n`` (``n`` steps done) is a flat dict ``name -> array``:
 
 What follows from ``n`` is not stored: the position in the Philox stream (``n`` times the draws
 of a step) and the injected currents (replayed up to ``n``). Every import checks names, shapes,
-dtypes and index ranges before it writes anything, and raises ``ValueError`` naming ``where``.
+dtypes and index ranges of a part before it writes that part, and raises ``ValueError`` naming
+``where`` (a checkpoint that fails half-way is discarded with the network being loaded).
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ def export_engine(engine, static_weights: bool = False) -> dict:
 
 def import_engine(engine, state: dict, where: str) -> None:
     """Load ``state`` (from :func:`export_engine`, maybe of the other engine) into ``engine``,
-    at step ``engine.net._steps_done``; checks everything before writing anything."""
+    at step ``engine.net._steps_done``. Neuron state, refractory counters, the ring and static
+    weights are all checked before any is written; each plastic runtime checks its part
+    before writing it."""
     n = engine.net._steps_done
     cuda = hasattr(engine, "dev")
     L = engine.L
