@@ -149,6 +149,8 @@ def rebuild(r, device: str, models: tuple):
     where = "network"
     r.keys(nd, where, ("dt", "seed", "device", "connectivity", "steps_done", "philox_key",
                        "draws_per_step"))
+    for key in ("device", "connectivity"):         # informative: load() takes its device
+        r.get(nd, key, where, str)
     dt = r.get(nd, "dt", where, (int, float))
     seed = r.get(nd, "seed", where, int)
     n = r.get(nd, "steps_done", where, int)

@@ -262,6 +262,12 @@ def test_entries_are_validated(saved, tmp_path):
     bad["projection0/sources"] = arrays["projection0/sources"].astype(np.int64)
     _load_error(_rewrite(saved, m, bad, tmp_path / "e.npz"),
                 r"'projection0/sources' .projections\[0\].sources. has dtype int64; expected int32")
+    for name in ("group99/v", "plastic0/surprise"):
+        mk = json.loads(json.dumps(m))
+        mk["state"][name] = {"array": "state/" + name}
+        bad = dict(arrays, **{"state/" + name: np.zeros(3, np.float32)})
+        _load_error(_rewrite(saved, mk, bad, tmp_path / "u.npz"),
+                    rf"unknown (state entry '{name}'|entries \['surprise'\])")
     bad = dict(arrays)
     bad["extra"] = np.zeros(3)
     _load_error(_rewrite(saved, m, bad, tmp_path / "f.npz"), r"does not name: \['extra'\]")

@@ -24,6 +24,7 @@ dtypes and index ranges of a part before it writes that part, and raises ``Value
 
 from __future__ import annotations
 
+import re
 from collections import deque
 
 import numpy as np
@@ -137,7 +138,7 @@ def import_engine(engine, state: dict, where: str) -> None:
     n = engine.net._steps_done
     cuda = hasattr(engine, "dev")
     L = engine.L
-    writes = []
+    writes, known = [], {"ring"}
     for rt in (engine.groups if cuda else engine.neurons):
         g = rt.g
         if g.is_source:
@@ -146,28 +147,33 @@ def import_engine(engine, state: dict, where: str) -> None:
         for var in states:
             key = f"group{g.index}/{var}"
             writes.append((rt, var, check_state_var(where, key, state.get(key), g.size)))
+            known.add(key)
         key = f"group{g.index}/ref_left"
         writes.append((rt, None, check_ref_left(where, key, state.get(key), g.size, g.n_ref)))
+        known.add(key)
     ring = ring_import(state.get("ring"), L.ring_slots, L.ring_width, n, where)
-    plastic = []
-    for k, rt in enumerate(engine.plastic):
-        prefix = f"plastic{k}/"
-        sub = {name[len(prefix):]: a for name, a in state.items() if name.startswith(prefix)}
-        plastic.append((rt, sub, f"{where}, plastic runtime {k}"))
-    extra = sorted(name for name in state if name.startswith("plastic")
-                   and int(name[7:name.index("/")]) >= len(engine.plastic))
-    if extra:
-        raise ValueError(f"{where}: state for {extra[0].split('/')[0]!r}, but this network has "
-                         f"{len(engine.plastic)} plastic runtimes")
+    subs = [_Tracked() for _ in engine.plastic]
     weights = []
-    for ci in range(len(L.classes)):
-        key = f"class{ci}/weights"
-        if key in state:
-            weights.append((ci, _array(where, key, state[key], F32,
-                                       shape=(L.classes[ci].n_synapses,))))
+    for name, a in state.items():
+        m = re.fullmatch(r"plastic(\d+)/(.+)", name)
+        c = re.fullmatch(r"class(\d+)/weights", name)
+        if m and int(m.group(1)) < len(subs):
+            subs[int(m.group(1))][m.group(2)] = a
+        elif c and int(c.group(1)) < len(L.classes):
+            ci = int(c.group(1))
+            weights.append((ci, _array(where, name, a, F32, shape=(L.classes[ci].n_synapses,))))
+        elif name not in known:
+            raise ValueError(f"{where}: unknown state entry {name!r}: this network has "
+                             f"{len(subs)} plastic runtimes, {len(L.classes)} synapse classes "
+                             f"and the neuron groups' variables")
+    plastic = [(rt, sub, f"{where}, plastic runtime {k}")
+               for k, (rt, sub) in enumerate(zip(engine.plastic, subs))]
     # writes; a plastic runtime checks its part before it writes it
     for rt, sub, w in plastic:
         plastic_import(rt, sub, w)
+        unused = sorted(set(sub) - sub.seen)
+        if unused:
+            raise ValueError(f"{w}: unknown entries {unused} for a {_kind(rt)} runtime")
     for rt, var, a in writes:
         if cuda:
             with engine.dev.context():
@@ -399,6 +405,18 @@ def _cuda_plastic_import(rt, state, where) -> None:
             rt.v[k][...] = dev.put(a)
     for k, v in host.items():
         setattr(rt, k, v)
+
+
+class _Tracked(dict):
+    """A dict that remembers which keys were asked for (to refuse unknown entries)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def get(self, key, default=None):
+        self.seen.add(key)
+        return super().get(key, default)
 
 
 # -- checks ---------------------------------------------------------------------------------------
