@@ -39,11 +39,11 @@ is a ``const float *`` (one value for the group, or one per neuron) and ``per_ne
 
 Non-finite state: the neuron kernels flag the first step in which any state value is NaN or
 infinite, with the neuron and the variable (every step, at no cost: the values are in registers);
-the flag is read at the end of each chunk. The run then stops at that step — the monitors keep
-everything recorded up to it, later recordings of the chunk are dropped, and the network's time
-is set back to it (the device state went on to the end of the chunk, invalid anyway) — and raises
+the flag is read at the end of each chunk. The chunk is then rolled back and run again up to
+that step, so that time, state and monitors all stop there, and the run raises
 :class:`~neurosim.errors.SimulationError` (the NumPy engine checks every 10 steps, so it reports
-a step up to 9 steps later).
+a step up to 9 steps later). Interrupts and other failures: see
+:mod:`neurosim.engine.interrupts` (chunks commit completely or roll back).
 
 Device memory: before allocating anything, :func:`device_bytes` estimates what the network
 needs; if it does not fit in the free memory (:func:`free_device_memory`), a
