@@ -204,3 +204,17 @@ def test_second_interrupt_inside_a_step_rolls_back(device, build, T, k):
     undo()
     _continue(net, T)
     _compare(net, mons, ref_net, ref_mons)
+
+
+def test_cuda_rollback_through_host_copies(monkeypatch):
+    """Where device buffers for the rollback copy do not fit, the CUDA engine keeps the copy
+    on the host (the checkpoint export) and rolls back just as exactly."""
+    from neurosim.backends import host_build_status
+    if not host_build_status()[0]:
+        pytest.skip("cuda:host unavailable")
+    from neurosim.engine import state
+    made = []
+    monkeypatch.setattr(state.DeviceSnapshot, "create",
+                        classmethod(lambda cls, engine, static: made.append(1)))
+    test_exception_inside_a_step_rolls_back("cuda:host", plastic, 200.0, 777)
+    assert made

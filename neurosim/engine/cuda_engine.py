@@ -439,6 +439,26 @@ class CudaEngine(ProjectionAccess):
         if n > 0:
             self._apply_currents(n - 1)
 
+    def snapshot(self, static_weights: bool = False):
+        """A rollback copy of the dynamic state: device buffers, reused (see
+        :mod:`neurosim.engine.interrupts`); host arrays where they do not fit."""
+        from .state import DeviceSnapshot
+        key = bool(static_weights)
+        if getattr(self, "_snap_key", None) != key:
+            self._snap, self._snap_key = DeviceSnapshot.create(self, key), key
+            if self._snap is None:
+                log.info("rollback copies of the state do not fit in device memory: keeping "
+                         "them on the host (slower chunks)")
+        if self._snap is None:
+            return self.export_state(static_weights)
+        return self._snap.take()
+
+    def restore(self, snapshot) -> None:
+        if isinstance(snapshot, dict):
+            self.import_state(snapshot, "rollback")
+        else:
+            snapshot.restore()
+
     def export_state(self, static_weights: bool = False) -> dict:
         """The dynamic state as host arrays (:mod:`neurosim.engine.state`)."""
         from .state import export_engine

@@ -15,7 +15,8 @@ Two mechanisms, used by both engines:
   ``run()`` again continues as an uninterrupted run would.
 
 The cost is one copy of the dynamic state (neuron state, delay ring, plasticity state) per chunk,
-a few percent of a chunk's time.
+a few percent of a chunk's time: on the host for the NumPy engine, in device memory for the CUDA
+engine (one set of buffers, reused; on the host when they do not fit).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class _Transaction:
         self.engine = engine
         net = engine.net
         self.n0 = net._steps_done
-        self.snapshot = engine.export_state(static_weights=_scales_static(net))
+        self.snapshot = engine.snapshot(static_weights=_scales_static(net))
         self.marks = [(mon, mon._mark()) for mon in net.monitors]
         self.committed = False
 
@@ -87,7 +88,7 @@ class _Transaction:
         for mon, mark in self.marks:
             mon._rollback(mark)
         self.engine.net._steps_done = self.n0
-        self.engine.import_state(self.snapshot, "rollback")
+        self.engine.restore(self.snapshot)
 
 
 @contextlib.contextmanager

@@ -290,6 +290,13 @@ class NumpyEngine(ProjectionAccess):
         if n > 0:
             self._apply_currents(n - 1)
 
+    def snapshot(self, static_weights: bool = False) -> dict:
+        """A rollback copy of the dynamic state (see :mod:`neurosim.engine.interrupts`)."""
+        return self.export_state(static_weights)
+
+    def restore(self, snapshot: dict) -> None:
+        self.import_state(snapshot, "rollback")
+
     def export_state(self, static_weights: bool = False) -> dict:
         """The dynamic state as arrays (:mod:`neurosim.engine.state`)."""
         return export_engine(self, static_weights)

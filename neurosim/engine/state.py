@@ -447,3 +447,75 @@ def _array(where, name, a, dtype, shape=None, ndim=None, finite=False) -> np.nda
     if finite and a.dtype.kind == "f" and not np.all(np.isfinite(a)):
         raise ValueError(f"{where}: {name!r} holds non-finite values")
     return a
+
+
+# -- fast rollback copies on the device -------------------------------------------------------------
+
+_MUTABLE = ("w", "xr", "y", "pre_spk", "pre_cnt", "pre_last", "pre_prev", "post_last",
+            "post_prev", "c", "t1", "dop", "r_step", "theta", "thr", "r", "counts", "total",
+            "factor")
+
+
+class DeviceSnapshot:
+    """Rollback copies of a CUDA engine's mutable arrays, kept in device memory (one set of
+    buffers, reused every chunk: a device-to-device copy instead of a transfer to the host).
+    Built with :meth:`create`, which returns None where the buffers do not fit; the caller then
+    uses :func:`export_engine`."""
+
+    def __init__(self, engine, arrays, buffers):
+        self.engine, self.arrays, self.buffers = engine, arrays, buffers
+        self.host: dict = {}
+        self.n = 0
+
+    @staticmethod
+    def arrays_of(engine, static_weights: bool) -> list:
+        out, seen = [], set()
+
+        def add(a):
+            if a is not None and id(a) not in seen and getattr(a, "size", 0):
+                seen.add(id(a))
+                out.append(a)
+        for rt in engine.groups:
+            if rt.is_source:
+                continue
+            for a in rt.state.values():
+                add(a)
+            if rt.g.n_ref is not None:
+                add(rt.values["ref"])
+        add(engine.ring)
+        for rt in engine.plastic:
+            v = getattr(rt, "v", {})
+            for k in _MUTABLE:
+                add(v.get(k))
+        if static_weights:
+            for c in engine.classes:
+                add(c.weights)
+        return out
+
+    @classmethod
+    def create(cls, engine, static_weights: bool):
+        arrays = cls.arrays_of(engine, static_weights)
+        try:
+            with engine.dev.context():
+                buffers = [engine.xp.empty_like(a) for a in arrays]
+        except MemoryError:
+            return None
+        return cls(engine, arrays, buffers)
+
+    def take(self) -> "DeviceSnapshot":
+        with self.engine.dev.context():
+            for a, b in zip(self.arrays, self.buffers):
+                b[...] = a
+        self.n = self.engine.net._steps_done
+        self.host = {id(rt): (rt.d_r, rt.r_step) for rt in self.engine.plastic
+                     if "d_r" in rt.__dict__}
+        return self
+
+    def restore(self) -> None:
+        with self.engine.dev.context():
+            for a, b in zip(self.arrays, self.buffers):
+                a[...] = b
+        for rt in self.engine.plastic:
+            if id(rt) in self.host:
+                rt.d_r, rt.r_step = self.host[id(rt)]
+        self.engine.seek(self.n)
