@@ -45,13 +45,18 @@ def _compare(net, mons, ref_net, ref_mons):
         np.testing.assert_array_equal(w1[k], w2[k], err_msg=k)
 
 
-def _sigint_after(seconds: float):
+def _sigint_after(seconds: float, running=lambda: True):
+    """A thread that sends SIGINT to the main thread after ``seconds`` if ``running()``;
+    ``thread.sent`` says whether it did."""
     main = threading.main_thread().ident
 
     def fire():
         time.sleep(seconds)
-        signal.pthread_kill(main, signal.SIGINT)
+        if running():
+            th.sent = True
+            signal.pthread_kill(main, signal.SIGINT)
     th = threading.Thread(target=fire, daemon=True)
+    th.sent = False
     th.start()
     return th
 
@@ -62,10 +67,17 @@ def test_sigint_then_continue_equals_uninterrupted(device, build, T, delay):
     ref_net, ref_mons = _reference(build, device, T)
     net, mons = build(device)
     net.build()
-    th = _sigint_after(delay)
-    with pytest.raises(KeyboardInterrupt):
+    running = {"on": True}
+    th = _sigint_after(delay, lambda: running["on"])
+    try:
         net.run(T)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running["on"] = False
     th.join()
+    if not th.sent:
+        pytest.skip(f"the run of {T} ms ended before the timer ({delay} s) fired")
     assert 0 < net.t < T, "the interrupt must land inside the run"
     assert_monitors_at(net, mons)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -104,9 +116,14 @@ def _fail_inside_step(net, k: int, fail=None):
             return original(n0, n1)
         if k > n0:
             original(n0, k)
-        for kern, grid, block, args in eng._plans[: len(eng._plans) // 2]:
+        half = len(eng._plans) // 2
+        for kern, grid, block, args in eng._plans[:half]:
             kern(grid, block, args[k & 1])
-        fail()
+        fail()                                      # if it does not raise, the chunk goes on
+        for kern, grid, block, args in eng._plans[half:]:
+            kern(grid, block, args[k & 1])
+        if k + 1 < n1:
+            original(k + 1, n1)
     eng._launch = launch
     return lambda: delattr(eng, "_launch")
 
@@ -182,6 +199,29 @@ def test_second_interrupt_raises_at_once():
             signal.raise_signal(signal.SIGINT)
         assert not guard.pending                    # one KeyboardInterrupt for both
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _sigint_from_a_thread():
+    """A real SIGINT sent by another thread while the main thread waits inside a step: the
+    handler runs as soon as the main thread resumes, in the middle of the step."""
+    _sigint_after(0.0).join()
+
+
+@pytest.mark.parametrize("build, T, k", [(coba, 600.0, 1500), (plastic, 400.0, 1111)],
+                         ids=["coba", "plastic"])
+def test_sigint_inside_a_step_stops_at_the_chunk_end(device, build, T, k):
+    ref_net, ref_mons = _reference(build, device, T)
+    net, mons = build(device)
+    net.build()
+    undo = _fail_inside_step(net, k, _sigint_from_a_thread)
+    with pytest.raises(KeyboardInterrupt):
+        net.run(T)
+    undo()
+    assert k < net._steps_done <= int(round(T / DT)), "stopped at the end of step k's chunk"
+    assert_monitors_at(net, mons)
+    if net._steps_done < int(round(T / DT)):
+        _continue(net, T)
+    _compare(net, mons, ref_net, ref_mons)
 
 
 def _two_sigints():
