@@ -8,12 +8,14 @@ from .backends import available
 from .connectivity import (AllToAll, Explicit, FixedIndegree, FixedOutdegree, FixedProbability,
                            FixedTotalNumber, OneToOne)
 from .distributions import Normal, Uniform
-from .errors import DeviceMemoryError, DeviceUnavailableError, NeurosimError, SimulationError
+from .errors import (CheckpointError, DeviceMemoryError, DeviceUnavailableError, NeurosimError,
+                     SimulationError)
 from .inputs import DCCurrent, StepCurrent
 from .models import AdEx, Izhikevich, LIF, LIFCond, NeuronModel, PoissonSource, SpikeSource
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 from .network import Network, Population, Projection
 from . import plasticity, tasks
+from .checkpoint import load
 from .plasticity import (STDP, AdaptiveThreshold, IntrinsicPlasticity, RewardSTDP,
                          SynapticScaling, TripletSTDP)
 
@@ -27,6 +29,7 @@ __all__ = [
     "Uniform", "Normal", "DCCurrent", "StepCurrent",
     "SpikeMonitor", "StateMonitor", "RateMonitor",
     "NeurosimError", "DeviceUnavailableError", "SimulationError", "DeviceMemoryError",
+    "CheckpointError", "load",
     "available", "networks",
     "STDP", "TripletSTDP", "RewardSTDP", "AdaptiveThreshold", "IntrinsicPlasticity",
     "SynapticScaling", "plasticity", "tasks",

@@ -30,3 +30,8 @@ class SimulationError(NeurosimError, RuntimeError):
 
 class DeviceMemoryError(NeurosimError, MemoryError):
     """A network does not fit in the free memory of the GPU."""
+
+
+class CheckpointError(NeurosimError, ValueError):
+    """A checkpoint file cannot be read: not one, damaged, of another format version, or
+    holding something a checkpoint must not (the message names the file and the entry)."""

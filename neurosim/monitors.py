@@ -49,6 +49,28 @@ class Monitor:
         return self.population.network.dt
 
     @property
+    def start_step(self) -> int:
+        """The step at which the monitor started recording (``t_start / dt``)."""
+        return int(round(self.t_start / self.dt))
+
+    def _lists(self) -> tuple:
+        """The chunk lists an engine appends to (parallel lists: same number of entries)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def _mark(self) -> int:
+        """How many entries the monitor holds (for :meth:`_rollback`)."""
+        return int(sum(len(a) for a in self._lists()[0]))
+
+    def _rollback(self, mark: int) -> None:
+        """Drop every entry recorded after :meth:`_mark` returned ``mark``."""
+        lists = self._lists()
+        if sum(len(a) for a in lists[0]) == mark:
+            return
+        for chunks in lists:
+            merged = np.concatenate(chunks)[:mark]
+            chunks[:] = [merged] if merged.size else []
+
+    @property
     def n_recorded(self) -> int:
         return self.population.size if self.neurons is None else self.neurons.size
 
@@ -64,6 +86,9 @@ class SpikeMonitor(Monitor):
         super().__init__(population, indices)
         self._steps: list[np.ndarray] = []
         self._idx: list[np.ndarray] = []
+
+    def _lists(self) -> tuple:
+        return self._steps, self._idx
 
     def _append(self, steps: np.ndarray, local_idx: np.ndarray) -> None:
         if steps.size:
@@ -127,6 +152,9 @@ class StateMonitor(Monitor):
         self._steps: list[np.ndarray] = []
         self._vals: list[np.ndarray] = []
 
+    def _lists(self) -> tuple:
+        return self._steps, self._vals
+
     def _append(self, steps: np.ndarray, values: np.ndarray) -> None:
         if steps.size:
             self._steps.append(np.asarray(steps, np.int64))
@@ -153,6 +181,9 @@ class RateMonitor(Monitor):
         self.bin_steps = int(round(bin_size / population.network.dt))
         self._step0 = int(round(self.t_start / population.network.dt))
         self._counts: list[np.ndarray] = []
+
+    def _lists(self) -> tuple:
+        return (self._counts,)
 
     def _append(self, counts_per_step: np.ndarray) -> None:
         if counts_per_step.size:

@@ -348,6 +348,12 @@ class Network:
 
         ``progress``: True for a progress bar (simulated time and speed), or a callable
         ``progress(t_ms, t_end_ms)`` called a few times per second of wall time.
+
+        Ctrl-C stops the run at the end of the chunk of steps in progress (a fraction of a
+        second) and raises ``KeyboardInterrupt``; any exception leaves time, state, delay ring,
+        plasticity and monitors at one step boundary (a failed chunk is rolled back), so
+        ``run()`` again continues exactly as an uninterrupted run would
+        (:mod:`neurosim.engine.interrupts`).
         """
         duration = V.non_negative("run()", "duration", duration)
         steps = duration / self.dt
@@ -360,7 +366,19 @@ class Network:
         if not self.populations:
             raise ValueError("run(): the network has no populations")
         engine = self._ensure_built()
-        engine.run(int(round(steps)), progress or None)
+        from .engine.interrupts import DeferredInterrupt
+        with DeferredInterrupt() as guard:
+            engine.run(int(round(steps)), progress or None, guard)
+
+    def save(self, path, monitors: bool = False) -> None:
+        """Write a checkpoint of the network to ``path`` (a NumPy ``.npz`` file; the name is
+        used as given): structure, parameters, weights, every state variable, spikes in
+        flight, plasticity state and the step count; with ``monitors=True`` also what the
+        monitors hold. ``ns.load(path, device=...)`` continues from it exactly, spike for
+        spike; the format is described in :mod:`neurosim.checkpoint`. Builds the network
+        first if needed."""
+        from .checkpoint import save
+        save(self, path, monitors)
 
     def get_state(self, population: Population, variable: str) -> np.ndarray:
         """A copy of a state variable of ``population`` (float32 array)."""

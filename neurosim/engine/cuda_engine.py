@@ -59,7 +59,8 @@ and the step end halts the clock after it; the flag is read at the end of each c
 then stops at that step — the monitors keep everything recorded up to it, the device state is
 the one after it, and the network's time is set to it — and raises
 :class:`~neurosim.errors.SimulationError` (the NumPy engine checks every state variable after
-every step too, so both engines report the same step, neuron and variable).
+every step too, so both engines report the same step, neuron and variable). Interrupts and
+other failures: see :mod:`neurosim.engine.interrupts` (chunks commit completely or roll back).
 
 Device memory: before allocating anything, :func:`device_bytes` estimates what the network
 needs; if it does not fit in the free memory (:func:`free_device_memory`), a
@@ -329,7 +330,7 @@ class CudaEngine(ProjectionAccess):
         self.plastic = [r.build_cuda(self, p) for p, r in _plastic_rules(net)]
         self.recorder = _Recorder(self)
         for mon in net.monitors:
-            self.recorder.add(mon, net._steps_done)
+            self.recorder.add(mon, mon.start_step)
         self._plans = None
         self._graph = None
         self._warm = False
@@ -436,32 +437,36 @@ class CudaEngine(ProjectionAccess):
         return self.bind("propagate.cu", "propagate", values, *grid)
 
     # -- the loop --------------------------------------------------------------------------------
-    def run(self, steps: int, progress=None) -> None:
-        n0 = self.net._steps_done
-        n_end = n0 + steps
-        bar = Progress(progress, n0 * self.L.dt, n_end * self.L.dt) if progress else None
-        n = n0
+    def run(self, steps: int, progress=None, guard=None) -> None:
+        """Advance ``steps`` steps in chunks that commit completely or not at all (see
+        :mod:`neurosim.engine.interrupts`); ``guard.pending`` (a deferred Ctrl-C) stops the run
+        at the next chunk boundary."""
+        from .interrupts import chunk_transaction
+        n = self.net._steps_done
+        n_end = n + steps
+        bar = Progress(progress, n * self.L.dt, n_end * self.L.dt) if progress else None
         try:
             with self.dev.context():
                 self.plan()
-                while n < n_end:
+                while n < n_end and not (guard is not None and guard.pending):
                     self._apply_currents(n)
                     stop = min(n_end, n + self._chunk_length(n), self._next_event(n_end))
                     wall = time.perf_counter()
-                    self._begin_chunk(n)
-                    launched = self._launch(n, stop)
-                    bad = self._end_chunk(n, launched)
-                    if bad is not None:
-                        n = bad[0] + 1
-                        raise bad[1]
-                    stop = self._reached            # a full recording buffer stops a chunk early
+                    with chunk_transaction(self) as tx:
+                        bad = self._chunk_steps(n, stop)
+                        stop = self._reached        # a full recording buffer stops a chunk early
+                        if bad is not None:
+                            # the step end halted the clock after the non-finite step: device
+                            # state, recordings and time all stop there
+                            tx.commit(stop)
+                            raise bad[1]
+                        tx.commit(stop)
                     self._chunk = chunk_steps(stop - n, time.perf_counter() - wall)
                     n = stop
                     self.plan()                     # rebuilt if the recording buffer grew
                     if bar is not None:
                         bar.update(n * self.L.dt)
         finally:
-            self.net._steps_done = n
             if bar is not None:
                 bar.close()
 
@@ -469,6 +474,61 @@ class CudaEngine(ProjectionAccess):
         """Steps of the next chunk: whole graphs (after one step to reach an even step)."""
         q = GRAPH_STEPS
         return max(q, min(self._chunk, self.K) // q * q) + (n & 1)
+
+    def _chunk_steps(self, n0: int, n1: int):
+        """Steps ``n0 .. n1 - 1`` on the device (fewer where the clock halts: ``_reached`` says
+        where the chunk ended), their recordings handed to the monitors; (first non-finite step,
+        SimulationError) or None."""
+        self._begin_chunk(n0)
+        launched = self._launch(n0, n1)
+        return self._end_chunk(n0, launched)
+
+    def commit(self, n: int) -> None:
+        """The recordings up to step ``n`` are with the monitors: set the network's time."""
+        self.net._steps_done = n
+
+    def discard(self) -> None:
+        """Nothing to drop: each chunk starts its recording buffers afresh."""
+
+    def seek(self, n: int) -> None:
+        """Set what follows from the step count: the injected currents (the Philox position
+        is the device clock, set at each chunk)."""
+        for rt in self.groups:
+            if rt.i_ext is not None:
+                with self.dev.context():
+                    rt.i_ext[...] = 0.0
+        self._event_ptr = 0
+        if n > 0:
+            self._apply_currents(n - 1)
+
+    def snapshot(self, static_weights: bool = False):
+        """A rollback copy of the dynamic state: device buffers, reused (see
+        :mod:`neurosim.engine.interrupts`); host arrays where they do not fit."""
+        from .state import DeviceSnapshot
+        key = bool(static_weights)
+        if getattr(self, "_snap_key", None) != key:
+            self._snap, self._snap_key = DeviceSnapshot.create(self, key), key
+            if self._snap is None:
+                log.info("rollback copies of the state do not fit in device memory: keeping "
+                         "them on the host (slower chunks)")
+        if self._snap is None:
+            return self.export_state(static_weights)
+        return self._snap.take()
+
+    def restore(self, snapshot) -> None:
+        if isinstance(snapshot, dict):
+            self.import_state(snapshot, "rollback")
+        else:
+            snapshot.restore()
+
+    def export_state(self, static_weights: bool = False) -> dict:
+        """The dynamic state as host arrays (:mod:`neurosim.engine.state`)."""
+        from .state import export_engine
+        return export_engine(self, static_weights)
+
+    def import_state(self, state: dict, where: str) -> None:
+        from .state import import_engine
+        import_engine(self, state, where)
 
     def _begin_chunk(self, n: int) -> None:
         self.clock[n % 2] = self.dev.put(np.array([n, 0, 0, 0], np.int64))

@@ -352,7 +352,9 @@ def _build_synapses(net, groups, pop_group, n_total, device_gen=None):
             on_device.append(proj)
         else:
             static.append(proj)
-    key = {proj: _delay_key(proj.delay, dt) for proj in static}
+    # a projection rebuilt from a checkpoint keeps the class it had (neurosim.checkpoint)
+    key = {proj: getattr(proj, "_delay_class", None) or _delay_key(proj.delay, dt)
+           for proj in static}
     drawn, size = {}, {}
     for proj in static:
         n = proj.rule.size(proj.pre.size, proj.post.size, proj.pre is proj.post)

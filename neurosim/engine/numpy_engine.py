@@ -24,6 +24,7 @@ import numpy as np
 from ..models.sources import PoissonSource, SpikeSource
 from .common import ProjectionAccess, Progress, chunk_steps, non_finite_error
 from .layout import _ranges, current_amplitude
+from .state import export_engine, import_engine, philox_at
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,14 @@ class _Recorder:
                 lo, hi = idx.searchsorted(b[6])
                 b[5].append(int(hi - lo))
 
+    def discard(self) -> None:
+        for b in self.spikes:
+            b[6], b[7] = [], []
+        for b in self.states:
+            b[5], b[6] = [], []
+        for b in self.rates:
+            b[5] = []
+
     def flush(self) -> None:
         for b in self.spikes:
             if b[6]:
@@ -234,37 +243,73 @@ class NumpyEngine(ProjectionAccess):
         self.plastic += [rule.build_numpy(self, pop) for pop, rule in net.homeostasis]
         self.recorder = _Recorder(self)
         for mon in net.monitors:
-            self.recorder.add(mon, net._steps_done)
+            self.recorder.add(mon, mon.start_step)
         self._event_ptr = 0
         self._chunk = 100
 
     # -- the loop ------------------------------------------------------------------------------
-    def run(self, steps: int, progress=None) -> None:
-        n0 = self.net._steps_done
-        n_end = n0 + steps
-        bar = Progress(progress, n0 * self.L.dt, n_end * self.L.dt) if progress else None
-        n = n0
-        errstate = np.errstate(over="ignore", invalid="ignore")  # blow-ups are reported below
-        errstate.__enter__()
+    def run(self, steps: int, progress=None, guard=None) -> None:
+        """Advance ``steps`` steps in chunks; each chunk commits (time, monitors) only once all
+        its steps are done. An exception inside a chunk rolls the engine back to the chunk's
+        first step (:mod:`neurosim.engine.interrupts`); a non-finite state commits the steps up
+        to the one that produced it. ``guard.pending`` (a deferred Ctrl-C) stops the run at the
+        next chunk boundary."""
+        from .interrupts import chunk_transaction
+        n = self.net._steps_done
+        n_end = n + steps
+        bar = Progress(progress, n * self.L.dt, n_end * self.L.dt) if progress else None
         try:
-            while n < n_end:
-                stop = min(n_end, n + self._chunk)
-                wall = time.perf_counter()
-                done = self._steps(n, stop) - n
-                n += done
-                self.recorder.flush()           # recordings reach the monitors chunk by chunk
-                self._chunk = chunk_steps(done, time.perf_counter() - wall)
-                if bar is not None:
-                    bar.update(n * self.L.dt)
-        except _Stop as stop:
-            n = stop.step + 1
-            raise stop.error from None
+            with np.errstate(over="ignore", invalid="ignore"):  # blow-ups are reported below
+                while n < n_end and not (guard is not None and guard.pending):
+                    stop = min(n_end, n + self._chunk)
+                    wall = time.perf_counter()
+                    with chunk_transaction(self) as tx:
+                        try:
+                            self._steps(n, stop)
+                        except _Stop as halt:
+                            tx.commit(halt.step + 1)
+                            raise halt.error from None
+                        tx.commit(stop)
+                    self._chunk = chunk_steps(stop - n, time.perf_counter() - wall)
+                    n = stop
+                    if bar is not None:
+                        bar.update(n * self.L.dt)
         finally:
-            errstate.__exit__(None, None, None)
-            self.net._steps_done = n
-            self.recorder.flush()
             if bar is not None:
                 bar.close()
+
+    def commit(self, n: int) -> None:
+        """Hand the recordings up to step ``n`` to the monitors and set the network's time."""
+        self.recorder.flush()
+        self.net._steps_done = n
+
+    def discard(self) -> None:
+        """Drop recordings not yet handed to the monitors (a rolled-back chunk's)."""
+        self.recorder.discard()
+
+    def seek(self, n: int) -> None:
+        """Set what follows from the step count: the Philox position and injected currents."""
+        self.bitgen = philox_at(self.L.philox_key, n * self.L.rng_width)
+        for r in self.neurons:
+            if r.i_ext is not None:
+                r.i_ext[:] = 0.0
+        self._event_ptr = 0
+        if n > 0:
+            self._apply_currents(n - 1)
+
+    def snapshot(self, static_weights: bool = False) -> dict:
+        """A rollback copy of the dynamic state (see :mod:`neurosim.engine.interrupts`)."""
+        return self.export_state(static_weights)
+
+    def restore(self, snapshot: dict) -> None:
+        self.import_state(snapshot, "rollback")
+
+    def export_state(self, static_weights: bool = False) -> dict:
+        """The dynamic state as arrays (:mod:`neurosim.engine.state`)."""
+        return export_engine(self, static_weights)
+
+    def import_state(self, state: dict, where: str) -> None:
+        import_engine(self, state, where)
 
     def _steps(self, n0: int, n1: int) -> int:
         L, ring = self.L, self.ring
