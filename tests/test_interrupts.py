@@ -115,15 +115,16 @@ def _fail_inside_step(net, k: int, fail=None):
         if not n0 <= k < n1:
             return original(n0, n1)
         if k > n0:
-            original(n0, k)
+            reached = original(n0, k)
+            if reached < k:                         # halted before step k (buffer full)
+                return reached
         half = len(eng._plans) // 2
         for kern, grid, block, args in eng._plans[:half]:
             kern(grid, block, args[k & 1])
         fail()                                      # if it does not raise, the chunk goes on
         for kern, grid, block, args in eng._plans[half:]:
             kern(grid, block, args[k & 1])
-        if k + 1 < n1:
-            original(k + 1, n1)
+        return original(k + 1, n1) if k + 1 < n1 else n1
     eng._launch = launch
     return lambda: delattr(eng, "_launch")
 
