@@ -215,6 +215,7 @@ class Network:
         lo, _ = D.value_range(delay)
         if lo < self.dt * (1 - 1e-6):
             raise ValueError(f"{where}: delay must be >= dt = {self.dt} ms, got {lo} ms")
+        _check_delay_reach(where, delay, self.dt)
         if plasticity is not None:
             from .plasticity import PlasticityRule
             if not isinstance(plasticity, PlasticityRule):
@@ -407,3 +408,24 @@ def _check_sign(where: str, model, receptor: str, value_range) -> None:
     if sign < 0 and hi > 0:
         raise ValueError(f"{where}: weights on the {receptor} receptor of {type(model).__name__} "
                          f"must be <= 0 (they are currents/jumps), got values up to {hi}")
+
+
+def _check_delay_reach(where: str, delay, dt: float) -> None:
+    """One bound for every form of delay (number, array, distribution): at most
+    ``MAX_DELAY_STEPS`` steps (the per-synapse delays are stored as int16, and a longer constant
+    delay would size the delay ring at ``steps * 4`` bytes per receiving neuron and channel)."""
+    from .engine.layout import MAX_DELAY_STEPS
+    top = D.reach(delay)
+    if not np.rint(top / dt) > MAX_DELAY_STEPS:
+        return
+    if isinstance(delay, D.Distribution):
+        what = (f"delay {delay!r} reaches {top:g} ms ("
+                + ("its upper bound" if math.isfinite(delay.bounds()[1]) else
+                   f"mean + {D.MAX_NORMAL_Z:.3g} std: it has no high bound") + ")")
+        fix = "give the distribution a smaller high bound, or use a larger dt"
+    else:
+        what = f"delay reaches {top:g} ms"
+        fix = "use shorter delays, or a larger dt"
+    raise ValueError(f"{where}: {what} = {top / dt:.6g} steps of dt = {dt} ms; at most "
+                     f"{MAX_DELAY_STEPS} steps ({MAX_DELAY_STEPS * dt:g} ms at this dt) are "
+                     f"supported: {fix}")

@@ -291,7 +291,7 @@ class CudaEngine(ProjectionAccess):
             raise DeviceMemoryError(f"allocating the network on {self.name} failed ({exc}) "
                                     f"although the estimate ({_gib(sum(self.memory.values()))})"
                                     f" fitted: free device memory, or use device='cpu'") from None
-        except Exception:                # e.g. generated weights that never met their bounds
+        except Exception:                # e.g. generated delays beyond the int16 range
             self._release()
             raise
         self.plastic = [r.build_cuda(self, p) for p, r in _plastic_rules(net)]
@@ -694,9 +694,6 @@ class _ClassRuntime:
             e.gen.fill(proj, counts.astype(np.int64), member_starts(L, proj),
                        g.col_offset + ch * g.size + off, self.cols, self.weights, steps, bad)
             flags = dev.get(bad)
-            if flags[0]:
-                raise ValueError(f"connect(): drawing the weights or delays of {proj.name!r} "
-                                 f"on the device never met their bounds; widen them")
             if flags[1]:
                 raise ValueError(f"connect(): delays of {proj.name!r} reach more than "
                                  f"{MAX_DELAY_STEPS} steps of dt = {L.dt} ms, the most "

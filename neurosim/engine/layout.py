@@ -342,8 +342,8 @@ def _build_synapses(net, groups, pop_group, n_total, device_gen=None):
     static, on_device = [], []
     for proj in net.projections:
         if proj.plasticity is not None:      # built by the rule's runtime; only reserve delays
-            hi = D.value_range(proj.delay)[1]
-            max_delay = max(max_delay, int(np.rint(hi / dt)))
+            hi = min(float(MAX_DELAY_STEPS), np.rint(D.reach(proj.delay) / dt))
+            max_delay = max(max_delay, int(hi))
         elif device_gen is not None and device_gen.generates(proj):
             on_device.append(proj)
         else:
