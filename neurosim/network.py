@@ -21,6 +21,9 @@ from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 
 log = logging.getLogger(__name__)
 
+MIN_DT = 1e-3                   # ms: the smallest time step (NEST's default resolution floor)
+MAX_RUN_STEPS = 10**8           # steps one run() call takes at most unless told otherwise
+
 
 class Population:
     """A group of ``size`` neurons of one model. Create with :meth:`Network.add_population`."""
@@ -110,6 +113,10 @@ class Network:
     def __init__(self, dt: float = 0.1, device: str = "auto", seed: int | None = None,
                  connectivity: str = "auto"):
         self.dt = V.positive("Network", "dt", dt)
+        if self.dt < MIN_DT:
+            raise ValueError(f"Network: dt must be >= {MIN_DT} ms (1 us, NEST's finest default "
+                             f"resolution), got {self.dt} ms; dt is in milliseconds (0.1 is the "
+                             f"usual step)")
         from .backends import DEVICES
         from .engine.device_connect import MODES
         self.device = V.choice("Network", "device", device, DEVICES)
@@ -157,6 +164,9 @@ class Network:
             raise TypeError(f"{where}: model must be a neuron model such as ns.LIF(...), got "
                             f"{type(model).__name__}")
         model.check_size(n, where)
+        check_times = getattr(model, "check_times", None)      # SpikeSource: needs dt
+        if check_times is not None:
+            check_times(self.dt, where)
         name = f"pop{len(self.populations)}" if name is None else name
         if not isinstance(name, str) or not name:
             raise TypeError(f"{where}: name must be a non-empty string, got {name!r}")
@@ -333,17 +343,30 @@ class Network:
         """Build the engine now (connectivity, state, buffers) instead of at the first run."""
         return self._ensure_built()
 
-    def run(self, duration: float, progress=False) -> None:
+    def run(self, duration: float, progress=False, max_steps: int | None = MAX_RUN_STEPS) -> None:
         """Advance the simulation by ``duration`` ms (a multiple of dt); repeated calls continue.
 
         ``progress``: True for a progress bar (simulated time and speed), or a callable
         ``progress(t_ms, t_end_ms)`` called a few times per second of wall time.
+        ``max_steps``: the most steps one call may take (default 10^8, e.g. 2.8 hours of
+        simulated time at dt = 0.1 ms): a longer run is refused before it starts, since it is
+        far more often a slip of units (seconds for milliseconds, a dt of 1e-9) than meant;
+        pass a larger number, or None, to run it anyway.
         """
         duration = V.non_negative("run()", "duration", duration)
+        if max_steps is not None:
+            max_steps = V.integer("run()", "max_steps", max_steps, minimum=1)
         steps = duration / self.dt
-        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+        if abs(steps - round(steps)) > 1e-6 + 1e-12 * steps:
             raise ValueError(f"run(): duration must be a multiple of dt = {self.dt} ms, "
                              f"got {duration}")
+        if (max_steps is not None and steps > max_steps) or steps >= 2**62:
+            limit = (f"more than max_steps = {max_steps:,} per call" if steps < 2**62
+                     else "more than a run can count (2^62)")
+            raise ValueError(f"run(): duration = {duration:g} ms at dt = {self.dt:g} ms is "
+                             f"{steps:.4g} steps, {limit}; check duration and dt (both in "
+                             f"ms), or pass max_steps=None (or a larger number) to run that "
+                             f"many steps")
         if not (progress is True or progress is False or progress is None or callable(progress)):
             raise TypeError(f"run(): progress must be a bool or a callable, got "
                             f"{type(progress).__name__}")
