@@ -8,7 +8,8 @@ from .backends import available
 from .connectivity import (AllToAll, Explicit, FixedIndegree, FixedOutdegree, FixedProbability,
                            FixedTotalNumber, OneToOne)
 from .distributions import Normal, Uniform
-from .errors import DeviceMemoryError, DeviceUnavailableError, NeurosimError, SimulationError
+from .errors import (DeviceMemoryError, DeviceUnavailableError, HostMemoryError, NeurosimError,
+                     SimulationError)
 from .inputs import DCCurrent, StepCurrent
 from .models import AdEx, Izhikevich, LIF, LIFCond, NeuronModel, PoissonSource, SpikeSource
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
@@ -27,6 +28,7 @@ __all__ = [
     "Uniform", "Normal", "DCCurrent", "StepCurrent",
     "SpikeMonitor", "StateMonitor", "RateMonitor",
     "NeurosimError", "DeviceUnavailableError", "SimulationError", "DeviceMemoryError",
+    "HostMemoryError",
     "available", "networks",
     "STDP", "TripletSTDP", "RewardSTDP", "AdaptiveThreshold", "IntrinsicPlasticity",
     "SynapticScaling", "plasticity", "tasks",

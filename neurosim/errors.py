@@ -30,3 +30,15 @@ class SimulationError(NeurosimError, RuntimeError):
 
 class DeviceMemoryError(NeurosimError, MemoryError):
     """A network does not fit in the free memory of the GPU."""
+
+
+class HostMemoryError(NeurosimError, MemoryError):
+    """A network would not fit in the host's available memory (raised before building it).
+
+    Attributes ``needed`` and ``available`` (bytes) and ``parts`` (the estimate by part).
+    """
+
+    def __init__(self, message: str, *, needed: int = 0, available: int = 0,
+                 parts: dict | None = None):
+        super().__init__(message)
+        self.needed, self.available, self.parts = needed, available, dict(parts or {})

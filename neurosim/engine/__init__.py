@@ -9,22 +9,26 @@ def build_engine(net, backend: str):
     """Build the engine of ``net`` for ``backend`` ("numpy", "cuda" or "cuda:host").
 
     Static projections are drawn on the host or generated on the device as
-    ``net.connectivity`` says (:mod:`neurosim.engine.device_connect`).
+    ``net.connectivity`` says (:mod:`neurosim.engine.device_connect`). Memory is checked before
+    any synapse is drawn, from the description (:mod:`neurosim.engine.memory`): the host's for
+    every backend, the device's for CUDA (and again, precisely, once the layout is drawn).
     """
     from .device_connect import generated_projections
     on_device = generated_projections(net, backend)        # raises before any work
+    check = _memory_check(net, backend, on_device)
     if backend == "numpy":
         from .numpy_engine import NumpyEngine
-        return NumpyEngine(net, build_layout(net))
+        return NumpyEngine(net, build_layout(net, before_synapses=check))
     if backend in ("cuda", "cuda:host"):
         from .cuda_engine import CudaEngine, _Device
         from .device_connect import DeviceConnectivity
         dev = _Device(host=(backend == "cuda:host"))
         gen = DeviceConnectivity(dev, net, on_device) if on_device else None
         try:
-            layout = build_layout(net, device_gen=gen)
+            layout = build_layout(net, device_gen=gen, before_synapses=check)
         except MemoryError as exc:      # CuPy's OutOfMemoryError: FixedIndegree's sort keys
-            if gen is None:
+            from ..errors import NeurosimError
+            if gen is None or isinstance(exc, NeurosimError):
                 raise
             from ..errors import DeviceMemoryError
             raise DeviceMemoryError(f"counting the synapses generated on {backend} ran out of "
@@ -32,6 +36,32 @@ def build_engine(net, backend: str):
                                     f"connectivity='host', or device='cpu'") from None
         return CudaEngine(net, layout, host=(backend == "cuda:host"), dev=dev, gen=gen)
     raise ValueError(f"build_engine(): unknown backend {backend!r}")
+
+
+def _memory_check(net, backend: str, on_device):
+    """The check ``build_layout`` runs before drawing synapses: host memory for every backend
+    (HostMemoryError), then device memory for CUDA (DeviceMemoryError), both estimated from the
+    description."""
+    from dataclasses import replace
+
+    from .memory import check_host_memory, host_bytes, planned_classes
+
+    def check(partial):
+        classes, max_delay = planned_classes(net, on_device)
+        n_syn = sum(c.n_synapses for c in classes)
+        what = (f"building the network ({partial.n_total:,} neurons, about {n_syn:,} static "
+                f"synapses) on {backend}")
+        device = None
+        if backend != "numpy":
+            from .cuda_engine import device_bytes
+            planned = replace(partial, classes=classes, max_delay=max_delay)
+            device = device_bytes(planned)
+        extra = sum(device.values()) if backend == "cuda:host" else 0
+        check_host_memory(host_bytes(net, classes, max_delay, backend), what, extra=extra)
+        if device is not None and backend == "cuda":
+            from .cuda_engine import check_memory
+            check_memory(device, host=False)
+    return check
 
 
 __all__ = ["Layout", "build_layout", "build_engine"]

@@ -71,6 +71,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..connectivity import FixedIndegree
 from ..errors import DeviceMemoryError
 from ..models.sources import PoissonSource, SpikeSource
 from .common import ProjectionAccess, Progress, chunk_steps, non_finite_error
@@ -192,17 +193,25 @@ def lanes_for(mean_row: float) -> int:
 # -- memory ----------------------------------------------------------------------------------------
 
 def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
-    """Estimated device bytes of a network's arrays, by part (see module docstring)."""
+    """Estimated device bytes of a network's arrays, by part (see module docstring).
+
+    ``layout`` is the drawn layout, or one whose classes are planned from the description
+    (:func:`neurosim.engine.memory.planned_classes`, before anything is drawn). "build
+    workspace" is the peak of device ``FixedIndegree`` generation: the projection's int64
+    keys and, as large, the sort's (or the row count's) temporary.
+    """
     n = layout.n_total
-    parts = dict.fromkeys(("synapses", "delay ring", "neuron state", "parameters", "inputs",
-                           "spike lists", "recording", "plasticity"), 0)
+    parts = dict.fromkeys(("synapses", "build workspace", "delay ring", "neuron state",
+                           "parameters", "inputs", "spike lists", "recording", "plasticity"), 0)
     slots = layout.ring_slots
     for c in layout.classes:
-        delay_bytes = (0 if c.delays is None else c.delays.dtype.itemsize) if not c.generated \
-            else (3 if c.delay is None else 0)      # int16 drawn, then a uint8 copy
-        parts["synapses"] += 8 * (n + 1) + c.n_synapses * (8 + delay_bytes)
+        parts["synapses"] += 8 * (n + 1) + c.n_synapses * (8 + _delay_itemsize(c))
         if c.generated and layout.ring_width:
             slots = max(slots, c.delay_bound)
+        if c.generated:
+            keys = [p.rule.size(p.pre.size, p.post.size, p.pre is p.post) for p, _ in c.members
+                    if isinstance(p.rule, FixedIndegree)]
+            parts["build workspace"] = max([parts["build workspace"]] + [16 * k for k in keys])
     parts["delay ring"] = 4 * slots * layout.ring_width
     for g in layout.groups:
         if g.model_cls is SpikeSource:
@@ -219,18 +228,25 @@ def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
     return parts
 
 
+def _delay_itemsize(c) -> int:
+    """Device bytes per synapse of a class's per-synapse delays (0 for a constant delay)."""
+    if c.generated:
+        return 3 if c.delay is None else 0          # int16 drawn, then a uint8 copy
+    if hasattr(c, "delay_itemsize"):                # planned from the description
+        return c.delay_itemsize
+    return 0 if c.delays is None else c.delays.dtype.itemsize
+
+
 def _plastic_bytes(layout, proj) -> int:
-    """Estimate of a plastic projection's device arrays: CSR and column index (about 20 B per
-    synapse with its delay and trace bookkeeping) plus per-neuron traces over the delay range."""
-    same = proj.pre is proj.post
-    n_syn = proj.rule.size(proj.pre.size, proj.post.size, same)
-    if n_syn is None:                       # expected size of the random rules
-        p = getattr(proj.rule, "p", None)
-        k = getattr(proj.rule, "k", None)
-        n_syn = (p * proj.pre.size * proj.post.size if p is not None
-                 else k * max(proj.pre.size, proj.post.size) if k is not None
-                 else proj.pre.size * proj.post.size)
-    return int(20 * n_syn + 16 * (layout.max_delay + 1) * (proj.pre.size + proj.post.size))
+    """Device bytes of a plastic projection's runtime (:func:`~neurosim.plasticity.
+    cuda_runtime.plastic_device_bytes`: the arrays it allocates), for its expected number of
+    synapses and the largest delay its spec reaches."""
+    from ..plasticity.cuda_runtime import plastic_device_bytes
+    from .layout import _delay_key
+    from .memory import delay_steps_reach, expected_synapses
+    return plastic_device_bytes(proj.plasticity, expected_synapses(proj), proj.pre.size,
+                                proj.post.size, delay_steps_reach(proj.delay, layout.dt),
+                                _delay_key(proj.delay, layout.dt) == "hetero")
 
 
 def free_device_memory(host: bool) -> tuple[int, str]:
