@@ -39,27 +39,29 @@ def build_engine(net, backend: str):
 
 
 def _memory_check(net, backend: str, on_device):
-    """The check ``build_layout`` runs before drawing synapses: host memory for every backend
-    (HostMemoryError), then device memory for CUDA (DeviceMemoryError), both estimated from the
-    description."""
+    """Check host memory now, from the description alone (HostMemoryError before anything is
+    allocated), and return the check ``build_layout`` runs before drawing synapses: device
+    memory for CUDA (DeviceMemoryError; for cuda:host, whose device arrays are host memory,
+    the host's again with them added). Both are estimated from the planned synapse classes."""
     from dataclasses import replace
 
     from .memory import check_host_memory, host_bytes, planned_classes
 
+    classes, max_delay = planned_classes(net, on_device)
+    n_syn = sum(c.n_synapses for c in classes)
+    what = (f"building the network ({sum(p.size for p in net.populations):,} neurons, about "
+            f"{n_syn:,} static synapses) on {backend}")
+    host = host_bytes(net, classes, max_delay, backend)
+    check_host_memory(host, what)
+    if backend == "numpy":
+        return None
+
     def check(partial):
-        classes, max_delay = planned_classes(net, on_device)
-        n_syn = sum(c.n_synapses for c in classes)
-        what = (f"building the network ({partial.n_total:,} neurons, about {n_syn:,} static "
-                f"synapses) on {backend}")
-        device = None
-        if backend != "numpy":
-            from .cuda_engine import device_bytes
-            planned = replace(partial, classes=classes, max_delay=max_delay)
-            device = device_bytes(planned)
-        extra = sum(device.values()) if backend == "cuda:host" else 0
-        check_host_memory(host_bytes(net, classes, max_delay, backend), what, extra=extra)
-        if device is not None and backend == "cuda":
-            from .cuda_engine import check_memory
+        from .cuda_engine import check_memory, device_bytes
+        device = device_bytes(replace(partial, classes=classes, max_delay=max_delay))
+        if backend == "cuda:host":
+            check_host_memory(host, what, extra=sum(device.values()))
+        else:
             check_memory(device, host=False)
     return check
 

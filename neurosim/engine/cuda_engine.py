@@ -66,6 +66,7 @@ import itertools
 import logging
 import os
 import time
+import traceback
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -302,15 +303,20 @@ class CudaEngine(ProjectionAccess):
         try:
             with self.dev.context():
                 self._allocate()
+            self.plastic = []
+            for target, rule in _plastic_rules(net):
+                self.plastic.append(rule.build_cuda(self, target))
         except MemoryError as exc:       # cupy's OutOfMemoryError is a MemoryError
+            # the frames below (a half-built runtime's locals) must not keep arrays alive
+            traceback.clear_frames(exc.__traceback__)
             self._release()
             raise DeviceMemoryError(f"allocating the network on {self.name} failed ({exc}) "
                                     f"although the estimate ({_gib(sum(self.memory.values()))})"
                                     f" fitted: free device memory, or use device='cpu'") from None
-        except Exception:                # e.g. generated delays beyond the int16 range
+        except Exception as exc:         # e.g. generated delays beyond the int16 range
+            traceback.clear_frames(exc.__traceback__)
             self._release()
             raise
-        self.plastic = [r.build_cuda(self, p) for p, r in _plastic_rules(net)]
         self.recorder = _Recorder(self)
         for mon in net.monitors:
             self.recorder.add(mon, net._steps_done)
@@ -340,8 +346,18 @@ class CudaEngine(ProjectionAccess):
                        for d in L.drives]
 
     def _release(self) -> None:
+        """Drop every device array of a failed build: the engine's, its plastic runtimes'
+        (built or half-built), and the rules' references to those runtimes."""
+        for rt in self.__dict__.get("plastic", ()):
+            rt.__dict__.pop("v", None)
+        for _, rule in _plastic_rules(self.net):
+            if getattr(rule, "_runtimes", None):
+                rule._runtimes = [rt for rt in rule._runtimes
+                                  if getattr(rt, "engine", None) is not self]
+            if getattr(getattr(rule, "_runtime", None), "engine", None) is self:
+                rule._runtime = None
         for name in ("clock", "clk", "bad", "spk", "ring", "dummy", "groups", "classes",
-                     "drives", "nspk"):
+                     "drives", "nspk", "plastic", "_threshold_owners"):
             self.__dict__.pop(name, None)
         if not self.dev.host:
             import cupy

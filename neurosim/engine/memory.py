@@ -52,8 +52,8 @@ DRAW_BYTES_NO_SELF = {FixedTotalNumber: 9, FixedProbability: 41, AllToAll: 33}
 # the rule's own arrays; reward STDP keeps the most), and the peak while drawing and sorting
 PLASTIC_HOST_BYTES = (32, 60)
 PLASTIC_PEAK_BYTES = 80
-SAMPLE_BYTES = 32                     # per value of a chunk of sampled weights/delays (float64
-SAMPLE_CHUNK = 1 << 22                # draws, steps, masks; layout.SAMPLE_CHUNK values a chunk)
+SAMPLE_BYTES = (16, 32)               # per value of a chunk of sampled weights / delay steps
+SAMPLE_CHUNK = 1 << 22                # (float64 draws, steps, masks; layout.SAMPLE_CHUNK)
 SCATTER_BYTES = 24                    # per synapse placed by position (layout._place_block),
 SCATTER_CHUNK = 1 << 23               # layout.SCATTER_CHUNK synapses at a time
 
@@ -132,9 +132,10 @@ def draw_peak(proj, n: int, itemsize: int) -> int:
         per = max(per, DRAW_BYTES_NO_MULTAPSES.get(type(rule), per))
     if proj.pre is proj.post and not getattr(rule, "allow_self", True):
         per = max(per, DRAW_BYTES_NO_SELF.get(type(rule), per))
-    sampled = isinstance(proj.weight, D.Distribution) or (
-        itemsize and isinstance(proj.delay, D.Distribution))
-    result = (8 + itemsize) * n + (SAMPLE_BYTES * min(n, SAMPLE_CHUNK) if sampled else 0)
+    per_value = max(SAMPLE_BYTES[0] if isinstance(proj.weight, D.Distribution) else 0,
+                    SAMPLE_BYTES[1] if itemsize and isinstance(proj.delay, D.Distribution)
+                    else 0)
+    result = (8 + itemsize) * n + per_value * min(n, SAMPLE_CHUNK)
     if not isinstance(proj.weight, (D.Distribution, int, float)):
         result += 16 * n                          # weights as an array: float64, reordered
     if itemsize and not isinstance(proj.delay, D.Distribution):
