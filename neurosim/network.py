@@ -373,6 +373,8 @@ class Network:
         if not self.populations:
             raise ValueError("run(): the network has no populations")
         engine = self._ensure_built()
+        from .engine.memory import check_recording
+        check_recording(self, int(round(steps)))
         engine.run(int(round(steps)), progress or None)
 
     def get_state(self, population: Population, variable: str) -> np.ndarray:

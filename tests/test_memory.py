@@ -258,3 +258,31 @@ def test_out_of_memory_while_building_plastic_runtimes_releases_everything(monke
     state["runtime"] = 0
     net.build()
     assert len(net._engine.plastic) == 2
+
+
+def test_a_run_whose_recordings_cannot_fit_is_refused_before_it_starts(monkeypatch):
+    monkeypatch.setattr(memory, "available_host_memory", lambda: (16 << 30, "available (test)"))
+    net = ns.Network(device="cpu", seed=1)
+    a = net.add_population(100_000, ns.LIF(), name="exc")
+    net.record_state(a, "v")
+    with pytest.raises(ns.HostMemoryError, match=r"run\(\): recording 100,000 steps needs about "
+                                                 r"74.5 GiB.*StateMonitor 'v' of 'exc' "
+                                                 r"\(100,000 neurons every 1 steps\), 37.3 GiB\) but "
+                                                 r"only 16 GiB is available \(test\)"):
+        net.run(10_000.0)
+    assert net.t == 0.0
+    assert memory.recording_bytes(net, 10)[next(iter(memory.recording_bytes(net, 10)))] == \
+        11 * (4 * 100_000 + 8)
+    net.run(1.0)                                      # a short run records as usual
+    assert net.record_state(a, "v", indices=[0, 1], every=10) is not None
+
+
+def test_the_ring_of_a_long_constant_delay_is_in_the_estimate(monkeypatch):
+    net = ns.Network(device="cpu", seed=1)
+    a = net.add_population(200_000, ns.LIF())
+    net.connect(a, a, ns.OneToOne(), weight=1.0, delay=3000.0)     # 30,000 steps, allowed
+    parts = memory.host_bytes(net, *memory.planned_classes(net), "numpy")
+    assert parts["delay ring"] == 4 * 30_000 * 2 * 200_000                 # 44.7 GiB
+    monkeypatch.setattr(memory, "available_host_memory", lambda: (16 << 30, "available (test)"))
+    with pytest.raises(ns.HostMemoryError, match=r"delay ring 44.7 GiB"):
+        net.build()

@@ -278,3 +278,39 @@ def check_host_memory(parts: dict, what: str, extra: int = 0) -> None:
         f"{gib(free)} is {where}: reduce the largest part (fewer synapses or neurons, a "
         f"shorter maximum delay), close what else holds memory, or run it on a machine with "
         f"more memory", needed=total, available=free, parts=parts)
+
+
+def recording_bytes(net, steps: int) -> dict:
+    """Host bytes the monitors will add over a run of ``steps`` steps, by monitor (state
+    samples: float32 per recorded neuron plus an int64 step per sample; rates: an int64 count
+    per step). Spike monitors grow with the spikes, unknown beforehand: not counted."""
+    from ..monitors import RateMonitor, StateMonitor
+    out = {}
+    for mon in net.monitors:
+        if isinstance(mon, StateMonitor):
+            samples = steps // mon.every + 1
+            out[f"StateMonitor {mon.variable!r} of {mon.population.name!r} "
+                f"({mon.n_recorded:,} neurons every {mon.every} steps)"] = \
+                samples * (4 * mon.n_recorded + 8)
+        elif isinstance(mon, RateMonitor):
+            out[f"RateMonitor of {mon.population.name!r}"] = 8 * steps
+    return out
+
+
+def check_recording(net, steps: int) -> None:
+    """Raise HostMemoryError before a run whose state recordings would not fit: what they add,
+    twice (the chunks and their concatenation when read), against the available memory."""
+    parts = recording_bytes(net, steps)
+    total = 2 * sum(parts.values())
+    if total < (64 << 20):
+        return
+    free, where = available_host_memory()
+    if total <= free:
+        return
+    largest = max(parts, key=parts.get)
+    raise HostMemoryError(
+        f"run(): recording {steps:,} steps needs about {gib(total)} of host memory (the "
+        f"monitors' samples and their concatenation when read; largest: {largest}, "
+        f"{gib(parts[largest])}) but only {gib(free)} is {where}: record fewer neurons "
+        f"(indices=...), sample less often (every=...), or run in shorter pieces and keep "
+        f"what each recorded", needed=total, available=free, parts=parts)
