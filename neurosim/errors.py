@@ -29,7 +29,8 @@ class SimulationError(NeurosimError, RuntimeError):
 
 
 class DeviceMemoryError(NeurosimError, MemoryError):
-    """A network does not fit in the free memory of the GPU."""
+    """A network does not fit in the free memory of the GPU (estimated before building, or an
+    allocation that failed while building; what was allocated is released first)."""
 
 
 class HostMemoryError(NeurosimError, MemoryError):

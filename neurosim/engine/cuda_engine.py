@@ -45,10 +45,13 @@ is set back to it (the device state went on to the end of the chunk, invalid any
 :class:`~neurosim.errors.SimulationError` (the NumPy engine checks every 10 steps, so it reports
 a step up to 9 steps later).
 
-Device memory: before allocating anything, :func:`device_bytes` estimates what the network
-needs; if it does not fit in the free memory (:func:`free_device_memory`), a
+Device memory: :func:`device_bytes` estimates what the network needs, by part, first from the
+description (the rules' synapse counts, :mod:`neurosim.engine.memory`) before the host layout
+is drawn, then precisely from the drawn layout before the engine allocates anything; if it does
+not fit in the free memory (:func:`free_device_memory`), a
 :class:`~neurosim.errors.DeviceMemoryError` says the estimate, its parts, the free memory and what
-to change. If an allocation fails anyway, what was allocated is released before the error.
+to change. If an allocation fails anyway (the engine's arrays or a plastic runtime's), every
+array allocated is released before the same error.
 
 Plastic projections and homeostasis run on this engine when their rule provides
 ``build_cuda(engine, projection_or_population)``, returning a runtime with ``launches(engine)``
