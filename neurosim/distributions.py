@@ -163,7 +163,8 @@ def reach(value) -> float:
     A number or an array: its largest value; a distribution: its upper bound, or, for a normal
     without ``high`` (also through ``device_form()``), ``mean + 8.57 std`` (the largest value
     the device draws; NumPy's draws exceed it with probability below 1e-17 each, and drawn
-    delays are checked again when the network is built). ``inf`` when unknown.
+    delays are checked again when the network is built), or, for a tail beyond that sampled by
+    the inverse CDF, the largest value that can give. ``inf`` when unknown.
     """
     if isinstance(value, Distribution):
         hi = value.bounds()[1]
@@ -172,6 +173,12 @@ def reach(value) -> float:
         form = getattr(value, "device_form", None)
         spec = form() if form is not None and not isinstance(value, Normal) else value
         if isinstance(spec, Normal):
-            return float(spec.mean + MAX_NORMAL_Z * spec.std)
+            top = spec.mean + MAX_NORMAL_Z * spec.std
+            lo = spec.bounds()[0]
+            if spec.bound == "redraw" and spec.std > 0 and math.isfinite(lo):
+                # a tail drawn by the inverse CDF reaches further: its largest value
+                x = truncnorm.largest((lo - spec.mean) / spec.std, math.inf)
+                top = max(top, spec.mean + spec.std * x)
+            return float(top)
         return math.inf
     return value_range(value)[1]

@@ -162,6 +162,13 @@ def uniform_pair(k):
     return u, v
 
 
+def largest(a: float, b: float) -> float:
+    """The largest value :func:`sample` can return for ``[a, b]`` (at one end of the uniform
+    grid: the smallest ``u`` for an interval above the mean, which is sampled mirrored)."""
+    u, v = uniform_pair(np.array([0, K52_MAX], np.uint64))
+    return float(sample(u, v, a, b).max())
+
+
 def sample_normal(rng: np.random.Generator, n: int, mean: float, std: float, lo: float,
                   hi: float) -> np.ndarray:
     """``n`` draws of N(mean, std) truncated to ``[lo, hi]`` by the inverse CDF (std > 0)."""

@@ -417,6 +417,18 @@ def test_truncated_normals_of_tiny_mass_are_drawn_directly(gdev, low, high):
     assert abs(w.mean() - mean) < 5 * math.sqrt(var / w.size) + 1e-6 * abs(mean)
 
 
+def test_delays_of_a_far_tail_stay_within_the_ring(gdev):
+    net = device_net(gdev, seed=9)
+    a = net.add_population(300, ns.LIF())
+    spec = ns.Normal(0.1, 0.01, low=1.0)                  # 90 std out: the inverse CDF
+    p = net.connect(a, a, ns.FixedTotalNumber(20_000), weight=1.0, delay=spec)
+    net.build()
+    steps = np.rint(p.delays / DT).astype(int)
+    assert steps.min() == 10 and steps.max() <= dc.delay_bound_steps(spec, DT)
+    assert net._engine.n_slots >= steps.max()
+    net.run(2.0)
+
+
 def test_overlong_delays_are_errors():
     net = device_net("cuda:host")
     a = net.add_population(2, ns.LIF())

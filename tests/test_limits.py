@@ -152,3 +152,15 @@ def test_bounds_a_million_std_out_are_refused():
     with pytest.raises(ValueError, match=r"more than 1e\+06 std \(std = 1.0\) from the mean 0.0"):
         ns.Normal(0.0, 1.0, low=2e6)
     ns.Normal(0.0, 1.0, low=1e5).sample(np.random.default_rng(0), 10)
+
+
+@pytest.mark.parametrize("spec", [ns.Normal(0.1, 0.01, low=1.0), ns.Normal(0.0, 1.0, low=5.0),
+                                  ns.Normal(2.0, 0.5, low=0.1), ns.Uniform(1.0, 2.0)])
+def test_reach_bounds_every_draw(spec):
+    """The delay bound of connect() and the ring's size come from ``reach``: no draw exceeds
+    it, also for tails drawn by the inverse CDF beyond mean + 8.57 std."""
+    from neurosim.distributions import reach
+    x = spec.sample(np.random.default_rng(5), 1_000_000)
+    assert x.max() <= reach(spec)
+    if isinstance(spec, ns.Normal) and spec.mean + 8.58 * spec.std < spec.low:
+        assert reach(spec) > spec.low

@@ -122,9 +122,8 @@ def value_bound(spec) -> float:
     top = a + MAX_NORMAL_Z * b                       # Box-Muller's largest value
     bounded = bool(np.isfinite(lo) or np.isfinite(hi))
     if kind == 3 or (kind == 2 and not clip and bounded and b > 0):
-        # the inverse CDF's largest value: at u = 1 - 2^-53 (kind 2: values left after redraws)
-        u, v = truncnorm.uniform_pair(np.array([truncnorm.K52_MAX], np.uint64))
-        x = float(truncnorm.sample(u, v, (lo - a) / b, (hi - a) / b)[0])
+        # the inverse CDF's largest value (kind 2: for the values left after the redraws)
+        x = truncnorm.largest((lo - a) / b, (hi - a) / b)
         top = max(a + b * x, top if kind == 2 else -np.inf)
     return float(min(hi, top))
 
