@@ -49,7 +49,7 @@ def test_durations_off_the_grid_are_refused_at_any_length():
         net.run(1e6 + 0.05)          # 1e7 + 0.5 steps: the old relative tolerance let it pass
 
 
-# -- delays: one bound for every form ---------------------------------------------------------------
+# -- delays: one bound for every form --------------------------------------------------------------
 
 @pytest.mark.parametrize("delay, match", [
     (1e6, r"delay reaches 1e\+06 ms = 1e\+07 steps of dt = 0.1 ms; at most 32767 steps"),
@@ -75,7 +75,7 @@ def test_delays_at_the_bound_build():
     assert p.delays.max() == pytest.approx(3276.7) and q.delays.max() < 3276.8
 
 
-# -- spike times ------------------------------------------------------------------------------------
+# -- spike times -----------------------------------------------------------------------------------
 
 def test_spike_times_beyond_int64_steps_are_refused_with_the_range():
     net = ns.Network(dt=0.1, device="cpu")
@@ -87,7 +87,7 @@ def test_spike_times_beyond_int64_steps_are_refused_with_the_range():
     net.add_population(1, ns.SpikeSource([[5.0, 1e14]]))      # far, but a reachable step
 
 
-# -- truncated normals ------------------------------------------------------------------------------
+# -- truncated normals -----------------------------------------------------------------------------
 
 # (low, high) in standard deviations, and the mean/variance from scipy.stats.truncnorm (or, for
 # the narrow windows, numerical integration), for a reference independent of neurosim.truncnorm

@@ -57,10 +57,14 @@ def _memory_check(net, backend: str, on_device):
         return None
 
     def check(partial):
-        from .cuda_engine import check_memory, device_bytes
-        device = device_bytes(replace(partial, classes=classes, max_delay=max_delay))
+        from .cuda_engine import check_memory, device_bytes, record_budget
+        device = device_bytes(replace(partial, classes=classes, max_delay=max_delay),
+                              record_budget(net))
         if backend == "cuda:host":
-            check_host_memory(host, what, extra=sum(device.values()))
+            # the host-drawn synapse arrays are the device's there (no copy)
+            aliased = sum(c.n_synapses * (8 + c.delay_itemsize) for c in classes
+                          if not c.generated)
+            check_host_memory(host, what, extra=max(0, sum(device.values()) - aliased))
         else:
             check_memory(device, host=False)
     return check

@@ -232,6 +232,12 @@ def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
     return parts
 
 
+def record_budget(net) -> int:
+    """Device bytes the recording buffers may take: RECORD_BUDGET when monitors are attached at
+    build time, else the per-step counters of a chunk (MAX_CHUNK int32 values and a little)."""
+    return RECORD_BUDGET if net.monitors else 4 * MAX_CHUNK + (1 << 16)
+
+
 def _delay_itemsize(c) -> int:
     """Device bytes per synapse of a class's per-synapse delays (0 for a constant delay)."""
     if c.generated:
@@ -301,7 +307,7 @@ class CudaEngine(ProjectionAccess):
         self.dev = dev if dev is not None else _Device(host)
         self.gen = gen                  # DeviceConnectivity of the generated classes, or None
         self.xp = self.dev.xp
-        self.memory = device_bytes(layout)
+        self.memory = device_bytes(layout, record_budget(net))
         check_memory(self.memory, host)
         try:
             with self.dev.context():

@@ -52,7 +52,9 @@ DRAW_BYTES_NO_SELF = {FixedTotalNumber: 9, FixedProbability: 41, AllToAll: 33}
 # the rule's own arrays; reward STDP keeps the most), and the peak while drawing and sorting
 PLASTIC_HOST_BYTES = (32, 60)
 PLASTIC_PEAK_BYTES = 80
-SAMPLE_BYTES = (16, 32)               # per value of a chunk of sampled weights / delay steps
+PLASTIC_CUDA_HOST_BYTES = 16          # CUDA runtimes: + the int64 device-order permutation and
+                                      # its inverse, on the host
+SAMPLE_BYTES = (16, 36)               # per value of a chunk of sampled weights / delay steps
 SAMPLE_CHUNK = 1 << 22                # (float64 draws, steps, masks; layout.SAMPLE_CHUNK)
 SCATTER_BYTES = 24                    # per synapse placed by position (layout._place_block),
 SCATTER_CHUNK = 1 << 23               # layout.SCATTER_CHUNK synapses at a time
@@ -150,7 +152,7 @@ def host_bytes(net, classes, max_delay: int, device: str = "numpy") -> dict:
     from .layout import _delay_key
     n_total = sum(p.size for p in net.populations)
     parts = dict.fromkeys(("synapses", "synapse build (transient)", "delay ring", "neuron state",
-                           "inputs", "plasticity"), 0)
+                           "inputs", "plasticity", "plasticity build (transient)"), 0)
     host_classes = [c for c in classes if not c.generated]
     stored = 0
     for c in host_classes:
@@ -217,15 +219,16 @@ def host_bytes(net, classes, max_delay: int, device: str = "numpy") -> dict:
     parts["inputs"] += 8 * sum(p.size for p in net.populations
                                if type(p.model).__name__ == "PoissonSource")
     worst = 0
+    extra = 0 if device == "numpy" else PLASTIC_CUDA_HOST_BYTES    # perm and reordered copies
     for proj in net.projections:
         if proj.plasticity is None:
             continue
         n = expected_synapses(proj)
-        kept = n * PLASTIC_HOST_BYTES[_delay_key(proj.delay, net.dt) == "hetero"]
+        kept = n * (PLASTIC_HOST_BYTES[_delay_key(proj.delay, net.dt) == "hetero"] + extra)
         parts["plasticity"] += kept + 8 * (proj.pre.size + proj.post.size)
-        worst = max(worst, PLASTIC_PEAK_BYTES * n - kept)
-    # the runtimes are built after the static synapses: the larger of the two transients
-    parts["synapse build (transient)"] = max(parts["synapse build (transient)"], worst)
+        worst = max(worst, PLASTIC_PEAK_BYTES * n - kept + extra * n)
+    # the runtimes are built after the static synapses, whose transients are gone by then
+    parts["plasticity build (transient)"] = max(0, worst - parts["synapse build (transient)"])
     return parts
 
 
@@ -261,13 +264,24 @@ def gib(b: float) -> str:
     return f"{b / 2**30:.3g} GiB" if b >= 2**28 else f"{b / 2**20:.3g} MiB"
 
 
+def peak_bytes(parts: dict, extra: int = 0) -> int:
+    """The peak of the estimate ``parts`` (host_bytes): the synapse build's transients are freed
+    before the engine allocates its delay ring (and, on cuda:host, its ``extra`` device
+    arrays), so the peak counts the larger of the two, plus everything else."""
+    transient = parts.get("synapse build (transient)", 0)
+    later = parts.get("delay ring", 0) + extra
+    return int(sum(parts.values()) - transient - parts.get("delay ring", 0)
+               + max(transient, later))
+
+
 def check_host_memory(parts: dict, what: str, extra: int = 0) -> None:
-    """Raise HostMemoryError if the estimate ``parts`` (plus ``extra`` bytes, counted under
-    "device arrays") does not fit in the available host memory."""
+    """Raise HostMemoryError if the estimate ``parts`` does not fit in the available host
+    memory at its peak (:func:`peak_bytes`); ``extra``: the CUDA engine's arrays in the host
+    build (cuda:host), named as their own part."""
+    total = int(peak_bytes(parts, extra) * 1.05) + (64 << 20)   # allocator slack, objects
     parts = dict(parts)
     if extra:
         parts["device arrays (cuda:host)"] = extra
-    total = int(sum(parts.values()) * 1.05) + (64 << 20)     # allocator slack, Python objects
     free, where = available_host_memory()
     if total <= free:
         return

@@ -10,7 +10,8 @@ neurons, use :meth:`neurosim.Network.add_poisson_input` instead (true Poisson co
 
 ``SpikeSource(times)``: given spike times (ms) per neuron. A spike at time ``T`` is emitted by
 the step that ends at ``T`` rounded to the grid, i.e. stamped ``round(T/dt) * dt``; times must be
->= dt after rounding and at most 2^53 steps (checked by ``Network.add_population``). Several spikes of one neuron falling in the same step count once.
+>= dt after rounding and at most 2^53 steps (checked by ``Network.add_population``). Several
+spikes of one neuron falling in the same step count once.
 """
 
 from __future__ import annotations
