@@ -324,3 +324,26 @@ def test_the_ring_of_a_long_constant_delay_is_in_the_estimate(monkeypatch):
     monkeypatch.setattr(memory, "available_host_memory", lambda: (16 << 30, "available (test)"))
     with pytest.raises(ns.HostMemoryError, match=r"delay ring 44.7 GiB"):
         net.build()
+
+
+@needs_host_build
+@pytest.mark.parametrize("make_rule", [lambda: ns.AdaptiveThreshold(),
+                                       lambda: ns.IntrinsicPlasticity(target_rate=5.0),
+                                       lambda: ns.SynapticScaling(target_rate=5.0),
+                                       lambda: ns.SynapticScaling(target_total=10.0)])
+def test_homeostasis_estimate_matches_the_arrays_the_runtime_allocates(make_rule):
+    net = ns.Network(device="cuda:host", seed=5)
+    a = net.add_population(200, ns.LIF())
+    b = net.add_population(150, ns.LIF())
+    net.connect(a, b, ns.FixedIndegree(40), weight=0.5)
+    rule = net.add_homeostasis(b, make_rule())
+    net.run(0.2)                                 # scaling builds its handles at the first plan
+    (rt,) = net._engine.plastic
+    actual = sum(x.nbytes for x in rt.v.values() if getattr(x, "ndim", 0) > 0)
+    if isinstance(rule, ns.SynapticScaling):     # per scaled synapse: target and position
+        actual += sum(h[k].nbytes for h in rt.handles for k in ("post", "pos"))
+    else:                                        # "thr": the group's v_thresh, one per neuron
+        assert rt.v["thr"].size == 350
+    estimate = cuda_runtime.homeostasis_device_bytes(net, b, rule)
+    assert estimate == pytest.approx(actual, rel=0.03)
+    assert cuda_engine.device_bytes(net._engine.L, net=net)["plasticity"] == estimate

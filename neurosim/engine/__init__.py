@@ -59,7 +59,7 @@ def _memory_check(net, backend: str, on_device):
     def check(partial):
         from .cuda_engine import check_memory, device_bytes, record_budget
         device = device_bytes(replace(partial, classes=classes, max_delay=max_delay),
-                              record_budget(net))
+                              record_budget(net), net)
         if backend == "cuda:host":
             # the host-drawn synapse arrays are the device's there (no copy)
             aliased = sum(c.n_synapses * (8 + c.delay_itemsize) for c in classes

@@ -196,13 +196,14 @@ def lanes_for(mean_row: float) -> int:
 
 # -- memory ----------------------------------------------------------------------------------------
 
-def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
+def device_bytes(layout, record_bytes: int = RECORD_BUDGET, net=None) -> dict:
     """Estimated device bytes of a network's arrays, by part (see module docstring).
 
     ``layout`` is the drawn layout, or one whose classes are planned from the description
     (:func:`neurosim.engine.memory.planned_classes`, before anything is drawn). "build
     workspace" is the peak of device ``FixedIndegree`` generation: the projection's int64
-    keys and, as large, the sort's (or the row count's) temporary.
+    keys and, as large, the sort's (or the row count's) temporary. With ``net``, its
+    homeostasis rules' runtimes count under "plasticity" too.
     """
     n = layout.n_total
     parts = dict.fromkeys(("synapses", "build workspace", "delay ring", "neuron state",
@@ -229,6 +230,10 @@ def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
     parts["spike lists"] = 4 * n
     parts["recording"] = int(record_bytes)
     parts["plasticity"] = sum(_plastic_bytes(layout, proj) for proj in layout.plastic)
+    if net is not None and getattr(net, "homeostasis", None):
+        from ..plasticity.cuda_runtime import homeostasis_device_bytes
+        parts["plasticity"] += sum(homeostasis_device_bytes(net, pop, rule)
+                                   for pop, rule in net.homeostasis)
     return parts
 
 
@@ -307,7 +312,7 @@ class CudaEngine(ProjectionAccess):
         self.dev = dev if dev is not None else _Device(host)
         self.gen = gen                  # DeviceConnectivity of the generated classes, or None
         self.xp = self.dev.xp
-        self.memory = device_bytes(layout, record_budget(net))
+        self.memory = device_bytes(layout, record_budget(net), net)
         check_memory(self.memory, host)
         try:
             with self.dev.context():

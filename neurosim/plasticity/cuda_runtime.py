@@ -84,6 +84,27 @@ def plastic_device_bytes(rule, n_syn: int, n_pre: int, n_post: int, max_delay: i
     return int(b)
 
 
+def homeostasis_device_bytes(net, population, rule) -> int:
+    """Bytes of the device arrays of a homeostasis rule's CUDA runtime: per neuron its own
+    state (threshold rules: ``theta`` and ``base``, the group's ``v_thresh`` made per neuron,
+    rate estimates; scaling: the factor and the rate or weight sums) and, for
+    ``SynapticScaling`` of static projections, each scaled synapse's target (int32) and
+    position (int64), 12 B."""
+    from ..engine.memory import expected_synapses
+    from .homeostasis import IntrinsicPlasticity, SynapticScaling
+    n = population.size
+    if isinstance(rule, SynapticScaling):
+        projs = rule.projections
+        if projs is None:
+            projs = [p for p in net.projections
+                     if p.post is population and p.receptor == "excitatory"]
+        return int(4 * n + 8 * n + 4 + sum(12 * expected_synapses(p) + 8 for p in projs
+                                           if p.plasticity is None))
+    group = sum(p.size for p in net.populations
+                if p.model.group_key() == population.model.group_key())
+    return int(8 * n + 4 * group + 4 + (8 * n if isinstance(rule, IntrinsicPlasticity) else 0))
+
+
 def runtime_device_bytes(rt) -> int:
     """The bytes of the device arrays a built runtime holds (what the estimate predicts)."""
     return int(sum(a.nbytes for a in rt.v.values() if hasattr(a, "nbytes") and
