@@ -438,19 +438,22 @@ def _check_sign(where: str, model, receptor: str, value_range) -> None:
 def _check_delay_reach(where: str, delay, dt: float) -> None:
     """One bound for every form of delay (number, array, distribution): at most
     ``MAX_DELAY_STEPS`` steps (the per-synapse delays are stored as int16, and a longer constant
-    delay would size the delay ring at ``steps * 4`` bytes per receiving neuron and channel)."""
+    delay would size the delay ring at ``steps * 4`` bytes per receiving neuron and channel).
+    A distribution is bounded by :func:`neurosim.distributions.reach`."""
     from .engine.layout import MAX_DELAY_STEPS
     top = D.reach(delay)
     if not np.rint(top / dt) > MAX_DELAY_STEPS:
         return
-    if isinstance(delay, D.Distribution):
-        what = (f"delay {delay!r} reaches {top:g} ms ("
-                + ("its upper bound" if math.isfinite(delay.bounds()[1]) else
-                   f"mean + {D.MAX_NORMAL_Z:.3g} std: it has no high bound") + ")")
-        fix = "give the distribution a smaller high bound, or use a larger dt"
-    else:
-        what = f"delay reaches {top:g} ms"
-        fix = "use shorter delays, or a larger dt"
-    raise ValueError(f"{where}: {what} = {top / dt:.6g} steps of dt = {dt} ms; at most "
-                     f"{MAX_DELAY_STEPS} steps ({MAX_DELAY_STEPS * dt:g} ms at this dt) are "
-                     f"supported: {fix}")
+    limit = (f"at most {MAX_DELAY_STEPS} steps ({MAX_DELAY_STEPS * dt:g} ms at this dt) are "
+             f"supported")
+    if not isinstance(delay, D.Distribution):
+        raise ValueError(f"{where}: delay reaches {top:g} ms = {top / dt:.6g} steps of dt = "
+                         f"{dt} ms; {limit}: use shorter delays, or a larger dt")
+    if math.isinf(top):
+        raise ValueError(f"{where}: delay {delay!r} has no upper bound; {limit}: give it a "
+                         f"finite upper bound (its bounds() are {delay.bounds()})")
+    how = ("its upper bound" if math.isfinite(delay.bounds()[1])
+           else "the largest value it draws: it has no high bound")
+    raise ValueError(f"{where}: delay {delay!r} reaches {top:g} ms ({how}) = {top / dt:.6g} "
+                     f"steps of dt = {dt} ms; {limit}: give it a smaller high bound, or use a "
+                     f"larger dt")

@@ -432,7 +432,7 @@ def test_delays_of_a_far_tail_stay_within_the_ring(gdev):
 def test_overlong_delays_are_errors():
     net = device_net("cuda:host")
     a = net.add_population(2, ns.LIF())
-    with pytest.raises(ValueError, match="3857.17 ms.*no high bound.*32767 steps"):
+    with pytest.raises(ValueError, match="3857.17 ms.*no high bound.*at most 32767 steps"):
         net.connect(a, a, ns.OneToOne(), weight=1.0,
                     delay=ns.Normal(3000.0, 100.0, low=0.1), name="long")
     # what connect() lets through is within the int16 steps of the device's delays
