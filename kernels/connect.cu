@@ -146,7 +146,7 @@ NS_DEVICE double ns_tn_ndtri_log(double lp) {
  * v = 1 - u (both exact): the inverse of the truncated CDF. */
 NS_DEVICE double ns_tn_sample(double u, double v, double a, double b) {
   double sign = 1.0;
-  if (a >= 0.0) { /* above the mean: the mirror image of [-b, -a] */
+  if (a >= 0.0 && b > 0.0) { /* above the mean: the mirror image of [-b, -a] */
     const double t = a;
     a = -b;
     b = -t;

@@ -123,7 +123,7 @@ def mass(a: float, b: float) -> float:
     """Phi(b) - Phi(a) for a <= b, accurate for tails and narrow intervals (may underflow to 0
     beyond about 37 standard deviations; :func:`sample` never needs it there)."""
     a, b = float(a), float(b)
-    if a >= 0.0:
+    if a >= 0.0 and b > 0.0:
         a, b = -b, -a
     if b <= 0.0:
         la, lb = log_ndtr(a), log_ndtr(b)
@@ -136,7 +136,7 @@ def sample(u, v, a: float, b: float) -> np.ndarray:
     uniform pairs ``(u, v = 1 - u)`` of :func:`uniform_pair`: the inverse CDF, in float64."""
     a, b = float(a), float(b)
     u, v = np.asarray(u, np.float64), np.asarray(v, np.float64)
-    if a >= 0.0:                              # above the mean: the mirror image of [-b, -a]
+    if a >= 0.0 and b > 0.0:                  # above the mean: the mirror image of [-b, -a]
         return -sample(u, v, -b, -a)
     if b <= 0.0:                              # below the mean: log space
         la, lb = log_ndtr(a), log_ndtr(b)
@@ -191,7 +191,7 @@ def moments(a: float, b: float) -> tuple[float, float]:
     64-point Gauss-Legendre quadrature for finite intervals narrower than one standard
     deviation, where the closed form's variance loses its digits to cancellation."""
     a, b = float(a), float(b)
-    if a >= 0.0:
+    if a >= 0.0 and b > 0.0:
         m, var = moments(-b, -a)
         return -m, var
     if b - a < 1.0:

@@ -415,6 +415,8 @@ def test_truncated_normals_of_tiny_mass_are_drawn_directly(gdev, low, high):
     assert w.min() >= np.float32(low) and w.max() <= np.float32(hi)
     mean, var = truncnorm.moments(low, hi)
     assert abs(w.mean() - mean) < 5 * math.sqrt(var / w.size) + 1e-6 * abs(mean)
+    # float32 weights: their rounding (about 1e-7 relative) adds to the variance of narrow ones
+    assert abs(w.var() - var) < 5 * math.sqrt(8.0 / w.size) * var + (1e-7 * abs(mean)) ** 2
 
 
 def test_delays_of_a_far_tail_stay_within_the_ring(gdev):

@@ -177,3 +177,23 @@ def test_a_delay_distribution_without_any_bound_is_refused():
     a = net.add_population(2, ns.LIF())
     with pytest.raises(ValueError, match=r"has no upper bound; at most 32767 steps.*finite upper"):
         net.connect(a, a, ns.OneToOne(), weight=1.0, delay=Exponential())
+
+
+@pytest.mark.parametrize("rounds", [0, 1, 3])
+def test_values_left_after_the_redraws_follow_the_same_truncated_normal(monkeypatch, rounds):
+    """Redraw rounds are bounded; what is left is drawn by the inverse CDF, so the values
+    follow the truncated normal exactly however many rounds there were."""
+    monkeypatch.setattr(ns.distributions, "REDRAW_ROUNDS", rounds)
+    spec = ns.Normal(0.0, 1.0, low=-0.5, high=1.5)            # mass 0.62: the redraw path
+    n = 400_000
+    x = spec.sample(np.random.default_rng(11), n)
+    mean, var = truncnorm.moments(-0.5, 1.5)
+    assert x.min() >= -0.5 and x.max() <= 1.5
+    assert abs(x.mean() - mean) < 5 * math.sqrt(var / n)
+    assert abs(x.var() - var) < 5 * math.sqrt(2.0 / n) * var
+
+
+def test_a_zero_width_interval_gives_its_bound():
+    for low in (5.0, -3.0, 0.0):
+        x = ns.Normal(0.0, 1.0, low=low, high=low).sample(np.random.default_rng(0), 100)
+        np.testing.assert_array_equal(x, low)
