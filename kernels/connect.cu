@@ -26,6 +26,12 @@
  * n / 2**32). Uniform doubles: (raw >> 11) * 2**-53 in [0, 1); normals:
  * Box-Muller in double precision from u1 = ((raw0 >> 11) + 1) * 2**-53 in
  * (0, 1] and u2 from raw1, so |z| <= 8.58 (the tail beyond is not drawn).
+ * Truncated normals (bounds redrawn): by Box-Muller, redrawn at most
+ * NS_CONNECT_REDRAWS times when the interval holds at least a quarter of the
+ * mass (kind 2), then -- or at once for a smaller interval (kind 3) -- by the
+ * inverse CDF of the truncated distribution (ns_tn_sample, the formulas of
+ * neurosim/truncnorm.py) from u = ((raw0 >> 12) + 1/2) * 2**-52: every value in
+ * bounded time, however far out or narrow the interval.
  */
 #include "philox.cuh"
 
@@ -33,12 +39,17 @@
 #define NS_CONNECT_WEIGHT 1ULL
 #define NS_CONNECT_DELAY 2ULL
 #define NS_CONNECT_ROWS 3ULL
-/* Redraws of one value before giving up (flagged in bad[0]): bounds at most
- * 6 standard deviations from the mean (distributions.Normal) need far fewer. */
-#define NS_CONNECT_MAX_ATTEMPTS 1000000ULL
+/* Box-Muller redraws of a bounded normal value (kind 2) before the inverse
+ * CDF takes over: with at least a quarter of the mass inside, 0.75^100 of the
+ * values get that far. */
+#define NS_CONNECT_REDRAWS 100ULL
 
 #define NS_CONNECT_TWO_PI 6.283185307179586
 #define NS_CONNECT_2M53 1.1102230246251565e-16 /* 2**-53 */
+#define NS_TN_2M52 2.220446049250313e-16       /* 2**-52 */
+#define NS_TN_K52_MAX 4503599627370495ULL      /* 2**52 - 1 */
+#define NS_TN_SQRT1_2 0.7071067811865476
+#define NS_TN_LOG_SQRT_2PI 0.9189385332046728
 
 /* Block j of the stream (purpose, attempt). */
 NS_DEVICE ns_u64x4 ns_connect_block(ns_u64 k0, ns_u64 k1, ns_u64 purpose, ns_u64 attempt,
@@ -62,18 +73,124 @@ NS_DEVICE ns_i32 ns_connect_row(const ns_i64 *__restrict__ moff, ns_i32 n_pre, n
   return lo;
 }
 
+/* ---- the truncated normal by its inverse CDF (neurosim/truncnorm.py) ---- */
+
+NS_DEVICE double ns_tn_horner(double r, double c0, double c1, double c2, double c3, double c4,
+                              double c5, double c6, double c7) {
+  return ((((((c0 * r + c1) * r + c2) * r + c3) * r + c4) * r + c5) * r + c6) * r + c7;
+}
+
+/* log Phi(x) for x <= -37: the asymptotic series of the Mills ratio. */
+NS_DEVICE double ns_tn_log_ndtr_series(double x) {
+  const double t = 1.0 / (x * x);
+  const double s = ns_tn_horner(t, -135135.0, 10395.0, -945.0, 105.0, -15.0, 3.0, -1.0, 1.0);
+  return -0.5 * x * x - log(-x) - NS_TN_LOG_SQRT_2PI + log(s);
+}
+
+/* log Phi(x), the log of the standard normal CDF. */
+NS_DEVICE double ns_tn_log_ndtr(double x) {
+  if (x > 0.0) return log1p(-0.5 * erfc(x * NS_TN_SQRT1_2));
+  if (x > -37.0) return log(0.5 * erfc(-x * NS_TN_SQRT1_2));
+  return ns_tn_log_ndtr_series(x);
+}
+
+/* x <= 0 with log Phi(x) = lp <= log(1/2): Wichura's AS241 (tail branches
+ * from log p), three Newton steps on the series below lp = -690. */
+NS_DEVICE double ns_tn_ndtri_log(double lp) {
+  const double p = exp(lp);
+  if (p >= 0.075) {
+    const double q = p - 0.5, r = 0.180625 - q * q;
+    return q *
+           ns_tn_horner(r, 2.5090809287301226727e+3, 3.3430575583588128105e+4,
+                        6.7265770927008700853e+4, 4.5921953931549871457e+4,
+                        1.3731693765509461125e+4, 1.9715909503065514427e+3,
+                        1.3314166789178437745e+2, 3.3871328727963666080e+0) /
+           ns_tn_horner(r, 5.2264952788528545610e+3, 2.8729085735721942674e+4,
+                        3.9307895800092710610e+4, 2.1213794301586595867e+4,
+                        5.3941960214247511077e+3, 6.8718700749205790830e+2,
+                        4.2313330701600911252e+1, 1.0);
+  }
+  if (lp >= -690.0) {
+    double r = sqrt(-lp);
+    if (r <= 5.0) {
+      r -= 1.6;
+      return -ns_tn_horner(r, 7.74545014278341407640e-4, 2.27238449892691845833e-2,
+                           2.41780725177450611770e-1, 1.27045825245236838258e+0,
+                           3.64784832476320460504e+0, 5.76949722146069140550e+0,
+                           4.63033784615654529590e+0, 1.42343711074968357734e+0) /
+             ns_tn_horner(r, 1.05075007164441684324e-9, 5.47593808499534494600e-4,
+                          1.51986665636164571966e-2, 1.48103976427480074590e-1,
+                          6.89767334985100004550e-1, 1.67638483018380384940e+0,
+                          2.05319162663775882187e+0, 1.0);
+    }
+    r -= 5.0;
+    return -ns_tn_horner(r, 2.01033439929228813265e-7, 2.71155556874348757815e-5,
+                         1.24266094738807843860e-3, 2.65321895265761230930e-2,
+                         2.96560571828504891230e-1, 1.78482653991729133580e+0,
+                         5.46378491116411436990e+0, 6.65790464350110377720e+0) /
+           ns_tn_horner(r, 2.04426310338993978564e-15, 1.42151175831644588870e-7,
+                        1.84631831751005468180e-5, 7.86869131145613259100e-4,
+                        1.48753612908506148525e-2, 1.36929880922735805310e-1,
+                        5.99832206555887937690e-1, 1.0);
+  }
+  const double s = -lp;
+  double x = -sqrt(2.0 * s - log(2.0 * s) - 2.0 * NS_TN_LOG_SQRT_2PI);
+  for (int it = 0; it < 3; ++it) {
+    const double l = ns_tn_log_ndtr_series(x);
+    x -= (l - lp) / exp(-0.5 * x * x - NS_TN_LOG_SQRT_2PI - l);
+  }
+  return x;
+}
+
+/* The standard normal truncated to [a, b] (a < b) from u in (0, 1) and
+ * v = 1 - u (both exact): the inverse of the truncated CDF. */
+NS_DEVICE double ns_tn_sample(double u, double v, double a, double b) {
+  double sign = 1.0;
+  if (a >= 0.0 && b > 0.0) { /* above the mean: the mirror image of [-b, -a] */
+    const double t = a;
+    a = -b;
+    b = -t;
+    sign = -1.0;
+  }
+  double x;
+  if (b <= 0.0) { /* below the mean: log space */
+    const double la = ns_tn_log_ndtr(a), lb = ns_tn_log_ndtr(b);
+    x = ns_tn_ndtri_log(lb + log1p(v * expm1(la - lb)));
+  } else { /* around the mean */
+    const double m = 0.5 * (erf(b * NS_TN_SQRT1_2) - erf(a * NS_TN_SQRT1_2));
+    const double lo = 0.5 * erfc(-a * NS_TN_SQRT1_2) + u * m;
+    if (lo <= 0.5) x = ns_tn_ndtri_log(log(lo));
+    else x = -ns_tn_ndtri_log(log(0.5 * erfc(b * NS_TN_SQRT1_2) + v * m));
+  }
+  x = x < a ? a : (x > b ? b : x);
+  return sign * x;
+}
+
+/* N(mean, std) truncated to [lo, hi] from block (purpose, attempt, j). */
+NS_DEVICE double ns_connect_tnormal(double mean, double std, double lo, double hi, ns_u64 k0,
+                                    ns_u64 k1, ns_u64 purpose, ns_u64 attempt, ns_u64 j) {
+  const ns_u64 k = ns_connect_block(k0, k1, purpose, attempt, j).v0 >> 12;
+  const double u = ((double)k + 0.5) * NS_TN_2M52;
+  const double v = ((double)(NS_TN_K52_MAX - k) + 0.5) * NS_TN_2M52;
+  const double x = mean + std * ns_tn_sample(u, v, (lo - mean) / std, (hi - mean) / std);
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
 /* A value of a weight/delay spec for synapse j. kind 0: the constant a;
  * 1: uniform on [a, b); 2: normal (mean a, std b) within [lo, hi], redrawn
- * (clip = 0) or clipped (clip = 1). *ok becomes 0 if redrawing never ended. */
+ * (clip = 0; at most NS_CONNECT_REDRAWS times, then the inverse CDF) or
+ * clipped (clip = 1); 3: normal (mean a, std b > 0) truncated to [lo, hi] by
+ * the inverse CDF (an interval with less than a quarter of the mass). */
 NS_DEVICE double ns_connect_sample(ns_i32 kind, double a, double b, double lo, double hi,
                                    ns_i32 clip, ns_u64 k0, ns_u64 k1, ns_u64 purpose,
-                                   ns_u64 j, int *ok) {
+                                   ns_u64 j) {
   if (kind == 0) return a;
   if (kind == 1) {
     const ns_u64x4 r = ns_connect_block(k0, k1, purpose, 0ULL, j);
     return a + (b - a) * ((double)(r.v0 >> 11) * NS_CONNECT_2M53);
   }
-  for (ns_u64 attempt = 0; attempt < NS_CONNECT_MAX_ATTEMPTS; ++attempt) {
+  if (kind == 3) return ns_connect_tnormal(a, b, lo, hi, k0, k1, purpose, 0ULL, j);
+  for (ns_u64 attempt = 0; attempt < NS_CONNECT_REDRAWS; ++attempt) {
     const ns_u64x4 r = ns_connect_block(k0, k1, purpose, attempt, j);
     const double u1 = ((double)(r.v0 >> 11) + 1.0) * NS_CONNECT_2M53;
     const double u2 = (double)(r.v1 >> 11) * NS_CONNECT_2M53;
@@ -81,8 +198,7 @@ NS_DEVICE double ns_connect_sample(ns_i32 kind, double a, double b, double lo, d
     if (clip) return v < lo ? lo : (v > hi ? hi : v);
     if (v >= lo && v <= hi) return v;
   }
-  *ok = 0;
-  return a;
+  return ns_connect_tnormal(a, b, lo, hi, k0, k1, purpose, NS_CONNECT_REDRAWS, j);
 }
 
 /* Targets of the synapses of one projection. mode 0: uniform random targets
@@ -187,8 +303,9 @@ NS_GLOBAL void connect_cols_from_keys(ns_i64 n_syn, ns_i32 n_post,
 }
 
 /* Every synapse's value of a weight/delay spec (ns_connect_sample) from the
- * stream `purpose`, handed to store(position in the class arrays, value);
- * bad[0] = 1 if a redraw never ended. */
+ * stream `purpose`, handed to store(position in the class arrays, value).
+ * bad: flags of the caller (bad[1]: a delay beyond the int16 range); bad[0]
+ * is no longer set (every draw ends). */
 template <typename Store>
 NS_DEVICE void ns_connect_values(ns_i32 kind, double a, double b, double lo, double hi,
                                  ns_i32 clip, ns_u64 key0, ns_u64 key1, ns_u64 purpose,
@@ -197,10 +314,8 @@ NS_DEVICE void ns_connect_values(ns_i32 kind, double a, double b, double lo, dou
                                  Store store) {
   NS_GRID_STRIDE_LOOP(j, n_syn) {
     const ns_i32 i = ns_connect_row(moff, n_pre, j);
-    int ok = 1;
     const double v = ns_connect_sample(kind, a, b, lo, hi, clip, key0, key1, purpose,
-                                       (ns_u64)j, &ok);
-    if (!ok) bad[0] = 1;
+                                       (ns_u64)j);
     store(dst[i] + j - moff[i], v);
   }
 }

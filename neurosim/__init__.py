@@ -8,7 +8,8 @@ from .backends import available
 from .connectivity import (AllToAll, Explicit, FixedIndegree, FixedOutdegree, FixedProbability,
                            FixedTotalNumber, OneToOne)
 from .distributions import Normal, Uniform
-from .errors import (CheckpointError, DeviceMemoryError, DeviceUnavailableError, NeurosimError,
+from .errors import (CheckpointError, DeviceMemoryError, DeviceUnavailableError,
+                     HostMemoryError, NeurosimError,
                      SimulationError)
 from .inputs import DCCurrent, StepCurrent
 from .models import AdEx, Izhikevich, LIF, LIFCond, NeuronModel, PoissonSource, SpikeSource
@@ -29,7 +30,7 @@ __all__ = [
     "Uniform", "Normal", "DCCurrent", "StepCurrent",
     "SpikeMonitor", "StateMonitor", "RateMonitor",
     "NeurosimError", "DeviceUnavailableError", "SimulationError", "DeviceMemoryError",
-    "CheckpointError", "load",
+    "CheckpointError", "load", "HostMemoryError",
     "available", "networks",
     "STDP", "TripletSTDP", "RewardSTDP", "AdaptiveThreshold", "IntrinsicPlasticity",
     "SynapticScaling", "plasticity", "tasks",

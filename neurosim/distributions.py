@@ -12,11 +12,20 @@ the drawn values are checked again when the network is built, so a draw never si
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _validate as V
+from . import truncnorm
+
+REDRAW_MIN_MASS = 0.25      # Normal: redraw when [low, high] holds this much, else inverse CDF
+REDRAW_ROUNDS = 100         # Normal: redraws before the inverse CDF takes the rest
+MAX_TAIL_STD = 1e6          # Normal: farthest bound from the mean, in standard deviations
+# |z| of a Box-Muller normal from 53-bit uniforms is at most sqrt(-2 ln 2^-53) = 8.57 (the
+# device's draws, kernels/connect.cu); NumPy's exceed it with probability below 1e-17
+MAX_NORMAL_Z = math.sqrt(-2.0 * math.log(2.0 ** -53))
 
 
 class Distribution:
@@ -54,11 +63,18 @@ class Uniform(Distribution):
 class Normal(Distribution):
     """Normal with ``mean`` and ``std``, optionally bounded to ``[low, high]``.
 
-    ``bound="redraw"`` (default) redraws values outside the bounds (a truncated normal, as NEST's
-    ``redraw``), keeping no mass at the bounds; ``bound="clip"`` clips them to the bounds (as
-    ``max(0, N(40, 15))`` in the COBA benchmark). ``low``/``high`` default to unbounded. With
-    ``redraw``, an interval more than 6 standard deviations from the mean is refused, since
-    redrawing would practically never finish.
+    ``bound="redraw"`` (default) gives the normal truncated to the bounds (as NEST's
+    ``redraw``), keeping no mass at the bounds; ``bound="clip"`` clips values to the bounds (as
+    ``max(0, N(40, 15))`` in the COBA benchmark). ``low``/``high`` default to unbounded.
+
+    Truncated values are drawn in bounded time whatever the mass of ``[low, high]``: when it holds
+    at least :data:`REDRAW_MIN_MASS` of the distribution, values outside are redrawn, at most
+    :data:`REDRAW_ROUNDS` times (the few left after that, about ``0.75^100`` of them, are drawn
+    as below); a smaller interval (a tail such as ``low = mean + 8 std``, or a narrow window) is
+    sampled directly by the inverse CDF of the truncated distribution
+    (:mod:`neurosim.truncnorm`). Either way the values follow the truncated normal exactly. An
+    interval more than 10^6 standard deviations from the mean is refused (its values would be
+    the bound itself: give that number instead).
     """
 
     mean: float
@@ -78,20 +94,38 @@ class Normal(Distribution):
             raise ValueError(f"Normal: with std=0 the mean {self.mean} must lie in [low, high]")
         if self.bound not in ("redraw", "clip"):
             raise ValueError(f"Normal: bound must be 'redraw' or 'clip', got {self.bound!r}")
-        if self.bound == "redraw" and self.std > 0 and (lo > self.mean + 6 * self.std or hi < self.mean - 6 * self.std):
-            raise ValueError(
-                f"Normal: the interval [{lo}, {hi}] lies more than 6 std from the mean {self.mean}")
+        if self.bound == "redraw" and self.std > 0:
+            far = MAX_TAIL_STD * self.std
+            if not (lo <= self.mean + far and hi >= self.mean - far):
+                raise ValueError(
+                    f"Normal: the interval [low, high] = [{lo}, {hi}] lies more than "
+                    f"{MAX_TAIL_STD:g} std (std = {self.std}) from the mean {self.mean}; every "
+                    f"value would be the bound itself: give that number instead")
+
+    def truncated_mass(self) -> float:
+        """The probability that N(mean, std) falls within [low, high] (1.0 when std = 0)."""
+        lo, hi = self.bounds()
+        if self.std == 0:
+            return 1.0
+        return truncnorm.mass((lo - self.mean) / self.std, (hi - self.mean) / self.std)
 
     def sample(self, rng, n):
-        out = rng.normal(self.mean, self.std, size=n)
         lo, hi = self.bounds()
         if self.bound == "clip":
-            return np.clip(out, lo, hi)
-        if np.isfinite(lo) or np.isfinite(hi):
-            bad = np.flatnonzero((out < lo) | (out > hi))
-            while bad.size:
-                out[bad] = rng.normal(self.mean, self.std, size=bad.size)
-                bad = bad[(out[bad] < lo) | (out[bad] > hi)]
+            return np.clip(rng.normal(self.mean, self.std, size=n), lo, hi)
+        if not (np.isfinite(lo) or np.isfinite(hi)) or self.std == 0:
+            return rng.normal(self.mean, self.std, size=n)
+        if self.truncated_mass() < REDRAW_MIN_MASS:
+            return truncnorm.sample_normal(rng, n, self.mean, self.std, lo, hi)
+        out = rng.normal(self.mean, self.std, size=n)
+        bad = np.flatnonzero((out < lo) | (out > hi))
+        for _ in range(REDRAW_ROUNDS):
+            if not bad.size:
+                break
+            out[bad] = rng.normal(self.mean, self.std, size=bad.size)
+            bad = bad[(out[bad] < lo) | (out[bad] > hi)]
+        if bad.size:
+            out[bad] = truncnorm.sample_normal(rng, bad.size, self.mean, self.std, lo, hi)
         return out
 
     def bounds(self):
@@ -159,3 +193,30 @@ def value_range(value) -> tuple[float, float]:
     if arr.size == 0:
         return (0.0, 0.0)
     return (float(arr.min()), float(arr.max()))
+
+
+def reach(value) -> float:
+    """The largest value a weight/delay spec can practically produce (ms for a delay).
+
+    A number or an array: its largest value; a distribution: its upper bound, or, for a normal
+    without ``high`` (also through ``device_form()``), ``mean + 8.57 std`` (the largest value
+    the device draws; NumPy's draws exceed it with probability below 1e-17 each, and drawn
+    delays are checked again when the network is built), or, for a tail beyond that sampled by
+    the inverse CDF, the largest value that can give. ``inf`` when unknown.
+    """
+    if isinstance(value, Distribution):
+        hi = value.bounds()[1]
+        if math.isfinite(hi):
+            return float(hi)
+        form = getattr(value, "device_form", None)
+        spec = form() if form is not None and not isinstance(value, Normal) else value
+        if isinstance(spec, Normal):
+            top = spec.mean + MAX_NORMAL_Z * spec.std
+            lo = spec.bounds()[0]
+            if spec.bound == "redraw" and spec.std > 0 and math.isfinite(lo):
+                # a tail drawn by the inverse CDF reaches further: its largest value
+                x = truncnorm.largest((lo - spec.mean) / spec.std, math.inf)
+                top = max(top, spec.mean + spec.std * x)
+            return float(top)
+        return math.inf
+    return value_range(value)[1]

@@ -29,7 +29,20 @@ class SimulationError(NeurosimError, RuntimeError):
 
 
 class DeviceMemoryError(NeurosimError, MemoryError):
-    """A network does not fit in the free memory of the GPU."""
+    """A network does not fit in the free memory of the GPU (estimated before building, or an
+    allocation that failed while building; what was allocated is released first)."""
+
+
+class HostMemoryError(NeurosimError, MemoryError):
+    """A network would not fit in the host's available memory (raised before building it).
+
+    Attributes ``needed`` and ``available`` (bytes) and ``parts`` (the estimate by part).
+    """
+
+    def __init__(self, message: str, *, needed: int = 0, available: int = 0,
+                 parts: dict | None = None):
+        super().__init__(message)
+        self.needed, self.available, self.parts = needed, available, dict(parts or {})
 
 
 class CheckpointError(NeurosimError, ValueError):

@@ -20,6 +20,9 @@ from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 
 log = logging.getLogger(__name__)
 
+MIN_DT = 1e-3                   # ms: the smallest time step (NEST's default resolution floor)
+MAX_RUN_STEPS = 10**8           # steps one run() call takes at most unless told otherwise
+
 
 class Population:
     """A group of ``size`` neurons of one model. Create with :meth:`Network.add_population`."""
@@ -121,6 +124,10 @@ class Network:
     def __init__(self, dt: float = 0.1, device: str = "auto", seed: int | None = None,
                  connectivity: str = "auto"):
         self.dt = V.positive("Network", "dt", dt)
+        if self.dt < MIN_DT:
+            raise ValueError(f"Network: dt must be >= {MIN_DT} ms (1 us, NEST's finest default "
+                             f"resolution), got {self.dt} ms; dt is in milliseconds (0.1 is the "
+                             f"usual step)")
         from .backends import DEVICES
         from .engine.device_connect import MODES
         self.device = V.choice("Network", "device", device, DEVICES)
@@ -168,6 +175,9 @@ class Network:
                       self.n_neurons + n, what="neurons")
         V.instance(where, "model", model, NeuronModel, "a neuron model such as ns.LIF(...)")
         model.check_size(n, where)
+        check_times = getattr(model, "check_times", None)      # SpikeSource: needs dt
+        if check_times is not None:
+            check_times(self.dt, where)
         name = f"pop{len(self.populations)}" if name is None else V.text(where, "name", name)
         if any(p.name == name for p in self.populations):
             raise ValueError(f"{where}: a population named {name!r} exists already")
@@ -227,6 +237,7 @@ class Network:
         lo, _ = D.value_range(delay)
         if lo < self.dt * (1 - 1e-6):
             raise ValueError(f"{where}: delay must be >= dt = {self.dt} ms, got {lo} ms")
+        _check_delay_reach(where, delay, self.dt)
         if plasticity is not None:
             from .plasticity import PlasticityRule
             V.instance(where, "plasticity", plasticity, PlasticityRule,
@@ -343,7 +354,7 @@ class Network:
         """Build the engine now (connectivity, state, buffers) instead of at the first run."""
         return self._ensure_built()
 
-    def run(self, duration: float, progress=False) -> None:
+    def run(self, duration: float, progress=False, max_steps: int | None = MAX_RUN_STEPS) -> None:
         """Advance the simulation by ``duration`` ms (a multiple of dt); repeated calls continue.
 
         ``progress``: True for a progress bar (simulated time and speed), or a callable
@@ -354,12 +365,26 @@ class Network:
         plasticity and monitors at one step boundary (a failed chunk is rolled back), so
         ``run()`` again continues exactly as an uninterrupted run would
         (:mod:`neurosim.engine.interrupts`).
+
+        ``max_steps``: the most steps one call may take (default 10^8, e.g. 2.8 hours of
+        simulated time at dt = 0.1 ms): a longer run is refused before it starts, since it is
+        far more often a slip of units (seconds for milliseconds, a dt of 1e-9) than meant;
+        pass a larger number, or None, to run it anyway.
         """
         duration = V.non_negative("run()", "duration", duration)
+        if max_steps is not None:
+            max_steps = V.integer("run()", "max_steps", max_steps, minimum=1)
         steps = duration / self.dt
-        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+        if abs(steps - round(steps)) > 1e-6 + 1e-12 * steps:
             raise ValueError(f"run(): duration must be a multiple of dt = {self.dt} ms, "
                              f"got {duration}")
+        if (max_steps is not None and steps > max_steps) or steps >= 2**62:
+            limit = (f"more than max_steps = {max_steps:,} per call" if steps < 2**62
+                     else "more than a run can count (2^62)")
+            raise ValueError(f"run(): duration = {duration:g} ms at dt = {self.dt:g} ms is "
+                             f"{steps:.4g} steps, {limit}; check duration and dt (both in "
+                             f"ms), or pass max_steps=None (or a larger number) to run that "
+                             f"many steps")
         if not (progress is True or progress is False or progress is None or callable(progress)):
             raise TypeError(f"run(): progress must be a bool or a callable, got "
                             f"{V.show(progress)}")
@@ -367,6 +392,8 @@ class Network:
             raise ValueError("run(): the network has no populations")
         engine = self._ensure_built()
         from .engine.interrupts import DeferredInterrupt
+        from .engine.memory import check_recording
+        check_recording(self, int(round(steps)))
         with DeferredInterrupt() as guard:
             engine.run(int(round(steps)), progress or None, guard)
 
@@ -437,3 +464,27 @@ def _check_sign(where: str, model, receptor: str, value_range) -> None:
     if sign < 0 and hi > 0:
         raise ValueError(f"{where}: weights on the {receptor} receptor of {type(model).__name__} "
                          f"must be <= 0 (they are currents/jumps), got values up to {hi}")
+
+
+def _check_delay_reach(where: str, delay, dt: float) -> None:
+    """One bound for every form of delay (number, array, distribution): at most
+    ``MAX_DELAY_STEPS`` steps (the per-synapse delays are stored as int16, and a longer constant
+    delay would size the delay ring at ``steps * 4`` bytes per receiving neuron and channel).
+    A distribution is bounded by :func:`neurosim.distributions.reach`."""
+    from .engine.layout import MAX_DELAY_STEPS
+    top = D.reach(delay)
+    if not np.rint(top / dt) > MAX_DELAY_STEPS:
+        return
+    limit = (f"at most {MAX_DELAY_STEPS} steps ({MAX_DELAY_STEPS * dt:g} ms at this dt) are "
+             f"supported")
+    if not isinstance(delay, D.Distribution):
+        raise ValueError(f"{where}: delay reaches {top:g} ms = {top / dt:.6g} steps of dt = "
+                         f"{dt} ms; {limit}: use shorter delays, or a larger dt")
+    if math.isinf(top):
+        raise ValueError(f"{where}: delay {delay!r} has no upper bound; {limit}: give it a "
+                         f"finite upper bound (its bounds() are {delay.bounds()})")
+    how = ("its upper bound" if math.isfinite(delay.bounds()[1])
+           else "the largest value it draws: it has no high bound")
+    raise ValueError(f"{where}: delay {delay!r} reaches {top:g} ms ({how}) = {top / dt:.6g} "
+                     f"steps of dt = {dt} ms; {limit}: give it a smaller high bound, or use a "
+                     f"larger dt")

@@ -25,6 +25,7 @@ import pytest
 import neurosim as ns
 from neurosim.backends import cuda_status, host_build_status
 from neurosim.engine import device_connect as dc
+from neurosim import truncnorm
 from neurosim.engine.layout import rng_for
 from neurosim.networks.potjans_diesmann import NestDelay
 
@@ -67,23 +68,44 @@ def mirror_uniform_targets(seed, index, n_syn, n_post, sources=None):
     return t
 
 
+def mirror_tnormal(seed, index, purpose, attempt, sel, n, mean, std, lo, hi):
+    """ns_connect_tnormal: the inverse CDF of neurosim.truncnorm from block (purpose, attempt)."""
+    k = blocks(seed, index, purpose, attempt, n)[sel, 0] >> np.uint64(12)
+    u, v = truncnorm.uniform_pair(k)
+    x = mean + std * truncnorm.sample(u, v, (lo - mean) / std, (hi - mean) / std)
+    return np.clip(x, lo, hi)
+
+
 def mirror_normal(seed, index, purpose, n, mean, std, lo=-np.inf, hi=np.inf, clip=False):
+    direct = (not clip and std > 0
+              and truncnorm.mass((lo - mean) / std, (hi - mean) / std) < 0.25)
+    if direct:
+        return mirror_tnormal(seed, index, purpose, 0, slice(None), n, mean, std, lo, hi)
     out = np.empty(n)
     todo = np.arange(n)
-    attempt = 0
-    while todo.size:
+    for attempt in range(dc_redraws()):
+        if not todo.size:
+            break
         b = blocks(seed, index, purpose, attempt, n)[todo]
         u1 = ((b[:, 0] >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0 ** -53
         u2 = (b[:, 1] >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
         v = mean + std * (np.sqrt(-2.0 * np.log(u1)) * np.cos(2 * np.pi * u2))
         if clip:
             out[todo] = np.clip(v, lo, hi)
-            break
+            return out
         ok = (v >= lo) & (v <= hi)
         out[todo[ok]] = v[ok]
         todo = todo[~ok]
-        attempt += 1
+    if todo.size:
+        out[todo] = mirror_tnormal(seed, index, purpose, dc_redraws(), todo, n, mean, std, lo, hi)
     return out
+
+
+def dc_redraws():
+    """NS_CONNECT_REDRAWS of kernels/connect.cu."""
+    from neurosim.backends.kernel_source import load_source
+    import re
+    return int(re.search(r"#define NS_CONNECT_REDRAWS (\d+)ULL", load_source("connect.cu"))[1])
 
 
 def ftn_counts(seed, index, n, n_pre):
@@ -374,17 +396,51 @@ def test_errors_name_the_problem():
         auto.build()
 
 
-def test_redraws_that_never_end_and_overlong_delays_are_errors():
+@pytest.mark.parametrize("low, high", [(5.0, 5.0001), (8.0, None), (5.99, None),
+                                       (-3.0, -2.9), (40.0, 41.0)])
+def test_truncated_normals_of_tiny_mass_are_drawn_directly(gdev, low, high):
+    """Intervals with little mass are sampled by the inverse CDF (kind 3): bounded time, the
+    mirror's values, and the moments of the truncated normal."""
+    net = device_net(gdev, seed=3)
+    a = net.add_population(200, ns.LIF())
+    spec = ns.Normal(0.0, 1.0, low=low, high=high)
+    assert dc.value_spec(spec)[0] == 3
+    p = net.connect(a, a, ns.FixedTotalNumber(50_000), weight=spec,
+                    receptor="excitatory" if low >= 0 else "inhibitory")
+    net.build()
+    w = p.weights.astype(np.float64)
+    hi = np.inf if high is None else high
+    want = mirror_normal(3, p.index, 1, 50_000, 0.0, 1.0, low, hi)
+    np.testing.assert_allclose(w, want.astype(np.float32), rtol=1e-6)
+    assert w.min() >= np.float32(low) and w.max() <= np.float32(hi)
+    mean, var = truncnorm.moments(low, hi)
+    assert abs(w.mean() - mean) < 5 * math.sqrt(var / w.size) + 1e-6 * abs(mean)
+    # float32 weights: their rounding (about 1e-7 relative) adds to the variance of narrow ones
+    assert abs(w.var() - var) < 5 * math.sqrt(8.0 / w.size) * var + (1e-7 * abs(mean)) ** 2
+
+
+def test_delays_of_a_far_tail_stay_within_the_ring(gdev):
+    net = device_net(gdev, seed=9)
+    a = net.add_population(300, ns.LIF())
+    spec = ns.Normal(0.1, 0.01, low=1.0)                  # 90 std out: the inverse CDF
+    p = net.connect(a, a, ns.FixedTotalNumber(20_000), weight=1.0, delay=spec)
+    net.build()
+    steps = np.rint(p.delays / DT).astype(int)
+    assert steps.min() == 10 and steps.max() <= dc.delay_bound_steps(spec, DT)
+    assert net._engine.n_slots >= steps.max()
+    net.run(2.0)
+
+
+def test_overlong_delays_are_errors():
     net = device_net("cuda:host")
     a = net.add_population(2, ns.LIF())
-    net.connect(a, a, ns.OneToOne(), weight=ns.Normal(0.0, 1.0, low=5.99), name="far")
-    with pytest.raises(ValueError, match="'far'.*never met their bounds"):
-        net.build()
-    net = device_net("cuda:host")
-    a = net.add_population(2, ns.LIF())
-    net.connect(a, a, ns.OneToOne(), weight=1.0, delay=ns.Uniform(3300.0, 3400.0), name="long")
-    with pytest.raises(ValueError, match="'long'.*32767 steps"):
-        net.build()
+    with pytest.raises(ValueError, match="3857.17 ms.*no high bound.*at most 32767 steps"):
+        net.connect(a, a, ns.OneToOne(), weight=1.0,
+                    delay=ns.Normal(3000.0, 100.0, low=0.1), name="long")
+    # what connect() lets through is within the int16 steps of the device's delays
+    p = net.connect(a, a, ns.OneToOne(), weight=1.0, delay=ns.Normal(2000.0, 100.0, low=0.1),
+                    name="ok")
+    assert dc.delay_bound_steps(p.delay, DT) <= dc.MAX_DELAY_STEPS
 
 
 def test_device_memory_exhausted_while_counting_is_a_device_memory_error(monkeypatch):

@@ -62,10 +62,13 @@ the one after it, and the network's time is set to it — and raises
 every step too, so both engines report the same step, neuron and variable). Interrupts and
 other failures: see :mod:`neurosim.engine.interrupts` (chunks commit completely or roll back).
 
-Device memory: before allocating anything, :func:`device_bytes` estimates what the network
-needs; if it does not fit in the free memory (:func:`free_device_memory`), a
+Device memory: :func:`device_bytes` estimates what the network needs, by part, first from the
+description (the rules' synapse counts, :mod:`neurosim.engine.memory`) before the host layout
+is drawn, then precisely from the drawn layout before the engine allocates anything; if it does
+not fit in the free memory (:func:`free_device_memory`), a
 :class:`~neurosim.errors.DeviceMemoryError` says the estimate, its parts, the free memory and what
-to change. If an allocation fails anyway, what was allocated is released before the error.
+to change. If an allocation fails anyway (the engine's arrays or a plastic runtime's), every
+array allocated is released before the same error.
 
 Plastic projections and homeostasis run on this engine when their rule provides
 ``build_cuda(engine, projection_or_population)``, returning a runtime with ``launches(engine)``
@@ -84,11 +87,13 @@ import itertools
 import logging
 import os
 import time
+import traceback
 from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 
+from ..connectivity import FixedIndegree
 from ..errors import DeviceMemoryError
 from ..models.sources import PoissonSource, SpikeSource
 from .common import ProjectionAccess, Progress, chunk_steps, non_finite_error
@@ -224,18 +229,27 @@ def lanes_for(mean_row: float) -> int:
 
 # -- memory ----------------------------------------------------------------------------------------
 
-def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
-    """Estimated device bytes of a network's arrays, by part (see module docstring)."""
+def device_bytes(layout, record_bytes: int = RECORD_BUDGET, net=None) -> dict:
+    """Estimated device bytes of a network's arrays, by part (see module docstring).
+
+    ``layout`` is the drawn layout, or one whose classes are planned from the description
+    (:func:`neurosim.engine.memory.planned_classes`, before anything is drawn). "build
+    workspace" is the peak of device ``FixedIndegree`` generation: the projection's int64
+    keys and, as large, the sort's (or the row count's) temporary. With ``net``, its
+    homeostasis rules' runtimes count under "plasticity" too.
+    """
     n = layout.n_total
-    parts = dict.fromkeys(("synapses", "delay ring", "neuron state", "parameters", "inputs",
-                           "spike lists", "recording", "plasticity"), 0)
+    parts = dict.fromkeys(("synapses", "build workspace", "delay ring", "neuron state",
+                           "parameters", "inputs", "spike lists", "recording", "plasticity"), 0)
     slots = layout.ring_slots
     for c in layout.classes:
-        delay_bytes = (0 if c.delays is None else c.delays.dtype.itemsize) if not c.generated \
-            else (3 if c.delay is None else 0)      # int16 drawn, then a uint8 copy
-        parts["synapses"] += 8 * (n + 1) + c.n_synapses * (8 + delay_bytes)
+        parts["synapses"] += 8 * (n + 1) + c.n_synapses * (8 + _delay_itemsize(c))
         if c.generated and layout.ring_width:
             slots = max(slots, c.delay_bound)
+        if c.generated:
+            keys = [p.rule.size(p.pre.size, p.post.size, p.pre is p.post) for p, _ in c.members
+                    if isinstance(p.rule, FixedIndegree)]
+            parts["build workspace"] = max([parts["build workspace"]] + [16 * k for k in keys])
     parts["delay ring"] = 4 * slots * layout.ring_width
     for g in layout.groups:
         if g.model_cls is SpikeSource:
@@ -249,21 +263,38 @@ def device_bytes(layout, record_bytes: int = RECORD_BUDGET) -> dict:
     parts["spike lists"] = 16 * n          # spk, spk_work, row_len (kernels/step.cuh)
     parts["recording"] = int(record_bytes)
     parts["plasticity"] = sum(_plastic_bytes(layout, proj) for proj in layout.plastic)
+    if net is not None and getattr(net, "homeostasis", None):
+        from ..plasticity.cuda_runtime import homeostasis_device_bytes
+        parts["plasticity"] += sum(homeostasis_device_bytes(net, pop, rule)
+                                   for pop, rule in net.homeostasis)
     return parts
 
 
+def record_budget(net) -> int:
+    """Device bytes the recording buffers may take: RECORD_BUDGET when monitors are attached at
+    build time, else the per-step counters of a chunk (MAX_CHUNK int32 values and a little)."""
+    return RECORD_BUDGET if net.monitors else 4 * MAX_CHUNK + (1 << 16)
+
+
+def _delay_itemsize(c) -> int:
+    """Device bytes per synapse of a class's per-synapse delays (0 for a constant delay)."""
+    if c.generated:
+        return 3 if c.delay is None else 0          # int16 drawn, then a uint8 copy
+    if hasattr(c, "delay_itemsize"):                # planned from the description
+        return c.delay_itemsize
+    return 0 if c.delays is None else c.delays.dtype.itemsize
+
+
 def _plastic_bytes(layout, proj) -> int:
-    """Estimate of a plastic projection's device arrays: CSR and column index (about 20 B per
-    synapse with its delay and trace bookkeeping) plus per-neuron traces over the delay range."""
-    same = proj.pre is proj.post
-    n_syn = proj.rule.size(proj.pre.size, proj.post.size, same)
-    if n_syn is None:                       # expected size of the random rules
-        p = getattr(proj.rule, "p", None)
-        k = getattr(proj.rule, "k", None)
-        n_syn = (p * proj.pre.size * proj.post.size if p is not None
-                 else k * max(proj.pre.size, proj.post.size) if k is not None
-                 else proj.pre.size * proj.post.size)
-    return int(20 * n_syn + 16 * (layout.max_delay + 1) * (proj.pre.size + proj.post.size))
+    """Device bytes of a plastic projection's runtime (:func:`~neurosim.plasticity.
+    cuda_runtime.plastic_device_bytes`: the arrays it allocates), for its expected number of
+    synapses and the largest delay its spec reaches."""
+    from ..plasticity.cuda_runtime import plastic_device_bytes
+    from .layout import _delay_key
+    from .memory import delay_steps_reach, expected_synapses
+    return plastic_device_bytes(proj.plasticity, expected_synapses(proj), proj.pre.size,
+                                proj.post.size, delay_steps_reach(proj.delay, layout.dt),
+                                _delay_key(proj.delay, layout.dt) == "hetero")
 
 
 def free_device_memory(host: bool) -> tuple[int, str]:
@@ -314,20 +345,25 @@ class CudaEngine(ProjectionAccess):
         self.dev = dev if dev is not None else _Device(host)
         self.gen = gen                  # DeviceConnectivity of the generated classes, or None
         self.xp = self.dev.xp
-        self.memory = device_bytes(layout)
+        self.memory = device_bytes(layout, record_budget(net), net)
         check_memory(self.memory, host)
         try:
             with self.dev.context():
                 self._allocate()
+            self.plastic = []
+            for target, rule in _plastic_rules(net):
+                self.plastic.append(rule.build_cuda(self, target))
         except MemoryError as exc:       # cupy's OutOfMemoryError is a MemoryError
+            # the frames below (a half-built runtime's locals) must not keep arrays alive
+            traceback.clear_frames(exc.__traceback__)
             self._release()
             raise DeviceMemoryError(f"allocating the network on {self.name} failed ({exc}) "
                                     f"although the estimate ({_gib(sum(self.memory.values()))})"
                                     f" fitted: free device memory, or use device='cpu'") from None
-        except Exception:                # e.g. generated weights that never met their bounds
+        except Exception as exc:         # e.g. generated delays beyond the int16 range
+            traceback.clear_frames(exc.__traceback__)
             self._release()
             raise
-        self.plastic = [r.build_cuda(self, p) for p, r in _plastic_rules(net)]
         self.recorder = _Recorder(self)
         for mon in net.monitors:
             self.recorder.add(mon, mon.start_step)
@@ -365,8 +401,19 @@ class CudaEngine(ProjectionAccess):
         self.groups = [_GroupRuntime(self, g) for g in L.groups]
 
     def _release(self) -> None:
+        """Drop every device array of a failed build: the engine's, its plastic runtimes'
+        (built or half-built), and the rules' references to those runtimes."""
+        for rt in self.__dict__.get("plastic", ()):
+            rt.__dict__.pop("v", None)
+        for _, rule in _plastic_rules(self.net):
+            if getattr(rule, "_runtimes", None):
+                rule._runtimes = [rt for rt in rule._runtimes
+                                  if getattr(rt, "engine", None) is not self]
+            if getattr(getattr(rule, "_runtime", None), "engine", None) is self:
+                rule._runtime = None
         for name in ("clock", "clk", "bad", "spk", "spk_work", "row_len", "class_tab", "ring",
-                     "dummy", "groups", "classes", "nspk"):
+                     "dummy", "groups", "classes", "nspk", "plastic", "_threshold_owners",
+                     "_snap"):
             self.__dict__.pop(name, None)
         if not self.dev.host:
             import cupy
@@ -880,9 +927,6 @@ class _ClassRuntime:
             e.gen.fill(proj, counts.astype(np.int64), member_starts(L, proj),
                        g.col_offset + ch * g.size + off, self.cols, self.weights, steps, bad)
             flags = dev.get(bad)
-            if flags[0]:
-                raise ValueError(f"connect(): drawing the weights or delays of {proj.name!r} "
-                                 f"on the device never met their bounds; widen them")
             if flags[1]:
                 raise ValueError(f"connect(): delays of {proj.name!r} reach more than "
                                  f"{MAX_DELAY_STEPS} steps of dt = {L.dt} ms, the most "

@@ -48,6 +48,7 @@ import numbers
 import numpy as np
 
 from .. import distributions as D
+from .. import truncnorm
 from ..connectivity import (AllToAll, FixedIndegree, FixedOutdegree, FixedProbability,
                             FixedTotalNumber, OneToOne)
 
@@ -59,7 +60,7 @@ KERNELS = "connect.cu"
 TARGET_MODES = {FixedTotalNumber: 0, FixedOutdegree: 0, AllToAll: 1, OneToOne: 2}
 # |z| of the Box-Muller normal is at most sqrt(-2 ln 2^-53): the largest value a normal spec
 # can produce on the device (used to bound the delay ring before the delays exist)
-MAX_NORMAL_Z = float(np.sqrt(-2.0 * np.log(2.0 ** -53)))
+MAX_NORMAL_Z = D.MAX_NORMAL_Z
 
 I32, I64, U64, F64 = np.int32, np.int64, np.uint64, np.float64
 
@@ -73,7 +74,10 @@ def value_spec(spec) -> tuple | None:
     """``(kind, a, b, lo, hi, clip)`` of a weight/delay spec for the kernels, None if unsupported.
 
     kind 0: the number ``a``; 1: uniform on ``[a, b)``; 2: normal (mean ``a``, std ``b``) in
-    ``[lo, hi]``, redrawn (clip 0) or clipped (clip 1).
+    ``[lo, hi]``, redrawn (clip 0; at most 100 times, then by the inverse CDF) or clipped
+    (clip 1); 3: normal truncated to ``[lo, hi]`` by the inverse CDF, for redrawn bounds that
+    hold less than :data:`~neurosim.distributions.REDRAW_MIN_MASS` of the distribution (the
+    host's choice for the same spec, see :class:`~neurosim.distributions.Normal`).
     """
     if isinstance(spec, numbers.Real) and not isinstance(spec, bool):
         return (0, float(spec), 0.0, -np.inf, np.inf, 0)
@@ -84,7 +88,9 @@ def value_spec(spec) -> tuple | None:
         return (1, float(spec.low), float(spec.high), -np.inf, np.inf, 0)
     if isinstance(spec, D.Normal):
         lo, hi = spec.bounds()
-        return (2, float(spec.mean), float(spec.std), lo, hi, int(spec.bound == "clip"))
+        clip = int(spec.bound == "clip")
+        direct = not clip and spec.std > 0 and spec.truncated_mass() < D.REDRAW_MIN_MASS
+        return (3 if direct else 2, float(spec.mean), float(spec.std), lo, hi, clip)
     return None
 
 
@@ -106,11 +112,25 @@ def unsupported(proj) -> str | None:
     return None
 
 
+def value_bound(spec) -> float:
+    """The largest value the device can draw for a supported spec (:func:`value_spec`)."""
+    kind, a, b, lo, hi, clip = value_spec(spec)
+    if kind == 0:
+        return a
+    if kind == 1:
+        return b
+    top = a + MAX_NORMAL_Z * b                       # Box-Muller's largest value
+    bounded = bool(np.isfinite(lo) or np.isfinite(hi))
+    if kind == 3 or (kind == 2 and not clip and bounded and b > 0):
+        # the inverse CDF's largest value (kind 2: for the values left after the redraws)
+        x = truncnorm.largest((lo - a) / b, (hi - a) / b)
+        top = max(a + b * x, top if kind == 2 else -np.inf)
+    return float(min(hi, top))
+
+
 def delay_bound_steps(spec, dt: float) -> int:
     """The largest delay (steps) the device can draw for ``spec``."""
-    kind, a, b, lo, hi, _ = value_spec(spec)
-    top = a if kind == 0 else b if kind == 1 else min(hi, a + MAX_NORMAL_Z * b)
-    return int(min(MAX_DELAY_STEPS, max(1, np.rint(top / dt))))
+    return int(min(MAX_DELAY_STEPS, max(1, np.rint(value_bound(spec) / dt))))
 
 
 def generated_projections(net, backend: str) -> list:

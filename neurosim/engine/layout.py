@@ -158,9 +158,13 @@ class Layout:
         return sum(c.n_synapses for c in self.classes)
 
 
-def build_layout(net, device_gen=None) -> Layout:
+def build_layout(net, device_gen=None, before_synapses=None) -> Layout:
     """The layout of ``net``; ``device_gen`` (a :class:`~neurosim.engine.device_connect.
-    DeviceConnectivity`) takes the projections it generates on the device."""
+    DeviceConnectivity`) takes the projections it generates on the device.
+
+    ``before_synapses(layout)`` is called once the groups, ring width and inputs are known and
+    before any synapse is drawn, with a layout that has no synapse classes yet (the engines'
+    memory checks, :mod:`neurosim.engine.memory`); it may raise to stop the build there."""
     dt = net.dt
     groups, pop_group = _make_groups(net)
     n_total = sum(g.size for g in groups)
@@ -184,6 +188,11 @@ def build_layout(net, device_gen=None) -> Layout:
         if g.model_cls is PoissonSource:
             g.rng_offset = rng_width
             rng_width += g.size
+    plastic = [p for p in net.projections if p.plasticity is not None]
+    if before_synapses is not None:
+        before_synapses(Layout(dt, net.seed, groups, n_total, pop_group, width, 1, [], {},
+                               drives, rng_width, [], list(net.currents), philox_key(net.seed),
+                               plastic))
     classes, proj_class, max_delay = _build_synapses(net, groups, pop_group, n_total, device_gen)
     events = []
     for pop, cur in net.currents:
@@ -195,7 +204,7 @@ def build_layout(net, device_gen=None) -> Layout:
     events.sort(key=lambda e: e[0])
     return Layout(dt, net.seed, groups, n_total, pop_group, width, max_delay, classes,
                   proj_class, drives, rng_width, events, list(net.currents), philox_key(net.seed),
-                  [p for p in net.projections if p.plasticity is not None])
+                  plastic)
 
 
 def current_amplitude(layout: Layout, pop, step: int):
@@ -346,8 +355,8 @@ def _build_synapses(net, groups, pop_group, n_total, device_gen=None):
     static, on_device = [], []
     for proj in net.projections:
         if proj.plasticity is not None:      # built by the rule's runtime; only reserve delays
-            hi = D.value_range(proj.delay)[1]
-            max_delay = max(max_delay, int(np.rint(hi / dt)))
+            hi = min(float(MAX_DELAY_STEPS), np.rint(D.reach(proj.delay) / dt))
+            max_delay = max(max_delay, int(hi))
         elif device_gen is not None and device_gen.generates(proj):
             on_device.append(proj)
         else:

@@ -10,10 +10,10 @@ neurons, use :meth:`neurosim.Network.add_poisson_input` instead (true Poisson co
 
 ``SpikeSource(times)``: given spike times (ms) per neuron. A spike at time ``T`` is emitted by
 the step that ends at ``T`` rounded to the grid, i.e. stamped ``round(T/dt) * dt``; times must be
->= dt after rounding. Several spikes of one neuron falling in the same step count once. The
-times of each neuron must be sorted (non-decreasing): unsorted times are an error rather than
-silently sorted, as NEST's ``spike_generator`` does, since they usually mean times and neurons
-were mixed up.
+>= dt after rounding and at most 2^53 steps (checked by ``Network.add_population``). Several
+spikes of one neuron falling in the same step count once. The times of each neuron must be
+sorted (non-decreasing): unsorted times are an error rather than silently sorted, as NEST's
+``spike_generator`` does, since they usually mean times and neurons were mixed up.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import numpy as np
 
 from .. import _validate as V
 from .base import NeuronModel
+
+MAX_SPIKE_STEP = 2**53          # latest step of a SpikeSource spike (exact in float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,14 +83,29 @@ class SpikeSource(NeuronModel):
             raise ValueError(f"{where}: SpikeSource has spike times for {len(self.times)} neurons "
                              f"but the population has {n}")
 
+    def check_times(self, dt: float, where: str = "SpikeSource") -> None:
+        """Raise ValueError unless every spike time lies in ``[dt, MAX_SPIKE_STEP * dt]`` after
+        rounding to the grid (checked on the float times, before any integer conversion)."""
+        for i, t in enumerate(self.times):
+            if not t.size:
+                continue
+            lo, hi = float(t.min()), float(t.max())
+            if np.rint(lo / dt) < 1:
+                raise ValueError(f"{where}: SpikeSource times[{i}] has a spike at {lo} ms; "
+                                 f"spike times must be >= dt = {dt} ms after rounding to the "
+                                 f"grid")
+            if hi / dt > MAX_SPIKE_STEP:
+                raise ValueError(f"{where}: SpikeSource times[{i}] has a spike at {hi:g} ms = "
+                                 f"{hi / dt:.4g} steps of dt = {dt} ms; spike times must be at "
+                                 f"most 2^53 steps ({MAX_SPIKE_STEP * dt:.4g} ms at this dt), "
+                                 f"the steps a run can reach exactly (times are in ms)")
+
     def schedule(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
         """(step, neuron) pairs sorted by step: a spike at T is emitted by step round(T/dt) - 1."""
+        self.check_times(dt)
         steps, idx = [], []
         for i, t in enumerate(self.times):
             k = np.unique(np.rint(t / dt).astype(np.int64))
-            if k.size and k[0] < 1:
-                raise ValueError(f"SpikeSource: times[{i}] has a spike at {t.min()} ms; spike "
-                                 f"times must be >= dt = {dt} ms after rounding to the grid")
             steps.append(k - 1)
             idx.append(np.full(k.size, i, np.int64))
         if not steps:

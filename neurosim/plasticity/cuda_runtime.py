@@ -50,6 +50,67 @@ def _set_flag(dev, flag, on: bool) -> None:
         flag[...] = dev.put(np.array([bool(on)], np.int32))
 
 
+def trace_layout(rule) -> tuple[int, int, bool, int]:
+    """(presynaptic traces, postsynaptic traces, spike steps tracked, extra bytes per synapse)
+    of a rule's CUDA runtime: what its arrays below are sized by."""
+    from .reward import RewardSTDP
+    from .triplet import TripletSTDP
+    if isinstance(rule, TripletSTDP):
+        return 2, 2, False, 0
+    extra = 12 if isinstance(rule, RewardSTDP) else 0     # eligibility c (f32), t1 (int64)
+    return 1, 1, rule.pairing == "nearest_reduced", extra
+
+
+def plastic_device_bytes(rule, n_syn: int, n_pre: int, n_post: int, max_delay: int,
+                         per_synapse_delays: bool) -> int:
+    """Bytes of the device arrays :class:`CudaPlasticRuntime` (and its rule's subclass)
+    allocates for a projection of ``n_syn`` synapses whose largest delay is ``max_delay``
+    steps: 20 B per synapse (int64 column index, int32 pre/post, float32 weight), 24 with
+    per-synapse delays (int32), 36 with reward STDP's eligibility and update step; per neuron
+    the row and column pointers, the presynaptic trace rings and spike lists over ``R = max
+    delay + 2`` steps, the postsynaptic traces, and spike steps where the rule tracks them."""
+    n_pre_tr, n_post_tr, track, extra = trace_layout(rule)
+    R = max_delay + 2
+    one = lambda n: max(1, n)                           # noqa: E731 (arrays of at least 1)
+    b = 8 * (n_pre + 1) + 8 * (n_post + 1) + 8 * n_syn        # indptr, col_ptr, col_syn
+    b += 4 * 3 * n_syn                                        # pre, post, w
+    b += 4 * (n_syn if per_synapse_delays else 1)             # delays
+    b += 4 * one(n_pre_tr) + 4 * one(n_post_tr)               # P_pre, P_post
+    b += 4 * one(n_pre_tr * R * n_pre) + 4 * one(n_post_tr * n_post)   # xr, y
+    b += 4 * one(R * n_pre) + 4 * R + 4                       # pre_spk, pre_cnt, learn
+    b += (16 * R * n_pre + 16 * n_post) if track else 4 * 8   # pre/post last/prev steps
+    if extra:
+        b += extra * one(n_syn) + 4 + 8                       # c, t1, dop, r_step
+    return int(b)
+
+
+def homeostasis_device_bytes(net, population, rule) -> int:
+    """Bytes of the device arrays of a homeostasis rule's CUDA runtime: per neuron its own
+    state (threshold rules: ``theta`` and ``base``, the group's ``v_thresh`` made per neuron,
+    rate estimates; scaling: the factor and the rate or weight sums) and, for
+    ``SynapticScaling`` of static projections, each scaled synapse's target (int32) and
+    position (int64), 12 B."""
+    from ..engine.memory import expected_synapses
+    from .homeostasis import IntrinsicPlasticity, SynapticScaling
+    n = population.size
+    if isinstance(rule, SynapticScaling):
+        projs = rule.projections
+        if projs is None:
+            projs = [p for p in net.projections
+                     if p.post is population and p.receptor == "excitatory"]
+        return int(4 * n + 8 * n + 4 + sum(12 * expected_synapses(p) + 8 for p in projs
+                                           if p.plasticity is None))
+    group = sum(p.size for p in net.populations
+                if p.model.group_key() == population.model.group_key())
+    return int(8 * n + 4 * group + 4 + (8 * n if isinstance(rule, IntrinsicPlasticity) else 0))
+
+
+def runtime_device_bytes(rt) -> int:
+    """The bytes of the device arrays a built runtime holds (what the estimate predicts)."""
+    return int(sum(a.nbytes for a in rt.v.values() if hasattr(a, "nbytes") and
+                   getattr(a, "ndim", 0) > 0))
+
+
 class CudaPlasticRuntime(PlasticRuntime):
     """Device storage and the shared launches; subclasses add the rule's own launches
     (:meth:`rule_launches`) and set ``pre_specs``/``post_specs``: ``[(tau_ms, all_to_all)]``
