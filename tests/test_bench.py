@@ -19,7 +19,7 @@ TINY = SuiteConfig(sizes=(100,), sim_ms=((10**12, 20.0),), repeats=((10**12, 2),
                    warmup_ms=1.0, memory=((200, 10),), reference_ms=50.0,
                    reference_repeats=1, reference_scale=0.05, raster_window_ms=(0.0, 50.0),
                    microcircuit_scale=0.02, microcircuit_k_scale=0.05,
-                   microcircuit_ms=(10.0, 30.0), tasks=False)
+                   microcircuit_ms=(10.0, 30.0), tasks=False, step_costs=False)
 # the microcircuit test instance: 1,544 neurons, ~3e5 synapses; "1 s" and "10 s" shortened
 MC = dict(scale=0.02, k_scale=0.05, sim_ms=(50.0, 150.0), seed=3)
 
@@ -364,3 +364,27 @@ def test_run_suite_step_costs_must_be_a_bool():
     from neurosim.bench import run_suite
     with pytest.raises(TypeError, match="step_costs must be True or False, got 'no'"):
         run_suite(quick=True, device="cpu", step_costs="no")
+
+
+def test_run_suite_counts_launches_and_bytes_per_step(tmp_path):
+    """The suite's step-cost job (small networks here): one record per network, valid results,
+    and the report's section shows them."""
+    from neurosim.backends import hostcount
+    from neurosim.bench import run_suite
+    from neurosim.report.render import render_report, validate_results
+    if not hostcount.is_available():
+        pytest.skip("counting needs g++ with -fsanitize=thread")
+    cfg = SuiteConfig(**{**TINY.__dict__, "kinds": (), "memory": (), "references": (),
+                         "microcircuit": False, "step_costs": True,
+                         "step_costs_reference_scale": 0.05})
+    res = run_suite(quick=True, device="cpu", config=cfg, progress=False)
+    validate_results(res)
+    entry = res["step_costs"]
+    assert entry["not_run"] is None and len(entry["kernels_hash"]) == 12
+    assert [r["network"] for r in entry["networks"]] == ["coba", "brunel", "potjans_diesmann"]
+    for rec in entry["networks"]:
+        assert rec["recording"]["launches_per_step"] >= 1
+        assert rec["recording"]["bytes_per_step"] > 0
+    md = render_report(res, tmp_path)["BENCHMARKS.md"].read_text(encoding="utf-8")
+    assert "Launches and Bytes per Step" in md
+    assert "Brunel 2000" in md and f"`{entry['kernels_hash']}`" in md

@@ -218,9 +218,11 @@ def kernels_hash() -> str:
 
 
 def step_costs(*, quick: bool, microcircuit_scale: float = 0.1,
-               microcircuit_k_scale: float = 0.1, seed: int = 1) -> dict:
+               microcircuit_k_scale: float = 0.1, seed: int = 1,
+               reference_scale: float = 1.0) -> dict:
     """The suite's ``step_costs`` entry: a record per network of :data:`NETWORKS` (COBA and
-    Brunel at full size, the microcircuit at the given scale), or why they were not counted."""
+    Brunel at ``reference_scale`` of their size, the microcircuit at the given scale), or why
+    they were not counted."""
     from ..backends import hostcount
     out = {"kernels_hash": kernels_hash(), "networks": [], "not_run": None}
     if not hostcount.is_available():
@@ -232,7 +234,7 @@ def step_costs(*, quick: bool, microcircuit_scale: float = 0.1,
     for name in NETWORKS:
         big = name == "potjans_diesmann"
         out["networks"].append(step_cost_record(
-            name, scale=microcircuit_scale if big else 1.0,
+            name, scale=microcircuit_scale if big else reference_scale,
             k_scale=microcircuit_k_scale if big else 1.0, seed=seed, warmup_ms=warm[name],
             window_ms=window))
     return out

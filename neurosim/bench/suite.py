@@ -89,6 +89,7 @@ class SuiteConfig:
     #: neurons' fraction (the counting build is slow)
     step_costs: bool = True
     step_costs_max_scale: float = 0.25
+    step_costs_reference_scale: float = 1.0      # COBA and Brunel (tests use small ones)
     seed: int = 1
 
     def sim_ms_for(self, n: int) -> float:
@@ -398,7 +399,8 @@ def _step_costs_job(cfg, quick, results):
         from .stepcost import step_costs
         results["step_costs"] = step_costs(
             quick=quick, microcircuit_scale=min(cfg.microcircuit_scale, cfg.step_costs_max_scale),
-            microcircuit_k_scale=cfg.microcircuit_k_scale, seed=cfg.seed)
+            microcircuit_k_scale=cfg.microcircuit_k_scale, seed=cfg.seed,
+            reference_scale=cfg.step_costs_reference_scale)
         if results["step_costs"]["not_run"]:
             results["notes"].append(f"launches and bytes per step not counted: "
                                     f"{results['step_costs']['not_run']}")
