@@ -40,8 +40,9 @@ boundary ``n`` (``n`` steps done), from which a runtime of another kind starts
   and its step (``-1``: none yet).
 
 Exactness. The event-by-event NumPy runtimes and the CUDA runtimes keep exactly this
-information (the float32 trace values are the ones they compute), so their portable forms are
-bit for bit equal after the same steps, and either starts from the other's exactly.
+information (the float32 trace values are the ones they compute), so either starts from the
+other's portable form exactly, and after the same steps their forms are bit for bit equal
+(for ``RewardSTDP`` up to the last bits of ``exp``: NumPy's and the C library's may differ).
 :class:`~neurosim.plasticity.stdp.StdpDeferredNumpy` writes its settled weights (float64 sums
 rounded once, where the event-by-event runtimes round at every pair) and traces recomputed
 from its float64 ones (float32 recurrence from the last arrival): equal within float32 rounding,

@@ -13,6 +13,10 @@ at a step boundary ``n`` (``n`` steps done) is a flat dict ``name -> array``:
   as its backend keeps it (:func:`plastic_export`), with ``plastic<k>/kind`` naming that
   runtime class; homeostasis variables (``theta``, ``r``, ``counts``) have the same names on
   both backends;
+- ``plastic<k>/portable/<name>`` (checkpoints only, ``export_engine(..., portable=True)``):
+  a plastic projection's state in the form every runtime reads (:mod:`.portable`); a runtime
+  of another kind than ``plastic<k>/kind`` starts from it, one of the same kind checks it and
+  loads its own form;
 - ``class<c>/weights``: static synapse weights (only with ``static_weights=True``: a rollback
   when synaptic scaling may have changed them; checkpoints keep weights with the projections).
 
