@@ -200,6 +200,57 @@ def test_saving_leaves_a_lazy_runtime_as_it_was():
         np.testing.assert_array_equal(getattr(rt, k), a, err_msg=k)
 
 
+def test_every_device_continues_from_the_cpu_and_back(device, tmp_path):
+    """cpu -> device -> cpu (on a GPU too: ring sums in any order, so compared statistically)."""
+    for rule in ("triplet-all", "stdp-all-add", "reward-nearest"):
+        ref, ref_mons = net_for("cpu", RULES[rule](), DELAYS["per-synapse"])
+        ref.run(90.0)
+        net, _ = net_for("cpu", RULES[rule](), DELAYS["per-synapse"])
+        net.run(30.0)
+        for k, dst in enumerate((device, "cpu")):
+            saved = portable_state(net)
+            net.save(tmp_path / f"{rule}{k}.npz", monitors=True)
+            net = ns.load(tmp_path / f"{rule}{k}.npz", device=dst)
+            for got, want in zip(portable_state(net), saved):
+                _equal(got, want)
+            net.run(30.0)
+        for p, q in zip(net.projections, ref.projections):
+            np.testing.assert_allclose(p.weights, q.weights, rtol=0, atol=1e-3, err_msg=rule)
+        n_ref, n_got = ref_mons["spikes"].num_spikes, net.monitors[0].num_spikes
+        assert abs(n_got - n_ref) <= 0.1 * n_ref, rule
+
+
+@pytest.mark.parametrize("rule", ["stdp-all-add", "stdp-all-mult", "reward-all"])
+def test_frozen_learning_and_empty_projection_cross(rule, tmp_path):
+    """Learning switched off when saving (on again after loading), and a plastic projection
+    without synapses, on the other backend."""
+    def make(device):
+        net, mons = net_for(device, RULES[rule](), DELAYS["per-synapse"])
+        pops = net.populations
+        net.connect(pops[0], pops[1], ns.FixedProbability(0.0), weight=1.0, name="empty",
+                    plasticity=RULES[rule]())
+        return net, mons
+    for src, dst in (("cpu", "cuda:host"), ("cuda:host", "cpu")):
+        ref, ref_mons = make(src)
+        net, _ = make(src)
+        for n in (ref, net):
+            n.run(20.0)
+            n.projections[0].plasticity.enabled = False
+            n.run(15.0)
+        net.save(tmp_path / "f.npz", monitors=True)
+        net = ns.load(tmp_path / "f.npz", device=dst)
+        assert not net.projections[0].plasticity.enabled
+        assert net.projections[3].weights.size == 0
+        for n in (ref, net):
+            n.run(10.0)
+            n.projections[0].plasticity.enabled = True
+            n.run(25.0)
+        for p, q in zip(net.projections, ref.projections):
+            np.testing.assert_allclose(p.weights, q.weights, rtol=0, atol=1e-4, err_msg=p.name)
+        if rule not in DEFERRED + LIBM:
+            assert_same(dict(zip(ref_mons, net.monitors)), ref_mons)
+
+
 # -- bad portable entries ---------------------------------------------------------------------------
 
 def _entries(path):
@@ -263,6 +314,8 @@ BAD = {
     "trace rows": (dict(**{"pre.x": lambda a: a[1:]}), r"'pre.x' must have shape"),
     "spike step": (dict(**{"post.last": _set(0, 10 ** 6)}),
                    r"'post.last' must hold spike steps in \[0, 300\)"),
+    "spike step row": (dict(**{"pre.last": _set((0, 0), 299)}),
+                       r"'pre.last' must hold spike steps in \[0, 300\), at most its row's"),
     "spike pre": (dict(**{"spikes.pre": _set(0, 99)}),
                   r"'spikes.pre' must hold indices in \[0, 30\)"),
     "spikes unsorted": (dict(**{"spikes.step": lambda a: a[::-1].copy(),

@@ -350,10 +350,12 @@ def check(rt, state: dict, where: str) -> dict:
         for key, shape in (("pre.last", (s.H, s.n_pre)), ("pre.prev", (s.H, s.n_pre)),
                            ("post.last", (s.n_post,)), ("post.prev", (s.n_post,))):
             a = get(key, I64, shape=shape)
-            bad = (a != NEVER) & ((a < 0) | (a >= n))
+            top = s.row_steps[:, None] + 1 if key.startswith("pre") else n
+            bad = (a != NEVER) & ((a < 0) | (a >= top))
             if np.any(bad):
-                raise ValueError(f"{where}: {key!r} must hold spike steps in [0, {n}) or "
-                                 f"{NEVER} (none), got {a[bad][0]}")
+                what = "its row's step" if key.startswith("pre") else f"{n}"
+                raise ValueError(f"{where}: {key!r} must hold spike steps in [0, {n}), at "
+                                 f"most {what}, or {NEVER} (none), got {a[bad][0]}")
             out[key] = a
     e = get("spikes.step", I64, ndim=1)
     j = get("spikes.pre", I32, shape=e.shape)
