@@ -186,6 +186,37 @@ def test_stdp_network_with_homeostasis_crosses_both_ways(tmp_path):
     assert counts[1] > 100 and abs(counts[0] - counts[1]) <= 0.05 * counts[1]
 
 
+@pytest.mark.parametrize("pair", [("cpu", "cuda:host"), ("cuda:host", "cpu")],
+                         ids=["cpu-to-host", "host-to-cpu"])
+def test_reward_triplet_and_homeostasis_cross(pair, tmp_path):
+    """test_checkpoint.rules_net (reward and triplet STDP with per-synapse delays, intrinsic
+    plasticity, total-form scaling), a reward delivered before saving: triplet and static
+    weights exactly, reward weights within float32 roundings (exp against expf), spikes alike
+    (the same in this run)."""
+    from test_checkpoint import rules_net
+    src, dst = pair
+
+    def reward(net):
+        net.projections[0].plasticity.deliver_reward(0.5)
+    ref, ref_mons = rules_net(src)
+    net, _ = rules_net(src)
+    for n in (ref, net):
+        n.run(73.4)
+        reward(n)
+    ref.run(200.0)
+    net.save(tmp_path / "r.npz", monitors=True)
+    loaded = ns.load(tmp_path / "r.npz", device=dst)
+    loaded.run(200.0)
+    reward_w, *others = zip(loaded.projections, ref.projections)
+    np.testing.assert_allclose(reward_w[0].weights, reward_w[1].weights, rtol=0, atol=1e-6)
+    for p, q in others:
+        np.testing.assert_array_equal(p.weights, q.weights, err_msg=p.name)
+    for name, m in zip(ref_mons, loaded.monitors):
+        if isinstance(m, ns.SpikeMonitor):
+            n_ref = ref_mons[name].num_spikes
+            assert n_ref > 50 and abs(m.num_spikes - n_ref) <= 0.02 * n_ref, name
+
+
 def test_saving_leaves_a_lazy_runtime_as_it_was():
     net, _ = net_for("cpu", RULES["stdp-all-add"](), DELAYS["per-synapse"])
     net.run(31.2)
