@@ -37,7 +37,9 @@ def _init_params(obj) -> dict:
 
 def describe(net, w, with_monitors: bool) -> dict:
     engine = net._ensure_built()
-    state = engine.export_state()            # raw: lazy rules are not settled by saving
+    from .engine.state import export_engine
+    # each runtime's own form (lazy rules are not settled by saving) and the portable form
+    state = export_engine(engine, portable=True)
     L = engine.L
     m = {"engine": engine.name}
     m["network"] = dict(dt=net.dt, seed=net.seed, device=net.device,

@@ -24,7 +24,8 @@ and read with ``allow_pickle=False``:
 - every other entry is a plain numeric (or fixed-width unicode) array named in the manifest:
   ``projection<k>/{sources,targets,weights,delays}`` (int32, int32, float32, float64 ms),
   parameter arrays, ``state/...`` (see :mod:`neurosim.engine.state`: ``group<g>/<var>``,
-  ``group<g>/ref_left``, ``ring``, ``plastic<k>/...``), ``monitor<k>/...`` recordings.
+  ``group<g>/ref_left``, ``ring``, ``plastic<k>/...``, ``plastic<k>/portable/...``),
+  ``monitor<k>/...`` recordings.
 
 Why npz: NumPy is already a dependency (HDF5 would add h5py and a C library); the format is a
 zip of ``.npy`` files that any language can read; and with ``allow_pickle=False`` it cannot
@@ -35,12 +36,34 @@ index ranges, parameters through the same constructors as user code — before i
 problem raises :class:`~neurosim.errors.CheckpointError` naming the file and the entry.
 
 Loading on the other backend: a network saved on ``"cpu"`` loads on ``"cuda:host"``/``"cuda"``
-and back, with neuron state, refractory counters, delay ring, inputs and homeostasis; the two
-backends give the same spikes where their arithmetic is the same (LIF with delta synapses; see
-``tests/test_cuda_backend.py``). Plastic projections keep their state in a backend's own form
-(the NumPy STDP runtime settles potentiation lazily): such a checkpoint loads on the backend
-family that wrote it. Projections are rebuilt from their realised arrays with host
-connectivity, whatever ``connectivity`` the network had.
+and back, with neuron state, refractory counters, delay ring, inputs, homeostasis and plastic
+projections. Each plastic projection's state is stored twice: in its runtime's own form
+(``plastic<k>/kind`` and the runtime's arrays, which a runtime of the same kind loads, so that
+saving and continuing on one backend is exact) and in a portable form
+(``plastic<k>/portable/...``: weights with every deferred update settled, presynaptic traces
+over the window of steps the delays still read, postsynaptic traces, last spike steps for
+``"nearest_reduced"``, the presynaptic spikes in flight with their emission steps, eligibility
+and dopamine; see :mod:`neurosim.engine.portable`), from which a runtime of another kind starts.
+How exact the continuation is depends on the runtimes on the two sides:
+
+- the event-by-event NumPy runtimes and the CUDA runtimes compute the same float32 operations
+  (pair STDP but additive ``"all"``/``"nearest"``, i.e. multiplicative STDP and additive
+  ``"nearest_reduced"``, and ``TripletSTDP``): the state crosses bit for bit and the spikes are
+  those of the uninterrupted run where the neuron models are bit-identical too (``LIF`` with
+  delta synapses; see ``tests/test_cuda_backend.py``);
+- ``RewardSTDP``: the state crosses bit for bit; its exponentials (NumPy's float32 ``exp``,
+  the C library's ``expf``) may differ in the last bit, so the weights then drift apart by
+  float32 roundings (about 1e-7 after 0.5 s in the tests, the same spikes there);
+- additive ``"all"``/``"nearest"`` STDP runs on the CPU as a lazy runtime (float64 settling,
+  :class:`~neurosim.plasticity.stdp.StdpDeferredNumpy`): its portable weights and traces are
+  within float32 rounding of the event-by-event ones (weights within 2e-6, traces 2e-5
+  relative), and a continuation on the other backend is statistically equal (weights within
+  1e-5 after 0.5 s in the tests).
+
+Loading the portable form and writing it again gives the same arrays exactly, on every runtime.
+A file without the portable form (written before it existed) loads its plastic projections
+only on the runtime kind that wrote them. Projections are rebuilt from their realised arrays
+with host connectivity, whatever ``connectivity`` the network had.
 """
 
 from __future__ import annotations

@@ -101,16 +101,24 @@ def test_loads_on_the_other_backend(pair, tmp_path):
     _roundtrip(lif_delta, pair[0], pair[1], 50.0, 70.0, tmp_path)
 
 
-def test_plastic_state_of_another_backend_is_a_clear_error(tmp_path):
+def test_plastic_state_without_portable_form_is_a_clear_error(tmp_path):
+    """A file without the portable plastic state (as written before it existed) loads only on
+    the runtime that wrote it (tests/test_checkpoint_portable.py: files that have it)."""
     from neurosim.backends import host_build_status
     if not host_build_status()[0]:
         pytest.skip("cuda:host unavailable")
     net, _ = plastic("cpu")
     net.run(10.0)
     net.save(tmp_path / "p.npz")
-    with pytest.raises(ns.CheckpointError, match=r"p\.npz.*StdpDeferredNumpy runtime but this "
-                                                 r"network runs StdpCuda.*device it was saved"):
-        ns.load(tmp_path / "p.npz", device="cuda:host")
+    m, arrays = _entries(tmp_path / "p.npz")
+    m["state"] = {k: v for k, v in m["state"].items() if "/portable/" not in k}
+    arrays = {k: v for k, v in arrays.items() if "/portable/" not in k}
+    old = _rewrite(tmp_path / "p.npz", m, arrays, tmp_path / "old.npz")
+    ns.load(old, device="cpu").run(1.0)
+    with pytest.raises(ns.CheckpointError, match=r"old\.npz.*StdpDeferredNumpy runtime but "
+                                                 r"this network runs StdpCuda, and no portable "
+                                                 r"state.*device it was saved"):
+        ns.load(old, device="cuda:host")
 
 
 def test_without_monitors_recordings_restart_at_the_checkpoint(tmp_path):

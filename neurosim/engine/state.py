@@ -13,6 +13,10 @@ at a step boundary ``n`` (``n`` steps done) is a flat dict ``name -> array``:
   as its backend keeps it (:func:`plastic_export`), with ``plastic<k>/kind`` naming that
   runtime class; homeostasis variables (``theta``, ``r``, ``counts``) have the same names on
   both backends;
+- ``plastic<k>/portable/<name>`` (checkpoints only, ``export_engine(..., portable=True)``):
+  a plastic projection's state in the form every runtime reads (:mod:`.portable`); a runtime
+  of another kind than ``plastic<k>/kind`` starts from it, one of the same kind checks it and
+  loads its own form;
 - ``class<c>/weights``: static synapse weights (only with ``static_weights=True``: a rollback
   when synaptic scaling may have changed them; checkpoints keep weights with the projections).
 
@@ -94,8 +98,9 @@ def check_state_var(where: str, name: str, values, size: int) -> np.ndarray:
 
 # -- engines --------------------------------------------------------------------------------------
 
-def export_engine(engine, static_weights: bool = False) -> dict:
-    """The state of ``engine`` after ``engine.net._steps_done`` steps (host copies)."""
+def export_engine(engine, static_weights: bool = False, portable: bool = False) -> dict:
+    """The state of ``engine`` after ``engine.net._steps_done`` steps (host copies); with
+    ``portable``, also each plastic projection's portable form (:mod:`.portable`)."""
     n = engine.net._steps_done
     cuda = hasattr(engine, "dev")
     out = {}
@@ -124,6 +129,11 @@ def export_engine(engine, static_weights: bool = False) -> dict:
     out["ring"] = ring_export(ring, n)
     for k, rt in enumerate(engine.plastic):
         out.update({f"plastic{k}/{name}": a for name, a in plastic_export(rt).items()})
+    if portable:
+        from . import portable as P
+        for k, rt in enumerate(engine.plastic):
+            if P.is_projection(rt):
+                out.update({f"plastic{k}/{name}": a for name, a in P.export(rt).items()})
     if static_weights:
         for ci in range(len(L.classes)):
             out[f"class{ci}/weights"] = np.array(engine._class_arrays(ci)[1], F32, copy=True)
@@ -237,15 +247,23 @@ def plastic_import(rt, state: dict, where: str) -> None:
     from ..plasticity import cuda_runtime as C
     from ..plasticity import homeostasis as H
     from ..plasticity.numpy_runtime import PlasticRuntime
+    from . import portable as P
     kind = str(state.get("kind", np.array("?"))[()])
     portable = {"AdaptiveThresholdNumpy": "AdaptiveThresholdCuda",
                 "IntrinsicPlasticityNumpy": "IntrinsicPlasticityCuda",
                 "SynapticScalingNumpy": "SynapticScalingCuda"}
     same = kind == _kind(rt) or portable.get(kind) == _kind(rt) or portable.get(_kind(rt)) == kind
     if not same:
-        raise ValueError(f"{where}: holds the state of a {kind} runtime but this network runs "
-                         f"{_kind(rt)}; plastic projections keep their state per backend: load "
-                         f"it on the device it was saved from")
+        if not (isinstance(rt, PlasticRuntime) and P.present(state)):
+            raise ValueError(f"{where}: holds the state of a {kind} runtime but this network "
+                             f"runs {_kind(rt)}, and no portable state of it (written by an "
+                             f"earlier neurosim): load it on the device it was saved from")
+        for name in list(state):        # the other runtime's own form: not used here
+            if not name.startswith(P.PREFIX):
+                state.get(name)
+        return P.load(rt, state, where)
+    if isinstance(rt, PlasticRuntime) and P.present(state):
+        P.check(rt, state, where)      # checked like the rest, though the own form is used
     if isinstance(rt, C.CudaPlasticRuntime):
         return _cuda_plastic_import(rt, state, where)
     if isinstance(rt, PlasticRuntime):
