@@ -42,6 +42,8 @@ from .standardmodels import (DCSource, EIF_cond_exp_isfa_ista, IF_cond_exp,  # n
 
 from pyNN.network import Network  # noqa: F401,E402
 
+from .unsupported import *  # noqa: F401,F403,E402
+
 
 def list_standard_models():
     """The standard cell types this backend supports."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 from pyNN import common
 from pyNN.common.control import DEFAULT_MAX_DELAY, DEFAULT_MIN_DELAY, DEFAULT_TIMESTEP
 from pyNN.recording import get_io
@@ -24,10 +27,15 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
         raise ValueError(f"setup(): device must be one of {list(_DEVICES)}, got {device!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"setup(): seed must be an integer >= 0, got {seed!r}")
-    for unknown in set(extra_params) - {"max_delay", "rank", "num_processes", "threads",
-                                        "verbosity", "spike_precision"}:
-        raise ValueError(f"setup(): unknown argument {unknown!r} for neurosim.pynn; its own "
-                         f"are device= and seed=")
+    if extra_params.get("spike_precision", "on_grid") != "on_grid":
+        warnings.warn(f"setup(): neurosim stamps every spike at the end of its time step; "
+                      f"spike_precision={extra_params['spike_precision']!r} is treated as "
+                      f"'on_grid'", UserWarning, stacklevel=2)
+    for other in sorted(set(extra_params) - {"max_delay", "rank", "num_processes"}):
+        # other simulators' options (NEURON's t_flush, NEST's threads...): PyNN scripts pass
+        # them to every backend, so they are accepted and ignored, as pyNN.nest does.
+        logging.getLogger(__name__).info("setup(): ignoring %s=%r (not a neurosim option)",
+                                         other, extra_params[other])
     common.setup(timestep, min_delay, **extra_params)
     state = simulator.state
     state.clear()
@@ -53,5 +61,32 @@ run_for = run
 reset = common.build_reset(simulator)
 initialize = common.initialize
 
-get_current_time, get_time_step, get_min_delay, get_max_delay, num_processes, rank = \
+get_current_time, get_time_step, _get_min_delay, _get_max_delay, num_processes, rank = \
     common.build_state_queries(simulator)
+
+
+def _delays():
+    import numpy as np
+    arrays = [p._finalize()["delay"] for p in simulator.state.projections]
+    arrays = [a for a in arrays if a.size]
+    return np.concatenate(arrays) if arrays else None
+
+
+def get_min_delay():
+    """The minimum delay (ms): setup()'s min_delay, or with 'auto' the smallest delay of
+    any projection (the time step when there is none)."""
+    state = simulator.state
+    if state.min_delay != "auto":
+        return state.min_delay
+    d = _delays()
+    return state.dt if d is None else float(d.min())
+
+
+def get_max_delay():
+    """The maximum delay (ms): setup()'s max_delay, or with 'auto' the largest delay of
+    any projection (the time step when there is none)."""
+    state = simulator.state
+    if state.max_delay != "auto":
+        return state.max_delay
+    d = _delays()
+    return state.dt if d is None else float(d.max())

@@ -31,6 +31,11 @@ def base_cells(cells):
         for p in cells.populations:
             out.extend(base_cells(p))
         return out
+    if isinstance(cells, (list, tuple, np.ndarray)):
+        out = []
+        for c in cells:
+            out.extend(base_cells(c))
+        return out
     raise TypeError(f"expected a Population, PopulationView, Assembly or ID, got {cells!r}")
 
 
@@ -115,6 +120,7 @@ class Population(common.Population):
         ps.shape = (self.size,)
         ps.evaluate(mask=self._mask_local, simplify=False)
         self._parameters = ps.as_dict()
+        self.celltype.check_parameters(self._parameters)
         self._initial = {}
         self._ns = None
         for id in self.all_cells:
@@ -152,6 +158,7 @@ class Population(common.Population):
         parameter_space.evaluate(simplify=False, mask=self._mask_local)
         for name, value in parameter_space.items():
             self._parameters[name] = value
+        self.celltype.check_parameters(self._parameters)
         simulator.state.mark_stale("parameters set")
 
     # -- building -----------------------------------------------------------------------------

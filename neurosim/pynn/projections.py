@@ -37,8 +37,11 @@ class Connection(common.Connection):
     def _get(self, name):
         return self._prj._attr(name)[self._k]
 
-    weight = property(lambda self: self._get("weight"))
-    delay = property(lambda self: self._get("delay"))
+    def _set(self, name, value):
+        self._prj._set_one(name, self._k, value)
+
+    weight = property(lambda self: self._get("weight"), lambda self, v: self._set("weight", v))
+    delay = property(lambda self: self._get("delay"), lambda self, v: self._set("delay", v))
 
     def as_tuple(self, *names):
         return tuple(getattr(self, n) if n in ("presynaptic_index", "postsynaptic_index")
@@ -84,7 +87,8 @@ class Projection(common.Projection):
         if n == 0:
             return
         for name in params:
-            if name not in ("weight", "delay", "dendritic_delay_fraction"):
+            if name not in ("weight", "delay", "dendritic_delay_fraction") and \
+                    not isinstance(self.synapse_type, STDPMechanism):
                 raise NotImplementedError(f"neurosim.pynn: synapse parameter {name!r} per "
                                           f"connection is not supported")
         ddf = params.get("dendritic_delay_fraction", 1.0)
@@ -120,7 +124,17 @@ class Projection(common.Projection):
     def _attr(self, name):
         if name == "weight":
             self._pull_weights()
-        return self._finalize()[name]
+        arrays = self._finalize()
+        if name not in arrays and isinstance(self.synapse_type, STDPMechanism):
+            params = self.synapse_type.rule_parameters()
+            if name in params:
+                return np.full(len(self), float(np.asarray(params[name]).ravel()[0]))
+        if name not in arrays:
+            raise KeyError(f"Projection {self.label!r} has no attribute {name!r}; it has "
+                           f"weight, delay" + (", and the STDP parameters"
+                                               if isinstance(self.synapse_type, STDPMechanism)
+                                               else ""))
+        return arrays[name]
 
     def __len__(self):
         return int(self._pre.size)
@@ -180,6 +194,15 @@ class Projection(common.Projection):
                 self._push_weights()
             else:
                 simulator.state.mark_stale("delays set")
+
+    def _set_one(self, name, k, value):
+        if name == "weight":
+            self._pull_weights()
+        self._finalize()[name][k] = float(value)
+        if name == "weight":
+            self._push_weights()
+        else:
+            simulator.state.mark_stale("delay set")
 
     # -- building -------------------------------------------------------------------------------
     def _ns_rule(self, post_pop):

@@ -86,7 +86,8 @@ class Recorder(recording.Recorder):
         net = simulator.state.net
         if net is not None:
             for name in list(self._monitors):
-                self._first_sample(name)
+                if name != "spikes":
+                    self._first_sample(name)
 
     def _reset(self):
         self._monitors = {}

@@ -41,7 +41,11 @@ class _NeurosimCell:
 
     @classmethod
     def ns_model(cls, params: dict, t_offset: float, tstop: float, dt: float, seed: int):
-        raise NotImplementedError
+        raise NotImplementedError    # every concrete cell type below defines it
+
+    @classmethod
+    def check_parameters(cls, params: dict) -> None:
+        """Refuse values neurosim cannot take, when the population is made or set."""
 
 
 class IF_curr_exp(_NeurosimCell, cells.IF_curr_exp):
@@ -160,10 +164,23 @@ class SpikeSourcePoisson(_NeurosimCell, cells.SpikeSourcePoisson):
 
 
 class SpikeSourceArray(_NeurosimCell, cells.SpikeSourceArray):
-    __doc__ = cells.SpikeSourceArray.__doc__
+    """Spikes at given times (ms, sorted per neuron: unsorted times are an error). A spike
+    at ``T`` is emitted in the step that ends at ``T`` rounded to the grid (stamp
+    ``round(T/dt)*dt``); a time that rounds to 0 is dropped (the first step ends at ``dt``)."""
     translations = build_translations(("spike_times", "spike_times"))
     accepts_synapses = False
     injectable = False
+
+    @classmethod
+    def check_parameters(cls, params):
+        from pyNN.errors import InvalidParameterValueError
+        seqs = params["spike_times"]
+        seqs = [seqs] if not isinstance(seqs, np.ndarray) else list(seqs)
+        for i, seq in enumerate(seqs):
+            t = np.asarray(getattr(seq, "value", seq), float).ravel()
+            if np.any(np.diff(t) < 0):
+                raise InvalidParameterValueError(
+                    f"SpikeSourceArray: spike_times of neuron {i} must be sorted, got {t}")
 
     @classmethod
     def ns_model(cls, params, t_offset, tstop, dt, seed):
@@ -172,7 +189,7 @@ class SpikeSourceArray(_NeurosimCell, cells.SpikeSourceArray):
         seqs = [seqs] if not isinstance(seqs, np.ndarray) else list(seqs)
         times = []
         for seq in seqs:
-            t = np.sort(np.asarray(getattr(seq, "value", seq), float).ravel())
+            t = np.asarray(getattr(seq, "value", seq), float).ravel()
             steps = np.round(t / dt) - round(t_offset / dt)
             times.append(np.unique(steps[steps >= 1]) * dt)
         return ns.SpikeSource(times), np.inf
@@ -205,6 +222,16 @@ class STDPMechanism(synapses.STDPMechanism):
         ("dendritic_delay_fraction", "dendritic_delay_fraction"))
     _get_minimum_delay = _min_delay
 
+    def rule_parameters(self) -> dict:
+        """The timing and weight dependences' parameters (PyNN names and units)."""
+        p = {}
+        for comp in (self.timing_dependence, self.weight_dependence):
+            ps = comp.parameter_space
+            for k in ps.keys():
+                v = ps[k]
+                p[k] = v.base_value if hasattr(v, "base_value") else v
+        return p
+
     def ns_rule(self, weight_scale: float):
         import neurosim as ns
         if not isinstance(self.timing_dependence, SpikePairRule):
@@ -220,6 +247,7 @@ class STDPMechanism(synapses.STDPMechanism):
         p = {}
         for comp in (self.timing_dependence, wd):
             ps = comp.native_parameters
+            ps.shape = (1,)
             ps.evaluate(simplify=True)
             for k, v in ps.items():
                 if np.ndim(v):
@@ -260,9 +288,29 @@ class _CurrentSource:
     (a change, or an injection after a run, rebuilds it before the next run)."""
 
     def __init__(self, **parameters):
-        super().__init__(**parameters)
-        self._targets = []            # (base population, index array)
+        from pyNN.parameters import ParameterSpace
+        object.__setattr__(self, "parameter_space", ParameterSpace(
+            self.default_parameters, self.get_schema(), shape=(1,)))
+        if parameters:
+            self.parameter_space.update(**parameters)
+        object.__setattr__(self, "_targets", [])      # (base population, index array)
         state.current_sources.append(self)
+
+    def set_native_parameters(self, parameters):
+        self.parameter_space.update(**self.reverse_translate(parameters))
+        state.mark_stale("current source changed")
+
+    def get_native_parameters(self):
+        return self.native_parameters
+
+    def get_parameters(self):
+        """The parameters in PyNN units, sequences as arrays (``source.times[0]``)."""
+        out = {}
+        for k in self.parameter_space.keys():
+            v = self.parameter_space[k]
+            v = v.evaluate(simplify=True) if hasattr(v, "evaluate") else v
+            out[k] = np.asarray(v.value) if hasattr(v, "value") else v
+        return out
 
     def inject_into(self, cells):
         from .populations import base_cells
@@ -273,12 +321,9 @@ class _CurrentSource:
             self._targets.append((pop, idx))
         state.mark_stale("current source injected")
 
-    def set_parameters(self, **parameters):
-        super().set_parameters(**parameters)
-        state.mark_stale("current source changed")
-
     def _values(self):
         ps = self.native_parameters
+        ps.shape = (1,)
         ps.evaluate(simplify=True)
         return {k: ps[k] for k in ps.keys()}
 
@@ -313,9 +358,32 @@ class DCSource(_CurrentSource, electrodes.DCSource):
 
 
 class StepCurrentSource(_CurrentSource, electrodes.StepCurrentSource):
-    __doc__ = electrodes.StepCurrentSource.__doc__
+    """A current that steps to ``amplitudes[k]`` (nA) at ``times[k]`` (ms). Times must be
+    >= 0 and increasing; they are mapped to the time grid when the source is made (several
+    times in one step: the last amplitude wins), and ``times`` reads back the mapped ones."""
     translations = build_translations(("amplitudes", "amplitudes", 1000.0),
                                       ("times", "times"))
+
+    def __init__(self, **parameters):
+        times = parameters.get("times")
+        amps = parameters.get("amplitudes")
+        if times is not None:
+            t = np.asarray(getattr(times, "value", times), float).ravel()
+            a = np.asarray(getattr(amps, "value", amps), float).ravel() if amps is not None \
+                else np.zeros(t.size)
+            if t.size != a.size:
+                raise ValueError(f"StepCurrentSource: times ({t.size}) and amplitudes "
+                                 f"({a.size}) must have the same length")
+            if np.any(t < 0):
+                raise ValueError(f"StepCurrentSource: times must be >= 0 ms, got {t}")
+            if np.any(np.diff(t) <= 0):
+                raise ValueError(f"StepCurrentSource: times must be strictly increasing, "
+                                 f"got {t}")
+            steps = np.round(t / state.dt).astype(np.int64)
+            last = np.r_[steps[1:] != steps[:-1], True] if steps.size else steps.astype(bool)
+            parameters["times"] = list(steps[last] * state.dt)
+            parameters["amplitudes"] = list(a[last])
+        super().__init__(**parameters)
 
     def _ns_current(self, t_offset, n, idx):
         import neurosim as ns
