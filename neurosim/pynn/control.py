@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 from pyNN import common
@@ -18,10 +19,12 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
     """Initialise the simulator; any existing network is destroyed.
 
     ``timestep``, ``min_delay``, ``max_delay`` in ms. neurosim's extra arguments:
-    ``device`` (``"cpu"``, default; ``"cuda"``, ``"cuda:host"``, ``"auto"``) and ``seed``
-    (an integer; default 0, so that a script gives the same result every time).
+    ``device`` (``"cpu"``; ``"cuda"``, ``"cuda:host"``, ``"auto"``; default: the environment
+    variable ``NEUROSIM_PYNN_DEVICE``, else ``"cpu"``, so that an unchanged script can be run
+    on another device) and ``seed`` (an integer; default 0: a script gives the same result
+    every time).
     """
-    device = extra_params.pop("device", "cpu")
+    device = extra_params.pop("device", os.environ.get("NEUROSIM_PYNN_DEVICE", "cpu"))
     seed = extra_params.pop("seed", extra_params.pop("rng_seed", 0))
     if device not in _DEVICES:
         raise ValueError(f"setup(): device must be one of {list(_DEVICES)}, got {device!r}")

@@ -26,6 +26,17 @@ def _uniform(value):
     return float(arr[0]) if arr.size and np.all(arr == arr[0]) else arr
 
 
+def _sequences(value) -> list:
+    """The per-neuron spike-time sequences of a SpikeSourceArray's evaluated parameter."""
+    from pyNN.parameters import Sequence
+    if isinstance(value, Sequence):
+        return [value]
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) and \
+            all(isinstance(v, Sequence) for v in value):
+        return list(value)
+    return [value]
+
+
 class _NeurosimCell:
     """Mixin: how a standard cell becomes a neurosim model.
 
@@ -174,9 +185,7 @@ class SpikeSourceArray(_NeurosimCell, cells.SpikeSourceArray):
     @classmethod
     def check_parameters(cls, params):
         from pyNN.errors import InvalidParameterValueError
-        seqs = params["spike_times"]
-        seqs = [seqs] if not isinstance(seqs, np.ndarray) else list(seqs)
-        for i, seq in enumerate(seqs):
+        for i, seq in enumerate(_sequences(params["spike_times"])):
             t = np.asarray(getattr(seq, "value", seq), float).ravel()
             if np.any(np.diff(t) < 0):
                 raise InvalidParameterValueError(
@@ -185,10 +194,8 @@ class SpikeSourceArray(_NeurosimCell, cells.SpikeSourceArray):
     @classmethod
     def ns_model(cls, params, t_offset, tstop, dt, seed):
         import neurosim as ns
-        seqs = params["spike_times"]
-        seqs = [seqs] if not isinstance(seqs, np.ndarray) else list(seqs)
         times = []
-        for seq in seqs:
+        for seq in _sequences(params["spike_times"]):
             t = np.asarray(getattr(seq, "value", seq), float).ravel()
             steps = np.round(t / dt) - round(t_offset / dt)
             times.append(np.unique(steps[steps >= 1]) * dt)
