@@ -88,7 +88,8 @@ def scenario_dir() -> tuple[str | None, str]:
     version = pyNN.__version__
     cache = os.path.join(tempfile.gettempdir(), f"neurosim-pynn-sdist-{version}")
     path = os.path.join(cache, f"pynn-{version}", "test", "system")
-    if os.path.isdir(os.path.join(path, "scenarios")):
+    if os.path.isdir(os.path.join(path, "scenarios")) and \
+            os.path.isdir(os.path.join(cache, f"pynn-{version}", "examples")):
         return path, f"cached sdist in {cache}"
     os.makedirs(cache, exist_ok=True)
     try:
@@ -103,7 +104,8 @@ def scenario_dir() -> tuple[str | None, str]:
     if not archives:
         return None, f"pip download left no sdist in {cache}"
     with tarfile.open(archives[0]) as tar:
-        members = [m for m in tar.getmembers() if "/test/system/" in m.name]
+        members = [m for m in tar.getmembers()
+                   if "/test/system/" in m.name or "/examples/" in m.name]
         tar.extractall(cache, members=members, filter="data")
     extracted = glob.glob(os.path.join(cache, "*", "test", "system"))
     if not extracted:

@@ -20,6 +20,27 @@ from .populations import flat_index
 from .standardmodels import STDPMechanism, StaticSynapse
 
 
+def _connect(connector, projection):
+    """``connector.connect(projection)``, working around PyNN 0.13's map connectors on
+    NumPy >= 2.1: from a one-neuron population they hand ``nonzero()`` a 0-d array, which
+    NumPy now refuses. Each such column mask is passed on as a 1-element array instead."""
+    orig = getattr(connector, "_standard_connect", None)
+    if orig is None or projection.pre.size != 1:
+        return connector.connect(projection)
+
+    def standard_connect(prj, connection_map_generator, distance_map=None):
+        def masks(*args, **kwargs):
+            for m in connection_map_generator(*args, **kwargs):
+                yield np.atleast_1d(m) if (m is not True and np.ndim(m) == 0) else m
+        return orig(prj, masks, distance_map)
+
+    connector._standard_connect = standard_connect
+    try:
+        connector.connect(projection)
+    finally:
+        del connector._standard_connect
+
+
 class Connection(common.Connection):
     """One connection, read through its projection's arrays."""
 
@@ -73,7 +94,7 @@ class Projection(common.Projection):
         self._chunks = {"pre": [], "post": [], "weight": [], "delay": []}
         self._arrays = None
         self._live = []                 # (ns projection, positions in our arrays)
-        connector.connect(self)
+        _connect(connector, self)
         simulator.state.projections.append(self)
         simulator.state.mark_stale("projection created")
 
@@ -111,7 +132,13 @@ class Projection(common.Projection):
                                                                      else float))
                             for k, v in c.items()}
             self._chunks = {k: [a] for k, a in self._arrays.items()}
+            self._user_weight = self._arrays["weight"].copy()   # what reset() goes back to
         return self._arrays
+
+    def _on_reset(self):
+        """reset(): weights back to their values as connected or set (not as learned)."""
+        if self._arrays is not None:
+            self._arrays["weight"] = self._user_weight.copy()
 
     @property
     def _pre(self):
@@ -191,6 +218,7 @@ class Projection(common.Projection):
             keep = np.isnan(new)
             arrays[name] = np.where(keep, arrays[name], new)
             if name == "weight":
+                self._user_weight = np.where(keep, self._user_weight, new)
                 self._push_weights()
             else:
                 simulator.state.mark_stale("delays set")
@@ -200,6 +228,7 @@ class Projection(common.Projection):
             self._pull_weights()
         self._finalize()[name][k] = float(value)
         if name == "weight":
+            self._user_weight[k] = float(value)
             self._push_weights()
         else:
             simulator.state.mark_stale("delay set")

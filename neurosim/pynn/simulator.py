@@ -73,6 +73,8 @@ class State(common.control.BaseState):
         self.segment_counter += 1
         for rec in self.recorders:
             rec._reset_buffers()
+        for prj in self.projections:
+            prj._on_reset()
 
     def mark_stale(self, why: str):
         if self.net is not None and not self.stale:

@@ -67,6 +67,8 @@ class IF_curr_exp(_NeurosimCell, cells.IF_curr_exp):
         ("i_offset", "i_offset", 1000.0), ("tau_syn_E", "tau_syn_E"),
         ("tau_syn_I", "tau_syn_I"))
     state_map = {"v": ("v", 1.0), "isyn_exc": ("i_syn_e", 1e-3), "isyn_inh": ("i_syn_i", 1e-3)}
+    recordable = ["spikes", "v", "isyn_exc", "isyn_inh"]      # the synaptic currents too (nA)
+    units = dict(cells.IF_curr_exp.units, isyn_exc="nA", isyn_inh="nA")
 
     @classmethod
     def ns_model(cls, params, *_):
@@ -323,8 +325,8 @@ class _CurrentSource:
         from .populations import base_cells
         for pop, idx in base_cells(cells):
             if not pop.celltype.injectable:
-                raise TypeError(f"inject_into(): cannot inject a current into "
-                                f"{type(pop.celltype).__name__} population {pop.label!r}")
+                raise TypeError(f"inject_into(): cannot inject a current into a spike source "
+                                f"({type(pop.celltype).__name__} population {pop.label!r})")
             self._targets.append((pop, idx))
         state.mark_stale("current source injected")
 
