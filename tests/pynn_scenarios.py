@@ -206,6 +206,14 @@ def write_table(path, rows, counts, total, version):
         "| scenario | result | reason |",
         "|---|---|---|",
     ]
+    causes: dict[str, int] = {}
+    for name, status, _, _ in rows:
+        if status == "failed":
+            cause = KNOWN_FAILURES.get(name, "UNEXPLAINED").split(" (")[0]
+            causes[cause] = causes.get(cause, 0) + 1
+    if causes:
+        lines[-3:-3] = ["Failures by cause: " + "; ".join(
+            f"{c} ({n})" for c, n in sorted(causes.items(), key=lambda kv: -kv[1])) + ".", ""]
     for name, status, msg, _ in rows:
         reason = KNOWN_FAILURES.get(name, "")
         if status == "failed" and not reason:
