@@ -14,6 +14,7 @@ from .models import AdEx, Izhikevich, LIF, LIFCond, NeuronModel, PoissonSource, 
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 from .network import Network, Population, Projection
 from . import plasticity, tasks
+from . import nir_io as nir      # ns.nir.load / ns.nir.export (needs the nir package when called)
 from .plasticity import (STDP, AdaptiveThreshold, IntrinsicPlasticity, RewardSTDP,
                          SynapticScaling, TripletSTDP)
 
@@ -29,5 +30,5 @@ __all__ = [
     "NeurosimError", "DeviceUnavailableError", "SimulationError", "DeviceMemoryError",
     "available", "networks",
     "STDP", "TripletSTDP", "RewardSTDP", "AdaptiveThreshold", "IntrinsicPlasticity",
-    "SynapticScaling", "plasticity", "tasks",
+    "SynapticScaling", "plasticity", "tasks", "nir",
 ]
