@@ -175,7 +175,6 @@ def load(graph, dt: float = 0.1, inputs: dict | None = None, device: str = "cpu"
         raise ValueError(f"nir.load: inputs names {sorted(unknown)} are not Input nodes of the "
                          f"graph")
     preds = {k: [s for s, d in edges if d == k] for k in nodes}
-    succs = {k: [d for s, d in edges if s == k] for k in nodes}
     kind = {k: type(v).__name__ for k, v in nodes.items()}
 
     # biases of Affine nodes reaching each neuron node
@@ -232,7 +231,6 @@ def load(graph, dt: float = 0.1, inputs: dict | None = None, device: str = "cpu"
                     raise ValueError(f"nir.load: Output {k!r} is fed by {p!r} "
                                      f"({kind[p]}); outputs must come from neuron or Input "
                                      f"nodes")
-    del succs
     return NIRNetwork(net, {k: p for k, p in pops.items() if kind[k] in _NEURONS},
                       {k: p for k, p in pops.items() if kind[k] == "Input"}, outputs,
                       projections)
@@ -381,7 +379,6 @@ def export(network, path: str | None = None):
 
 def _jump_factor(model, dt, n):
     """neurosim weight per unit of NIR weight, per post neuron (the inverse of load's)."""
-    tau = np.broadcast_to(np.asarray(model.tau_m, float), (n,))
     cm = np.broadcast_to(np.asarray(model.cm, float), (n,))
     if model.synapse == "delta":
         f = dt / cm          # LIF: r dt / tau with r = tau / cm; IF: r dt with r = 1 / cm

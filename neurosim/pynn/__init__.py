@@ -45,6 +45,16 @@ from pyNN.network import Network  # noqa: F401,E402
 from .unsupported import *  # noqa: F401,F403,E402
 
 
+def register() -> None:
+    """Make ``import pyNN.neurosim`` (PyNN's plug-in naming, used by
+    ``pyNN.utility.get_simulator``) give this backend."""
+    import sys
+
+    import pyNN as _pyNN
+    sys.modules["pyNN.neurosim"] = sys.modules[__name__]
+    _pyNN.neurosim = sys.modules[__name__]
+
+
 def list_standard_models():
     """The standard cell types this backend supports."""
     return [obj.__name__ for obj in globals().values()

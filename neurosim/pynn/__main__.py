@@ -11,14 +11,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-
-def register() -> None:
-    """Make ``import pyNN.neurosim`` give this backend."""
-    import pyNN
-
-    from neurosim import pynn
-    sys.modules["pyNN.neurosim"] = pynn
-    pyNN.neurosim = pynn
+from neurosim.pynn import register
 
 
 def main(argv=None) -> None:

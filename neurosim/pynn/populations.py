@@ -10,7 +10,6 @@ import numpy as np
 
 from pyNN import common, errors
 from pyNN.parameters import ParameterSpace, simplify
-from pyNN.standardmodels import StandardCellType
 
 from . import simulator
 from .recording import Recorder
@@ -89,14 +88,13 @@ class PopulationView(common.PopulationView):
 
 
 def _get_parameters(pop, names):
-    if isinstance(pop.celltype, StandardCellType):
-        if any(name in pop.celltype.computed_parameters() for name in names):
-            native_names = pop.celltype.get_native_names()
-        else:
-            native_names = pop.celltype.get_native_names(*names)
-        return pop.celltype.reverse_translate(pop._get_native_parameters(*native_names))
-    raise errors.NotLocalError(f"neurosim.pynn supports standard cell types only, got "
-                               f"{type(pop.celltype).__name__}")
+    """PyNN-unit parameters from the native (neurosim-unit) ones; every cell type here is a
+    standard one (Population refuses others)."""
+    if any(name in pop.celltype.computed_parameters() for name in names):
+        native_names = pop.celltype.get_native_names()
+    else:
+        native_names = pop.celltype.get_native_names(*names)
+    return pop.celltype.reverse_translate(pop._get_native_parameters(*native_names))
 
 
 class Population(common.Population):
