@@ -235,6 +235,20 @@ def test_dc_and_step_sources_on_subsets():
     assert step.times[0] == pytest.approx(5.0)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: sim.DCSource(amplitude=0.5, start=0.0),
+    lambda: sim.StepCurrentSource(times=[0.0, 150.0], amplitudes=[0.25, 0.5]),
+])
+def test_current_amplitudes_are_nA(make):
+    """0.5 nA into 1 nF with tau_m = 20 ms: v settles 0.5 * 20 = 10 mV above rest."""
+    p = sim.Population(1, sim.IF_curr_exp(cm=1.0, tau_m=20.0, v_rest=-65.0, v_thresh=-40.0))
+    make().inject_into(p)
+    p.record("v")
+    sim.run(300.0)
+    v = p.get_data().segments[0].filter(name="v")[0].magnitude[:, 0]
+    assert v[-1] == pytest.approx(-55.0, abs=0.01)
+
+
 def test_injection_between_runs_rebuilds_and_keeps_state():
     p = sim.Population(1, sim.IF_curr_exp(i_offset=0.5))
     p.record("v")
