@@ -113,7 +113,10 @@ def test_poisson_source_rate_and_window():
     q = sim.Population(200, sim.SpikeSourcePoisson(rate=50.0, start=100.0, duration=100.0))
     p.record("spikes")
     q.record("spikes")
-    sim.run(400.0)
+    sim.run(150.0)
+    builds = sim.simulator.state.n_builds
+    sim.run(250.0)
+    assert sim.simulator.state.n_builds == builds       # the window was drawn whole: no rebuild
     n_p = sum(len(s) for s in p.get_data().segments[0].spiketrains)
     tq = np.concatenate([s.magnitude for s in q.get_data().segments[0].spiketrains])
     assert n_p / 200 / 0.4 == pytest.approx(50.0, rel=0.1)

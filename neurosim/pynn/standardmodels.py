@@ -148,8 +148,9 @@ class Izhikevich(_NeurosimCell, cells.Izhikevich):
 class SpikeSourcePoisson(_NeurosimCell, cells.SpikeSourcePoisson):
     """Poisson spike trains: neurosim's ``PoissonSource`` (one Bernoulli draw of probability
     ``rate * dt`` per step) when the source is on for the whole run; with a ``start`` or a
-    finite ``duration``, the same per-step draws are made on the host for the window and
-    played by a ``SpikeSource``."""
+    finite ``duration``, the same per-step draws are made on the host for the window (all of
+    it when it ends and fits in memory, else up to the end of the current run, the network
+    being rebuilt for a later run) and played by a ``SpikeSource``."""
     __doc__ = cells.SpikeSourcePoisson.__doc__
     translations = build_translations(
         ("rate", "rate"), ("start", "start"), ("duration", "duration"))
@@ -167,13 +168,18 @@ class SpikeSourcePoisson(_NeurosimCell, cells.SpikeSourcePoisson):
         rate, start, duration = (np.broadcast_to(a, (size,)) for a in (rate, start, duration))
         rng = np.random.default_rng(seed)
         s0, s1 = int(round(t_offset / dt)), int(round(tstop / dt))
+        end = float(np.max(start + duration))
+        horizon = tstop
+        if end < 1e9 and (end / dt - s0) * size <= 5e7:
+            # the whole window fits in memory: draw it, so later runs need no rebuild
+            s1, horizon = max(s1, int(round(end / dt))), np.inf
         step_end = (np.arange(s0, s1) + 1) * dt          # the stamp of each step's spikes
         times = []
         for i in range(size):
             on = (step_end > start[i]) & (step_end <= start[i] + duration[i])
             hit = rng.random(step_end.size) < rate[i] * dt * 1e-3
             times.append(step_end[on & hit] - t_offset)
-        return ns.SpikeSource(times), tstop
+        return ns.SpikeSource(times), horizon
 
 
 class SpikeSourceArray(_NeurosimCell, cells.SpikeSourceArray):
