@@ -17,6 +17,7 @@ import glob
 import importlib
 import inspect
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -151,6 +152,9 @@ def run_one(fn, device: str = "cpu"):
     saved = root.level, list(root.handlers)
     saved_device = os.environ.get("NEUROSIM_PYNN_DEVICE")
     os.environ["NEUROSIM_PYNN_DEVICE"] = device
+    cwd = os.getcwd()
+    workdir = tempfile.mkdtemp(prefix="neurosim-pynn-scenario-")
+    os.chdir(workdir)                       # some scenarios write files (Results/...)
     try:
         fn(sim)
     except pytest.skip.Exception as exc:
@@ -165,6 +169,8 @@ def run_one(fn, device: str = "cpu"):
             sim.end()
         except Exception:  # noqa: BLE001
             pass
+        os.chdir(cwd)
+        shutil.rmtree(workdir, ignore_errors=True)
         if saved_device is None:
             os.environ.pop("NEUROSIM_PYNN_DEVICE", None)
         else:
