@@ -17,6 +17,7 @@ from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 from .network import Network, Population, Projection
 from . import plasticity, tasks
 from .checkpoint import load
+from . import nir_io as nir      # ns.nir.load / ns.nir.export (needs the nir package when called)
 from .plasticity import (STDP, AdaptiveThreshold, IntrinsicPlasticity, RewardSTDP,
                          SynapticScaling, TripletSTDP)
 
@@ -33,5 +34,5 @@ __all__ = [
     "CheckpointError", "load", "HostMemoryError",
     "available", "networks",
     "STDP", "TripletSTDP", "RewardSTDP", "AdaptiveThreshold", "IntrinsicPlasticity",
-    "SynapticScaling", "plasticity", "tasks",
+    "SynapticScaling", "plasticity", "tasks", "nir",
 ]

@@ -134,6 +134,12 @@ class SpikeMonitor(Monitor):
         r = self.rates(t_start, t_stop)
         return float(r.mean() if self.neurons is None else r[self.neurons].mean())
 
+    def to_neo(self) -> list:
+        """One ``neo.SpikeTrain`` per recorded neuron, with units and annotations
+        (:mod:`neurosim.neo_io`; needs ``neurosim[neo]``)."""
+        from .neo_io import spike_trains
+        return spike_trains(self)
+
     def spike_trains(self) -> list[np.ndarray]:
         """Spike times (ms) of each neuron of the population."""
         order = np.argsort(self.indices, kind="stable")
@@ -172,6 +178,12 @@ class StateMonitor(Monitor):
     def indices(self) -> np.ndarray:
         return np.arange(self.population.size) if self.neurons is None else self.neurons
 
+    def to_neo(self):
+        """A ``neo.AnalogSignal`` (samples x recorded neurons) with units and annotations
+        (:mod:`neurosim.neo_io`; needs ``neurosim[neo]``)."""
+        from .neo_io import state_signal
+        return state_signal(self)
+
 
 class RateMonitor(Monitor):
     """Population rate (Hz) in bins of ``bin_size`` ms (a multiple of dt)."""
@@ -204,6 +216,11 @@ class RateMonitor(Monitor):
         nb = c.size // self.bin_steps
         binned = c[:nb * self.bin_steps].reshape(nb, self.bin_steps).sum(axis=1)
         return binned / (self.population.size * self.bin_size * 1e-3)
+
+    def to_neo(self):
+        """A ``neo.AnalogSignal`` of the population rate in Hz (:mod:`neurosim.neo_io`)."""
+        from .neo_io import rate_signal
+        return rate_signal(self)
 
     @property
     def times(self) -> np.ndarray:

@@ -422,6 +422,12 @@ class Network:
         arr = V.per_neuron(where, "value", value, population.size).astype(np.float32)
         self._ensure_built().set_state(population, variable, arr)
 
+    def to_neo(self, name: str | None = None):
+        """Every monitor's recording as a ``neo.Block`` (one ``Segment``) with units and
+        annotations (:mod:`neurosim.neo_io`; needs ``pip install 'neurosim[neo]'``)."""
+        from .neo_io import network_block
+        return network_block(self, name)
+
     # -- internals -----------------------------------------------------------------------------
     def _ensure_built(self):
         if self._engine is None:
