@@ -1,10 +1,13 @@
 """Neuron models and spike sources. Units: mV, ms, pA, nS, pF, Hz."""
 
 from .adex import AdEx
-from .base import NeuronModel
+from .base import Model
+from .description import NeuronModel
 from .izhikevich import Izhikevich
+from .language import ModelDefinitionError
 from .lif import LIF
 from .lif_cond import LIFCond
 from .sources import PoissonSource, SpikeSource
 
-__all__ = ["NeuronModel", "LIF", "LIFCond", "Izhikevich", "AdEx", "PoissonSource", "SpikeSource"]
+__all__ = ["Model", "NeuronModel", "ModelDefinitionError", "LIF", "LIFCond", "Izhikevich", "AdEx",
+           "PoissonSource", "SpikeSource"]

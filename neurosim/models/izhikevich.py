@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import _validate as V
-from .base import NeuronModel, f32
+from .base import Model, f32
 
 PRESETS = {
     "RS": dict(a=0.02, b=0.2, c=-65.0, d=8.0),
@@ -40,7 +40,7 @@ PRESETS = {
 
 
 @dataclass(frozen=True, eq=False)
-class Izhikevich(NeuronModel):
+class Izhikevich(Model):
     """Izhikevich 2003 model: ``a`` (1/ms, the recovery rate of ``u``, > 0), ``b`` (1/ms),
     ``c`` (mV), ``d`` (mV/ms), ``v_peak`` (mV), ``i_offset`` (pA), ``v_init`` (mV, initial v;
     u starts at ``b * v_init``). A negative ``a`` (u growing away from ``b v``) is refused."""
