@@ -10,8 +10,8 @@ from .connectivity import (AllToAll, Explicit, FixedIndegree, FixedOutdegree, Fi
 from .distributions import Normal, Uniform
 from .errors import DeviceMemoryError, DeviceUnavailableError, NeurosimError, SimulationError
 from .inputs import DCCurrent, StepCurrent
-from .models import (AdEx, Izhikevich, LIF, LIFCond, ModelDefinitionError, NeuronModel,
-                     PoissonSource, SpikeSource)
+from .models import (QIF, AdaptiveLIF, AdEx, Izhikevich, LIF, LIFCond, ModelDefinitionError,
+                     NeuronModel, PoissonSource, SpikeSource)
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 from .network import Network, Population, Projection
 from . import plasticity, tasks
@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Network", "Population", "Projection",
-    "LIF", "LIFCond", "Izhikevich", "AdEx", "NeuronModel", "ModelDefinitionError",
+    "LIF", "LIFCond", "Izhikevich", "AdEx", "QIF", "AdaptiveLIF", "NeuronModel", "ModelDefinitionError",
     "PoissonSource", "SpikeSource",
     "AllToAll", "OneToOne", "FixedProbability", "FixedIndegree", "FixedOutdegree", "FixedTotalNumber",
     "Explicit",

@@ -1,5 +1,6 @@
 """Neuron models and spike sources. Units: mV, ms, pA, nS, pF, Hz."""
 
+from .adaptive_lif import AdaptiveLIF
 from .adex import AdEx
 from .base import Model
 from .description import NeuronModel
@@ -7,7 +8,8 @@ from .izhikevich import Izhikevich
 from .language import ModelDefinitionError
 from .lif import LIF
 from .lif_cond import LIFCond
+from .qif import QIF
 from .sources import PoissonSource, SpikeSource
 
 __all__ = ["Model", "NeuronModel", "ModelDefinitionError", "LIF", "LIFCond", "Izhikevich", "AdEx",
-           "PoissonSource", "SpikeSource"]
+           "QIF", "AdaptiveLIF", "PoissonSource", "SpikeSource"]

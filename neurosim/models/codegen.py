@@ -75,6 +75,8 @@ class PyEmitter:
 
     def expr(self, node, env: dict) -> str:
         if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool):
+                return f"np.bool_({node.value})"
             return self.literal(node.value)
         if isinstance(node, ast.Name):
             return env[node.id]
@@ -180,6 +182,8 @@ class CEmitter:
 
     def expr(self, node, names: dict) -> str:
         if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool):
+                return "true" if node.value else "false"
             v = np.float32(node.value)
             if not np.isfinite(v):
                 raise ModelDefinitionError(f"NeuronModel {self.model!r}: the number "

@@ -114,7 +114,11 @@ class NeuronModel:
         self.parameters = {}
         for p, value in parameters.items():
             check_name(self.name, "parameter", p)
-            self.parameters[p] = V.real(where, f"parameter {p}", value, float32=True)
+            try:
+                self.parameters[p] = V.real(where, f"parameter {p}", value, float32=True)
+            except (TypeError, ValueError) as exc:
+                raise ModelDefinitionError(f"{exc} (a default is one number; per-neuron "
+                                           f"values are given to the model)") from None
         seen = set(self.parameters)
         for what, names in (("state variable", state), ("derived constant", derived)):
             for n in names:

@@ -8,7 +8,7 @@ nothing a user writes is ever evaluated. What it allows:
   must be assigned before it is read), and ``if``/``elif``/``else`` blocks; ``;`` separates
   statements on one line. Statements run in order, as in Python: a statement reads what the
   ones before it assigned;
-- expressions: numbers, names, ``+ - * /``, ``x ** k`` for an integer literal ``k`` from 2 to 4
+- expressions: numbers, ``True``/``False``, names, ``+ - * /``, ``x ** k`` for an integer literal ``k`` from 2 to 4
   (repeated multiplication), unary ``-``, comparisons (chains too), ``and``, ``or``, ``not``,
   conditional expressions ``a if c else b``, and the functions ``exp log sqrt abs`` (one
   argument), ``min max`` (two or more) and ``clip(x, lo, hi)``.
@@ -120,7 +120,12 @@ class _Checker:
                                   f"{', '.join(o + '=' for o in AUG_OPS.values())} on a name")
                 if self.expr(st.value, defined) != "float":
                     self.fail(st, "a condition cannot be added, subtracted, multiplied or divided")
-                self.read_name(st.target, st.target.id, defined)
+                name = st.target.id
+                if name not in defined and name not in self.scope.kinds \
+                        and name not in self.scope.absent and self.scope.locals_ok:
+                    self.fail(st, f"unknown name {name!r} (a local must be assigned with = "
+                                  f"before it is updated)")
+                self.read_name(st.target, name, defined)
                 self.target(st, st.target.id, "float", defined, augmented=True)
             elif isinstance(st, ast.If):
                 if self.expr(st.test, defined) != "bool":
@@ -156,9 +161,6 @@ class _Checker:
             self.fail(node, f"unknown name {name!r}: nothing can be assigned here")
         if name in RESERVED or name.startswith(("ns_", "NS_", "_")) or _VECTOR_TYPE.match(name):
             self.fail(node, f"{name!r} is a reserved name and cannot be a local variable")
-        if augmented and name not in defined:
-            self.fail(node, f"unknown name {name!r} (a local must be assigned with = before "
-                            f"it is updated)")
         old = self.local_types.setdefault(name, kind)
         if old != kind:
             self.fail(node, f"local {name!r} holds a {old} elsewhere and a {kind} here")
@@ -185,8 +187,10 @@ class _Checker:
     def expr(self, node, defined: set) -> str:
         """Check an expression; its kind, "float" or "bool"."""
         if isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-                self.fail(node, f"unsupported constant {node.value!r} (numbers only)")
+            if isinstance(node.value, bool):
+                return "bool"
+            if not isinstance(node.value, (int, float)):
+                self.fail(node, f"unsupported constant {node.value!r} (numbers, True, False)")
             return "float"
         if isinstance(node, ast.Name):
             return self.read_name(node, node.id, defined)
