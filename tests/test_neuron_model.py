@@ -312,5 +312,5 @@ def test_generated_sources_are_inspectable():
     m = model("insp")
     assert "def integrate(s, inp, active, c, i_ext, tmp):" in m.numpy_sources["integrate"]
     assert "insp_update(" in m.cuda_source and '#include "neuron.cuh"' in m.cuda_source
-    assert m.kernel_file.startswith("generated/insp-") and m.kernel == "insp_update"
+    assert m.kernel_file.startswith("generated-insp-") and m.kernel == "insp_update"
     assert "ns_take(in, 1, n_neurons, i, drives)" in m.cuda_source

@@ -182,6 +182,6 @@ def cuda_source(d) -> tuple[str, str, str]:
         threshold="(" + em.expr(d.threshold.body[0], names) + ")",
         reset="\n".join(em.block(d.reset, names, 3)) if d.reset is not None else "")
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
-    filename = f"generated/{d.name}-{digest}.cu"
+    filename = f"generated-{d.name}-{digest}.cu"
     register_source(filename, source)
     return filename, kernel, source
