@@ -1,5 +1,6 @@
 """Every kernels/*.cu (and every built-in model's generated kernel) compiles for
-sm_80/86/90 with CuPy's options, through NVRTC (what CuPy uses) and nvcc when present: no errors, warnings or spills.
+sm_80/86/90 with CuPy's options, through NVRTC (what CuPy uses) and nvcc when
+present: no errors, warnings or spills.
 
 Skips only when neither NVRTC (pip install nvidia-cuda-nvrtc-cu12) nor nvcc
 exists on this machine."""
