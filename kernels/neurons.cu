@@ -169,59 +169,6 @@ NS_GLOBAL void lif_cond_update(
   }
 }
 
-/* Izhikevich (neurosim/models/izhikevich.py): forward Euler at dt, input is
- * a jump of v (mV); spike at v >= v_peak, v <- c, u <- u + d; no
- * refractory period. */
-NS_GLOBAL void izhikevich_update(
-    const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
-    float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
-    ns_u64 key0, ns_u64 key1, ns_i64 stream_width, ns_i32 n_drives,
-    const ns_i64 *__restrict__ drive_tab, const float *__restrict__ drive_w,
-    const float *__restrict__ drive_cdf,
-    const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
-    const ns_i32 *__restrict__ n_ref,
-    float *__restrict__ v, float *__restrict__ u,
-    const float *__restrict__ h, const float *__restrict__ a,
-    const float *__restrict__ b, const float *__restrict__ c,
-    const float *__restrict__ d, const float *__restrict__ v_peak,
-    const float *__restrict__ i_offset, ns_u32 per_neuron,
-    ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
-    ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
-    const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
-    ns_i32 *__restrict__ rec_total, ns_i32 n_rate, const ns_i32 *__restrict__ rate_slot,
-    ns_i32 *__restrict__ rate_counts, ns_i64 *__restrict__ bad) {
-  if (ns_halted(clk)) return;
-  const ns_i64 n = clk[0];
-  NS_SPIKE_OUT_AND_DRIVES;
-  float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
-  NS_GRID_STRIDE_LOOP(i, n_neurons) {
-    float vm = v[i], uu = u[i];
-    float du = NS_C(b, 2) * vm;
-    du = du - uu;
-    du = du * NS_C(a, 1);
-    float dv = 0.04f * vm;
-    dv = dv + 5.0f;
-    dv = dv * vm;
-    dv = dv + 140.0f;
-    dv = dv - uu;
-    dv = dv + NS_C(i_offset, 6);
-    if (flags & NS_EXT) dv = dv + i_ext[i];
-    dv = dv * NS_C(h, 0);
-    vm = vm + dv;
-    du = du * NS_C(h, 0);
-    uu = uu + du;
-    if (flags & NS_IN0) vm = vm + ns_take(in, 0, n_neurons, i, drives);
-    if (ns_refractory_threshold(vm, i, flags, ref, n_ref, NS_C(c, 3), NS_C(v_peak, 5))) {
-      uu = uu + NS_C(d, 4);
-      ns_spike(out, start + (ns_i32)i);
-    }
-    v[i] = vm;
-    u[i] = uu;
-    ns_flag_bad(bad, n, start + i, 0, vm);
-    ns_flag_bad(bad, n, start + i, 1, uu);
-  }
-}
-
 /* AdEx (neurosim/models/adex.py): forward Euler for v and w, exact decay of
  * the current synapses (pA); v is capped at v_peak inside the exponential
  * (a NaN v stays NaN, as np.minimum keeps it); spike at v >= v_peak,

@@ -12,7 +12,7 @@ from .qif import QIF
 from .sources import PoissonSource, SpikeSource
 
 #: The built-in models written as NeuronModel descriptions (their kernels are generated).
-DESCRIBED = (QIF, AdaptiveLIF)
+DESCRIBED = (Izhikevich, QIF, AdaptiveLIF)
 
 __all__ = ["Model", "NeuronModel", "ModelDefinitionError", "LIF", "LIFCond", "Izhikevich", "AdEx",
            "QIF", "AdaptiveLIF", "PoissonSource", "SpikeSource"]

@@ -82,15 +82,18 @@ class NeuronModel:
     (``"excitatory"``, ``"inhibitory"``) -> ``"current"``, ``"conductance"`` or ``"delta"`` (one
     kind per model); ``refractory``: the parameter holding the refractory period (ms) or None;
     ``positive`` / ``non_negative``: parameters that must be > 0 / >= 0 (the synaptic time
-    constants and the refractory period are checked anyway). See the module docstring for
-    the step. Errors (:class:`~neurosim.models.language.ModelDefinitionError`, a ValueError)
+    constants and the refractory period are checked anyway); ``constraints``: condition over
+    the parameters -> the error message when a model breaks it (``{"c < v_peak": "c must be
+    below v_peak"}``, checked for every neuron in float64); ``presets``: name -> parameter
+    values, for :meth:`preset`. See the module docstring for the step. Errors (:class:`~neurosim.models.language.ModelDefinitionError`, a ValueError)
     name the model, the block, the line and the name at fault.
     """
 
     def __init__(self, name: str, *, parameters: dict, state: dict, update: str,
                  threshold: str, reset: str = "", derived: dict | None = None,
                  synapses: dict | None = None, refractory: str | None = None,
-                 hold: str = "", positive=(), non_negative=(), doc: str = ""):
+                 hold: str = "", positive=(), non_negative=(), constraints: dict | None = None,
+                 presets: dict | None = None, doc: str = ""):
         if not isinstance(name, str) or not name.isidentifier():
             raise ModelDefinitionError(f"NeuronModel: name must be an identifier such as "
                                        f"'adaptive_lif', got {name!r}")
@@ -98,6 +101,7 @@ class NeuronModel:
         self._declare(parameters, state, derived or {}, synapses or {}, refractory,
                       positive, non_negative)
         self._parse(update, threshold, reset, hold, state, derived or {})
+        self._extras(constraints or {}, presets or {})
         from .generate import cuda_source, numpy_functions
         self.functions, self.numpy_sources = numpy_functions(self)
         self.kernel_file, self.kernel, self.cuda_source = cuda_source(self)
@@ -228,7 +232,41 @@ class NeuronModel:
                                        f"refractory period, but refractory is None")
         self.hold = parse_block(self.name, "hold", hold, block_scope) if hold else None
 
+    def _extras(self, constraints, presets):
+        for what, value in (("constraints", constraints), ("presets", presets)):
+            if not isinstance(value, dict):
+                raise ModelDefinitionError(f"NeuronModel {self.name!r}: {what} must be a dict, "
+                                           f"got {type(value).__name__}")
+        params = Scope({p: "parameter" for p in self.parameters})
+        self.constraints = {}
+        for k, (text, message) in enumerate(constraints.items()):
+            block = parse_expression(self.name, f"constraints[{k}]", text, params, "bool")
+            fn, _ = _constraint_function(self, block, k)
+            self.constraints[text] = (str(message), sorted(block.reads), fn)
+        for preset, values in presets.items():
+            bad = sorted(set(values) - set(self.parameters)) if isinstance(values, dict) else 0
+            if bad != []:
+                raise ModelDefinitionError(f"NeuronModel {self.name!r}: presets[{preset!r}] must "
+                                           f"map parameters to values, got {values!r}")
+        self.presets = {k: dict(v) for k, v in presets.items()}
+
+    def check(self, params: dict) -> None:
+        """Raise ValueError naming the values if ``params`` break a constraint."""
+        for message, names, fn in self.constraints.values():
+            if not np.all(fn(params)):
+                got = ", ".join(f"{n}={params[n]}" for n in names)
+                raise ValueError(f"{self.name}: {message}, got {got}")
+
+    @property
+    def __name__(self) -> str:     # noqa: A003 -- reads like the model classes' name
+        return self.name
+
     # -- use ---------------------------------------------------------------------------------------
+    def preset(self, name: str, **overrides) -> Model:
+        """The model with the parameters of preset ``name``, then ``overrides``."""
+        V.choice(f"{self.name}.preset", "name", name, self.presets)
+        return self(**{**self.presets[name], **overrides})
+
     def __call__(self, **overrides) -> Model:
         unknown = sorted(set(overrides) - set(self.parameters))
         if unknown:
@@ -263,6 +301,9 @@ class GeneratedModel(Model):
 
     description: ClassVar[NeuronModel]
 
+    def _check(self) -> None:
+        self.description.check(self.parameters())
+
     @classmethod
     def constants(cls, params, dt):
         return cls.description.constants(params, dt)
@@ -274,6 +315,18 @@ class GeneratedModel(Model):
     @classmethod
     def initial_state(cls, params, n, options):
         return cls.description.initial_state(params, n)
+
+
+def _constraint_function(d: NeuronModel, block, k: int):
+    """float64 function of the parameters: the condition of constraint ``k``."""
+    from .codegen import PyEmitter
+    em = PyEmitter(d.name, float64=True)
+    env = {}
+    for name in sorted(block.reads):
+        em.emit(f"_c_{name} = np.asarray(p[{name!r}], np.float64)", 1)
+        env[name] = f"_c_{name}"
+    em.emit(f"return {em.expr(block.body[0], env)}", 1)
+    return em.compile(f"def constraint_{k}(p):", f"<neurosim model {d.name}: constraint {k}>")
 
 
 def _model_class(d: NeuronModel) -> type:

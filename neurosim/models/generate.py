@@ -169,7 +169,7 @@ def cuda_source(d) -> tuple[str, str, str]:
             synapses += [f"s_{name} = s_{name} * c_{decay};",
                          f"if (flags & NS_IN{ch}) s_{name} = s_{name} + "
                          f"ns_take(in, {ch}, n_neurons, i, drives);"]
-    kernel = f"{d.name}_update"
+    kernel = f"{d.name.lower()}_update"
     source = _template().render(
         kernel=kernel, model=repr(d.name), state=list(d.state_names),
         consts=list(d.constant_names), channels=bool(d.synaptic_channels), loads=loads,
