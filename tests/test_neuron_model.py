@@ -314,3 +314,21 @@ def test_generated_sources_are_inspectable():
     assert "insp_update(" in m.cuda_source and '#include "neuron.cuh"' in m.cuda_source
     assert m.kernel_file.startswith("generated-insp-") and m.kernel == "insp_update"
     assert "ns_take(in, 1, n_neurons, i, drives)" in m.cuda_source
+
+
+def test_constraints_and_presets():
+    m = model("cons", constraints={"v_reset < v_thresh": "v_reset must be below v_thresh"},
+              presets={"slow": {"tau_w": 400.0, "b": 5.0}})
+    assert m.preset("slow", b=1.0).tau_w == 400.0 and m.preset("slow", b=1.0).b == 1.0
+    with pytest.raises(ValueError, match=r"cons: v_reset must be below v_thresh, got "
+                                         r"v_reset=-40.0, v_thresh=-50.0"):
+        m(v_reset=-40.0)
+    with pytest.raises(ValueError, match=r"v_reset must be below"):      # any neuron
+        m(v_reset=np.array([-60.0, -45.0]), v_thresh=np.array([-50.0, -50.0]))
+    with pytest.raises(ValueError, match=r"cons.preset: name must be one of \['slow'\]"):
+        m.preset("fast")
+    with pytest.raises(ns.ModelDefinitionError, match=r"constraints\[0\].*must be a condition"):
+        model(constraints={"v_reset - v_thresh": "x"})
+    with pytest.raises(ns.ModelDefinitionError, match=r"presets\['x'\] must map parameters"):
+        model(presets={"x": {"tau_q": 1.0}})
+    assert m.__name__ == "cons" and type(m()).__name__ == "cons"
