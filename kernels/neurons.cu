@@ -1,5 +1,9 @@
 /*
- * neurons.cu -- stage 2 of a step: one fused update per neuron model.
+ * neurons.cu -- stage 2 of a step: one fused update per neuron model, for the
+ * models still written by hand (LIF, LIFCond, AdEx). Models written as
+ * NeuronModel descriptions (neurosim/models/description.py: Izhikevich, QIF,
+ * AdaptiveLIF, users' own) get a kernel of the same form generated from
+ * neuron_model.cu.j2; both share neuron.cuh.
  *
  * Each kernel advances one merged group of neurons (neurosim/engine/layout.py)
  * over step n, in the order of the NumPy reference (numpy_engine.py and the

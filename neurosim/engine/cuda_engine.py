@@ -9,8 +9,10 @@ One step ``n`` is a fixed sequence of kernel launches, in the order of the NumPy
 for a network of one model without plasticity or state monitors (COBA, Brunel, the
 microcircuit), three with state monitors:
 
-1. gather input and update neurons — one fused kernel per group (``kernels/neurons.cu``, named
-   by the model's ``kernel``): it reads the group's ring columns of slot ``n``, draws the
+1. gather input and update neurons — one fused kernel per group (named by the model's
+   ``kernel``, in its ``kernel_file``: ``kernels/neurons.cu`` for the hand-written models, the
+   source rendered from ``kernels/neuron_model.cu.j2`` for a ``NeuronModel`` description): it
+   reads the group's ring columns of slot ``n``, draws the
    group's Poisson drives itself (from the Philox positions the NumPy engine uses, added in its
    order: bit for bit the same input), clears the columns, integrates, and for each spike
    (``kernels/step.cuh: ns_spike``) reserves the spike's slot in the step's list ``spk`` and
