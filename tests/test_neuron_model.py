@@ -332,3 +332,20 @@ def test_constraints_and_presets():
     with pytest.raises(ns.ModelDefinitionError, match=r"presets\['x'\] must map parameters"):
         model(presets={"x": {"tau_q": 1.0}})
     assert m.__name__ == "cons" and type(m()).__name__ == "cons"
+
+
+@needs_host
+def test_adaptive_threshold_homeostasis_on_a_description():
+    """A description with a ``v_thresh`` parameter takes threshold rules like ns.LIF: the rule
+    raises the constant the generated code reads, on both backends alike."""
+    def run(device, rule):
+        net = ns.Network(dt=DT, device=device, seed=2)
+        pop = net.add_population(20, ns.AdaptiveLIF(i_offset=np.linspace(400.0, 600.0, 20)))
+        if rule:
+            net.add_homeostasis(pop, ns.AdaptiveThreshold(theta_plus=2.0, tau_theta=500.0))
+        mon = net.record_spikes(pop)
+        net.run(200.0)
+        return mon
+    plain, ref, got = run("cpu", False), run("cpu", True), run("cuda:host", True)
+    assert ref.num_spikes < 0.8 * plain.num_spikes
+    same_spikes(ref, got)

@@ -73,6 +73,7 @@ def _integrate(d):
     em.namespace["_zero"] = np.float32(0.0)
     block = d.update
     em.emit(_ERRSTATE, 1)
+    em.emit("pass")
     env = _loads(em, d, block.reads - {"I_syn", "I_ext"}, subset=False)
     if "I_ext" in block.reads:
         em.emit("_I_ext = i_ext if i_ext is not None else _zero")

@@ -44,7 +44,11 @@ _C_WORDS = """auto bool break case char const continue default do double else en
     switch typedef union unsigned void volatile while class delete new operator private
     protected public template this throw try catch namespace using virtual friend true false
     nullptr expf logf sqrtf fabsf fminf fmaxf exp2 isfinite isnan isinf INFINITY NAN threadIdx
-    blockIdx blockDim gridDim warpSize atomicAdd atomicMin atomicMax printf assert"""
+    blockIdx blockDim gridDim warpSize atomicAdd atomicMin atomicMax printf assert xor bitand
+    bitor compl and_eq or_eq xor_eq not_eq mutable constexpr decltype noexcept static_assert
+    typename typeid alignas alignof wchar_t char16_t char32_t thread_local export explicit
+    reinterpret_cast static_cast dynamic_cast const_cast concept requires asm dim3 half size_t
+    ptrdiff_t int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t"""
 RESERVED = frozenset(set(FUNCTIONS) | {"dt", "I_syn", "I_ext", "g_e", "g_i", "i_syn_e",
                                        "i_syn_i", "True", "False", "None"}
                      | set(_KERNEL_ARGS.split()) | set(_C_WORDS.split()))
