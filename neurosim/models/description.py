@@ -102,9 +102,10 @@ class NeuronModel:
                       positive, non_negative)
         self._parse(update, threshold, reset, hold, state, derived or {})
         self._extras(constraints or {}, presets or {})
-        from .generate import cuda_source, numpy_functions
+        from .generate import numpy_functions
         self.functions, self.numpy_sources = numpy_functions(self)
-        self.kernel_file, self.kernel, self.cuda_source = cuda_source(self)
+        self.kernel = f"{name.lower()}_update"
+        self._cuda = None                   # (kernel file, source), rendered when first needed
         self.model_class = _model_class(self)
 
     # -- declarations ----------------------------------------------------------------------------
@@ -258,6 +259,26 @@ class NeuronModel:
                 raise ValueError(f"{self.name}: {message}, got {got}")
 
     @property
+    def kernel_file(self) -> str:
+        """The name under which the generated CUDA source is registered for the kernel loader
+        (rendered from ``kernels/neuron_model.cu.j2`` on first use: importing neurosim needs no
+        Jinja2 until a CUDA engine or a reader asks)."""
+        return self._cuda_files()[0]
+
+    @property
+    def cuda_source(self) -> str:
+        """The generated CUDA source of the model's kernel."""
+        return self._cuda_files()[1]
+
+    def _cuda_files(self) -> tuple:
+        if self._cuda is None:
+            from .generate import cuda_source
+            filename, kernel, source = cuda_source(self)
+            assert kernel == self.kernel
+            self._cuda = (filename, source)
+        return self._cuda
+
+    @property
     def __name__(self) -> str:     # noqa: A003 -- reads like the model classes' name
         return self.name
 
@@ -329,10 +350,17 @@ def _constraint_function(d: NeuronModel, block, k: int):
     return em.compile(f"def constraint_{k}(p):", f"<neurosim model {d.name}: constraint {k}>")
 
 
+class _KernelFile:
+    """``cls.kernel_file`` of a generated model class: its description's, rendered lazily."""
+
+    def __get__(self, obj, owner) -> str:
+        return owner.description.kernel_file
+
+
 def _model_class(d: NeuronModel) -> type:
     fns = d.functions
     namespace = dict(
-        description=d, kind=d.name, kernel=d.kernel, kernel_file=d.kernel_file,
+        description=d, kind=d.name, kernel=d.kernel, kernel_file=_KernelFile(),
         state_vars=d.state_names, channels=d.synaptic_channels, receptors=dict(d.receptors),
         weight_sign={r: _SIGN[d.synapse_kind][r] for r in d.receptors},
         weight_unit=_UNIT.get(d.synapse_kind, "pA"),
