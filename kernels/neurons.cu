@@ -1,5 +1,9 @@
 /*
- * neurons.cu -- stage 2 of a step: one fused update per neuron model.
+ * neurons.cu -- stage 2 of a step: one fused update per neuron model, for the
+ * models still written by hand (LIF, LIFCond, AdEx). Models written as
+ * NeuronModel descriptions (neurosim/models/description.py: Izhikevich, QIF,
+ * AdaptiveLIF, users' own) get a kernel of the same form generated from
+ * neuron_model.cu.j2; both share neuron.cuh.
  *
  * Each kernel advances one merged group of neurons (neurosim/engine/layout.py)
  * over step n, in the order of the NumPy reference (numpy_engine.py and the
@@ -52,77 +56,7 @@
  * NS_C(name, k) reads constant `name`, the k-th; tests/test_cuda_backend.py
  * checks that every k matches the signature order.
  */
-#include "step.cuh"
-
-#define NS_IN0 1u
-#define NS_IN1 2u
-#define NS_EXT 4u
-#define NS_REF 8u
-#define NS_REF_PER_NEURON 16u
-#define NS_DELTA 32u
-
-/* constant `name`, the `bit`-th constant parameter, for neuron i */
-#define NS_C(name, bit) ((name)[((per_neuron >> (bit)) & 1u) ? i : 0])
-
-/* Mark a non-finite state value: bad[0] = first step (atomicMin over the
- * run), bad[1] = smallest 8 * global id + variable index among the neurons
- * flagged in that step; the variable index is the position of the state
- * array among the kernel's state array parameters (v first). Steps are
- * launched in order, so a thread of step n that finds bad[0] >= n is in the
- * first bad step. */
-NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, float x) {
-  if (!isfinite(x)) {
-    const ns_i64 old = atomicMin(&bad[0], n);
-    if (old >= n) atomicMin(&bad[1], gid * 8 + var);
-  }
-}
-
-/* Steps 2-3 for v; true when the neuron spikes (the caller resets the rest). */
-NS_DEVICE bool ns_refractory_threshold(float &v, ns_i64 i, ns_u32 flags,
-                                       ns_i32 *__restrict__ ref,
-                                       const ns_i32 *__restrict__ n_ref,
-                                       float v_reset, float v_thresh) {
-  if (flags & NS_REF) {
-    const ns_i32 r = ref[i];
-    if (r > 0) {
-      v = v_reset;
-      ref[i] = r - 1;
-    }
-  }
-  if (v >= v_thresh) {
-    v = v_reset;
-    if (flags & NS_REF) ref[i] = n_ref[(flags & NS_REF_PER_NEURON) ? i : 0];
-    return true;
-  }
-  return false;
-}
-
-/* The spike output and the drives of a neuron kernel, from its parameters. */
-#define NS_SPIKE_OUT_AND_DRIVES                                                 \
-  const ns_spike_out out =                                                     \
-      ns_spike_out_of(clk, spk, spk_work, nspk, row_len, rec_flags, rec_mask,  \
-                      rec_idx, rec_total, n_rate, rate_slot, rate_counts);     \
-  const ns_drives drives = ns_drives_of(clk, key0, key1, stream_width,         \
-                                        n_drives, drive_tab, drive_w, drive_cdf)
-
-/* Input channel c of neuron i in this step's ring slot plus the Poisson
- * drives into it (in the NumPy engine's order: the drives add into the slot,
- * then the neurons read it), read and cleared. */
-NS_DEVICE float ns_take(float *__restrict__ in, ns_i64 c, ns_i32 n_neurons, ns_i64 i,
-                        const ns_drives &drives) {
-  const ns_i64 col = c * n_neurons + i;
-  float *p = in + col;
-  float x = *p;
-  *p = 0.0f;
-  if (drives.n) x = ns_add_drives(drives, col, x);
-  return x;
-}
-
-/* This step's row of the ring, at the group's first column. */
-NS_DEVICE float *ns_ring_row(float *ring, ns_i64 n, ns_i32 ring_width, ns_i32 n_slots,
-                             ns_i32 col0) {
-  return ring + (n % n_slots) * (ns_i64)ring_width + col0;
-}
+#include "neuron.cuh"
 
 /* LIF (neurosim/models/lif.py): exact integration; exponential current
  * synapses (i_syn_e, i_syn_i in pA) or, with NS_DELTA, jumps of v (mV). */
@@ -236,59 +170,6 @@ NS_GLOBAL void lif_cond_update(
     ns_flag_bad(bad, n, start + i, 0, vm);
     ns_flag_bad(bad, n, start + i, 1, ge);
     ns_flag_bad(bad, n, start + i, 2, gi);
-  }
-}
-
-/* Izhikevich (neurosim/models/izhikevich.py): forward Euler at dt, input is
- * a jump of v (mV); spike at v >= v_peak, v <- c, u <- u + d; no
- * refractory period. */
-NS_GLOBAL void izhikevich_update(
-    const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
-    float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
-    ns_u64 key0, ns_u64 key1, ns_i64 stream_width, ns_i32 n_drives,
-    const ns_i64 *__restrict__ drive_tab, const float *__restrict__ drive_w,
-    const float *__restrict__ drive_cdf,
-    const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
-    const ns_i32 *__restrict__ n_ref,
-    float *__restrict__ v, float *__restrict__ u,
-    const float *__restrict__ h, const float *__restrict__ a,
-    const float *__restrict__ b, const float *__restrict__ c,
-    const float *__restrict__ d, const float *__restrict__ v_peak,
-    const float *__restrict__ i_offset, ns_u32 per_neuron,
-    ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
-    ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
-    const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
-    ns_i32 *__restrict__ rec_total, ns_i32 n_rate, const ns_i32 *__restrict__ rate_slot,
-    ns_i32 *__restrict__ rate_counts, ns_i64 *__restrict__ bad) {
-  if (ns_halted(clk)) return;
-  const ns_i64 n = clk[0];
-  NS_SPIKE_OUT_AND_DRIVES;
-  float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
-  NS_GRID_STRIDE_LOOP(i, n_neurons) {
-    float vm = v[i], uu = u[i];
-    float du = NS_C(b, 2) * vm;
-    du = du - uu;
-    du = du * NS_C(a, 1);
-    float dv = 0.04f * vm;
-    dv = dv + 5.0f;
-    dv = dv * vm;
-    dv = dv + 140.0f;
-    dv = dv - uu;
-    dv = dv + NS_C(i_offset, 6);
-    if (flags & NS_EXT) dv = dv + i_ext[i];
-    dv = dv * NS_C(h, 0);
-    vm = vm + dv;
-    du = du * NS_C(h, 0);
-    uu = uu + du;
-    if (flags & NS_IN0) vm = vm + ns_take(in, 0, n_neurons, i, drives);
-    if (ns_refractory_threshold(vm, i, flags, ref, n_ref, NS_C(c, 3), NS_C(v_peak, 5))) {
-      uu = uu + NS_C(d, 4);
-      ns_spike(out, start + (ns_i32)i);
-    }
-    v[i] = vm;
-    u[i] = uu;
-    ns_flag_bad(bad, n, start + i, 0, vm);
-    ns_flag_bad(bad, n, start + i, 1, uu);
   }
 }
 

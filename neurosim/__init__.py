@@ -12,7 +12,8 @@ from .errors import (CheckpointError, DeviceMemoryError, DeviceUnavailableError,
                      HostMemoryError, NeurosimError,
                      SimulationError)
 from .inputs import DCCurrent, StepCurrent
-from .models import AdEx, Izhikevich, LIF, LIFCond, NeuronModel, PoissonSource, SpikeSource
+from .models import (QIF, AdaptiveLIF, AdEx, Izhikevich, LIF, LIFCond, ModelDefinitionError,
+                     NeuronModel, PoissonSource, SpikeSource)
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 from .network import Network, Population, Projection
 from . import plasticity, tasks
@@ -25,7 +26,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Network", "Population", "Projection",
-    "LIF", "LIFCond", "Izhikevich", "AdEx", "NeuronModel", "PoissonSource", "SpikeSource",
+    "LIF", "LIFCond", "Izhikevich", "AdEx", "QIF", "AdaptiveLIF", "NeuronModel", "ModelDefinitionError",
+    "PoissonSource", "SpikeSource",
     "AllToAll", "OneToOne", "FixedProbability", "FixedIndegree", "FixedOutdegree", "FixedTotalNumber",
     "Explicit",
     "Uniform", "Normal", "DCCurrent", "StepCurrent",

@@ -15,7 +15,7 @@ from . import _validate as V
 from . import distributions as D
 from .connectivity import Rule, expected_size, n_pairs_hint
 from .inputs import Current, PoissonInput
-from .models.base import NeuronModel
+from .models.base import Model
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class Network:
         return None if self._engine is None else self._engine.name
 
     # -- building the description -------------------------------------------------------------
-    def add_population(self, n: int, model: NeuronModel, name: str | None = None,
+    def add_population(self, n: int, model: Model, name: str | None = None,
                        initial: dict | None = None) -> Population:
         """Add ``n`` neurons of ``model``; ``initial`` maps state names to a value, an array of
         ``n`` values or a distribution (e.g. ``{"v": ns.Normal(-65.0, 5.0)}``)."""
@@ -173,7 +173,7 @@ class Network:
         n = V.count(where, "n", n)
         V.check_count(where, f"n = {n} with the {self.n_neurons} neurons already added",
                       self.n_neurons + n, what="neurons")
-        V.instance(where, "model", model, NeuronModel, "a neuron model such as ns.LIF(...)")
+        V.instance(where, "model", model, Model, "a neuron model such as ns.LIF(...)")
         model.check_size(n, where)
         check_times = getattr(model, "check_times", None)      # SpikeSource: needs dt
         if check_times is not None:
@@ -188,9 +188,9 @@ class Network:
                 raise ValueError(f"{where}: initial state {var!r} is not a state of "
                                  f"{type(model).__name__}; expected one of {list(states)}")
             D.check_spec(where, f"initial[{var!r}]", value, n, float32=True)
-        if model.has_refractory and "tau_refrac" in model.parameters():
+        if model.has_refractory and model.refractory_param in model.parameters():
             V.warn_coarse_refractory(f"{where}: {type(model).__name__}",
-                                     model.parameters()["tau_refrac"], self.dt)
+                                     model.parameters()[model.refractory_param], self.dt)
         pop = Population(self, n, model, name, initial, len(self.populations))
         self.populations.append(pop)
         return pop

@@ -49,6 +49,23 @@ def test_every_model_close_to_numpy(kind):
     assert close.mean() > 0.9
 
 
+@pytest.mark.parametrize("case", ["current", "delta", "no_hold", "cond"])
+def test_generated_models_close_to_numpy(case):
+    """Kernels generated from NeuronModel descriptions (tests/test_neuron_model.py), compiled
+    by NVRTC through CuPy: close to the NumPy step (the GPU contracts multiply-adds)."""
+    from test_neuron_model import CASES, COND, net_of
+    make = COND if case == "cond" else CASES[case]
+    w = {"delta": (2.0, -1.0), "cond": (4.0, 8.0)}.get(case, (64.0, -32.0))
+    ref_net, ref = net_of(make(), "cpu", *w)
+    net, got = net_of(make(), "cuda", *w)
+    ref_net.run(100.0)
+    net.run(100.0)
+    same_spikes(ref["src"], got["src"])
+    a, b = spike_set(ref["spikes"]), spike_set(got["spikes"])
+    assert len(a) > 20 and len(a ^ b) <= max(3, 0.05 * len(a))
+    assert np.isclose(ref["v"].values, got["v"].values, rtol=0, atol=1e-2).mean() > 0.9
+
+
 def test_inputs_and_delays_exact():
     """Poisson drive counts, Poisson sources, spike sources and per-synapse delays: integer
     work, compared exactly (a non-leaking delta neuron sums weights of 2^-4 exactly)."""

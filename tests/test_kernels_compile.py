@@ -1,5 +1,6 @@
-"""Every kernels/*.cu compiles for sm_80/86/90 with CuPy's options, through
-NVRTC (what CuPy uses) and nvcc when present: no errors, warnings or spills.
+"""Every kernels/*.cu (and every built-in model's generated kernel) compiles for
+sm_80/86/90 with CuPy's options, through NVRTC (what CuPy uses) and nvcc when
+present: no errors, warnings or spills.
 
 Skips only when neither NVRTC (pip install nvidia-cuda-nvrtc-cu12) nor nvcc
 exists on this machine."""
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.skipif(
 def test_every_kernel_file_compiles_cleanly(route):
     report = nvrtc_check.check(route=route)
     assert report.ok, report.format()
-    files = list_kernel_files()
+    files = nvrtc_check.default_files()
+    assert len(files) > len(list_kernel_files())          # the generated model kernels too
     assert len(report.results) == len(files) * len(nvrtc_check.ARCHS)
     for result in report.results:
         expected = {name for name, _ in kernel_names(load_source(result.file))}

@@ -44,7 +44,7 @@ def test_wheel_contains_kernels_and_templates(tmp_path):
     wheel, = out.glob("neurosim-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for src in (ROOT / "kernels").iterdir():
-        if src.suffix in (".cu", ".cuh", ".h"):
+        if src.suffix in (".cu", ".cuh", ".h", ".j2"):
             assert f"neurosim/kernels/{src.name}" in names
     assert any(n.startswith("neurosim/report/templates/") for n in names)
     assert "neurosim/report/targets.json" in names

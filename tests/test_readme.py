@@ -35,3 +35,16 @@ def test_quick_start_has_two_commands():
     assert "pytest" in commands[1]
     ci = (README.parent / ".ci" / "run").read_text()
     assert "pytest" in ci and "[test]" in ci
+
+
+def test_readme_own_model_example_runs():
+    """The "Your own model" example, as written (device="cpu")."""
+    text = README.read_text()
+    section = text[text.index("### Your own model"):]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    spikes, w = namespace["spikes"], namespace["w"]
+    assert 5.0 < spikes.mean_rate() < 50.0 and w.values.shape == (500, 100)
+    assert float(w.values[-1].mean()) > 0.0              # spikes raised the adaptation current
+    assert type(namespace["cells"].model).__name__ == "my_adaptive_lif"

@@ -46,6 +46,7 @@ __all__ = [
     "inline_includes",
     "kernel_names",
     "strip_comments",
+    "register_source",
 ]
 
 _INCLUDE_RE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[^\n]*$')
@@ -156,13 +157,32 @@ def _resolve_include(name: str, folder: Path, including: str) -> Path:
     )
 
 
+_GENERATED: dict[str, str] = {}
+
+
+def register_source(name: str, code: str) -> None:
+    """Make generated kernel source ``code`` (a neuron model's kernel, rendered from a template
+    of :func:`kernels_dir`) loadable as ``load_source(name)``. Names should be content
+    addressed (they key the loaders' caches): registering another source under a taken name is
+    an error."""
+    if _GENERATED.get(name, code) != code:
+        raise KernelSourceError(f"generated kernel source {name!r} is already registered with "
+                                f"other code")
+    _GENERATED[name] = code
+
+
 def load_source(name: str | os.PathLike) -> str:
     """The source of kernel file ``name`` with its local headers inlined.
 
-    ``name`` is a file name in :func:`kernels_dir` (``"random.cu"``) or a path.
+    ``name`` is a file name in :func:`kernels_dir` (``"random.cu"``), a path, or the name of a
+    generated source (:func:`register_source`).
     The result starts with ``#line 1 "<absolute path>"`` and restores the line
     numbering after each inlined header, so compiler errors name real files.
     """
+    if str(name) in _GENERATED:
+        out: list[str] = []
+        _inline_text(_GENERATED[str(name)], str(name), kernels_dir(), set(), [], out)
+        return "\n".join(out) + "\n"
     path = kernel_path(name)
     out: list[str] = []
     _inline_text(path.read_text(encoding="utf-8"), str(path), path.parent, {path}, [path], out)

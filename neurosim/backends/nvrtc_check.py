@@ -281,8 +281,16 @@ def _compile_nvcc(source: str, name: str, arch: str) -> tuple[bool, str]:
         return proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def default_files() -> list:
+    """Every ``kernels/*.cu``, then the kernels generated from the built-in models written as
+    descriptions (``neurosim.models.DESCRIBED``, rendered from ``kernels/neuron_model.cu.j2``;
+    registered sources, named ``generated-<model>-<hash>.cu``)."""
+    from ..models import DESCRIBED
+    return list_kernel_files() + [Path(d.kernel_file) for d in DESCRIBED]
+
+
 def check(files=None, archs=ARCHS, route: str = "auto") -> Report:
-    """Compile ``files`` (default: every ``kernels/*.cu``) for ``archs``.
+    """Compile ``files`` (default: :func:`default_files`) for ``archs``.
 
     ``route``: ``"nvrtc"``, ``"nvcc"``, ``"all"`` (every available one) or
     ``"auto"`` (NVRTC when found, else nvcc). Raises ``RuntimeError`` when the
@@ -300,7 +308,7 @@ def check(files=None, archs=ARCHS, route: str = "auto") -> Report:
             f"no CUDA compiler for route {route!r}: NVRTC not found (pip install "
             "'cuda-toolkit[nvrtc]==13.*' or nvidia-cuda-nvrtc-cu12, or set NEUROSIM_NVRTC to "
             "a libnvrtc.so) and nvcc not on the PATH")
-    paths = [Path(f) for f in files] if files else list_kernel_files()
+    paths = [Path(f) for f in files] if files else default_files()
     compilers = {"nvrtc": _compile_nvrtc, "nvcc": _compile_nvcc}
     results = []
     for path in paths:
@@ -323,7 +331,8 @@ def check(files=None, archs=ARCHS, route: str = "auto") -> Report:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m neurosim.backends.nvrtc_check",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("files", nargs="*", help="kernel files (default: kernels/*.cu)")
+    parser.add_argument("files", nargs="*", help="kernel files (default: kernels/*.cu and "
+                        "the built-in models' generated kernels)")
     parser.add_argument("--route", default="auto", choices=("auto", "nvrtc", "nvcc", "all"))
     parser.add_argument("--arch", action="append", help="sm_XX (repeatable; default "
                         + " ".join(ARCHS) + ")")

@@ -9,8 +9,10 @@ One step ``n`` is a fixed sequence of kernel launches, in the order of the NumPy
 for a network of one model without plasticity or state monitors (COBA, Brunel, the
 microcircuit), three with state monitors:
 
-1. gather input and update neurons — one fused kernel per group (``kernels/neurons.cu``, named
-   by the model's ``kernel``): it reads the group's ring columns of slot ``n``, draws the
+1. gather input and update neurons — one fused kernel per group (named by the model's
+   ``kernel``, in its ``kernel_file``: ``kernels/neurons.cu`` for the hand-written models, the
+   source rendered from ``kernels/neuron_model.cu.j2`` for a ``NeuronModel`` description): it
+   reads the group's ring columns of slot ``n``, draws the
    group's Poisson drives itself (from the Philox positions the NumPy engine uses, added in its
    order: bit for bit the same input), clears the columns, integrates, and for each spike
    (``kernels/step.cuh: ns_spike``) reserves the spike's slot in the step's list ``spk`` and
@@ -833,12 +835,12 @@ class _GroupRuntime:
             values["n_ref"] = dev.put(np.atleast_1d(np.asarray(g.n_ref, np.int32)))
         values["flags"] = U32(flags)
         values.update(self._drive_values())
-        full = kernel_signature("neurons.cu", kernel)
+        full = kernel_signature(g.model_cls.kernel_file, kernel)
         sig = [arg for _, arg in full]
         consts = [name for name in sig if name in g.consts]
         missing = sorted(set(g.consts) - set(consts))
         if missing:
-            raise RuntimeError(f"kernels/neurons.cu: {kernel}() has no parameter for the "
+            raise RuntimeError(f"{g.model_cls.kernel_file}: {kernel}() has no parameter for the "
                                f"constants {missing} of {g.model_cls.__name__}")
         values["per_neuron"] = U32(sum(1 << k for k, name in enumerate(consts)
                                        if np.ndim(g.consts[name])))
@@ -883,7 +885,7 @@ class _GroupRuntime:
             return self.e.bind("inputs.cu", "poisson_source_update", self.values, *self.grid)
         if g.model_cls is SpikeSource:
             return self.e.bind("inputs.cu", "spike_source_update", self.values, *self.grid)
-        return self.e.bind("neurons.cu", g.model_cls.kernel, self.values, *self.grid)
+        return self.e.bind(g.model_cls.kernel_file, g.model_cls.kernel, self.values, *self.grid)
 
 
 class _ClassRuntime:

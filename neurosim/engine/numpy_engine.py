@@ -46,6 +46,9 @@ class _NeuronGroup:
         self.integrate = g.model_cls.integrate
         self.threshold = g.model_cls.threshold
         self.reset = g.model_cls.reset
+        # generated models (NeuronModel descriptions): their hold code on refractory neurons,
+        # which cannot spike; the built-in models clamp v to v_reset below
+        self.clamp = getattr(g.model_cls, "clamp", None)
         self.s = g.state
         self.c = g.consts
         self.start, self.size = g.start, g.size
@@ -86,11 +89,15 @@ class _NeuronGroup:
                 self.r_idx = self.r_idx[drop:]      # batches are kept in r_idx's order
             r = self.r_idx
             if r.size:
-                if self.v_reset_arr is None:
+                if self.clamp is not None:
+                    self.clamp(s, c, r)
+                elif self.v_reset_arr is None:
                     self.v[r] = self.v_reset
                 else:
                     self.v[r] = self.v_reset_arr[r]
         idx = self.threshold(s, c, self.mask)
+        if self.clamp is not None and idx.size and self.r_idx.size:
+            idx = idx[~np.isin(idx, self.r_idx)]
         if idx.size:
             self.reset(s, c, idx)
             if self.n_ref is not None:

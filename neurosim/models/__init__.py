@@ -1,10 +1,18 @@
 """Neuron models and spike sources. Units: mV, ms, pA, nS, pF, Hz."""
 
+from .adaptive_lif import AdaptiveLIF
 from .adex import AdEx
-from .base import NeuronModel
+from .base import Model
+from .description import NeuronModel
 from .izhikevich import Izhikevich
+from .language import ModelDefinitionError
 from .lif import LIF
 from .lif_cond import LIFCond
+from .qif import QIF
 from .sources import PoissonSource, SpikeSource
 
-__all__ = ["NeuronModel", "LIF", "LIFCond", "Izhikevich", "AdEx", "PoissonSource", "SpikeSource"]
+#: The built-in models written as NeuronModel descriptions (their kernels are generated).
+DESCRIBED = (Izhikevich, QIF, AdaptiveLIF)
+
+__all__ = ["Model", "NeuronModel", "ModelDefinitionError", "LIF", "LIFCond", "Izhikevich", "AdEx",
+           "QIF", "AdaptiveLIF", "PoissonSource", "SpikeSource"]

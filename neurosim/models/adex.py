@@ -25,11 +25,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import NeuronModel, f32
+from .base import Model, f32
 
 
 @dataclass(frozen=True, eq=False)
-class AdEx(NeuronModel):
+class AdEx(Model):
     """AdEx neuron: ``cm`` (pF), ``g_L`` (nS), ``e_L``, ``v_T``, ``delta_T``, ``v_reset``,
     ``v_peak`` (mV), ``a`` (nS), ``b`` (pA), ``tau_w``, ``tau_refrac``, ``tau_syn_E``,
     ``tau_syn_I`` (ms), ``i_offset`` (pA)."""

@@ -7,7 +7,8 @@ declarations:
 - ``channels``: its synaptic input channels; ``receptors`` maps the public receptor names
   ("excitatory", "inhibitory") to a channel; ``weight_sign`` says which weight sign each receptor
   accepts (current-based models take signed weights, conductances only non-negative ones);
-- ``kernel``: the name of its fused CUDA kernel in ``kernels/neurons.cu``;
+- ``kernel``: the name of its fused CUDA kernel in ``kernel_file`` (``kernels/neurons.cu``, or
+  the source generated from a :class:`~neurosim.models.description.NeuronModel` description);
 - ``positive_params`` / ``non_negative_params``: parameters that must be > 0 / >= 0; every
   numeric parameter must be a real number (or a 1-D array, one per neuron) within float32's
   range, and the constants derived from them for a given ``dt`` must be finite in float32;
@@ -41,11 +42,13 @@ def f32(x):
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-class NeuronModel:
-    """Base class of neuron models (see the module docstring)."""
+class Model:
+    """Base class of neuron models and spike sources (see the module docstring); users
+    describe their own with :class:`neurosim.NeuronModel`."""
 
     kind: ClassVar[str] = "abstract"
     kernel: ClassVar[str] = ""
+    kernel_file: ClassVar[str] = "neurons.cu"     # where ``kernel`` is (or a generated source)
     state_vars: ClassVar[tuple[str, ...]] = ("v",)
     channels: ClassVar[tuple[str, ...]] = ()
     receptors: ClassVar[dict[str, int]] = {}
@@ -57,6 +60,7 @@ class NeuronModel:
     scratch: ClassVar[int] = 1        # float32 scratch rows the NumPy step needs (``tmp[k]``)
     is_source: ClassVar[bool] = False
     has_refractory: ClassVar[bool] = True
+    refractory_param: ClassVar[str] = "tau_refrac"   # the parameter holding the period (ms)
 
     def __post_init__(self):
         where = type(self).__name__
@@ -100,7 +104,8 @@ class NeuronModel:
         """Steps a neuron stays clamped after a spike (int or int array), or None."""
         if not cls.has_refractory:
             return None
-        n_ref = np.rint(np.asarray(params["tau_refrac"], dtype=np.float64) / dt).astype(np.int64)
+        period = np.asarray(params[cls.refractory_param], dtype=np.float64)
+        n_ref = np.rint(period / dt).astype(np.int64)
         if n_ref.ndim == 0:
             return int(n_ref) if n_ref > 0 else None
         return n_ref if n_ref.any() else None

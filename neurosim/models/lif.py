@@ -34,7 +34,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import NeuronModel, f32
+from .base import Model, f32
 
 
 def psc_propagator(tau_syn, tau_m, cm, h):
@@ -49,7 +49,7 @@ def psc_propagator(tau_syn, tau_m, cm, h):
 
 
 @dataclass(frozen=True, eq=False)
-class LIF(NeuronModel):
+class LIF(Model):
     """Current-based LIF with exponential (or delta) synapses; exact integration.
 
     Parameters: ``tau_m`` (ms), ``cm`` (pF), ``v_rest``, ``v_reset``, ``v_thresh`` (mV),

@@ -30,11 +30,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import NeuronModel, f32
+from .base import Model, f32
 
 
 @dataclass(frozen=True, eq=False)
-class LIFCond(NeuronModel):
+class LIFCond(Model):
     """Conductance-based LIF with exponential conductances.
 
     Parameters: ``tau_m`` (ms), ``cm`` (pF), ``v_rest``, ``v_reset``, ``v_thresh``,

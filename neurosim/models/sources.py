@@ -24,13 +24,13 @@ from typing import ClassVar
 import numpy as np
 
 from .. import _validate as V
-from .base import NeuronModel
+from .base import Model
 
 MAX_SPIKE_STEP = 2**53          # latest step of a SpikeSource spike (exact in float64)
 
 
 @dataclass(frozen=True, eq=False)
-class PoissonSource(NeuronModel):
+class PoissonSource(Model):
     """Independent Poisson spike trains at ``rate`` Hz (scalar or per neuron)."""
 
     rate: float = 10.0
@@ -48,7 +48,7 @@ class PoissonSource(NeuronModel):
 
 
 @dataclass(frozen=True, eq=False)
-class SpikeSource(NeuronModel):
+class SpikeSource(Model):
     """Spikes at given times: ``times[i]`` is a sequence of spike times (ms) of neuron ``i``."""
 
     times: tuple = field(default=())

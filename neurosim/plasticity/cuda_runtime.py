@@ -356,7 +356,7 @@ def _device_threshold(engine, population):
     owners.add(population.index)
     rt = engine.groups[g.index]
     values = rt.values
-    consts = [name for _, name in kernel_signature("neurons.cu", g.model_cls.kernel)
+    consts = [name for _, name in kernel_signature(g.model_cls.kernel_file, g.model_cls.kernel)
               if name in g.consts]
     bit = 1 << consts.index("v_thresh")
     if not int(values["per_neuron"]) & bit:
