@@ -18,8 +18,9 @@ from . import models as M
 from . import plasticity as P
 from .errors import CheckpointError
 
-MODELS = {c.__name__: c for c in (M.LIF, M.LIFCond, M.Izhikevich, M.AdEx, M.PoissonSource,
-                                  M.SpikeSource)}
+MODELS = {c.__name__: c for c in (M.LIF, M.LIFCond, M.AdEx, M.PoissonSource, M.SpikeSource)}
+# models written as descriptions (ns.NeuronModel): their generated class, by name
+MODELS.update({d.__name__: d.model_class for d in (M.Izhikevich, M.QIF, M.AdaptiveLIF)})
 RULES = {c.__name__: c for c in (P.STDP, P.TripletSTDP, P.RewardSTDP)}
 HOMEOSTASIS = {c.__name__: c for c in (P.AdaptiveThreshold, P.IntrinsicPlasticity,
                                        P.SynapticScaling)}
@@ -140,6 +141,23 @@ def _monitor(w, k, mon, with_data: bool) -> dict:
 
 # -- reading -----------------------------------------------------------------------------------
 
+def model_classes(models) -> list:
+    """``load(models=...)`` as model classes: ``ns.NeuronModel`` descriptions give their
+    generated class; anything else is a TypeError (checked before the file is read)."""
+    if isinstance(models, (str, bytes)) or not hasattr(models, "__iter__"):
+        raise TypeError(f"load(): models must be a list of ns.NeuronModel descriptions or "
+                        f"neuron model classes, got {models!r}")
+    out = []
+    for cls in models:
+        if isinstance(cls, M.NeuronModel):          # a description: its generated class
+            cls = cls.model_class
+        if not (isinstance(cls, type) and issubclass(cls, M.Model)):
+            raise TypeError(f"load(): models must be ns.NeuronModel descriptions or neuron "
+                            f"model classes, got {cls!r}")
+        out.append(cls)
+    return out
+
+
 def rebuild(r, device: str, models: tuple):
     from .network import Network
     m = r.manifest
@@ -159,9 +177,7 @@ def rebuild(r, device: str, models: tuple):
     if n < 0:
         raise r.error(f"network: 'steps_done' must be >= 0, got {n}")
     known = dict(MODELS)
-    for cls in models:
-        if not (isinstance(cls, type) and issubclass(cls, M.NeuronModel)):
-            raise TypeError(f"load(): models must be NeuronModel subclasses, got {cls!r}")
+    for cls in model_classes(models):
         known[cls.__name__] = cls
     net = _checked(r, where, lambda: Network(dt=dt, device=device, seed=seed,
                                              connectivity="host"))

@@ -274,14 +274,16 @@ def save(net, path, monitors: bool = False) -> None:
 def load(path, device: str = "auto", models=()):
     """The network saved in ``path``, built on ``device`` and ready to ``run()`` on.
 
-    ``models``: neuron model classes of your own that the file may name (the built-in models
-    are always known; nothing else is ever imported or called by name from a file).
+    ``models``: neuron models of your own that the file may name (``ns.NeuronModel``
+    descriptions, or model classes; the built-in models are always known; nothing else is ever
+    imported or called by name from a file).
     """
-    from ._describe import rebuild
+    from ._describe import model_classes, rebuild
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"load(): path must be a str or os.PathLike, got {type(path).__name__}")
+    classes = tuple(model_classes(models))
     reader = Reader(path)
     try:
-        return rebuild(reader, device, tuple(models))
+        return rebuild(reader, device, classes)
     finally:
         reader.close()

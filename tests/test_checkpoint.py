@@ -313,3 +313,61 @@ def test_save_arguments():
         net.save(3)
     with pytest.raises(FileNotFoundError):
         ns.load("/nonexistent/dir/x.npz")
+
+
+ADLIF = ns.NeuronModel(
+    "ckpt_adlif",
+    parameters={"tau_m": 20.0, "cm": 250.0, "v_rest": -70.0, "v_reset": -65.0,
+                "v_thresh": -50.0, "tau_refrac": 2.0, "a": 0.5, "b": 20.0, "tau_w": 100.0,
+                "tau_syn_E": 5.0, "tau_syn_I": 5.0},
+    state={"v": "v_rest", "w": 0.0},
+    update="""
+        v += dt * ((v_rest - v) / tau_m + (I_syn + I_ext - w) / cm)
+        w += dt * (a * (v - v_rest) - w) / tau_w
+    """,
+    threshold="v >= v_thresh", reset="v = v_reset; w += b",
+    synapses={"excitatory": "current", "inhibitory": "current"},
+    refractory="tau_refrac", hold="v = v_reset")
+
+
+def _described(device):
+    net = ns.Network(dt=0.1, device=device, seed=7)
+    drive = net.add_population(40, ns.PoissonSource(rate=60.0), name="drive")
+    cells = net.add_population(30, ADLIF(tau_w=150.0), name="cells",
+                               initial={"v": ns.Uniform(-70.0, -55.0)})
+    izh = net.add_population(20, ns.Izhikevich.preset("RS"), name="izh")
+    net.connect(drive, cells, ns.FixedProbability(0.3), weight=60.0, delay=1.0)
+    net.connect(cells, izh, ns.FixedProbability(0.3), weight=8.0, delay=2.0)
+    mons = [net.record_spikes(cells), net.record_spikes(izh)]
+    return net, mons
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda:host"])
+def test_described_models_save_and_continue(tmp_path, device):
+    """Populations of ns.NeuronModel descriptions (a user's and a built-in one) continue from
+    a checkpoint exactly; the user's description is passed to load() as models=."""
+    ref, ref_mons = _described(device)
+    ref.run(300.0)
+    net, _ = _described(device)
+    net.run(120.0)
+    path = tmp_path / "described.npz"
+    net.save(path)
+    with pytest.raises(ns.CheckpointError, match="ckpt_adlif"):
+        ns.load(path, device=device)
+    loaded = ns.load(path, device=device, models=[ADLIF])
+    mons = [loaded.record_spikes(p) for p in loaded.populations[1:]]
+    loaded.run(180.0)
+    for m, r in zip(mons, ref_mons):
+        t_ref = np.asarray(r.times)
+        keep = t_ref > 120.0 + 1e-9
+        np.testing.assert_array_equal(np.asarray(m.times), t_ref[keep])
+        np.testing.assert_array_equal(np.asarray(m.indices), np.asarray(r.indices)[keep])
+    assert sum(m.num_spikes for m in mons) > 0
+
+
+def test_load_models_must_be_models(tmp_path):
+    missing = tmp_path / "none.npz"                 # never opened: the argument comes first
+    with pytest.raises(TypeError, match="models must be ns.NeuronModel descriptions"):
+        ns.load(missing, models=["not a model"])
+    with pytest.raises(TypeError, match="models must be a list"):
+        ns.load(missing, models=ADLIF(tau_w=1.0))
