@@ -12,7 +12,7 @@ from .errors import (CheckpointError, DeviceMemoryError, DeviceUnavailableError,
                      HostMemoryError, NeurosimError,
                      SimulationError)
 from .inputs import DCCurrent, StepCurrent
-from .models import (QIF, AdaptiveLIF, AdEx, Izhikevich, LIF, LIFCond, ModelDefinitionError,
+from .models import (QIF, AdaptiveLIF, AdEx, AdExCond, Izhikevich, LIF, LIFCond, ModelDefinitionError,
                      NeuronModel, PoissonSource, SpikeSource)
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 from .network import Network, Population, Projection
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Network", "Population", "Projection",
-    "LIF", "LIFCond", "Izhikevich", "AdEx", "QIF", "AdaptiveLIF", "NeuronModel", "ModelDefinitionError",
+    "LIF", "LIFCond", "Izhikevich", "AdEx", "AdExCond", "QIF", "AdaptiveLIF", "NeuronModel", "ModelDefinitionError",
     "PoissonSource", "SpikeSource",
     "AllToAll", "OneToOne", "FixedProbability", "FixedIndegree", "FixedOutdegree", "FixedTotalNumber",
     "Explicit",

@@ -64,9 +64,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "semantic difference: spike_precision='off_grid' (precise spike times) is not "
         "available; neurosim stamps a SpikeSourceArray spike at 0.075 ms on the grid (0.1 ms at "
         "dt = 0.05 ms)",
-    "test_recording::test_record_vm_and_gsyn_from_assembly":
-        "missing feature: synapses onto EIF_cond_exp_isfa_ista (neurosim's AdEx has "
-        "current-based synapses, PyNN's cell conductance-based ones)",
     "test_scenario1::test_scenario1a": "missing feature: IF_cond_alpha (no alpha-shaped conductances)",
     "test_scenario4::test_scenario4":
         "missing feature: TsodyksMarkramSynapse (no short-term plasticity)",

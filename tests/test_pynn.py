@@ -98,6 +98,23 @@ def test_weights_are_scaled_by_the_post_cell_type(celltype, weight, native, var,
 
 # -- cells --------------------------------------------------------------------------------------
 
+def test_eif_takes_conductance_synapses():
+    """EIF_cond_exp_isfa_ista runs on AdExCond: an excitatory spike raises gsyn_exc by the
+    weight (µS) and depolarises; recorded gsyn comes back in µS."""
+    eif = sim.Population(1, sim.EIF_cond_exp_isfa_ista(tau_syn_E=5.0))
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[10.0]))
+    sim.Projection(src, eif, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.01, delay=1.0))
+    eif.record(["v", "gsyn_exc"])
+    sim.run(40.0)
+    seg = eif.get_data().segments[0]
+    g = seg.filter(name="gsyn_exc")[0]
+    v = seg.filter(name="v")[0].magnitude[:, 0]
+    assert str(g.units.dimensionality) == "uS"
+    assert g.magnitude.max() == pytest.approx(0.01, rel=1e-4)
+    assert v[150] > v[100] + 0.05                    # a PSP after the arrival at 11 ms
+    assert type(_ns(eif).model).__name__ == "AdExCond"
+
+
 def test_eif_adapts():
     p = sim.Population(1, sim.EIF_cond_exp_isfa_ista(i_offset=1.0, b=0.1, tau_refrac=0.1))
     p.record(["spikes", "w"])
@@ -294,14 +311,9 @@ def test_neo_block_annotations():
 def test_clear_errors():
     with pytest.raises(NotImplementedError, match="IF_curr_alpha is not supported"):
         sim.IF_curr_alpha()
-    eif = sim.Population(1, sim.EIF_cond_exp_isfa_ista())
-    src = sim.Population(1, sim.SpikeSourcePoisson(rate=10.0))
-    with pytest.raises(NotImplementedError, match="current-based synapses"):
-        sim.Projection(src, eif, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.01))
-    with pytest.raises(NotImplementedError, match="gsyn_exc"):
-        eif.record("gsyn_exc")
     with pytest.raises(ValueError, match="device must be one of"):
         sim.setup(device="tpu")
+    src = sim.Population(1, sim.SpikeSourcePoisson(rate=10.0))
     with pytest.raises(TypeError, match="spike source"):
         sim.DCSource(amplitude=1.0).inject_into(src)
 

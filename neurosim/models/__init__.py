@@ -2,6 +2,7 @@
 
 from .adaptive_lif import AdaptiveLIF
 from .adex import AdEx
+from .adex_cond import AdExCond
 from .base import Model
 from .description import NeuronModel
 from .izhikevich import Izhikevich
@@ -12,7 +13,7 @@ from .qif import QIF
 from .sources import PoissonSource, SpikeSource
 
 #: The built-in models written as NeuronModel descriptions (their kernels are generated).
-DESCRIBED = (Izhikevich, QIF, AdaptiveLIF)
+DESCRIBED = (Izhikevich, QIF, AdaptiveLIF, AdExCond)
 
 __all__ = ["Model", "NeuronModel", "ModelDefinitionError", "LIF", "LIFCond", "Izhikevich", "AdEx",
-           "QIF", "AdaptiveLIF", "PoissonSource", "SpikeSource"]
+           "QIF", "AdaptiveLIF", "AdExCond", "PoissonSource", "SpikeSource"]

@@ -1,7 +1,7 @@
 """A PyNN backend on neurosim: ``import neurosim.pynn as sim``.
 
 Needs PyNN 0.13 (``pip install "neurosim[pynn]"``). Standard cells ``IF_curr_exp``,
-``IF_curr_delta``, ``IF_cond_exp``, ``EIF_cond_exp_isfa_ista`` (current-driven only),
+``IF_curr_delta``, ``IF_cond_exp``, ``EIF_cond_exp_isfa_ista``,
 ``Izhikevich``, ``SpikeSourcePoisson``, ``SpikeSourceArray``; PyNN's connectors;
 ``StaticSynapse`` and ``STDPMechanism`` (``SpikePairRule`` with ``Additive``/
 ``MultiplicativeWeightDependence``); ``DCSource`` and ``StepCurrentSource``; recording of

@@ -84,10 +84,7 @@ class Projection(common.Projection):
             if not pop.celltype.accepts_synapses:
                 raise NotImplementedError(
                     f"neurosim.pynn: {type(pop.celltype).__name__} population {pop.label!r} "
-                    f"cannot receive synapses" + (
-                        " (neurosim's AdEx has current-based synapses, PyNN's "
-                        "EIF_cond_exp_isfa_ista conductance-based ones)"
-                        if type(pop.celltype).__name__ == "EIF_cond_exp_isfa_ista" else ""))
+                    f"cannot receive synapses")
         if self.receptor_type not in ("excitatory", "inhibitory"):
             raise NotImplementedError(f"neurosim.pynn: receptor_type must be 'excitatory' or "
                                       f"'inhibitory', got {self.receptor_type!r}")

@@ -107,12 +107,9 @@ class IF_cond_exp(_NeurosimCell, cells.IF_cond_exp):
 
 
 class EIF_cond_exp_isfa_ista(_NeurosimCell, cells.EIF_cond_exp_isfa_ista):
-    """PyNN's adaptive exponential integrate-and-fire cell, on neurosim's ``AdEx``.
-
-    neurosim's AdEx has current-based synapses, so this cell type runs driven by currents
-    (``i_offset``, ``DCSource``, ``StepCurrentSource``) only: a projection onto it, or
-    recording ``gsyn_exc``/``gsyn_inh``, is refused with an error.
-    """
+    """PyNN's adaptive exponential integrate-and-fire cell with exponential conductances, on
+    neurosim's ``AdExCond`` (forward Euler at ``dt``; ``v_spike`` is the detection level
+    ``v_peak``)."""
     translations = build_translations(
         ("cm", "cm", 1000.0), ("tau_refrac", "tau_refrac"), ("v_spike", "v_peak"),
         ("v_reset", "v_reset"), ("v_rest", "e_L"),
@@ -121,15 +118,13 @@ class EIF_cond_exp_isfa_ista(_NeurosimCell, cells.EIF_cond_exp_isfa_ista):
         ("delta_T", "delta_T"), ("tau_w", "tau_w"), ("v_thresh", "v_T"),
         ("e_rev_E", "e_rev_E"), ("tau_syn_E", "tau_syn_E"), ("e_rev_I", "e_rev_I"),
         ("tau_syn_I", "tau_syn_I"))
-    state_map = {"v": ("v", 1.0), "w": ("w", 1e-3)}
-    accepts_synapses = False
-    unsupported_record = ("gsyn_exc", "gsyn_inh")
+    state_map = {"v": ("v", 1.0), "w": ("w", 1e-3), "gsyn_exc": ("g_e", 1e-3),
+                 "gsyn_inh": ("g_i", 1e-3)}
 
     @classmethod
     def ns_model(cls, params, *_):
         import neurosim as ns
-        p = {k: _uniform(v) for k, v in params.items() if k not in ("e_rev_E", "e_rev_I")}
-        return ns.AdEx(**p)
+        return ns.AdExCond(**{k: _uniform(v) for k, v in params.items()})
 
 
 class Izhikevich(_NeurosimCell, cells.Izhikevich):

@@ -10,7 +10,7 @@ REASONS = {
     "IF_cond_exp_gsfa_grr": "neurosim has no spike-frequency adaptation / relative "
                             "refractoriness conductances; use IF_cond_exp",
     "EIF_cond_alpha_isfa_ista": "neurosim's AdEx has no alpha-shaped conductances; use "
-                                "EIF_cond_exp_isfa_ista (current-driven only)",
+                                "EIF_cond_exp_isfa_ista (exponential conductances)",
     "HH_cond_exp": "neurosim has no Hodgkin-Huxley model",
     "IF_facets_hardware1": "neurosim does not emulate the FACETS hardware neuron",
     "SpikeSourceGamma": "neurosim has Poisson and array spike sources only; use "
