@@ -68,23 +68,38 @@ static uint64_t *g_rd = 0, *g_wr = 0, *g_rdu = 0, *g_wru = 0;
 #define NSC_MAX 256
 static uint8_t *g_rbm[NSC_MAX], *g_wbm[NSC_MAX];
 
+static uint64_t g_min = 0, g_max = 0;      /* the ranges' hull: a quick miss (stack, locals) */
+static int g_last = 0;                      /* the range of the previous hit, tried first */
+
+static inline void nsc_count(int i, uint64_t a, uint64_t n, int write);
+
 static inline void nsc_access(const void *p, uint64_t n, int write) {
   uint64_t a = (uint64_t)(uintptr_t)p;
+  if (a < g_min || a >= g_max) return;
+  if (g_last < g_n && a >= g_lo[g_last] && a < g_hi[g_last]) {
+    nsc_count(g_last, a, n, write);
+    return;
+  }
   for (int i = 0; i < g_n; ++i) {
     if (a >= g_lo[i] && a < g_hi[i]) {
-      uint64_t off = a - g_lo[i], end = off + n, size = g_hi[i] - g_lo[i];
-      if (end > size) end = size;
-      uint8_t *bm = write ? g_wbm[i] : g_rbm[i];
-      uint64_t fresh = 0;
-      for (uint64_t b = off; b < end; ++b) {
-        uint8_t bit = (uint8_t)(1u << (b & 7));
-        if (!(bm[b >> 3] & bit)) { bm[b >> 3] |= bit; ++fresh; }
-      }
-      (write ? g_wr : g_rd)[i] += n;
-      (write ? g_wru : g_rdu)[i] += fresh;
+      g_last = i;
+      nsc_count(i, a, n, write);
       return;
     }
   }
+}
+
+static inline void nsc_count(int i, uint64_t a, uint64_t n, int write) {
+  uint64_t off = a - g_lo[i], end = off + n, size = g_hi[i] - g_lo[i];
+  if (end > size) end = size;
+  uint8_t *bm = write ? g_wbm[i] : g_rbm[i];
+  uint64_t fresh = 0;
+  for (uint64_t b = off; b < end; ++b) {
+    uint8_t bit = (uint8_t)(1u << (b & 7));
+    if (!(bm[b >> 3] & bit)) { bm[b >> 3] |= bit; ++fresh; }
+  }
+  (write ? g_wr : g_rd)[i] += n;
+  (write ? g_wru : g_rdu)[i] += fresh;
 }
 
 /* Count accesses inside [lo[i], hi[i]) into rd/wr[i] (all bytes) and rdu/wru[i] (bytes not
@@ -103,11 +118,16 @@ NSC_EXPORT int nscount_begin(int n, const uint64_t *lo, const uint64_t *hi, uint
     }
   }
   g_lo = lo; g_hi = hi; g_rd = rd; g_wr = wr; g_rdu = rdu; g_wru = wru; g_n = n;
+  g_min = UINT64_MAX; g_max = 0; g_last = 0;
+  for (int i = 0; i < n; ++i) {
+    if (lo[i] < g_min) g_min = lo[i];
+    if (hi[i] > g_max) g_max = hi[i];
+  }
   return 0;
 }
 NSC_EXPORT void nscount_end(void) {
   for (int i = 0; i < g_n; ++i) { free(g_rbm[i]); free(g_wbm[i]); }
-  g_n = 0;
+  g_n = 0; g_min = g_max = 0;
 }
 
 NSC_EXPORT void __tsan_init(void) {}

@@ -1,12 +1,13 @@
 """What one simulated step costs the CUDA backend, counted without a GPU.
 
-:func:`step_cost_record` builds a reference network on ``device="cuda:host"`` with counting
-host modules (:mod:`neurosim.backends.hostcount`: the kernel sources compiled with every load
-and store counted), runs a warm-up, then counts a window of steps: kernel launches per step and
-the bytes each kernel reads and writes per step, by kernel and array. It does so twice, from the
-same seed: with every spike recorded (the reference networks' monitors) and without recording.
-The host build in natural thread order is deterministic, so both runs have the same spikes; the
-second run's final membrane potentials are compared with the first's to make sure.
+:func:`step_cost_record` builds a reference network on ``device="cuda:host"``, runs a warm-up
+and saves it as a checkpoint (:meth:`neurosim.Network.save`); it then loads the checkpoint with
+counting host modules (:mod:`neurosim.backends.hostcount`: the kernel sources compiled with every
+load and store counted) and counts a window of steps: kernel launches per step and the bytes
+each kernel reads and writes per step, by kernel and array. It counts the window twice from the
+same checkpoint: with every neuron's spikes recorded and without recording. The host build in
+natural thread order is deterministic, so both windows have the same spikes; the second's final
+membrane potentials are compared with the first's to make sure.
 
 Each record also states the **minimum** traffic a step of that network can have, from the
 network's structure and the spikes of the counted window:
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import tempfile
 import time
 
 import numpy as np
@@ -55,28 +58,32 @@ def _build(name: str, *, scale: float, k_scale: float, seed: int, record: bool):
     raise ValueError(f"step_cost_record(): name must be one of {NETWORKS}, got {name!r}")
 
 
-def _counted(name, *, scale, k_scale, seed, record, warmup_ms, window_ms):
-    """(tally kernels, steps, reference network, first window step) of one counted run."""
+def _warm(name, *, scale, k_scale, seed, warmup_ms, folder) -> str:
+    """Build ``name`` on cuda:host, run the warm-up uncounted and save a checkpoint of it."""
+    ref = _build(name, scale=scale, k_scale=k_scale, seed=seed, record=False)
+    ref.network.run(warmup_ms)
+    path = os.path.join(folder, f"{name}-warm.npz")
+    ref.network.save(path)
+    return path
+
+
+def _counted(path: str, *, record: bool, window_ms: float):
+    """(tally kernels, steps, network, spikes by population) of the counted window: the
+    warm network loaded with counting modules, every neuron population's spikes recorded when
+    ``record``."""
+    from .. import load
     from ..backends import hostcount
     with hostcount.counting() as tally:
-        ref = _build(name, scale=scale, k_scale=k_scale, seed=seed, record=record)
-        net = ref.network
-        net.run(warmup_ms)
+        net = load(path, device="cuda:host")
+        mons = {p.name: net.record_spikes(p) for p in net.populations
+                if not p.model.is_source} if record else {}
         first = net._steps_done
         tally.reset()
         net.run(window_ms)
         steps = net._steps_done - first
         kernels = tally.kernels()
-    return kernels, steps, ref, first
-
-
-def _window_spikes(ref, t0_ms: float) -> dict:
-    """Population name -> local indices of the spikes stamped after ``t0_ms``."""
-    out = {}
-    for pop_name, mon in ref.monitors.items():
-        times = np.asarray(mon.times)
-        out[pop_name] = np.asarray(mon.indices)[times > t0_ms + 1e-9]
-    return out
+    spikes = {name: np.asarray(m.indices) for name, m in mons.items()}
+    return kernels, steps, net, spikes
 
 
 def minimum_bytes(net, spikes_by_pop: dict, steps: int, record: bool) -> dict:
@@ -162,36 +169,36 @@ def _step_cost(name, scale, k_scale, seed, warmup_ms, window_ms) -> dict:
     runs = {}
     spikes = None
     v_end = None
-    for record in (True, False):
-        kernels, steps, ref, first = _counted(name, scale=scale, k_scale=k_scale, seed=seed,
-                                              record=record, warmup_ms=warmup_ms,
-                                              window_ms=window_ms)
-        net = ref.network
-        if record:
-            spikes = _window_spikes(ref, first * net.dt)
-        v = np.concatenate([net.get_state(p, "v") for p in net.populations
-                            if not p.model.is_source])
-        if v_end is None:
-            v_end = v
-        elif not np.array_equal(v, v_end):
-            raise RuntimeError(f"step_cost_record({name!r}): the runs with and without "
-                               f"recording diverged, so the window's spikes are unknown")
-        minimum = minimum_bytes(net, spikes, steps, record)
-        per_kernel = _per_step(kernels, steps)
-        distinct = sum(k["distinct"] for k in per_kernel.values())
-        runs["recording" if record else "no_recording"] = {
-            "launches_per_step": sum(k["launches"] for k in per_kernel.values()),
-            "bytes_per_step": distinct,
-            "accessed_bytes_per_step": sum(k["accessed"] for k in per_kernel.values()),
-            "minimum_bytes_per_step": minimum["total"],
-            "ratio_to_minimum": distinct / minimum["total"] if minimum["total"] else None,
-            "minimum_parts": minimum["parts"],
-            "kernels": per_kernel,
-        }
-        n_neurons = net.n_neurons
-        n_syn = sum(int(np.asarray(p.sources).size) for p in net.projections)
-        del ref, net
-        gc.collect()
+    with tempfile.TemporaryDirectory() as folder:
+        path = _warm(name, scale=scale, k_scale=k_scale, seed=seed, warmup_ms=warmup_ms,
+                     folder=folder)
+        for record in (True, False):
+            kernels, steps, net, got = _counted(path, record=record, window_ms=window_ms)
+            if record:
+                spikes = got
+            v = np.concatenate([net.get_state(p, "v") for p in net.populations
+                                if not p.model.is_source])
+            if v_end is None:
+                v_end = v
+            elif not np.array_equal(v, v_end):
+                raise RuntimeError(f"step_cost_record({name!r}): the runs with and without "
+                                   f"recording diverged, so the window's spikes are unknown")
+            minimum = minimum_bytes(net, spikes, steps, record)
+            per_kernel = _per_step(kernels, steps)
+            distinct = sum(k["distinct"] for k in per_kernel.values())
+            runs["recording" if record else "no_recording"] = {
+                "launches_per_step": sum(k["launches"] for k in per_kernel.values()),
+                "bytes_per_step": distinct,
+                "accessed_bytes_per_step": sum(k["accessed"] for k in per_kernel.values()),
+                "minimum_bytes_per_step": minimum["total"],
+                "ratio_to_minimum": distinct / minimum["total"] if minimum["total"] else None,
+                "minimum_parts": minimum["parts"],
+                "kernels": per_kernel,
+            }
+            n_neurons = net.n_neurons
+            n_syn = sum(int(np.asarray(p.sources).size) for p in net.projections)
+            del net
+            gc.collect()
     rec = {"network": name, "scale": float(scale), "seed": int(seed),
            "k_scale": float(k_scale) if name == "potjans_diesmann" else None,
            "neurons": int(n_neurons), "synapses": n_syn, "dt_ms": 0.1,
