@@ -337,20 +337,14 @@ class ResultsFile:
         self.save()
 
 
+def _microcircuit_scale(text: str) -> tuple[float, float]:
+    """``S`` or ``S,K`` (fractions of the neurons and in-degrees), as ``neurosim bench``."""
+    from neurosim.cli import _microcircuit_scale as parse
+    return parse(text)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _scale_pair(text: str) -> tuple[float, float]:
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2) or not all(0 < v <= 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected S or S,K with numbers in (0, 1], "
-                                         f"got {text!r}")
-    return values[0], values[-1]
 
 
 def _positive_int(text: str) -> int:
@@ -382,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of Brunel 2000's 12,500 neurons (in-degrees scale with it)")
     ap.add_argument("--coba-neurons", type=_positive_int, default=1_000_000, metavar="N",
                     help="COBA neurons (80 %% excitatory), in-degree 80 kept")
-    ap.add_argument("--microcircuit-scale", type=_scale_pair, default=(1.0, 1.0),
+    ap.add_argument("--microcircuit-scale", type=_microcircuit_scale, default=(1.0, 1.0),
                     metavar="S[,K]", help="fraction of the neurons and of the in-degrees")
     ap.add_argument("--bandwidth-bytes", type=_positive_int, default=1 << 30, metavar="B",
                     help="buffer size of the bandwidth measurement (default 1 GiB)")

@@ -101,6 +101,7 @@ from ..models.sources import PoissonSource, SpikeSource
 from .common import ProjectionAccess, Progress, chunk_steps, non_finite_error
 from .device_connect import MAX_DELAY_STEPS
 from .layout import current_amplitude, member_positions, member_starts
+from .memory import gib, parts_text
 
 log = logging.getLogger(__name__)
 
@@ -316,21 +317,16 @@ def free_device_memory(host: bool) -> tuple[int, str]:
     return int(free), f"GPU {dev.id} ({name})"
 
 
-def _gib(b: float) -> str:
-    return f"{b / 2**30:.3g} GiB" if b >= 2**28 else f"{b / 2**20:.3g} MiB"
-
-
 def check_memory(parts: dict, host: bool) -> None:
     """Raise DeviceMemoryError if the estimate ``parts`` does not fit in the free memory."""
     total = int(sum(parts.values()) * 1.05) + (1 << 20)     # pool rounding, small arrays
     free, where = free_device_memory(host)
     if total <= free:
         return
-    detail = ", ".join(f"{k} {_gib(v)}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])
-                       if v)
+    detail = parts_text(parts)
     raise DeviceMemoryError(
-        f"the network needs about {_gib(total)} of device memory ({detail}) but {where} has "
-        f"{_gib(free)} free: reduce the largest part (fewer synapses or neurons, a shorter "
+        f"the network needs about {gib(total)} of device memory ({detail}) but {where} has "
+        f"{gib(free)} free: reduce the largest part (fewer synapses or neurons, a shorter "
         f"maximum delay, fewer recorded neurons), free memory held by other arrays or "
         f"processes, or use device='cpu'")
 
@@ -360,7 +356,7 @@ class CudaEngine(ProjectionAccess):
             traceback.clear_frames(exc.__traceback__)
             self._release()
             raise DeviceMemoryError(f"allocating the network on {self.name} failed ({exc}) "
-                                    f"although the estimate ({_gib(sum(self.memory.values()))})"
+                                    f"although the estimate ({gib(sum(self.memory.values()))})"
                                     f" fitted: free device memory, or use device='cpu'") from None
         except Exception as exc:         # e.g. generated delays beyond the int16 range
             traceback.clear_frames(exc.__traceback__)

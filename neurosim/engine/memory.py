@@ -267,6 +267,12 @@ def gib(b: float) -> str:
     return f"{b / 2**30:.3g} GiB" if b >= 2**28 else f"{b / 2**20:.3g} MiB"
 
 
+def parts_text(parts: dict) -> str:
+    """An estimate's non-zero parts, largest first: ``"synapses 1.2 GiB, delay ring 40 MiB"``."""
+    return ", ".join(f"{k} {gib(v)}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])
+                     if v)
+
+
 def peak_bytes(parts: dict, extra: int = 0) -> int:
     """The peak of the estimate ``parts`` (host_bytes): the synapse build's transients are freed
     before the engine allocates its delay ring (and, on cuda:host, its ``extra`` device
@@ -288,8 +294,7 @@ def check_host_memory(parts: dict, what: str, extra: int = 0) -> None:
     free, where = available_host_memory()
     if total <= free:
         return
-    detail = ", ".join(f"{k} {gib(v)}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])
-                       if v)
+    detail = parts_text(parts)
     raise HostMemoryError(
         f"{what} needs about {gib(total)} of host memory at its peak ({detail}) but only "
         f"{gib(free)} is {where}: reduce the largest part (fewer synapses or neurons, a "
