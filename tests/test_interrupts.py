@@ -17,6 +17,32 @@ from state_nets import assert_monitors_at, assert_same, coba, plastic
 DT = 0.1
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Ctrl-C as an interactive Python has it (KeyboardInterrupt). A process started in the
+    background by a non-interactive shell inherits SIGINT ignored, and Python then installs no
+    handler (nor does neurosim: see test_ignored_sigint_stays_ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ignored_sigint_stays_ignored():
+    """Where the process ignores SIGINT, a run neither installs a handler nor stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    net = ns.Network(dt=DT, device="cpu", seed=1)
+    pop = net.add_population(10, ns.LIF())
+    net.inject(pop, ns.DCCurrent(400.0))
+    with DeferredInterrupt() as guard:
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        signal.raise_signal(signal.SIGINT)
+        assert not guard.pending
+    net.run(5.0)
+    assert net.t == pytest.approx(5.0) and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
 def _final(net, mons):
     state = {(p.name, v): net.get_state(p, v) for p in net.populations for v in p.state_names}
     weights = {pr.name: pr.weights for pr in net.projections}
