@@ -47,7 +47,7 @@
 #   --dry-run                 print the plan and the commands, run nothing
 # Environment: OUT (default /tmp/neurosim-gpu), PYTHON (the interpreter; default python).
 #
-# Rehearsal here (measured: 187 s on 2 shared, loaded cores; tests/test_gpu_session.py runs a
+# Rehearsal here (measured: 68 s on 2 quiet cores, 187 s on 2 loaded ones; tests/test_gpu_session.py runs a
 # smaller one):
 #   OUT=/tmp/rehearsal bash benchmarks/gpu_session.sh --device cuda:host --fresh-cache \
 #     --tests "-k cuda-host tests" \
