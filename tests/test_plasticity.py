@@ -14,7 +14,6 @@ import neurosim as ns
 from neurosim.plasticity import (STDP, AdaptiveThreshold, IntrinsicPlasticity, RewardSTDP,
                                  SynapticScaling, TripletSTDP)
 
-from helpers import skips_unsupported
 
 DT = 0.1
 
@@ -43,7 +42,6 @@ def imposed(pre_times, post_times, rule, delay=1.0, w0=1.0, dt=DT, device="cpu")
 # -- pair STDP ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("pairing", ["all", "nearest", "nearest_reduced"])
-@skips_unsupported
 def test_stdp_window_is_the_exponential_curve(pairing, device):
     """One isolated pair per synapse: Delta w(Delta t) is A+ e^(-Dt/tau+) for Dt >= 0 and
     -A- e^(Dt/tau-) for Dt < 0 (Bi & Poo-shaped window), exactly (float32)."""
@@ -58,7 +56,6 @@ def test_stdp_window_is_the_exponential_curve(pairing, device):
     np.testing.assert_allclose(w - 1.0, expected, rtol=1e-4, atol=2e-7)
 
 
-@skips_unsupported
 def test_multiplicative_update_is_soft_bounded(device):
     """update="multiplicative": Delta w+ = A+ (w_max - w)/(w_max - w_min) e^(-Dt/tau), Delta w- =
     A- (w - w_min)/(w_max - w_min) e^(Dt/tau) (Guetig et al. 2003 with mu = 1)."""
@@ -119,7 +116,6 @@ def _expected_pairs(pre, post, pairing, ap, am, tp, tm):
 
 
 @pytest.mark.parametrize("pairing", ["all", "nearest", "nearest_reduced"])
-@skips_unsupported
 def test_pairing_schemes_count_the_published_pairs(pairing, device):
     """all-to-all sums every pair; nearest pairs each spike with the last one of the other side;
     the reduced scheme (Masquelier et al. 2008; NEST stdp_nn_restr_synapse) also drops a pair
@@ -139,7 +135,6 @@ def test_pairing_schemes_count_the_published_pairs(pairing, device):
         assert not np.allclose(expected, full)
 
 
-@skips_unsupported
 def test_delays_are_axonal_for_learning(device):
     """Delta t is measured from the arrival of the presynaptic spike: synapses of one projection
     with different delays (1-20 ms) and the same spike times see Dt = t_post - t_pre - d."""
@@ -159,7 +154,6 @@ def test_delays_are_axonal_for_learning(device):
     np.testing.assert_allclose(proj.weights - 1.0, rule.window(dt_pair), rtol=1e-4, atol=2e-7)
 
 
-@skips_unsupported
 def test_learning_switch_freezes_weights(device):
     rule = STDP(A_plus=0.01, A_minus=0.012, w_min=0.0, w_max=2.0)
     net = ns.Network(dt=DT, device=device, seed=3)
@@ -178,7 +172,6 @@ def test_learning_switch_freezes_weights(device):
     assert not np.array_equal(proj.weights, w1)
 
 
-@skips_unsupported
 def test_weights_readable_and_settable_in_source_order(device):
     rule = STDP(w_min=0.0, w_max=5.0)
     net = ns.Network(dt=DT, device=device, seed=3)
@@ -241,7 +234,6 @@ SJOSTROM = {+10.0: {0.1: -0.04, 10.0: 0.14, 20.0: 0.29, 40.0: 0.53, 50.0: 0.56},
             -10.0: {0.1: -0.29, 10.0: -0.41, 20.0: -0.34, 40.0: 0.56, 50.0: 0.75}}
 
 
-@skips_unsupported
 def test_triplet_rule_reproduces_frequency_dependence(device):
     """Minimal all-to-all triplet model with the visual-cortex parameters (Pfister & Gerstner
     2006), 60 pairings per frequency: little change (+10 ms) or depression (-10 ms) at 0.1 Hz,
@@ -275,7 +267,6 @@ def test_triplet_rule_reproduces_frequency_dependence(device):
 
 # -- reward-modulated STDP ----------------------------------------------------------------------
 
-@skips_unsupported
 def test_reward_stdp_follows_izhikevich_equations(device):
     """A single causal pair (Dt = 10 ms) sets the eligibility c = A+ e^(-10/20); nothing changes
     without dopamine; a reward R at t_r gives w(t) - w0 = c e^(-(t_r - t_post)/tau_c) R tau_e
@@ -363,7 +354,6 @@ def test_song_miller_abbott_bimodal_and_rate_normalising():
 
 # -- homeostasis --------------------------------------------------------------------------------
 
-@skips_unsupported
 def test_adaptive_threshold_jumps_and_decays(device):
     """Diehl & Cook (2015): theta(t) = sum over spikes of theta_plus exp(-(t - t_k)/tau_theta);
     the neuron fires when v >= v_thresh + theta (checked by the next spike needing a larger
@@ -396,7 +386,6 @@ def _driven(n, rate, seed, device, n_sources=500):
 
 
 @pytest.mark.parametrize("rate", [8.0, 16.0])
-@skips_unsupported
 def test_intrinsic_plasticity_reaches_target_rate(rate, device):
     """Whatever the drive (here 2x apart: 1 and 40 Hz without homeostasis), the population ends
     within 10% of the target rate."""
@@ -409,7 +398,6 @@ def test_intrinsic_plasticity_reaches_target_rate(rate, device):
     assert r == pytest.approx(5.0, rel=0.1)
 
 
-@skips_unsupported
 def test_synaptic_scaling_to_target_rate(device):
     net = ns.Network(dt=0.5, device=device, seed=2)
     src = net.add_population(300, ns.PoissonSource(rate=10.0))
@@ -424,7 +412,6 @@ def test_synaptic_scaling_to_target_rate(device):
     assert proj.weights.min() > 0           # multiplicative: the sign is kept
 
 
-@skips_unsupported
 def test_synaptic_scaling_to_target_total_weight(device):
     """Every neuron's incoming weights (plastic and static) sum to target_total after a scaling,
     in their proportions (Diehl & Cook's normalisation)."""

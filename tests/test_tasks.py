@@ -10,7 +10,6 @@ from neurosim.tasks import (HomeostasisParams, PatternParams, SequenceParams,
                             homeostatic_adaptation, pattern_learning, sequence_learning)
 from neurosim.tasks.pattern import epochs_to_converge
 
-from helpers import skips_unsupported
 
 
 
@@ -34,7 +33,6 @@ def test_epochs_to_converge_needs_two_more_epochs():
     assert epochs_to_converge([0.2, 0.95, 0.95, 0.85], 0.9) is None
 
 
-@skips_unsupported
 def test_pattern_learning_converges(device):
     """5 patterns, 10 winner-take-all neurons: accuracy >= 90% within a few epochs, held for
     two more (the full task: 10 patterns, in the benchmark)."""
@@ -46,7 +44,6 @@ def test_pattern_learning_converges(device):
     _fits_report("pattern_learning", r.to_dict())
 
 
-@skips_unsupported
 def test_sequence_learning_replays_after_training(device):
     """Cueing the first of 5 assemblies replays the others in order after training, not before."""
     p = SequenceParams(n_assemblies=5, n_epochs=6, n_cues=2, dt=0.5)
@@ -57,7 +54,6 @@ def test_sequence_learning_replays_after_training(device):
     _fits_report("sequence_learning", r.to_dict())
 
 
-@skips_unsupported
 def test_homeostatic_adaptation_returns_to_target(device):
     """After the input rate doubles and halves again, the rate is back within 10% of the target
     in under 2.5 s of simulated time each time."""
