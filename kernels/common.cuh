@@ -65,6 +65,16 @@ typedef unsigned int ns_u32;
 typedef long long ns_i64;
 typedef unsigned long long ns_u64;
 
+/* The floating type of state, weights and delivered input: float by default,
+ * double in a module compiled with -DNS_DOUBLE=1 (Network(precision="double")).
+ * New kernel code writes ns_real wherever a value follows the network's
+ * precision, and float/ns_f32 only where it is float32 whatever the precision. */
+#if defined(NS_DOUBLE) && NS_DOUBLE
+typedef double ns_real;
+#else
+typedef float ns_real;
+#endif
+
 static_assert(sizeof(ns_i16) == 2 && sizeof(ns_i32) == 4, "int sizes");
 static_assert(sizeof(ns_i64) == 8 && sizeof(ns_u64) == 8, "64-bit sizes");
 static_assert(sizeof(int64_t) == 8 && sizeof(uint64_t) == 8, "stdint sizes");

@@ -137,7 +137,7 @@ def shuffle_order(on: bool):
 
 _BASE_TYPES: dict[str, str] = {}
 for _dtype, _names in {
-    "float32": "float|ns_f32",
+    "float32": "float|ns_f32|ns_real",
     "float64": "double|ns_f64",
     "bool": "bool",
     "int8": "char|signed char|int8_t|ns_i8",
