@@ -61,7 +61,7 @@ def compile_module(device: str, filename: str) -> dict:
         cupy.empty(1, dtype=cupy.float32)        # the CUDA context, outside the compile time
         t1 = time.perf_counter()
         try:                                     # the engine's own module cache and options
-            from neurosim.engine.cuda_engine import _cupy_module
+            from neurosim.engine.cuda_device import _cupy_module
             module = _cupy_module(filename)
         except ImportError:
             from neurosim.backends.cupy_options import RAWMODULE_OPTIONS

@@ -68,16 +68,16 @@ def estimate(net, backend: str) -> int:
     host = memory.host_bytes(net, classes, max_delay, backend)
     if backend != "cuda:host":
         return memory.peak_bytes(host)
-    from neurosim.engine import cuda_engine
+    from neurosim.engine import device_memory
 
     class Stop(Exception):
         pass
     seen = {}
 
     def grab(partial):
-        seen["d"] = cuda_engine.device_bytes(replace(partial, classes=classes,
+        seen["d"] = device_memory.device_bytes(replace(partial, classes=classes,
                                                      max_delay=max_delay),
-                                             cuda_engine.record_budget(net))
+                                             device_memory.record_budget(net))
         raise Stop
     try:
         layout.build_layout(net, before_synapses=grab)

@@ -350,8 +350,8 @@ def test_microcircuit_configs_and_scale_override():
 
 
 def test_microcircuit_fits_checks_gpu_memory_on_cuda(monkeypatch):
-    from neurosim.engine import cuda_engine
-    monkeypatch.setattr(cuda_engine, "free_device_memory",
+    from neurosim.engine import device_memory
+    monkeypatch.setattr(device_memory, "free_device_memory",
                         lambda host: (2 * 2**30, "GPU 0 (Test GPU)"))
     ok, why = suite._microcircuit_fits("cuda", 299_880_000)        # ~2.8 GiB at 10 B/synapse
     assert not ok and "GiB of GPU memory" in why and "2.0 GiB free on GPU 0 (Test GPU)" in why

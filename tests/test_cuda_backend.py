@@ -27,7 +27,7 @@ import pytest
 import neurosim as ns
 from neurosim.backends import host_build_status, hostbuild
 from neurosim.backends.kernel_source import kernel_names, load_source
-from neurosim.engine import build_layout, cuda_engine
+from neurosim.engine import build_layout, cuda_engine, cuda_recorder, cuda_tuning, device_memory
 from neurosim.networks import brunel_2000, vogels_abbott_coba
 
 pytestmark = pytest.mark.skipif(not host_build_status()[0], reason="no g++ for the host build")
@@ -200,7 +200,7 @@ def test_mixed_groups_and_sources_in_any_order(shuffled):
 def test_propagation_with_several_threads(threads, shuffled, monkeypatch):
     """The GPU spreads a step's synapses over a fixed grid; the same kernel with that many
     threads, in shuffled order, on exactly adding weights."""
-    monkeypatch.setattr(cuda_engine, "HOST_PROPAGATE_THREADS", threads)
+    monkeypatch.setattr(cuda_tuning, "HOST_PROPAGATE_THREADS", threads)
     ref_net, ref = model_net("lif_delta", "cpu")
     net, got = model_net("lif_delta", "cuda:host")
     ref_net.run(60.0)
@@ -251,8 +251,8 @@ def test_long_int16_delays_and_chunks_of_any_length(monkeypatch):
 
     def run(device, budget=None):
         if budget:
-            monkeypatch.setattr(cuda_engine, "RECORD_BUDGET", budget)
-            monkeypatch.setattr(cuda_engine, "GRAPH_STEPS", 2)
+            monkeypatch.setattr(cuda_tuning, "RECORD_BUDGET", budget)
+            monkeypatch.setattr(cuda_tuning, "GRAPH_STEPS", 2)
         net = ns.Network(dt=DT, device=device, seed=1)
         src = net.add_population(1, ns.SpikeSource([[2.0, 2.1, 9.0]]))
         tgt = net.add_population(delays.size, ns.LIF(tau_m=1e6, v_rest=0.0, v_reset=0.0,
@@ -417,7 +417,7 @@ def test_non_finite_error_names_the_variable_that_broke_first():
 
 
 def test_device_memory_error_before_allocating(monkeypatch):
-    monkeypatch.setattr(cuda_engine, "free_device_memory",
+    monkeypatch.setattr(device_memory, "free_device_memory",
                         lambda host: (1 << 20, "test GPU (1 MiB free)"))
     net = ns.Network(dt=DT, device="cuda:host", seed=1)
     a = net.add_population(2000, ns.LIF())
@@ -492,7 +492,7 @@ def test_at_most_three_launches_per_step(name):
     names = step_kernels(r.network)
     assert len(names) == 2 and names[-1] == "propagate", names
     eng = r.network._engine
-    assert eng.K % cuda_engine.GRAPH_STEPS == 0 and eng.K >= cuda_engine.GRAPH_STEPS
+    assert eng.K % cuda_tuning.GRAPH_STEPS == 0 and eng.K >= cuda_tuning.GRAPH_STEPS
     pops = list(r.populations.values())
     r.network.record_state(pops[0], "v", [0, 3], every=2)       # every state monitor: one
     r.network.record_state(pops[-1], "v", every=5)              # launch more
@@ -583,12 +583,12 @@ def test_recording_buffer_overflow_stops_the_chunk_and_loses_nothing(stop_at_hal
     stops, the host takes the spikes and goes on. Run as a graph would (``stop_at_halt``
     False: the halted steps are launched and must do nothing), and as the host build does."""
     ref_net, ref = recorded_net("cpu")
-    monkeypatch.setattr(cuda_engine, "REC_START", 1)
-    monkeypatch.setattr(cuda_engine, "RECORD_BUDGET", 64)
-    monkeypatch.setattr(cuda_engine, "HOST_STOP_AT_HALT", stop_at_halt)
+    monkeypatch.setattr(cuda_tuning, "REC_START", 1)
+    monkeypatch.setattr(cuda_tuning, "RECORD_BUDGET", 64)
+    monkeypatch.setattr(cuda_tuning, "HOST_STOP_AT_HALT", stop_at_halt)
     halts = []
-    fit = cuda_engine._Recorder.fit
-    monkeypatch.setattr(cuda_engine._Recorder, "fit",
+    fit = cuda_recorder.Recorder.fit
+    monkeypatch.setattr(cuda_recorder.Recorder, "fit",
                         lambda self, steps, halted, nxt: halts.append(halted)
                         or fit(self, steps, halted, nxt))
     net, got = recorded_net("cuda:host")
@@ -604,7 +604,7 @@ def test_recording_buffer_overflow_stops_the_chunk_and_loses_nothing(stop_at_hal
 def test_recording_buffer_grows_from_the_counts(monkeypatch):
     """A small first buffer grows between chunks to what the recorded counts ask for."""
     ref_net, ref = recorded_net("cpu")
-    monkeypatch.setattr(cuda_engine, "REC_START", 4)
+    monkeypatch.setattr(cuda_tuning, "REC_START", 4)
     net, got = recorded_net("cuda:host")
     assert net._engine.recorder.room > 4
     assert_same_monitors(ref, got)
@@ -631,7 +631,7 @@ def rows_net(device):
 def test_propagation_few_long_rows_and_many_short_rows(threads, shuffled, monkeypatch):
     """Every class in one launch, a step's synapses spread over the threads by the spikes'
     work offsets (long rows, empty rows, short rows), in shuffled order: exact."""
-    monkeypatch.setattr(cuda_engine, "HOST_PROPAGATE_THREADS", threads)
+    monkeypatch.setattr(cuda_tuning, "HOST_PROPAGATE_THREADS", threads)
     ref_net, ref, ref_v = rows_net("cpu")
     net, got, got_v = rows_net("cuda:host")
     assert len(net._engine.L.classes) == 2
@@ -644,7 +644,7 @@ def test_propagation_few_long_rows_and_many_short_rows(threads, shuffled, monkey
 def test_chunks_are_whole_graphs_but_the_tail(monkeypatch):
     """Every chunk is a whole number of graphs (after one step to reach an even step), whatever
     is recorded; only the last chunk of a run is cut short. Graphs of 8 steps here."""
-    monkeypatch.setattr(cuda_engine, "GRAPH_STEPS", 8)
+    monkeypatch.setattr(cuda_tuning, "GRAPH_STEPS", 8)
     chunks = []
     launch = cuda_engine.CudaEngine._launch
     monkeypatch.setattr(cuda_engine.CudaEngine, "_launch",

@@ -19,7 +19,7 @@ import pytest
 
 import neurosim as ns
 from neurosim.backends import cuda_status
-from neurosim.engine import cuda_engine
+from neurosim.engine import cuda_tuning, device_memory
 from neurosim.networks import brunel_2000, vogels_abbott_coba
 
 from test_cuda_backend import MODELS, model_net, rows_net, same_spikes
@@ -153,8 +153,8 @@ def test_recording_halts_inside_graphs_lose_nothing(monkeypatch):
     assert [k.kernel.name for k in net._engine.plan()] == [
         "lif_update", "spike_source_update", "poisson_source_update", "propagate",
         "record_state"]
-    monkeypatch.setattr(cuda_engine, "REC_START", 1)
-    monkeypatch.setattr(cuda_engine, "RECORD_BUDGET", 64)
+    monkeypatch.setattr(cuda_tuning, "REC_START", 1)
+    monkeypatch.setattr(cuda_tuning, "RECORD_BUDGET", 64)
     net, tight, tight_v = rows_net("cuda")
     assert net._engine.recorder.room == 1
     same_spikes(roomy, tight)
@@ -179,9 +179,9 @@ def test_non_finite_state_raises_on_the_gpu():
 
 
 def test_device_memory_error_names_the_gpu(monkeypatch):
-    free, where = cuda_engine.free_device_memory(False)
+    free, where = device_memory.free_device_memory(False)
     assert free > 0 and where.startswith("GPU ")
-    monkeypatch.setattr(cuda_engine, "free_device_memory", lambda host: (1 << 20, where))
+    monkeypatch.setattr(device_memory, "free_device_memory", lambda host: (1 << 20, where))
     net = ns.Network(dt=DT, device="cuda", seed=1)
     a = net.add_population(5000, ns.LIF())
     net.connect(a, a, ns.FixedIndegree(100), weight=1.0)

@@ -15,7 +15,7 @@ import pytest
 
 import neurosim as ns
 from neurosim.backends import host_build_status
-from neurosim.engine import cuda_engine, layout, memory
+from neurosim.engine import cuda_device, device_memory, layout, memory
 from neurosim.engine.device_connect import generated_projections
 from neurosim.plasticity import cuda_runtime
 
@@ -89,9 +89,9 @@ def test_cuda_host_estimate_is_within_the_stated_factor_of_the_measured_peak(nam
     seen = {}
 
     def grab(partial):
-        seen["device"] = cuda_engine.device_bytes(replace(partial, classes=classes,
+        seen["device"] = device_memory.device_bytes(replace(partial, classes=classes,
                                                           max_delay=max_delay),
-                                                  cuda_engine.record_budget(net))
+                                                  device_memory.record_budget(net))
         raise Stop
     with pytest.raises(Stop):
         layout.build_layout(net, before_synapses=grab)
@@ -181,7 +181,7 @@ def test_cuda_checks_the_device_before_drawing_the_host_layout(monkeypatch):
     assert not drawn
     # a GPU: the device estimate from the planned classes, checked before any synapse is drawn
     from neurosim.engine import _memory_check
-    monkeypatch.setattr(cuda_engine, "free_device_memory", lambda host: (1 << 20, "GPU 0 (test)"))
+    monkeypatch.setattr(device_memory, "free_device_memory", lambda host: (1 << 20, "GPU 0 (test)"))
     check = _memory_check(net, "cuda", [])
     with pytest.raises(ns.DeviceMemoryError, match=r"synapses .*GPU 0 \(test\) has 1 MiB free"):
         layout.build_layout(net, before_synapses=check)
@@ -202,13 +202,13 @@ def test_planned_device_estimate_matches_the_drawn_one(monkeypatch):
     def spy(net_, device_gen=None, before_synapses=None):
         def both(partial):
             classes, max_delay = memory.planned_classes(net, net.projections)
-            seen["planned"] = cuda_engine.device_bytes(replace(partial, classes=classes,
+            seen["planned"] = device_memory.device_bytes(replace(partial, classes=classes,
                                                                max_delay=max_delay))
             before_synapses(partial)
         return real(net_, device_gen=device_gen, before_synapses=both)
     monkeypatch.setattr(eng, "build_layout", spy)
     net.build()
-    drawn = cuda_engine.device_bytes(net._engine.L)
+    drawn = device_memory.device_bytes(net._engine.L)
     for part in ("synapses", "build workspace", "delay ring", "neuron state"):
         assert seen["planned"][part] == pytest.approx(drawn[part], rel=0.02), part
     assert drawn["build workspace"] == 16 * 2_000 * 50           # keys + sort, one projection
@@ -236,14 +236,14 @@ def test_plastic_estimate_matches_the_arrays_the_runtime_allocates(name, rule, d
     engine = net._engine
     (rt,) = engine.plastic
     actual = cuda_runtime.runtime_device_bytes(rt)
-    estimate = cuda_engine._plastic_bytes(engine.L, p)
+    estimate = device_memory._plastic_bytes(engine.L, p)
     assert estimate == pytest.approx(actual, rel=0.03)
     # bytes per synapse, without the per-neuron arrays
     bare = cuda_runtime.plastic_device_bytes(p.plasticity, 0, 400, 300,
                                              memory.delay_steps_reach(delay, 0.1),
                                              not isinstance(delay, float))
     assert (estimate - bare) / 30_000 == pytest.approx(per_syn, abs=0.01)
-    assert cuda_engine.device_bytes(engine.L)["plasticity"] == estimate
+    assert device_memory.device_bytes(engine.L)["plasticity"] == estimate
 
 
 @needs_host_build
@@ -251,7 +251,7 @@ def test_out_of_memory_while_building_plastic_runtimes_releases_everything(monke
     """A MemoryError in the middle of the second plastic runtime's allocations is the
     DeviceMemoryError of a failed allocation, and no array the engine allocated survives."""
     arrays, state = [], {"runtime": 0, "allocs": 0}
-    real_put, real_zeros = cuda_engine._Device.put, cuda_engine._Device.zeros
+    real_put, real_zeros = cuda_device.Device.put, cuda_device.Device.zeros
 
     def tracked(real):
         def alloc(self, *args, **kwargs):
@@ -263,8 +263,8 @@ def test_out_of_memory_while_building_plastic_runtimes_releases_everything(monke
             arrays.append(weakref.ref(out))
             return out
         return alloc
-    monkeypatch.setattr(cuda_engine._Device, "put", tracked(real_put))
-    monkeypatch.setattr(cuda_engine._Device, "zeros", tracked(real_zeros))
+    monkeypatch.setattr(cuda_device.Device, "put", tracked(real_put))
+    monkeypatch.setattr(cuda_device.Device, "zeros", tracked(real_zeros))
     real_init = cuda_runtime.CudaPlasticRuntime.__init__
 
     def counting_init(self, *args, **kwargs):
@@ -346,4 +346,4 @@ def test_homeostasis_estimate_matches_the_arrays_the_runtime_allocates(make_rule
         assert rt.v["thr"].size == 350
     estimate = cuda_runtime.homeostasis_device_bytes(net, b, rule)
     assert estimate == pytest.approx(actual, rel=0.03)
-    assert cuda_engine.device_bytes(net._engine.L, net=net)["plasticity"] == estimate
+    assert device_memory.device_bytes(net._engine.L, net=net)["plasticity"] == estimate

@@ -228,9 +228,9 @@ def test_one_definition_of_the_options(monkeypatch):
     assert spelled == ["cupy_options.py", "nvrtc_check.py"]    # the latter in its docstring
     calls = [(n, line.strip()) for n, text in sources.items() for line in text.splitlines()
              if "RawModule(code=" in line and "options=" in line]
-    assert {n for n, _ in calls} >= {"cuda_engine.py", "probe.py"}
+    assert {n for n, _ in calls} >= {"cuda_device.py", "probe.py"}
     assert all("options=RAWMODULE_OPTIONS)" in line for _, line in calls), calls
-    from neurosim.engine import cuda_engine
+    from neurosim.engine import cuda_device
     seen = {}
 
     class RawModule:
@@ -241,8 +241,8 @@ def test_one_definition_of_the_options(monkeypatch):
     fake.RawModule = RawModule
     fake.cuda = types.SimpleNamespace(Device=lambda: types.SimpleNamespace(id=0))
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    monkeypatch.setattr(cuda_engine, "_RAW_MODULES", {})
-    cuda_engine._cupy_module("record.cu")
+    monkeypatch.setattr(cuda_device, "_RAW_MODULES", {})
+    cuda_device._cupy_module("record.cu")
     assert seen["options"] is cupy_options.RAWMODULE_OPTIONS
     monkeypatch.setattr(nvrtc_check, "find_nvrtc", lambda: types.SimpleNamespace(version=(13, 0)))
     opts = nvrtc_check.route_options("nvrtc", "sm_86")

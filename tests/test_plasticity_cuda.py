@@ -29,7 +29,7 @@ import pytest
 
 import neurosim as ns
 from neurosim.backends import host_build_status, hostbuild
-from neurosim.engine import cuda_engine
+from neurosim.engine import cuda_tuning
 from neurosim.plasticity import (STDP, AdaptiveThreshold, IntrinsicPlasticity, RewardSTDP,
                                  SynapticScaling, TripletSTDP)
 from neurosim.plasticity.stdp import StdpNumpy
@@ -125,7 +125,7 @@ def test_pair_stdp_per_synapse_delays_and_sparse(pairing, order):
 @pytest.mark.parametrize("lanes", [4, 32])
 def test_rows_and_columns_walked_by_several_threads(lanes, monkeypatch):
     """As on a GPU: several threads per presynaptic row and per column, shuffled."""
-    monkeypatch.setattr(cuda_engine, "HOST_LANES", lanes)
+    monkeypatch.setattr(cuda_tuning, "HOST_LANES", lanes)
     with hostbuild.shuffle_order(True):
         rule = lambda: EventStdp(A_plus=0.002, A_minus=0.0021, w_max=0.01,  # noqa
                                  pairing="nearest_reduced")
@@ -359,8 +359,8 @@ def test_pair_stdp_exact_through_halted_steps(monkeypatch):
     """A spike buffer that halts the clock at nearly every recorded spike, and the halted steps
     launched anyway (as the rest of a CUDA graph is): the plastic kernels of those steps must
     do nothing, so weights and spikes stay exact."""
-    monkeypatch.setattr(cuda_engine, "REC_START", 1)
-    monkeypatch.setattr(cuda_engine, "RECORD_BUDGET", 64)
-    monkeypatch.setattr(cuda_engine, "HOST_STOP_AT_HALT", False)
+    monkeypatch.setattr(cuda_tuning, "REC_START", 1)
+    monkeypatch.setattr(cuda_tuning, "RECORD_BUDGET", 64)
+    monkeypatch.setattr(cuda_tuning, "HOST_STOP_AT_HALT", False)
     a, b = both(lambda: EventStdp(A_plus=0.01, A_minus=0.012, w_max=0.02, pairing="all"))
     np.testing.assert_array_equal(a, b)

@@ -211,16 +211,17 @@ def _step_cost(name, scale, k_scale, seed, warmup_ms, window_ms) -> dict:
 
 
 def kernels_hash() -> str:
-    """A short hash of the kernel sources (``kernels/``) and the CUDA engine that launches them:
+    """A short hash of the kernel sources (``kernels/``) and the CUDA engine's modules that launch them:
     the code whose cost the records measure."""
     import hashlib
     from ..backends.kernel_source import kernels_dir
-    from ..engine import cuda_engine
+    from ..engine import cuda_device, cuda_engine, cuda_recorder, cuda_runtimes, cuda_tuning
     h = hashlib.sha256()
     for path in sorted(kernels_dir().glob("*")):
         if path.suffix in (".cu", ".cuh", ".h"):
             h.update(path.name.encode() + b"\0" + path.read_bytes())
-    h.update(open(cuda_engine.__file__, "rb").read())
+    for module in (cuda_engine, cuda_device, cuda_runtimes, cuda_recorder, cuda_tuning):
+        h.update(open(module.__file__, "rb").read())
     return h.hexdigest()[:12]
 
 

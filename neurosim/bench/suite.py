@@ -152,7 +152,7 @@ def _microcircuit_fits(dev: str, n_synapses: int) -> tuple[bool, str]:
                    else MICROCIRCUIT_HOST_BYTES_PER_SYNAPSE)
     try:
         if on_gpu:
-            from ..engine.cuda_engine import free_device_memory
+            from ..engine.device_memory import free_device_memory
             free, where = free_device_memory(host=False)
             kind = "GPU"
         else:

@@ -20,7 +20,8 @@ def build_engine(net, backend: str):
         from .numpy_engine import NumpyEngine
         return NumpyEngine(net, build_layout(net, before_synapses=check))
     if backend in ("cuda", "cuda:host"):
-        from .cuda_engine import CudaEngine, _Device
+        from .cuda_engine import CudaEngine
+        from .cuda_device import Device as _Device
         from .device_connect import DeviceConnectivity
         dev = _Device(host=(backend == "cuda:host"))
         gen = DeviceConnectivity(dev, net, on_device) if on_device else None
@@ -57,7 +58,7 @@ def _memory_check(net, backend: str, on_device):
         return None
 
     def check(partial):
-        from .cuda_engine import check_memory, device_bytes, record_budget
+        from .device_memory import check_memory, device_bytes, record_budget
         device = device_bytes(replace(partial, classes=classes, max_delay=max_delay),
                               record_budget(net), net)
         if backend == "cuda:host":

@@ -38,7 +38,7 @@ flag. A chunk lasts about a quarter of a second of wall time and is a whole numb
 (after one step to reach an even step); only the end of a run or an injected-current change
 cuts one short. The per-step buffers (spike counters, recording marks, rate counts, state
 samples) hold ``K`` steps, a whole number of graphs sized from what every step writes for sure.
-Recorded spikes go into a buffer sized from the counts (:class:`_Recorder`): the step end halts
+Recorded spikes go into a buffer sized from the counts (:class:`~neurosim.engine.cuda_recorder.Recorder`): the step end halts
 the clock before a step whose spikes might not fit (every recorded neuron spiking), every
 kernel of a halted step does nothing, the chunk ends there, the host takes the recordings,
 grows the buffer when the counts ask for it, and goes on — nothing is lost and no step leaves
@@ -83,255 +83,29 @@ one, or a combination a runtime does not support, raises a ValueError that names
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import itertools
 import logging
 import os
 import time
 import traceback
-from functools import lru_cache
-from typing import NamedTuple
 
 import numpy as np
 
-from ..connectivity import FixedIndegree
 from ..errors import DeviceMemoryError
-from ..models.sources import PoissonSource, SpikeSource
+from . import cuda_tuning as T
 from .common import ProjectionAccess, Progress, chunk_steps, non_finite_error
-from .device_connect import MAX_DELAY_STEPS
-from .layout import current_amplitude, member_positions, member_starts
-from .memory import gib, parts_text
+from .cuda_device import Device, Launch, _host_prebound, kernel_signature
+from .cuda_device import _cupy_module, grid_for, lanes_for  # noqa: F401  (importable from here too)
+from .cuda_recorder import Recorder
+from .cuda_runtimes import ClassRuntime, GroupRuntime
+from .device_memory import check_memory, device_bytes, free_device_memory, record_budget  # noqa: F401
+from .memory import gib
+from .layout import current_amplitude, member_positions
 
 log = logging.getLogger(__name__)
 
 I32, U32, I64, U64, F32 = np.int32, np.uint32, np.int64, np.uint64, np.float32
-BLOCK = 256                     # threads per block
-NO_BAD = np.iinfo(np.int64).max
-RECORD_BUDGET = 64 << 20        # bytes: per-chunk recording arrays; most of the spike buffer
-REC_START = 1 << 16             # recorded-spike buffer entries beyond one step's worst case, at first
-MAX_CHUNK = 100_000             # steps between host interactions, at most
-GRAPH_STEPS = 64                # steps per captured CUDA graph (even: two clock parities)
-HOST_SPIKE_BLOCK = 64           # host build: threads of the per-spike kernels (one block)
-HOST_LANES = 1                  # host build: threads per spike in plastic rows (tests vary it)
-HOST_PROPAGATE_THREADS = None   # host build: propagation threads (None: 1, or 64 when shuffled)
-HOST_STOP_AT_HALT = True        # host build: stop launching at a halted clock (False: as a graph)
-WORK_BITS = 36                  # kernels/step.cuh: NS_WORK_BITS
+_Device = Device   # older name
 
-# flags of kernels/neurons.cu
-NS_IN0, NS_IN1, NS_EXT, NS_REF, NS_REF_PER_NEURON, NS_DELTA = 1, 2, 4, 8, 16, 32
-
-
-class Launch(NamedTuple):
-    """One kernel launch of a step: ``args[p]`` for the steps of clock parity ``p``."""
-
-    kernel: object
-    grid: tuple
-    block: tuple
-    args: tuple
-
-
-# -- the device: CuPy or the host build ----------------------------------------------------------
-
-@lru_cache(maxsize=None)
-def kernel_signature(filename: str, name: str) -> tuple:
-    """``((ctype, argname), ...)`` of kernel ``name`` in ``kernels/<filename>``."""
-    from ..backends.kernel_source import kernel_names, load_source
-    table = dict(kernel_names(load_source(filename)))
-    if name not in table:
-        raise LookupError(f"kernels/{filename} has no kernel {name}()")
-    return tuple(table[name])
-
-
-_RAW_MODULES: dict = {}
-
-
-def _cupy_module(filename: str):
-    import cupy
-    from ..backends.kernel_source import load_source
-    from ..backends.cupy_options import RAWMODULE_OPTIONS
-    key = (filename, cupy.cuda.Device().id)
-    if key not in _RAW_MODULES:   # CuPy adds the rest (cupy_options) and caches the cubin on disk
-        _RAW_MODULES[key] = cupy.RawModule(code=load_source(filename), options=RAWMODULE_OPTIONS)
-    return _RAW_MODULES[key]
-
-
-class _Device:
-    """Array module, kernels and stream of one engine."""
-
-    def __init__(self, host: bool):
-        self.host = host
-        self._modules: dict = {}
-        if host:
-            self.xp = np
-            self.stream = None
-            self.sm_count = 1
-        else:
-            import cupy
-            self.xp = cupy
-            # a blocking stream: it also waits for work that CuPy puts on the default stream
-            self.stream = cupy.cuda.Stream()
-            self.sm_count = cupy.cuda.Device().attributes["MultiProcessorCount"]
-
-    def kernel(self, filename: str, name: str):
-        if filename not in self._modules:
-            if self.host:
-                from ..backends.hostbuild import HostModule
-                self._modules[filename] = HostModule(filename)
-            else:
-                self._modules[filename] = _cupy_module(filename)
-        return self._modules[filename].get_function(name)
-
-    def context(self):
-        return contextlib.nullcontext() if self.host else self.stream
-
-    def put(self, a, copy: bool = True):
-        """A device array holding the host array ``a`` (the host build shares it if not copy)."""
-        a = np.ascontiguousarray(a)
-        if self.host:
-            return a.copy() if copy else a
-        return self.xp.asarray(a)
-
-    def get(self, a) -> np.ndarray:
-        return a if self.host else a.get()
-
-    def zeros(self, n: int, dtype):
-        return self.xp.zeros(n, dtype)
-
-    def address(self, a, name: str = "table entry") -> int:
-        """The device address of array ``a`` (for tables of arrays that kernels read); in a
-        counting host build (:mod:`~neurosim.backends.hostcount`) the array's accesses are then
-        counted under ``name``, as an argument's are."""
-        if self.host:
-            from ..backends import hostcount
-            if hostcount.active_tally() is not None:
-                hostcount.note_indirect(name, a)
-            return int(a.ctypes.data)
-        return int(a.data.ptr)
-
-    def per_spike_grid(self, n_max: int, lanes: int = 1) -> tuple:
-        """(grid, block) of a kernel looping over at most ``n_max`` spikes (grid-stride)."""
-        if self.host:   # one block: every empty thread costs a call on the CPU
-            return (1,), (HOST_SPIKE_BLOCK,)
-        blocks = min(-(-max(1, n_max) * lanes // BLOCK), 4 * self.sm_count)
-        return (max(1, blocks),), (BLOCK,)
-
-
-def grid_for(threads: int) -> tuple:
-    """(grid, block) with at least ``threads`` threads."""
-    return (max(1, -(-int(threads) // BLOCK)),), (BLOCK,)
-
-
-def lanes_for(mean_row: float) -> int:
-    """Threads per spike on a GPU: a warp for long rows, a power of two >= the mean row."""
-    lanes = 1
-    while lanes < 32 and lanes < mean_row:
-        lanes *= 2
-    return lanes
-
-
-# -- memory ----------------------------------------------------------------------------------------
-
-def device_bytes(layout, record_bytes: int = RECORD_BUDGET, net=None) -> dict:
-    """Estimated device bytes of a network's arrays, by part (see module docstring).
-
-    ``layout`` is the drawn layout, or one whose classes are planned from the description
-    (:func:`neurosim.engine.memory.planned_classes`, before anything is drawn). "build
-    workspace" is the peak of device ``FixedIndegree`` generation: the projection's int64
-    keys and, as large, the sort's (or the row count's) temporary. With ``net``, its
-    homeostasis rules' runtimes count under "plasticity" too.
-    """
-    n = layout.n_total
-    parts = dict.fromkeys(("synapses", "build workspace", "delay ring", "neuron state",
-                           "parameters", "inputs", "spike lists", "recording", "plasticity"), 0)
-    slots = layout.ring_slots
-    for c in layout.classes:
-        parts["synapses"] += 8 * (n + 1) + c.n_synapses * (8 + _delay_itemsize(c))
-        if c.generated and layout.ring_width:
-            slots = max(slots, c.delay_bound)
-        if c.generated:
-            keys = [p.rule.size(p.pre.size, p.post.size, p.pre is p.post) for p, _ in c.members
-                    if isinstance(p.rule, FixedIndegree)]
-            parts["build workspace"] = max([parts["build workspace"]] + [16 * k for k in keys])
-    parts["delay ring"] = 4 * slots * layout.ring_width
-    for g in layout.groups:
-        if g.model_cls is SpikeSource:
-            parts["inputs"] += 12 * g.consts["schedule"][0].size
-            continue
-        per_neuron = sum(np.ndim(v) > 0 for v in g.consts.values() if not isinstance(v, tuple))
-        parts["parameters"] += 4 * g.size * per_neuron + 4 * len(g.consts)
-        parts["neuron state"] += 4 * g.size * (len(g.state) + (g.n_ref is not None)
-                                               + (np.ndim(g.n_ref) > 0) + g.has_current)
-    parts["inputs"] += sum(4 * d.cdf.size for d in layout.drives)
-    parts["spike lists"] = 16 * n          # spk, spk_work, row_len (kernels/step.cuh)
-    parts["recording"] = int(record_bytes)
-    parts["plasticity"] = sum(_plastic_bytes(layout, proj) for proj in layout.plastic)
-    if net is not None and getattr(net, "homeostasis", None):
-        from ..plasticity.cuda_runtime import homeostasis_device_bytes
-        parts["plasticity"] += sum(homeostasis_device_bytes(net, pop, rule)
-                                   for pop, rule in net.homeostasis)
-    return parts
-
-
-def record_budget(net) -> int:
-    """Device bytes the recording buffers may take: RECORD_BUDGET when monitors are attached at
-    build time, else the per-step counters of a chunk (MAX_CHUNK int32 values and a little)."""
-    return RECORD_BUDGET if net.monitors else 4 * MAX_CHUNK + (1 << 16)
-
-
-def _delay_itemsize(c) -> int:
-    """Device bytes per synapse of a class's per-synapse delays (0 for a constant delay)."""
-    if c.generated:
-        return 3 if c.delay is None else 0          # int16 drawn, then a uint8 copy
-    if hasattr(c, "delay_itemsize"):                # planned from the description
-        return c.delay_itemsize
-    return 0 if c.delays is None else c.delays.dtype.itemsize
-
-
-def _plastic_bytes(layout, proj) -> int:
-    """Device bytes of a plastic projection's runtime (:func:`~neurosim.plasticity.
-    cuda_runtime.plastic_device_bytes`: the arrays it allocates), for its expected number of
-    synapses and the largest delay its spec reaches."""
-    from ..plasticity.cuda_runtime import plastic_device_bytes
-    from .layout import _delay_key
-    from .memory import delay_steps_reach, expected_synapses
-    return plastic_device_bytes(proj.plasticity, expected_synapses(proj), proj.pre.size,
-                                proj.post.size, delay_steps_reach(proj.delay, layout.dt),
-                                _delay_key(proj.delay, layout.dt) == "hetero")
-
-
-def free_device_memory(host: bool) -> tuple[int, str]:
-    """(free bytes, device description): the GPU's free memory plus what CuPy's pool holds
-    unused, or the host's available memory for the host build."""
-    if host:
-        try:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            free = 1 << 62
-        return int(free), "the host (device='cuda:host')"
-    import cupy
-    dev = cupy.cuda.Device()
-    free = cupy.cuda.runtime.memGetInfo()[0] + cupy.get_default_memory_pool().free_bytes()
-    name = cupy.cuda.runtime.getDeviceProperties(dev.id)["name"]
-    name = name.decode() if isinstance(name, bytes) else str(name)
-    return int(free), f"GPU {dev.id} ({name})"
-
-
-def check_memory(parts: dict, host: bool) -> None:
-    """Raise DeviceMemoryError if the estimate ``parts`` does not fit in the free memory."""
-    total = int(sum(parts.values()) * 1.05) + (1 << 20)     # pool rounding, small arrays
-    free, where = free_device_memory(host)
-    if total <= free:
-        return
-    detail = parts_text(parts)
-    raise DeviceMemoryError(
-        f"the network needs about {gib(total)} of device memory ({detail}) but {where} has "
-        f"{gib(free)} free: reduce the largest part (fewer synapses or neurons, a shorter "
-        f"maximum delay, fewer recorded neurons), free memory held by other arrays or "
-        f"processes, or use device='cpu'")
-
-
-# -- the engine ------------------------------------------------------------------------------------
 
 class CudaEngine(ProjectionAccess):
     """Runs a :class:`~neurosim.engine.layout.Layout` with the kernels of ``kernels/``."""
@@ -340,7 +114,7 @@ class CudaEngine(ProjectionAccess):
         self.net, self.L = net, layout
         self.name = "cuda:host" if host else "cuda"
         _check_rules_supported(net)
-        self.dev = dev if dev is not None else _Device(host)
+        self.dev = dev if dev is not None else Device(host)
         self.gen = gen                  # DeviceConnectivity of the generated classes, or None
         self.xp = self.dev.xp
         self.memory = device_bytes(layout, record_budget(net), net)
@@ -362,7 +136,7 @@ class CudaEngine(ProjectionAccess):
             traceback.clear_frames(exc.__traceback__)
             self._release()
             raise
-        self.recorder = _Recorder(self)
+        self.recorder = Recorder(self)
         for mon in net.monitors:
             self.recorder.add(mon, mon.start_step)
         self._plans = None
@@ -377,7 +151,7 @@ class CudaEngine(ProjectionAccess):
     def _allocate(self) -> None:
         L, dev = self.L, self.dev
         # synapses first: generated per-synapse delays set the ring's size
-        self.classes = [_ClassRuntime(self, c) for c in L.classes]
+        self.classes = [ClassRuntime(self, c) for c in L.classes]
         _check_work_bits(L)
         self.class_tab = dev.put(np.array([v for rt in self.classes for v in rt.table()] or [0],
                                           np.uint64))
@@ -388,7 +162,7 @@ class CudaEngine(ProjectionAccess):
         # the clock's two copies {n, j, halted, 0}: see kernels/step.cuh
         self.clock = self.xp.zeros((2, 4), np.int64)
         self.clk = (self.clock[0], self.clock[1])
-        self.bad = dev.put(np.array([NO_BAD, NO_BAD], np.int64))
+        self.bad = dev.put(np.array([T.NO_BAD, T.NO_BAD], np.int64))
         self.spk = dev.zeros(max(1, L.n_total), np.int32)
         self.spk_work = dev.zeros(max(1, L.n_total), np.int64)
         self.n_slots = max(1, L.ring_slots)
@@ -396,7 +170,7 @@ class CudaEngine(ProjectionAccess):
         self.dummy = {np.dtype(t): dev.zeros(1, t)
                       for t in (np.float32, np.int32, np.int64, np.uint8)}
         self.nspk = None               # per-step spike counters of a chunk: see plan()
-        self.groups = [_GroupRuntime(self, g) for g in L.groups]
+        self.groups = [GroupRuntime(self, g) for g in L.groups]
 
     def _release(self) -> None:
         """Drop every device array of a failed build: the engine's, its plastic runtimes'
@@ -474,11 +248,11 @@ class CudaEngine(ProjectionAccess):
         values = dict(n_classes=I32(len(self.classes)), class_tab=self.class_tab)
         kernel = self.dev.kernel("propagate.cu", "propagate")
         if self.dev.host:
-            threads = HOST_PROPAGATE_THREADS or (HOST_SPIKE_BLOCK if kernel.shuffle else 1)
+            threads = T.HOST_PROPAGATE_THREADS or (T.HOST_SPIKE_BLOCK if kernel.shuffle else 1)
             grid = (1,), (int(threads),)
         else:   # a fixed grid: a few blocks per SM, fewer when the synapses are few
             most = max(1, self.L.n_synapses)
-            grid = (max(1, min(-(-most // BLOCK), 4 * self.dev.sm_count)),), (BLOCK,)
+            grid = (max(1, min(-(-most // T.BLOCK), 4 * self.dev.sm_count)),), (T.BLOCK,)
         return self.bind("propagate.cu", "propagate", values, *grid)
 
     # -- the loop --------------------------------------------------------------------------------
@@ -517,7 +291,7 @@ class CudaEngine(ProjectionAccess):
 
     def _chunk_length(self, n: int) -> int:
         """Steps of the next chunk: whole graphs (after one step to reach an even step)."""
-        q = GRAPH_STEPS
+        q = T.GRAPH_STEPS
         return max(q, min(self._chunk, self.K) // q * q) + (n & 1)
 
     def _chunk_steps(self, n0: int, n1: int):
@@ -587,15 +361,15 @@ class CudaEngine(ProjectionAccess):
         if self.dev.host:
             return self._launch_host(plans, n0, n1)
         # graphs only once every kernel has run directly (lazy module loading)
-        if self._graph_ok and self._warm and n1 - n0 >= GRAPH_STEPS + (n0 & 1):
+        if self._graph_ok and self._warm and n1 - n0 >= T.GRAPH_STEPS + (n0 & 1):
             if n % 2:
                 for k, g, b, a in plans[1]:
                     k(g, b, a)
                 n += 1
             graph = self._get_graph(plans)
-            while graph is not None and n1 - n >= GRAPH_STEPS:
+            while graph is not None and n1 - n >= T.GRAPH_STEPS:
                 graph.launch(self.dev.stream)
-                n += GRAPH_STEPS
+                n += T.GRAPH_STEPS
         for m in range(n, n1):
             for k, g, b, a in plans[m & 1]:
                 k(g, b, a)
@@ -607,8 +381,8 @@ class CudaEngine(ProjectionAccess):
         the others straight through their ctypes launchers with the same, checked, arguments
         (a plan's arguments never change; this saves ~90% of the Python time of a step).
         It stops after a step that halted the clock (a GPU runs the rest of the graph, whose
-        steps then do nothing; HOST_STOP_AT_HALT = False does the same)."""
-        stop_at_halt = HOST_STOP_AT_HALT
+        steps then do nothing; T.HOST_STOP_AT_HALT = False does the same)."""
+        stop_at_halt = T.HOST_STOP_AT_HALT
         clock = self.clock
         fast = None
         for m in range(n0, n1):
@@ -626,13 +400,13 @@ class CudaEngine(ProjectionAccess):
         return n1
 
     def _get_graph(self, plans):
-        """The CUDA graph of GRAPH_STEPS steps from an even step, captured once per plan."""
+        """The CUDA graph of T.GRAPH_STEPS steps from an even step, captured once per plan."""
         if self._graph is None:
             s = self.dev.stream
             try:
                 s.begin_capture()
                 try:
-                    for i in range(GRAPH_STEPS):
+                    for i in range(T.GRAPH_STEPS):
                         for k, g, b, a in plans[i & 1]:
                             k(g, b, a)
                 finally:
@@ -653,11 +427,11 @@ class CudaEngine(ProjectionAccess):
         reached, halted = int(clock[0]), bool(clock[2])
         bad = self.dev.get(self.bad)
         error = None
-        if bad[0] != NO_BAD:
+        if bad[0] != T.NO_BAD:
             step, code = int(bad[0]), int(bad[1])
             reached = step + 1             # the clock halted after it
             error = self._nan_error(step, code)
-            self.bad[...] = self.dev.put(np.array([NO_BAD, NO_BAD], np.int64))
+            self.bad[...] = self.dev.put(np.array([T.NO_BAD, T.NO_BAD], np.int64))
         self.recorder.end_chunk(n0, reached - n0)
         self._reached = reached
         if error is not None:
@@ -728,37 +502,6 @@ class CudaEngine(ProjectionAccess):
                     None if rt.delays is None else self.dev.get(rt.delays))
 
 
-_HOST_SEEDS = itertools.count(1 << 20)
-
-
-@lru_cache(maxsize=None)
-def _host_launcher(path: str, name: str, specs: tuple):
-    """The ctypes function ``launch_<name>`` of a host build, its argument types set."""
-    import ctypes
-    fn = getattr(ctypes.CDLL(path), f"launch_{name}")
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_uint] * 7 + [ctypes.c_int] + [
-        ctypes.c_void_p if pointer else np.ctypeslib.as_ctypes_type(np.dtype(dtype))
-        for pointer, dtype in specs]
-    return fn
-
-
-def _host_prebound(kernel, grid, block, args):
-    """A callable that launches a host-build kernel with these arguments, already checked by
-    a call of ``kernel`` itself: its ``launch_<name>`` C launcher (hostbuild's documented
-    entry point) with converted arguments, a fresh thread order per call when shuffling."""
-    if getattr(kernel.module, "count", False):    # counting: every launch through the checks
-        return functools.partial(kernel, grid, block, args)
-    fn = _host_launcher(str(kernel.module.path), kernel.name,
-                        tuple((s.pointer, s.dtype.str) for s in kernel.args))
-    dims = [int(x) for x in (*grid, 1, 1)[:3]] + [int(x) for x in (*block, 1, 1)[:3]]
-    values = [a.ctypes.data if isinstance(a, np.ndarray) else a.item() for a in args]
-    ftz = int(kernel.module.ftz)
-    if kernel.shuffle:
-        return lambda: fn(*dims, next(_HOST_SEEDS) & 0xFFFFFFFF or 1, ftz, *values)
-    return functools.partial(fn, *dims, 0, ftz, *values)
-
-
 def _plastic_rules(net):
     """(projection or population, rule) of every plastic projection and homeostatic rule."""
     out = [(proj, proj.plasticity) for proj in net.projections if proj.plasticity is not None]
@@ -766,11 +509,11 @@ def _plastic_rules(net):
 
 
 def _check_work_bits(layout) -> None:
-    """The spike list's 64-bit counters hold 2^(64 - WORK_BITS) spikes and 2^WORK_BITS synapses
+    """The spike list's 64-bit counters hold 2^(64 - T.WORK_BITS) spikes and 2^T.WORK_BITS synapses
     a step (kernels/step.cuh)."""
-    if layout.n_total >= 1 << (64 - WORK_BITS) or layout.n_synapses >= 1 << WORK_BITS:
-        raise ValueError(f"the CUDA engine handles fewer than 2**{64 - WORK_BITS} neurons and "
-                         f"2**{WORK_BITS} static synapses; this network has {layout.n_total} "
+    if layout.n_total >= 1 << (64 - T.WORK_BITS) or layout.n_synapses >= 1 << T.WORK_BITS:
+        raise ValueError(f"the CUDA engine handles fewer than 2**{64 - T.WORK_BITS} neurons and "
+                         f"2**{T.WORK_BITS} static synapses; this network has {layout.n_total} "
                          f"and {layout.n_synapses}")
 
 
@@ -783,309 +526,3 @@ def _check_rules_supported(net) -> None:
             raise ValueError(f"{what}: plastic projections and homeostasis are not yet "
                              f"supported on the CUDA backend; use device='cpu' for this "
                              f"network")
-
-
-# -- runtimes --------------------------------------------------------------------------------------
-
-class _GroupRuntime:
-    """Device arrays and the launch of one group (neurons, Poisson or spike source)."""
-
-    def __init__(self, engine, g):
-        self.e, self.g = engine, g
-        self.is_source = g.is_source
-        dev = engine.dev
-        self.state = {name: dev.put(arr.astype(np.float32)) for name, arr in g.state.items()}
-        self.i_ext = dev.zeros(g.size, np.float32) if g.has_current else None
-        if g.model_cls is PoissonSource:
-            p = g.consts["p"]
-            self.values = dict(offset=I64(g.rng_offset), n_neurons=I32(g.size),
-                               start=I32(g.start), p=dev.put(np.atleast_1d(p)),
-                               per_neuron=U32(np.ndim(p) > 0))
-            self.grid = grid_for(g.size // 4 + 2)
-        elif g.model_cls is SpikeSource:
-            steps, idx = g.consts["schedule"]
-            most = int(np.unique(steps, return_counts=True)[1].max()) if steps.size else 1
-            # one padding entry past n_sched: never searched, avoids zero-size arrays
-            self.values = dict(sched_step=dev.put(np.append(steps, 0).astype(np.int64)),
-                               sched_idx=dev.put(np.append(idx, 0).astype(np.int32)),
-                               n_sched=I32(steps.size), start=I32(g.start))
-            self.grid = engine.dev.per_spike_grid(most)
-        else:
-            self.values = self._neuron_values()
-            self.grid = grid_for(g.size)
-
-    def _neuron_values(self) -> dict:
-        g, dev, dummy = self.g, self.e.dev, self.e.dummy
-        kernel = g.model_cls.kernel
-        flags = sum(1 << ch for ch, on in enumerate(g.active) if on)
-        if g.channels and g.channels[0] == "v":
-            flags |= NS_DELTA              # input is a jump of v
-        if g.has_current:
-            flags |= NS_EXT
-        values = dict(n_neurons=I32(g.size), start=I32(g.start), col0=I32(max(0, g.col_offset)),
-                      i_ext=self.i_ext if g.has_current else dummy[np.dtype(np.float32)],
-                      ref=dummy[np.dtype(np.int32)], n_ref=dummy[np.dtype(np.int32)])
-        if g.n_ref is not None:
-            flags |= NS_REF | (NS_REF_PER_NEURON if np.ndim(g.n_ref) else 0)
-            values["ref"] = dev.zeros(g.size, np.int32)
-            values["n_ref"] = dev.put(np.atleast_1d(np.asarray(g.n_ref, np.int32)))
-        values["flags"] = U32(flags)
-        values.update(self._drive_values())
-        full = kernel_signature(g.model_cls.kernel_file, kernel)
-        sig = [arg for _, arg in full]
-        consts = [name for name in sig if name in g.consts]
-        missing = sorted(set(g.consts) - set(consts))
-        if missing:
-            raise RuntimeError(f"{g.model_cls.kernel_file}: {kernel}() has no parameter for the "
-                               f"constants {missing} of {g.model_cls.__name__}")
-        values["per_neuron"] = U32(sum(1 << k for k, name in enumerate(consts)
-                                       if np.ndim(g.consts[name])))
-        for name in consts:
-            values[name] = dev.put(np.atleast_1d(np.asarray(g.consts[name], np.float32)))
-        values.update(self.state)
-        shared = self.e.shared_values()
-        # the state arrays in kernel order: ns_flag_bad's variable index is a position here
-        self.state_order = [name for ctype, name in full
-                            if ctype.startswith("float *") and name not in shared]
-        for name in self.state_order:      # state this group lacks (LIF delta: i_syn_*)
-            values.setdefault(name, dummy[np.dtype(np.float32)])
-        return values
-
-    def _drive_values(self) -> dict:
-        """The group's Poisson drives as the neuron kernels take them (kernels/step.cuh:
-        ns_drives): sorted by column, stably, so drives into the same neurons keep their
-        order."""
-        g, dev, dummy = self.g, self.e.dev, self.e.dummy
-        drives = sorted((d for d in self.e.L.drives if d.group is g), key=lambda d: d.col)
-        if not drives:
-            return dict(n_drives=I32(0), drive_tab=dummy[np.dtype(np.int64)],
-                        drive_w=dummy[np.dtype(np.float32)],
-                        drive_cdf=dummy[np.dtype(np.float32)])
-        tab, start = [], 0
-        for a, b in zip(drives, drives[1:]):
-            if a.col + a.n > b.col and (a.col, a.n) != (b.col, b.n):
-                raise RuntimeError(f"Poisson drives into columns {a.col}+{a.n} and "
-                                   f"{b.col}+{b.n} overlap partly; the kernels expect drives "
-                                   f"into the same neurons or disjoint ones")
-        for d in drives:
-            tab += [d.col - g.col_offset, d.n, d.rng_offset, start, d.cdf.size]
-            start += d.cdf.size
-        return dict(n_drives=I32(len(drives)), drive_tab=dev.put(np.array(tab, np.int64)),
-                    drive_w=dev.put(np.array([d.weight for d in drives], np.float32)),
-                    drive_cdf=dev.put(np.concatenate([d.cdf for d in drives])
-                                      .astype(np.float32)))
-
-    def launch(self) -> Launch:
-        g = self.g
-        if g.model_cls is PoissonSource:
-            return self.e.bind("inputs.cu", "poisson_source_update", self.values, *self.grid)
-        if g.model_cls is SpikeSource:
-            return self.e.bind("inputs.cu", "spike_source_update", self.values, *self.grid)
-        return self.e.bind(g.model_cls.kernel_file, g.model_cls.kernel, self.values, *self.grid)
-
-
-class _ClassRuntime:
-    """A synapse class on the device: int64 row pointers, columns, weights, delays."""
-
-    def __init__(self, engine, c):
-        self.e, self.c = engine, c
-        dev = engine.dev
-        self.indptr = dev.put(c.indptr.astype(np.int64), copy=False)
-        if c.generated:
-            self._generate()
-        else:
-            self.cols = dev.put(c.cols, copy=False)
-            self.weights = dev.put(c.weights, copy=False)
-            self.delays = None if c.delays is None else dev.put(c.delays, copy=False)
-
-    def table(self) -> list:
-        """The class's row of the table that kernels/propagate.cu reads (NS_CLASS_FIELDS)."""
-        dev, c = self.e.dev, self.c
-        if c.delay is not None:
-            delays, delay, kind = 0, int(c.delay), 0
-        else:
-            delays, delay, kind = dev.address(self.delays, "delays"), 0, (
-                1 if self.delays.dtype == np.uint8 else 2)
-        return [dev.address(self.indptr, "indptr"), dev.address(self.cols, "cols"),
-                dev.address(self.weights, "weights"), delays, delay, kind]
-
-    def _generate(self) -> None:
-        """Draw the class's synapses on the device (device_connect), member by member; the
-        per-synapse delays are drawn as int16 and kept as uint8 when all are below 256 steps,
-        and they raise the engine's maximum delay."""
-        e, c, dev, L = self.e, self.c, self.e.dev, self.e.L
-        n = c.n_synapses
-        self.cols = dev.zeros(max(1, n), np.int32)
-        self.weights = dev.zeros(max(1, n), np.float32)
-        steps = None if c.delay is not None else dev.zeros(max(1, n), np.int16)
-        bad = dev.zeros(2, np.int32)
-        for proj, counts in c.members:
-            g, off = L.pop_group[proj.post.index]
-            ch = g.model_cls.layout(g.options)[1][proj.receptor]
-            e.gen.fill(proj, counts.astype(np.int64), member_starts(L, proj),
-                       g.col_offset + ch * g.size + off, self.cols, self.weights, steps, bad)
-            flags = dev.get(bad)
-            if flags[1]:
-                raise ValueError(f"connect(): delays of {proj.name!r} reach more than "
-                                 f"{MAX_DELAY_STEPS} steps of dt = {L.dt} ms, the most "
-                                 f"supported")
-        self.delays = None
-        if steps is not None:
-            with dev.context():
-                top = int(steps.max()) if n else 1
-                self.delays = steps.astype(np.uint8) if top < 256 else steps
-            del steps
-            L.max_delay = max(L.max_delay, top)
-
-
-class _Recorder:
-    """Monitors' device buffers for one chunk, and their transfer to the monitors.
-
-    Spikes of recorded neurons are appended by the kernels that emit them (kernels/step.cuh)
-    into ``rec_idx``, which holds ``room`` entries plus one step's worst case (every recorded
-    neuron spiking): the step end halts the clock before a step that might not fit, so the
-    chunk stops there, the host takes what was recorded and goes on (nothing is lost). The
-    buffer starts small (``REC_START`` entries beyond the worst step) and grows between chunks
-    to what the counts recorded so far ask for, up to about ``RECORD_BUDGET`` bytes. The other
-    buffers (per-step counters, rates, state samples) are sized for ``K`` steps, whatever the
-    spikes: a chunk never has more than K + 1 steps.
-    """
-
-    def __init__(self, engine):
-        self.e = engine
-        self.spikes, self.states, self.rates = [], [], []
-        self.values = {}
-        self.dirty = True
-        self.room = 0
-
-    def add(self, mon, n_now: int) -> None:
-        from ..monitors import RateMonitor, SpikeMonitor, StateMonitor
-        e = self.e
-        g, off = e.L.pop_group[mon.population.index]
-        lo, size = g.start + off, mon.population.size
-        self.dirty = True
-        if isinstance(mon, SpikeMonitor):
-            keep = None
-            if mon.neurons is not None:
-                keep = np.zeros(size, bool)
-                keep[mon.neurons] = True
-            self.spikes.append((mon, lo, lo + size, keep))
-        elif isinstance(mon, StateMonitor):
-            cols = np.arange(size) if mon.neurons is None else mon.neurons
-            self.states.append(dict(mon=mon, group=e.groups[g.index], var=mon.variable,
-                                    idx=(off + cols).astype(np.int32), first=int(n_now),
-                                    every=int(mon.every)))
-        elif isinstance(mon, RateMonitor):
-            self.rates.append((mon, lo, lo + size))
-
-    def allocate(self) -> int:
-        """Build masks and buffers; K, the steps that the per-step buffers hold (a whole
-        number of graphs)."""
-        e, dev, n = self.e, self.e.dev, self.e.L.n_total
-        mask = np.zeros(n, np.uint8)
-        for _, lo, hi, keep in self.spikes:
-            mask[lo:hi] |= 1 if keep is None else keep.astype(np.uint8)
-        self.n_rec = int(np.count_nonzero(mask))
-        slots, self.rate_slot_of = {}, []
-        rate_slot = np.full(n, -1, np.int32)
-        for _, lo, hi in self.rates:
-            if (lo, hi) not in slots:
-                slots[(lo, hi)] = len(slots)
-                rate_slot[lo:hi] = slots[(lo, hi)]
-            self.rate_slot_of.append(slots[(lo, hi)])
-        self.n_rate = len(slots)
-        per_step = 8 + 4 + 4 * self.n_rate + sum(
-            4 * len(s["idx"]) / s["every"] for s in self.states)
-        q = GRAPH_STEPS
-        K = int(np.clip(RECORD_BUDGET // per_step, q, max(q, MAX_CHUNK))) // q * q
-        self.cap_max = max(RECORD_BUDGET // 4, self.n_rec + 1)
-        d = e.dummy
-        self.values = dict(rec_flags=U32(self.n_rec > 0), n_rate=I32(self.n_rate),
-                           rec_mask=dev.put(mask) if self.n_rec else d[np.dtype(np.uint8)],
-                           rec_total=dev.zeros(1, np.int32), rec_end=dev.zeros(K + 1, np.int32),
-                           rate_slot=dev.put(rate_slot) if self.n_rate else d[np.dtype(np.int32)],
-                           rate_counts=dev.zeros(max(1, self.n_rate * (K + 1)), np.int32))
-        self._resize(min(self.n_rec + REC_START, self.cap_max) if self.n_rec else 1)
-        for s in self.states:
-            rows = (K + 1) // s["every"] + 1
-            s["out"] = dev.zeros(rows * len(s["idx"]), np.float32)
-        self.dirty = False
-        return K
-
-    def _resize(self, capacity: int) -> None:
-        """A spike buffer of ``capacity`` entries (its contents were taken)."""
-        self.values["rec_idx"] = None
-        self.values["rec_idx"] = self.e.dev.zeros(capacity, np.int32)
-        self.room = capacity - self.n_rec
-        self.values["rec_room"] = I32(self.room)
-
-    def fit(self, steps: int, halted: bool, next_steps: int) -> bool:
-        """After a chunk of ``steps`` steps that recorded ``self.last_total`` spikes: grow the
-        spike buffer if the next chunk (``next_steps``) would likely not fit, or if this one
-        halted (and the buffer may grow); True if it grew."""
-        if not self.n_rec:
-            return False
-        want = int(self.last_total / max(1, steps) * next_steps * 1.25) + 1
-        if halted:
-            want = max(want, 2 * (self.room + self.n_rec))
-        capacity = min(self.cap_max, self.n_rec + want)
-        if capacity <= self.room + self.n_rec:
-            return False
-        self._resize(capacity)
-        return True
-
-    def launches(self) -> list:
-        """Every state monitor's sampling in one launch (kernels/record.cu: record_state)."""
-        e = self.e
-        if not self.states:
-            return []
-        tab, start = [], 0
-        for s in self.states:
-            var = s["group"].state[s["var"]]
-            tab += [e.dev.address(var, "sampled state"), e.dev.address(s["out"], "samples"),
-                    s["first"], s["every"], start,
-                    len(s["idx"])]
-            start += len(s["idx"])
-        self.state_tab = e.dev.put(np.array(tab, np.int64))
-        self.state_idx = e.dev.put(np.concatenate([s["idx"] for s in self.states]))
-        values = dict(n_mon=I32(len(self.states)), mon_tab=self.state_tab, idx=self.state_idx,
-                      n_idx_all=I64(start))
-        return [e.bind("record.cu", "record_state", values, *grid_for(start))]
-
-    def begin_chunk(self) -> None:
-        v = self.values
-        if self.n_rec:
-            v["rec_total"].fill(0)
-        if self.n_rate:
-            v["rate_counts"].fill(0)
-
-    def end_chunk(self, n0: int, k: int) -> None:
-        """Hand the first ``k`` steps of the chunk that started at ``n0`` to the monitors."""
-        dev, v = self.e.dev, self.values
-        self.last_total = 0
-        if self.n_rec and self.spikes and k:
-            ends = dev.get(v["rec_end"][:k]).astype(np.int64)
-            counts = np.diff(ends, prepend=0)
-            total = self.last_total = int(ends[-1])
-            idx = dev.get(v["rec_idx"][:total]).astype(np.int64)
-            steps = np.repeat(np.arange(n0, n0 + k, dtype=np.int64), counts)
-            order = np.lexsort((idx, steps))        # ascending within a step, as NumPy
-            steps, idx = steps[order], idx[order]
-            for mon, lo, hi, keep in self.spikes:
-                sel = (idx >= lo) & (idx < hi)
-                local = idx[sel] - lo
-                st = steps[sel]
-                if keep is not None:
-                    st, local = st[keep[local]], local[keep[local]]
-                mon._append(st, local)
-        if self.n_rate:
-            counts = dev.get(v["rate_counts"][:k * self.n_rate]).reshape(k, self.n_rate)
-            for (mon, _, _), slot in zip(self.rates, self.rate_slot_of):
-                mon._append(counts[:, slot].astype(np.int64))
-        for s in self.states:
-            steps = np.arange(n0, n0 + k, dtype=np.int64)
-            steps = steps[(steps - s["first"] + 1) % s["every"] == 0]
-            if steps.size:
-                n_idx = len(s["idx"])
-                rows = dev.get(s["out"][:steps.size * n_idx]).reshape(steps.size, n_idx)
-                s["mon"]._append(steps, np.array(rows))

@@ -180,7 +180,7 @@ class DeviceConnectivity:
         if self.dev.host:                      # one host thread loops over everything
             grid, block = (1,), (1,)
         else:
-            from .cuda_engine import BLOCK
+            from .cuda_tuning import BLOCK
             grid, block = (max(1, min(-(-int(n) // BLOCK), 1 << 20)),), (BLOCK,)
         with self.dev.context():
             kernel(grid, block, args)

@@ -6,7 +6,7 @@ A network's size follows from its description: the synapse counts of the rules (
 (the ring), the populations' state. :func:`host_bytes` estimates, by part, the host memory the
 build needs at its peak and keeps afterwards, and :func:`check_host_memory` raises
 :class:`~neurosim.errors.HostMemoryError` before the first large allocation when it exceeds the
-available memory. The CUDA engine's device estimate (:func:`neurosim.engine.cuda_engine.
+available memory. The CUDA engine's device estimate (:func:`neurosim.engine.device_memory.
 device_bytes`) is first made from the same planned classes (:func:`planned_classes`), before
 the host layout is drawn, and again, precisely, from the drawn layout.
 

@@ -179,11 +179,11 @@ class CudaPlasticRuntime(PlasticRuntime):
 
     # -- the step ------------------------------------------------------------------------------
     def launches(self, engine) -> list:
-        from ..engine import cuda_engine as ce
+        from ..engine import cuda_device as ce, cuda_tuning
         dev, v = engine.dev, self.v
         most = engine.L.n_total
         per_spike = dev.per_spike_grid(most)
-        lanes = ce.HOST_LANES if dev.host else ce.lanes_for(self.pre.size / max(1, self.n_pre))
+        lanes = cuda_tuning.HOST_LANES if dev.host else ce.lanes_for(self.pre.size / max(1, self.n_pre))
         v["row_lanes"] = I32(lanes)                 # threads per presynaptic spike's row
         per_pre = dev.per_spike_grid(max(1, self.n_pre), lanes)
         out = [engine.bind(KERNELS, "plastic_advance", v,
@@ -198,9 +198,9 @@ class CudaPlasticRuntime(PlasticRuntime):
         raise NotImplementedError
 
     def column_lanes(self, engine) -> int:
-        from ..engine import cuda_engine as ce
+        from ..engine import cuda_device as ce, cuda_tuning
         if engine.dev.host:
-            return ce.HOST_LANES
+            return cuda_tuning.HOST_LANES
         return ce.lanes_for(self.pre.size / max(1, self.n_post))
 
     # -- engine interface ----------------------------------------------------------------------
@@ -324,7 +324,7 @@ class RewardCuda(StdpCuda):
         n = self.pre.size
         if not n:
             return
-        from ..engine.cuda_engine import grid_for
+        from ..engine.cuda_device import grid_for
         launch = self.engine.bind(KERNELS, "reward_bring_all",
                                   dict(self.v, now=I64(self._now()), n_syn=I64(n)),
                                   *grid_for(n))
@@ -346,7 +346,7 @@ class RewardCuda(StdpCuda):
 def _device_threshold(engine, population):
     """Make the device ``v_thresh`` of ``population``'s group one value per neuron (once per
     group, before the engine plans its launches); (thr array, offset, base values)."""
-    from ..engine.cuda_engine import kernel_signature
+    from ..engine.cuda_device import kernel_signature
     g, off = engine.L.pop_group[population.index]
     owners = engine.__dict__.setdefault("_threshold_owners", set())
     if population.index in owners:
@@ -406,7 +406,7 @@ class AdaptiveThresholdCuda(_ThresholdCuda):
                       every_k=I32(0))
 
     def launches(self, engine) -> list:
-        from ..engine.cuda_engine import grid_for
+        from ..engine.cuda_device import grid_for
         v, size = self.v, int(self.v["size"])
         return [engine.bind(KERNELS, "homeo_decay", v, *grid_for(size)),
                 engine.bind(KERNELS, "homeo_jump", v,
@@ -434,7 +434,7 @@ class IntrinsicPlasticityCuda(_ThresholdCuda):
             return np.array(self.dev.get(self.v["r"]), np.float32)
 
     def launches(self, engine) -> list:
-        from ..engine.cuda_engine import grid_for
+        from ..engine.cuda_device import grid_for
         v, size = self.v, int(self.v["size"])
         return [engine.bind(KERNELS, "homeo_count", v,
                             *engine.dev.per_spike_grid(engine.L.n_total)),
@@ -513,7 +513,7 @@ class SynapticScalingCuda:
         _set_flag(self.dev, self.v["learn"], self.rule.enabled)
 
     def launches(self, engine) -> list:
-        from ..engine.cuda_engine import grid_for
+        from ..engine.cuda_device import grid_for
         v, size = self.v, int(self.v["size"])
         handles = self._handles(engine)
         if self.rate:
