@@ -34,42 +34,48 @@ Parameters (defaults): the densities of the benchmark on a 20 000 µm² membrane
 ``g_K`` = 30 mS/cm² -> 6000 nS — ``e_Na`` = 50 mV, ``e_K`` = -90 mV, ``v_T`` = -63 mV (it shifts
 every rate), ``e_rev_E`` = 0 mV, ``e_rev_I`` = -80 mV, ``tau_syn_E`` = 5 ms, ``tau_syn_I`` = 10
 ms, ``i_offset`` = 0 pA. ``e_L`` is -65 mV (PyNN's ``HH_cond_exp``), with which the neuron
-rests near -65 mV without input and fires above a rheobase of about 16 pA; Brian2's and NEST's
-COBAHH use ``e_L = -60`` mV, with which this neuron fires by itself (about 14 spikes/s at 0
-pA) — give ``e_L=-60.0`` for theirs.
+rests at -64.8 mV without input and fires above a rheobase of 18.2 pA (a saddle-node on the
+limit cycle: the rate rises from 0); Brian2's and NEST's COBAHH use ``e_L = -60`` mV, with
+which this neuron fires by itself (about 14 spikes/s at 0 pA) — give ``e_L=-60.0`` for theirs.
+With the defaults a spike peaks near +48 mV, is 0.62 ms wide at -20 mV and is followed by an
+after-hyperpolarisation to about -85 mV; 50 pA give 14 spikes/s, 1000 pA 128/s.
 
 Spikes: a spike is an upward crossing of ``v_thresh`` (-20 mV, Brian2's COBAHH detection
 level): ``v > v_thresh`` at the end of a step while ``v <= v_thresh`` at its start (the state
 variable ``v_prev``, set by the update). Nothing is reset and there is no refractory period:
 the dynamics themselves repolarise, and a neuron cannot spike again before ``v`` has come back
 below ``v_thresh`` (what Brian2 writes as ``refractory="v > -20*mV"``). ``v_prev`` needs no
-initial value (the update sets it before the threshold reads it).
+initial value (the update sets it before the threshold reads it). The gating variables are
+called ``m_Na``, ``h_Na`` and ``n_K`` (``n`` is a name descriptions cannot declare).
 
-Initial state: ``v = e_L`` and ``m``, ``h``, ``n`` at their steady states at ``e_L``
+Initial state: ``v = e_L`` and ``m_Na``, ``h_Na``, ``n_K`` at their steady states at ``e_L``
 (``alpha / (alpha + beta)``, computed in float64), as NEST does.
 
-Integration (one step of length ``dt``; ``dt`` in 0.01–0.05 ms for accuracy, stable at any
-``dt``):
+Integration (one step of length ``dt``; ``dt`` from 0.01 to 0.05 ms for accuracy, stable at
+any ``dt``):
 
 1. the gating variables advance by exponential Euler (Rush–Larsen) with the rates of ``v`` at
    the start of the step — exact for a frozen ``v``:
    ``x <- x_inf + (x - x_inf) exp(-dt (alpha_x + beta_x))``, ``x_inf = alpha_x / (alpha_x +
    beta_x)``, written with ``expm1`` so the small increments keep their float32 digits;
-2. ``v`` advances by exponential Euler with the *new* gating variables and the conductances
-   ``g_e``, ``g_i`` of the start of the step — exact for frozen conductances:
-   ``v <- v_inf + (v - v_inf) exp(-dt G / cm)``, with the total conductance ``G`` and
-   ``v_inf`` the conductance-weighted mean of the reversal potentials plus the injected current
-   over ``G``;
+2. ``v`` advances by exponential Euler with the *new* gating variables and the synaptic
+   conductances averaged over the step (``g tau / dt (1 - exp(-dt / tau))``, exact for their
+   decay, as ``LIFCond``) — exact for frozen gates: ``v <- v_inf + (v - v_inf) exp(-dt G /
+   cm)``, with the total conductance ``G`` and ``v_inf`` the conductance-weighted mean of the
+   reversal potentials plus ``(i_offset + I_ext) / G``;
 3. the synaptic conductances decay exactly and take the weights arriving at the end of the
    step (NEST's order, as every neurosim model).
 
-Using the new gating variables in step 2 staggers ``v`` and the gates by half a step (the
-scheme of Hines for HH cables); measured against an RK4 integration at 0.005 ms (tests), the
-interspike intervals of this scheme are within 0.02 % at ``dt`` = 0.01 ms, 0.1 % at 0.025 ms,
-0.4 % at 0.05 ms and about 1.5 % at 0.1 ms, from 50 to 1000 pA (float64 arithmetic; the float32
-state adds less than that). Forward Euler, by contrast, is unstable at 0.1 ms. Every step costs
-about ten ``exp``/``expm1`` per neuron: on cuda:host (``expm1f``, ``expf`` from the C library)
-results match the NumPy backend to float32 rounding, not bit for bit.
+Using the new gating variables in step 2 staggers ``v`` and the gates by half a step, as
+NEURON's staggered scheme does (Hines 1984), and makes the scheme close to second order. Its
+fixed points are the equations' at any ``dt`` (``x = x_inf(v)``, ``v = v_inf``). Against an
+RK4 integration at 0.005 ms, from 50 to 1000 pA (float32, through the simulator), interspike
+intervals are within 0.02 % at ``dt`` = 0.01 ms, 0.1 % at 0.025 ms, 0.4 % at 0.05 ms and 1.5 %
+at 0.1 ms; spike peak, width and after-hyperpolarisation within 0.15 mV, 0.002 ms and 0.02 mV
+at 0.025 ms. Forward Euler, by contrast, diverges at the first spike at ``dt`` = 0.1 ms. A step
+costs about ten ``exp``/``expm1`` per neuron; on cuda:host (the C library's ``expf``,
+``expm1f``) results match the NumPy backend's to float32 rounding, not bit for bit (tests:
+identical spikes, ``v`` within 0.05 mV).
 """
 
 from .description import NeuronModel
