@@ -14,8 +14,6 @@ import pytest
 import neurosim as ns
 from neurosim.backends import host_build_status
 
-HOST = pytest.param("cuda:host", marks=pytest.mark.skipif(not host_build_status()[0],
-                                                          reason="no g++ for the host build"))
 C_M, G_L, G_NA, G_K = 200.0, 10.0, 20000.0, 6000.0        # pF, nS
 E_L, E_NA, E_K, V_T, V_DETECT = -65.0, 50.0, -90.0, -63.0, -20.0   # mV
 E_EX, E_IN, TAU_EX, TAU_IN = 0.0, -80.0, 5.0, 10.0        # mV, ms
@@ -127,10 +125,10 @@ def test_f_i_curve_matches_rk4():
     has Brian2's and NEST's e_L = -60 mV and no input: it fires by itself (about 14/s)."""
     currents = np.array([50.0, 150.0, 400.0, 1000.0, 0.0])
     e_l = np.array([E_L] * 4 + [-60.0])
-    spikes, _ = simulate(0.025, t=250.0, i_offset=currents, e_L=e_l)
+    spikes, _ = simulate(0.025, t=200.0, i_offset=currents, e_L=e_l)
     rates = []
     for j, (i, el) in enumerate(zip(currents, e_l)):
-        want, _ = rk4(i, 250.0, e_l=el, max_spikes=5)
+        want, _ = rk4(i, 200.0, e_l=el, max_spikes=4)
         got = spikes[j][:len(want)]
         assert len(want) >= 3 and len(got) == len(want), (i, el, got, want)
         assert np.all(np.abs(got - want) <= 0.1), (i, el, got - want)
@@ -143,17 +141,17 @@ def test_f_i_curve_matches_rk4():
 
 def test_rheobase_bracket_and_onset():
     """The rheobase is the saddle-node current, the maximum of the steady-state I-V curve
-    (about 18.2 pA): 0.95 of it gives no spike, 1.15 and 1.5 of it give spikes, the first one
-    (after about 200 and 90 ms near the saddle-node) within 3% of RK4's."""
+    (about 18.2 pA): 0.95 of it gives no spike, 1.2 and 1.5 of it give spikes, the first one
+    (after about 165 and 90 ms, slow near the saddle-node) within 3% of RK4's."""
     vs = np.linspace(-70.0, -55.0, 3001)
     k = int(np.argmax([steady_current(v) for v in vs]))
     rheobase = max(steady_current(v) for v in np.linspace(vs[k - 1], vs[k + 1], 201))
     assert 17.0 < rheobase < 19.5
-    factors = np.array([0.95, 1.15, 1.5])
-    spikes, _ = simulate(0.025, t=400.0, i_offset=factors * rheobase)
+    factors = np.array([0.95, 1.2, 1.5])
+    spikes, _ = simulate(0.025, t=300.0, i_offset=factors * rheobase)
     assert spikes[0].size == 0
     for j in (1, 2):
-        want, _ = rk4(factors[j] * rheobase, 400.0, max_spikes=1)
+        want, _ = rk4(factors[j] * rheobase, 300.0, max_spikes=1)
         assert want.size == 1 and spikes[j].size >= 1
         assert abs(spikes[j][0] - want[0]) <= 0.03 * want[0], (factors[j], spikes[j][0], want)
 
@@ -193,12 +191,12 @@ def test_default_initial_state_is_the_steady_state_at_e_l():
     np.testing.assert_array_equal(net.get_state(pop, "v"), [-65.0, -70.0])
 
 
-@pytest.mark.parametrize("device", ["cpu", HOST])
 def test_conductance_synapses_against_rk4(device):
     """A resting neuron driven through excitatory conductances (reversal 0 mV), and a second one
     held back by inhibitory ones (-80 mV) for a while, from known spike trains: their spikes
     within 0.15 ms of RK4's with the same conductances at dt = 0.025 ms (measured: 0.1 ms, a
-    phase drift that grows over the 10 spikes; 0.02 ms at dt = 0.01 ms)."""
+    phase drift that grows over the 10 spikes; 0.02 ms at dt = 0.01 ms). On every backend
+    (the ``device`` fixture: cpu, cuda:host, and the GPU where there is one)."""
     dt, t_end, delay = 0.025, 150.0, 1.0
     exc, inh = np.arange(10.0, 150.0, 3.0), np.arange(60.0, 100.0, 1.0)
     w_e, w_i = 4.0, 15.0                                     # nS
