@@ -26,8 +26,8 @@ The three rates of the form ``c z / (exp(z) - 1)`` have a removable singularity 
 (``alpha_m`` at ``v = v_T + 13``, ``beta_m`` at ``v_T + 40``, ``alpha_n`` at ``v_T + 15`` =
 -48 mV with the defaults); they are computed as ``c z / expm1(z)``, which is accurate in
 float32 for every ``z != 0``, and as its limit ``c (1 - z / 2)`` for ``|z| < 1e-6``, so no
-voltage gives 0/0. Any finite ``v`` gives finite rates (an overflowing ``expm1`` makes its rate
-0, its limit).
+voltage gives 0/0. Every ``v`` within 1500 mV of ``v_T`` gives finite rates (an overflowing
+``expm1`` makes its rate 0, its limit).
 
 Parameters (defaults): the densities of the benchmark on a 20 000 µm² membrane — ``cm`` = 1
 µF/cm² -> 200 pF, ``g_L`` = 0.05 mS/cm² -> 10 nS, ``g_Na`` = 100 mS/cm² -> 20 000 nS,
@@ -120,7 +120,7 @@ def _gate_update(x: str) -> str:
 
 
 #: v_prev, then the gates (Rush-Larsen with the rates of v at the start of the step), then v
-#: (exponential Euler with the new gates and the conductances of the start of the step).
+#: (exponential Euler with the new gates and the synaptic conductances averaged over the step).
 _UPDATE = "\n".join([
     "v_prev = v",
     "u = v - v_T",
