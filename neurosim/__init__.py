@@ -14,6 +14,7 @@ from .errors import (CheckpointError, DeviceMemoryError, DeviceUnavailableError,
 from .inputs import DCCurrent, StepCurrent
 from .models import (QIF, AdaptiveLIF, AdEx, AdExCond, Izhikevich, LIF, LIFCond, ModelDefinitionError,
                      NeuronModel, PoissonSource, SpikeSource)
+from .models import HodgkinHuxley
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 from .network import Network, Population, Projection
 from . import plasticity, tasks
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Network", "Population", "Projection",
     "LIF", "LIFCond", "Izhikevich", "AdEx", "AdExCond", "QIF", "AdaptiveLIF", "NeuronModel", "ModelDefinitionError",
+    "HodgkinHuxley",
     "PoissonSource", "SpikeSource",
     "AllToAll", "OneToOne", "FixedProbability", "FixedIndegree", "FixedOutdegree", "FixedTotalNumber",
     "Explicit",

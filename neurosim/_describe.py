@@ -20,8 +20,7 @@ from .errors import CheckpointError
 
 MODELS = {c.__name__: c for c in (M.LIF, M.LIFCond, M.AdEx, M.PoissonSource, M.SpikeSource)}
 # models written as descriptions (ns.NeuronModel): their generated class, by name
-MODELS.update({d.__name__: d.model_class for d in (M.Izhikevich, M.QIF, M.AdaptiveLIF,
-                                                         M.AdExCond)})
+MODELS.update({d.__name__: d.model_class for d in M.DESCRIBED})
 RULES = {c.__name__: c for c in (P.STDP, P.TripletSTDP, P.RewardSTDP)}
 HOMEOSTASIS = {c.__name__: c for c in (P.AdaptiveThreshold, P.IntrinsicPlasticity,
                                        P.SynapticScaling)}

@@ -5,6 +5,7 @@ from .adex import AdEx
 from .adex_cond import AdExCond
 from .base import Model
 from .description import NeuronModel
+from .hodgkin_huxley import HodgkinHuxley
 from .izhikevich import Izhikevich
 from .language import ModelDefinitionError
 from .lif import LIF
@@ -13,7 +14,7 @@ from .qif import QIF
 from .sources import PoissonSource, SpikeSource
 
 #: The built-in models written as NeuronModel descriptions (their kernels are generated).
-DESCRIBED = (Izhikevich, QIF, AdaptiveLIF, AdExCond)
+DESCRIBED = (Izhikevich, QIF, AdaptiveLIF, AdExCond, HodgkinHuxley)
 
 __all__ = ["Model", "NeuronModel", "ModelDefinitionError", "LIF", "LIFCond", "Izhikevich", "AdEx",
-           "QIF", "AdaptiveLIF", "AdExCond", "PoissonSource", "SpikeSource"]
+           "QIF", "AdaptiveLIF", "AdExCond", "HodgkinHuxley", "PoissonSource", "SpikeSource"]

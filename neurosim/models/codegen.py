@@ -13,7 +13,7 @@ Two emitters walk the same checked ``ast`` trees:
 - :class:`CEmitter` writes the same statements as C for the CUDA template
   (``kernels/neuron_model.cu.j2``): float32 arithmetic in the same order (``x ** 3`` is
   ``(x * x) * x`` on both sides), NaN-propagating ``min``/``max``/``clip`` as ``np.minimum`` /
-  ``np.maximum`` are, ``expf logf sqrtf fabsf``.
+  ``np.maximum`` are, ``expf expm1f logf sqrtf fabsf``.
 
 Each operation is one float32 operation on both backends in the same order, so where no
 transcendental function is involved the host build reproduces NumPy bit for bit.
@@ -27,8 +27,9 @@ import numpy as np
 
 from .language import AUG_OPS, BIN_OPS, CMP_OPS, ModelDefinitionError
 
-_PY_FUNCS = {"exp": "np.exp", "log": "np.log", "sqrt": "np.sqrt", "abs": "np.abs"}
-_C_FUNCS = {"exp": "expf", "log": "logf", "sqrt": "sqrtf", "abs": "fabsf"}
+_PY_FUNCS = {"exp": "np.exp", "log": "np.log", "sqrt": "np.sqrt", "abs": "np.abs",
+             "expm1": "np.expm1"}
+_C_FUNCS = {"exp": "expf", "log": "logf", "sqrt": "sqrtf", "abs": "fabsf", "expm1": "expm1f"}
 
 
 def _pow(x, k):
@@ -126,6 +127,11 @@ class PyEmitter:
             if isinstance(st, ast.Assign):
                 name = st.targets[0].id
                 value = self.expr(st.value, env)
+                if isinstance(st.value, ast.Name):
+                    # ``x = y`` renames, it makes no array: ``x = _s_y`` would alias y's state
+                    # array, which the stores overwrite (they copy such values first)
+                    env[name] = value
+                    continue
             elif isinstance(st, ast.AugAssign):
                 name = st.target.id
                 value = f"({env[name]} {AUG_OPS[type(st.op)]} {self.expr(st.value, env)})"

@@ -10,8 +10,9 @@ nothing a user writes is ever evaluated. What it allows:
   ones before it assigned;
 - expressions: numbers, ``True``/``False``, names, ``+ - * /``, ``x ** k`` for an integer literal ``k`` from 2 to 4
   (repeated multiplication), unary ``-``, comparisons (chains too), ``and``, ``or``, ``not``,
-  conditional expressions ``a if c else b``, and the functions ``exp log sqrt abs`` (one
-  argument), ``min max`` (two or more) and ``clip(x, lo, hi)``.
+  conditional expressions ``a if c else b``, and the functions ``exp log sqrt abs`` and
+  ``expm1`` (``exp(x) - 1`` without the cancellation near ``x = 0``; one argument), ``min max``
+  (two or more) and ``clip(x, lo, hi)``.
 
 Values are real numbers or conditions (the result of a comparison): arithmetic on a condition,
 or a number where a condition is expected, is an error. Every error is a
@@ -27,7 +28,7 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
-FUNCTIONS = {"exp": (1, 1), "log": (1, 1), "sqrt": (1, 1), "abs": (1, 1),
+FUNCTIONS = {"exp": (1, 1), "log": (1, 1), "sqrt": (1, 1), "abs": (1, 1), "expm1": (1, 1),
              "min": (2, None), "max": (2, None), "clip": (3, 3)}
 AUG_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 BIN_OPS = dict(AUG_OPS)
@@ -48,7 +49,8 @@ _C_WORDS = """auto bool break case char const continue default do double else en
     bitor compl and_eq or_eq xor_eq not_eq mutable constexpr decltype noexcept static_assert
     typename typeid alignas alignof wchar_t char16_t char32_t thread_local export explicit
     reinterpret_cast static_cast dynamic_cast const_cast concept requires asm dim3 half size_t
-    ptrdiff_t int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t"""
+    ptrdiff_t int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t
+    expm1f"""
 RESERVED = frozenset(set(FUNCTIONS) | {"dt", "I_syn", "I_ext", "g_e", "g_i", "i_syn_e",
                                        "i_syn_i", "True", "False", "None"}
                      | set(_KERNEL_ARGS.split()) | set(_C_WORDS.split()))
