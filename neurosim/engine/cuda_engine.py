@@ -146,6 +146,9 @@ class CudaEngine(ProjectionAccess):
         self._event_ptr = 0
         self._chunk = 100
         self._reached = net._steps_done
+        from .stimulus import NEVER, Stimulus
+        self.stim = Stimulus(self)
+        self._drive_next = NEVER         # the step of the next change of a drive's rate
 
     # -- building --------------------------------------------------------------------------------
     def _allocate(self) -> None:
@@ -269,7 +272,10 @@ class CudaEngine(ProjectionAccess):
                 self.plan()
                 while n < n_end and not (guard is not None and guard.pending):
                     self._apply_currents(n)
-                    stop = min(n_end, n + self._chunk_length(n), self._next_event(n_end))
+                    self._apply_drives(n)
+                    stop = min(n_end, n + self._chunk_length(n), self._next_event(n_end),
+                               self._drive_next)
+                    self.plan()                     # rebuilt if a drive's table grew
                     wall = time.perf_counter()
                     with chunk_transaction(self) as tx:
                         bad = self._chunk_steps(n, stop)
@@ -319,6 +325,41 @@ class CudaEngine(ProjectionAccess):
         self._event_ptr = 0
         if n > 0:
             self._apply_currents(n - 1)
+        for pi in self.stim.offsets:
+            self.stim_current(self.net.populations[pi], n)
+        self._drive_next = -2**62 if self.L.drives else 2**62
+
+    # -- stimulus (engine.stimulus) ----------------------------------------------------------
+    def stim_rates(self, g, steps, p) -> None:
+        if self.groups[g.index].set_rate_table(steps, p):
+            self._plans = None
+
+    def stim_schedule(self, g, steps, idx) -> None:
+        self.groups[g.index].set_schedule(steps, idx)
+        self._plans = None
+
+    def stim_drives_changed(self) -> None:
+        self._drive_next = -2**62
+
+    def _apply_drives(self, n: int) -> None:
+        if n < self._drive_next:
+            return
+        changed, self._drive_next = self.stim.apply_drives(n)
+        for gi in sorted({self.L.drives[k].group.index for k in changed}):
+            if self.groups[gi].set_drives():
+                self._plans = None
+
+    def stim_current(self, pop, n: int | None = None) -> None:
+        """Injected plus added current of ``pop`` as in force before step ``n`` (default:
+        the next step to run; the events of step ``n`` itself are applied when it runs)."""
+        n = self.net._steps_done if n is None else n
+        g, off = self.L.pop_group[pop.index]
+        if self.groups[g.index].set_current_array():
+            self._plans = None
+        amp = current_amplitude(self.L, pop, n - 1) + self.stim.offset(pop.index)
+        with self.dev.context():
+            self.groups[g.index].i_ext[off:off + pop.size] = self.dev.put(
+                np.broadcast_to(np.asarray(amp, np.float32), (pop.size,)))
 
     def snapshot(self, static_weights: bool = False):
         """A rollback copy of the dynamic state: device buffers, reused (see
@@ -458,7 +499,8 @@ class CudaEngine(ProjectionAccess):
         events = self.L.current_events
         while self._event_ptr < len(events) and events[self._event_ptr][0] <= n:
             _, gi, lo, hi, pi = events[self._event_ptr]
-            amp = current_amplitude(self.L, self.net.populations[pi], n)
+            amp = (current_amplitude(self.L, self.net.populations[pi], n)
+                   + self.stim.offset(pi))
             self.groups[gi].i_ext[lo:hi] = self.dev.put(
                 np.broadcast_to(np.asarray(amp, np.float32), (hi - lo,)))
             self._event_ptr += 1

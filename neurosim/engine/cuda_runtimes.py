@@ -32,7 +32,8 @@ class GroupRuntime:
             p = g.consts["p"]
             self.values = dict(offset=I64(g.rng_offset), n_neurons=I32(g.size),
                                start=I32(g.start), p=dev.put(np.atleast_1d(p)),
-                               per_neuron=U32(np.ndim(p) > 0))
+                               per_neuron=U32(np.ndim(p) > 0),
+                               seg_step=dev.put(np.array([-1], np.int64)), n_seg=I32(1))
             self.grid = grid_for(g.size // 4 + 2)
         elif g.model_cls is SpikeSource:
             steps, idx = g.consts["schedule"]
@@ -106,6 +107,57 @@ class GroupRuntime:
                     drive_w=dev.put(np.array([d.weight for d in drives], np.float32)),
                     drive_cdf=dev.put(np.concatenate([d.cdf for d in drives])
                                       .astype(np.float32)))
+
+    # -- stimulus (neurosim/engine/stimulus.py) -------------------------------------------------
+    def set_rate_table(self, steps, p) -> bool:
+        """A PoissonSource group's rate table; in place where the shapes allow (the launches
+        and graphs stay valid), else new arrays: returns whether the launches must be rebuilt."""
+        dev, v = self.e.dev, self.values
+        p = np.ascontiguousarray(p, np.float32).reshape(-1)
+        steps = np.ascontiguousarray(steps, np.int64)
+        with dev.context():
+            if v["p"].size == p.size and v["seg_step"].size == steps.size and v["per_neuron"]:
+                v["p"][...] = dev.put(p)
+                v["seg_step"][...] = dev.put(steps)
+                return False
+            v.update(p=dev.put(p), seg_step=dev.put(steps), n_seg=I32(steps.size),
+                     per_neuron=U32(1))
+        return True
+
+    def set_schedule(self, steps, idx) -> None:
+        """A SpikeSource group's schedule (new arrays and grid: the launches are rebuilt)."""
+        dev = self.e.dev
+        most = int(np.unique(steps, return_counts=True)[1].max()) if steps.size else 1
+        with dev.context():
+            self.values.update(sched_step=dev.put(np.append(steps, 0).astype(np.int64)),
+                               sched_idx=dev.put(np.append(idx, 0).astype(np.int32)),
+                               n_sched=I32(steps.size))
+        self.grid = dev.per_spike_grid(most)
+
+    def set_drives(self) -> bool:
+        """The group's Poisson drives after a rate change (layout.PoissonDrive tables): in
+        place where the tables fit the arrays; returns whether the launches must be rebuilt."""
+        dev, v = self.e.dev, self.values
+        new = self._drive_values()
+        with dev.context():
+            if v["drive_cdf"].size >= new["drive_cdf"].size:
+                v["drive_tab"][...] = new["drive_tab"]
+                v["drive_cdf"][:new["drive_cdf"].size] = new["drive_cdf"]
+                return False
+        v.update(new)
+        return True
+
+    def set_current_array(self) -> bool:
+        """Give the group an injected-current array (NS_EXT) if it has none; returns whether
+        the launches must be rebuilt."""
+        if self.i_ext is not None:
+            return False
+        with self.e.dev.context():
+            self.i_ext = self.e.dev.zeros(self.g.size, np.float32)
+        self.g.has_current = True
+        self.values["i_ext"] = self.i_ext
+        self.values["flags"] = U32(int(self.values["flags"]) | T.NS_EXT)
+        return True
 
     def launch(self) -> Launch:
         g = self.g
