@@ -117,8 +117,11 @@ def export_engine(engine, static_weights: bool = False, portable: bool = False) 
             ref = _host(engine.dev, rt.values["ref"]).astype(I32)
         else:
             ref = np.zeros(g.size, I32)
-            for end, idx in rt.batches:
-                np.maximum.at(ref, idx, max(0, end - n + 1))
+            if rt.batches:              # one scatter for all batches (a snapshot per chunk)
+                idx = np.concatenate([b[1] for b in rt.batches])
+                left = np.repeat([max(0, end - n + 1) for end, _ in rt.batches],
+                                 [b[1].size for b in rt.batches]).astype(I32)
+                np.maximum.at(ref, idx, left)
         out[f"group{g.index}/ref_left"] = ref
     L = engine.L
     if cuda:
