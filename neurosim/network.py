@@ -453,24 +453,129 @@ class Network:
         from .checkpoint import save
         save(self, path, monitors)
 
-    def get_state(self, population: Population, variable: str) -> np.ndarray:
-        """A copy of a state variable of ``population`` (float32 array)."""
-        where = "get_state()"
-        self._check_own(where, "population", population)
-        if _is_rate(population, variable):
-            return self.get_rates(population).astype(np.float32)
-        V.choice(where, "variable", variable, _variables(population))
-        return self._ensure_built().get_state(population, variable)
+    def get_state(self, population, variable: str) -> np.ndarray:
+        """A copy of a state variable (float32 array) of ``population``, which may be:
 
-    def set_state(self, population: Population, variable: str, value) -> None:
-        """Set a state variable of ``population`` (scalar or array of its size)."""
+        - a population: its model's state variables (``"v"``...); ``"rate"`` (Hz) of a
+          ``PoissonSource``; and the variables of the homeostatic rules attached to it
+          (``"theta"`` in mV, ``"rate_estimate"`` in Hz; see below), where one rule has them;
+        - a plastic projection: ``"pre.x"``/``"post.y"`` (STDP and reward STDP traces, per
+          presynaptic / postsynaptic neuron, as of the last step), ``"pre.r1"``,
+          ``"pre.r2"``, ``"post.o1"``, ``"post.o2"`` (triplet STDP), ``"c"`` (reward STDP
+          eligibility, per synapse in ``proj.sources`` order) and ``"dopamine"`` (one value);
+          weights are ``proj.weights``;
+        - a homeostatic rule (the object given to :meth:`add_homeostasis`): ``"theta"``
+          (threshold rules), ``"rate_estimate"`` (rules that estimate rates).
+
+        Plasticity state reads and writes go through the portable form of
+        :mod:`neurosim.engine.portable`, the same on every backend.
+        """
+        where = "get_state()"
+        kind, obj, rt = self._state_target(where, population, variable)
+        if kind == "rate":
+            return self.get_rates(obj).astype(np.float32)
+        if kind == "neuron":
+            return self._ensure_built().get_state(obj, variable)
+        from .engine.state import plastic_get
+        return plastic_get(rt, variable).astype(np.float32)
+
+    def set_state(self, population, variable: str, value) -> None:
+        """Set a state variable (see :meth:`get_state` for what ``population`` and
+        ``variable`` may be): a number, or an array of one value per neuron (per presynaptic
+        or postsynaptic neuron for traces, per synapse for ``"c"``; ``"dopamine"`` takes a
+        number). A presynaptic trace is set as every synapse sees it from the next step on,
+        whatever its delay. Takes effect from the next step, between runs or from a
+        ``run(every=..., callback=...)`` callback."""
         where = "set_state()"
-        self._check_own(where, "population", population)
-        if _is_rate(population, variable):
-            return self.set_rates(population, value)
-        V.choice(where, "variable", variable, _variables(population))
-        arr = V.per_neuron(where, "value", value, population.size).astype(np.float32)
-        self._ensure_built().set_state(population, variable, arr)
+        kind, obj, rt = self._state_target(where, population, variable)
+        if kind == "rate":
+            return self.set_rates(obj, value)
+        if kind == "neuron":
+            arr = V.per_neuron(where, "value", value, obj.size).astype(np.float32)
+            return self._ensure_built().set_state(obj, variable, arr)
+        from .engine.state import plastic_get, plastic_set
+        size = plastic_get(rt, variable).size
+        if variable == "dopamine":
+            arr = np.float32(V.real(where, "value", value, float32=True))
+        else:
+            arr = V.per_neuron(where, "value", value, size).astype(np.float32)
+        if variable in ("theta", "rate_estimate") or variable.startswith(("pre.", "post.")):
+            lo = 0.0 if variable != "theta" else -np.inf
+            if arr.size and np.min(arr) < lo:
+                raise ValueError(f"{where}: {variable} must be >= 0, got {float(np.min(arr)):g}")
+        plastic_set(rt, variable, arr, where)
+
+    def reset_traces(self, projections=None) -> None:
+        """Set every trace of the plastic projections (all, or the list ``projections``) to 0,
+        e.g. between the presentations of a trial-based protocol: the rules forget the spikes
+        before now ("nearest_reduced" pairing: no last spikes); weights, eligibility, spikes in
+        flight and homeostasis are kept."""
+        where = "reset_traces()"
+        plastic = [p for p in self.projections if p.plasticity is not None]
+        if projections is not None:
+            projections = V.sequence_of(where, "projections", projections, Projection,
+                                        "a plastic Projection")
+            for k, proj in enumerate(projections):
+                if proj.network is not self or proj.plasticity is None:
+                    raise ValueError(f"{where}: projections[{k}] ({proj.name!r}) is not a "
+                                     f"plastic projection of this network")
+            plastic = projections
+        engine = self._ensure_built()
+        from .engine.state import reset_traces
+        for proj in plastic:
+            reset_traces(engine._plastic_for(proj), where)
+
+    def _state_target(self, where: str, target, variable):
+        """("neuron" | "rate" | "plastic", population or None, plastic runtime or None)."""
+        from .plasticity import HomeostasisRule
+        if isinstance(target, Population):
+            self._check_own(where, "population", target)
+            if _is_rate(target, variable):
+                return "rate", target, None
+            names = _variables(target)
+            if isinstance(variable, str) and variable not in names:
+                rules = [r for p, r in self.homeostasis if p is target]
+                if rules:
+                    from .engine.state import plastic_names
+                    engine = self._ensure_built()
+                    having = [r for r in rules
+                              if variable in plastic_names(self._homeostasis_runtime(r))]
+                    if len(having) > 1:
+                        raise ValueError(f"{where}: population {target.name!r} has "
+                                         f"{len(having)} homeostatic rules with {variable!r}; "
+                                         f"pass the rule object instead of the population")
+                    if having:
+                        return "plastic", None, self._homeostasis_runtime(having[0])
+                    names = names + tuple(n for r in rules for n in
+                                          plastic_names(self._homeostasis_runtime(r)))
+                    del engine
+            V.choice(where, "variable", variable, names)
+            return "neuron", target, None
+        if isinstance(target, Projection):
+            if target.network is not self:
+                raise ValueError(f"{where}: projection {target.name!r} belongs to another "
+                                 f"network")
+            if target.plasticity is None:
+                raise ValueError(f"{where}: projection {target.name!r} is static: it has no "
+                                 f"plasticity state (its weights are proj.weights)")
+            rt = self._ensure_built()._plastic_for(target)
+        elif isinstance(target, HomeostasisRule):
+            if not any(r is target for _, r in self.homeostasis):
+                raise ValueError(f"{where}: this {type(target).__name__} is not attached to a "
+                                 f"population of this network (add_homeostasis)")
+            rt = self._homeostasis_runtime(target)
+        else:
+            raise TypeError(f"{where}: population must be a Population, a plastic Projection "
+                            f"or a homeostatic rule of this network, got {V.show(target)}")
+        from .engine.state import plastic_names
+        V.choice(where, "variable", variable, plastic_names(rt))
+        return "plastic", None, rt
+
+    def _homeostasis_runtime(self, rule):
+        engine = self._ensure_built()
+        n_proj = sum(1 for p in self.projections if p.plasticity is not None)
+        k = next(i for i, (_, r) in enumerate(self.homeostasis) if r is rule)
+        return engine.plastic[n_proj + k]
 
     # -- stimulus protocols (neurosim.engine.stimulus) ------------------------------------------
     def set_rates(self, target, rates, times=None) -> None:
