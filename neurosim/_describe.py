@@ -88,7 +88,8 @@ def describe(net, w, with_monitors: bool) -> dict:
         params = _init_params(rule)
         if "projections" in params and params["projections"] is not None:
             params["projections"] = [proj_index[id(p)] for p in params["projections"]]
-        params = {n: (v if isinstance(v, list) else w.value("", v)) for n, v in params.items()}
+        params = {n: (v if isinstance(v, list) else w.value(f"homeostasis{k}/{n}", v))
+                  for n, v in params.items()}
         m["homeostasis"].append(dict(population=pop.index, rule=type(rule).__name__,
                                      enabled=bool(rule.enabled), params=params))
     m["monitors"] = [_monitor(w, k, mon, with_monitors) for k, mon in enumerate(net.monitors)]
@@ -311,7 +312,7 @@ def _rule(r, k, d, registry, where, skip=()):
             kwargs[p] = v
         else:
             v = r.value(v, f"{where}.params[{p!r}]")
-            if isinstance(v, np.ndarray):
+            if isinstance(v, np.ndarray) and p not in getattr(cls, "array_params", ()):
                 raise r.error(f"{where}: parameter {p!r} must be a scalar, got an array")
             kwargs[p] = v
     rule = _checked(r, where, lambda: cls(**kwargs))
