@@ -42,7 +42,7 @@ Recorded spikes go into a buffer sized from the counts (:class:`~neurosim.engine
 the clock before a step whose spikes might not fit (every recorded neuron spiking), every
 kernel of a halted step does nothing, the chunk ends there, the host takes the recordings,
 grows the buffer when the counts ask for it, and goes on — nothing is lost and no step leaves
-the graphs. In the host build, the first step of each parity in a chunk goes through the
+the graphs. In the host build, the first step of each parity of a plan goes through the
 kernels' strict argument checks and the others call the same C launchers with the same
 (checked) arguments directly, which makes a step about five times cheaper; it stops at a halted
 clock (``HOST_STOP_AT_HALT``) where a GPU runs the rest of the graph to no effect.
@@ -418,22 +418,27 @@ class CudaEngine(ProjectionAccess):
         return n1
 
     def _launch_host(self, plans, n0: int, n1: int) -> int:
-        """The host build: the first step of each parity through the kernels' strict checks,
-        the others straight through their ctypes launchers with the same, checked, arguments
-        (a plan's arguments never change; this saves ~90% of the Python time of a step).
+        """The host build: the first step of each parity of a plan through the kernels' strict
+        checks, the others (in this chunk and the next ones of the same plan) straight through
+        their ctypes launchers with the same, checked, arguments (a plan's arguments never
+        change; this saves ~90% of the Python time of a step).
         It stops after a step that halted the clock (a GPU runs the rest of the graph, whose
         steps then do nothing; T.HOST_STOP_AT_HALT = False does the same)."""
         stop_at_halt = T.HOST_STOP_AT_HALT
         clock = self.clock
-        fast = None
+        # the prebound launchers of this plan, kept while the plan lives (its arguments never
+        # change): short chunks (run(every=...)) then skip the checked steps and the binding
+        cached = getattr(self, "_fast", None)
+        fast = cached[1] if cached is not None and cached[0] is self._plans else None
         for m in range(n0, n1):
-            if m < n0 + 2:
+            if fast is None and m < n0 + 2:
                 for k, g, b, a in plans[m & 1]:
                     k(g, b, a)
             else:
                 if fast is None:
                     fast = [[_host_prebound(k, g, b, a) for k, g, b, a in plans[p]]
                             for p in (0, 1)]
+                    self._fast = (self._plans, fast)
                 for call in fast[m & 1]:
                     call()
             if stop_at_halt and clock[(m + 1) & 1, 2]:
