@@ -374,8 +374,9 @@ class Network:
         pass a larger number, or None, to run it anyway.
 
         ``every`` (ms, a multiple of dt) and ``callback``: closed-loop protocols. The run stops
-        every ``every`` ms of simulated time (counted from the start of this call) and calls
-        ``callback(t)`` with ``t = net.t`` (ms); the callback may read monitors and state and
+        every ``every`` ms of simulated time (counted from the start of this call, and at its
+        end when ``duration`` is not a multiple of ``every``) and calls ``callback(t)`` with
+        ``t = net.t`` (ms); the callback may read monitors and state and
         change inputs and state (``set_rates``, ``set_spike_times``, ``set_current``,
         ``set_state``, weights, ``set_learning``), which take effect from the next step. The
         network is at a step boundary with its monitors complete when the callback runs; an
