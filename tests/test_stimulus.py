@@ -245,3 +245,29 @@ def test_checkpoint_carries_the_stimulus(device, other, tmp_path):
     assert ref[0].size > 50
     np.testing.assert_array_equal(got.steps, ref[0])
     np.testing.assert_array_equal(got.indices, ref[1])
+
+
+def test_drive_rate_table_host_build_parity_without_chunk_cuts():
+    """A drive's rate table over 40 segments: NumPy and the CUDA kernels (which pick each
+    step's CDF table on the device) give the same input, in a few chunks of steps."""
+    from conftest import _host_ok
+    if not _host_ok()[0]:
+        pytest.skip("cuda:host unavailable")
+    times = np.arange(0.0, 40.0, 1.0)
+    rates = np.random.default_rng(1).uniform(0.0, 2000.0, times.size)
+    out = []
+    for device in ("cpu", "cuda:host"):
+        net, pop, drive = _driven(device, 50.0)
+        net.set_rates(drive, rates, times=times)
+        engine = net.build()
+        chunks = []
+        if device == "cuda:host":
+            inner = engine._chunk_steps
+            engine._chunk_steps = lambda n0, n1: (chunks.append(n0), inner(n0, n1))[1]
+        net.run(50.0)
+        out.append(net.get_state(pop, "v"))
+        if device == "cuda:host":
+            assert len(chunks) < 5
+    np.testing.assert_array_equal(out[0], out[1])
+    mean = 10 * rates.sum() * 1.0 * 1e-3 + 10 * rates[-1] * 10.0 * 1e-3
+    assert abs(out[0].mean() - mean) < 5 * np.sqrt(mean / out[0].size)

@@ -146,9 +146,8 @@ class CudaEngine(ProjectionAccess):
         self._event_ptr = 0
         self._chunk = 100
         self._reached = net._steps_done
-        from .stimulus import NEVER, Stimulus
+        from .stimulus import Stimulus
         self.stim = Stimulus(self)
-        self._drive_next = NEVER         # the step of the next change of a drive's rate
 
     # -- building --------------------------------------------------------------------------------
     def _allocate(self) -> None:
@@ -272,10 +271,7 @@ class CudaEngine(ProjectionAccess):
                 self.plan()
                 while n < n_end and not (guard is not None and guard.pending):
                     self._apply_currents(n)
-                    self._apply_drives(n)
-                    stop = min(n_end, n + self._chunk_length(n), self._next_event(n_end),
-                               self._drive_next)
-                    self.plan()                     # rebuilt if a drive's table grew
+                    stop = min(n_end, n + self._chunk_length(n), self._next_event(n_end))
                     wall = time.perf_counter()
                     with chunk_transaction(self) as tx:
                         bad = self._chunk_steps(n, stop)
@@ -327,7 +323,6 @@ class CudaEngine(ProjectionAccess):
             self._apply_currents(n - 1)
         for pi in self.stim.offsets:
             self.stim_current(self.net.populations[pi], n)
-        self._drive_next = -2**62 if self.L.drives else 2**62
 
     # -- stimulus (engine.stimulus) ----------------------------------------------------------
     def stim_rates(self, g, steps, p) -> None:
@@ -339,14 +334,10 @@ class CudaEngine(ProjectionAccess):
         self._plans = None
 
     def stim_drives_changed(self) -> None:
-        self._drive_next = -2**62
-
-    def _apply_drives(self, n: int) -> None:
-        if n < self._drive_next:
-            return
-        changed, self._drive_next = self.stim.apply_drives(n)
-        for gi in sorted({self.L.drives[k].group.index for k in changed}):
-            if self.groups[gi].set_drives():
+        """New drive rates (tables over time included): every group with drives gets its
+        tables, which the kernels read by step on the device (kernels/step.cuh)."""
+        for gi in sorted({d.group.index for d in self.L.drives}):
+            if self.groups[gi].set_drives(self.stim):
                 self._plans = None
 
     def stim_current(self, pop, n: int | None = None) -> None:

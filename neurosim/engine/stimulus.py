@@ -14,9 +14,11 @@ reached through :class:`~neurosim.Network`'s methods (``set_rates``, ``set_spike
   table on the device and finds the row of each step by binary search over ``steps``: a table
   costs no host interaction at all during a run.
 - **Poisson drive rates** (``net.add_poisson_input``): one rate per drive (its CDF table is
-  shared by its neurons), as a number or a table over time ``(steps, rates)``; a change takes
-  effect at a step boundary where both engines cut their chunks of steps (on CUDA the new table
-  is written in place into the device arrays, so the captured graphs stay valid).
+  shared by its neurons), as a number or a table over time ``(steps, rates)``. The NumPy engine
+  switches the drive's table at the step a segment starts; the CUDA kernels hold one CDF table
+  per segment and pick it by step on the device (``kernels/step.cuh: ns_add_drives``), written
+  in place into the drive arrays where they fit, so captured graphs stay valid and a table
+  costs no host interaction during a run.
 - **SpikeSource schedules**: replaced or extended for the steps not yet run.
 - **Added currents**: a constant current (pA, scalar or per neuron) per population, added to
   whatever ``net.inject`` gives, from the current step on.
@@ -64,6 +66,7 @@ class Stimulus:
         for inp in self.net.poisson_inputs:
             self.drive_rates.append((np.array([-1], I64), np.array([float(inp.rate)])))
         self._lam_cache: dict = {}
+        self._cdf_cache: dict = {}
 
     # -- Poisson sources ------------------------------------------------------------------------
     def set_rates(self, pop, rates, times=None) -> None:
@@ -150,11 +153,25 @@ class Stimulus:
                 changed.append(k)
         return changed, nxt
 
-    def _set_lam(self, d, lam: float) -> None:
+    def drive_tables(self, k: int) -> tuple[np.ndarray, list]:
+        """(steps, CDF tables) of drive ``k``: its rate table as the CUDA kernels read it."""
+        steps, r = self.drive_rates[k]
+        n_src = self.net.poisson_inputs[k].n_sources
+        return steps, [self._cdf(n_src * float(x) * self.L.dt * 1e-3) for x in r]
+
+    def _cdf(self, lam: float) -> np.ndarray:
         from ..rng import poisson_cdf_table
+        hit = self._cdf_cache.get(lam)
+        if hit is None:
+            hit = poisson_cdf_table(lam)
+            if len(self._cdf_cache) < 4096:
+                self._cdf_cache[lam] = hit
+        return hit
+
+    def _set_lam(self, d, lam: float) -> None:
         hit = self._lam_cache.get(lam)
         if hit is None:
-            d.cdf = poisson_cdf_table(lam)
+            d.cdf = self._cdf(lam)
             d.__post_init__()
             if len(self._lam_cache) < 256:
                 self._lam_cache[lam] = (d.cdf, d.thr, d.tab)
