@@ -271,3 +271,27 @@ def test_drive_rate_table_host_build_parity_without_chunk_cuts():
     np.testing.assert_array_equal(out[0], out[1])
     mean = 10 * rates.sum() * 1.0 * 1e-3 + 10 * rates[-1] * 10.0 * 1e-3
     assert abs(out[0].mean() - mean) < 5 * np.sqrt(mean / out[0].size)
+
+
+@pytest.mark.parametrize("entry, value, message", [
+    ("stimulus/rates2/rates", lambda a: -a, "'rates2/rates' must be finite and >= 0"),
+    ("stimulus/rates2/steps", lambda a: a + 5, "'rates2/steps' must start at -1"),
+    ("stimulus/spikes1/indices", lambda a: a + 7, "'spikes1/indices' must lie in [0, 3)"),
+    ("stimulus/current0/amplitude", lambda a: a.astype(np.float64), "must be a float32"),
+])
+def test_checkpoint_with_a_bad_stimulus_entry_is_refused(tmp_path, entry, value, message):
+    import json
+    from neurosim.checkpoint import MANIFEST
+    net, a, drive, ss, src, mon = _protocol_net("cpu")
+    net.run(50.0)
+    _change(net, a, drive, ss, src)
+    net.save(tmp_path / "ok.npz")
+    with np.load(tmp_path / "ok.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    manifest = json.loads(arrays.pop(MANIFEST).tobytes().decode())
+    arrays[entry] = value(arrays[entry])
+    np.savez(tmp_path / "bad.npz", **arrays,
+             **{MANIFEST: np.frombuffer(json.dumps(manifest).encode(), np.uint8)})
+    with pytest.raises(ns.CheckpointError) as err:
+        ns.load(tmp_path / "bad.npz", device="cpu")
+    assert message in str(err.value) and "bad.npz" in str(err.value)
