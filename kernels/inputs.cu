@@ -21,26 +21,6 @@
       ns_spike_out_of(clk, spk, spk_work, nspk, row_len, rec_flags, rec_mask,  \
                       rec_idx, rec_total, n_rate, rate_slot, rate_counts)
 
-/* PoissonSource: neuron i spikes when uniform24(raw) < p, p = rate * dt
- * (float32; per neuron when per_neuron is 1, else p[0] for all). */
-NS_GLOBAL void poisson_source_update(
-    const ns_i64 *__restrict__ clk, ns_u64 key0, ns_u64 key1, ns_i64 stream_width,
-    ns_i64 offset, ns_i32 n_neurons, ns_i32 start, const float *__restrict__ p,
-    ns_u32 per_neuron, ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
-    ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
-    const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
-    ns_i32 *__restrict__ rec_total, ns_i32 n_rate, const ns_i32 *__restrict__ rate_slot,
-    ns_i32 *__restrict__ rate_counts) {
-  if (ns_halted(clk)) return;
-  const ns_i64 step = clk[0];
-  NS_SPIKE_OUT;
-  const ns_u64 position0 = (ns_u64)step * (ns_u64)stream_width + (ns_u64)offset;
-  ns_philox_for_each(key0, key1, position0, n_neurons, [&](ns_i64 i, ns_u64 raw) {
-    if (ns_uniform24(raw) < p[per_neuron ? i : 0])
-      ns_spike(out, start + (ns_i32)i);
-  });
-}
-
 /* First index of the sorted steps[0 .. len) that is >= value. */
 NS_DEVICE ns_i32 ns_lower_bound(const ns_i64 *__restrict__ steps, ns_i32 len,
                                 ns_i64 value) {
@@ -51,6 +31,31 @@ NS_DEVICE ns_i32 ns_lower_bound(const ns_i64 *__restrict__ steps, ns_i32 len,
     else hi = mid;
   }
   return lo;
+}
+
+/* PoissonSource: neuron i spikes when uniform24(raw) < p, p = rate * dt
+ * (float32; per neuron when per_neuron is 1, else one value for all). p is a
+ * table of n_seg rows (neurosim/engine/stimulus.py): row k holds from step
+ * seg_step[k] (seg_step[0] = -1, increasing) until the next row's step, so
+ * rates over time need no host interaction during a run. */
+NS_GLOBAL void poisson_source_update(
+    const ns_i64 *__restrict__ clk, ns_u64 key0, ns_u64 key1, ns_i64 stream_width,
+    ns_i64 offset, ns_i32 n_neurons, ns_i32 start, const float *__restrict__ p,
+    ns_u32 per_neuron, const ns_i64 *__restrict__ seg_step, ns_i32 n_seg, ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
+    ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
+    const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
+    ns_i32 *__restrict__ rec_total, ns_i32 n_rate, const ns_i32 *__restrict__ rate_slot,
+    ns_i32 *__restrict__ rate_counts) {
+  if (ns_halted(clk)) return;
+  const ns_i64 step = clk[0];
+  NS_SPIKE_OUT;
+  const ns_u64 position0 = (ns_u64)step * (ns_u64)stream_width + (ns_u64)offset;
+  const ns_i32 seg = n_seg > 1 ? ns_lower_bound(seg_step, n_seg, step + 1) - 1 : 0;
+  const float *__restrict__ prow = p + (ns_i64)seg * (per_neuron ? (ns_i64)n_neurons : 1);
+  ns_philox_for_each(key0, key1, position0, n_neurons, [&](ns_i64 i, ns_u64 raw) {
+    if (ns_uniform24(raw) < prow[per_neuron ? i : 0])
+      ns_spike(out, start + (ns_i32)i);
+  });
 }
 
 /* SpikeSource: the schedule (sched_step sorted, sched_idx the group-local

@@ -147,13 +147,18 @@ NS_DEVICE void ns_spike(const ns_spike_out &o, ns_i32 gid) {
  * of neurons, its offset in the step's Philox stream, the start and length
  * of its table in cdf; weights in w. Drives are sorted by column (stably:
  * drives into the same neurons keep their order) and two drives cover the
- * same columns or disjoint ones. */
+ * same columns or disjoint ones. A drive whose rate changes over time
+ * (neurosim/engine/stimulus.py) has a negative length -K: its start is then
+ * the position in tab of K triples (first step, start, length), one table per
+ * segment, steps increasing from -1; the step picks its segment on the
+ * device. */
 struct ns_drives {
   ns_i32 n;
   const ns_i64 *tab;
   const float *w;
   const float *cdf;
   ns_u64 key0, key1, position0;  /* position0 = n * stream_width */
+  ns_i64 step;
 };
 
 NS_DEVICE ns_drives ns_drives_of(const ns_i64 *__restrict__ clk, ns_u64 key0, ns_u64 key1,
@@ -167,6 +172,7 @@ NS_DEVICE ns_drives ns_drives_of(const ns_i64 *__restrict__ clk, ns_u64 key0, ns
   d.key0 = key0;
   d.key1 = key1;
   d.position0 = (ns_u64)clk[0] * (ns_u64)stream_width;
+  d.step = clk[0];
   return d;
 }
 
@@ -205,7 +211,19 @@ NS_DEVICE float ns_add_drives(const ns_drives &d, ns_i64 col, float x) {
   for (ns_i32 m = lo; m < d.n && d.tab[5 * m] <= col; ++m) {
     const ns_i64 *t = d.tab + 5 * m;
     const ns_u64 raw = ns_drive_raw(d, d.position0 + (ns_u64)t[2] + (ns_u64)(col - t[0]));
-    const int k = ns_count_from_cdf(d.cdf + t[3], (int)t[4], ns_uniform24(raw));
+    ns_i64 start = t[3], len = t[4];
+    if (len < 0) {                      /* the last segment that starts at or before step */
+      const ns_i64 *seg = d.tab + start;
+      ns_i64 a = 0, b = -len;
+      while (b - a > 1) {
+        const ns_i64 mid = a + (b - a) / 2;
+        if (seg[3 * mid] <= d.step) a = mid;
+        else b = mid;
+      }
+      start = seg[3 * a + 1];
+      len = seg[3 * a + 2];
+    }
+    const int k = ns_count_from_cdf(d.cdf + start, (int)len, ns_uniform24(raw));
     if (k) x = x + (float)k * d.w[m];
   }
   return x;

@@ -25,7 +25,8 @@ RULES = {c.__name__: c for c in (P.STDP, P.TripletSTDP, P.RewardSTDP)}
 HOMEOSTASIS = {c.__name__: c for c in (P.AdaptiveThreshold, P.IntrinsicPlasticity,
                                        P.SynapticScaling)}
 TOP_KEYS = ("format", "version", "network", "engine", "populations", "projections", "rules",
-            "poisson_inputs", "currents", "homeostasis", "monitors", "state")
+            "poisson_inputs", "currents", "homeostasis", "monitors", "state", "stimulus")
+OPTIONAL_KEYS = ("stimulus",)       # absent from files written before stimulus protocols
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -86,11 +87,15 @@ def describe(net, w, with_monitors: bool) -> dict:
         params = _init_params(rule)
         if "projections" in params and params["projections"] is not None:
             params["projections"] = [proj_index[id(p)] for p in params["projections"]]
-        params = {n: (v if isinstance(v, list) else w.value("", v)) for n, v in params.items()}
+        params = {n: (v if isinstance(v, list) else w.value(f"homeostasis{k}/{n}", v))
+                  for n, v in params.items()}
         m["homeostasis"].append(dict(population=pop.index, rule=type(rule).__name__,
                                      enabled=bool(rule.enabled), params=params))
     m["monitors"] = [_monitor(w, k, mon, with_monitors) for k, mon in enumerate(net.monitors)]
     m["state"] = {name: w.array(f"state/{name}", a) for name, a in state.items()}
+    # rates, drive rates, spike schedules and added currents as changed since the build
+    m["stimulus"] = {name: w.array(f"stimulus/{name}", a)
+                     for name, a in engine.stim.export().items()}
     return m
 
 
@@ -162,9 +167,9 @@ def rebuild(r, device: str, models: tuple):
     from .network import Network
     m = r.manifest
     r.keys(m, "manifest", TOP_KEYS)
-    types = dict(format=str, version=int, engine=str, network=dict, state=dict)
+    types = dict(format=str, version=int, engine=str, network=dict, state=dict, stimulus=dict)
     for key in TOP_KEYS:
-        r.get(m, key, "manifest", types.get(key, list))
+        r.get(m, key, "manifest", types.get(key, list), optional=key in OPTIONAL_KEYS)
     nd = m["network"]
     where = "network"
     r.keys(nd, where, ("dt", "seed", "device", "connectivity", "steps_done", "philox_key",
@@ -220,6 +225,13 @@ def rebuild(r, device: str, models: tuple):
         engine.import_state(state, f"checkpoint {r.path!r}, state")
     except ValueError as exc:
         raise CheckpointError(str(exc)) from None
+    stimulus = {name: r.array(ref, f"stimulus {name!r}")
+                for name, ref in (m.get("stimulus") or {}).items()}
+    if "stimulus" in m:
+        try:
+            engine.stim.load(stimulus, f"checkpoint {r.path!r}, stimulus")
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(str(exc)) from None
     for mon, d in zip(net.monitors, mons):
         _fill_monitor(r, mon, d, n)
     r.check_all_used()
@@ -299,7 +311,7 @@ def _rule(r, k, d, registry, where, skip=()):
             kwargs[p] = v
         else:
             v = r.value(v, f"{where}.params[{p!r}]")
-            if isinstance(v, np.ndarray):
+            if isinstance(v, np.ndarray) and p not in getattr(cls, "array_params", ()):
                 raise r.error(f"{where}: parameter {p!r} must be a scalar, got an array")
             kwargs[p] = v
     rule = _checked(r, where, lambda: cls(**kwargs))

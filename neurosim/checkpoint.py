@@ -19,7 +19,11 @@ and read with ``allow_pickle=False``:
   and its parameters, and the names of its arrays), ``poisson_inputs``, ``currents``,
   ``homeostasis``, ``monitors`` (kind, population, indices, variable, ``every``, ``bin_size``,
   ``t_start``, and whether their recordings are stored), ``engine`` (the backend that wrote
-  the state) and ``state`` (the names of the state arrays). Numbers that JSON cannot hold
+  the state), ``state`` (the names of the state arrays) and ``stimulus`` (optional, absent from
+  older files: the inputs as changed since the build, :mod:`neurosim.engine.stimulus` —
+  ``rates<p>/{steps,rates}`` per PoissonSource population, ``drive<k>/{steps,rates}`` per
+  Poisson input, ``spikes<p>/{steps,indices}`` the spike-source schedules still to come,
+  ``current<p>/amplitude`` the added currents). Numbers that JSON cannot hold
   (inf, nan) are written ``{"float": "inf"}``; an array is ``{"array": "<entry>"}``.
 - every other entry is a plain numeric (or fixed-width unicode) array named in the manifest:
   ``projection<k>/{sources,targets,weights,delays}`` (int32, int32, float32, float64 ms),

@@ -58,8 +58,16 @@ class Monitor:
         raise NotImplementedError  # pragma: no cover
 
     def _mark(self) -> int:
-        """How many entries the monitor holds (for :meth:`_rollback`)."""
-        return int(sum(len(a) for a in self._lists()[0]))
+        """How many entries the monitor holds (for :meth:`_rollback`): counted from the last
+        count on when the chunks counted then are still there (a mark per chunk of steps, and
+        ``run(every=...)`` makes many chunks)."""
+        chunks = self._lists()[0]
+        k, total, last = getattr(self, "_counted", (0, 0, None))
+        if not (k <= len(chunks) and (k == 0 or chunks[k - 1] is last)):
+            k, total = 0, 0
+        total += sum(len(a) for a in chunks[k:])
+        self._counted = (len(chunks), total, chunks[-1] if chunks else None)
+        return int(total)
 
     def _rollback(self, mark: int) -> None:
         """Drop every entry recorded after :meth:`_mark` returned ``mark``."""

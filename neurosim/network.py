@@ -16,6 +16,7 @@ from . import distributions as D
 from .connectivity import Rule, expected_size, n_pairs_hint
 from .inputs import Current, PoissonInput
 from .models.base import Model
+from .models.sources import PoissonSource, SpikeSource
 from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 
 log = logging.getLogger(__name__)
@@ -354,7 +355,8 @@ class Network:
         """Build the engine now (connectivity, state, buffers) instead of at the first run."""
         return self._ensure_built()
 
-    def run(self, duration: float, progress=False, max_steps: int | None = MAX_RUN_STEPS) -> None:
+    def run(self, duration: float, progress=False, max_steps: int | None = MAX_RUN_STEPS,
+            every: float | None = None, callback=None) -> None:
         """Advance the simulation by ``duration`` ms (a multiple of dt); repeated calls continue.
 
         ``progress``: True for a progress bar (simulated time and speed), or a callable
@@ -370,8 +372,35 @@ class Network:
         simulated time at dt = 0.1 ms): a longer run is refused before it starts, since it is
         far more often a slip of units (seconds for milliseconds, a dt of 1e-9) than meant;
         pass a larger number, or None, to run it anyway.
+
+        ``every`` (ms, a multiple of dt) and ``callback``: closed-loop protocols. The run stops
+        every ``every`` ms of simulated time (counted from the start of this call, and at its
+        end when ``duration`` is not a multiple of ``every``) and calls ``callback(t)`` with
+        ``t = net.t`` (ms); the callback may read monitors and state and
+        change inputs and state (``set_rates``, ``set_spike_times``, ``set_current``,
+        ``set_state``, weights, ``set_learning``), which take effect from the next step. The
+        network is at a step boundary with its monitors complete when the callback runs; an
+        exception from the callback ends ``run()`` there with that exception (time, state
+        and monitors stay at the callback's step: ``run()`` again continues from it). The
+        engines cut their chunks of steps at the callback times (on CUDA, no graph spans
+        one); a callback costs one return to Python, not a rebuild.
         """
         duration = V.non_negative("run()", "duration", duration)
+        every_steps = None
+        if every is not None or callback is not None:
+            if every is None or callback is None:
+                raise ValueError(f"run(): every and callback go together (a callback every "
+                                 f"`every` ms), got every={V.show(every)}, callback="
+                                 f"{V.show(callback)}")
+            if not callable(callback):
+                raise TypeError(f"run(): callback must be callable as callback(t_ms), got "
+                                f"{V.show(callback)}")
+            every = V.positive("run()", "every", every)
+            k = every / self.dt
+            if abs(k - round(k)) > 1e-6 * max(1.0, k) or round(k) < 1:
+                raise ValueError(f"run(): every must be a multiple of dt = {self.dt} ms, got "
+                                 f"{every}")
+            every_steps = int(round(k))
         if max_steps is not None:
             max_steps = V.integer("run()", "max_steps", max_steps, minimum=1)
         steps = duration / self.dt
@@ -393,9 +422,27 @@ class Network:
         engine = self._ensure_built()
         from .engine.interrupts import DeferredInterrupt
         from .engine.memory import check_recording
-        check_recording(self, int(round(steps)))
-        with DeferredInterrupt() as guard:
-            engine.run(int(round(steps)), progress or None, guard)
+        total = int(round(steps))
+        check_recording(self, total)
+        if every_steps is None:
+            with DeferredInterrupt() as guard:
+                engine.run(total, progress or None, guard)
+            return
+        from .engine.common import Progress
+        n_end = self._steps_done + total
+        bar = Progress(progress, self.t, n_end * self.dt) if progress else None
+        try:
+            with DeferredInterrupt() as guard:
+                while self._steps_done < n_end and not guard.pending:
+                    engine.run(min(every_steps, n_end - self._steps_done), None, guard)
+                    if guard.pending:
+                        break
+                    if bar is not None:
+                        bar.update(self.t)
+                    callback(self.t)
+        finally:
+            if bar is not None:
+                bar.close()
 
     def save(self, path, monitors: bool = False) -> None:
         """Write a checkpoint of the network to ``path`` (a NumPy ``.npz`` file; the name is
@@ -407,20 +454,200 @@ class Network:
         from .checkpoint import save
         save(self, path, monitors)
 
-    def get_state(self, population: Population, variable: str) -> np.ndarray:
-        """A copy of a state variable of ``population`` (float32 array)."""
-        where = "get_state()"
-        self._check_own(where, "population", population)
-        V.choice(where, "variable", variable, population.state_names)
-        return self._ensure_built().get_state(population, variable)
+    def get_state(self, population, variable: str) -> np.ndarray:
+        """A copy of a state variable (float32 array) of ``population``, which may be:
 
-    def set_state(self, population: Population, variable: str, value) -> None:
-        """Set a state variable of ``population`` (scalar or array of its size)."""
+        - a population: its model's state variables (``"v"``...); ``"rate"`` (Hz) of a
+          ``PoissonSource``; and the variables of the homeostatic rules attached to it
+          (``"theta"`` in mV, ``"rate_estimate"`` in Hz; see below), where one rule has them;
+        - a plastic projection: ``"pre.x"``/``"post.y"`` (STDP and reward STDP traces, per
+          presynaptic / postsynaptic neuron, as of the last step), ``"pre.r1"``,
+          ``"pre.r2"``, ``"post.o1"``, ``"post.o2"`` (triplet STDP), ``"c"`` (reward STDP
+          eligibility, per synapse in ``proj.sources`` order) and ``"dopamine"`` (one value);
+          weights are ``proj.weights``;
+        - a homeostatic rule (the object given to :meth:`add_homeostasis`): ``"theta"``
+          (threshold rules), ``"rate_estimate"`` (rules that estimate rates).
+
+        Plasticity state reads and writes go through the portable form of
+        :mod:`neurosim.engine.portable`, the same on every backend.
+        """
+        where = "get_state()"
+        kind, obj, rt = self._state_target(where, population, variable)
+        if kind == "rate":
+            return self.get_rates(obj).astype(np.float32)
+        if kind == "neuron":
+            return self._ensure_built().get_state(obj, variable)
+        from .engine.state import plastic_get
+        return plastic_get(rt, variable).astype(np.float32)
+
+    def set_state(self, population, variable: str, value) -> None:
+        """Set a state variable (see :meth:`get_state` for what ``population`` and
+        ``variable`` may be): a number, or an array of one value per neuron (per presynaptic
+        or postsynaptic neuron for traces, per synapse for ``"c"``; ``"dopamine"`` takes a
+        number). A presynaptic trace is set as every synapse sees it from the next step on,
+        whatever its delay. Takes effect from the next step, between runs or from a
+        ``run(every=..., callback=...)`` callback."""
         where = "set_state()"
+        kind, obj, rt = self._state_target(where, population, variable)
+        if kind == "rate":
+            return self.set_rates(obj, value)
+        if kind == "neuron":
+            arr = V.per_neuron(where, "value", value, obj.size).astype(np.float32)
+            return self._ensure_built().set_state(obj, variable, arr)
+        from .engine.state import plastic_get, plastic_set
+        size = plastic_get(rt, variable).size
+        if variable == "dopamine":
+            arr = np.float32(V.real(where, "value", value, float32=True))
+        else:
+            arr = V.per_neuron(where, "value", value, size).astype(np.float32)
+        if variable in ("theta", "rate_estimate") or variable.startswith(("pre.", "post.")):
+            lo = 0.0 if variable != "theta" else -np.inf
+            if arr.size and np.min(arr) < lo:
+                raise ValueError(f"{where}: {variable} must be >= 0, got {float(np.min(arr)):g}")
+        plastic_set(rt, variable, arr, where)
+
+    def reset_traces(self, projections=None) -> None:
+        """Set every trace of the plastic projections (all, or the list ``projections``) to 0,
+        e.g. between the presentations of a trial-based protocol: the rules forget the spikes
+        before now ("nearest_reduced" pairing: no last spikes); weights, eligibility, spikes in
+        flight and homeostasis are kept."""
+        where = "reset_traces()"
+        plastic = [p for p in self.projections if p.plasticity is not None]
+        if projections is not None:
+            projections = V.sequence_of(where, "projections", projections, Projection,
+                                        "a plastic Projection")
+            for k, proj in enumerate(projections):
+                if proj.network is not self or proj.plasticity is None:
+                    raise ValueError(f"{where}: projections[{k}] ({proj.name!r}) is not a "
+                                     f"plastic projection of this network")
+            plastic = projections
+        engine = self._ensure_built()
+        from .engine.state import reset_traces
+        for proj in plastic:
+            reset_traces(engine._plastic_for(proj), where)
+
+    def _state_target(self, where: str, target, variable):
+        """("neuron" | "rate" | "plastic", population or None, plastic runtime or None)."""
+        from .plasticity import HomeostasisRule
+        if isinstance(target, Population):
+            self._check_own(where, "population", target)
+            if _is_rate(target, variable):
+                return "rate", target, None
+            names = _variables(target)
+            if isinstance(variable, str) and variable not in names:
+                rules = [r for p, r in self.homeostasis if p is target]
+                if rules:
+                    from .engine.state import plastic_names
+                    engine = self._ensure_built()
+                    having = [r for r in rules
+                              if variable in plastic_names(self._homeostasis_runtime(r))]
+                    if len(having) > 1:
+                        raise ValueError(f"{where}: population {target.name!r} has "
+                                         f"{len(having)} homeostatic rules with {variable!r}; "
+                                         f"pass the rule object instead of the population")
+                    if having:
+                        return "plastic", None, self._homeostasis_runtime(having[0])
+                    names = names + tuple(n for r in rules for n in
+                                          plastic_names(self._homeostasis_runtime(r)))
+                    del engine
+            V.choice(where, "variable", variable, names)
+            return "neuron", target, None
+        if isinstance(target, Projection):
+            if target.network is not self:
+                raise ValueError(f"{where}: projection {target.name!r} belongs to another "
+                                 f"network")
+            if target.plasticity is None:
+                raise ValueError(f"{where}: projection {target.name!r} is static: it has no "
+                                 f"plasticity state (its weights are proj.weights)")
+            rt = self._ensure_built()._plastic_for(target)
+        elif isinstance(target, HomeostasisRule):
+            if not any(r is target for _, r in self.homeostasis):
+                raise ValueError(f"{where}: this {type(target).__name__} is not attached to a "
+                                 f"population of this network (add_homeostasis)")
+            rt = self._homeostasis_runtime(target)
+        else:
+            raise TypeError(f"{where}: population must be a Population, a plastic Projection "
+                            f"or a homeostatic rule of this network, got {V.show(target)}")
+        from .engine.state import plastic_names
+        V.choice(where, "variable", variable, plastic_names(rt))
+        return "plastic", None, rt
+
+    def _homeostasis_runtime(self, rule):
+        engine = self._ensure_built()
+        n_proj = sum(1 for p in self.projections if p.plasticity is not None)
+        k = next(i for i, (_, r) in enumerate(self.homeostasis) if r is rule)
+        return engine.plastic[n_proj + k]
+
+    # -- stimulus protocols (neurosim.engine.stimulus) ------------------------------------------
+    def set_rates(self, target, rates, times=None) -> None:
+        """Change Poisson rates (Hz) from the next step on, between runs or from a
+        ``run(every=..., callback=...)`` callback; builds the network if needed.
+
+        ``target``: a ``PoissonSource`` population (``rates``: a number or one per neuron) or
+        a Poisson input returned by :meth:`add_poisson_input` (one rate for all its neurons).
+        With ``times`` (ms, increasing, absolute simulated time): a rate table over time,
+        ``rates[k]`` in force for ``t`` in ``[times[k], times[k+1])`` and the last one after
+        it (as Brian2's ``TimedArray`` / NEST's ``inhomogeneous_poisson_generator``); before
+        ``times[0]`` the rates in force now go on. For a population ``rates`` then has shape
+        ``(K,)`` or ``(K, size)``. Times round to the step grid; a change at ``t`` acts from
+        the step that begins at ``t``. A table replaces any earlier one. The draws stay those
+        of the seed: the same seed and rate table give the same spikes on every backend
+        (:mod:`neurosim.engine.stimulus`).
+        """
+        where = "set_rates()"
+        stim, k = self._stimulus_target(where, target)
+        if k is None:
+            stim.set_rates(target, rates, times)
+        else:
+            stim.set_drive_rate(k, rates, times)
+
+    def get_rates(self, target) -> np.ndarray:
+        """The rates (Hz) in force at the next step: one per neuron of a ``PoissonSource``
+        population, or a 1-element array for a Poisson input."""
+        stim, k = self._stimulus_target("get_rates()", target)
+        if k is None:
+            return stim.rates_now(target)
+        return np.array([stim.drive_rate_now(k)])
+
+    def set_spike_times(self, population: Population, times, append: bool = False) -> None:
+        """New spike times (ms) for a ``SpikeSource`` population: ``times[i]`` the sorted
+        times of neuron ``i`` (as ``ns.SpikeSource``), all after the current time; they
+        replace the spikes not yet emitted, or with ``append=True`` are added to them."""
+        where = "set_spike_times()"
         self._check_own(where, "population", population)
-        V.choice(where, "variable", variable, population.state_names)
-        arr = V.per_neuron(where, "value", value, population.size).astype(np.float32)
-        self._ensure_built().set_state(population, variable, arr)
+        if not isinstance(population.model, SpikeSource):
+            raise ValueError(f"{where}: population {population.name!r} is a "
+                             f"{type(population.model).__name__}, not a SpikeSource")
+        append = V.boolean(where, "append", append)
+        self._ensure_built().stim.set_spike_times(population, times, append)
+
+    def set_current(self, population: Population, amplitude) -> None:
+        """A constant current (pA; a number or one per neuron) added from the next step on
+        to the currents injected with :meth:`inject`, replacing the previous ``set_current``
+        of this population (0 removes it). Works whether or not the population had currents
+        when the network was built."""
+        where = "set_current()"
+        self._check_own(where, "population", population)
+        if population.model.is_source:
+            raise ValueError(f"{where}: population {population.name!r} is a spike source "
+                             f"({type(population.model).__name__}), which takes no current")
+        self._ensure_built().stim.set_current(population, amplitude)
+
+    def _stimulus_target(self, where: str, target):
+        if isinstance(target, PoissonInput):
+            if not any(inp is target for inp in self.poisson_inputs):
+                raise ValueError(f"{where}: this Poisson input belongs to another network")
+            k = next(i for i, inp in enumerate(self.poisson_inputs) if inp is target)
+            return self._ensure_built().stim, k
+        if not isinstance(target, Population):
+            raise TypeError(f"{where}: target must be a PoissonSource population or a Poisson "
+                            f"input from add_poisson_input(), got {V.show(target)}")
+        self._check_own(where, "target", target)
+        if not isinstance(target.model, PoissonSource):
+            raise ValueError(f"{where}: target population {target.name!r} is a "
+                             f"{type(target.model).__name__}; rates belong to PoissonSource "
+                             f"populations and Poisson inputs (add_poisson_input)")
+        return self._ensure_built().stim, None
 
     def to_neo(self, name: str | None = None):
         """Every monitor's recording as a ``neo.Block`` (one ``Segment``) with units and
@@ -447,6 +674,17 @@ class Network:
         V.instance(where, arg, pop, Population, "a Population")
         if pop.network is not self:
             raise ValueError(f"{where}: {arg} population {pop.name!r} belongs to another network")
+
+
+def _is_rate(population, variable) -> bool:
+    return isinstance(population.model, PoissonSource) and variable == "rate"
+
+
+def _variables(population) -> tuple:
+    """The names get_state/set_state take for a population (a PoissonSource's "rate")."""
+    if isinstance(population.model, PoissonSource):
+        return ("rate",)
+    return population.state_names
 
 
 def _peak_amplitude(current: Current) -> float:

@@ -670,6 +670,157 @@ row("AdEx w blows up in a run", lambda d: run_net(d, _exploding_adex), ns.Simula
     "'exploding'", "'w'", "neuron 1", "t = 4.1 ms and t = 4.2 ms", engine=True)
 
 
+# -- stimulus protocols and plasticity state (neurosim.engine.stimulus, engine.state) ------------
+
+def stim_net(dev="cpu"):
+    nt = net(dev)
+    src = nt.add_population(4, ns.PoissonSource(rate=10.0), name="src")
+    ss = nt.add_population(2, ns.SpikeSource([[1.0], [2.0]]), name="ss")
+    a = nt.add_population(3, ns.LIF(), name="a")
+    drive = nt.add_poisson_input(a, rate=100.0, weight=1.0, n_sources=2)
+    nt.connect(src, a, ns.AllToAll(), weight=1.0)
+    return nt, src, ss, a, drive
+
+
+def stim_call(dev, fn):
+    nt, src, ss, a, drive = stim_net(dev)
+    nt.run(5.0)
+    fn(nt, src, ss, a, drive)
+
+
+def plastic_net(dev="cpu"):
+    nt = net(dev)
+    src = nt.add_population(4, ns.PoissonSource(rate=10.0), name="src")
+    a = nt.add_population(3, ns.LIF(), name="a")
+    proj = nt.connect(src, a, ns.AllToAll(), weight=0.5, plasticity=ns.STDP(w_max=1.0))
+    static = nt.connect(a, a, ns.AllToAll(), weight=1.0)
+    rule = nt.add_homeostasis(a, ns.AdaptiveThreshold())
+    nt.build()
+    return nt, proj, static, rule, a
+
+
+def plastic_call(dev, fn):
+    fn(*plastic_net(dev))
+
+
+row("set_rates negative", lambda d: stim_call(d, lambda n, s, ss, a, dr: n.set_rates(s, -1.0)),
+    ValueError, "set_rates()", "rates must be >= 0", "-1", engine=True)
+row("set_rates rate * dt > 1", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates(s, [10.0, 10.0, 2e4, 1.0])), ValueError,
+    "set_rates()", "rate * dt must be <= 1", "20000", engine=True)
+row("set_rates wrong length", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates(s, [1.0, 2.0])), ValueError, "set_rates()", "rates",
+    "length 4", "got 2", engine=True)
+row("set_rates on a LIF population", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates(a, 5.0)), ValueError, "set_rates()", "'a'", "LIF",
+    "PoissonSource", engine=True)
+row("set_rates target not a population", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates("src", 5.0)), TypeError, "set_rates()", "target",
+    "'src'", "PoissonSource population")
+row("set_rates drive per neuron", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates(dr, [1.0, 2.0, 3.0])), TypeError, "set_rates()",
+    "one rate", "[1.0, 2.0, 3.0]", engine=True)
+row("set_rates drive too many spikes per step", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates(dr, 1e7)), ValueError, "set_rates()",
+    "n_sources * rate * dt", "2000", engine=True)
+row("set_rates times not increasing", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates(s, [1.0, 2.0], times=[20.0, 10.0])), ValueError,
+    "set_rates()", "times must be strictly increasing", "20 then 10", engine=True)
+row("set_rates times collide on the grid", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates(s, [1.0, 2.0], times=[10.0, 10.01])), ValueError,
+    "set_rates()", "strictly increasing after rounding", "10.01", engine=True)
+row("set_rates table shape", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates(s, np.ones((2, 3)), times=[10.0, 20.0])),
+    ValueError, "set_rates()", "rates must have shape (2,)", "(2, 4)", "(2, 3)", engine=True)
+row("set_rates times negative", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates(s, [1.0], times=[-5.0])), ValueError,
+    "set_rates()", "times must be >= 0", "-5", engine=True)
+row("set_rates times empty", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_rates(s, [], times=[])), ValueError, "set_rates()",
+    "times must not be empty")
+row("set_state rate string", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_state(s, "rate", "fast")), TypeError, "set_rates()",
+    "rates", "'fast'")
+row("get_state unknown variable of a source", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.get_state(s, "v")), ValueError, "get_state()", "variable",
+    "['rate']", "'v'")
+row("set_spike_times on a PoissonSource", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_spike_times(s, [[9.0]] * 4)), ValueError,
+    "set_spike_times()", "'src'", "not a SpikeSource")
+row("set_spike_times wrong count", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_spike_times(ss, [[9.0]])), ValueError,
+    "set_spike_times()", "1 neurons", "'ss' has 2", engine=True)
+row("set_spike_times unsorted", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_spike_times(ss, [[9.0, 8.0], []])), ValueError,
+    "set_spike_times()", "times[0] must be sorted", "9 before 8", engine=True)
+row("set_spike_times in the past", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_spike_times(ss, [[3.0], []])), ValueError,
+    "set_spike_times()", "times[0]", "3 ms", "t = 5 ms", ">= t + dt = 5.1 ms", engine=True)
+row("set_spike_times not a sequence", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_spike_times(ss, 7.0)), TypeError, "set_spike_times()",
+    "times must be a sequence", "7.0")
+row("set_spike_times append not a bool", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_spike_times(ss, [[9.0], []], append="yes")), TypeError,
+    "set_spike_times()", "append", "'yes'")
+row("set_current on a source", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_current(s, 10.0)), ValueError, "set_current()", "'src'",
+    "spike source")
+row("set_current wrong length", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_current(a, [1.0, 2.0])), ValueError, "set_current()",
+    "amplitude", "length 3", engine=True)
+row("set_current non-finite", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_current(a, float("nan"))), ValueError, "set_current()",
+    "amplitude", "nan", engine=True)
+row("set_current beyond float32", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.set_current(a, 1e39)), ValueError, "set_current()",
+    "amplitude", F32, engine=True)
+row("run every without callback", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.run(10.0, every=1.0)), ValueError, "run()",
+    "every and callback go together", "callback=None")
+row("run callback not callable", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.run(10.0, every=1.0, callback=3)), TypeError, "run()",
+    "callback must be callable", "3")
+row("run every not a multiple of dt", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.run(10.0, every=0.25, callback=print)), ValueError, "run()",
+    "every must be a multiple of dt", "0.25")
+row("run every zero", lambda d: stim_call(
+    d, lambda n, s, ss, a, dr: n.run(10.0, every=0.0, callback=print)), ValueError, "run()",
+    "every must be > 0", "0.0")
+row("get_state static projection", lambda d: plastic_call(
+    d, lambda n, p, st, r, a: n.get_state(st, "pre.x")), ValueError, "get_state()",
+    "is static", "proj.weights")
+row("get_state unknown trace", lambda d: plastic_call(
+    d, lambda n, p, st, r, a: n.get_state(p, "x")), ValueError, "get_state()", "variable",
+    "'pre.x'", "'x'", engine=True)
+row("set_state negative trace", lambda d: plastic_call(
+    d, lambda n, p, st, r, a: n.set_state(p, "post.y", -1.0)), ValueError, "set_state()",
+    "post.y must be >= 0", "-1", engine=True)
+row("set_state trace wrong length", lambda d: plastic_call(
+    d, lambda n, p, st, r, a: n.set_state(p, "pre.x", [0.0, 1.0])), ValueError, "set_state()",
+    "value", "length 4", "got 2", engine=True)
+row("set_state theta non-finite", lambda d: plastic_call(
+    d, lambda n, p, st, r, a: n.set_state(a, "theta", [0.0, float("inf"), 0.0])), ValueError,
+    "set_state()", "value", "inf", engine=True)
+row("set_state unknown homeostasis variable", lambda d: plastic_call(
+    d, lambda n, p, st, r, a: n.set_state(r, "rate_estimate", 1.0)), ValueError,
+    "set_state()", "variable", "['theta']", "'rate_estimate'", engine=True)
+row("get_state wrong target", lambda d: plastic_call(
+    d, lambda n, p, st, r, a: n.get_state("a", "v")), TypeError, "get_state()",
+    "a Population, a plastic Projection or a homeostatic rule", "'a'")
+row("reset_traces static projection", lambda d: plastic_call(
+    d, lambda n, p, st, r, a: n.reset_traces([st])), ValueError, "reset_traces()",
+    "projections[0]", "not a plastic projection")
+row("reset_traces not a list", lambda d: plastic_call(
+    d, lambda n, p, st, r, a: n.reset_traces(p)), TypeError, "reset_traces()", "projections",
+    "must be a list")
+row("AdaptiveThreshold theta_init wrong size",
+    lambda d: homeostasis(ns.AdaptiveThreshold(theta_init=[1.0, 2.0])), ValueError,
+    "AdaptiveThreshold", "theta_init has 2 values", "10 neurons")
+row("AdaptiveThreshold theta_init non-finite",
+    lambda d: ns.AdaptiveThreshold(theta_init=[1.0, float("nan")]), ValueError,
+    "AdaptiveThreshold", "theta_init", "nan")
+
+
 # -- running the table ------------------------------------------------------------------------
 
 def outcome(r: Row, device: str) -> str:

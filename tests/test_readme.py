@@ -3,6 +3,8 @@
 import pathlib
 import re
 
+import numpy as np
+
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -48,3 +50,19 @@ def test_readme_own_model_example_runs():
     assert 5.0 < spikes.mean_rate() < 50.0 and w.values.shape == (500, 100)
     assert float(w.values[-1].mean()) > 0.0              # spikes raised the adaptation current
     assert type(namespace["cells"].model).__name__ == "my_adaptive_lif"
+
+
+def test_readme_closed_loop_example_runs():
+    """The closed-loop protocol of the Learning section, as written: a silent presentation is
+    repeated brighter (more than the 3 x 500 + 200 ms of one presentation per image)."""
+    text = README.read_text()
+    section = text[text.index("### Closed-loop protocols"):]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    net, spikes = namespace["net"], namespace["spikes"]
+    assert net.t > 3 * 500.0 + 200.0
+    assert spikes.num_spikes >= 15
+    theta, w = namespace["theta"], namespace["w"]
+    assert theta.shape == (10,) and np.all(theta >= 0.0) and np.any(theta > 0.0)
+    assert w.shape == (640,) and 0.0 <= w.min() and w.max() <= 1.0

@@ -42,7 +42,7 @@ Recorded spikes go into a buffer sized from the counts (:class:`~neurosim.engine
 the clock before a step whose spikes might not fit (every recorded neuron spiking), every
 kernel of a halted step does nothing, the chunk ends there, the host takes the recordings,
 grows the buffer when the counts ask for it, and goes on — nothing is lost and no step leaves
-the graphs. In the host build, the first step of each parity in a chunk goes through the
+the graphs. In the host build, the first step of each parity of a plan goes through the
 kernels' strict argument checks and the others call the same C launchers with the same
 (checked) arguments directly, which makes a step about five times cheaper; it stops at a halted
 clock (``HOST_STOP_AT_HALT``) where a GPU runs the rest of the graph to no effect.
@@ -146,6 +146,8 @@ class CudaEngine(ProjectionAccess):
         self._event_ptr = 0
         self._chunk = 100
         self._reached = net._steps_done
+        from .stimulus import Stimulus
+        self.stim = Stimulus(self)
 
     # -- building --------------------------------------------------------------------------------
     def _allocate(self) -> None:
@@ -319,6 +321,36 @@ class CudaEngine(ProjectionAccess):
         self._event_ptr = 0
         if n > 0:
             self._apply_currents(n - 1)
+        for pi in self.stim.offsets:
+            self.stim_current(self.net.populations[pi], n)
+
+    # -- stimulus (engine.stimulus) ----------------------------------------------------------
+    def stim_rates(self, g, steps, p) -> None:
+        if self.groups[g.index].set_rate_table(steps, p):
+            self._plans = None
+
+    def stim_schedule(self, g, steps, idx) -> None:
+        self.groups[g.index].set_schedule(steps, idx)
+        self._plans = None
+
+    def stim_drives_changed(self) -> None:
+        """New drive rates (tables over time included): every group with drives gets its
+        tables, which the kernels read by step on the device (kernels/step.cuh)."""
+        for gi in sorted({d.group.index for d in self.L.drives}):
+            if self.groups[gi].set_drives(self.stim):
+                self._plans = None
+
+    def stim_current(self, pop, n: int | None = None) -> None:
+        """Injected plus added current of ``pop`` as in force before step ``n`` (default:
+        the next step to run; the events of step ``n`` itself are applied when it runs)."""
+        n = self.net._steps_done if n is None else n
+        g, off = self.L.pop_group[pop.index]
+        if self.groups[g.index].set_current_array():
+            self._plans = None
+        amp = current_amplitude(self.L, pop, n - 1) + self.stim.offset(pop.index)
+        with self.dev.context():
+            self.groups[g.index].i_ext[off:off + pop.size] = self.dev.put(
+                np.broadcast_to(np.asarray(amp, np.float32), (pop.size,)))
 
     def snapshot(self, static_weights: bool = False):
         """A rollback copy of the dynamic state: device buffers, reused (see
@@ -377,22 +409,27 @@ class CudaEngine(ProjectionAccess):
         return n1
 
     def _launch_host(self, plans, n0: int, n1: int) -> int:
-        """The host build: the first step of each parity through the kernels' strict checks,
-        the others straight through their ctypes launchers with the same, checked, arguments
-        (a plan's arguments never change; this saves ~90% of the Python time of a step).
+        """The host build: the first step of each parity of a plan through the kernels' strict
+        checks, the others (in this chunk and the next ones of the same plan) straight through
+        their ctypes launchers with the same, checked, arguments (a plan's arguments never
+        change; this saves ~90% of the Python time of a step).
         It stops after a step that halted the clock (a GPU runs the rest of the graph, whose
         steps then do nothing; T.HOST_STOP_AT_HALT = False does the same)."""
         stop_at_halt = T.HOST_STOP_AT_HALT
         clock = self.clock
-        fast = None
+        # the prebound launchers of this plan, kept while the plan lives (its arguments never
+        # change): short chunks (run(every=...)) then skip the checked steps and the binding
+        cached = getattr(self, "_fast", None)
+        fast = cached[1] if cached is not None and cached[0] is self._plans else None
         for m in range(n0, n1):
-            if m < n0 + 2:
+            if fast is None and m < n0 + 2:
                 for k, g, b, a in plans[m & 1]:
                     k(g, b, a)
             else:
                 if fast is None:
                     fast = [[_host_prebound(k, g, b, a) for k, g, b, a in plans[p]]
                             for p in (0, 1)]
+                    self._fast = (self._plans, fast)
                 for call in fast[m & 1]:
                     call()
             if stop_at_halt and clock[(m + 1) & 1, 2]:
@@ -458,7 +495,8 @@ class CudaEngine(ProjectionAccess):
         events = self.L.current_events
         while self._event_ptr < len(events) and events[self._event_ptr][0] <= n:
             _, gi, lo, hi, pi = events[self._event_ptr]
-            amp = current_amplitude(self.L, self.net.populations[pi], n)
+            amp = (current_amplitude(self.L, self.net.populations[pi], n)
+                   + self.stim.offset(pi))
             self.groups[gi].i_ext[lo:hi] = self.dev.put(
                 np.broadcast_to(np.asarray(amp, np.float32), (hi - lo,)))
             self._event_ptr += 1

@@ -32,7 +32,8 @@ class GroupRuntime:
             p = g.consts["p"]
             self.values = dict(offset=I64(g.rng_offset), n_neurons=I32(g.size),
                                start=I32(g.start), p=dev.put(np.atleast_1d(p)),
-                               per_neuron=U32(np.ndim(p) > 0))
+                               per_neuron=U32(np.ndim(p) > 0),
+                               seg_step=dev.put(np.array([-1], np.int64)), n_seg=I32(1))
             self.grid = grid_for(g.size // 4 + 2)
         elif g.model_cls is SpikeSource:
             steps, idx = g.consts["schedule"]
@@ -83,29 +84,94 @@ class GroupRuntime:
             values.setdefault(name, dummy[np.dtype(np.float32)])
         return values
 
-    def _drive_values(self) -> dict:
+    def _drive_values(self, stim=None) -> dict:
         """The group's Poisson drives as the neuron kernels take them (kernels/step.cuh:
         ns_drives): sorted by column, stably, so drives into the same neurons keep their
-        order."""
+        order; with ``stim`` (:class:`~neurosim.engine.stimulus.Stimulus`), each drive's
+        rates over time, a CDF table per segment."""
         g, dev, dummy = self.g, self.e.dev, self.e.dummy
-        drives = sorted((d for d in self.e.L.drives if d.group is g), key=lambda d: d.col)
+        L = self.e.L
+        order = sorted((k for k, d in enumerate(L.drives) if d.group is g),
+                       key=lambda k: L.drives[k].col)
+        drives = [L.drives[k] for k in order]
         if not drives:
             return dict(n_drives=I32(0), drive_tab=dummy[np.dtype(np.int64)],
                         drive_w=dummy[np.dtype(np.float32)],
                         drive_cdf=dummy[np.dtype(np.float32)])
-        tab, start = [], 0
         for a, b in zip(drives, drives[1:]):
             if a.col + a.n > b.col and (a.col, a.n) != (b.col, b.n):
                 raise RuntimeError(f"Poisson drives into columns {a.col}+{a.n} and "
                                    f"{b.col}+{b.n} overlap partly; the kernels expect drives "
                                    f"into the same neurons or disjoint ones")
-        for d in drives:
-            tab += [d.col - g.col_offset, d.n, d.rng_offset, start, d.cdf.size]
-            start += d.cdf.size
-        return dict(n_drives=I32(len(drives)), drive_tab=dev.put(np.array(tab, np.int64)),
+        tab, segs, cdfs, start = [], [], [], 0
+        for k, d in zip(order, drives):
+            steps, tables = ([-1], [d.cdf]) if stim is None else stim.drive_tables(k)
+            head = [d.col - g.col_offset, d.n, d.rng_offset]
+            if len(tables) == 1:
+                tab += head + [start, tables[0].size]
+            else:
+                tab += head + [5 * len(drives) + len(segs), -len(tables)]
+            for step, cdf in zip(steps, tables):
+                if len(tables) > 1:
+                    segs += [int(step), start, cdf.size]
+                cdfs.append(cdf)
+                start += cdf.size
+        return dict(n_drives=I32(len(drives)), drive_tab=dev.put(np.array(tab + segs, np.int64)),
                     drive_w=dev.put(np.array([d.weight for d in drives], np.float32)),
-                    drive_cdf=dev.put(np.concatenate([d.cdf for d in drives])
-                                      .astype(np.float32)))
+                    drive_cdf=dev.put(np.concatenate(cdfs).astype(np.float32)))
+
+    # -- stimulus (neurosim/engine/stimulus.py) -------------------------------------------------
+    def set_rate_table(self, steps, p) -> bool:
+        """A PoissonSource group's rate table; in place where the shapes allow (the launches
+        and graphs stay valid), else new arrays: returns whether the launches must be rebuilt."""
+        dev, v = self.e.dev, self.values
+        p = np.ascontiguousarray(p, np.float32).reshape(-1)
+        steps = np.ascontiguousarray(steps, np.int64)
+        with dev.context():
+            if v["p"].size == p.size and v["seg_step"].size == steps.size and v["per_neuron"]:
+                v["p"][...] = dev.put(p)
+                v["seg_step"][...] = dev.put(steps)
+                return False
+            v.update(p=dev.put(p), seg_step=dev.put(steps), n_seg=I32(steps.size),
+                     per_neuron=U32(1))
+        return True
+
+    def set_schedule(self, steps, idx) -> None:
+        """A SpikeSource group's schedule (new arrays and grid: the launches are rebuilt)."""
+        dev = self.e.dev
+        most = int(np.unique(steps, return_counts=True)[1].max()) if steps.size else 1
+        with dev.context():
+            self.values.update(sched_step=dev.put(np.append(steps, 0).astype(np.int64)),
+                               sched_idx=dev.put(np.append(idx, 0).astype(np.int32)),
+                               n_sched=I32(steps.size))
+        self.grid = dev.per_spike_grid(most)
+
+    def set_drives(self, stim) -> bool:
+        """The group's Poisson drives after a rate change (tables over time included, read on
+        the device): in place where they fit the arrays (the launches and graphs stay valid);
+        returns whether the launches must be rebuilt."""
+        dev, v = self.e.dev, self.values
+        with dev.context():
+            new = self._drive_values(stim)
+            if (v["drive_cdf"].size >= new["drive_cdf"].size
+                    and v["drive_tab"].size >= new["drive_tab"].size):
+                v["drive_tab"][:new["drive_tab"].size] = new["drive_tab"]
+                v["drive_cdf"][:new["drive_cdf"].size] = new["drive_cdf"]
+                return False
+        v.update(new)
+        return True
+
+    def set_current_array(self) -> bool:
+        """Give the group an injected-current array (NS_EXT) if it has none; returns whether
+        the launches must be rebuilt."""
+        if self.i_ext is not None:
+            return False
+        with self.e.dev.context():
+            self.i_ext = self.e.dev.zeros(self.g.size, np.float32)
+        self.g.has_current = True
+        self.values["i_ext"] = self.i_ext
+        self.values["flags"] = U32(int(self.values["flags"]) | T.NS_EXT)
+        return True
 
     def launch(self) -> Launch:
         g = self.g

@@ -25,6 +25,7 @@ from ..models.sources import PoissonSource, SpikeSource
 from .common import ProjectionAccess, Progress, chunk_steps, non_finite_error
 from .layout import _ranges, current_amplitude
 from .state import export_engine, import_engine, philox_at
+from .stimulus import NEVER, Stimulus
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,22 @@ class _PoissonGroup:
         self.g, self.start, self.size = g, g.start, g.size
         self.thr, self.o = uniform_thresholds(g.consts["p"]), g.rng_offset
         self.last = _EMPTY
+        self.table = None               # (steps, p) once rates are set (engine.stimulus)
+        self.next = NEVER               # the step where the table's next row starts
+
+    def set_table(self, steps, p) -> None:
+        self.table, self.next = (steps, p), -NEVER
+
+    def _select(self, n: int) -> None:
+        steps, p = self.table
+        k = int(np.searchsorted(steps, n, "right")) - 1
+        from .layout import uniform_thresholds
+        self.thr = uniform_thresholds(p[k])
+        self.next = int(steps[k + 1]) if k + 1 < steps.size else NEVER
 
     def step(self, n, raw):
+        if n >= self.next:
+            self._select(n)
         self.last = (raw[self.o:self.o + self.size] < self.thr).nonzero()[0]
         return self.last
 
@@ -138,6 +153,9 @@ class _SpikeSourceGroup:
         self.g, self.start, self.size = g, g.start, g.size
         self.steps, self.idx = g.consts["schedule"]
         self.last = _EMPTY
+
+    def set_schedule(self, steps, idx) -> None:
+        self.steps, self.idx = steps, idx
 
     def step(self, n, u):
         lo = np.searchsorted(self.steps, n, "left")
@@ -253,6 +271,8 @@ class NumpyEngine(ProjectionAccess):
             self.recorder.add(mon, mon.start_step)
         self._event_ptr = 0
         self._chunk = 100
+        self.stim = Stimulus(self)
+        self._drive_next = NEVER         # the step of the next change of a drive's rate
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, steps: int, progress=None, guard=None) -> None:
@@ -303,6 +323,34 @@ class NumpyEngine(ProjectionAccess):
         self._event_ptr = 0
         if n > 0:
             self._apply_currents(n - 1)
+        for pi in self.stim.offsets:
+            self.stim_current(self.net.populations[pi], n)
+        for r in self.sources:
+            if isinstance(r, _PoissonGroup) and r.table is not None:
+                r.next = -NEVER
+        self._drive_next = -NEVER if self.L.drives else NEVER
+
+    # -- stimulus (engine.stimulus) ----------------------------------------------------------
+    def stim_rates(self, g, steps, p) -> None:
+        self.rt[g.index].set_table(steps, p)
+
+    def stim_schedule(self, g, steps, idx) -> None:
+        self.rt[g.index].set_schedule(steps, idx)
+
+    def stim_drives_changed(self) -> None:
+        self._drive_next = -NEVER
+
+    def stim_current(self, pop, n: int | None = None) -> None:
+        """Injected plus added current of ``pop`` as in force before step ``n`` (default:
+        the next step to run; the events of step ``n`` itself are applied when it runs)."""
+        n = self.net._steps_done if n is None else n
+        g, off = self.L.pop_group[pop.index]
+        r = self.rt[g.index]
+        if r.i_ext is None:
+            r.i_ext = np.zeros(g.size, np.float32)
+            g.has_current = True
+        r.i_ext[off:off + pop.size] = (current_amplitude(self.L, pop, n - 1)
+                                       + self.stim.offset(pop.index))
 
     def snapshot(self, static_weights: bool = False) -> dict:
         """A rollback copy of the dynamic state (see :mod:`neurosim.engine.interrupts`)."""
@@ -328,6 +376,8 @@ class NumpyEngine(ProjectionAccess):
         for n in range(n0, n1):
             if self._event_ptr < len(events) and events[self._event_ptr][0] <= n:
                 self._apply_currents(n)
+            if n >= self._drive_next:
+                self._drive_next = self.stim.apply_drives(n)[1]
             row = ring[n % D] if D else None
             raw = self.bitgen.random_raw(W) if W else None
             for d in drives:
@@ -374,7 +424,8 @@ class NumpyEngine(ProjectionAccess):
         while self._event_ptr < len(events) and events[self._event_ptr][0] <= n:
             _, gi, lo, hi, pi = events[self._event_ptr]
             pop = self.net.populations[pi]
-            self.rt[gi].i_ext[lo:hi] = current_amplitude(self.L, pop, n)
+            self.rt[gi].i_ext[lo:hi] = (current_amplitude(self.L, pop, n)
+                                        + self.stim.offset(pi))
             self._event_ptr += 1
 
     def _check_finite(self, n: int) -> None:

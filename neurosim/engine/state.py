@@ -117,8 +117,11 @@ def export_engine(engine, static_weights: bool = False, portable: bool = False) 
             ref = _host(engine.dev, rt.values["ref"]).astype(I32)
         else:
             ref = np.zeros(g.size, I32)
-            for end, idx in rt.batches:
-                np.maximum.at(ref, idx, max(0, end - n + 1))
+            if rt.batches:              # one scatter for all batches (a snapshot per chunk)
+                idx = np.concatenate([b[1] for b in rt.batches])
+                left = np.repeat([max(0, end - n + 1) for end, _ in rt.batches],
+                                 [b[1].size for b in rt.batches]).astype(I32)
+                np.maximum.at(ref, idx, left)
         out[f"group{g.index}/ref_left"] = ref
     L = engine.L
     if cuda:
@@ -537,3 +540,74 @@ class DeviceSnapshot:
             if id(rt) in self.host:
                 rt.d_r, rt.r_step = self.host[id(rt)]
         self.engine.seek(self.n)
+
+
+# -- plasticity and homeostasis state by name (Network.get_state / set_state) --------------------
+
+HOMEOSTASIS_NAMES = {"theta": "theta", "rate_estimate": "r"}
+
+
+def plastic_names(rt) -> tuple:
+    """The variables of a plastic runtime that ``get_state``/``set_state`` take.
+
+    A plastic projection: ``pre.<trace>`` (one value per presynaptic neuron: the trace as of
+    the last step, ``x`` for STDP and reward STDP, ``r1``/``r2`` for triplet STDP),
+    ``post.<trace>`` (per postsynaptic neuron: ``y``; triplet ``o1``/``o2``), and for reward
+    STDP ``c`` (eligibility, per synapse in the projection's order) and ``dopamine`` (one
+    value). A homeostatic rule: ``theta`` (mV, per neuron; threshold rules) and
+    ``rate_estimate`` (Hz, per neuron; rules that estimate rates).
+    """
+    from . import portable as P
+    if P.is_projection(rt):
+        s = P._Shape(rt, rt.engine.net._steps_done)
+        names = [f"pre.{k}" for k in s.pre_names] + [f"post.{k}" for k in s.post_names]
+        return tuple(names + (["c", "dopamine"] if s.form == "reward" else []))
+    have = plastic_export(rt)
+    return tuple(k for k, v in HOMEOSTASIS_NAMES.items() if v in have)
+
+
+def plastic_get(rt, name: str) -> np.ndarray:
+    """A copy of variable ``name`` (see :func:`plastic_names`) of plastic runtime ``rt``."""
+    from . import portable as P
+    if P.is_projection(rt):
+        a = P.export(rt)[P.PREFIX + name]
+        return np.array(a[-1] if name.startswith("pre.") else a, copy=True)
+    return np.array(plastic_export(rt)[HOMEOSTASIS_NAMES[name]], copy=True)
+
+
+def plastic_set(rt, name: str, values, where: str) -> None:
+    """Set variable ``name`` of ``rt`` (``values`` as float32, checked by the caller for size
+    and finiteness); a presynaptic trace is set in every step its synapses still read, so each
+    synapse sees ``values`` whatever its delay. Goes through the portable form of the
+    projection (:mod:`.portable`) or the homeostatic runtime's export, so every runtime kind
+    takes it the same way."""
+    from . import portable as P
+    if P.is_projection(rt):
+        state = P.export(rt)
+        s = P._Shape(rt, rt.engine.net._steps_done)
+        key = P.PREFIX + name
+        if name.startswith("pre."):
+            rows = np.broadcast_to(np.asarray(values, F32), (s.H, s.n_pre))
+            state[key] = s.mask(np.array(rows), 0.0)
+        else:
+            state[key] = np.asarray(values, F32).reshape(state[key].shape)
+        return P.load(rt, state, where)
+    state = plastic_export(rt)
+    state[HOMEOSTASIS_NAMES[name]] = np.asarray(values, F32)
+    plastic_import(rt, state, where)
+
+
+def reset_traces(rt, where: str) -> None:
+    """Every trace of plastic projection ``rt`` to 0 (and, for ``"nearest_reduced"`` pairing,
+    no last spikes): the rule forgets the spikes before now; weights, spikes in flight and
+    eligibility are kept."""
+    from . import portable as P
+    state = P.export(rt)
+    for key in list(state):
+        name = key[len(P.PREFIX):]
+        if name.startswith(("pre.", "post.")):
+            if name.endswith((".last", ".prev")):
+                state[key] = np.full_like(state[key], P.NEVER)
+            else:
+                state[key] = np.zeros_like(state[key])
+    P.load(rt, state, where)

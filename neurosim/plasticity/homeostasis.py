@@ -55,7 +55,10 @@ class _ThresholdRule(HomeostasisRule):
 
 class AdaptiveThreshold(_ThresholdRule):
     """Diehl & Cook (2015) adaptive threshold: ``theta`` jumps by ``theta_plus`` (mV) per spike
-    and decays with ``tau_theta`` (ms); ``theta_init`` (mV) is its initial value."""
+    and decays with ``tau_theta`` (ms); ``theta_init`` (mV) is its initial value, a number or
+    one value per neuron (e.g. thresholds learned in another network)."""
+
+    array_params = ("theta_init",)        # may be per-neuron arrays (checkpoints store them)
 
     def __init__(self, theta_plus: float = 0.05, tau_theta: float = 1e7,
                  theta_init: float = 0.0):
@@ -63,7 +66,13 @@ class AdaptiveThreshold(_ThresholdRule):
         where = "AdaptiveThreshold"
         self.theta_plus = V.non_negative(where, "theta_plus", theta_plus, float32=True)
         self.tau_theta = V.positive(where, "tau_theta", tau_theta, float32=True)
-        self.theta_init = V.real(where, "theta_init", theta_init, float32=True)
+        self.theta_init = V.scalar_or_array(where, "theta_init", theta_init, float32=True)
+
+    def _check_model(self, where, population):
+        super()._check_model(where, population)
+        if np.ndim(self.theta_init) and self.theta_init.size != population.size:
+            raise ValueError(f"{where}: theta_init has {self.theta_init.size} values but "
+                             f"population {population.name!r} has {population.size} neurons")
 
     def build_numpy(self, engine, population):
         return AdaptiveThresholdNumpy(engine, population, self)
