@@ -433,6 +433,10 @@ class Network:
         monitors hold. ``ns.load(path, device=...)`` continues from it exactly, spike for
         spike; the format is described in :mod:`neurosim.checkpoint`. Builds the network
         first if needed."""
+        if self.comm is not None:
+            raise NotImplementedError("save(): checkpoints of a network distributed over MPI "
+                                      "ranks are not supported yet; save it from one process "
+                                      "(distributed=False)")
         from .checkpoint import save
         save(self, path, monitors)
 

@@ -121,11 +121,7 @@ def resolve(comm, distributed, where: str = "Network"):
         return None
     if launched_size() > 1:
         return _mpi_world()
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        return SerialComm()
-    return MPI.COMM_WORLD
+    return SerialComm()          # one process: the one-rank COMM_WORLD, without MPI
 
 
 def check_network_options(comm, device: str, connectivity: str) -> None:

@@ -30,7 +30,7 @@ def build_engine(net, comm):
             names = ("seed", "dt", "populations", "projections", "Poisson inputs", "currents")
             what = next(n for n, a, b in zip(names, prints[0], prints[differ[0]]) if a != b)
             raise ValueError(f"Network: the MPI ranks describe different networks: the "
-                             f"{what} of rank {differ[0]} differ from rank 0's "
+                             f"{what} of rank {differ[0]} differs from rank 0's "
                              f"({prints[differ[0]][names.index(what)]!r} against "
                              f"{prints[0][names.index(what)]!r}); every rank must run the same "
                              f"script with the same arguments (and an explicit seed or none)")

@@ -269,11 +269,6 @@ class DistributedNumpyEngine(NumpyEngine):
                                   f"of a network distributed over MPI ranks is not supported "
                                   f"yet; set them on one process (distributed=False)")
 
-    def export_state(self, static_weights: bool = False):
-        raise NotImplementedError("checkpoints (save) of a network distributed over MPI ranks "
-                                  "are not supported yet; save it from one process "
-                                  "(distributed=False)")
-
     def projection_size(self, proj) -> int:
         return len(self.projection_array(proj, "sources"))
 

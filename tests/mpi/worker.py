@@ -33,7 +33,35 @@ def microcircuit():
     return ref, 50.0
 
 
-CASES = {"brunel": brunel, "coba": coba, "microcircuit": microcircuit}
+def exact():
+    """Connectivity without random draws (AllToAll, OneToOne, constant weights and delays),
+    so the single-process engine (distributed=False) builds the same network as the
+    distributed scheme: the two must give the same spikes, bit for bit. Two delays (d_min = 8
+    steps), per-neuron currents, a Poisson input, Poisson and scheduled spike sources."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=21, device="cpu")
+    model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
+                   synapse="delta")
+    exc = net.add_population(40, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
+    inh = net.add_population(11, model, name="inh", initial={"v": ns.Uniform(-60.0, -50.0)})
+    noise = net.add_population(13, ns.PoissonSource(rate=np.linspace(50.0, 200.0, 13)),
+                               name="noise")
+    times = [[5.0, 20.0], [], [7.5]] * 3 + [[1.0], [3.0]]
+    sched = net.add_population(11, ns.SpikeSource(times), name="sched")
+    net.connect(exc, exc, ns.AllToAll(allow_self=False), weight=0.2, delay=1.5)
+    net.connect(exc, inh, ns.AllToAll(), weight=0.3, delay=0.8)
+    net.connect(inh, exc, ns.AllToAll(), weight=-0.9, delay=0.8, receptor="inhibitory")
+    net.connect(noise, exc, ns.AllToAll(), weight=0.5, delay=1.0)
+    net.connect(sched, inh, ns.OneToOne(), weight=2.0, delay=2.0)
+    net.add_poisson_input(exc, rate=800.0, weight=0.6, n_sources=10)
+    net.inject(inh, ns.DCCurrent(np.linspace(100.0, 300.0, 11), start=2.0, stop=60.0))
+    net.inject(exc, ns.StepCurrent([10.0, 30.0], [np.linspace(0, 200.0, 40), np.full(40, 50.0)]))
+    mons = {"exc": net.record_spikes(exc), "inh": net.record_spikes(inh),
+            "noise": net.record_spikes(noise, indices=[0, 5, 12])}
+    return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons), 80.0
+
+
+CASES = {"brunel": brunel, "coba": coba, "microcircuit": microcircuit, "exact": exact}
 
 
 def main(out, names):
