@@ -27,6 +27,7 @@ from neurosim.distributed.partition import TARGET_CHUNK, block
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "mpi" / "worker.py"
 FAILURES = ROOT / "tests" / "mpi" / "failures.py"
+CASES = ("brunel", "coba", "coba_stdp", "microcircuit", "exact", "exact_stdp")
 TIMEOUT = 300           # seconds per launch: a hang fails the test instead of the suite
 
 
@@ -82,7 +83,8 @@ def results(tmp_path_factory):
     rc, log = _launch(0, WORKER, tmp / "one.npz", NEUROSIM_DISTRIBUTED="1")
     assert rc == 0, log
     out["one"] = dict(np.load(tmp / "one.npz"))
-    rc, log = _launch(0, WORKER, tmp / "classic.npz", "exact", NEUROSIM_DISTRIBUTED="0")
+    rc, log = _launch(0, WORKER, tmp / "classic.npz", "exact", "exact_stdp",
+                      NEUROSIM_DISTRIBUTED="0")
     assert rc == 0, log
     out["classic"] = dict(np.load(tmp / "classic.npz"))
     if _why_not() is None:
@@ -103,9 +105,11 @@ def _same(a: dict, b: dict, case: str):
 
 @needs_mpi
 @pytest.mark.parametrize("n", [2, 3])
-@pytest.mark.parametrize("case", ["brunel", "coba", "microcircuit", "exact"])
+@pytest.mark.parametrize("case", ["brunel", "coba", "coba_stdp", "microcircuit", "exact",
+                                  "exact_stdp"])
 def test_same_network_and_spikes_on_1_2_3_ranks(results, case, n):
-    """Spike for spike, the state traces bit for bit, and the drawn connectivity."""
+    """Spike for spike, the state traces bit for bit, the drawn connectivity and (with STDP)
+    the learnt weights."""
     assert int(results[n][f"{case}/ranks"]) == n
     assert int(results["one"][f"{case}/ranks"]) == 1
     _same(results["one"], results[n], case)
@@ -114,19 +118,25 @@ def test_same_network_and_spikes_on_1_2_3_ranks(results, case, n):
 def test_distributed_runs_are_active(results):
     """The compared runs are not trivially equal: every network spikes (and the
     microcircuit's thalamic burst, connectivity from every rule the builders use, exists)."""
-    for case in ("brunel", "coba", "microcircuit", "exact"):
+    for case in CASES:
         n_spikes = sum(v.size for k, v in results["one"].items()
                        if k.startswith(case + "/") and k.endswith("/indices"))
         assert n_spikes > 50, case
         assert results["one"][f"{case}/proj0/sources"].size > 0
+    # the plastic weights did change
+    w = results["one"]["coba_stdp/proj0/weights"]
+    assert w.max() > 8.0 and abs(w.mean() - 5.0) > 0.01        # drawn in [2, 8), mean 5
+    assert np.mean(results["one"]["exact_stdp/proj0/weights"] != 1.5) > 0.5
 
 
-def test_distributed_scheme_equals_the_single_process_engine(results):
+@pytest.mark.parametrize("case", ["exact", "exact_stdp"])
+def test_distributed_scheme_equals_the_single_process_engine(results, case):
     """Where both draw the same network (no random connectivity: AllToAll and OneToOne with
-    constant weights and delays), the distributed engine (deferred delivery every d_min = 8
-    steps, per-rank Poisson streams, currents, sources) gives the single-process engine's
-    spikes and membrane traces exactly."""
-    _same(results["classic"], results["one"], "exact")
+    constant weights and delays), the distributed engine (deferred delivery every d_min
+    steps, per-rank Poisson streams, currents, sources; plasticity cut into its
+    postsynaptic, sending and presynaptic parts) gives the single-process engine's spikes,
+    membrane traces and learnt weights exactly."""
+    _same(results["classic"], results["one"], case)
 
 
 @needs_mpi
@@ -202,8 +212,13 @@ def test_bad_distributed_arguments_are_refused_before_any_work():
 def test_unsupported_features_say_so():
     net = ns.Network(seed=1, distributed=True)
     a = net.add_population(10, ns.LIF())
-    net.connect(a, a, ns.FixedIndegree(3), weight=1.0, plasticity=ns.STDP())
-    with pytest.raises(ValueError, match="plasticity across MPI ranks is not supported yet"):
+    net.connect(a, a, ns.FixedIndegree(3), weight=1.0, plasticity=ns.RewardSTDP())
+    with pytest.raises(ValueError, match="RewardSTDP, whose reward signal is not shared"):
+        net.build()
+    net = ns.Network(seed=1, distributed=True)
+    a = net.add_population(10, ns.LIF())
+    net.add_homeostasis(a, ns.AdaptiveThreshold())
+    with pytest.raises(ValueError, match="homeostasis across MPI ranks is not supported yet"):
         net.build()
     net = ns.Network(seed=1, distributed=True)
     a = net.add_population(10, ns.LIF())

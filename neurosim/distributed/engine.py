@@ -23,6 +23,7 @@ from ..engine.numpy_engine import (NumpyEngine, _NeuronGroup, _PoissonGroup, _po
 from ..errors import SimulationError
 from ..models.sources import PoissonSource, SpikeSource
 from .exchange import Exchanger, agree
+from .plastic import local_arrays, post_part, pre_part, send
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class DistributedNumpyEngine(NumpyEngine):
         self.sources = [r for r in self.rt if not isinstance(r, _NeuronGroup)]
         D = layout.ring_slots
         self.ring = np.zeros((D, layout.ring_width), np.float32) if D else None
-        self.plastic = []
+        from .plastic import build_runtimes
+        self.plastic = build_runtimes(self)
         self.exchanger = Exchanger(comm, layout.n_global)
         self.recorder = _Recorder(self)
         for mon in net.monitors:
@@ -154,6 +156,10 @@ class DistributedNumpyEngine(NumpyEngine):
                         for c in self.L.classes:
                             self._propagate(c, S, n, D)
                     self.recorder.record_spikes(n, S)
+                    for p in self.plastic:
+                        pre_part(p, n, S)
+                for p in self.plastic:
+                    send(p, b - 1, self.ring, D)
             except Exception as exc:
                 failure = exc
         return failure
@@ -164,12 +170,12 @@ class DistributedNumpyEngine(NumpyEngine):
         per_step = []
         try:
             for n in range(a, b):
-                per_step.append(self._step(n))
+                per_step.append(self._step(n, n == b - 1))
         except Exception as exc:
             return per_step + [_EMPTY] * (b - a - len(per_step)), exc
         return per_step, None
 
-    def _step(self, n: int) -> np.ndarray:
+    def _step(self, n: int, last: bool) -> np.ndarray:
         L, ring = self.L, self.ring
         D = ring.shape[0] if ring is not None else 0
         if self._event_ptr < len(L.current_events) and L.current_events[self._event_ptr][0] <= n:
@@ -190,11 +196,15 @@ class DistributedNumpyEngine(NumpyEngine):
                 spikes.append(r.gid[idx])
         if D:
             row.fill(0.0)
+        mine = (_EMPTY if not spikes else spikes[0] if len(spikes) == 1
+                else np.sort(np.concatenate(spikes)))
+        for p in self.plastic:
+            post_part(p, n, mine)
+            if not last:            # the interval's last step sends after the exchange
+                send(p, n, ring, D)
         self.recorder.record_states(n)
         self._check_finite(n)
-        if not spikes:
-            return _EMPTY
-        return spikes[0] if len(spikes) == 1 else np.sort(np.concatenate(spikes))
+        return mine
 
     def _raw(self, n: int) -> np.ndarray:
         """This rank's Philox draws of step ``n``: its stretches of the whole network's
@@ -289,7 +299,19 @@ class DistributedNumpyEngine(NumpyEngine):
         out = {"sources": pre, "targets": post, "weights": w, "delays": d}[kind]
         return out[order]
 
+    def plastic_synapses(self, proj):
+        """The synapses of plastic ``proj`` onto this rank's neurons (targets relative to its
+        block), drawn as static ones are (:func:`~neurosim.distributed.partition.draw_block`):
+        the plastic runtimes call it."""
+        from .partition import draw_block
+        a, b = self.L.blocks[proj.post.index]
+        pre, post, w, steps = draw_block(self.net, proj, a, b, True)
+        return pre, post - a, w, np.asarray(steps, np.int64)
+
     def _local_projection(self, proj):
+        for p in self.plastic:
+            if p.proj is proj:
+                return local_arrays(p)
         ci, m = self.L.proj_class[proj]
         c = self.L.classes[ci]
         start = self.L.global_starts[proj.pre.index]

@@ -134,11 +134,6 @@ def build_local_layout(net, rank: int, size: int) -> LocalLayout:
                 w_local += b - a
             w_global += fg.size
     segments = [s for s in segments if s[2] > 0]
-    for proj in net.projections:
-        if proj.plasticity is not None:
-            raise ValueError(f"distributed run: projection {proj.name!r} is plastic; "
-                             f"plasticity across MPI ranks is not supported yet (run it on one "
-                             f"process: distributed=False)")
     classes, proj_class, max_delay = _local_synapses(net, pop_group, blocks, global_starts,
                                                      n_global)
     events = []
@@ -227,7 +222,7 @@ def draw_block(net, proj, a: int, b: int, with_steps: bool):
         n = pre.size
         w = np.empty(n, np.float32)
         _sample_into(w, "weight", proj.weight, rng, None)
-        steps = _delay_steps(proj, n, rng, None, net.dt) if with_steps else None
+        steps = _steps(proj, n, rng, net.dt) if with_steps else None
         keep = slice(None)
         if t0 < a or t1 > b:
             keep = (post >= a) & (post < b)
@@ -239,6 +234,14 @@ def draw_block(net, proj, a: int, b: int, with_steps: bool):
     cat = [np.concatenate([p[k] for p in parts]) for k in range(3)]
     steps = np.concatenate([p[3] for p in parts]) if with_steps else None
     return cat[0], cat[1], cat[2], steps
+
+
+def _steps(proj, n, rng, dt):
+    """Delay steps of ``n`` synapses: drawn (a distribution), else the one constant."""
+    if isinstance(proj.delay, D.Distribution):
+        return _delay_steps(proj, n, rng, None, dt)
+    k = max(1, int(np.rint(float(proj.delay) / dt)))
+    return np.full(n, k, np.uint8 if k < 256 else np.int16)
 
 
 def _chunk_pairs(rule, n_pre, t0, t1, excl, counts, rng):
@@ -280,9 +283,14 @@ def _local_synapses(net, pop_group, blocks, global_starts, n_global):
     neurons (one class per constant delay, plus one with per-synapse delays)."""
     dt = net.dt
     buckets: dict = {}
+    max_delay = 1
     for proj in net.projections:
+        if proj.plasticity is not None:      # built by the rule's runtime; reserve its delays
+            hi = min(float(LO.MAX_DELAY_STEPS), np.rint(D.reach(proj.delay) / dt))
+            max_delay = max(max_delay, int(hi))
+            continue
         buckets.setdefault(_delay_key(proj.delay, dt), []).append(proj)
-    classes, proj_class, max_delay = [], {}, 1
+    classes, proj_class = [], {}
     for k, projs in buckets.items():
         rows, cols, ws, steps, members = [], [], [], [], []
         for p in projs:

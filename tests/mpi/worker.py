@@ -24,7 +24,33 @@ def brunel():
 
 def coba():
     ref = vogels_abbott_coba(n_exc=800, n_inh=200, p=0.05, seed=5, device="cpu")
-    return ref, 100.0
+    return ref, 60.0
+
+
+def coba_stdp():
+    """Vogels-Abbott COBA neurons (smaller, Poisson-driven) whose excitatory synapses learn:
+    STDP (all pairs, additive) with delays of 0.1-1 ms onto the excitatory neurons, and
+    multiplicative nearest-neighbour STDP onto the inhibitory ones."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=8, device="cpu")
+    model = ns.LIFCond(cm=200.0, tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0,
+                       tau_refrac=5.0, tau_syn_E=5.0, tau_syn_I=10.0, e_rev_E=0.0,
+                       e_rev_I=-80.0)
+    init = {"v": ns.Normal(-55.0, 5.0)}
+    exc = net.add_population(400, model, name="exc", initial=init)
+    inh = net.add_population(100, model, name="inh", initial=init)
+    stdp = ns.STDP(A_plus=0.3, A_minus=0.32, w_min=0.0, w_max=12.0)
+    net.connect(exc, exc, ns.FixedProbability(0.05), weight=ns.Uniform(2.0, 8.0),
+                delay=ns.Uniform(0.1, 1.0), plasticity=stdp)
+    net.connect(exc, inh, ns.FixedIndegree(20), weight=6.0, delay=0.5,
+                plasticity=ns.STDP(A_plus=0.2, A_minus=0.2, w_min=0.0, w_max=10.0,
+                                   pairing="nearest_reduced", update="multiplicative"))
+    for post in (exc, inh):
+        net.connect(inh, post, ns.FixedProbability(0.05), weight=67.0, delay=0.1,
+                    receptor="inhibitory")
+        net.add_poisson_input(post, rate=2000.0, weight=3.0)
+    mons = {"exc": net.record_spikes(exc), "inh": net.record_spikes(inh)}
+    return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons), 60.0
 
 
 def microcircuit():
@@ -61,7 +87,34 @@ def exact():
     return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons), 80.0
 
 
-CASES = {"brunel": brunel, "coba": coba, "microcircuit": microcircuit, "exact": exact}
+def exact_stdp():
+    """As ``exact`` (the single-process engine draws the same network), with plastic synapses:
+    the excitatory neurons receive only plastic AllToAll synapses (multiplicative all-pairs
+    STDP from Poisson sources, delay 1 ms; restricted nearest-neighbour STDP among themselves,
+    delay 0.3 ms) and their Poisson drive, so the order of the float32 sums into their ring
+    cells is the same in both engines."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=23, device="cpu")
+    model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
+                   synapse="delta")
+    exc = net.add_population(30, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
+    inh = net.add_population(7, model, name="inh", initial={"v": ns.Uniform(-60.0, -50.0)})
+    noise = net.add_population(20, ns.PoissonSource(rate=np.linspace(20.0, 80.0, 20)),
+                               name="noise")
+    net.connect(noise, exc, ns.AllToAll(), weight=1.5, delay=1.0,
+                plasticity=ns.STDP(A_plus=0.2, A_minus=0.22, w_min=0.0, w_max=4.0,
+                                   update="multiplicative"))
+    net.connect(exc, exc, ns.AllToAll(allow_self=False), weight=0.3, delay=0.3,
+                plasticity=ns.STDP(A_plus=0.05, A_minus=0.05, w_min=0.0, w_max=1.0,
+                                   pairing="nearest_reduced", update="multiplicative"))
+    net.connect(exc, inh, ns.AllToAll(), weight=0.4, delay=0.5)
+    net.add_poisson_input(exc, rate=500.0, weight=0.8, n_sources=10)
+    mons = {"exc": net.record_spikes(exc), "inh": net.record_spikes(inh)}
+    return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons), 100.0
+
+
+CASES = {"brunel": brunel, "coba": coba, "coba_stdp": coba_stdp, "microcircuit": microcircuit,
+         "exact": exact, "exact_stdp": exact_stdp}
 
 
 def main(out, names):
@@ -79,9 +132,10 @@ def main(out, names):
         results[f"{name}/v"] = vmon.values
         results[f"{name}/v_times"] = vmon.times
         results[f"{name}/v_end"] = net.get_state(pop, "v")
-        proj = net.projections[0]
-        for kind in ("sources", "targets", "weights", "delays"):
-            results[f"{name}/proj0/{kind}"] = getattr(proj, kind)
+        for i in (0, 1):
+            proj = net.projections[i]
+            for kind in ("sources", "targets", "weights", "delays"):
+                results[f"{name}/proj{i}/{kind}"] = getattr(proj, kind)
         results[f"{name}/ranks"] = np.array(net.n_ranks)
         t = net.timings
         if net.rank == 0:
