@@ -69,6 +69,12 @@ def measure(case: str, scale: float, duration: float, warmup: float) -> dict | N
         "bytes_received": after["bytes_received"] - before["bytes_received"],
         "sources_held": int(has.sum()),
     }
+    # the floor of one exchange here: empty exchanges, timed the same way
+    x = eng.exchanger
+    c0, k = x.comm_seconds, 200
+    for _ in range(k):
+        x.exchange([np.zeros(0, np.int64)], False)
+    mine["empty_exchange_us"] = (x.comm_seconds - c0) / k * 1e6
     every = net.comm.allgather(mine) if net.n_ranks > 1 else [mine]
     if net.rank != 0:
         return None
@@ -80,7 +86,10 @@ def measure(case: str, scale: float, duration: float, warmup: float) -> dict | N
         "synapses": sum(r["synapses"] for r in every), "spikes": int(spikes),
         "rate_hz": spikes / net.n_neurons / (duration * 1e-3),
         "interval_steps": after["interval_steps"], "dt_ms": net.dt,
+        "exchange": after["exchange"],
+        "empty_exchange_us": max(r["empty_exchange_us"] for r in every),
         "ranks_per_source": held / L.n_global,
+        "exchanges": every[0]["exchanges"],
         "run_s": max(r["run_s"] for r in every), "build_s": max(r["build_s"] for r in every),
         "per_rank": every,
     }
@@ -88,11 +97,13 @@ def measure(case: str, scale: float, duration: float, warmup: float) -> dict | N
 
 def drive(args) -> None:
     rows = []
+    runs = [(n, "allgatherv") for n in args.ranks]
+    runs += [(n, "alltoallv") for n in args.ranks if n > 1 and args.alltoallv]
     for case, scale, duration in args.cases:
-        for n in args.ranks:
+        for n, mode in runs:
             cmd = [sys.executable, os.path.abspath(__file__), "--case", case, "--scale",
                    str(scale), "--duration", str(duration), "--warmup", str(args.warmup)]
-            env = dict(os.environ, PYTHONPATH=ROOT)
+            env = dict(os.environ, PYTHONPATH=ROOT, NEUROSIM_EXCHANGE=mode)
             if n == 1:
                 env["NEUROSIM_DISTRIBUTED"] = "1"
             else:
@@ -125,8 +136,9 @@ def table_row(r: dict) -> str:
     comp = max(x["compute_s"] for x in r["per_rank"])
     comm = max(x["comm_s"] for x in r["per_rank"])
     return (f"| {r['case']} | {r['scale']} | {r['neurons']:,} | {r['synapses']:,} | "
-            f"{r['ranks']} | {r['duration_ms']:g} | {r['rate_hz']:.1f} | {r['build_s']:.1f} | "
-            f"{r['run_s']:.2f} | {comp:.2f} | {comm:.2f} | {r['ranks_per_source']:.2f} |")
+            f"{r['ranks']} | {r['exchange']} | {r['duration_ms']:g} | {r['rate_hz']:.1f} | {r['build_s']:.1f} | "
+            f"{r['run_s']:.2f} | {comp:.2f} | {comm:.2f} | {r['exchanges']} | "
+            f"{r['empty_exchange_us']:.0f} | {r['ranks_per_source']:.2f} |")
 
 
 def main():
@@ -139,14 +151,16 @@ def main():
     p.add_argument("--cases", default="brunel:1.0:200,microcircuit:0.5:100",
                    help="driver: case:scale:duration,...")
     p.add_argument("--out", help="driver: JSON file for the rows")
+    p.add_argument("--alltoallv", action="store_true",
+                   help="driver: also run NEUROSIM_EXCHANGE=alltoallv on more than one rank")
     args = p.parse_args()
     if args.ranks:
         args.cases = [(c, float(s), float(d)) for c, s, d in
                       (x.split(":") for x in args.cases.split(","))]
-        print("| network | scale | neurons | synapses | ranks | simulated ms | rate (Hz) | "
-              "build (s) | run (s) | compute (s, max rank) | communication (s, max rank) | "
-              "ranks per source |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| network | scale | neurons | synapses | ranks | exchange | simulated ms | "
+              "rate (Hz) | build (s) | run (s) | compute (s, max rank) | communication "
+              "(s, max rank) | exchanges | empty exchange (us) | ranks per source |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         drive(args)
         return
     row = measure(args.case, args.scale, args.duration, args.warmup)

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "mpi" / "worker.py"
 FAILURES = ROOT / "tests" / "mpi" / "failures.py"
 CASES = ("brunel", "coba", "coba_stdp", "microcircuit", "exact", "exact_stdp")
+ALLTOALLV = ("exact", "exact_stdp", "microcircuit")
 TIMEOUT = 300           # seconds per launch: a hang fails the test instead of the suite
 
 
@@ -92,6 +93,9 @@ def results(tmp_path_factory):
             rc, log = _launch(n, WORKER, tmp / f"n{n}.npz")
             assert rc == 0, log
             out[n] = dict(np.load(tmp / f"n{n}.npz"))
+        rc, log = _launch(3, WORKER, tmp / "a3.npz", *ALLTOALLV, NEUROSIM_EXCHANGE="alltoallv")
+        assert rc == 0, log
+        out["alltoallv"] = dict(np.load(tmp / "a3.npz"))
     return out
 
 
@@ -113,6 +117,15 @@ def test_same_network_and_spikes_on_1_2_3_ranks(results, case, n):
     assert int(results[n][f"{case}/ranks"]) == n
     assert int(results["one"][f"{case}/ranks"]) == 1
     _same(results["one"], results[n], case)
+
+
+@needs_mpi
+@pytest.mark.parametrize("case", ALLTOALLV)
+def test_alltoallv_exchange_gives_the_same_spikes(results, case):
+    """NEUROSIM_EXCHANGE=alltoallv: each rank receives only the spikes it needs (in 'exact',
+    the OneToOne spike sources reach one rank each), with the same results."""
+    assert results["alltoallv"][f"{case}/ranks"] == 3
+    _same(results["one"], results["alltoallv"], case)
 
 
 def test_distributed_runs_are_active(results):

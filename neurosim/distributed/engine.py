@@ -22,7 +22,7 @@ from ..engine.numpy_engine import (NumpyEngine, _NeuronGroup, _PoissonGroup, _po
                                    _SpikeSourceGroup, _EMPTY)
 from ..errors import SimulationError
 from ..models.sources import PoissonSource, SpikeSource
-from .exchange import Exchanger, agree
+from .exchange import Exchanger, agree, exchange_mode
 from .plastic import local_arrays, post_part, pre_part, send
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class DistributedNumpyEngine(NumpyEngine):
         self.ring = np.zeros((D, layout.ring_width), np.float32) if D else None
         from .plastic import build_runtimes
         self.plastic = build_runtimes(self)
-        self.exchanger = Exchanger(comm, layout.n_global)
+        self.exchanger = Exchanger(comm, layout.n_global, exchange_mode())
         self.recorder = _Recorder(self)
         for mon in net.monitors:
             self.recorder.add(mon, mon.start_step)
@@ -78,7 +78,7 @@ class DistributedNumpyEngine(NumpyEngine):
         included), the number of ``exchanges``, ``interval_steps`` (d_min) and the bytes this
         rank received."""
         x = self.exchanger
-        return {"ranks": self.size, "rank": self.rank, "interval_steps": self.L.d_min,
+        return {"ranks": self.size, "exchange": x.mode, "rank": self.rank, "interval_steps": self.L.d_min,
                 "compute": self.compute_seconds, "communication": x.comm_seconds,
                 "exchanges": x.exchanges, "bytes_received": x.bytes_received}
 
@@ -91,6 +91,8 @@ class DistributedNumpyEngine(NumpyEngine):
                                f"build it again to run")
         n = self.net._steps_done
         n_end = n + steps
+        if self.exchanger.mode == "alltoallv":
+            self.exchanger.announce(self._wanted())
         bar = (Progress(progress, n * self.L.dt, n_end * self.L.dt)
                if progress and self.rank == 0 else None)
         try:
@@ -131,6 +133,19 @@ class DistributedNumpyEngine(NumpyEngine):
         finally:
             if bar is not None:
                 bar.close()
+
+    def _wanted(self) -> np.ndarray:
+        """The global ids whose spikes this rank needs: sources of its synapses (static and
+        plastic) and the neurons its spike and rate monitors record."""
+        L = self.L
+        want = np.zeros(L.n_global, bool)
+        for c in L.classes:
+            want |= np.diff(c.indptr) > 0
+        for p in self.plastic:
+            want[p.pre_lo + np.unique(p.pre)] = True
+        for b in self.recorder.spikes + self.recorder.rates:
+            want[b[1][0]:b[1][1]] = True
+        return want
 
     def _chunk_steps(self, n0: int, n1: int):
         """The intervals of steps ``[n0, n1)``; returns a failure of this rank in the last

@@ -7,7 +7,15 @@ per spike plus ``4 m`` bytes per rank and interval. Every rank then holds every 
 interval, sorted by (step, global id), the order in which the single-process engine delivers
 them, so the float32 sums into the delay ring are the same whatever the rank count.
 
-An error flag in the ``Allgather`` carries a failure on one rank to every rank at the next
+``NEUROSIM_EXCHANGE=alltoallv`` sends each rank only the spikes it needs instead: the spikes of
+the neurons it holds synapses from (static or plastic) and of the populations its monitors
+record, which every rank announces at the start of each ``run()`` (one ``allgather`` of a bit
+per neuron); one ``Alltoall`` of sizes and error flags and one ``Alltoallv``. With random
+connectivity every rank needs nearly every spike (``benchmarks/distributed_scaling.py``
+measures how many ranks hold synapses of the average neuron), so this pays only for networks
+whose ranks need few of each other's neurons.
+
+An error flag in the first collective carries a failure on one rank to every rank at the next
 exchange; :func:`agree` then shares the exception itself, and every rank raises it.
 """
 
@@ -80,12 +88,27 @@ def agree(comm, exc: BaseException | None) -> None:
     raise out from None
 
 
-class Exchanger:
-    """Allgatherv of each interval's spikes; ``comm_seconds`` accumulates the time spent in
-    the collectives (which includes waiting for the slowest rank)."""
+MODES = ("allgatherv", "alltoallv")
+ENV_MODE = "NEUROSIM_EXCHANGE"
 
-    def __init__(self, comm, n_global: int):
-        self.comm, self.n_global = comm, n_global
+
+def exchange_mode() -> str:
+    """The exchange collective, from ``NEUROSIM_EXCHANGE`` (default ``allgatherv``)."""
+    import os
+    mode = os.environ.get(ENV_MODE, "") or "allgatherv"
+    if mode not in MODES:
+        raise ValueError(f"the environment variable {ENV_MODE} must be one of {list(MODES)}, "
+                         f"got {mode!r}")
+    return mode
+
+
+class Exchanger:
+    """Allgatherv (or Alltoallv) of each interval's spikes; ``comm_seconds`` accumulates the
+    time spent in the collectives (which includes waiting for the slowest rank)."""
+
+    def __init__(self, comm, n_global: int, mode: str = "allgatherv"):
+        self.comm, self.n_global, self.mode = comm, n_global, mode
+        self.send_to = None             # alltoallv: per rank, a bool mask of the ids it needs
         self.size, self.rank = comm.Get_size(), comm.Get_rank()
         self.comm_seconds = 0.0
         self.exchanges = 0
@@ -103,6 +126,8 @@ class Exchanger:
         self.exchanges += 1
         if self.size == 1:
             return None if failed else [s.astype(np.int64) for s in per_step]
+        if self.mode == "alltoallv":
+            return self._alltoallv(per_step, counts, m, failed)
         from mpi4py import MPI
         t0 = time.perf_counter()
         self._head[0], self._head[1] = msg.size, int(failed)
@@ -118,6 +143,47 @@ class Exchanger:
             self._buf = np.empty(max(total, 2 * self._buf.size), np.int32)
         buf = self._buf[:total]
         self.comm.Allgatherv([msg, MPI.INT32_T], [buf, (lens, displs), MPI.INT32_T])
+        self.comm_seconds += time.perf_counter() - t0
+        self.bytes_received += 4 * total
+        return self._unpack(buf, lens, displs, m)
+
+    def announce(self, wanted: np.ndarray) -> None:
+        """Collective (alltoallv): every rank's bool mask of the global ids it needs."""
+        if self.size == 1 or self.mode != "alltoallv":
+            return
+        every = self.comm.allgather(np.packbits(wanted))
+        self.send_to = [np.unpackbits(b, count=self.n_global).astype(bool) for b in every]
+
+    def _alltoallv(self, per_step, counts, m, failed):
+        from mpi4py import MPI
+        R = self.size
+        msgs = []
+        for r in range(R):
+            if r == self.rank or self.send_to is None:
+                sel = per_step
+            else:
+                want = self.send_to[r]
+                sel = [s[want[s]] if s.size else s for s in per_step]
+            c = np.fromiter((s.size for s in sel), np.int32, m)
+            msgs.append(np.concatenate([c] + [s.astype(np.int32) for s in sel if s.size]))
+        t0 = time.perf_counter()
+        head = np.array([[x.size, int(failed)] for x in msgs], np.int64)
+        heads = np.empty_like(head)
+        self.comm.Alltoall(head, heads)
+        if heads[:, 1].any():
+            self.comm_seconds += time.perf_counter() - t0
+            return None
+        sendbuf = np.concatenate(msgs)
+        scounts = head[:, 0].copy()
+        sdispl = np.zeros(R, np.int64)
+        np.cumsum(scounts[:-1], out=sdispl[1:])
+        lens = heads[:, 0].copy()
+        displs = np.zeros(R, np.int64)
+        np.cumsum(lens[:-1], out=displs[1:])
+        total = int(lens.sum())
+        buf = np.empty(total, np.int32)
+        self.comm.Alltoallv([sendbuf, (scounts, sdispl), MPI.INT32_T],
+                            [buf, (lens, displs), MPI.INT32_T])
         self.comm_seconds += time.perf_counter() - t0
         self.bytes_received += 4 * total
         return self._unpack(buf, lens, displs, m)

@@ -300,7 +300,8 @@ def _local_synapses(net, pop_group, blocks, global_starts, n_global):
             pre, post, w = pre[order], post[order], w[order]
             g, off = pop_group[p.post.index]
             ch = g.model_cls.layout(g.options)[1][p.receptor]
-            rows.append(pre + global_starts[p.pre.index])
+            rows.append((pre + global_starts[p.pre.index]).astype(
+                np.int32 if n_global < 2**31 else np.int64))
             cols.append((post - a + g.col_offset + ch * g.size + off).astype(np.int32))
             ws.append(w)
             if st is not None:
