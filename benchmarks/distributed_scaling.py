@@ -141,6 +141,38 @@ def table_row(r: dict) -> str:
             f"{r['empty_exchange_us']:.0f} | {r['ranks_per_source']:.2f} |")
 
 
+# -- the scaling model (docs/distributed.md) -----------------------------------------------------
+
+#: (neurons, mean rate Hz assumed, minimum delay ms) of the two models
+MODELS = {
+    "microcircuit (77,169 neurons, ~3.2 Hz)": (77_169, 3.2, 0.1),
+    "multi-area, ground state (4.13 M, ~3 Hz)": (4_130_000, 3.0, 0.1),
+    "multi-area, metastable (4.13 M, ~10 Hz)": (4_130_000, 10.0, 0.1),
+}
+ALPHA_S = 1.5e-6            # InfiniBand HDR: latency of one small-message step (s)
+BETA_S_PER_B = 1 / 25e9     # 200 Gb/s = 25 GB/s per link
+BYTES_PER_SPIKE = 4         # int32 global id (+ 4 bytes per rank and step of the interval)
+
+
+def scaling_model(gpus=(8, 16, 32, 64)) -> list[str]:
+    """Communication seconds per second of biological time for an Allgatherv exchange every
+    d_min: two collectives (sizes, then the spikes), each ``log2(P)`` latency steps of
+    ``ALPHA_S`` (recursive doubling) plus the bytes every rank receives over one link."""
+    lines = ["| model | GPUs | spikes per interval | bytes received per rank and interval | "
+             "latency per interval (us) | transfer per interval (us) | communication (s per "
+             "biological s) |", "|---|---|---|---|---|---|---|"]
+    for name, (n, rate, dmin_ms) in MODELS.items():
+        per_s = 1e3 / dmin_ms                       # exchanges per biological second
+        spikes = n * rate / per_s
+        for p in gpus:
+            nbytes = spikes * BYTES_PER_SPIKE + 4 * p
+            lat = 2 * np.log2(p) * ALPHA_S
+            xfer = nbytes * BETA_S_PER_B
+            lines.append(f"| {name} | {p} | {spikes:,.0f} | {nbytes:,.0f} | {lat * 1e6:.1f} | "
+                         f"{xfer * 1e6:.2f} | {(lat + xfer) * per_s:.2f} |")
+    return lines
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--case", choices=("brunel", "microcircuit"))
@@ -153,7 +185,11 @@ def main():
     p.add_argument("--out", help="driver: JSON file for the rows")
     p.add_argument("--alltoallv", action="store_true",
                    help="driver: also run NEUROSIM_EXCHANGE=alltoallv on more than one rank")
+    p.add_argument("--model", action="store_true", help="print the scaling model's table")
     args = p.parse_args()
+    if args.model:
+        print("\n".join(scaling_model()))
+        return
     if args.ranks:
         args.cases = [(c, float(s), float(d)) for c, s, d in
                       (x.split(":") for x in args.cases.split(","))]

@@ -170,6 +170,9 @@ def test_a_failing_rank_stops_every_rank_with_its_error(mode, expected):
     for line in caught:
         assert re.search(expected, line), line
     assert len({line.split(" caught ", 1)[1] for line in caught}) == 1
+    if mode == "nan":                   # log records from rank 0 only
+        built = [line for line in log.splitlines() if "over 3 MPI ranks" in line]
+        assert len(built) == 1 and built[0].startswith("LOG neurosim"), log
 
 
 @needs_mpi

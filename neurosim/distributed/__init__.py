@@ -149,7 +149,9 @@ def install_rank_hooks(comm) -> None:
     _installed = True
     rank = comm.Get_rank()
     if rank != 0:
-        logging.getLogger("neurosim").addFilter(lambda record: False)
+        # a level above CRITICAL on the package logger: its child loggers (level NOTSET)
+        # inherit it, so no neurosim record is created on the other ranks
+        logging.getLogger("neurosim").setLevel(logging.CRITICAL + 1)
     previous = sys.excepthook
 
     def abort_all(kind, value, tb):

@@ -106,7 +106,9 @@ class DistributedNumpyEngine(NumpyEngine):
                         elapsed = time.perf_counter() - wall
                         pending = bool(guard is not None and guard.pending)
                         if self.size > 1:
+                            t_vote = time.perf_counter()
                             votes = self.comm.allgather((pending, elapsed, failure is not None))
+                            self.exchanger.comm_seconds += time.perf_counter() - t_vote
                             pending = any(v[0] for v in votes)
                             elapsed = max(v[1] for v in votes)
                             if any(v[2] for v in votes):

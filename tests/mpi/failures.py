@@ -6,9 +6,11 @@ MODE ``nan``: neuron 3 of a 4-neuron population (owned by the last rank) blows u
 raises the SimulationError naming it. ``mismatch``: each rank passes another seed: the build
 refuses on every rank. ``uncaught``: the last rank raises outside neurosim before ``run()``,
 while the others enter it: the job is aborted instead of hanging. Each rank prints
-``rank R caught <type>: <message>`` for the errors it catches.
+``rank R caught <type>: <message>`` for the errors it catches; neurosim's log records (INFO)
+come from rank 0 only.
 """
 
+import logging
 import sys
 
 import numpy as np
@@ -17,6 +19,7 @@ import neurosim as ns
 
 
 def main(mode):
+    logging.basicConfig(level=logging.INFO, format="LOG %(name)s: %(message)s")
     seed = 7
     if mode == "mismatch":
         from mpi4py import MPI
