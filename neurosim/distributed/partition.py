@@ -278,6 +278,20 @@ def _chunk_pairs(rule, n_pre, t0, t1, excl, counts, rng):
     return src, post
 
 
+def _stable_order(row: np.ndarray) -> np.ndarray:
+    """``np.argsort(row, kind="stable")``, about twice as fast: one sort of the values
+    ``row << 32 | position`` (unique, so any sort is stable), positions read back."""
+    n = row.size
+    if n >= 2**32:
+        return np.argsort(row, kind="stable")
+    key = row.astype(np.int64)
+    key <<= 32
+    key |= np.arange(n, dtype=np.int64)
+    key.sort()
+    key &= 0xFFFFFFFF
+    return key
+
+
 def _local_synapses(net, pop_group, blocks, global_starts, n_global):
     """CSR synapse classes over global source rows, holding the synapses onto this rank's
     neurons (one class per constant delay, plus one with per-synapse delays)."""
@@ -296,8 +310,6 @@ def _local_synapses(net, pop_group, blocks, global_starts, n_global):
         for p in projs:
             a, b = blocks[p.post.index]
             pre, post, w, st = draw_block(net, p, a, b, k == "hetero")
-            order = np.argsort(pre, kind="stable")
-            pre, post, w = pre[order], post[order], w[order]
             g, off = pop_group[p.post.index]
             ch = g.model_cls.layout(g.options)[1][p.receptor]
             rows.append((pre + global_starts[p.pre.index]).astype(
@@ -305,7 +317,6 @@ def _local_synapses(net, pop_group, blocks, global_starts, n_global):
             cols.append((post - a + g.col_offset + ch * g.size + off).astype(np.int32))
             ws.append(w)
             if st is not None:
-                st = st[order]
                 steps.append(st)
                 if st.size:
                     max_delay = max(max_delay, int(st.max()))
@@ -313,7 +324,7 @@ def _local_synapses(net, pop_group, blocks, global_starts, n_global):
                 max_delay = max(max_delay, k)
             members.append((p, _compact_counts(np.bincount(pre, minlength=p.pre.size))))
         row = np.concatenate(rows)
-        order = np.argsort(row, kind="stable")       # members in order within a row
+        order = _stable_order(row)          # by row; within a row members, then draw order
         idx_t = np.int32 if row.size < 2**31 - 1 else np.int64
         indptr = np.zeros(n_global + 1, idx_t)
         np.cumsum(np.bincount(row, minlength=n_global), out=indptr[1:])
