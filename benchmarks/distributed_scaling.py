@@ -41,7 +41,6 @@ def build(case: str, scale: float):
 
 
 def measure(case: str, scale: float, duration: float, warmup: float) -> dict | None:
-    import neurosim as ns  # noqa: F401
     t0 = time.perf_counter()
     ref = build(case, scale)
     net = ref.network
@@ -136,8 +135,8 @@ def table_row(r: dict) -> str:
     comp = max(x["compute_s"] for x in r["per_rank"])
     comm = max(x["comm_s"] for x in r["per_rank"])
     return (f"| {r['case']} | {r['scale']} | {r['neurons']:,} | {r['synapses']:,} | "
-            f"{r['ranks']} | {r['exchange']} | {r['duration_ms']:g} | {r['rate_hz']:.1f} | {r['build_s']:.1f} | "
-            f"{r['run_s']:.2f} | {comp:.2f} | {comm:.2f} | {r['exchanges']} | "
+            f"{r['ranks']} | {r['exchange']} | {r['duration_ms']:g} | {r['rate_hz']:.1f} | "
+            f"{r['build_s']:.1f} | {r['run_s']:.2f} | {comp:.2f} | {comm:.2f} | {r['exchanges']} | "
             f"{r['empty_exchange_us']:.0f} | {r['ranks_per_source']:.2f} |")
 
 

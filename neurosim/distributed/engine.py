@@ -75,11 +75,11 @@ class DistributedNumpyEngine(NumpyEngine):
     def timings(self) -> dict:
         """Wall seconds of this rank: ``compute`` (stepping, delivery, recording) and
         ``communication`` (the exchanges' collectives, waiting for the slowest rank
-        included), the number of ``exchanges``, ``interval_steps`` (d_min) and the bytes this
-        rank received."""
+        included), the number of ``exchanges``, ``interval_steps`` (d_min), the ``exchange``
+        collective and the bytes this rank received."""
         x = self.exchanger
-        return {"ranks": self.size, "exchange": x.mode, "rank": self.rank, "interval_steps": self.L.d_min,
-                "compute": self.compute_seconds, "communication": x.comm_seconds,
+        return {"ranks": self.size, "rank": self.rank, "exchange": x.mode,
+                "interval_steps": self.L.d_min, "compute": self.compute_seconds, "communication": x.comm_seconds,
                 "exchanges": x.exchanges, "bytes_received": x.bytes_received}
 
     # -- the loop -------------------------------------------------------------------------------
@@ -333,13 +333,11 @@ class DistributedNumpyEngine(NumpyEngine):
         c = self.L.classes[ci]
         start = self.L.global_starts[proj.pre.index]
         rows = np.arange(start, start + proj.pre.size)
-        lens = (c.indptr[rows + 1] - c.indptr[rows]).astype(np.int64)
         before = np.zeros(proj.pre.size, np.int64)
         for p2, counts in c.members[:m]:
             if p2.pre is proj.pre:
                 before += counts
         counts = c.members[m][1].astype(np.int64)
-        del lens
         from ..engine.layout import _ranges
         pos = _ranges(c.indptr[rows].astype(np.int64) + before, counts)
         pre = np.repeat(np.arange(proj.pre.size, dtype=np.int32), counts)
