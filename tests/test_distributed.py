@@ -292,3 +292,27 @@ def test_fixed_probability_per_target_has_the_expected_number_of_synapses():
     first = proj.sources[proj.targets == 0]
     other = proj.sources[proj.targets == TARGET_CHUNK]
     assert not np.array_equal(np.sort(first), np.sort(other))
+
+
+def test_triplet_stdp_distributed_equals_the_single_process_engine():
+    """TripletSTDP across ranks (here the distributed scheme on one process, exchange every
+    d_min = 3 steps): with connectivity both schemes draw alike (AllToAll, constant weights and
+    delays), the spikes and learnt weights are the single-process engine's."""
+    def run(distributed):
+        net = ns.Network(dt=0.1, seed=5, device="cpu", distributed=distributed)
+        src = net.add_population(15, ns.PoissonSource(rate=np.linspace(20.0, 60.0, 15)))
+        post = net.add_population(10, ns.LIF(v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0,
+                                             synapse="delta"),
+                                  initial={"v": ns.Uniform(-60.0, -50.0)})
+        proj = net.connect(src, post, ns.AllToAll(), weight=2.0, delay=0.3,
+                           plasticity=ns.TripletSTDP(w_min=0.0, w_max=4.0, A2_plus=0.05,
+                                                     A3_plus=0.05, A2_minus=0.05))
+        net.add_poisson_input(post, rate=300.0, weight=1.0, n_sources=10)
+        mon = net.record_spikes(post)
+        net.run(150.0)
+        return mon.steps, mon.indices, proj.weights
+    ref, dist = run(False), run(True)
+    assert ref[0].size > 20
+    assert np.any(ref[2] != 2.0)
+    for a, b in zip(ref, dist):
+        np.testing.assert_array_equal(a, b)
