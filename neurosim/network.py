@@ -111,6 +111,12 @@ class Network:
     GPU for the projections it supports, else the host); see
     :mod:`neurosim.engine.device_connect`.
 
+    ``comm`` / ``distributed``: MPI (:mod:`neurosim.distributed`, ``docs/distributed.md``).
+    Under ``mpirun -n R`` (R > 1) the network is spread over ``MPI.COMM_WORLD`` by default; an
+    explicit mpi4py ``comm`` spreads it over that communicator; ``distributed=True`` uses the
+    distributed scheme even on one process (the same spikes as on any number of ranks),
+    ``distributed=False`` never does. Distributed runs use the NumPy engine on each rank.
+
     Every argument of every method is validated at the call (see ``neurosim._validate``):
     numbers must be real numbers (not strings, booleans or complex), flags ``True``/``False``,
     and values stored in the float32 state, weights or inputs (weights, initial and set
@@ -123,7 +129,7 @@ class Network:
     """
 
     def __init__(self, dt: float = 0.1, device: str = "auto", seed: int | None = None,
-                 connectivity: str = "auto"):
+                 connectivity: str = "auto", comm=None, distributed: bool | None = None):
         self.dt = V.positive("Network", "dt", dt)
         if self.dt < MIN_DT:
             raise ValueError(f"Network: dt must be >= {MIN_DT} ms (1 us, NEST's finest default "
@@ -137,8 +143,14 @@ class Network:
             raise ValueError("Network: connectivity='device' draws connections with the CUDA "
                              "kernels, but device='cpu' runs NumPy; use device='cuda' (or "
                              "'cuda:host'), or connectivity='host'")
+        from .distributed import check_network_options, resolve
+        self.comm = resolve(comm, distributed)
+        if self.comm is not None:
+            check_network_options(self.comm, self.device, self.connectivity)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
+            if self.comm is not None:           # every rank must draw the same network
+                seed = self.comm.bcast(seed, root=0)
         self.seed = V.integer("Network", "seed", seed, minimum=0)
         self.populations: list[Population] = []
         self.projections: list[Projection] = []
@@ -158,6 +170,23 @@ class Network:
     @property
     def n_neurons(self) -> int:
         return sum(p.size for p in self.populations)
+
+    @property
+    def rank(self) -> int:
+        """This process's MPI rank (0 when the network is not distributed)."""
+        return 0 if self.comm is None else self.comm.Get_rank()
+
+    @property
+    def n_ranks(self) -> int:
+        """How many MPI ranks share the network (1 when it is not distributed)."""
+        return 1 if self.comm is None else self.comm.Get_size()
+
+    @property
+    def timings(self) -> dict | None:
+        """A distributed network's wall seconds so far on this rank, computing and
+        communicating apart (:attr:`neurosim.distributed.engine.DistributedNumpyEngine.
+        timings`); None otherwise."""
+        return getattr(self._engine, "timings", None)
 
     @property
     def backend(self) -> str | None:
@@ -451,6 +480,10 @@ class Network:
         monitors hold. ``ns.load(path, device=...)`` continues from it exactly, spike for
         spike; the format is described in :mod:`neurosim.checkpoint`. Builds the network
         first if needed."""
+        if self.comm is not None:
+            raise NotImplementedError("save(): checkpoints of a network distributed over MPI "
+                                      "ranks are not supported yet; save it from one process "
+                                      "(distributed=False)")
         from .checkpoint import save
         save(self, path, monitors)
 
@@ -657,6 +690,11 @@ class Network:
 
     # -- internals -----------------------------------------------------------------------------
     def _ensure_built(self):
+        if self._engine is None and self.comm is not None:
+            from .distributed.build import build_engine as build_distributed
+            log.info("building network (%d neurons) over %d MPI ranks", self.n_neurons,
+                     self.n_ranks)
+            self._engine = build_distributed(self, self.comm)
         if self._engine is None:
             from .backends import select_backend
             from .engine import build_engine

@@ -109,7 +109,10 @@ class PlasticRuntime:
         self.engine, self.proj, self.rule = engine, proj, rule
         L = engine.L
         self.dt = L.dt
-        pre, post, w, steps = generate_projection(engine.net, proj, L.pop_group)
+        # a distributed engine draws the synapses onto its own neurons (neurosim.distributed)
+        draw = getattr(engine, "plastic_synapses", None)
+        pre, post, w, steps = (draw(proj) if draw is not None
+                               else generate_projection(engine.net, proj, L.pop_group))
         order = np.argsort(pre, kind="stable")
         self.n_pre, self.n_post = proj.pre.size, proj.post.size
         self.pre = np.ascontiguousarray(pre[order], np.int32)

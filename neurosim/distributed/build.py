@@ -1,0 +1,50 @@
+"""Building one rank's engine, with every rank agreeing on the outcome before any run."""
+
+from __future__ import annotations
+
+import logging
+
+from .exchange import agree
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(net) -> tuple:
+    """What every rank's description must share (the same script on every rank)."""
+    return (net.seed, net.dt,
+            tuple((p.name, p.size, type(p.model).__name__) for p in net.populations),
+            tuple((p.pre.index, p.post.index, repr(p.rule), p.receptor)
+                  for p in net.projections),
+            len(net.poisson_inputs), len(net.currents))
+
+
+def build_engine(net, comm):
+    """The engine of this rank's share of ``net`` (collective: every rank builds at once);
+    an exception on any rank is raised on every rank."""
+    rank, size = comm.Get_rank(), comm.Get_size()
+    error, engine = None, None
+    prints = comm.allgather(fingerprint(net)) if size > 1 else [fingerprint(net)]
+    try:
+        differ = [r for r, f in enumerate(prints) if f != prints[0]]
+        if differ:
+            names = ("seed", "dt", "populations", "projections", "Poisson inputs", "currents")
+            what = next(n for n, a, b in zip(names, prints[0], prints[differ[0]]) if a != b)
+            raise ValueError(f"Network: the MPI ranks describe different networks: the "
+                             f"{what} of rank {differ[0]} differs from rank 0's "
+                             f"({prints[differ[0]][names.index(what)]!r} against "
+                             f"{prints[0][names.index(what)]!r}); every rank must run the same "
+                             f"script with the same arguments (and an explicit seed or none)")
+        if net.homeostasis:
+            raise ValueError("distributed run: homeostasis across MPI ranks is not supported "
+                             "yet; run on one process (distributed=False)")
+        from .engine import DistributedNumpyEngine
+        from .partition import build_local_layout
+        layout = build_local_layout(net, rank, size)
+        engine = DistributedNumpyEngine(net, layout, comm)
+        log.info("distributed build: %d ranks, rank 0 holds %d neurons and %d synapses; spikes "
+                 "exchanged every %d steps", size, layout.n_total, layout.n_synapses,
+                 layout.d_min)
+    except Exception as exc:
+        error = exc
+    agree(comm, error)
+    return engine

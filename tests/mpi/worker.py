@@ -1,0 +1,151 @@
+"""Run by tests/test_distributed.py, on one process or under ``mpirun -n R``: builds small
+versions of the reference networks (Brunel, COBA, the microcircuit), runs them, and writes the
+spikes, a state trace and the drawn connectivity of each (rank 0) to ``OUT.npz``.
+
+The networks are built exactly as a user script would build them: ``Network()`` finds the
+communicator itself (``mpirun`` with more than one process) or is told by
+``NEUROSIM_DISTRIBUTED=1`` (one process, the same distributed scheme).
+
+    python tests/mpi/worker.py OUT.npz [case ...]
+"""
+
+import sys
+
+import numpy as np
+
+import neurosim as ns
+from neurosim.networks import brunel_2000, potjans_diesmann, vogels_abbott_coba
+
+
+def brunel():
+    ref = brunel_2000(n_exc=800, epsilon=0.1, seed=11, device="cpu")
+    return ref, 200.0
+
+
+def coba():
+    ref = vogels_abbott_coba(n_exc=800, n_inh=200, p=0.05, seed=5, device="cpu")
+    return ref, 60.0
+
+
+def coba_stdp():
+    """Vogels-Abbott COBA neurons (smaller, Poisson-driven) whose excitatory synapses learn:
+    STDP (all pairs, additive) with delays of 0.1-1 ms onto the excitatory neurons, and
+    multiplicative nearest-neighbour STDP onto the inhibitory ones."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=8, device="cpu")
+    model = ns.LIFCond(cm=200.0, tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0,
+                       tau_refrac=5.0, tau_syn_E=5.0, tau_syn_I=10.0, e_rev_E=0.0,
+                       e_rev_I=-80.0)
+    init = {"v": ns.Normal(-55.0, 5.0)}
+    exc = net.add_population(400, model, name="exc", initial=init)
+    inh = net.add_population(100, model, name="inh", initial=init)
+    stdp = ns.STDP(A_plus=0.3, A_minus=0.32, w_min=0.0, w_max=12.0)
+    net.connect(exc, exc, ns.FixedProbability(0.05), weight=ns.Uniform(2.0, 8.0),
+                delay=ns.Uniform(0.1, 1.0), plasticity=stdp)
+    net.connect(exc, inh, ns.FixedIndegree(20), weight=6.0, delay=0.5,
+                plasticity=ns.STDP(A_plus=0.2, A_minus=0.2, w_min=0.0, w_max=10.0,
+                                   pairing="nearest_reduced", update="multiplicative"))
+    for post in (exc, inh):
+        net.connect(inh, post, ns.FixedProbability(0.05), weight=67.0, delay=0.1,
+                    receptor="inhibitory")
+        net.add_poisson_input(post, rate=2000.0, weight=3.0)
+    mons = {"exc": net.record_spikes(exc), "inh": net.record_spikes(inh)}
+    return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons), 60.0
+
+
+def microcircuit():
+    ref = potjans_diesmann(scale=0.01, k_scale=0.05, seed=3, device="cpu", thalamic=True,
+                           thalamic_start=20.0, thalamic_duration=10.0)
+    return ref, 50.0
+
+
+def exact():
+    """Connectivity without random draws (AllToAll, OneToOne, constant weights and delays),
+    so the single-process engine (distributed=False) builds the same network as the
+    distributed scheme: the two must give the same spikes, bit for bit. Two delays (d_min = 8
+    steps), per-neuron currents, a Poisson input, Poisson and scheduled spike sources."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=21, device="cpu")
+    model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
+                   synapse="delta")
+    exc = net.add_population(40, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
+    inh = net.add_population(11, model, name="inh", initial={"v": ns.Uniform(-60.0, -50.0)})
+    noise = net.add_population(13, ns.PoissonSource(rate=np.linspace(50.0, 200.0, 13)),
+                               name="noise")
+    times = [[5.0, 20.0], [], [7.5]] * 3 + [[1.0], [3.0]]
+    sched = net.add_population(11, ns.SpikeSource(times), name="sched")
+    net.connect(exc, exc, ns.AllToAll(allow_self=False), weight=0.2, delay=1.5)
+    net.connect(exc, inh, ns.AllToAll(), weight=0.3, delay=0.8)
+    net.connect(inh, exc, ns.AllToAll(), weight=-0.9, delay=0.8, receptor="inhibitory")
+    net.connect(noise, exc, ns.AllToAll(), weight=0.5, delay=1.0)
+    net.connect(sched, inh, ns.OneToOne(), weight=2.0, delay=2.0)
+    net.add_poisson_input(exc, rate=800.0, weight=0.6, n_sources=10)
+    net.inject(inh, ns.DCCurrent(np.linspace(100.0, 300.0, 11), start=2.0, stop=60.0))
+    net.inject(exc, ns.StepCurrent([10.0, 30.0], [np.linspace(0, 200.0, 40), np.full(40, 50.0)]))
+    mons = {"exc": net.record_spikes(exc), "inh": net.record_spikes(inh),
+            "noise": net.record_spikes(noise, indices=[0, 5, 12])}
+    return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons), 80.0
+
+
+def exact_stdp():
+    """As ``exact`` (the single-process engine draws the same network), with plastic synapses:
+    the excitatory neurons receive only plastic AllToAll synapses (multiplicative all-pairs
+    STDP from Poisson sources, delay 1 ms; restricted nearest-neighbour STDP among themselves,
+    delay 0.3 ms) and their Poisson drive, so the order of the float32 sums into their ring
+    cells is the same in both engines."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=23, device="cpu")
+    model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
+                   synapse="delta")
+    exc = net.add_population(30, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
+    inh = net.add_population(7, model, name="inh", initial={"v": ns.Uniform(-60.0, -50.0)})
+    noise = net.add_population(20, ns.PoissonSource(rate=np.linspace(20.0, 80.0, 20)),
+                               name="noise")
+    net.connect(noise, exc, ns.AllToAll(), weight=1.5, delay=1.0,
+                plasticity=ns.STDP(A_plus=0.2, A_minus=0.22, w_min=0.0, w_max=4.0,
+                                   update="multiplicative"))
+    net.connect(exc, exc, ns.AllToAll(allow_self=False), weight=0.3, delay=0.3,
+                plasticity=ns.STDP(A_plus=0.05, A_minus=0.05, w_min=0.0, w_max=1.0,
+                                   pairing="nearest_reduced", update="multiplicative"))
+    net.connect(exc, inh, ns.AllToAll(), weight=0.4, delay=0.5)
+    net.add_poisson_input(exc, rate=500.0, weight=0.8, n_sources=10)
+    mons = {"exc": net.record_spikes(exc), "inh": net.record_spikes(inh)}
+    return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons), 100.0
+
+
+CASES = {"brunel": brunel, "coba": coba, "coba_stdp": coba_stdp, "microcircuit": microcircuit,
+         "exact": exact, "exact_stdp": exact_stdp}
+
+
+def main(out, names):
+    results = {}
+    for name in names:
+        ref, duration = CASES[name]()
+        net = ref.network
+        pop = next(iter(ref.populations.values()))
+        vmon = net.record_state(pop, "v", indices=np.arange(0, pop.size, 7))
+        net.run(duration / 2)
+        net.run(duration / 2)
+        for key, mon in ref.monitors.items():
+            results[f"{name}/{key}/steps"] = mon.steps
+            results[f"{name}/{key}/indices"] = mon.indices
+        results[f"{name}/v"] = vmon.values
+        results[f"{name}/v_times"] = vmon.times
+        results[f"{name}/v_end"] = net.get_state(pop, "v")
+        for i in (0, 1):
+            proj = net.projections[i]
+            for kind in ("sources", "targets", "weights", "delays"):
+                results[f"{name}/proj{i}/{kind}"] = getattr(proj, kind)
+        results[f"{name}/ranks"] = np.array(net.n_ranks)
+        t = net.timings
+        if net.rank == 0:
+            print(f"{name}: {sum(m.num_spikes for m in ref.monitors.values())} spikes on "
+                  f"{net.n_ranks} ranks; timings {t}", flush=True)
+    if results and ns.Network is not None:
+        rank = net.rank
+        if rank == 0:
+            np.savez(out, **results)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:] or list(CASES))
