@@ -430,6 +430,7 @@ class Network:
                 raise ValueError(f"run(): every must be a multiple of dt = {self.dt} ms, got "
                                  f"{every}")
             every_steps = int(round(k))
+            self._refuse_distributed("run(every=..., callback=...)")
         if max_steps is not None:
             max_steps = V.integer("run()", "max_steps", max_steps, minimum=1)
         steps = duration / self.dt
@@ -545,6 +546,7 @@ class Network:
         before now ("nearest_reduced" pairing: no last spikes); weights, eligibility, spikes in
         flight and homeostasis are kept."""
         where = "reset_traces()"
+        self._refuse_distributed(where)
         plastic = [p for p in self.projections if p.plasticity is not None]
         if projections is not None:
             projections = V.sequence_of(where, "projections", projections, Projection,
@@ -585,6 +587,7 @@ class Network:
                     del engine
             V.choice(where, "variable", variable, names)
             return "neuron", target, None
+        self._refuse_distributed(where)
         if isinstance(target, Projection):
             if target.network is not self:
                 raise ValueError(f"{where}: projection {target.name!r} belongs to another "
@@ -647,6 +650,7 @@ class Network:
         times of neuron ``i`` (as ``ns.SpikeSource``), all after the current time; they
         replace the spikes not yet emitted, or with ``append=True`` are added to them."""
         where = "set_spike_times()"
+        self._refuse_distributed(where)
         self._check_own(where, "population", population)
         if not isinstance(population.model, SpikeSource):
             raise ValueError(f"{where}: population {population.name!r} is a "
@@ -660,13 +664,24 @@ class Network:
         of this population (0 removes it). Works whether or not the population had currents
         when the network was built."""
         where = "set_current()"
+        self._refuse_distributed(where)
         self._check_own(where, "population", population)
         if population.model.is_source:
             raise ValueError(f"{where}: population {population.name!r} is a spike source "
                              f"({type(population.model).__name__}), which takes no current")
         self._ensure_built().stim.set_current(population, amplitude)
 
+    def _refuse_distributed(self, where: str) -> None:
+        """Stimulus changes, callbacks and plasticity-state access are not distributed yet:
+        refused on every rank before any work (the ranks would otherwise disagree)."""
+        if self.comm is not None:
+            raise NotImplementedError(
+                f"{where}: not supported yet on a network distributed over MPI ranks "
+                f"(stimulus protocols, run(every=..., callback=...) and plasticity state run "
+                f"on one process: Network(distributed=False))")
+
     def _stimulus_target(self, where: str, target):
+        self._refuse_distributed(where)
         if isinstance(target, PoissonInput):
             if not any(inp is target for inp in self.poisson_inputs):
                 raise ValueError(f"{where}: this Poisson input belongs to another network")

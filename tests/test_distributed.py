@@ -17,6 +17,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import re
+
 import numpy as np
 import pytest
 
@@ -245,6 +247,30 @@ def test_unsupported_features_say_so():
         proj.weights = np.ones(30)
     with pytest.raises(NotImplementedError, match="checkpoints"):
         net.save("/nonexistent/x.npz")
+
+
+def test_stimulus_protocols_and_plastic_state_are_refused_when_distributed():
+    """Not distributed yet: refused on every rank before any work, naming the call."""
+    net = ns.Network(seed=1, distributed=True)
+    src = net.add_population(5, ns.PoissonSource(rate=10.0))
+    times = net.add_population(2, ns.SpikeSource([[1.0], [2.0]]))
+    a = net.add_population(10, ns.LIF())
+    drive = net.add_poisson_input(a, rate=100.0, weight=10.0)
+    plastic = net.connect(src, a, ns.FixedIndegree(2), weight=1.0, plasticity=ns.STDP())
+    net.connect(times, a, ns.FixedIndegree(1), weight=1.0)
+    calls = {
+        "set_rates()": lambda: net.set_rates(src, 20.0),
+        "get_rates()": lambda: net.get_rates(drive),
+        "set_spike_times()": lambda: net.set_spike_times(times, [[5.0], [6.0]]),
+        "set_current()": lambda: net.set_current(a, 10.0),
+        "reset_traces()": lambda: net.reset_traces(),
+        "run(every=..., callback=...)": lambda: net.run(2.0, every=1.0, callback=print),
+        "get_state()": lambda: net.get_state(plastic, "pre.x"),
+    }
+    for where, call in calls.items():
+        with pytest.raises(NotImplementedError, match=re.escape(where) + ".*distributed over MPI"):
+            call()
+    assert net.t == 0.0
 
 
 def test_timings_split_compute_and_communication():
