@@ -21,6 +21,7 @@ from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 log = logging.getLogger(__name__)
 
 MIN_DT = 1e-3                   # ms: the smallest time step (NEST's default resolution floor)
+PRECISIONS = {"single": np.float32, "double": np.float64}   # Network(precision=...) -> dtype
 MAX_RUN_STEPS = 10**8           # steps one run() call takes at most unless told otherwise
 
 
@@ -92,7 +93,7 @@ class Projection:
         values = V.per_neuron("Projection.weights", "weights", values, self.n_synapses)
         _check_sign(f"Projection.weights of {self.name!r}", self.post.model, self.receptor,
                     (float(values.min()), float(values.max())) if values.size else (0.0, 0.0))
-        self._engine().set_weights(self, values.astype(np.float32))
+        self._engine().set_weights(self, values.astype(self.network.dtype))
 
 
 class Network:
@@ -108,7 +109,13 @@ class Network:
     on every backend for a seed), ``"device"`` (by the CUDA kernels on the GPU: fast, no host
     memory; a different draw from the same distributions) or ``"auto"`` (the device on a real
     GPU for the projections it supports, else the host); see
-    :mod:`neurosim.engine.device_connect`.
+    :mod:`neurosim.engine.device_connect`; ``precision``: the floating type of the simulation,
+    ``"single"`` (float32, the default) or ``"double"`` (float64): state, model constants
+    (derived in float64 on the host, then kept as they are instead of rounded to float32),
+    weights, delivered input, plasticity traces and weights, and the values that
+    :meth:`get_state` and the state monitors return, on every backend (the CUDA kernels are
+    compiled in a double variant). Double costs twice the memory of those arrays and, on most
+    GPUs, much more time; it is for checks of accuracy, e.g. against a float64 reference.
 
     Every argument of every method is validated at the call (see ``neurosim._validate``):
     numbers must be real numbers (not strings, booleans or complex), flags ``True``/``False``,
@@ -122,7 +129,7 @@ class Network:
     """
 
     def __init__(self, dt: float = 0.1, device: str = "auto", seed: int | None = None,
-                 connectivity: str = "auto"):
+                 connectivity: str = "auto", precision: str = "single"):
         self.dt = V.positive("Network", "dt", dt)
         if self.dt < MIN_DT:
             raise ValueError(f"Network: dt must be >= {MIN_DT} ms (1 us, NEST's finest default "
@@ -132,6 +139,7 @@ class Network:
         from .engine.device_connect import MODES
         self.device = V.choice("Network", "device", device, DEVICES)
         self.connectivity = V.choice("Network", "connectivity", connectivity, MODES)
+        self.precision = V.choice("Network", "precision", precision, tuple(PRECISIONS))
         if self.connectivity == "device" and self.device == "cpu":
             raise ValueError("Network: connectivity='device' draws connections with the CUDA "
                              "kernels, but device='cpu' runs NumPy; use device='cuda' (or "
@@ -153,6 +161,12 @@ class Network:
     def t(self) -> float:
         """Simulated time so far (ms)."""
         return self._steps_done * self.dt
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The floating type of state, weights and input: float32 (``precision="single"``) or
+        float64 (``"double"``)."""
+        return np.dtype(PRECISIONS[self.precision])
 
     @property
     def n_neurons(self) -> int:
@@ -408,7 +422,8 @@ class Network:
         save(self, path, monitors)
 
     def get_state(self, population: Population, variable: str) -> np.ndarray:
-        """A copy of a state variable of ``population`` (float32 array)."""
+        """A copy of a state variable of ``population`` (an array of the network's
+        :attr:`dtype`: float32, or float64 with ``precision="double"``)."""
         where = "get_state()"
         self._check_own(where, "population", population)
         V.choice(where, "variable", variable, population.state_names)
@@ -419,7 +434,7 @@ class Network:
         where = "set_state()"
         self._check_own(where, "population", population)
         V.choice(where, "variable", variable, population.state_names)
-        arr = V.per_neuron(where, "value", value, population.size).astype(np.float32)
+        arr = V.per_neuron(where, "value", value, population.size).astype(self.dtype)
         self._ensure_built().set_state(population, variable, arr)
 
     def to_neo(self, name: str | None = None):
