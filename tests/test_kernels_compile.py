@@ -24,7 +24,9 @@ def test_every_kernel_file_compiles_cleanly(route):
     assert report.ok, report.format()
     files = nvrtc_check.default_files()
     assert len(files) > len(list_kernel_files())          # the generated model kernels too
-    assert len(report.results) == len(files) * len(nvrtc_check.ARCHS)
+    # each file in both variants: float, and double (-DNS_DOUBLE=1, precision="double")
+    assert len(report.results) == len(files) * len(nvrtc_check.ARCHS) * 2
+    assert {r.precision for r in report.results} == {"single", "double"}
     for result in report.results:
         expected = {name for name, _ in kernel_names(load_source(result.file))}
         assert {k.name for k in result.kernels} == expected, result.file
@@ -35,7 +37,7 @@ def test_errors_name_the_real_file_and_line(tmp_path):
     (tmp_path / "bad.cuh").write_text("// header\n\nNS_DEVICE int f() { return nope; }\n")
     (tmp_path / "bad.cu").write_text('#include "common.cuh"\n#include "bad.cuh"\n'
                                      "NS_GLOBAL void k(int *x) { x[0] = f(); }\n")
-    report = nvrtc_check.check([tmp_path / "bad.cu"], archs=("sm_80",))
+    report = nvrtc_check.check([tmp_path / "bad.cu"], archs=("sm_80",), precisions=("single",))
     assert not report.ok
     (result,) = report.results
     assert any(f"{tmp_path / 'bad.cuh'}(3)" in e and "nope" in e for e in result.errors), \
@@ -45,7 +47,8 @@ def test_errors_name_the_real_file_and_line(tmp_path):
 def test_warnings_fail_the_check(tmp_path):
     (tmp_path / "warn.cu").write_text('#include "common.cuh"\n'
                                       "NS_GLOBAL void k(int *x) { int unused; x[0] = 1; }\n")
-    report = nvrtc_check.check([tmp_path / "warn.cu"], archs=("sm_90",))
+    report = nvrtc_check.check([tmp_path / "warn.cu"], archs=("sm_90",),
+                               precisions=("single",))
     assert not report.ok and report.results[0].warnings
     assert "unused" in report.format()
 
