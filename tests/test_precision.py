@@ -149,3 +149,26 @@ def test_double_with_plasticity_is_refused_before_any_work():
     with pytest.raises(ValueError, match=r"precision='double'.*STDP"):
         net.run(1.0)
     assert net.t == 0.0
+
+
+def test_memory_estimates_count_8_bytes_per_value_in_double():
+    """Host and device estimates: weights, ring and state take 8 bytes a value in double."""
+    from neurosim.engine.device_memory import device_bytes
+    from neurosim.engine.layout import build_layout
+    from neurosim.engine.memory import host_bytes, planned_classes
+
+    def estimates(precision):
+        net = ns.Network(dt=DT, device="cpu", seed=3, precision=precision)
+        pop = net.add_population(500, ns.LIF())
+        net.connect(pop, pop, ns.FixedIndegree(40), weight=5.0, delay=2.0)
+        classes, max_delay = planned_classes(net)
+        return device_bytes(build_layout(net)), host_bytes(net, classes, max_delay)
+
+    (dev1, host1), (dev2, host2) = estimates("single"), estimates("double")
+    n_syn = 500 * 40
+    assert dev2["synapses"] - dev1["synapses"] == 4 * n_syn           # float64 weights
+    assert host2["synapses"] - host1["synapses"] == 4 * n_syn
+    assert dev2["delay ring"] == 2 * dev1["delay ring"] > 0
+    assert host2["delay ring"] == 2 * host1["delay ring"] > 0
+    assert dev2["neuron state"] - dev1["neuron state"] == 4 * 500 * 3    # v, i_syn_e, i_syn_i
+    assert host2["neuron state"] > host1["neuron state"]
