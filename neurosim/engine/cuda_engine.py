@@ -52,7 +52,7 @@ Kernel arguments are bound by name: each kernel's parameter list is parsed from 
 value of the same name — the neuron kernels' constants are the model's ``constants()`` keys and
 their state arrays its state variables, so a mismatch between a model and its kernel is an
 error at build time. Every scalar is a typed NumPy scalar. Per-neuron constants: each constant
-is a ``const float *`` (one value for the group, or one per neuron) and ``per_neuron`` has bit
+is a ``const ns_real *`` (one value for the group, or one per neuron) and ``per_neuron`` has bit
 ``k`` set when the k-th constant parameter holds one value per neuron.
 
 Non-finite state: the neuron kernels flag the first step in which any state value is NaN or
