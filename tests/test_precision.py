@@ -123,11 +123,14 @@ def test_double_everywhere_the_user_sees_it(tmp_path):
     path = tmp_path / "double.npz"
     net.save(path)
     back = ns.load(path, device="cpu")
-    assert back.precision == "double" and back.projections[0].weights.dtype == np.float64
+    host = ns.load(path, device="cuda:host")           # the double kernels continue it too
+    assert back.precision == host.precision == "double"
+    assert back.projections[0].weights.dtype == np.float64
     net.run(20.0)
-    back.run(20.0)
-    np.testing.assert_array_equal(net.get_state(pop, "v"),
-                                  back.get_state(back.populations[0], "v"))
+    for other in (back, host):
+        other.run(20.0)
+        np.testing.assert_array_equal(net.get_state(pop, "v"),
+                                      other.get_state(other.populations[0], "v"))
     assert mon.values.dtype == np.float64
     single = ns.Network(dt=DT, device="cpu", seed=4)
     assert single.precision == "single" and single.dtype == np.float32

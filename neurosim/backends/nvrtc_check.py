@@ -127,7 +127,8 @@ class CompileResult:
         return [k for k in self.kernels if k.spill_stores or k.spill_loads]
 
     def problems(self) -> list[str]:
-        where = f"{self.file} [{self.arch}, {self.route}, {self.precision}]"
+        variant = ", double" if self.precision == "double" else ""
+        where = f"{self.file} [{self.arch}, {self.route}{variant}]"
         out = [f"{where}: error: {e}" for e in self.errors]
         out += [f"{where}: warning: {w}" for w in self.warnings]
         out += [f"{where}: {k.name} spills {k.spill_stores} B stores / {k.spill_loads} B loads"
