@@ -16,10 +16,15 @@ import argparse
 import inspect
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
-import neurosim as ns
-from neurosim.networks.classic import vogels_abbott_coba
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+import neurosim as ns  # noqa: E402
+from neurosim.networks.classic import vogels_abbott_coba  # noqa: E402
 
 
 def measure(device: str, precision: str, repeats: int, ms: float) -> dict:
