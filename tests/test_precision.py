@@ -175,3 +175,16 @@ def test_memory_estimates_count_8_bytes_per_value_in_double():
     assert host2["delay ring"] == 2 * host1["delay ring"] > 0
     assert dev2["neuron state"] - dev1["neuron state"] == 4 * 500 * 3    # v, i_syn_e, i_syn_i
     assert host2["neuron state"] > host1["neuron state"]
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda:host"])
+def test_double_state_that_overflows_float64_is_reported(device):
+    """v squares each step: beyond float32's range at once, float64's only at the 4th step; the
+    non-finite check names it in the step where float64 overflows."""
+    blowup = ns.NeuronModel("precision_blowup", parameters={"k": 10.0}, state={"v": 1e30},
+                            update="v += dt * k * v * v", threshold="v < -1e30", reset="v = 0")
+    net = ns.Network(dt=DT, device=device, seed=1, precision="double")
+    pop = net.add_population(3, blowup())
+    with pytest.raises(ns.SimulationError, match="'v' became non-finite") as err:
+        net.run(1.0)
+    assert err.value.t_ms == pytest.approx(0.4)
