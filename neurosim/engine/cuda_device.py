@@ -52,8 +52,12 @@ def _cupy_module(filename: str, double: bool = False):
     from ..backends.cupy_options import RAWMODULE_OPTIONS
     key = (filename, cupy.cuda.Device().id, double)
     if key not in _RAW_MODULES:   # CuPy adds the rest (cupy_options) and caches the cubin on disk
-        options = RAWMODULE_OPTIONS + ((DOUBLE_OPTION,) if double else ())
-        _RAW_MODULES[key] = cupy.RawModule(code=load_source(filename), options=options)
+        if double:                # the double variant: cupy_options' tuple + DOUBLE_OPTION
+            _RAW_MODULES[key] = cupy.RawModule(code=load_source(filename),
+                                               options=RAWMODULE_OPTIONS + (DOUBLE_OPTION,))
+        else:
+            source = load_source(filename)
+            _RAW_MODULES[key] = cupy.RawModule(code=source, options=RAWMODULE_OPTIONS)
     return _RAW_MODULES[key]
 
 

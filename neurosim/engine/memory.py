@@ -13,9 +13,9 @@ the host layout is drawn, and again, precisely, from the drawn layout.
 Bytes per synapse (host, NumPy engine; ``n`` synapses of a projection):
 
 - stored: int32 target column + float32 weight (float64 with ``precision="double"``: every
-  float32 array of these estimates counts 8 bytes then), plus a uint8 (int16 from 256 steps) delay in a
-  class with per-synapse delays: 8 or 9 (10) B; per class an int32 (int64 from 2^31 synapses)
-  row pointer per neuron;
+  float32 array of these estimates counts 8 bytes then), plus a uint8 (int16 from 256 steps)
+  delay in a class with per-synapse delays: 8 or 9 (10) B; per class an int32 (int64 from 2^31
+  synapses) row pointer per neuron;
 - build peak, on top of what is stored (:data:`DRAW_BYTES`): the transient arrays of drawing one
   projection grouped by source (``Rule.generate_by_source``, measured with tracemalloc: keys
   and int32 targets for ``FixedIndegree``, int64 pairs for the generic rules) plus, per source
@@ -311,8 +311,8 @@ def check_host_memory(parts: dict, what: str, extra: int = 0) -> None:
 
 def recording_bytes(net, steps: int) -> dict:
     """Host bytes the monitors will add over a run of ``steps`` steps, by monitor (state
-    samples: float32 (float64 in double precision) per recorded neuron plus an int64 step per sample; rates: an int64 count
-    per step). Spike monitors grow with the spikes, unknown beforehand: not counted."""
+    samples: float32 (float64 in double precision) per recorded neuron plus an int64 step per
+    sample; rates: an int64 count per step). Spike monitors grow with the spikes, unknown beforehand: not counted."""
     from ..monitors import RateMonitor, StateMonitor
     out = {}
     for mon in net.monitors:
