@@ -66,17 +66,21 @@ class _NeuronGroup:
         self.r_idx = _EMPTY
         self.last = _EMPTY
         self.zero = np.zeros(self.flat.size, dtype)
+        if self.flat.dtype == np.float64:
+            self.finite = self._finite64
 
     def finite(self) -> bool:
         """Whether every state value is finite: one BLAS dot of all the group's state with
         zeros (``x * 0`` is 0 for a finite ``x`` and NaN for inf or NaN), about 1 us for 10^4
-        values, so the check runs every step. In float64 the minimum and the maximum instead
-        (NaN propagates through both; an inf is one of them): OpenBLAS runs ``ddot`` on several
-        threads from 10^4 values, milliseconds a step on a busy machine."""
-        if self.flat.dtype == np.float64:
-            f = self.flat
-            return not f.size or bool(np.isfinite(f.min()) and np.isfinite(f.max()))
+        values, so the check runs every step (float64 state: :meth:`_finite64`)."""
         return self.flat.dot(self.zero) == 0.0
+
+    def _finite64(self) -> bool:
+        """:meth:`finite` for float64 state: the minimum and the maximum (NaN propagates
+        through both; an inf is one of them). OpenBLAS runs ``ddot`` on several threads from
+        10^4 values: milliseconds a step on a busy machine."""
+        f = self.flat
+        return not f.size or bool(np.isfinite(f.min()) and np.isfinite(f.max()))
 
     def step(self, n: int, row) -> np.ndarray:
         s, c = self.s, self.c
