@@ -20,7 +20,8 @@
  *   - prefer ns_u64 (unsigned long long, the type CUDA's 64-bit atomics take)
  *     to uint64_t, which is `unsigned long` on Linux;
  *   - loop with NS_GRID_STRIDE_LOOP(i, n) so any launch size is correct;
- *   - float32 state and weights, int32 indices; precompute transcendental
+ *   - ns_real state, weights and delivered input (float, or double in a module
+ *     compiled with -DNS_DOUBLE=1), int32 indices; precompute transcendental
  *     constants on the host (CuPy compiles with -ftz=true and contracts FMAs).
  *
  * NS_HOST is 1 in the host build and 0 on the GPU: wrap kernels that need
@@ -73,6 +74,38 @@ typedef unsigned long long ns_u64;
 typedef double ns_real;
 #else
 typedef float ns_real;
+#endif
+
+/* Math and rounding on ns_real: the float functions (expf, __fmul_rn...) in a
+ * float module, exactly the code of a kernel written with them, and the double
+ * ones in a double module. NS_LIT(1.1f, 1.1): a literal that is not exact in
+ * float, written in both precisions (exact literals such as 0.5f need none). */
+#if defined(NS_DOUBLE) && NS_DOUBLE
+#define ns_exp(x) exp(x)
+#define ns_expm1(x) expm1(x)
+#define ns_log(x) log(x)
+#define ns_sqrt(x) sqrt(x)
+#define ns_fabs(x) fabs(x)
+#define ns_fmin(a, b) fmin(a, b)
+#define ns_fmax(a, b) fmax(a, b)
+#define ns_add_rn(a, b) __dadd_rn(a, b)
+#define ns_sub_rn(a, b) __dsub_rn(a, b)
+#define ns_mul_rn(a, b) __dmul_rn(a, b)
+#define ns_div_rn(a, b) __ddiv_rn(a, b)
+#define NS_LIT(f, d) (d)
+#else
+#define ns_exp(x) expf(x)
+#define ns_expm1(x) expm1f(x)
+#define ns_log(x) logf(x)
+#define ns_sqrt(x) sqrtf(x)
+#define ns_fabs(x) fabsf(x)
+#define ns_fmin(a, b) fminf(a, b)
+#define ns_fmax(a, b) fmaxf(a, b)
+#define ns_add_rn(a, b) __fadd_rn(a, b)
+#define ns_sub_rn(a, b) __fsub_rn(a, b)
+#define ns_mul_rn(a, b) __fmul_rn(a, b)
+#define ns_div_rn(a, b) __fdiv_rn(a, b)
+#define NS_LIT(f, d) (f)
 #endif
 
 static_assert(sizeof(ns_i16) == 2 && sizeof(ns_i32) == 4, "int sizes");

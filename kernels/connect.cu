@@ -320,14 +320,14 @@ NS_DEVICE void ns_connect_values(ns_i32 kind, double a, double b, double lo, dou
   }
 }
 
-/* Weights: out[...] = (float)sample. */
+/* Weights: out[...] = (ns_real)sample. */
 NS_GLOBAL void connect_weights(ns_i32 kind, double a, double b, double lo, double hi,
                                ns_i32 clip, ns_u64 key0, ns_u64 key1, ns_i64 n_syn,
                                ns_i32 n_pre, const ns_i64 *__restrict__ moff,
-                               const ns_i64 *__restrict__ dst, float *__restrict__ out,
+                               const ns_i64 *__restrict__ dst, ns_real *__restrict__ out,
                                ns_i32 *__restrict__ bad) {
   ns_connect_values(kind, a, b, lo, hi, clip, key0, key1, NS_CONNECT_WEIGHT, n_syn, n_pre,
-                    moff, dst, bad, [&](ns_i64 k, double v) { out[k] = (float)v; });
+                    moff, dst, bad, [&](ns_i64 k, double v) { out[k] = (ns_real)v; });
 }
 
 /* Delays in steps: max(1, rint(sample / dt)) as int16; bad[1] = 1 if a value

@@ -27,7 +27,7 @@
  * array among the kernel's state array parameters (v first). Steps are
  * launched in order, so a thread of step n that finds bad[0] >= n is in the
  * first bad step. */
-NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, float x) {
+NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, ns_real x) {
   if (!isfinite(x)) {
     const ns_i64 old = atomicMin(&bad[0], n);
     if (old >= n) atomicMin(&bad[1], gid * 8 + var);
@@ -35,10 +35,10 @@ NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, float x) 
 }
 
 /* Steps 2-3 for v; true when the neuron spikes (the caller resets the rest). */
-NS_DEVICE bool ns_refractory_threshold(float &v, ns_i64 i, ns_u32 flags,
+NS_DEVICE bool ns_refractory_threshold(ns_real &v, ns_i64 i, ns_u32 flags,
                                        ns_i32 *__restrict__ ref,
                                        const ns_i32 *__restrict__ n_ref,
-                                       float v_reset, float v_thresh) {
+                                       ns_real v_reset, ns_real v_thresh) {
   if (flags & NS_REF) {
     const ns_i32 r = ref[i];
     if (r > 0) {
@@ -65,18 +65,18 @@ NS_DEVICE bool ns_refractory_threshold(float &v, ns_i64 i, ns_u32 flags,
 /* Input channel c of neuron i in this step's ring slot plus the Poisson
  * drives into it (in the NumPy engine's order: the drives add into the slot,
  * then the neurons read it), read and cleared. */
-NS_DEVICE float ns_take(float *__restrict__ in, ns_i64 c, ns_i32 n_neurons, ns_i64 i,
+NS_DEVICE ns_real ns_take(ns_real *__restrict__ in, ns_i64 c, ns_i32 n_neurons, ns_i64 i,
                         const ns_drives &drives) {
   const ns_i64 col = c * n_neurons + i;
-  float *p = in + col;
-  float x = *p;
+  ns_real *p = in + col;
+  ns_real x = *p;
   *p = 0.0f;
   if (drives.n) x = ns_add_drives(drives, col, x);
   return x;
 }
 
 /* This step's row of the ring, at the group's first column. */
-NS_DEVICE float *ns_ring_row(float *ring, ns_i64 n, ns_i32 ring_width, ns_i32 n_slots,
+NS_DEVICE ns_real *ns_ring_row(ns_real *ring, ns_i64 n, ns_i32 ring_width, ns_i32 n_slots,
                              ns_i32 col0) {
   return ring + (n % n_slots) * (ns_i64)ring_width + col0;
 }

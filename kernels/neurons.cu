@@ -49,7 +49,7 @@
  *              neuron.
  *
  * Constants (computed on the host by the model's constants(params, dt), in
- * float64, rounded to float32): every constant is a `const float *` named as
+ * float64, rounded to float32): every constant is a `const ns_real *` named as
  * the model names it, followed by `per_neuron`, a bit mask: bit k set means
  * the k-th constant parameter of the signature holds one value per neuron
  * (read at [i]), else it holds one value for the whole group (read at [0]).
@@ -62,18 +62,18 @@
  * synapses (i_syn_e, i_syn_i in pA) or, with NS_DELTA, jumps of v (mV). */
 NS_GLOBAL void lif_update(
     const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
-    float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
     ns_u64 key0, ns_u64 key1, ns_i64 stream_width, ns_i32 n_drives,
-    const ns_i64 *__restrict__ drive_tab, const float *__restrict__ drive_w,
+    const ns_i64 *__restrict__ drive_tab, const ns_real *__restrict__ drive_w,
     const float *__restrict__ drive_cdf,
-    const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
+    const ns_real *__restrict__ i_ext, ns_i32 *__restrict__ ref,
     const ns_i32 *__restrict__ n_ref,
-    float *__restrict__ v, float *__restrict__ i_syn_e, float *__restrict__ i_syn_i,
-    const float *__restrict__ P22, const float *__restrict__ P20,
-    const float *__restrict__ v_const, const float *__restrict__ v_thresh,
-    const float *__restrict__ v_reset, const float *__restrict__ P11_E,
-    const float *__restrict__ P11_I, const float *__restrict__ P21_E,
-    const float *__restrict__ P21_I, ns_u32 per_neuron,
+    ns_real *__restrict__ v, ns_real *__restrict__ i_syn_e, ns_real *__restrict__ i_syn_i,
+    const ns_real *__restrict__ P22, const ns_real *__restrict__ P20,
+    const ns_real *__restrict__ v_const, const ns_real *__restrict__ v_thresh,
+    const ns_real *__restrict__ v_reset, const ns_real *__restrict__ P11_E,
+    const ns_real *__restrict__ P11_I, const ns_real *__restrict__ P21_E,
+    const ns_real *__restrict__ P21_I, ns_u32 per_neuron,
     ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
     ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
     const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
@@ -82,12 +82,12 @@ NS_GLOBAL void lif_update(
   if (ns_halted(clk)) return;
   const ns_i64 n = clk[0];
   NS_SPIKE_OUT_AND_DRIVES;
-  float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
+  ns_real *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
   NS_GRID_STRIDE_LOOP(i, n_neurons) {
-    float vm = v[i] * NS_C(P22, 0);
+    ns_real vm = v[i] * NS_C(P22, 0);
     vm = vm + NS_C(v_const, 2);
     if (flags & NS_EXT) vm = vm + i_ext[i] * NS_C(P20, 1);
-    float ie = 0.0f, ii = 0.0f;
+    ns_real ie = 0.0f, ii = 0.0f;
     if (flags & NS_DELTA) {
       if (flags & NS_IN0) vm = vm + ns_take(in, 0, n_neurons, i, drives);
     } else {
@@ -120,19 +120,19 @@ NS_GLOBAL void lif_update(
  * step-averaged conductances g_e, g_i (nS). */
 NS_GLOBAL void lif_cond_update(
     const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
-    float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
     ns_u64 key0, ns_u64 key1, ns_i64 stream_width, ns_i32 n_drives,
-    const ns_i64 *__restrict__ drive_tab, const float *__restrict__ drive_w,
+    const ns_i64 *__restrict__ drive_tab, const ns_real *__restrict__ drive_w,
     const float *__restrict__ drive_cdf,
-    const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
+    const ns_real *__restrict__ i_ext, ns_i32 *__restrict__ ref,
     const ns_i32 *__restrict__ n_ref,
-    float *__restrict__ v, float *__restrict__ g_e, float *__restrict__ g_i,
-    const float *__restrict__ g_l, const float *__restrict__ g_l_e_l_i,
-    const float *__restrict__ minus_h_over_cm, const float *__restrict__ e_rev_E,
-    const float *__restrict__ e_rev_I, const float *__restrict__ F_E,
-    const float *__restrict__ F_I, const float *__restrict__ P_E,
-    const float *__restrict__ P_I, const float *__restrict__ v_thresh,
-    const float *__restrict__ v_reset, ns_u32 per_neuron,
+    ns_real *__restrict__ v, ns_real *__restrict__ g_e, ns_real *__restrict__ g_i,
+    const ns_real *__restrict__ g_l, const ns_real *__restrict__ g_l_e_l_i,
+    const ns_real *__restrict__ minus_h_over_cm, const ns_real *__restrict__ e_rev_E,
+    const ns_real *__restrict__ e_rev_I, const ns_real *__restrict__ F_E,
+    const ns_real *__restrict__ F_I, const ns_real *__restrict__ P_E,
+    const ns_real *__restrict__ P_I, const ns_real *__restrict__ v_thresh,
+    const ns_real *__restrict__ v_reset, ns_u32 per_neuron,
     ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
     ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
     const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
@@ -141,21 +141,21 @@ NS_GLOBAL void lif_cond_update(
   if (ns_halted(clk)) return;
   const ns_i64 n = clk[0];
   NS_SPIKE_OUT_AND_DRIVES;
-  float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
+  ns_real *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
   NS_GRID_STRIDE_LOOP(i, n_neurons) {
-    float vm = v[i], ge = g_e[i], gi = g_i[i];
-    const float gbe = ge * NS_C(F_E, 5);
-    const float gbi = gi * NS_C(F_I, 6);
-    float gt = gbe + gbi;
+    ns_real vm = v[i], ge = g_e[i], gi = g_i[i];
+    const ns_real gbe = ge * NS_C(F_E, 5);
+    const ns_real gbi = gi * NS_C(F_I, 6);
+    ns_real gt = gbe + gbi;
     gt = gt + NS_C(g_l, 0);
-    float num = gbe * NS_C(e_rev_E, 3);
+    ns_real num = gbe * NS_C(e_rev_E, 3);
     num = num + gbi * NS_C(e_rev_I, 4);
     num = num + NS_C(g_l_e_l_i, 1);
     if (flags & NS_EXT) num = num + i_ext[i];
-    const float v_inf = num / gt;
+    const ns_real v_inf = num / gt;
     vm = vm - v_inf;
     gt = gt * NS_C(minus_h_over_cm, 2);
-    vm = vm * expf(gt);
+    vm = vm * ns_exp(gt);
     vm = vm + v_inf;
     ge = ge * NS_C(P_E, 7);
     gi = gi * NS_C(P_I, 8);
@@ -179,21 +179,21 @@ NS_GLOBAL void lif_cond_update(
  * v <- v_reset, w <- w + b. */
 NS_GLOBAL void adex_update(
     const ns_i64 *__restrict__ clk, ns_i32 n_neurons, ns_i32 start, ns_u32 flags,
-    float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
+    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots, ns_i32 col0,
     ns_u64 key0, ns_u64 key1, ns_i64 stream_width, ns_i32 n_drives,
-    const ns_i64 *__restrict__ drive_tab, const float *__restrict__ drive_w,
+    const ns_i64 *__restrict__ drive_tab, const ns_real *__restrict__ drive_w,
     const float *__restrict__ drive_cdf,
-    const float *__restrict__ i_ext, ns_i32 *__restrict__ ref,
+    const ns_real *__restrict__ i_ext, ns_i32 *__restrict__ ref,
     const ns_i32 *__restrict__ n_ref,
-    float *__restrict__ v, float *__restrict__ w, float *__restrict__ i_syn_e,
-    float *__restrict__ i_syn_i,
-    const float *__restrict__ h_over_cm, const float *__restrict__ g_L,
-    const float *__restrict__ e_L, const float *__restrict__ v_T,
-    const float *__restrict__ inv_delta_T, const float *__restrict__ g_L_delta_T,
-    const float *__restrict__ a, const float *__restrict__ b,
-    const float *__restrict__ h_over_tau_w, const float *__restrict__ v_peak,
-    const float *__restrict__ v_reset, const float *__restrict__ i_offset,
-    const float *__restrict__ P_E, const float *__restrict__ P_I, ns_u32 per_neuron,
+    ns_real *__restrict__ v, ns_real *__restrict__ w, ns_real *__restrict__ i_syn_e,
+    ns_real *__restrict__ i_syn_i,
+    const ns_real *__restrict__ h_over_cm, const ns_real *__restrict__ g_L,
+    const ns_real *__restrict__ e_L, const ns_real *__restrict__ v_T,
+    const ns_real *__restrict__ inv_delta_T, const ns_real *__restrict__ g_L_delta_T,
+    const ns_real *__restrict__ a, const ns_real *__restrict__ b,
+    const ns_real *__restrict__ h_over_tau_w, const ns_real *__restrict__ v_peak,
+    const ns_real *__restrict__ v_reset, const ns_real *__restrict__ i_offset,
+    const ns_real *__restrict__ P_E, const ns_real *__restrict__ P_I, ns_u32 per_neuron,
     ns_i32 *__restrict__ spk, ns_i64 *__restrict__ spk_work,
     ns_u64 *__restrict__ nspk, const ns_i32 *__restrict__ row_len, ns_u32 rec_flags,
     const ns_u8 *__restrict__ rec_mask, ns_i32 *__restrict__ rec_idx,
@@ -202,17 +202,17 @@ NS_GLOBAL void adex_update(
   if (ns_halted(clk)) return;
   const ns_i64 n = clk[0];
   NS_SPIKE_OUT_AND_DRIVES;
-  float *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
+  ns_real *in = ns_ring_row(ring, n, ring_width, n_slots, col0);
   NS_GRID_STRIDE_LOOP(i, n_neurons) {
-    float vm = v[i], ww = w[i], ie = i_syn_e[i], ii = i_syn_i[i];
-    const float peak = NS_C(v_peak, 9);
-    float x = vm > peak ? peak : vm;
+    ns_real vm = v[i], ww = w[i], ie = i_syn_e[i], ii = i_syn_i[i];
+    const ns_real peak = NS_C(v_peak, 9);
+    ns_real x = vm > peak ? peak : vm;
     x = x - NS_C(v_T, 3);
     x = x * NS_C(inv_delta_T, 4);
-    x = expf(x);
+    x = ns_exp(x);
     x = x * NS_C(g_L_delta_T, 5);
-    const float e_l = NS_C(e_L, 2);
-    float dv = e_l - vm;
+    const ns_real e_l = NS_C(e_L, 2);
+    ns_real dv = e_l - vm;
     dv = dv * NS_C(g_L, 1);
     dv = dv + x;
     dv = dv - ww;
@@ -221,7 +221,7 @@ NS_GLOBAL void adex_update(
     dv = dv + NS_C(i_offset, 11);
     if (flags & NS_EXT) dv = dv + i_ext[i];
     dv = dv * NS_C(h_over_cm, 0);
-    float dw = vm - e_l;
+    ns_real dw = vm - e_l;
     dw = dw * NS_C(a, 6);
     dw = dw - ww;
     dw = dw * NS_C(h_over_tau_w, 8);

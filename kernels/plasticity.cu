@@ -54,28 +54,28 @@ NS_DEVICE ns_i64 ns_pmod(ns_i64 a, ns_i64 m) {
 
 /* update.py: clip, potentiate, depress (the same float32 operations, in
  * order, no contraction). */
-NS_DEVICE float ns_clip(float w, float w_min, float w_max) {
-  return fminf(fmaxf(w, w_min), w_max);
+NS_DEVICE ns_real ns_clip(ns_real w, ns_real w_min, ns_real w_max) {
+  return ns_fmin(ns_fmax(w, w_min), w_max);
 }
-NS_DEVICE float ns_potentiate(float w, float x, float a, float w_min, float w_max,
+NS_DEVICE ns_real ns_potentiate(ns_real w, ns_real x, ns_real a, ns_real w_min, ns_real w_max,
                               ns_i32 mult) {
-  float dw = __fmul_rn(a, x);
-  if (mult) dw = __fmul_rn(dw, __fdiv_rn(w_max - w, w_max - w_min));
-  return ns_clip(__fadd_rn(dw, w), w_min, w_max);
+  ns_real dw = ns_mul_rn(a, x);
+  if (mult) dw = ns_mul_rn(dw, ns_div_rn(w_max - w, w_max - w_min));
+  return ns_clip(ns_add_rn(dw, w), w_min, w_max);
 }
-NS_DEVICE float ns_depress(float w, float y, float a, float w_min, float w_max,
+NS_DEVICE ns_real ns_depress(ns_real w, ns_real y, ns_real a, ns_real w_min, ns_real w_max,
                            ns_i32 mult) {
-  float dw = __fmul_rn(a, y);
-  if (mult) dw = __fmul_rn(dw, __fdiv_rn(w - w_min, w_max - w_min));
-  return ns_clip(__fsub_rn(w, dw), w_min, w_max);
+  ns_real dw = ns_mul_rn(a, y);
+  if (mult) dw = ns_mul_rn(dw, ns_div_rn(w - w_min, w_max - w_min));
+  return ns_clip(ns_sub_rn(w, dw), w_min, w_max);
 }
 
 /* Traces decay one step: xr row n % R = row (n - 1) % R times P_pre[k];
  * spike-step rings copied; y *= P_post[k]; pre_cnt[n % R] = 0. */
 NS_GLOBAL void plastic_advance(
     const ns_i64 *__restrict__ clk, ns_i32 n_pre, ns_i32 n_post, ns_i32 R,
-    ns_i32 n_tr_pre, ns_i32 n_tr_post, const float *__restrict__ P_pre,
-    const float *__restrict__ P_post, float *__restrict__ xr, float *__restrict__ y,
+    ns_i32 n_tr_pre, ns_i32 n_tr_post, const ns_real *__restrict__ P_pre,
+    const ns_real *__restrict__ P_post, ns_real *__restrict__ xr, ns_real *__restrict__ y,
     ns_i32 track, ns_i64 *__restrict__ pre_last, ns_i64 *__restrict__ pre_prev,
     ns_i32 *__restrict__ pre_cnt) {
   if (ns_halted(clk)) return;
@@ -86,8 +86,8 @@ NS_GLOBAL void plastic_advance(
     if (i == 0) pre_cnt[r] = 0;
     if (i < n_pre) {
       for (ns_i32 k = 0; k < n_tr_pre; ++k) {
-        float *ring = xr + (ns_i64)k * R * n_pre;
-        ring[r * n_pre + i] = __fmul_rn(ring[r0 * n_pre + i], P_pre[k]);
+        ns_real *ring = xr + (ns_i64)k * R * n_pre;
+        ring[r * n_pre + i] = ns_mul_rn(ring[r0 * n_pre + i], P_pre[k]);
       }
       if (track) {
         pre_last[r * n_pre + i] = pre_last[r0 * n_pre + i];
@@ -96,7 +96,7 @@ NS_GLOBAL void plastic_advance(
     }
     if (i < n_post)
       for (ns_i32 k = 0; k < n_tr_post; ++k)
-        y[(ns_i64)k * n_post + i] = __fmul_rn(y[(ns_i64)k * n_post + i], P_post[k]);
+        y[(ns_i64)k * n_post + i] = ns_mul_rn(y[(ns_i64)k * n_post + i], P_post[k]);
   }
 }
 
@@ -105,7 +105,7 @@ NS_GLOBAL void plastic_advance(
 NS_GLOBAL void plastic_pre_spikes(
     const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
     const ns_u64 *__restrict__ nspk, ns_i32 pre_lo, ns_i32 n_pre, ns_i32 R,
-    ns_i32 n_tr_pre, ns_u32 all_pre, float *__restrict__ xr, ns_i32 track,
+    ns_i32 n_tr_pre, ns_u32 all_pre, ns_real *__restrict__ xr, ns_i32 track,
     ns_i64 *__restrict__ pre_last, ns_i64 *__restrict__ pre_prev,
     ns_i32 *__restrict__ pre_spk, ns_i32 *__restrict__ pre_cnt) {
   if (ns_halted(clk)) return;
@@ -115,8 +115,8 @@ NS_GLOBAL void plastic_pre_spikes(
     const ns_i32 j = spk[s] - pre_lo;
     if (j < 0 || j >= n_pre) continue;
     for (ns_i32 k = 0; k < n_tr_pre; ++k) {
-      float *x = xr + (ns_i64)k * R * n_pre + r * n_pre + j;
-      *x = (all_pre >> k) & 1u ? __fadd_rn(*x, 1.0f) : 1.0f;
+      ns_real *x = xr + (ns_i64)k * R * n_pre + r * n_pre + j;
+      *x = (all_pre >> k) & 1u ? ns_add_rn(*x, 1.0f) : 1.0f;
     }
     if (track) {
       pre_prev[r * n_pre + j] = pre_last[r * n_pre + j];
@@ -167,10 +167,10 @@ NS_GLOBAL void stdp_arrive(
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
     const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
-    ns_i32 row_lanes, const float *__restrict__ y, ns_i32 track,
+    ns_i32 row_lanes, const ns_real *__restrict__ y, ns_i32 track,
     const ns_i64 *__restrict__ pre_prev, const ns_i64 *__restrict__ post_last,
-    float *__restrict__ w,
-    const ns_i32 *__restrict__ learn, float a_minus, float w_min, float w_max,
+    ns_real *__restrict__ w,
+    const ns_i32 *__restrict__ learn, ns_real a_minus, ns_real w_min, ns_real w_max,
     ns_i32 mult) {
   if (ns_halted(clk)) return;
   if (!learn[0] || a_minus == 0.0f) return;
@@ -178,7 +178,7 @@ NS_GLOBAL void stdp_arrive(
   ns_arrivals(n, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
               row_lanes, [&](ns_i64 k, ns_i32 j, ns_i32 d) {
                 const ns_i32 i = post[k];
-                float yi = y[i];
+                ns_real yi = y[i];
                 if (track && !(post_last[i] >= pre_prev[ns_pmod(n - d, R) * n_pre + j] + d))
                   yi = 0.0f;
                 w[k] = ns_depress(w[k], yi, a_minus, w_min, w_max, mult);
@@ -193,10 +193,10 @@ NS_GLOBAL void stdp_post(
     const ns_u64 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
     ns_i32 n_pre, const ns_i64 *__restrict__ col_ptr, const ns_i64 *__restrict__ col_syn,
     const ns_i32 *__restrict__ pre, ns_i32 delay, const ns_i32 *__restrict__ delays,
-    ns_i32 per_syn, const float *__restrict__ xr, ns_i32 track,
+    ns_i32 per_syn, const ns_real *__restrict__ xr, ns_i32 track,
     const ns_i64 *__restrict__ pre_last, const ns_i64 *__restrict__ post_last,
-    float *__restrict__ w, const ns_i32 *__restrict__ learn, float a_plus, float w_min,
-    float w_max, ns_i32 mult, ns_i32 lanes) {
+    ns_real *__restrict__ w, const ns_i32 *__restrict__ learn, ns_real a_plus, ns_real w_min,
+    ns_real w_max, ns_i32 mult, ns_i32 lanes) {
   if (ns_halted(clk)) return;
   if (!learn[0] || a_plus == 0.0f) return;
   const ns_i64 n = clk[0];
@@ -210,7 +210,7 @@ NS_GLOBAL void stdp_post(
       const ns_i32 j = pre[k];
       const ns_i32 d = per_syn ? delays[k] : delay;
       const ns_i64 row = ns_pmod(n - d, R) * n_pre + j;
-      float x = xr[row];
+      ns_real x = xr[row];
       if (track && !(pre_last[row] + d > post_last[i])) x = 0.0f;
       w[k] = ns_potentiate(w[k], x, a_plus, w_min, w_max, mult);
     }
@@ -221,15 +221,15 @@ NS_GLOBAL void stdp_post(
 NS_GLOBAL void plastic_post_jump(
     const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
     const ns_u64 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 n_tr_post,
-    ns_u32 all_post, float *__restrict__ y, ns_i32 track, ns_i64 *__restrict__ post_last,
+    ns_u32 all_post, ns_real *__restrict__ y, ns_i32 track, ns_i64 *__restrict__ post_last,
     ns_i64 *__restrict__ post_prev) {
   if (ns_halted(clk)) return;
   NS_GRID_STRIDE_LOOP(s, ns_spike_count(nspk, clk)) {
     const ns_i32 i = spk[s] - post_lo;
     if (i < 0 || i >= n_post) continue;
     for (ns_i32 k = 0; k < n_tr_post; ++k) {
-      float *v = y + (ns_i64)k * n_post + i;
-      *v = (all_post >> k) & 1u ? __fadd_rn(*v, 1.0f) : 1.0f;
+      ns_real *v = y + (ns_i64)k * n_post + i;
+      *v = (all_post >> k) & 1u ? ns_add_rn(*v, 1.0f) : 1.0f;
     }
     if (track) {
       post_prev[i] = post_last[i];
@@ -245,11 +245,11 @@ NS_GLOBAL void plastic_deliver(
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
     const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
-    ns_i32 row_lanes, const float *__restrict__ w, float *__restrict__ ring, ns_i32 ring_width,
+    ns_i32 row_lanes, const ns_real *__restrict__ w, ns_real *__restrict__ ring, ns_i32 ring_width,
     ns_i32 n_slots, ns_i32 col_base) {
   if (ns_halted(clk)) return;
   const ns_i64 a = clk[0] + 1;
-  float *row = ring + (a % n_slots) * (ns_i64)ring_width + col_base;
+  ns_real *row = ring + (a % n_slots) * (ns_i64)ring_width + col_base;
   ns_arrivals(a, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
               row_lanes, [&](ns_i64 k, ns_i32, ns_i32) { atomicAdd(row + post[k], w[k]); });
 }
@@ -262,19 +262,19 @@ NS_GLOBAL void triplet_arrive(
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
     const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
-    ns_i32 row_lanes, const float *__restrict__ xr, const float *__restrict__ P_pre,
-    const float *__restrict__ y, float *__restrict__ w, const ns_i32 *__restrict__ learn,
-    float a2_minus, float a3_minus, float w_min, float w_max) {
+    ns_i32 row_lanes, const ns_real *__restrict__ xr, const ns_real *__restrict__ P_pre,
+    const ns_real *__restrict__ y, ns_real *__restrict__ w, const ns_i32 *__restrict__ learn,
+    ns_real a2_minus, ns_real a3_minus, ns_real w_min, ns_real w_max) {
   if (ns_halted(clk)) return;
   if (!learn[0]) return;
   const ns_i64 n = clk[0];
-  const float *r2 = xr + (ns_i64)R * n_pre;
+  const ns_real *r2 = xr + (ns_i64)R * n_pre;
   ns_arrivals(n, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
               row_lanes, [&](ns_i64 k, ns_i32 j, ns_i32 d) {
-                const float before = __fmul_rn(r2[ns_pmod(n - 1 - d, R) * n_pre + j], P_pre[1]);
-                const float amount = __fmul_rn(
-                    y[post[k]], __fadd_rn(a2_minus, __fmul_rn(a3_minus, before)));
-                w[k] = ns_clip(__fsub_rn(w[k], amount), w_min, w_max);
+                const ns_real before = ns_mul_rn(r2[ns_pmod(n - 1 - d, R) * n_pre + j], P_pre[1]);
+                const ns_real amount = ns_mul_rn(
+                    y[post[k]], ns_add_rn(a2_minus, ns_mul_rn(a3_minus, before)));
+                w[k] = ns_clip(ns_sub_rn(w[k], amount), w_min, w_max);
               });
 }
 
@@ -285,9 +285,9 @@ NS_GLOBAL void triplet_post(
     const ns_u64 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
     ns_i32 n_pre, const ns_i64 *__restrict__ col_ptr, const ns_i64 *__restrict__ col_syn,
     const ns_i32 *__restrict__ pre, ns_i32 delay, const ns_i32 *__restrict__ delays,
-    ns_i32 per_syn, const float *__restrict__ xr, const float *__restrict__ y,
-    float *__restrict__ w, const ns_i32 *__restrict__ learn, float a2_plus, float a3_plus,
-    float w_min, float w_max, ns_i32 lanes) {
+    ns_i32 per_syn, const ns_real *__restrict__ xr, const ns_real *__restrict__ y,
+    ns_real *__restrict__ w, const ns_i32 *__restrict__ learn, ns_real a2_plus, ns_real a3_plus,
+    ns_real w_min, ns_real w_max, ns_i32 lanes) {
   if (ns_halted(clk)) return;
   if (!learn[0]) return;
   const ns_i64 n = clk[0];
@@ -295,13 +295,13 @@ NS_GLOBAL void triplet_post(
   NS_GRID_STRIDE_LOOP(t, work) {
     const ns_i32 i = spk[t / lanes] - post_lo;
     if (i < 0 || i >= n_post) continue;
-    const float gain = __fadd_rn(a2_plus, __fmul_rn(a3_plus, y[(ns_i64)n_post + i]));
+    const ns_real gain = ns_add_rn(a2_plus, ns_mul_rn(a3_plus, y[(ns_i64)n_post + i]));
     const ns_i64 end = col_ptr[i + 1];
     for (ns_i64 p = col_ptr[i] + t % lanes; p < end; p += lanes) {
       const ns_i64 k = col_syn[p];
       const ns_i32 d = per_syn ? delays[k] : delay;
-      const float r1 = xr[ns_pmod(n - d, R) * n_pre + pre[k]];
-      w[k] = ns_clip(__fadd_rn(w[k], __fmul_rn(r1, gain)), w_min, w_max);
+      const ns_real r1 = xr[ns_pmod(n - d, R) * n_pre + pre[k]];
+      w[k] = ns_clip(ns_add_rn(w[k], ns_mul_rn(r1, gain)), w_min, w_max);
     }
   }
 }
@@ -313,26 +313,26 @@ NS_GLOBAL void triplet_post(
  * n (RewardNumpy._bring) when touched: w += the closed form of
  * update.py: reward_weight_change (if learning), c decays, t1 = n. */
 struct NsReward {
-  float *w, *c;
+  ns_real *w, *c;
   ns_i64 *t1;
-  const float *dop;
+  const ns_real *dop;
   const ns_i64 *r_step;
-  float dt, tau_c, tau_d, tau_e, base, w_min, w_max;
+  ns_real dt, tau_c, tau_d, tau_e, base, w_min, w_max;
   ns_i32 learn;
 
   NS_DEVICE void bring(ns_i64 k, ns_i64 n) const {
     const ns_i64 t = t1[k];
-    const float el = __fmul_rn((float)(n - t), dt);
-    const float ck = c[k];
+    const ns_real el = ns_mul_rn((ns_real)(n - t), dt);
+    const ns_real ck = c[k];
     if (learn) {
-      const float el1 = __fmul_rn((float)(t - r_step[0]), dt);
-      const float d1 = __fadd_rn(base, __fmul_rn(dop[0] - base, expf(-el1 / tau_d)));
-      const float g_c = -expm1f(-el / tau_c), g_e = -expm1f(-el / tau_e);
-      const float dw = __fmul_rn(ck, __fadd_rn(__fmul_rn(__fmul_rn(base, tau_c), g_c),
-                                               __fmul_rn(__fmul_rn(d1 - base, tau_e), g_e)));
-      w[k] = ns_clip(__fadd_rn(w[k], dw), w_min, w_max);
+      const ns_real el1 = ns_mul_rn((ns_real)(t - r_step[0]), dt);
+      const ns_real d1 = ns_add_rn(base, ns_mul_rn(dop[0] - base, ns_exp(-el1 / tau_d)));
+      const ns_real g_c = -ns_expm1(-el / tau_c), g_e = -ns_expm1(-el / tau_e);
+      const ns_real dw = ns_mul_rn(ck, ns_add_rn(ns_mul_rn(ns_mul_rn(base, tau_c), g_c),
+                                               ns_mul_rn(ns_mul_rn(d1 - base, tau_e), g_e)));
+      w[k] = ns_clip(ns_add_rn(w[k], dw), w_min, w_max);
     }
-    c[k] = __fmul_rn(ck, expf(-el / tau_c));
+    c[k] = ns_mul_rn(ck, ns_exp(-el / tau_c));
     t1[k] = n;
   }
 };
@@ -350,12 +350,12 @@ NS_GLOBAL void reward_arrive(
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ post, ns_i32 delay,
     const ns_i32 *__restrict__ delays, ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
-    ns_i32 row_lanes, const float *__restrict__ y, ns_i32 track,
+    ns_i32 row_lanes, const ns_real *__restrict__ y, ns_i32 track,
     const ns_i64 *__restrict__ pre_prev, const ns_i64 *__restrict__ post_last,
-    float a_minus,
-    float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
-    const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
-    float tau_d, float tau_e, float base, float w_min, float w_max,
+    ns_real a_minus,
+    ns_real *__restrict__ w, ns_real *__restrict__ c, ns_i64 *__restrict__ t1,
+    const ns_real *__restrict__ dop, const ns_i64 *__restrict__ r_step, ns_real dt, ns_real tau_c,
+    ns_real tau_d, ns_real tau_e, ns_real base, ns_real w_min, ns_real w_max,
     const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   NS_REWARD_STATE;
@@ -365,10 +365,10 @@ NS_GLOBAL void reward_arrive(
                 rs.bring(k, n);
                 if (!rs.learn || a_minus == 0.0f) return;
                 const ns_i32 i = post[k];
-                float yi = y[i];
+                ns_real yi = y[i];
                 if (track && !(post_last[i] >= pre_prev[ns_pmod(n - d, R) * n_pre + j] + d))
                   yi = 0.0f;
-                c[k] = __fsub_rn(c[k], __fmul_rn(a_minus, yi));
+                c[k] = ns_sub_rn(c[k], ns_mul_rn(a_minus, yi));
               });
 }
 
@@ -379,12 +379,12 @@ NS_GLOBAL void reward_post(
     const ns_u64 *__restrict__ nspk, ns_i32 post_lo, ns_i32 n_post, ns_i32 R,
     ns_i32 n_pre, const ns_i64 *__restrict__ col_ptr, const ns_i64 *__restrict__ col_syn,
     const ns_i32 *__restrict__ pre, ns_i32 delay, const ns_i32 *__restrict__ delays,
-    ns_i32 per_syn, const float *__restrict__ xr, ns_i32 track,
+    ns_i32 per_syn, const ns_real *__restrict__ xr, ns_i32 track,
     const ns_i64 *__restrict__ pre_last, const ns_i64 *__restrict__ post_last,
-    float a_plus, ns_i32 lanes,
-    float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
-    const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
-    float tau_d, float tau_e, float base, float w_min, float w_max,
+    ns_real a_plus, ns_i32 lanes,
+    ns_real *__restrict__ w, ns_real *__restrict__ c, ns_i64 *__restrict__ t1,
+    const ns_real *__restrict__ dop, const ns_i64 *__restrict__ r_step, ns_real dt, ns_real tau_c,
+    ns_real tau_d, ns_real tau_e, ns_real base, ns_real w_min, ns_real w_max,
     const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   NS_REWARD_STATE;
@@ -401,9 +401,9 @@ NS_GLOBAL void reward_post(
       const ns_i32 j = pre[k];
       const ns_i32 d = per_syn ? delays[k] : delay;
       const ns_i64 row = ns_pmod(n - d, R) * n_pre + j;
-      float x = xr[row];
+      ns_real x = xr[row];
       if (track && !(pre_last[row] + d > post_last[i])) x = 0.0f;
-      c[k] = __fadd_rn(c[k], __fmul_rn(a_plus, x));
+      c[k] = ns_add_rn(c[k], ns_mul_rn(a_plus, x));
     }
   }
 }
@@ -415,9 +415,9 @@ NS_GLOBAL void reward_bring_arrivals(
     const ns_i32 *__restrict__ pre_spk, const ns_i32 *__restrict__ pre_cnt,
     const ns_i64 *__restrict__ indptr, ns_i32 delay, const ns_i32 *__restrict__ delays,
     ns_i32 per_syn, ns_i32 d_lo, ns_i32 d_hi,
-    ns_i32 row_lanes, float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
-    const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
-    float tau_d, float tau_e, float base, float w_min, float w_max,
+    ns_i32 row_lanes, ns_real *__restrict__ w, ns_real *__restrict__ c, ns_i64 *__restrict__ t1,
+    const ns_real *__restrict__ dop, const ns_i64 *__restrict__ r_step, ns_real dt, ns_real tau_c,
+    ns_real tau_d, ns_real tau_e, ns_real base, ns_real w_min, ns_real w_max,
     const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   NS_REWARD_STATE;
@@ -428,9 +428,9 @@ NS_GLOBAL void reward_bring_arrivals(
 
 /* Every synapse brought to the end of step `now` (reads, rewards, switch). */
 NS_GLOBAL void reward_bring_all(ns_i64 now, ns_i64 n_syn,
-    float *__restrict__ w, float *__restrict__ c, ns_i64 *__restrict__ t1,
-    const float *__restrict__ dop, const ns_i64 *__restrict__ r_step, float dt, float tau_c,
-    float tau_d, float tau_e, float base, float w_min, float w_max,
+    ns_real *__restrict__ w, ns_real *__restrict__ c, ns_i64 *__restrict__ t1,
+    const ns_real *__restrict__ dop, const ns_i64 *__restrict__ r_step, ns_real dt, ns_real tau_c,
+    ns_real tau_d, ns_real tau_e, ns_real base, ns_real w_min, ns_real w_max,
     const ns_i32 *__restrict__ learn) {
   NS_REWARD_STATE;
   NS_GRID_STRIDE_LOOP(k, n_syn) rs.bring(k, now);
@@ -443,34 +443,34 @@ NS_GLOBAL void reward_bring_all(ns_i64 now, ns_i64 n_syn,
  * learn[0] == 0: the rule is frozen (theta kept, still acting). */
 
 /* AdaptiveThreshold, first half: theta *= P (every neuron). */
-NS_GLOBAL void homeo_decay(const ns_i64 *__restrict__ clk, ns_i32 size, float P,
-                           float *__restrict__ theta, const ns_i32 *__restrict__ learn) {
+NS_GLOBAL void homeo_decay(const ns_i64 *__restrict__ clk, ns_i32 size, ns_real P,
+                           ns_real *__restrict__ theta, const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   if (!learn[0]) return;
-  NS_GRID_STRIDE_LOOP(i, size) theta[i] = __fmul_rn(theta[i], P);
+  NS_GRID_STRIDE_LOOP(i, size) theta[i] = ns_mul_rn(theta[i], P);
 }
 
 /* AdaptiveThreshold, second half: theta += jump at the spikes of step n. */
 NS_GLOBAL void homeo_jump(const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
-                          const ns_u64 *__restrict__ nspk, ns_i32 lo, ns_i32 size, float jump,
-                          float *__restrict__ theta, const ns_i32 *__restrict__ learn) {
+                          const ns_u64 *__restrict__ nspk, ns_i32 lo, ns_i32 size, ns_real jump,
+                          ns_real *__restrict__ theta, const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   if (!learn[0]) return;
   NS_GRID_STRIDE_LOOP(s, ns_spike_count(nspk, clk)) {
     const ns_i32 i = spk[s] - lo;
-    if (i >= 0 && i < size) theta[i] = __fadd_rn(theta[i], jump);
+    if (i >= 0 && i < size) theta[i] = ns_add_rn(theta[i], jump);
   }
 }
 
 /* IntrinsicPlasticity / rate estimate: count the spikes of step n. */
 NS_GLOBAL void homeo_count(const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
                            const ns_u64 *__restrict__ nspk, ns_i32 lo, ns_i32 size,
-                           float *__restrict__ counts, const ns_i32 *__restrict__ learn) {
+                           ns_real *__restrict__ counts, const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   if (!learn[0]) return;
   NS_GRID_STRIDE_LOOP(s, ns_spike_count(nspk, clk)) {
     const ns_i32 i = spk[s] - lo;
-    if (i >= 0 && i < size) counts[i] = __fadd_rn(counts[i], 1.0f);
+    if (i >= 0 && i < size) counts[i] = ns_add_rn(counts[i], 1.0f);
   }
 }
 
@@ -478,17 +478,17 @@ NS_GLOBAL void homeo_count(const ns_i64 *__restrict__ clk, const ns_i32 *__restr
  * rate estimate r = r P + counts gain, counts = 0, then
  * theta = clip(theta + eta_T (r - target), theta_min, theta_max). */
 NS_GLOBAL void homeo_intrinsic(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 k,
-                               float P, float gain, float eta_T, float target,
-                               float theta_min, float theta_max, float *__restrict__ r,
-                               float *__restrict__ counts, float *__restrict__ theta,
+                               ns_real P, ns_real gain, ns_real eta_T, ns_real target,
+                               ns_real theta_min, ns_real theta_max, ns_real *__restrict__ r,
+                               ns_real *__restrict__ counts, ns_real *__restrict__ theta,
                                const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   if (!learn[0] || (clk[0] + 1) % k) return;
   NS_GRID_STRIDE_LOOP(i, size) {
-    const float ri = __fadd_rn(__fmul_rn(r[i], P), __fmul_rn(counts[i], gain));
+    const ns_real ri = ns_add_rn(ns_mul_rn(r[i], P), ns_mul_rn(counts[i], gain));
     r[i] = ri;
     counts[i] = 0.0f;
-    theta[i] = ns_clip(__fadd_rn(theta[i], __fmul_rn(eta_T, ri - target)), theta_min,
+    theta[i] = ns_clip(ns_add_rn(theta[i], ns_mul_rn(eta_T, ri - target)), theta_min,
                        theta_max);
   }
 }
@@ -496,28 +496,28 @@ NS_GLOBAL void homeo_intrinsic(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i
 /* thr[off + i] = base[i] + theta[i] (the _Shift of a threshold rule). With
  * every_k > 0 only at the end of an interval. */
 NS_GLOBAL void homeo_apply(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 off,
-                           ns_i32 every_k, const float *__restrict__ base,
-                           const float *__restrict__ theta, float *__restrict__ thr,
+                           ns_i32 every_k, const ns_real *__restrict__ base,
+                           const ns_real *__restrict__ theta, ns_real *__restrict__ thr,
                            const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   if (!learn[0] || (every_k > 0 && (clk[0] + 1) % every_k)) return;
-  NS_GRID_STRIDE_LOOP(i, size) thr[off + i] = __fadd_rn(base[i], theta[i]);
+  NS_GRID_STRIDE_LOOP(i, size) thr[off + i] = ns_add_rn(base[i], theta[i]);
 }
 
 /* SynapticScaling, rate form, at the end of an interval: the rate estimate
  * (as homeo_intrinsic), counts = 0 and the factor per neuron
  * clip(1 + gain (target - r), 0.5, 2). */
 NS_GLOBAL void scale_rate_factor(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 k,
-                                 float P, float gain_r, float gain, float target,
-                                 float *__restrict__ r, float *__restrict__ counts,
-                                 float *__restrict__ factor, const ns_i32 *__restrict__ learn) {
+                                 ns_real P, ns_real gain_r, ns_real gain, ns_real target,
+                                 ns_real *__restrict__ r, ns_real *__restrict__ counts,
+                                 ns_real *__restrict__ factor, const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   if (!learn[0] || (clk[0] + 1) % k) return;
   NS_GRID_STRIDE_LOOP(i, size) {
-    const float ri = __fadd_rn(__fmul_rn(r[i], P), __fmul_rn(counts[i], gain_r));
+    const ns_real ri = ns_add_rn(ns_mul_rn(r[i], P), ns_mul_rn(counts[i], gain_r));
     r[i] = ri;
     counts[i] = 0.0f;
-    factor[i] = ns_clip(__fadd_rn(1.0f, __fmul_rn(gain, target - ri)), 0.5f, 2.0f);
+    factor[i] = ns_clip(ns_add_rn(1.0f, ns_mul_rn(gain, target - ri)), 0.5f, 2.0f);
   }
 }
 
@@ -525,7 +525,7 @@ NS_GLOBAL void scale_rate_factor(const ns_i64 *__restrict__ clk, ns_i32 size, ns
  * float64; atomicAdd, so the last bits of a sum depend on the order). The
  * synapses are w[pos[s]] (has_pos) or w[s], s < n_syn, onto neuron post[s]. */
 NS_GLOBAL void scale_sum(const ns_i64 *__restrict__ clk, ns_i32 k, ns_i64 n_syn,
-                         const ns_i32 *__restrict__ post, const float *__restrict__ w,
+                         const ns_i32 *__restrict__ post, const ns_real *__restrict__ w,
                          const ns_i64 *__restrict__ pos, ns_i32 has_pos,
                          double *__restrict__ total, const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
@@ -537,13 +537,13 @@ NS_GLOBAL void scale_sum(const ns_i64 *__restrict__ clk, ns_i32 k, ns_i64 n_syn,
  * input), in float64 then float32; total = 0 for the next interval. */
 NS_GLOBAL void scale_total_factor(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 k,
                                   double target_total, double *__restrict__ total,
-                                  float *__restrict__ factor,
+                                  ns_real *__restrict__ factor,
                                   const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   if (!learn[0] || (clk[0] + 1) % k) return;
   NS_GRID_STRIDE_LOOP(i, size) {
     const double t = total[i];
-    factor[i] = t > 0.0 ? (float)(target_total / t) : 1.0f;
+    factor[i] = t > 0.0 ? (ns_real)(target_total / t) : 1.0f;
     total[i] = 0.0;
   }
 }
@@ -551,15 +551,15 @@ NS_GLOBAL void scale_total_factor(const ns_i64 *__restrict__ clk, ns_i32 size, n
 /* SynapticScaling: w = w factor[post] (clipped to [w_min, w_max] when
  * bounded: plastic weights), at the end of an interval. */
 NS_GLOBAL void scale_apply(const ns_i64 *__restrict__ clk, ns_i32 k, ns_i64 n_syn,
-                           const ns_i32 *__restrict__ post, float *__restrict__ w,
+                           const ns_i32 *__restrict__ post, ns_real *__restrict__ w,
                            const ns_i64 *__restrict__ pos, ns_i32 has_pos,
-                           const float *__restrict__ factor, ns_i32 bounded, float w_min,
-                           float w_max, const ns_i32 *__restrict__ learn) {
+                           const ns_real *__restrict__ factor, ns_i32 bounded, ns_real w_min,
+                           ns_real w_max, const ns_i32 *__restrict__ learn) {
   if (ns_halted(clk)) return;
   if (!learn[0] || (clk[0] + 1) % k) return;
   NS_GRID_STRIDE_LOOP(s, n_syn) {
     const ns_i64 q = has_pos ? pos[s] : s;
-    const float v = __fmul_rn(w[q], factor[post[s]]);
+    const ns_real v = ns_mul_rn(w[q], factor[post[s]]);
     w[q] = bounded ? ns_clip(v, w_min, w_max) : v;
   }
 }

@@ -79,7 +79,7 @@ NS_GLOBAL void propagate(
     const ns_i64 *__restrict__ clk, ns_i64 *__restrict__ clk_next,
     const ns_i32 *__restrict__ spk, const ns_i64 *__restrict__ spk_work,
     const ns_u64 *__restrict__ nspk, ns_i32 n_classes, const ns_u64 *__restrict__ class_tab,
-    float *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots,
+    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots,
     const ns_i64 *__restrict__ bad, const ns_i32 *__restrict__ rec_total, ns_i32 rec_room,
     ns_i32 *__restrict__ rec_end) {
   if (ns_global_index() == 0) ns_step_end(clk, clk_next, bad, rec_total, rec_room, rec_end);
@@ -117,7 +117,7 @@ NS_GLOBAL void propagate(
       ns_i32 slot = now + d;
       if (slot >= n_slots) slot -= n_slots;
       atomicAdd(ring + (ns_i64)slot * ring_width + ((const ns_i32 *)t[1])[k],
-                ((const float *)t[2])[k]);
+                ((const ns_real *)t[2])[k]);
       break;
     }
   }

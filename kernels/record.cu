@@ -37,7 +37,7 @@ NS_GLOBAL void record_state(
     const ns_i64 r = n - first + 1;
     if (r % every != 0) continue;
     const ns_i64 row = r / every - (n - j - first) / every - 1;
-    float *out = (float *)t[1];
-    out[row * n_idx + (k - t[4])] = ((const float *)t[0])[idx[k]];
+    ns_real *out = (ns_real *)t[1];
+    out[row * n_idx + (k - t[4])] = ((const ns_real *)t[0])[idx[k]];
   }
 }

@@ -155,7 +155,7 @@ NS_DEVICE void ns_spike(const ns_spike_out &o, ns_i32 gid) {
 struct ns_drives {
   ns_i32 n;
   const ns_i64 *tab;
-  const float *w;
+  const ns_real *w;
   const float *cdf;
   ns_u64 key0, key1, position0;  /* position0 = n * stream_width */
   ns_i64 step;
@@ -163,7 +163,7 @@ struct ns_drives {
 
 NS_DEVICE ns_drives ns_drives_of(const ns_i64 *__restrict__ clk, ns_u64 key0, ns_u64 key1,
                                  ns_i64 stream_width, ns_i32 n_drives, const ns_i64 *tab,
-                                 const float *w, const float *cdf) {
+                                 const ns_real *w, const float *cdf) {
   ns_drives d;
   d.n = n_drives;
   d.tab = tab;
@@ -201,7 +201,7 @@ NS_DEVICE ns_u64 ns_drive_raw(const ns_drives &d, ns_u64 position) {
 #endif
 }
 
-NS_DEVICE float ns_add_drives(const ns_drives &d, ns_i64 col, float x) {
+NS_DEVICE ns_real ns_add_drives(const ns_drives &d, ns_i64 col, ns_real x) {
   ns_i32 lo = 0, hi = d.n;            /* first drive that ends after col */
   while (lo < hi) {
     const ns_i32 mid = lo + (hi - lo) / 2;
@@ -224,7 +224,7 @@ NS_DEVICE float ns_add_drives(const ns_drives &d, ns_i64 col, float x) {
       len = seg[3 * a + 2];
     }
     const int k = ns_count_from_cdf(d.cdf + start, (int)len, ns_uniform24(raw));
-    if (k) x = x + (float)k * d.w[m];
+    if (k) x = x + (ns_real)k * d.w[m];
   }
   return x;
 }

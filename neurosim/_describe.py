@@ -45,7 +45,8 @@ def describe(net, w, with_monitors: bool) -> dict:
     L = engine.L
     m = {"engine": engine.name}
     m["network"] = dict(dt=net.dt, seed=net.seed, device=net.device,
-                        connectivity=net.connectivity, steps_done=net._steps_done,
+                        connectivity=net.connectivity, precision=net.precision,
+                        steps_done=net._steps_done,
                         philox_key=[str(int(k)) for k in L.philox_key],
                         draws_per_step=int(L.rng_width))
     m["populations"] = [_population(w, i, p) for i, p in enumerate(net.populations)]
@@ -75,7 +76,7 @@ def describe(net, w, with_monitors: bool) -> dict:
             plasticity=None if proj.plasticity is None else rule_ids[id(proj.plasticity)],
             sources=w.array(f"projection{k}/sources", proj.sources.astype(np.int32)),
             targets=w.array(f"projection{k}/targets", proj.targets.astype(np.int32)),
-            weights=w.array(f"projection{k}/weights", np.asarray(weights, np.float32)),
+            weights=w.array(f"projection{k}/weights", np.asarray(weights, net.dtype)),
             delays=w.array(f"projection{k}/delays", np.asarray(proj.delays, np.float64))))
     m["poisson_inputs"] = [dict(target=d.target.index, rate=d.rate, weight=d.weight,
                                 n_sources=d.n_sources, receptor=d.receptor)
@@ -172,11 +173,13 @@ def rebuild(r, device: str, models: tuple):
         r.get(m, key, "manifest", types.get(key, list), optional=key in OPTIONAL_KEYS)
     nd = m["network"]
     where = "network"
-    r.keys(nd, where, ("dt", "seed", "device", "connectivity", "steps_done", "philox_key",
-                       "draws_per_step"))
+    r.keys(nd, where, ("dt", "seed", "device", "connectivity", "precision", "steps_done",
+                       "philox_key", "draws_per_step"))
     for key in ("device", "connectivity"):         # informative: load() takes its device
         r.get(nd, key, where, str)
     dt = r.get(nd, "dt", where, (int, float))
+    # files written before precision existed hold float32 arrays: "single"
+    precision = r.get(nd, "precision", where, str) if "precision" in nd else "single"
     seed = r.get(nd, "seed", where, int)
     n = r.get(nd, "steps_done", where, int)
     if n < 0:
@@ -185,7 +188,7 @@ def rebuild(r, device: str, models: tuple):
     for cls in model_classes(models):
         known[cls.__name__] = cls
     net = _checked(r, where, lambda: Network(dt=dt, device=device, seed=seed,
-                                             connectivity="host"))
+                                             connectivity="host", precision=precision))
     pops = [_add_population(r, net, i, d, known) for i, d in enumerate(m["populations"])]
     rules = [_rule(r, k, d, RULES, f"rules[{k}]") for k, d in enumerate(m["rules"])]
     projs = [_connect(r, net, k, d, pops, rules) for k, d in enumerate(m["projections"])]
@@ -329,7 +332,7 @@ def _connect(r, net, k, d, pops, rules):
     post = _item(r, pops, r.get(d, "post", w, int), w, "post population")
     src = r.array(d.get("sources"), f"{w}.sources", np.int32, ndim=1)
     tgt = r.array(d.get("targets"), f"{w}.targets", np.int32, shape=src.shape)
-    weights = r.array(d.get("weights"), f"{w}.weights", np.float32, shape=src.shape)
+    weights = r.array(d.get("weights"), f"{w}.weights", net.dtype, shape=src.shape)
     delays = r.array(d.get("delays"), f"{w}.delays", np.float64, shape=src.shape)
     if src.size and np.any(np.diff(src) < 0):
         raise r.error(f"{w}: 'sources' must be sorted (synapses are stored by source)")
@@ -430,7 +433,7 @@ def _fill_monitor(r, mon, d, n) -> None:
         mon._append(counts)
     else:
         k = int(np.count_nonzero((np.arange(s0, n) - s0 + 1) % mon.every == 0))
-        values = r.array(d.get("values"), f"{w}.values", np.float32,
+        values = r.array(d.get("values"), f"{w}.values", mon.population.network.dtype,
                          shape=(k, mon.n_recorded))
         steps = np.arange(s0, n, dtype=np.int64)
         mon._append(steps[(steps - s0 + 1) % mon.every == 0], values)

@@ -26,7 +26,9 @@ and read with ``allow_pickle=False``:
   ``current<p>/amplitude`` the added currents). Numbers that JSON cannot hold
   (inf, nan) are written ``{"float": "inf"}``; an array is ``{"array": "<entry>"}``.
 - every other entry is a plain numeric (or fixed-width unicode) array named in the manifest:
-  ``projection<k>/{sources,targets,weights,delays}`` (int32, int32, float32, float64 ms),
+  ``projection<k>/{sources,targets,weights,delays}`` (int32, int32, float32, float64 ms; every
+  float32 array of the network's state, weights and monitors is float64 in a file of a
+  ``precision="double"`` network, whose manifest records ``"precision"``),
   parameter arrays, ``state/...`` (see :mod:`neurosim.engine.state`: ``group<g>/<var>``,
   ``group<g>/ref_left``, ``ring``, ``plastic<k>/...``, ``plastic<k>/portable/...``),
   ``monitor<k>/...`` recordings.
@@ -38,6 +40,10 @@ rule classes come from a fixed list (plus classes the caller passes as ``models=
 value is validated like user input — format name and version, known keys, dtypes, shapes,
 index ranges, parameters through the same constructors as user code — before it is used; a
 problem raises :class:`~neurosim.errors.CheckpointError` naming the file and the entry.
+
+Precision: a checkpoint loads in the precision it was written in (``network.precision`` in the
+manifest; files without it are single precision). There is no conversion on load: to continue
+in another precision, build the network anew with ``Network(precision=...)``.
 
 Loading on the other backend: a network saved on ``"cpu"`` loads on ``"cuda:host"``/``"cuda"``
 and back, with neuron state, refractory counters, delay ring, inputs, homeostasis and plastic

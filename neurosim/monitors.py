@@ -157,7 +157,8 @@ class SpikeMonitor(Monitor):
 
 
 class StateMonitor(Monitor):
-    """Samples of one state variable: ``values`` has shape (samples, recorded neurons)."""
+    """Samples of one state variable: ``values`` has shape (samples, recorded neurons), the
+    network's dtype (float32, or float64 with ``Network(precision="double")``)."""
 
     def __init__(self, population, variable: str, indices=None, every: int = 1):
         super().__init__(population, indices)
@@ -172,7 +173,7 @@ class StateMonitor(Monitor):
     def _append(self, steps: np.ndarray, values: np.ndarray) -> None:
         if steps.size:
             self._steps.append(np.asarray(steps, np.int64))
-            self._vals.append(np.asarray(values, np.float32))
+            self._vals.append(np.asarray(values, self._dtype))
 
     @property
     def times(self) -> np.ndarray:
@@ -180,7 +181,12 @@ class StateMonitor(Monitor):
 
     @property
     def values(self) -> np.ndarray:
-        return _concat(self._vals, np.float32, (self.n_recorded,))
+        return _concat(self._vals, self._dtype, (self.n_recorded,))
+
+    @property
+    def _dtype(self) -> np.dtype:
+        """The network's precision: float32, or float64 with ``precision="double"``."""
+        return self.population.network.dtype
 
     @property
     def indices(self) -> np.ndarray:

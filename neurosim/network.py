@@ -22,6 +22,7 @@ from .monitors import RateMonitor, SpikeMonitor, StateMonitor
 log = logging.getLogger(__name__)
 
 MIN_DT = 1e-3                   # ms: the smallest time step (NEST's default resolution floor)
+PRECISIONS = {"single": np.float32, "double": np.float64}   # Network(precision=...) -> dtype
 MAX_RUN_STEPS = 10**8           # steps one run() call takes at most unless told otherwise
 
 
@@ -93,7 +94,7 @@ class Projection:
         values = V.per_neuron("Projection.weights", "weights", values, self.n_synapses)
         _check_sign(f"Projection.weights of {self.name!r}", self.post.model, self.receptor,
                     (float(values.min()), float(values.max())) if values.size else (0.0, 0.0))
-        self._engine().set_weights(self, values.astype(np.float32))
+        self._engine().set_weights(self, values.astype(self.network.dtype))
 
 
 class Network:
@@ -109,7 +110,13 @@ class Network:
     on every backend for a seed), ``"device"`` (by the CUDA kernels on the GPU: fast, no host
     memory; a different draw from the same distributions) or ``"auto"`` (the device on a real
     GPU for the projections it supports, else the host); see
-    :mod:`neurosim.engine.device_connect`.
+    :mod:`neurosim.engine.device_connect`; ``precision``: the floating type of the simulation,
+    ``"single"`` (float32, the default) or ``"double"`` (float64): state, model constants
+    (derived in float64 on the host, then kept as they are instead of rounded to float32),
+    weights, delivered input, plasticity traces and weights, and the values that
+    :meth:`get_state` and the state monitors return, on every backend (the CUDA kernels are
+    compiled in a double variant). Double costs twice the memory of those arrays and, on most
+    GPUs, much more time; it is for checks of accuracy, e.g. against a float64 reference.
 
     ``comm`` / ``distributed``: MPI (:mod:`neurosim.distributed`, ``docs/distributed.md``).
     Under ``mpirun -n R`` (R > 1) the network is spread over ``MPI.COMM_WORLD`` by default; an
@@ -129,7 +136,8 @@ class Network:
     """
 
     def __init__(self, dt: float = 0.1, device: str = "auto", seed: int | None = None,
-                 connectivity: str = "auto", comm=None, distributed: bool | None = None):
+                 connectivity: str = "auto", precision: str = "single", comm=None,
+                 distributed: bool | None = None):
         self.dt = V.positive("Network", "dt", dt)
         if self.dt < MIN_DT:
             raise ValueError(f"Network: dt must be >= {MIN_DT} ms (1 us, NEST's finest default "
@@ -139,6 +147,7 @@ class Network:
         from .engine.device_connect import MODES
         self.device = V.choice("Network", "device", device, DEVICES)
         self.connectivity = V.choice("Network", "connectivity", connectivity, MODES)
+        self.precision = V.choice("Network", "precision", precision, tuple(PRECISIONS))
         if self.connectivity == "device" and self.device == "cpu":
             raise ValueError("Network: connectivity='device' draws connections with the CUDA "
                              "kernels, but device='cpu' runs NumPy; use device='cuda' (or "
@@ -147,6 +156,10 @@ class Network:
         self.comm = resolve(comm, distributed)
         if self.comm is not None:
             check_network_options(self.comm, self.device, self.connectivity)
+            if self.precision != "single":
+                raise ValueError(f"Network: precision={self.precision!r} is not supported yet "
+                                 f"on a network distributed over MPI ranks (their engine is "
+                                 f"float32); use precision='single' or distributed=False")
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
             if self.comm is not None:           # every rank must draw the same network
@@ -166,6 +179,12 @@ class Network:
     def t(self) -> float:
         """Simulated time so far (ms)."""
         return self._steps_done * self.dt
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The floating type of state, weights and input: float32 (``precision="single"``) or
+        float64 (``"double"``)."""
+        return np.dtype(PRECISIONS[self.precision])
 
     @property
     def n_neurons(self) -> int:
@@ -489,7 +508,8 @@ class Network:
         save(self, path, monitors)
 
     def get_state(self, population, variable: str) -> np.ndarray:
-        """A copy of a state variable (float32 array) of ``population``, which may be:
+        """A copy of a state variable (an array of the network's :attr:`dtype`: float32, or
+        float64 with ``precision="double"``) of ``population``, which may be:
 
         - a population: its model's state variables (``"v"``...); ``"rate"`` (Hz) of a
           ``PoissonSource``; and the variables of the homeostatic rules attached to it
@@ -526,7 +546,7 @@ class Network:
         if kind == "rate":
             return self.set_rates(obj, value)
         if kind == "neuron":
-            arr = V.per_neuron(where, "value", value, obj.size).astype(np.float32)
+            arr = V.per_neuron(where, "value", value, obj.size).astype(self.dtype)
             return self._ensure_built().set_state(obj, variable, arr)
         from .engine.state import plastic_get, plastic_set
         size = plastic_get(rt, variable).size

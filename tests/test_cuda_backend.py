@@ -79,11 +79,11 @@ def model_case(kind):
     raise ValueError(kind)
 
 
-def model_net(kind, device, seed=3, inject=True):
+def model_net(kind, device, seed=3, inject=True, precision="single"):
     """Poisson source -> 40 neurons (per-synapse delays), recurrent inhibition (one delay),
     a Poisson drive, a step current, per-neuron parameters and random initial v."""
     model, w_e, w_i = model_case(kind)
-    net = ns.Network(dt=DT, device=device, seed=seed, connectivity="host")
+    net = ns.Network(dt=DT, device=device, seed=seed, connectivity="host", precision=precision)
     src = net.add_population(30, ns.PoissonSource(rate=np.linspace(10.0, 60.0, 30)))
     init = {}
     if kind not in ("izhikevich", "lif_delta"):
@@ -104,13 +104,17 @@ MODELS = ["lif", "lif_delta", "lif_cond", "izhikevich", "adex"]
 EXACT = {"lif", "lif_delta", "izhikevich"}            # no transcendental function in the kernel
 
 
+@pytest.mark.parametrize("precision", ["single", "double"])
 @pytest.mark.parametrize("kind", MODELS)
-def test_every_model_matches_numpy(kind):
-    ref_net, ref = model_net(kind, "cpu")
-    net, got = model_net(kind, "cuda:host")
+def test_every_model_matches_numpy(kind, precision):
+    """Also in double precision: the kernels' double variant against NumPy in float64."""
+    ref_net, ref = model_net(kind, "cpu", precision=precision)
+    net, got = model_net(kind, "cuda:host", precision=precision)
     ref_net.run(100.0)
     net.run(100.0)
     assert net.backend == "cuda:host" and ref["spikes"].num_spikes > 20
+    dtype = np.float64 if precision == "double" else np.float32
+    assert ref["v"].values.dtype == got["v"].values.dtype == dtype
     same_spikes(ref["src"], got["src"])                 # Philox stream: same draws
     np.testing.assert_array_equal(ref["v"].times, got["v"].times)
     if kind in EXACT:
@@ -500,10 +504,10 @@ def test_at_most_three_launches_per_step(name):
     assert len(names) == 3 and names[1:] == ["propagate", "record_state"], names
 
 
-def drives_net(device, weights, seed=5):
+def drives_net(device, weights, seed=5, precision="single"):
     """Three populations in one group and one in another, seven Poisson drives: two into the
     same neurons, both receptors, a drive into a group without recurrent input."""
-    net = ns.Network(dt=DT, device=device, seed=seed)
+    net = ns.Network(dt=DT, device=device, seed=seed, precision=precision)
     kw = dict(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-55.0, tau_refrac=2.0)
     a = net.add_population(30, ns.LIF(**kw))
     b = net.add_population(17, ns.LIF(**kw, i_offset=50.0))
@@ -526,12 +530,13 @@ def drives_net(device, weights, seed=5):
     return net, mons, vm
 
 
-def test_poisson_drives_fused_bit_identical():
+@pytest.mark.parametrize("precision", ["single", "double"])
+def test_poisson_drives_fused_bit_identical(precision):
     """The neuron update draws the drives itself, from the NumPy engine's Philox positions and
-    in its order: float weights, natural thread order, bit for bit."""
+    in its order: float weights, natural thread order, bit for bit (in either precision)."""
     weights = (97.3, -41.7, 23.1)
-    ref_net, ref, ref_v = drives_net("cpu", weights)
-    net, got, got_v = drives_net("cuda:host", weights)
+    ref_net, ref, ref_v = drives_net("cpu", weights, precision=precision)
+    net, got, got_v = drives_net("cuda:host", weights, precision=precision)
     assert "lif_update" in step_kernels(net) and len(net._engine.L.drives) == 7
     assert all(m.num_spikes > 20 for m in ref)
     for r, g in zip(ref, got):

@@ -225,6 +225,9 @@ def test_bad_distributed_arguments_are_refused_before_any_work():
         ns.Network(device="cuda:host", distributed=True)
     with pytest.raises(ValueError, match="connectivity='device' with a distributed network"):
         ns.Network(connectivity="device", distributed=True)
+    with pytest.raises(ValueError, match="precision='double' is not supported yet on a network "
+                                         "distributed"):
+        ns.Network(precision="double", distributed=True)
 
 
 def test_unsupported_features_say_so():

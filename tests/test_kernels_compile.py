@@ -20,12 +20,18 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.mark.parametrize("route", sorted(ROUTES) or ["none"])
 def test_every_kernel_file_compiles_cleanly(route):
-    report = nvrtc_check.check(route=route)
+    """Every architecture in single precision; the double variants (-DNS_DOUBLE=1,
+    precision="double") for sm_90 here (the CLI gate compiles them for every architecture)."""
+    report = nvrtc_check.check(route=route, precisions=("single",))
+    double = nvrtc_check.check(route=route, archs=("sm_90",), precisions=("double",))
     assert report.ok, report.format()
+    assert double.ok, double.format()
     files = nvrtc_check.default_files()
     assert len(files) > len(list_kernel_files())          # the generated model kernels too
     assert len(report.results) == len(files) * len(nvrtc_check.ARCHS)
-    for result in report.results:
+    assert len(double.results) == len(files)
+    assert {r.precision for r in double.results} == {"double"}
+    for result in report.results + double.results:
         expected = {name for name, _ in kernel_names(load_source(result.file))}
         assert {k.name for k in result.kernels} == expected, result.file
         assert all(k.registers > 0 for k in result.kernels)
@@ -35,7 +41,7 @@ def test_errors_name_the_real_file_and_line(tmp_path):
     (tmp_path / "bad.cuh").write_text("// header\n\nNS_DEVICE int f() { return nope; }\n")
     (tmp_path / "bad.cu").write_text('#include "common.cuh"\n#include "bad.cuh"\n'
                                      "NS_GLOBAL void k(int *x) { x[0] = f(); }\n")
-    report = nvrtc_check.check([tmp_path / "bad.cu"], archs=("sm_80",))
+    report = nvrtc_check.check([tmp_path / "bad.cu"], archs=("sm_80",), precisions=("single",))
     assert not report.ok
     (result,) = report.results
     assert any(f"{tmp_path / 'bad.cuh'}(3)" in e and "nope" in e for e in result.errors), \
@@ -45,7 +51,8 @@ def test_errors_name_the_real_file_and_line(tmp_path):
 def test_warnings_fail_the_check(tmp_path):
     (tmp_path / "warn.cu").write_text('#include "common.cuh"\n'
                                       "NS_GLOBAL void k(int *x) { int unused; x[0] = 1; }\n")
-    report = nvrtc_check.check([tmp_path / "warn.cu"], archs=("sm_90",))
+    report = nvrtc_check.check([tmp_path / "warn.cu"], archs=("sm_90",),
+                               precisions=("single",))
     assert not report.ok and report.results[0].warnings
     assert "unused" in report.format()
 
@@ -75,6 +82,7 @@ def test_parse_log_reports_spills():
 
 
 def test_cli(capsys):
-    assert nvrtc_check.main(["--arch", "sm_80"]) == 0
+    # the double variants for sm_80 (sm_90's and the float ones are compiled above)
+    assert nvrtc_check.main(["--arch", "sm_80", "--precision", "double"]) == 0
     out = capsys.readouterr().out
-    assert "random.cu" in out and "OK:" in out
+    assert "random.cu" in out and "OK:" in out and " double " in out and " single " not in out

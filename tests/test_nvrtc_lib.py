@@ -230,6 +230,8 @@ def test_one_definition_of_the_options(monkeypatch):
              if "RawModule(code=" in line and "options=" in line]
     assert {n for n, _ in calls} >= {"cuda_device.py", "probe.py"}
     assert all("options=RAWMODULE_OPTIONS)" in line for _, line in calls), calls
+    # the double variant (Network(precision="double")): the same tuple plus -DNS_DOUBLE=1
+    assert "options=RAWMODULE_OPTIONS + (DOUBLE_OPTION,))" in sources["cuda_device.py"]
     from neurosim.engine import cuda_device
     seen = {}
 
@@ -244,6 +246,8 @@ def test_one_definition_of_the_options(monkeypatch):
     monkeypatch.setattr(cuda_device, "_RAW_MODULES", {})
     cuda_device._cupy_module("record.cu")
     assert seen["options"] is cupy_options.RAWMODULE_OPTIONS
+    cuda_device._cupy_module("record.cu", double=True)
+    assert seen["options"] == cupy_options.RAWMODULE_OPTIONS + ("-DNS_DOUBLE=1",)
     monkeypatch.setattr(nvrtc_check, "find_nvrtc", lambda: types.SimpleNamespace(version=(13, 0)))
     opts = nvrtc_check.route_options("nvrtc", "sm_86")
     assert opts[-1] == "--ptxas-options=-v" and "-arch=sm_86" in opts

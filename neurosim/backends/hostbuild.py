@@ -137,7 +137,7 @@ def shuffle_order(on: bool):
 
 _BASE_TYPES: dict[str, str] = {}
 for _dtype, _names in {
-    "float32": "float|ns_f32|ns_real",
+    "float32": "float|ns_f32|ns_real",     # ns_real: float64 in a double module
     "float64": "double|ns_f64",
     "bool": "bool",
     "int8": "char|signed char|int8_t|ns_i8",
@@ -183,9 +183,17 @@ class ArgSpec:
         return f"a numpy {self.dtype.name} scalar, e.g. np.{self.dtype.type.__name__}(x)"
 
 
-def parse_ctype(name: str, ctype: str) -> ArgSpec:
+def real_dtype_of(defines) -> str:
+    """The dtype of ``ns_real`` in a module built with these ``-D`` options:
+    float64 with ``-DNS_DOUBLE=1`` (kernels/common.cuh), else float32."""
+    on = {"-DNS_DOUBLE", "-DNS_DOUBLE=1"}
+    return "float64" if any(d.replace(" ", "") in on for d in defines) else "float32"
+
+
+def parse_ctype(name: str, ctype: str, real: str = "float32") -> ArgSpec:
     """The :class:`ArgSpec` of parameter ``ctype name``; ``ValueError`` for
-    types the host launcher does not support (``void*``, ``T**``, structs)."""
+    types the host launcher does not support (``void*``, ``T**``, structs).
+    ``real``: the dtype of ``ns_real`` in the module (:func:`real_dtype_of`)."""
     stars = ctype.count("*")
     words = ctype.replace("*", " ").replace("&", " & ").split()
     const = stars > 0 and "const" in ctype.split("*")[0].split()  # const pointee
@@ -196,7 +204,8 @@ def parse_ctype(name: str, ctype: str) -> ArgSpec:
             "scalars and single pointers of float, double, bool and the 8/16/32/64-bit "
             "integer types (ns_f32, ns_i32, ns_u64, int, unsigned long long...)"
         )
-    return ArgSpec(name, ctype, base, stars == 1, const, np.dtype(_BASE_TYPES[base]))
+    dtype = real if base == "ns_real" else _BASE_TYPES[base]
+    return ArgSpec(name, ctype, base, stars == 1, const, np.dtype(dtype))
 
 
 # ---------------------------------------------------------------------------
@@ -281,7 +290,8 @@ def _build(source: str, origin: str, defines: tuple[str, ...] = (),
             if len(as_written.get(name, ())) == len(args):
                 args = as_written[name]
             try:
-                specs = [parse_ctype(argname, ctype) for ctype, argname in args]
+                specs = [parse_ctype(argname, ctype, real_dtype_of(defines))
+                         for ctype, argname in args]
             except ValueError as exc:
                 unsupported[name] = str(exc)
                 continue
@@ -342,7 +352,9 @@ class HostModule:
     order (``None``: the module default, see :func:`set_shuffle_default`).
     ``ftz``: flush denormals while kernels run, like CuPy's ``-ftz=true``.
     ``options``: the ``RawModule`` options; the ``-D``/``-U`` macro options
-    reach g++, the others (``--std=...``, ``-ftz=...``) are GPU-only and ignored.
+    reach g++, the others (``--std=...``, ``-ftz=...``) are GPU-only and ignored;
+    with ``-DNS_DOUBLE=1`` (the double variant) ``ns_real`` parameters take
+    float64 arrays and scalars, else float32.
     ``count``: count launches and the bytes each launch reads and writes
     (:mod:`neurosim.backends.hostcount`; ``None``: on inside a ``hostcount.counting()`` block).
     Raises :class:`HostBuildError` if g++ is missing or the build fails.
@@ -365,7 +377,8 @@ class HostModule:
         self.path, meta = _build(self.source, self.origin, self.defines, self.count)
         self._lib = ctypes.CDLL(str(self.path))
         self.kernels: dict[str, list[ArgSpec]] = {
-            name: [parse_ctype(argname, ctype) for argname, ctype in args]
+            name: [parse_ctype(argname, ctype, real_dtype_of(self.defines))
+                   for argname, ctype in args]
             for name, args in meta["kernels"].items()
         }
         self.unsupported: dict[str, str] = dict(meta["unsupported"])

@@ -22,6 +22,9 @@ kernel's registers, stack and spills. Two routes:
 NVRTC's defaults already contract FMAs (``-fmad=true``); CuPy adds no
 ``-DNDEBUG``.
 
+Every file is compiled twice: as CuPy loads it for ``Network(precision="single")`` and in its
+double variant (``-DNS_DOUBLE=1``: ``ns_real`` is double) for ``precision="double"``.
+
 A compilation fails on an error, a warning (any compiler or ptxas warning
 except the few in :data:`IGNORED_WARNINGS`), or a kernel that spills
 registers to local memory. Stack frames (local arrays) are reported, not
@@ -112,6 +115,7 @@ class CompileResult:
     arch: str
     route: str
     ok: bool
+    precision: str = "single"       # "double": compiled with DOUBLE_OPTION
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     kernels: list[KernelResources] = field(default_factory=list)
@@ -123,7 +127,8 @@ class CompileResult:
         return [k for k in self.kernels if k.spill_stores or k.spill_loads]
 
     def problems(self) -> list[str]:
-        where = f"{self.file} [{self.arch}, {self.route}]"
+        variant = ", double" if self.precision == "double" else ""
+        where = f"{self.file} [{self.arch}, {self.route}{variant}]"
         out = [f"{where}: error: {e}" for e in self.errors]
         out += [f"{where}: warning: {w}" for w in self.warnings]
         out += [f"{where}: {k.name} spills {k.spill_stores} B stores / {k.spill_loads} B loads"
@@ -161,7 +166,7 @@ class Report:
         for r in self.results:
             status = "ok" if r.ok and not r.problems() else "FAIL"
             regs = max((k.registers for k in r.kernels), default=0)
-            lines.append(f"{r.file:<24} {r.arch:<6} {r.route:<6} {status:<4} "
+            lines.append(f"{r.file:<24} {r.arch:<6} {r.route:<6} {r.precision:<6} {status:<4} "
                          f"{len(r.kernels)} kernels, max {regs} registers, {r.seconds:.2f} s")
             for k in r.kernels:
                 lines.append(f"    {k.name:<28} {k.registers:>3} regs  stack {k.stack_bytes} B  "
@@ -267,15 +272,20 @@ def route_options(route: str, arch: str) -> tuple[str, ...]:
     raise ValueError(f"route_options(): route must be 'nvrtc' or 'nvcc', got {route!r}")
 
 
-def _compile_nvrtc(source: str, name: str, arch: str) -> tuple[bool, str]:
-    return find_nvrtc().compile(source, name, route_options("nvrtc", arch))
+#: the option of the double variant (``Network(precision="double")``), as the engine passes it
+DOUBLE_OPTION = "-DNS_DOUBLE=1"
+PRECISIONS = ("single", "double")
 
 
-def _compile_nvcc(source: str, name: str, arch: str) -> tuple[bool, str]:
+def _compile_nvrtc(source: str, name: str, arch: str, extra=()) -> tuple[bool, str]:
+    return find_nvrtc().compile(source, name, route_options("nvrtc", arch) + tuple(extra))
+
+
+def _compile_nvcc(source: str, name: str, arch: str, extra=()) -> tuple[bool, str]:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / name
         src.write_text(source, encoding="utf-8")
-        cmd = [find_nvcc(), "-cubin", *route_options("nvcc", arch),
+        cmd = [find_nvcc(), "-cubin", *route_options("nvcc", arch), *extra,
                "-o", str(Path(tmp) / "out.cubin"), str(src)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
         return proc.returncode == 0, proc.stdout + proc.stderr
@@ -289,8 +299,9 @@ def default_files() -> list:
     return list_kernel_files() + [Path(d.kernel_file) for d in DESCRIBED]
 
 
-def check(files=None, archs=ARCHS, route: str = "auto") -> Report:
-    """Compile ``files`` (default: :func:`default_files`) for ``archs``.
+def check(files=None, archs=ARCHS, route: str = "auto", precisions=PRECISIONS) -> Report:
+    """Compile ``files`` (default: :func:`default_files`) for ``archs``, in each of
+    ``precisions`` (``"single"``; ``"double"``: with :data:`DOUBLE_OPTION`).
 
     ``route``: ``"nvrtc"``, ``"nvcc"``, ``"all"`` (every available one) or
     ``"auto"`` (NVRTC when found, else nvcc). Raises ``RuntimeError`` when the
@@ -313,15 +324,17 @@ def check(files=None, archs=ARCHS, route: str = "auto") -> Report:
     results = []
     for path in paths:
         source = load_source(path)
-        for name in chosen:
-            for arch in archs:
-                start = time.perf_counter()
-                ok, log = compilers[name](source, path.name, arch)
-                errors, warnings, kernels = parse_log(log, arch)
-                results.append(CompileResult(
-                    file=path.name, arch=arch, route=name, ok=ok and not errors,
-                    errors=errors, warnings=warnings, kernels=kernels,
-                    seconds=time.perf_counter() - start, log=log))
+        for precision in precisions:
+            extra = (DOUBLE_OPTION,) if precision == "double" else ()
+            for name in chosen:
+                for arch in archs:
+                    start = time.perf_counter()
+                    ok, log = compilers[name](source, path.name, arch, extra)
+                    errors, warnings, kernels = parse_log(log, arch)
+                    results.append(CompileResult(
+                        file=path.name, arch=arch, route=name, ok=ok and not errors,
+                        errors=errors, warnings=warnings, kernels=kernels,
+                        seconds=time.perf_counter() - start, log=log, precision=precision))
     arch = archs[0] if archs else ARCHS[0]
     options = {r: tuple("-arch=<arch>" if o == f"-arch={arch}" else o
                         for o in route_options(r, arch)) for r in chosen}
@@ -336,10 +349,13 @@ def main(argv=None) -> int:
     parser.add_argument("--route", default="auto", choices=("auto", "nvrtc", "nvcc", "all"))
     parser.add_argument("--arch", action="append", help="sm_XX (repeatable; default "
                         + " ".join(ARCHS) + ")")
+    parser.add_argument("--precision", action="append", choices=PRECISIONS,
+                        help="single or double (repeatable; default both)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
-        report = check(args.files or None, tuple(args.arch or ARCHS), args.route)
+        report = check(args.files or None, tuple(args.arch or ARCHS), args.route,
+                       tuple(args.precision or PRECISIONS))
     except RuntimeError as exc:
         print(f"nvrtc_check: {exc}", file=sys.stderr)
         return 2

@@ -77,7 +77,7 @@ def projection_array(layout, arrays, proj, kind: str) -> np.ndarray:
     pos = member_positions(layout, proj)
     cols, weights, delays = arrays(ci)
     if kind == "weights":
-        return np.asarray(weights[pos], np.float32)
+        return np.asarray(weights[pos], layout.dtype)
     if kind == "targets":
         g, off = layout.pop_group[proj.post.index]
         ch = g.model_cls.layout(g.options)[1][proj.receptor]

@@ -42,22 +42,35 @@ def kernel_signature(filename: str, name: str) -> tuple:
 _RAW_MODULES: dict = {}
 
 
-def _cupy_module(filename: str):
+#: the -D option of a module's double variant (``ns_real`` is double: kernels/common.cuh)
+DOUBLE_OPTION = "-DNS_DOUBLE=1"
+
+
+def _cupy_module(filename: str, double: bool = False):
     import cupy
     from ..backends.kernel_source import load_source
     from ..backends.cupy_options import RAWMODULE_OPTIONS
-    key = (filename, cupy.cuda.Device().id)
+    key = (filename, cupy.cuda.Device().id, double)
     if key not in _RAW_MODULES:   # CuPy adds the rest (cupy_options) and caches the cubin on disk
-        _RAW_MODULES[key] = cupy.RawModule(code=load_source(filename), options=RAWMODULE_OPTIONS)
+        if double:                # the double variant: cupy_options' tuple + DOUBLE_OPTION
+            _RAW_MODULES[key] = cupy.RawModule(code=load_source(filename),
+                                               options=RAWMODULE_OPTIONS + (DOUBLE_OPTION,))
+        else:
+            source = load_source(filename)
+            _RAW_MODULES[key] = cupy.RawModule(code=source, options=RAWMODULE_OPTIONS)
     return _RAW_MODULES[key]
 
 
 
 class Device:
-    """Array module, kernels and stream of one engine."""
+    """Array module, kernels and stream of one engine; ``double``: the kernels' double
+    variant (``Network(precision="double")``: ``ns_real`` is double, compiled with
+    ``-DNS_DOUBLE=1`` and cached apart from the float one, by CuPy and by the host build)."""
 
-    def __init__(self, host: bool):
+    def __init__(self, host: bool, double: bool = False):
         self.host = host
+        self.double = bool(double)
+        self.real = np.dtype(np.float64 if double else np.float32)
         self._modules: dict = {}
         if host:
             self.xp = np
@@ -74,9 +87,12 @@ class Device:
         if filename not in self._modules:
             if self.host:
                 from ..backends.hostbuild import HostModule
-                self._modules[filename] = HostModule(filename)
+                # double: no flush-to-zero, which on the GPU (-ftz=true) touches floats only
+                self._modules[filename] = (
+                    HostModule(filename, options=(DOUBLE_OPTION,), ftz=False) if self.double
+                    else HostModule(filename))
             else:
-                self._modules[filename] = _cupy_module(filename)
+                self._modules[filename] = _cupy_module(filename, self.double)
         return self._modules[filename].get_function(name)
 
     def context(self):

@@ -52,7 +52,7 @@ Kernel arguments are bound by name: each kernel's parameter list is parsed from 
 value of the same name — the neuron kernels' constants are the model's ``constants()`` keys and
 their state arrays its state variables, so a mismatch between a model and its kernel is an
 error at build time. Every scalar is a typed NumPy scalar. Per-neuron constants: each constant
-is a ``const float *`` (one value for the group, or one per neuron) and ``per_neuron`` has bit
+is a ``const ns_real *`` (one value for the group, or one per neuron) and ``per_neuron`` has bit
 ``k`` set when the k-th constant parameter holds one value per neuron.
 
 Non-finite state: the neuron kernels flag the first step in which any state value is NaN or
@@ -114,7 +114,8 @@ class CudaEngine(ProjectionAccess):
         self.net, self.L = net, layout
         self.name = "cuda:host" if host else "cuda"
         _check_rules_supported(net)
-        self.dev = dev if dev is not None else Device(host)
+        self.dev = dev if dev is not None else Device(host, layout.dtype == np.float64)
+        self.real = layout.dtype         # ns_real: float32, or float64 (precision="double")
         self.gen = gen                  # DeviceConnectivity of the generated classes, or None
         self.xp = self.dev.xp
         self.memory = device_bytes(layout, record_budget(net), net)
@@ -168,9 +169,9 @@ class CudaEngine(ProjectionAccess):
         self.spk = dev.zeros(max(1, L.n_total), np.int32)
         self.spk_work = dev.zeros(max(1, L.n_total), np.int64)
         self.n_slots = max(1, L.ring_slots)
-        self.ring = dev.zeros(max(1, L.ring_slots * L.ring_width), np.float32)
+        self.ring = dev.zeros(max(1, L.ring_slots * L.ring_width), self.real)
         self.dummy = {np.dtype(t): dev.zeros(1, t)
-                      for t in (np.float32, np.int32, np.int64, np.uint8)}
+                      for t in (np.float32, self.real, np.int32, np.int64, np.uint8)}
         self.nspk = None               # per-step spike counters of a chunk: see plan()
         self.groups = [GroupRuntime(self, g) for g in L.groups]
 
@@ -483,7 +484,7 @@ class CudaEngine(ProjectionAccess):
         name = rt.state_order[var]
         local = gid - rt.g.start
         now = float(self.dev.get(rt.state[name][local:local + 1])[0])   # the state went on
-        values = np.zeros(rt.g.size, np.float32)
+        values = np.zeros(rt.g.size, self.real)
         values[local] = now if not np.isfinite(now) else np.nan
         return non_finite_error(self.L, rt.g, values, name, step, step - 1)
 
@@ -498,7 +499,7 @@ class CudaEngine(ProjectionAccess):
             amp = (current_amplitude(self.L, self.net.populations[pi], n)
                    + self.stim.offset(pi))
             self.groups[gi].i_ext[lo:hi] = self.dev.put(
-                np.broadcast_to(np.asarray(amp, np.float32), (hi - lo,)))
+                np.broadcast_to(np.asarray(amp, self.real), (hi - lo,)))
             self._event_ptr += 1
 
     # -- access ----------------------------------------------------------------------------------
@@ -519,7 +520,7 @@ class CudaEngine(ProjectionAccess):
         g, off = self.L.pop_group[pop.index]
         with self.dev.context():
             self.groups[g.index].state[var][off:off + pop.size] = self.dev.put(
-                np.asarray(values, np.float32))
+                np.asarray(values, self.real))
 
     def set_weights(self, proj, values):
         if proj not in self.L.proj_class:
@@ -528,7 +529,7 @@ class CudaEngine(ProjectionAccess):
         pos = member_positions(self.L, proj)
         with self.dev.context():
             self.classes[ci].weights[self.dev.put(pos, copy=False)] = self.dev.put(
-                np.asarray(values, np.float32), copy=False)
+                np.asarray(values, self.real), copy=False)
 
     def _class_arrays(self, ci):
         rt, c = self.classes[ci], self.L.classes[ci]

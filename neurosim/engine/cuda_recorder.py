@@ -67,7 +67,7 @@ class Recorder:
             self.rate_slot_of.append(slots[(lo, hi)])
         self.n_rate = len(slots)
         per_step = 8 + 4 + 4 * self.n_rate + sum(
-            4 * len(s["idx"]) / s["every"] for s in self.states)
+            e.real.itemsize * len(s["idx"]) / s["every"] for s in self.states)
         q = T.GRAPH_STEPS
         K = int(np.clip(T.RECORD_BUDGET // per_step, q, max(q, T.MAX_CHUNK))) // q * q
         self.cap_max = max(T.RECORD_BUDGET // 4, self.n_rec + 1)
@@ -80,7 +80,7 @@ class Recorder:
         self._resize(min(self.n_rec + T.REC_START, self.cap_max) if self.n_rec else 1)
         for s in self.states:
             rows = (K + 1) // s["every"] + 1
-            s["out"] = dev.zeros(rows * len(s["idx"]), np.float32)
+            s["out"] = dev.zeros(rows * len(s["idx"]), e.real)
         self.dirty = False
         return K
 

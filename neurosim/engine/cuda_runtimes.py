@@ -26,8 +26,9 @@ class GroupRuntime:
         self.e, self.g = engine, g
         self.is_source = g.is_source
         dev = engine.dev
-        self.state = {name: dev.put(arr.astype(np.float32)) for name, arr in g.state.items()}
-        self.i_ext = dev.zeros(g.size, np.float32) if g.has_current else None
+        real = engine.real               # ns_real: float32, or float64 (precision="double")
+        self.state = {name: dev.put(arr.astype(real)) for name, arr in g.state.items()}
+        self.i_ext = dev.zeros(g.size, real) if g.has_current else None
         if g.model_cls is PoissonSource:
             p = g.consts["p"]
             self.values = dict(offset=I64(g.rng_offset), n_neurons=I32(g.size),
@@ -56,7 +57,7 @@ class GroupRuntime:
         if g.has_current:
             flags |= T.NS_EXT
         values = dict(n_neurons=I32(g.size), start=I32(g.start), col0=I32(max(0, g.col_offset)),
-                      i_ext=self.i_ext if g.has_current else dummy[np.dtype(np.float32)],
+                      i_ext=self.i_ext if g.has_current else dummy[self.e.real],
                       ref=dummy[np.dtype(np.int32)], n_ref=dummy[np.dtype(np.int32)])
         if g.n_ref is not None:
             flags |= T.NS_REF | (T.NS_REF_PER_NEURON if np.ndim(g.n_ref) else 0)
@@ -74,14 +75,14 @@ class GroupRuntime:
         values["per_neuron"] = U32(sum(1 << k for k, name in enumerate(consts)
                                        if np.ndim(g.consts[name])))
         for name in consts:
-            values[name] = dev.put(np.atleast_1d(np.asarray(g.consts[name], np.float32)))
+            values[name] = dev.put(np.atleast_1d(np.asarray(g.consts[name], self.e.real)))
         values.update(self.state)
         shared = self.e.shared_values()
         # the state arrays in kernel order: ns_flag_bad's variable index is a position here
         self.state_order = [name for ctype, name in full
-                            if ctype.startswith("float *") and name not in shared]
+                            if ctype.startswith(("float *", "ns_real *")) and name not in shared]
         for name in self.state_order:      # state this group lacks (LIF delta: i_syn_*)
-            values.setdefault(name, dummy[np.dtype(np.float32)])
+            values.setdefault(name, dummy[self.e.real])
         return values
 
     def _drive_values(self, stim=None) -> dict:
@@ -96,7 +97,7 @@ class GroupRuntime:
         drives = [L.drives[k] for k in order]
         if not drives:
             return dict(n_drives=I32(0), drive_tab=dummy[np.dtype(np.int64)],
-                        drive_w=dummy[np.dtype(np.float32)],
+                        drive_w=dummy[self.e.real],
                         drive_cdf=dummy[np.dtype(np.float32)])
         for a, b in zip(drives, drives[1:]):
             if a.col + a.n > b.col and (a.col, a.n) != (b.col, b.n):
@@ -117,7 +118,7 @@ class GroupRuntime:
                 cdfs.append(cdf)
                 start += cdf.size
         return dict(n_drives=I32(len(drives)), drive_tab=dev.put(np.array(tab + segs, np.int64)),
-                    drive_w=dev.put(np.array([d.weight for d in drives], np.float32)),
+                    drive_w=dev.put(np.array([d.weight for d in drives], self.e.real)),
                     drive_cdf=dev.put(np.concatenate(cdfs).astype(np.float32)))
 
     # -- stimulus (neurosim/engine/stimulus.py) -------------------------------------------------
@@ -167,7 +168,7 @@ class GroupRuntime:
         if self.i_ext is not None:
             return False
         with self.e.dev.context():
-            self.i_ext = self.e.dev.zeros(self.g.size, np.float32)
+            self.i_ext = self.e.dev.zeros(self.g.size, self.e.real)
         self.g.has_current = True
         self.values["i_ext"] = self.i_ext
         self.values["flags"] = U32(int(self.values["flags"]) | T.NS_EXT)
@@ -214,7 +215,7 @@ class ClassRuntime:
         e, c, dev, L = self.e, self.c, self.e.dev, self.e.L
         n = c.n_synapses
         self.cols = dev.zeros(max(1, n), np.int32)
-        self.weights = dev.zeros(max(1, n), np.float32)
+        self.weights = dev.zeros(max(1, n), e.real)
         steps = None if c.delay is not None else dev.zeros(max(1, n), np.int16)
         bad = dev.zeros(2, np.int32)
         for proj, counts in c.members:

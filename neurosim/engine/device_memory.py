@@ -30,26 +30,27 @@ def device_bytes(layout, record_bytes: int = T.RECORD_BUDGET, net=None) -> dict:
     homeostasis rules' runtimes count under "plasticity" too.
     """
     n = layout.n_total
+    R = np.dtype(getattr(layout, "dtype", np.float32)).itemsize   # 8 with precision="double"
     parts = dict.fromkeys(("synapses", "build workspace", "delay ring", "neuron state",
                            "parameters", "inputs", "spike lists", "recording", "plasticity"), 0)
     slots = layout.ring_slots
     for c in layout.classes:
-        parts["synapses"] += 8 * (n + 1) + c.n_synapses * (8 + _delay_itemsize(c))
+        parts["synapses"] += 8 * (n + 1) + c.n_synapses * (4 + R + _delay_itemsize(c))
         if c.generated and layout.ring_width:
             slots = max(slots, c.delay_bound)
         if c.generated:
             keys = [p.rule.size(p.pre.size, p.post.size, p.pre is p.post) for p, _ in c.members
                     if isinstance(p.rule, FixedIndegree)]
             parts["build workspace"] = max([parts["build workspace"]] + [16 * k for k in keys])
-    parts["delay ring"] = 4 * slots * layout.ring_width
+    parts["delay ring"] = R * slots * layout.ring_width
     for g in layout.groups:
         if g.model_cls is SpikeSource:
             parts["inputs"] += 12 * g.consts["schedule"][0].size
             continue
         per_neuron = sum(np.ndim(v) > 0 for v in g.consts.values() if not isinstance(v, tuple))
-        parts["parameters"] += 4 * g.size * per_neuron + 4 * len(g.consts)
-        parts["neuron state"] += 4 * g.size * (len(g.state) + (g.n_ref is not None)
-                                               + (np.ndim(g.n_ref) > 0) + g.has_current)
+        parts["parameters"] += R * g.size * per_neuron + R * len(g.consts)
+        parts["neuron state"] += g.size * (R * (len(g.state) + g.has_current)
+                                           + 4 * ((g.n_ref is not None) + (np.ndim(g.n_ref) > 0)))
     parts["inputs"] += sum(4 * d.cdf.size for d in layout.drives)
     parts["spike lists"] = 16 * n          # spk, spk_work, row_len (kernels/step.cuh)
     parts["recording"] = int(record_bytes)

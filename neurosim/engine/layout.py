@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import _validate as V
 from .. import distributions as D
+from ..models.base import host_precision
 from ..models.sources import PoissonSource, SpikeSource
 from ..rng import poisson_cdf_table
 
@@ -71,7 +72,8 @@ class Group:
 class SynapseClass:
     """Static synapses merged into one CSR over global source ids.
 
-    ``indptr`` (n_total + 1), ``cols`` (int32 ring columns), ``weights`` (float32), and either a
+    ``indptr`` (n_total + 1), ``cols`` (int32 ring columns), ``weights`` (float32, or float64
+    with ``Network(precision="double")``), and either a
     constant ``delay`` (steps) or per-synapse ``delays`` (uint8/int16 steps). ``members`` lists
     the projections in it with their per-source synapse counts (to read weights back).
 
@@ -147,6 +149,7 @@ class Layout:
     currents: list                  # (population, Current)
     philox_key: np.ndarray
     plastic: list = field(default_factory=list)   # projections built by their rule's runtime
+    dtype: np.dtype = np.dtype(np.float32)        # state, constants, weights, ring (precision)
 
     @property
     def ring_slots(self) -> int:
@@ -182,7 +185,8 @@ def build_layout(net, device_gen=None, before_synapses=None) -> Layout:
         ch = receptors[inp.receptor]
         lam = inp.n_sources * inp.rate * dt * 1e-3
         drives.append(PoissonDrive(g, g.col_offset + ch * g.size + off, off, inp.target.size,
-                                   poisson_cdf_table(lam), np.float32(inp.weight), rng_width, lam))
+                                   poisson_cdf_table(lam), real_dtype(net).type(inp.weight),
+                                   rng_width, lam))
         rng_width += inp.target.size
     for g in groups:
         if g.model_cls is PoissonSource:
@@ -192,7 +196,7 @@ def build_layout(net, device_gen=None, before_synapses=None) -> Layout:
     if before_synapses is not None:
         before_synapses(Layout(dt, net.seed, groups, n_total, pop_group, width, 1, [], {},
                                drives, rng_width, [], list(net.currents), philox_key(net.seed),
-                               plastic))
+                               plastic, real_dtype(net)))
     classes, proj_class, max_delay = _build_synapses(net, groups, pop_group, n_total, device_gen)
     events = []
     for pop, cur in net.currents:
@@ -204,7 +208,25 @@ def build_layout(net, device_gen=None, before_synapses=None) -> Layout:
     events.sort(key=lambda e: e[0])
     return Layout(dt, net.seed, groups, n_total, pop_group, width, max_delay, classes,
                   proj_class, drives, rng_width, events, list(net.currents), philox_key(net.seed),
-                  plastic)
+                  plastic, real_dtype(net))
+
+
+def real_dtype(net) -> np.dtype:
+    """The network's floating type (``Network.precision``): float32 or float64."""
+    return np.dtype(getattr(net, "dtype", np.float32))
+
+
+def as_real(values: dict, dtype) -> dict:
+    """Floating constants (host float64 values) rounded once to ``dtype``: scalars become
+    ``dtype`` scalars, arrays contiguous ``dtype`` arrays; anything else is kept."""
+    out = {}
+    for name, v in values.items():
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            v = np.ascontiguousarray(v, dtype) if v.ndim else dtype.type(v)
+        elif isinstance(v, (float, np.floating)):
+            v = dtype.type(v)
+        out[name] = v
+    return out
 
 
 def current_amplitude(layout: Layout, pop, step: int):
@@ -234,8 +256,9 @@ def _make_groups(net):
             off += p.size
         params = _merge_params(pops, size)
         g = Group(gi, cls, options, pops, start, size, offsets, params)
-        with np.errstate(over="ignore"):              # an overflow is reported just below
+        with np.errstate(over="ignore"), host_precision(real_dtype(net)):  # overflow: below
             g.consts = cls.constants(params, net.dt) if not cls.is_source else {}
+            g.consts = as_real(g.consts, real_dtype(net))   # float64 -> the precision, once
         V.finite_constants(cls.__name__, g.consts, net.dt)
         g.n_ref = cls.refractory_steps(params, net.dt)
         g.channels = cls.layout(options)[0] if not cls.is_source else ()
@@ -272,7 +295,10 @@ def _merge_params(pops, size):
 
 def _initial_state(net, g):
     cls = g.model_cls
-    state = cls.initial_state(g.params, g.size, g.options)
+    dtype = real_dtype(net)
+    with host_precision(dtype):
+        state = {name: np.array(v, dtype) for name, v in
+                 cls.initial_state(g.params, g.size, g.options).items()}
     for p in g.pops:
         off = g.offsets[p.index]
         rng = rng_for(net.seed, 0, p.index)
@@ -323,13 +349,14 @@ class _Drawn:
 
 
 def generate_projection(net, proj, pop_group):
-    """(pre local int64, post local int64, weights float32, delay steps int64) of a projection."""
+    """(pre local int64, post local int64, weights of the network's precision, delay steps
+    int64) of a projection."""
     rng = rng_for(net.seed, 1, proj.index)
     pre, post = proj.rule.generate(proj.pre.size, proj.post.size, proj.pre is proj.post, rng)
     n = pre.size
     w = D.resolve("connect()", "weight", proj.weight, n, rng, float32=True)
     d = D.resolve("connect()", "delay", proj.delay, n, rng)
-    w = np.broadcast_to(np.asarray(w, np.float32), (n,))
+    w = np.broadcast_to(np.asarray(w, real_dtype(net)), (n,))
     steps = np.maximum(1, np.rint(np.asarray(d, float) / net.dt)).astype(np.int64)
     return pre, post, w, np.broadcast_to(steps, (n,))
 
@@ -377,7 +404,7 @@ def _build_synapses(net, groups, pop_group, n_total, device_gen=None):
     arrays = {}
     for k, projs in buckets.items():
         total = sum(size[p] for p in projs)
-        arrays[k] = [np.empty(total, np.int32), np.empty(total, np.float32),
+        arrays[k] = [np.empty(total, np.int32), np.empty(total, real_dtype(net)),
                      np.empty(total, np.uint8) if k == "hetero" else None,
                      np.zeros(n_total, np.int64), 0]          # row lengths, fill pointer
     members = {proj: None for proj in static}
@@ -520,7 +547,7 @@ def _draw_static(net, proj, pop_group, key) -> _Drawn:
     ch = g.model_cls.layout(g.options)[1][proj.receptor]
     cols += np.int32(g.col_offset + ch * g.size + off)
     n = cols.size
-    weights = np.empty(n, np.float32)
+    weights = np.empty(n, real_dtype(net))
     _sample_into(weights, "weight", proj.weight, rng, order)
     steps = None
     if key == "hetero":
@@ -534,12 +561,12 @@ def _sample_into(out, name, spec, rng, order, transform=None):
     if isinstance(spec, D.Distribution):
         for a in range(0, n, SAMPLE_CHUNK):
             v = spec.sample(rng, min(n, a + SAMPLE_CHUNK) - a)
-            if out.dtype == np.float32:             # weights: no silent inf
+            if name == "weight":                    # weights: no silent inf
                 V.fits_float32("connect()", f"{name} (drawn from {spec!r})", v)
             out[a:a + v.size] = v if transform is None else transform(v)
         return
     v = np.asarray(D.resolve("connect()", name, spec, n, rng,
-                             float32=out.dtype == np.float32), np.float64)
+                             float32=name == "weight"), np.float64)
     if v.ndim and order is not None:
         v = v[order]
     out[:] = v if transform is None else transform(v)

@@ -12,9 +12,10 @@ the host layout is drawn, and again, precisely, from the drawn layout.
 
 Bytes per synapse (host, NumPy engine; ``n`` synapses of a projection):
 
-- stored: int32 target column + float32 weight, plus a uint8 (int16 from 256 steps) delay in a
-  class with per-synapse delays: 8 or 9 (10) B; per class an int32 (int64 from 2^31 synapses)
-  row pointer per neuron;
+- stored: int32 target column + float32 weight (float64 with ``precision="double"``: every
+  float32 array of these estimates counts 8 bytes then), plus a uint8 (int16 from 256 steps)
+  delay in a class with per-synapse delays: 8 or 9 (10) B; per class an int32 (int64 from 2^31
+  synapses) row pointer per neuron;
 - build peak, on top of what is stored (:data:`DRAW_BYTES`): the transient arrays of drawing one
   projection grouped by source (``Rule.generate_by_source``, measured with tracemalloc: keys
   and int32 targets for ``FixedIndegree``, int64 pairs for the generic rules) plus, per source
@@ -127,7 +128,12 @@ def planned_classes(net, generated=()) -> tuple[list, int]:
     return classes, max_delay
 
 
-def draw_peak(proj, n: int, itemsize: int) -> int:
+def _real(net) -> int:
+    """Bytes of one state, weight or input value: 4 (float32), 8 with precision="double"."""
+    return np.dtype(getattr(net, "dtype", np.float32)).itemsize
+
+
+def draw_peak(proj, n: int, itemsize: int, real: int = 4) -> int:
     """Peak bytes of drawing one static projection of ``n`` synapses (layout._draw_static):
     the rule's generation, or the drawn result (int32 targets, float32 weights, delay steps of
     ``itemsize`` bytes) with the float64 chunks of sampled values, whichever is larger."""
@@ -140,7 +146,7 @@ def draw_peak(proj, n: int, itemsize: int) -> int:
     per_value = max(SAMPLE_BYTES[0] if isinstance(proj.weight, D.Distribution) else 0,
                     SAMPLE_BYTES[1] if itemsize and isinstance(proj.delay, D.Distribution)
                     else 0)
-    result = (8 + itemsize) * n + per_value * min(n, SAMPLE_CHUNK)
+    result = (4 + real + itemsize) * n + per_value * min(n, SAMPLE_CHUNK)
     if not isinstance(proj.weight, (D.Distribution, int, float)):
         result += 16 * n                          # weights as an array: float64, reordered
     if itemsize and not isinstance(proj.delay, D.Distribution):
@@ -157,10 +163,11 @@ def host_bytes(net, classes, max_delay: int, device: str = "numpy") -> dict:
     parts = dict.fromkeys(("synapses", "synapse build (transient)", "delay ring", "neuron state",
                            "inputs", "plasticity", "plasticity build (transient)"), 0)
     host_classes = [c for c in classes if not c.generated]
+    R = _real(net)                         # int32 column + a weight of R bytes per synapse
     stored = 0
     for c in host_classes:
         idx = 4 if c.n_synapses < 2**31 - 1 else 8
-        stored += c.n_synapses * (8 + c.delay_itemsize) + idx * (n_total + 1)
+        stored += c.n_synapses * (4 + R + c.delay_itemsize) + idx * (n_total + 1)
         stored += sum(2 * p.pre.size for p, _ in c.members)
     for c in classes:
         if c.generated:                    # only row pointers and counts touch the host
@@ -173,8 +180,8 @@ def host_bytes(net, classes, max_delay: int, device: str = "numpy") -> dict:
     groups: dict = {}
     for ci, c in enumerate(host_classes):
         for p, n in c.members:
-            drawn = n * (8 + c.delay_itemsize) + 8 * p.pre.size
-            peak = draw_peak(p, n, c.delay_itemsize)
+            drawn = n * (4 + R + c.delay_itemsize) + 8 * p.pre.size
+            peak = draw_peak(p, n, c.delay_itemsize, R)
             if p.rule.size(p.pre.size, p.post.size, p.pre is p.post) is None:
                 phase1 = max(phase1, held + peak)
                 held += drawn
@@ -205,7 +212,7 @@ def host_bytes(net, classes, max_delay: int, device: str = "numpy") -> dict:
         groups_w[key] = (size + len(channels) * pop.size, on or pop.index in receiving)
     width = sum(size for size, on in groups_w.values() if on)
     slots = max_delay if width else 0
-    parts["delay ring"] = 4 * slots * width if device == "numpy" else 0   # else on the device
+    parts["delay ring"] = R * slots * width if device == "numpy" else 0   # else on the device
     for pop in net.populations:
         m = pop.model
         per_neuron = sum(np.ndim(v) > 0 for v in m.parameters().values())
@@ -214,9 +221,9 @@ def host_bytes(net, classes, max_delay: int, device: str = "numpy") -> dict:
             parts["inputs"] += 32 * sum(np.size(t) for t in times) + 8 * pop.size
             continue
         n_state = len(pop.state_names)
-        # float32 state + scratch rows + mask (NumPy engine), float64 merged parameters and
-        # the initial values drawn per population
-        parts["neuron state"] += pop.size * (4 * (n_state + m.scratch + 1) + 1
+        # state + scratch rows + zeros (R bytes each) + mask (NumPy engine), float64 merged
+        # parameters and the initial values drawn per population
+        parts["neuron state"] += pop.size * (R * (n_state + m.scratch + 1) + 1
                                              + 8 * per_neuron + 8)
     parts["inputs"] += sum(8 * inp.target.size + (1 << 17) for inp in net.poisson_inputs)
     parts["inputs"] += 8 * sum(p.size for p in net.populations
@@ -304,8 +311,8 @@ def check_host_memory(parts: dict, what: str, extra: int = 0) -> None:
 
 def recording_bytes(net, steps: int) -> dict:
     """Host bytes the monitors will add over a run of ``steps`` steps, by monitor (state
-    samples: float32 per recorded neuron plus an int64 step per sample; rates: an int64 count
-    per step). Spike monitors grow with the spikes, unknown beforehand: not counted."""
+    samples: float32 (float64 in double precision) per recorded neuron plus an int64 step per
+    sample; rates: an int64 count per step). Spike monitors grow with the spikes, unknown beforehand: not counted."""
     from ..monitors import RateMonitor, StateMonitor
     out = {}
     for mon in net.monitors:
@@ -313,7 +320,7 @@ def recording_bytes(net, steps: int) -> dict:
             samples = steps // mon.every + 1
             out[f"StateMonitor {mon.variable!r} of {mon.population.name!r} "
                 f"({mon.n_recorded:,} neurons every {mon.every} steps)"] = \
-                samples * (4 * mon.n_recorded + 8)
+                samples * (_real(net) * mon.n_recorded + 8)
         elif isinstance(mon, RateMonitor):
             out[f"RateMonitor of {mon.population.name!r}"] = 8 * steps
     return out

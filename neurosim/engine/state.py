@@ -4,7 +4,8 @@ Used twice: by :meth:`Network.run` to roll a failed chunk of steps back to its f
 :mod:`neurosim.engine.interrupts`), and by checkpoints (:mod:`neurosim.checkpoint`). The state
 at a step boundary ``n`` (``n`` steps done) is a flat dict ``name -> array``:
 
-- ``group<g>/<var>``: every state variable of neuron group ``g`` (float32, group size);
+- ``group<g>/<var>``: every state variable of neuron group ``g`` (float32, group size; every
+  float32 array here is float64 in a ``Network(precision="double")``, except plasticity's);
 - ``group<g>/ref_left``: per neuron, how many of the coming updates are still refractory
   (int32; 0 for none) — the CUDA kernels' counter, and the NumPy engine's batches rebuilt;
 - ``ring``: the delay ring as (slots, columns) float32, row ``k`` what arrives in step
@@ -45,18 +46,19 @@ def philox_at(key, position: int):
     return bg
 
 
-def ring_export(ring2d, n: int) -> np.ndarray:
+def ring_export(ring2d, n: int, dtype=F32) -> np.ndarray:
     """(slots, width) rows in arrival order from step ``n`` (``ring2d`` row ``a % slots``)."""
     if ring2d is None or ring2d.shape[0] == 0:
-        return np.zeros((0, 0 if ring2d is None else ring2d.shape[1]), F32)
+        return np.zeros((0, 0 if ring2d is None else ring2d.shape[1]), dtype)
     D = ring2d.shape[0]
-    return np.ascontiguousarray(ring2d[(n + np.arange(D)) % D], F32)
+    return np.ascontiguousarray(ring2d[(n + np.arange(D)) % D], dtype)
 
 
-def ring_import(rows: np.ndarray, slots: int, width: int, n: int, where: str) -> np.ndarray:
+def ring_import(rows: np.ndarray, slots: int, width: int, n: int, where: str,
+                dtype=F32) -> np.ndarray:
     """The (slots, width) ring holding ``rows`` (arrival order from step ``n``)."""
-    rows = _array(where, "ring", rows, F32, ndim=2)
-    out = np.zeros((slots, width), F32)
+    rows = _array(where, "ring", rows, dtype, ndim=2)
+    out = np.zeros((slots, width), dtype)
     if rows.size == 0:
         return out
     if rows.shape[1] != width:
@@ -92,8 +94,8 @@ def check_ref_left(where: str, name: str, ref_left, size: int, n_ref) -> np.ndar
     return ref_left
 
 
-def check_state_var(where: str, name: str, values, size: int) -> np.ndarray:
-    return _array(where, name, values, F32, shape=(size,))
+def check_state_var(where: str, name: str, values, size: int, dtype=F32) -> np.ndarray:
+    return _array(where, name, values, dtype, shape=(size,))
 
 
 # -- engines --------------------------------------------------------------------------------------
@@ -129,7 +131,7 @@ def export_engine(engine, static_weights: bool = False, portable: bool = False) 
         ring = ring.reshape(L.ring_slots, L.ring_width) if L.ring_slots else None
     else:
         ring = engine.ring
-    out["ring"] = ring_export(ring, n)
+    out["ring"] = ring_export(ring, n, L.dtype)
     for k, rt in enumerate(engine.plastic):
         out.update({f"plastic{k}/{name}": a for name, a in plastic_export(rt).items()})
     if portable:
@@ -139,7 +141,7 @@ def export_engine(engine, static_weights: bool = False, portable: bool = False) 
                 out.update({f"plastic{k}/{name}": a for name, a in P.export(rt).items()})
     if static_weights:
         for ci in range(len(L.classes)):
-            out[f"class{ci}/weights"] = np.array(engine._class_arrays(ci)[1], F32, copy=True)
+            out[f"class{ci}/weights"] = np.array(engine._class_arrays(ci)[1], L.dtype, copy=True)
     return out
 
 
@@ -159,12 +161,13 @@ def import_engine(engine, state: dict, where: str) -> None:
         states = rt.state if cuda else rt.s
         for var in states:
             key = f"group{g.index}/{var}"
-            writes.append((rt, var, check_state_var(where, key, state.get(key), g.size)))
+            writes.append((rt, var, check_state_var(where, key, state.get(key), g.size,
+                                                    L.dtype)))
             known.add(key)
         key = f"group{g.index}/ref_left"
         writes.append((rt, None, check_ref_left(where, key, state.get(key), g.size, g.n_ref)))
         known.add(key)
-    ring = ring_import(state.get("ring"), L.ring_slots, L.ring_width, n, where)
+    ring = ring_import(state.get("ring"), L.ring_slots, L.ring_width, n, where, L.dtype)
     subs = [_Tracked() for _ in engine.plastic]
     weights = []
     for name, a in state.items():
@@ -174,7 +177,8 @@ def import_engine(engine, state: dict, where: str) -> None:
             subs[int(m.group(1))][m.group(2)] = a
         elif c and int(c.group(1)) < len(L.classes):
             ci = int(c.group(1))
-            weights.append((ci, _array(where, name, a, F32, shape=(L.classes[ci].n_synapses,))))
+            weights.append((ci, _array(where, name, a, L.dtype,
+                                       shape=(L.classes[ci].n_synapses,))))
         elif name not in known:
             raise ValueError(f"{where}: unknown state entry {name!r}: this network has "
                              f"{len(subs)} plastic runtimes, {len(L.classes)} synapse classes "

@@ -55,7 +55,7 @@ class Stimulus:
         self.rates: dict = {}           # PoissonSource population index -> (steps, rates)
         self.schedules: dict = {}       # SpikeSource population index -> (steps, local idx)
         self.drive_rates: list = []     # per drive: (steps, rates (K,))
-        self.offsets: dict = {}         # population index -> added current (pA, float32 array)
+        self.offsets: dict = {}         # population index -> added current (pA, array of the network's dtype)
         for g in self.L.groups:
             for p in g.pops:
                 if g.model_cls is PoissonSource:
@@ -242,11 +242,11 @@ class Stimulus:
         V.fits_float32(where, f"amplitude plus the currents injected into {pop.name!r} (pA)",
                        peak + float(np.max(np.abs(amp))))
         if np.any(amp != 0) or pop.index in self.offsets:
-            self.offsets[pop.index] = amp.astype(np.float32)
+            self.offsets[pop.index] = amp.astype(self.net.dtype)
         self.engine.stim_current(pop)
 
     def offset(self, pop_index: int):
-        """The added current (pA) of a population: a float32 array, or 0.0."""
+        """The added current (pA) of a population: an array of the network's dtype, or 0.0."""
         return self.offsets.get(pop_index, 0.0)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ class Stimulus:
             keep = s >= n
             out[f"spikes{pi}/steps"], out[f"spikes{pi}/indices"] = s[keep], j[keep]
         for pi, a in self.offsets.items():
-            out[f"current{pi}/amplitude"] = np.asarray(a, np.float32)
+            out[f"current{pi}/amplitude"] = np.asarray(a, self.net.dtype)
         return out
 
     def load(self, state: dict, where: str) -> None:
@@ -340,7 +340,7 @@ class Stimulus:
                 if not pi.isdigit() or int(pi) >= len(pops) or pops[int(pi)].model.is_source:
                     raise ValueError(f"{where}: {name!r} names no population that takes "
                                      f"currents")
-                a = get(name, np.float32, (pops[int(pi)].size,))
+                a = get(name, self.net.dtype, (pops[int(pi)].size,))
                 if not np.all(np.isfinite(a)):
                     raise ValueError(f"{where}: {name!r} must be finite")
                 offsets[int(pi)] = a

@@ -83,7 +83,7 @@ class AdEx(Model):
 
     @classmethod
     def initial_state(cls, p, n, options):
-        return {"v": np.broadcast_to(f32(p["e_L"]), (n,)).astype(np.float32),
+        return {"v": np.broadcast_to(f32(p["e_L"]), (n,)).copy(),
                 "w": np.zeros(n, np.float32),
                 "i_syn_e": np.zeros(n, np.float32), "i_syn_i": np.zeros(n, np.float32)}
 

@@ -3,7 +3,8 @@
 A model is a frozen dataclass of parameters (documented units, PyNN-style names) plus class-level
 declarations:
 
-- ``state_vars``: the state arrays (float32) the model keeps per neuron;
+- ``state_vars``: the state arrays (float32, or float64 in a ``Network(precision="double")``)
+  the model keeps per neuron;
 - ``channels``: its synaptic input channels; ``receptors`` maps the public receptor names
   ("excitatory", "inhibitory") to a channel; ``weight_sign`` says which weight sign each receptor
   accepts (current-based models take signed weights, conductances only non-negative ones);
@@ -13,7 +14,8 @@ declarations:
   numeric parameter must be a real number (or a 1-D array, one per neuron) within float32's
   range, and the constants derived from them for a given ``dt`` must be finite in float32;
 - ``constants(params, dt)``: constants derived on the host once for a given ``dt`` (computed in
-  float64, handed to the step as float32 scalars or arrays);
+  float64, handed to the step as float32 scalars or arrays, or kept float64 when the layout
+  builds a double-precision network: see :func:`f32` and :func:`host_precision`);
 - ``integrate`` / ``threshold`` / ``reset``: the readable NumPy reference of one step, in place.
 
 The engine adds what is common to every model: refractory clamping (``v`` held at ``v_reset`` for
@@ -25,6 +27,8 @@ naming both.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 from typing import ClassVar
 
@@ -33,13 +37,28 @@ import numpy as np
 from .. import _validate as V
 
 F32 = np.float32
+_HOST_REAL = contextvars.ContextVar("neurosim_host_real", default=np.float32)
+
+
+@contextlib.contextmanager
+def host_precision(dtype):
+    """Within the block, :func:`f32` rounds host values to ``dtype`` (float32 or float64): the
+    layout computes a network's constants and initial state inside it, so that a
+    ``Network(precision="double")`` keeps its float64 constants unrounded."""
+    token = _HOST_REAL.set(np.dtype(dtype).type)
+    try:
+        yield
+    finally:
+        _HOST_REAL.reset(token)
 
 
 def f32(x):
-    """float64 host value -> float32 scalar (np.float32) or float32 array."""
+    """float64 host value -> a scalar or array of the precision being built: float32
+    (np.float32) by default, float64 inside :func:`host_precision` (double precision)."""
+    real = _HOST_REAL.get()
     if np.ndim(x) == 0:
-        return F32(x)
-    return np.ascontiguousarray(x, dtype=np.float32)
+        return real(x)
+    return np.ascontiguousarray(x, dtype=real)
 
 
 class Model:
@@ -57,7 +76,7 @@ class Model:
     positive_params: ClassVar[tuple[str, ...]] = ()
     non_negative_params: ClassVar[tuple[str, ...]] = ()
     option_fields: ClassVar[tuple[str, ...]] = ()
-    scratch: ClassVar[int] = 1        # float32 scratch rows the NumPy step needs (``tmp[k]``)
+    scratch: ClassVar[int] = 1        # scratch rows the NumPy step needs (``tmp[k]``, state dtype)
     is_source: ClassVar[bool] = False
     has_refractory: ClassVar[bool] = True
     refractory_param: ClassVar[str] = "tau_refrac"   # the parameter holding the period (ms)
@@ -100,6 +119,13 @@ class Model:
 
     # -- engine interface (class-level: parameters come merged per group) ----------------------
     @classmethod
+    def numpy_step(cls, dtype) -> tuple:
+        """(integrate, threshold, reset, clamp or None): the NumPy step for state of ``dtype``
+        (the hand-written steps follow their arrays' dtype; generated models have one set of
+        functions per precision, their literals of that precision)."""
+        return cls.integrate, cls.threshold, cls.reset, getattr(cls, "clamp", None)
+
+    @classmethod
     def refractory_steps(cls, params: dict, dt: float):
         """Steps a neuron stays clamped after a spike (int or int array), or None."""
         if not cls.has_refractory:
@@ -125,8 +151,9 @@ class Model:
 
     @classmethod
     def initial_state(cls, params: dict, n: int, options: tuple) -> dict:
-        """Default initial state (float32 arrays); users override any of it per population."""
-        return {"v": np.broadcast_to(f32(params["v_rest"]), (n,)).astype(np.float32)}
+        """Default initial state (arrays of :func:`f32`'s precision); users override any of it
+        per population."""
+        return {"v": np.broadcast_to(f32(params["v_rest"]), (n,)).copy()}
 
     @classmethod
     def integrate(cls, s: dict, inp, active: tuple, c: dict, i_ext, tmp) -> None:

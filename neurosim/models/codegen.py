@@ -11,9 +11,10 @@ Two emitters walk the same checked ``ast`` trees:
   validated identifiers (prefixed, so no user name can reach a Python builtin) and numbers
   re-printed from their parsed values; the user's text itself is never evaluated;
 - :class:`CEmitter` writes the same statements as C for the CUDA template
-  (``kernels/neuron_model.cu.j2``): float32 arithmetic in the same order (``x ** 3`` is
-  ``(x * x) * x`` on both sides), NaN-propagating ``min``/``max``/``clip`` as ``np.minimum`` /
-  ``np.maximum`` are, ``expf expm1f logf sqrtf fabsf``.
+  (``kernels/neuron_model.cu.j2``): ``ns_real`` arithmetic (float32, or float64 in the double
+  variant) in the same order (``x ** 3`` is ``(x * x) * x`` on both sides), NaN-propagating
+  ``min``/``max``/``clip`` as ``np.minimum`` / ``np.maximum`` are, ``ns_exp ns_expm1 ns_log
+  ns_sqrt ns_fabs`` (``expf expm1f logf sqrtf fabsf`` in float); literals are ``NS_LIT(float, double)``.
 
 Each operation is one float32 operation on both backends in the same order, so where no
 transcendental function is involved the host build reproduces NumPy bit for bit.
@@ -29,7 +30,8 @@ from .language import AUG_OPS, BIN_OPS, CMP_OPS, ModelDefinitionError
 
 _PY_FUNCS = {"exp": "np.exp", "log": "np.log", "sqrt": "np.sqrt", "abs": "np.abs",
              "expm1": "np.expm1"}
-_C_FUNCS = {"exp": "expf", "log": "logf", "sqrt": "sqrtf", "abs": "fabsf", "expm1": "expm1f"}
+_C_FUNCS = {"exp": "ns_exp", "log": "ns_log", "sqrt": "ns_sqrt", "abs": "ns_fabs",
+            "expm1": "ns_expm1"}
 
 
 def _pow(x, k):
@@ -180,6 +182,15 @@ def c_float(value) -> str:
     return text + "f"
 
 
+def c_real(value) -> str:
+    """``NS_LIT(<float literal>, <double literal>)``: exactly ``np.float32(value)`` in a float
+    module and ``np.float64(value)`` in a double one (kernels/common.cuh)."""
+    text = repr(float(value))
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return f"NS_LIT({c_float(value)}, {text})"
+
+
 class CEmitter:
     """C statements for the CUDA template from checked blocks."""
 
@@ -194,7 +205,7 @@ class CEmitter:
             if not np.isfinite(v):
                 raise ModelDefinitionError(f"NeuronModel {self.model!r}: the number "
                                            f"{node.value!r} is beyond float32's range")
-            return c_float(v)
+            return c_real(node.value)
         if isinstance(node, ast.Name):
             return names[node.id]
         if isinstance(node, ast.BinOp):
@@ -259,7 +270,7 @@ class CEmitter:
         for local, kind in block.local_types.items():
             names[local] = f"l_{local}"
             init = "false" if kind == "bool" else "0.0f"
-            lines.append(f"{pad}  {'bool' if kind == 'bool' else 'float'} l_{local} = {init};")
+            lines.append(f"{pad}  {'bool' if kind == 'bool' else 'ns_real'} l_{local} = {init};")
         lines += self.stmts(block.body, names, indent + 1)
         lines.append(pad + "}")
         return lines

@@ -47,7 +47,8 @@ One step of length ``dt`` (the order of the built-in models, NEST's):
 before them, computed once per population on the host in float64 and rounded to float32 (for
 propagators such as ``exp(-dt / tau_m)``). ``state`` gives each variable's default initial
 value: a number or an expression over the parameters (float64, then float32). The state is
-float32, the arithmetic of the step float32 in the order written, on both backends.
+float32, the arithmetic of the step float32 in the order written, on both backends (float64
+throughout, constants unrounded, in a ``Network(precision="double")``).
 """
 
 from __future__ import annotations
@@ -299,6 +300,16 @@ class NeuronModel:
         return (f"NeuronModel({self.name!r}, parameters={list(self.parameters)}, "
                 f"state={list(self.user_state)}, synapses={self.synapses})")
 
+    def step_functions(self, dtype) -> dict:
+        """The NumPy step functions for state of ``dtype``: :attr:`functions` (float32
+        literals), or their float64 twins (made at the first double-precision build)."""
+        if np.dtype(dtype) != np.float64:
+            return self.functions
+        if getattr(self, "_functions64", None) is None:
+            from .generate import numpy_functions
+            self._functions64 = numpy_functions(self, double=True)[0]
+        return self._functions64
+
     # -- host computations (float64) ------------------------------------------------------------------
     def constants(self, params: dict, dt: float) -> dict:
         out = {p: f32(params[p]) for p in self.parameters}
@@ -311,7 +322,7 @@ class NeuronModel:
 
     def initial_state(self, params: dict, n: int) -> dict:
         values = self.functions["initial"](params)
-        state = {name: np.broadcast_to(f32(values[name]), (n,)).astype(np.float32)
+        state = {name: np.broadcast_to(f32(values[name]), (n,)).copy()
                  for name in self.user_state}
         state.update({name: np.zeros(n, np.float32) for name in self.synaptic_state})
         return state
@@ -328,6 +339,11 @@ class GeneratedModel(Model):
     @classmethod
     def constants(cls, params, dt):
         return cls.description.constants(params, dt)
+
+    @classmethod
+    def numpy_step(cls, dtype):
+        f = cls.description.step_functions(dtype)
+        return f["integrate"], f["threshold"], f["reset"], f["clamp"]
 
     @classmethod
     def layout(cls, options):

@@ -56,8 +56,8 @@ def _writes(em: PyEmitter, d, block, env: dict, subset: bool) -> None:
         em.emit(f"s[{name!r}][idx] = {value}" if subset else f"s[{name!r}][...] = {value}")
 
 
-def _statement_function(d, block, fname: str, subset: bool):
-    em = PyEmitter(d.name)
+def _statement_function(d, block, fname: str, subset: bool, double: bool = False):
+    em = PyEmitter(d.name, float64=double)
     em.emit(_ERRSTATE, 1)
     em.emit("pass")
     if block is not None:
@@ -68,9 +68,9 @@ def _statement_function(d, block, fname: str, subset: bool):
     return em.compile(header, f"<neurosim model {d.name}: {fname}>")
 
 
-def _integrate(d):
-    em = PyEmitter(d.name)
-    em.namespace["_zero"] = np.float32(0.0)
+def _integrate(d, double: bool = False):
+    em = PyEmitter(d.name, float64=double)
+    em.namespace["_zero"] = np.float64(0.0) if double else np.float32(0.0)
     block = d.update
     em.emit(_ERRSTATE, 1)
     em.emit("pass")
@@ -96,8 +96,8 @@ def _integrate(d):
                       f"<neurosim model {d.name}: integrate>")
 
 
-def _threshold(d):
-    em = PyEmitter(d.name)
+def _threshold(d, double: bool = False):
+    em = PyEmitter(d.name, float64=double)
     em.emit(_ERRSTATE, 1)
     env = _loads(em, d, d.threshold.reads, subset=False)
     em.emit(f"mask[...] = {em.expr(d.threshold.body[0], env)}")
@@ -127,13 +127,14 @@ def _host_function(d, fname: str, blocks: dict, with_dt: bool):
     return em.compile(f"def {fname}({args}):", f"<neurosim model {d.name}: {fname}>")
 
 
-def numpy_functions(d) -> tuple[dict, dict]:
-    """(functions, their Python sources) of description ``d``."""
+def numpy_functions(d, double: bool = False) -> tuple[dict, dict]:
+    """(functions, their Python sources) of description ``d``; ``double``: the step's literals
+    float64, for the float64 state of ``Network(precision="double")``."""
     pairs = {
-        "integrate": _integrate(d),
-        "threshold": _threshold(d),
-        "reset": _statement_function(d, d.reset, "reset", subset=True),
-        "clamp": _statement_function(d, d.hold, "clamp", subset=True),
+        "integrate": _integrate(d, double),
+        "threshold": _threshold(d, double),
+        "reset": _statement_function(d, d.reset, "reset", subset=True, double=double),
+        "clamp": _statement_function(d, d.hold, "clamp", subset=True, double=double),
         "derived": _host_function(d, "derived", d.derived, with_dt=True),
         "initial": _host_function(d, "initial", d.initial, with_dt=False),
     }

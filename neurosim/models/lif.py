@@ -117,7 +117,7 @@ class LIF(Model):
 
     @classmethod
     def initial_state(cls, p, n, options):
-        s = {"v": np.broadcast_to(f32(p["v_rest"]), (n,)).astype(np.float32)}
+        s = {"v": np.broadcast_to(f32(p["v_rest"]), (n,)).copy()}
         if options[0] != "delta":
             s["i_syn_e"] = np.zeros(n, np.float32)
             s["i_syn_i"] = np.zeros(n, np.float32)

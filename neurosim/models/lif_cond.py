@@ -91,7 +91,7 @@ class LIFCond(Model):
 
     @classmethod
     def initial_state(cls, p, n, options):
-        return {"v": np.broadcast_to(f32(p["v_rest"]), (n,)).astype(np.float32),
+        return {"v": np.broadcast_to(f32(p["v_rest"]), (n,)).copy(),
                 "g_e": np.zeros(n, np.float32), "g_i": np.zeros(n, np.float32)}
 
     scratch: ClassVar[int] = 3
