@@ -27,8 +27,9 @@ import numpy as np
 
 from .language import AUG_OPS, BIN_OPS, CMP_OPS, ModelDefinitionError
 
-_PY_FUNCS = {"exp": "np.exp", "log": "np.log", "sqrt": "np.sqrt", "abs": "np.abs"}
-_C_FUNCS = {"exp": "expf", "log": "logf", "sqrt": "sqrtf", "abs": "fabsf"}
+_PY_FUNCS = {"exp": "np.exp", "log": "np.log", "sqrt": "np.sqrt", "abs": "np.abs",
+             "expm1": "np.expm1"}
+_C_FUNCS = {"exp": "expf", "log": "logf", "sqrt": "sqrtf", "abs": "fabsf", "expm1": "expm1f"}
 
 
 def _pow(x, k):
