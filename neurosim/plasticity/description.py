@@ -262,6 +262,16 @@ class PlasticityModel:
             self._cuda = cuda_source(self)
         return self._cuda
 
+    @property
+    def numpy_sources(self) -> dict:
+        """The generated Python source of each block (for reading)."""
+        return self.numpy()[1]
+
+    @property
+    def cuda_source(self) -> str:
+        """The generated CUDA source of the rule's kernels (for reading)."""
+        return self.cuda()[2]
+
     def __call__(self, w_min=None, w_max=None, pairing=None, **params) -> "DescribedRule":
         return DescribedRule(self, params, self.w_min if w_min is None else w_min,
                              self.w_max if w_max is None else w_max,
