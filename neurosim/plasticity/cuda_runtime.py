@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numpy_runtime import PlasticRuntime
+from .numpy_runtime import PlasticRuntime, modulator_level
 
 I32, U32, I64, F32 = np.int32, np.uint32, np.int64, np.float32
 KERNELS = "plasticity.cu"
@@ -292,9 +292,12 @@ class RuleCuda(CudaPlasticRuntime):
     def _now(self) -> int:
         return self.engine.steps_done - 1
 
+    def _modulator_at(self, step):
+        return modulator_level(self.d_r, self.r_step, step, self.dt, self.mod_tau,
+                               self.mod_rest)
+
     def modulator_now(self) -> float:
-        el = np.float32(self._now() - self.r_step) * F32(self.dt)
-        return float(self.mod_rest + (self.d_r - self.mod_rest) * np.exp(-el / self.mod_tau))
+        return float(self._modulator_at(self._now()))
 
     def sync(self) -> None:
         n = self.pre.size
@@ -310,9 +313,7 @@ class RuleCuda(CudaPlasticRuntime):
     def add_modulator(self, amount: float) -> None:
         now = self._now()
         self.sync()
-        el = np.float32(now - self.r_step) * F32(self.dt)
-        level = self.mod_rest + (self.d_r - self.mod_rest) * np.exp(-el / self.mod_tau)
-        self.d_r = np.float32(level + np.float32(amount))
+        self.d_r = np.float32(self._modulator_at(now) + np.float32(amount))
         self.r_step = now
         with self.dev.context():
             self.v["dop"][...] = self.dev.put(np.array([self.d_r], np.float32))

@@ -311,6 +311,14 @@ class PlasticRuntime:
         self.w[:] = values
 
 
+def modulator_level(level, since: int, steps, dt, tau, rest):
+    """A modulator's level at the end of ``steps`` (>= ``since``, the step of its last change,
+    right after which it was ``level``): float32 exponential relaxation to ``rest``. The host
+    side of both runtimes (the kernels of a rule repeat it on the device)."""
+    el = (np.asarray(steps) - since).astype(np.float32) * np.float32(dt)
+    return rest + (level - rest) * np.exp(-el / tau)
+
+
 class RuleNumpy(PlasticRuntime):
     """The NumPy runtime of a described rule (:class:`~.description.DescribedRule`): its
     traces, per-synapse state, and the generated ``on_pre``/``on_post``/``between`` functions
@@ -405,9 +413,9 @@ class RuleNumpy(PlasticRuntime):
         return self.engine.steps_done - 1
 
     def _modulator_at(self, steps):
-        """The modulator at the end of ``steps`` (>= its last change): exponential relaxation."""
-        el = (np.asarray(steps) - self.r_step).astype(np.float32) * np.float32(self.dt)
-        return self.mod_rest + (self.d_r - self.mod_rest) * np.exp(-el / self.mod_tau)
+        """The modulator at the end of ``steps`` (>= its last change)."""
+        return modulator_level(self.d_r, self.r_step, steps, self.dt, self.mod_tau,
+                               self.mod_rest)
 
     def modulator_now(self) -> float:
         return float(self._modulator_at(self._now()))
