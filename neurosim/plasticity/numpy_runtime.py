@@ -98,11 +98,12 @@ class Column:
 
 
 class PlasticRuntime:
-    """Base runtime (see module docstring); rules subclass it and implement the learning.
+    """Base runtime (see module docstring): storage, traces, pending arrivals, the step.
 
     Subclasses declare ``pre_traces`` / ``post_traces`` as ``{name: (tau_ms, all_to_all)}`` and
     ``track_times`` (True when they need the last and previous spike steps), and implement
-    ``on_arrival(n, syn, learn)`` and ``on_post(n, syn, learn)``.
+    ``on_arrival(n, syn, learn)`` and ``on_post(n, syn, learn)``: :class:`RuleNumpy` does, for
+    every described rule, with the code generated from its description.
     """
 
     pre_traces: dict = {}
