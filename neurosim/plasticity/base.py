@@ -79,8 +79,8 @@ class PlasticityRule:
 
     name = "plasticity"
 
-    def __init__(self, w_min: float, w_max: float):
-        where = type(self).__name__
+    def __init__(self, w_min: float, w_max: float, where: str | None = None):
+        where = where or type(self).__name__
         self.w_min = V.real(where, "w_min", w_min, float32=True)
         self.w_max = V.real(where, "w_max", w_max, float32=True)
         if not self.w_max > self.w_min:
@@ -108,7 +108,7 @@ class PlasticityRule:
     # -- checks at connect time --------------------------------------------------------------
     def check(self, pre, post, receptor: str, weight) -> None:
         """Called by ``Network.connect``: weights within bounds, bounds of the receptor's sign."""
-        where = f"connect(plasticity={type(self).__name__})"
+        where = f"connect(plasticity={self._label()})"
         sign = post.model.weight_sign.get(receptor, 0)
         if sign > 0 and self.w_min < 0:
             raise ValueError(f"{where}: w_min must be >= 0 for the {receptor} receptor of "
@@ -121,6 +121,10 @@ class PlasticityRule:
         if lo < self.w_min or hi > self.w_max:
             raise ValueError(f"{where}: initial weights must lie within [w_min, w_max] = "
                              f"[{self.w_min}, {self.w_max}], got values in [{lo}, {hi}]")
+
+    def _label(self) -> str:
+        """The rule's name in messages."""
+        return type(self).__name__
 
     # -- engines ------------------------------------------------------------------------------
     def build_numpy(self, engine, proj):  # pragma: no cover - abstract

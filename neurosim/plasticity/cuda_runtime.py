@@ -21,8 +21,11 @@ NumPy runtime position; weights are read and written in the NumPy order), so eac
 per spike of the last ``max - min + 1`` steps, one bisection of its row plus the synapses that
 arrive; the order of delivery (steps ascending, rows in order) is the NumPy runtime's.
 
-Traces decay by one multiplication per step, as in NumPy (bit for bit the same values), so the weights agree exactly with the event-by-event NumPy runtime
-(:class:`~.stdp.StdpNumpy`); with :class:`~.stdp.StdpDeferredNumpy` (the NumPy default for
+Traces decay by one multiplication per step, as in NumPy (bit for bit the same values), and the
+rules' kernels repeat the float32 operations of the NumPy code generated from the same
+description, so the weights agree exactly with the event-by-event NumPy runtime
+(:class:`~.numpy_runtime.RuleNumpy`, e.g. :class:`~.stdp.StdpNumpy`) where no ``exp`` is
+involved; with :class:`~.stdp.StdpDeferredNumpy` (the NumPy default for
 additive ``"all"``/``"nearest"`` STDP) they agree within its float64 settling error.
 
 Rules: :class:`RuleCuda` runs any described rule (:mod:`.description`) with the kernels

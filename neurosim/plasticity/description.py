@@ -291,7 +291,7 @@ class DescribedRule(PlasticityRule):
     """
 
     def __init__(self, description: PlasticityModel, params: dict, w_min, w_max, pairing):
-        super().__init__(w_min, w_max)
+        super().__init__(w_min, w_max, where=f"{description.name}()")
         d = description
         where = f"{d.name}()"
         self._description = d
@@ -321,6 +321,9 @@ class DescribedRule(PlasticityRule):
     @property
     def description(self) -> PlasticityModel:
         return self._description
+
+    def _label(self) -> str:
+        return self.description.name if self._values is not None else type(self).__name__
 
     @property
     def parameters(self) -> dict:
