@@ -23,6 +23,8 @@ import ast
 import copy
 import hashlib
 
+import numpy as np
+
 from ..models.codegen import BIN_OPS, CEmitter, PyEmitter
 
 _ERRSTATE = 'with np.errstate(divide="ignore", over="ignore", invalid="ignore"):'
@@ -32,8 +34,20 @@ _C_MATH = ("exp", "expm1", "log", "sqrt", "abs")
 
 # -- NumPy -----------------------------------------------------------------------------------------
 
+def _clip(x, lo, hi, *others):
+    """``w`` clipped to ``[lo, hi]`` as ``np.minimum(np.maximum(x, lo), hi)``; in place when
+    ``x`` is a float32 array that no other result of the block is (the values a block computes
+    from are the runtime's copies, never its own arrays)."""
+    if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim \
+            and not any(o is x for o in others):
+        np.maximum(x, lo, out=x)
+        return np.minimum(x, hi, out=x)
+    return np.minimum(np.maximum(x, lo), hi)
+
+
 def _numpy_block(d, block, fname: str):
     em = PyEmitter(d.name)
+    em.namespace["_clip"] = _clip
     em.emit(_ERRSTATE, 1)
     env = {}
     for name in sorted(block.reads | block.writes):
@@ -44,7 +58,8 @@ def _numpy_block(d, block, fname: str):
     for name in sorted(block.writes):
         value = env[name]
         if name == "w":
-            value = f"np.minimum(np.maximum({value}, v['w_min']), v['w_max'])"
+            others = "".join(f", {env[o]}" for o in sorted(block.writes) if o != "w")
+            value = f"_clip({value}, v['w_min'], v['w_max']{others})"
         out.append(f"{name!r}: {value}")
     em.emit("return {" + ", ".join(out) + "}")
     return em.compile(f"def {fname}(v):", f"<neurosim plasticity {d.name}: {fname}>")
