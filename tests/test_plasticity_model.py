@@ -327,3 +327,17 @@ def test_weights_outside_a_users_bounds_are_refused_at_connect():
     a = net.add_population(2, ns.LIF())
     with pytest.raises(ValueError, match=r"within \[w_min, w_max\]"):
         net.connect(a, a, ns.AllToAll(), weight=2.0, plasticity=SYMMETRIC(w_max=1.0))
+
+
+def test_generated_numpy_clips_the_weight_only():
+    """``w = A * x; c = w``: ``c`` keeps the unclipped value (the weight is clipped after the
+    block, and no other result shares its array)."""
+    rule = ns.PlasticityModel("alias", parameters={"A": 1.0, "tau": 1.0},
+                              pre_traces={"x": "tau"}, state={"c": 0.0},
+                              on_post="w = A * x; c = w")
+    f32 = np.float32
+    out = rule.numpy()[0]["on_post"](dict(A=f32(5.0), w=np.zeros(2, f32), c=np.zeros(2, f32),
+                                          x=np.array([1.0, 0.1], f32), w_min=f32(0.0),
+                                          w_max=f32(1.0)))
+    np.testing.assert_array_equal(out["c"], np.array([5.0, 0.5], f32))
+    np.testing.assert_array_equal(out["w"], np.array([1.0, 0.5], f32))
