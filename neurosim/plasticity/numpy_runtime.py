@@ -342,6 +342,13 @@ class RuleNumpy(PlasticRuntime):
         self.post_names = [t for t in self.post_traces if t in self.reads.get("on_pre", ())]
         self.pre_names = [t for t in self.pre_traces if t in self.reads.get("on_post", ())]
         self.pre_back = [t for t in self.pre_traces if t in self.reads.get("on_pre", ())]
+        self.post_seen = [t for t in self.post_traces if t in self.reads.get("on_post", ())]
+        # per block: (function, reads w, state read) -- looked up once, not per event
+        self.lazy = d.lazy
+        self.calls = {k: (self.fns[k], "w" in used, [s for s in self.syn_state if s in used])
+                      for k, used in self.reads.items()}
+        self.f_pre = self.calls.get("on_pre")
+        self.f_post = self.calls.get("on_post")
         if d.lazy:
             self.t1 = np.full(n, -1, np.int64)      # step whose end the synapse is brought to
             m = d.modulator
@@ -350,14 +357,12 @@ class RuleNumpy(PlasticRuntime):
                 self.mod_rest = np.float32(params[m["rest"]])
                 self.d_r, self.r_step = self.mod_rest, -1
 
-    def _values(self, block: str, syn) -> dict:
-        v = dict(self.consts)
-        used = self.reads[block]
-        if "w" in used:
+    def _values(self, call, syn) -> dict:
+        v = self.consts.copy()
+        if call[1]:
             v["w"] = self.w[syn]
-        for s, a in self.syn_state.items():
-            if s in used:
-                v[s] = a[syn]
+        for s in call[2]:
+            v[s] = self.syn_state[s][syn]
         return v
 
     def _store(self, out: dict, syn, weights: bool = True) -> None:
@@ -369,12 +374,12 @@ class RuleNumpy(PlasticRuntime):
                 self.syn_state[k][syn] = a
 
     def on_arrival(self, n, syn, learn):
-        if self.spec.lazy:
+        if self.lazy:
             self._bring(syn, n)
-        fn = self.fns.get("on_pre")
-        if not learn or fn is None:
+        call = self.f_pre
+        if not learn or call is None:
             return
-        v = self._values("on_pre", syn)
+        v = self._values(call, syn)
         if self.post_names:
             i = self.post[syn]
             keep = None
@@ -386,16 +391,16 @@ class RuleNumpy(PlasticRuntime):
                 v[t] = y if keep is None else np.where(keep, y, np.float32(0.0))
         for t in self.pre_back:             # just before this arrival's own jump
             v[t] = self.pre_trace(t, syn, n, back=1) * self.P_pre[t]
-        self._store(fn(v), syn)
+        self._store(call[0](v), syn)
 
     def on_post(self, n, col, learn):
-        if self.spec.lazy:
+        if self.lazy:
             self._bring(col.syn, n)
-        fn = self.fns.get("on_post")
-        if not learn or fn is None:
+        call = self.f_post
+        if not learn or call is None:
             return
         syn = col.syn
-        v = self._values("on_post", syn)
+        v = self._values(call, syn)
         if self.pre_names:
             keep = None
             if self.track_times:                # only the first post spike after an arrival
@@ -404,10 +409,9 @@ class RuleNumpy(PlasticRuntime):
             for t in self.pre_names:
                 x = self.pre_trace(t, col, n)
                 v[t] = x if keep is None else np.where(keep, x, np.float32(0.0))
-        for t in self.post_traces:
-            if t in self.reads["on_post"]:      # not yet jumped for this step's spike
-                v[t] = self.y[t][col.post]
-        self._store(fn(v), syn)
+        for t in self.post_seen:                # not yet jumped for this step's spike
+            v[t] = self.y[t][col.post]
+        self._store(call[0](v), syn)
 
     # -- rules with a between block: lazy, exact integration -----------------------------------
     def _now(self) -> int:
@@ -423,7 +427,7 @@ class RuleNumpy(PlasticRuntime):
 
     def _bring(self, syn: np.ndarray, n: int) -> None:
         t1 = self.t1[syn]
-        v = self._values("between", syn)
+        v = self._values(self.calls["between"], syn)
         v["elapsed"] = (n - t1).astype(np.float32) * np.float32(self.dt)
         m = self.spec.modulator
         if m is not None and m["name"] in self.reads["between"]:
@@ -432,11 +436,11 @@ class RuleNumpy(PlasticRuntime):
         self.t1[syn] = n
 
     def sync(self) -> None:
-        if self.spec.lazy and self.pre.size:
+        if self.lazy and self.pre.size:
             self._bring(np.arange(self.pre.size), self._now())
 
     def before_delivery(self, n, syn):
-        if self.spec.lazy:
+        if self.lazy:
             self._bring(syn, n)
 
     def add_modulator(self, amount: float) -> None:
