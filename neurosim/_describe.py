@@ -55,8 +55,11 @@ def describe(net, w, with_monitors: bool) -> dict:
         r = proj.plasticity
         if r is not None and id(r) not in rule_ids:
             rule_ids[id(r)] = len(rules)
-            rules.append(dict(rule=type(r).__name__, enabled=bool(r.enabled),
-                              params={k: w.value("", v) for k, v in _init_params(r).items()}))
+            user = isinstance(r, P.DescribedRule) and r.__dict__.get("_values") is not None
+            name = r.description.name if user else type(r).__name__   # a user's description
+            params = r._params() if user else _init_params(r)
+            rules.append(dict(rule=name, enabled=bool(r.enabled),
+                              params={k: w.value("", v) for k, v in params.items()}))
     m["rules"] = rules
     plastic_of = {id(rt.proj): k for k, rt in enumerate(engine.plastic)
                   if getattr(rt, "proj", None) is not None}
@@ -155,6 +158,9 @@ def model_classes(models) -> list:
                         f"neuron model classes, got {models!r}")
     out = []
     for cls in models:
+        if isinstance(cls, P.PlasticityModel):      # a rule's description: itself
+            out.append(cls)
+            continue
         if isinstance(cls, M.NeuronModel):          # a description: its generated class
             cls = cls.model_class
         if not (isinstance(cls, type) and issubclass(cls, M.Model)):
@@ -184,13 +190,16 @@ def rebuild(r, device: str, models: tuple):
     n = r.get(nd, "steps_done", where, int)
     if n < 0:
         raise r.error(f"network: 'steps_done' must be >= 0, got {n}")
-    known = dict(MODELS)
+    known, rule_kinds = dict(MODELS), dict(RULES)
     for cls in model_classes(models):
-        known[cls.__name__] = cls
+        if isinstance(cls, P.PlasticityModel):
+            rule_kinds[cls.name] = cls
+        else:
+            known[cls.__name__] = cls
     net = _checked(r, where, lambda: Network(dt=dt, device=device, seed=seed,
                                              connectivity="host", precision=precision))
     pops = [_add_population(r, net, i, d, known) for i, d in enumerate(m["populations"])]
-    rules = [_rule(r, k, d, RULES, f"rules[{k}]") for k, d in enumerate(m["rules"])]
+    rules = [_rule(r, k, d, rule_kinds, f"rules[{k}]") for k, d in enumerate(m["rules"])]
     projs = [_connect(r, net, k, d, pops, rules) for k, d in enumerate(m["projections"])]
     for k, d in enumerate(m["poisson_inputs"]):
         w = f"poisson_inputs[{k}]"
@@ -306,7 +315,10 @@ def _rule(r, k, d, registry, where, skip=()):
         raise r.error(f"{where}: unknown rule {name!r}; known: {sorted(registry)}")
     cls = registry[name]
     params = r.get(d, "params", where, dict)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    if isinstance(cls, P.PlasticityModel):         # a user's description, given to load()
+        allowed = [*cls.parameters, "w_min", "w_max", "pairing"]
+    else:
+        allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     r.keys(params, f"{where}.params", allowed)
     kwargs = {}
     for p, v in params.items():

@@ -284,9 +284,10 @@ def save(net, path, monitors: bool = False) -> None:
 def load(path, device: str = "auto", models=()):
     """The network saved in ``path``, built on ``device`` and ready to ``run()`` on.
 
-    ``models``: neuron models of your own that the file may name (``ns.NeuronModel``
-    descriptions, or model classes; the built-in models are always known; nothing else is ever
-    imported or called by name from a file).
+    ``models``: neuron models and plasticity rules of your own that the file may name
+    (``ns.NeuronModel`` descriptions or model classes, ``ns.PlasticityModel`` descriptions; the
+    built-in models and rules are always known; nothing else is ever imported or called by name
+    from a file).
     """
     from ._describe import model_classes, rebuild
     if not isinstance(path, (str, os.PathLike)):

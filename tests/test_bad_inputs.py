@@ -489,6 +489,21 @@ row("STDP weights outside bounds", lambda d: plastic(ns.STDP(), weight=2.0), Val
     "within [w_min, w_max]", "2.0")
 row("STDP w_min negative on excitatory", lambda d: plastic(ns.STDP(w_min=-1.0)), ValueError,
     "w_min", ">= 0", "-1.0")
+_RULE = dict(parameters={"A": 0.01, "tau": 20.0}, pre_traces={"x": "tau"},
+             post_traces={"y": "tau"}, on_pre="w -= A * y", on_post="w += A * x")
+row("PlasticityModel unknown name in on_pre",
+    lambda d: ns.PlasticityModel("r", **dict(_RULE, on_pre="w -= A * z")), ValueError,
+    "'r'", "on_pre line 1", "'z'")
+row("PlasticityModel parameter assigned",
+    lambda d: ns.PlasticityModel("r", **dict(_RULE, on_post="tau = 1.0")), ValueError,
+    "'r'", "on_post line 1", "'tau'", "parameter")
+row("PlasticityModel trace tau not a parameter",
+    lambda d: ns.PlasticityModel("r", **dict(_RULE, pre_traces={"x": "tau_x"})), ValueError,
+    "'r'", "'x'", "'tau_x'")
+row("PlasticityModel rule tau 0",
+    lambda d: ns.PlasticityModel("r", **_RULE)(tau=0.0), ValueError, "tau", "0.0", "> 0")
+row("PlasticityModel rule unknown parameter",
+    lambda d: ns.PlasticityModel("r", **_RULE)(B=1.0), ValueError, "'B'", "parameters")
 row("TripletSTDP A3_plus negative", lambda d: ns.TripletSTDP(A3_plus=-1.0), ValueError,
     "A3_plus", "-1.0", ">= 0")
 row("TripletSTDP tau_x str", lambda d: ns.TripletSTDP(tau_x="a"), TypeError, "tau_x", "'a'")

@@ -66,3 +66,19 @@ def test_readme_closed_loop_example_runs():
     theta, w = namespace["theta"], namespace["w"]
     assert theta.shape == (10,) and np.all(theta >= 0.0) and np.any(theta > 0.0)
     assert w.shape == (640,) and 0.0 <= w.min() and w.max() <= 1.0
+
+def test_readme_own_rule_example_runs():
+    """The "Your own plasticity rule" example, as written: the symmetric rule only ever
+    strengthens (both orders of a pair potentiate), so no weight decreases."""
+    text = README.read_text()
+    section = text[text.index("### Your own plasticity rule"):]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert block.count("net.run(500.0)") == 1
+    block = block.replace("net.run(500.0)", "w0 = syn.weights.copy(); net.run(500.0)")
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    syn, w, w0 = namespace["syn"], namespace["w"], namespace["w0"]
+    assert w.shape == (200,) and w.max() <= 100.0
+    assert (w >= w0).all() and (w > w0).sum() > 20
+    assert type(syn.plasticity).__name__ == "DescribedRule"
+    assert syn.plasticity.description.name == "symmetric_stdp"

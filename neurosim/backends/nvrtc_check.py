@@ -294,9 +294,12 @@ def _compile_nvcc(source: str, name: str, arch: str, extra=()) -> tuple[bool, st
 def default_files() -> list:
     """Every ``kernels/*.cu``, then the kernels generated from the built-in models written as
     descriptions (``neurosim.models.DESCRIBED``, rendered from ``kernels/neuron_model.cu.j2``;
-    registered sources, named ``generated-<model>-<hash>.cu``)."""
+    registered sources, named ``generated-<model>-<hash>.cu``) and from the built-in plasticity
+    rules (``neurosim.plasticity.DESCRIBED``, from ``kernels/plasticity_rule.cu.j2``)."""
     from ..models import DESCRIBED
-    return list_kernel_files() + [Path(d.kernel_file) for d in DESCRIBED]
+    from ..plasticity import DESCRIBED as RULES
+    return (list_kernel_files() + [Path(d.kernel_file) for d in DESCRIBED]
+            + [Path(r.cuda()[0]) for r in RULES])
 
 
 def check(files=None, archs=ARCHS, route: str = "auto", precisions=PRECISIONS) -> Report:

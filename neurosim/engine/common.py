@@ -107,8 +107,17 @@ class ProjectionAccess:
             return projection_array(self.L, self._class_arrays, proj, kind)
         return self._plastic_for(proj).array(kind)
 
-    def _plastic_for(self, proj):
+    # -- what runtimes use (neurosim.plasticity.base.EngineInterface) ---------------------------
+    @property
+    def steps_done(self) -> int:
+        """Steps the network has completed (the next step's index)."""
+        return self.net._steps_done
+
+    def plastic_runtime(self, proj):
+        """The runtime of plastic projection ``proj`` (``KeyError`` if it has none here)."""
         for p in self.plastic:
             if getattr(p, "proj", None) is proj:
                 return p
         raise KeyError(f"projection {proj.name!r} is not part of this engine")
+
+    _plastic_for = plastic_runtime

@@ -230,6 +230,28 @@ class CudaEngine(ProjectionAccess):
         return Launch(self.dev.kernel(filename, name), tuple(grid), tuple(block),
                       tuple(per_parity))
 
+    # -- what runtimes use besides ProjectionAccess's (plasticity.base.CudaEngineInterface) -----
+    def replan(self) -> None:
+        """Rebuild the step's launches before the next step (a runtime changed an argument)."""
+        self._plans = None
+
+    def claim_threshold(self, population) -> bool:
+        """Record that a rule owns ``population``'s threshold; False if one did already."""
+        owners = self.__dict__.setdefault("_threshold_owners", set())
+        if population.index in owners:
+            return False
+        owners.add(population.index)
+        return True
+
+    def group_values(self, population) -> dict:
+        """The kernel arguments (by name) of the group of ``population``'s neurons."""
+        g, _ = self.L.pop_group[population.index]
+        return self.groups[g.index].values
+
+    def class_weights(self, ci: int):
+        """The device weights of synapse class ``ci`` (static projections)."""
+        return self.classes[ci].weights
+
     def plan(self) -> list:
         """The launches of one step, in order (see module docstring); rebuilt when needed."""
         if self._plans is None:

@@ -9,21 +9,24 @@ therefore also holds, per plastic projection, this *portable* form of its state 
 boundary ``n`` (``n`` steps done), from which a runtime of another kind starts
 (:func:`export`, :func:`check`, :func:`load`). Entries ``plastic<k>/portable/<name>``:
 
-- ``form`` (str): ``"stdp"``, ``"triplet"`` or ``"reward"`` (the rule); ``step`` (int64): ``n``;
+- ``form`` (str): the form of the rule's description (``"stdp"``, ``"triplet"``, ``"reward"``
+  for the built-in rules, the name of a user's :class:`~neurosim.PlasticityModel`); ``step``
+  (int64): ``n``;
 - ``w`` (float32, synapses): the weights in the projection's order (``proj.sources``), with
   every deferred update settled — the weights ``proj.weights`` reads (a copy is settled: the
   running network is not changed); the spikes that arrive in step ``n`` are not yet depressed
   (their depression belongs to step ``n``);
 - ``pre.<trace>`` (float32, ``(H, n_pre)``): each presynaptic trace at the end of the steps
-  ``n - H .. n - 1`` (row ``i`` is step ``n - H + i``), ``H = max delay + 1`` (triplet STDP,
-  which also reads a trace one step before an arrival) or ``max delay`` steps. A synapse of
+  ``n - H .. n - 1`` (row ``i`` is step ``n - H + i``), ``H = max delay + 1`` (rules whose
+  ``on_pre`` reads a presynaptic trace, such as triplet STDP: it reads the trace one step
+  before an arrival) or ``max delay`` steps. A synapse of
   delay ``d`` sees at step ``m`` the trace of step ``m - d``. Rows a neuron's synapses never
-  read again (steps before ``n - D_j``, or ``n - 1 - D_j`` for triplet STDP, ``D_j`` the longest
+  read again (steps before ``n - D_j``, or ``n - 1 - D_j`` for such rules, ``D_j`` the longest
   delay of neuron ``j``'s synapses; every row of a neuron without synapses) are 0;
-  traces ``x`` (STDP, reward STDP: ``tau_plus``), ``r1``, ``r2`` (triplet: ``tau_plus``,
-  ``tau_x``);
+  the description's presynaptic traces (``x`` for STDP and reward STDP, ``r1``, ``r2`` for
+  triplet STDP);
 - ``post.<trace>`` (float32, ``n_post``): each postsynaptic trace at the end of step ``n - 1``
-  (``y``; triplet: ``o1``, ``o2``);
+  (the description's: ``y``; triplet: ``o1``, ``o2``);
 - ``pre.last``, ``pre.prev`` (int64, ``(H, n_pre)``) and ``post.last``, ``post.prev`` (int64,
   ``n_post``), only for ``pairing="nearest_reduced"``: the steps of the last and previous spike
   of each neuron as of the end of each row's step (``-2**40`` for none, also in the rows no
@@ -33,11 +36,12 @@ boundary ``n`` (``n`` steps done), from which a runtime of another kind starts
   ``D_j`` steps, i.e. with at least one synapse on which it arrives in step ``n`` or later
   (arrival step = emission step + delay). Their contribution to the delay ring is in the
   engine's ``ring`` already where they arrive in step ``n``;
-- reward STDP only: ``c`` (float32) and ``t1`` (int64), per synapse, the eligibility and the
-  step whose end the synapse was last brought to (``w`` is the weight as of that step: both
-  runtimes integrate these weights lazily in the same way, so they are not settled), and
-  ``dopamine`` (float32) and ``dopamine.step`` (int64): the level right after the last reward
-  and its step (``-1``: none yet).
+- the description's per-synapse state variables (float32, by name: ``c``, the eligibility of
+  reward STDP); for rules with a ``between`` block ``t1`` (int64, per synapse): the step whose
+  end the synapse was last brought to (``w`` is the weight as of that step: both runtimes
+  integrate these weights lazily in the same way, so they are not settled); for rules with a
+  modulator ``dopamine`` (float32) and ``dopamine.step`` (int64): its level right after its
+  last change and that step (``-1``: none yet).
 
 Exactness. The event-by-event NumPy runtimes and the CUDA runtimes keep exactly this
 information (the float32 trace values are the ones they compute), so either starts from the
@@ -78,21 +82,17 @@ class _Shape:
     """What the portable form of runtime ``rt`` at step ``n`` looks like."""
 
     def __init__(self, rt, n: int):
-        from ..plasticity.reward import RewardSTDP
-        from ..plasticity.triplet import TripletSTDP
         rule = rt.rule
+        d = rule.description
         self.n, self.rt = n, rt
-        self.form = ("reward" if isinstance(rule, RewardSTDP) else
-                     "triplet" if isinstance(rule, TripletSTDP) else "stdp")
-        if self.form == "triplet":
-            self.pre_names, self.post_names = ("r1", "r2"), ("o1", "o2")
-            self.pre_taus = (rule.tau_plus, rule.tau_x)
-        else:
-            self.pre_names, self.post_names = ("x",), ("y",)
-            self.pre_taus = (rule.tau_plus,)
+        self.form = d.form
+        self.pre_names, self.post_names = tuple(d.pre_traces), tuple(d.post_traces)
+        self.pre_taus = tuple(rule.parameters[tau] for tau in d.pre_traces.values())
+        self.state_names = tuple(d.state)
+        self.lazy, self.modulated = d.lazy, d.modulator is not None
         self.all_to_all = rule.pairing == "all"
         self.track = rule.pairing == "nearest_reduced"
-        self.lag = 1 if self.form == "triplet" else 0
+        self.lag = 1 if d.pre_read_on_pre() else 0
         self.n_syn, self.n_pre, self.n_post, self.R = rt.pre.size, rt.n_pre, rt.n_post, rt.R
         self.H = rt.R - 2 + self.lag
         self.steps = (np.full(self.n_syn, rt.delay, I64) if rt.d is None
@@ -208,20 +208,21 @@ def _export_numpy(rt, s: _Shape) -> dict:
         out["post.last"], out["post.prev"] = rt.post_last.copy(), rt.post_prev.copy()
     e, j = s.from_pending(rt.pending, rt.arrived)
     out["spikes.step"], out["spikes.pre"] = e, j
-    if s.form == "reward":
-        out.update(c=rt.c.copy(), t1=rt.t1.copy(), dopamine=np.array(rt.d_r, F32))
+    out.update({name: rt.syn_state[name].copy() for name in s.state_names})
+    if s.lazy:
+        out["t1"] = rt.t1.copy()
+    if s.modulated:
+        out["dopamine"] = np.array(rt.d_r, F32)
         out["dopamine.step"] = np.array(rt.r_step, I64)
     return out
 
 
 def _export_deferred(rt, s: _Shape) -> dict:
-    from ..plasticity.update import potentiate
     n = s.n
     w = rt.w.copy()
     if rt.pre.size and rt.rule.enabled and rt.a_plus:        # settle() on a copy
         ti = rt.pre if rt.d is None else np.arange(rt.pre.size)
-        w = potentiate(w, rt._owed(ti, slice(None), rt.post), rt.a_plus, rt.w_min, rt.w_max,
-                       False)
+        w = rt.add_owed(w, rt._owed(ti, slice(None), rt.post))
     arrived = None
     if rt.undo is not None:                    # arrivals of step n: not yet depressed
         arrived, before = rt.undo[0], rt.undo[1]
@@ -298,9 +299,11 @@ def _export_cuda(rt, s: _Shape) -> dict:
     e, j = s.in_flight(np.concatenate(es) if es else np.zeros(0, I64),
                        np.concatenate(js) if js else np.zeros(0, I64))
     out["spikes.step"], out["spikes.pre"] = e, j
-    if s.form == "reward":
-        out["c"] = _numpy_order(rt, _device_array(rt, "c", s.n_syn).astype(F32))
+    for name in s.state_names:
+        out[name] = _numpy_order(rt, _device_array(rt, "st_" + name, s.n_syn).astype(F32))
+    if s.lazy:
         out["t1"] = _numpy_order(rt, _device_array(rt, "t1", s.n_syn).astype(I64))
+    if s.modulated:
         out["dopamine"] = np.array(rt.d_r, F32)
         out["dopamine.step"] = np.array(rt.r_step, I64)
     return out
@@ -366,13 +369,15 @@ def check(rt, state: dict, where: str) -> dict:
                          f"(emitted in the last D_j steps before step {n} by a neuron with "
                          f"synapses, D_j its longest delay), sorted by step and neuron, once each")
     out["spikes.step"], out["spikes.pre"] = e, j
-    if s.form == "reward":
-        out["c"] = get("c", F32, shape=(s.n_syn,), finite=True)
+    for name in s.state_names:
+        out[name] = get(name, F32, shape=(s.n_syn,), finite=True)
+    if s.lazy:
         t1 = get("t1", I64, shape=(s.n_syn,))
         if t1.size and (t1.min() < -1 or t1.max() >= n):
             raise ValueError(f"{where}: 't1' must hold steps in [-1, {n}), got values in "
                              f"[{t1.min()}, {t1.max()}]")
         out["t1"] = t1
+    if s.modulated:
         out["dopamine"] = F32(get("dopamine", F32, shape=(), finite=True))
         r_step = int(get("dopamine.step", I64, shape=()))
         if not -1 <= r_step < n:
@@ -410,9 +415,11 @@ def _load_numpy(rt, p: dict) -> None:
         rt.post_last[...] = p["post.last"]
         rt.post_prev[...] = p["post.prev"]
     rt.pending, rt.arrived = s.schedule(p["spikes.step"], p["spikes.pre"])
-    if s.form == "reward":
-        rt.c[...] = p["c"]
+    for name in s.state_names:
+        rt.syn_state[name][...] = p[name]
+    if s.lazy:
         rt.t1[...] = p["t1"]
+    if s.modulated:
         rt.d_r, rt.r_step = F32(p["dopamine"]), p["dopamine.step"]
 
 
@@ -460,7 +467,8 @@ def _load_cuda(rt, p: dict) -> None:
     for k, name in enumerate(s.pre_names):
         xr[k][rows] = p[f"pre.{name}"]
     vals = {"xr": flat(xr, xr.size, F32)}
-    y = np.stack([p[f"post.{name}"] for name in s.post_names])
+    y = (np.stack([p[f"post.{name}"] for name in s.post_names]) if s.post_names
+         else np.zeros((0, n_post), F32))
     vals["y"] = flat(y, y.size, F32)
     if s.track:
         for name in ("pre_last", "pre_prev"):
@@ -480,14 +488,15 @@ def _load_cuda(rt, p: dict) -> None:
     vals["pre_spk"], vals["pre_cnt"] = flat(spk, spk.size, I32), cnt
     w = p["w"] if rt.perm is None else p["w"][rt.perm]
     vals["w"] = np.ascontiguousarray(w, F32)
-    if s.form == "reward":
-        c, t1 = p["c"], p["t1"]
-        if rt.perm is not None:
-            c, t1 = c[rt.perm], t1[rt.perm]
-        vals["c"] = flat(c, c.size, F32)
+    order = (lambda a: a) if rt.perm is None else (lambda a: a[rt.perm])    # noqa: E731
+    for name in s.state_names:
+        vals["st_" + name] = flat(order(p[name]), s.n_syn, F32)
+    if s.lazy:
+        t1 = order(p["t1"])
         vals["t1"] = flat(t1, t1.size, I64)
         if not t1.size:
             vals["t1"][...] = -1
+    if s.modulated:
         vals["dop"] = np.array([p["dopamine"]], F32)
         vals["r_step"] = np.array([p["dopamine.step"]], I64)
     for k, a in vals.items():                 # the runtime's own layout (a bug if not)
@@ -496,5 +505,5 @@ def _load_cuda(rt, p: dict) -> None:
     with dev.context():
         for k, a in vals.items():
             rt.v[k][...] = dev.put(a)
-    if s.form == "reward":
+    if s.modulated:
         rt.d_r, rt.r_step = F32(p["dopamine"]), p["dopamine.step"]

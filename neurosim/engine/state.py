@@ -307,10 +307,11 @@ def _numpy_fixed(rt) -> list:
     out += [(f"xr.{k}", a) for k, a in rt.xr.items()] + [(f"y.{k}", a) for k, a in rt.y.items()]
     if rt.track_times:
         out += [(k, getattr(rt, k)) for k in ("pre_last", "pre_prev", "post_last", "post_prev")]
-    for k in ("X", "t0", "yv", "ydep", "v", "Z", "c", "t1"):
+    for k in ("X", "t0", "yv", "ydep", "v", "Z", "t1"):
         a = rt.__dict__.get(k)
         if isinstance(a, np.ndarray):
             out.append((k, a))
+    out += list(getattr(rt, "syn_state", {}).items())      # a described rule's state, by name
     return out
 
 
@@ -379,14 +380,20 @@ def _numpy_plastic_import(rt, state, where) -> None:
 
 
 _CUDA_KEYS = ("xr", "y", "pre_spk", "pre_cnt", "pre_last", "pre_prev", "post_last",
-              "post_prev", "c", "t1", "dop", "r_step")
+              "post_prev", "t1", "dop", "r_step")
+
+
+def _cuda_keys(rt) -> list:
+    """(entry name, key of rt.v) of a CUDA runtime's state: the machinery's arrays and the
+    described rule's per-synapse state (``st_<name>`` on the device, ``<name>`` saved)."""
+    out = [(k, k) for k in _CUDA_KEYS if k in rt.v]
+    return out + [(name, "st_" + name) for name in getattr(rt, "syn_names", ())]
 
 
 def _cuda_plastic_export(rt) -> dict:
     out = {"w": _cuda_weights(rt)}
-    for k in _CUDA_KEYS:
-        if k in rt.v:
-            out[k] = _host(rt.dev, rt.v[k])
+    for name, k in _cuda_keys(rt):
+        out[name] = _host(rt.dev, rt.v[k])
     if "d_r" in rt.__dict__:
         out["d_r_host"] = np.array(rt.d_r, F32)
         out["r_step_host"] = np.array(rt.r_step, I64)
@@ -411,10 +418,10 @@ def _cuda_plastic_import(rt, state, where) -> None:
         raise ValueError(f"{where}: plastic weights 'w' must lie in [w_min, w_max] = "
                          f"[{rt.rule.w_min}, {rt.rule.w_max}], got [{w.min()}, {w.max()}]")
     vals = {}
-    for k in _CUDA_KEYS:
-        if k in rt.v:
-            cur = rt.v[k]
-            vals[k] = _array(where, k, state.get(k), np.dtype(cur.dtype), shape=tuple(cur.shape))
+    for name, k in _cuda_keys(rt):
+        cur = rt.v[k]
+        vals[k] = _array(where, name, state.get(name), np.dtype(cur.dtype),
+                         shape=tuple(cur.shape))
     if "pre_cnt" in vals:
         _check_index(where, "pre_cnt", vals["pre_cnt"], rt.n_pre + 1)
         _check_index(where, "pre_spk", vals["pre_spk"], max(1, rt.n_pre))

@@ -61,14 +61,15 @@ class ModelDefinitionError(ValueError):
     """A neuron model description that cannot be used (raised when it is defined)."""
 
 
-def check_name(model: str, what: str, name) -> str:
-    """A name a description may declare (parameter, state variable, derived constant)."""
+def check_name(model: str, what: str, name, kind: str = "NeuronModel") -> str:
+    """A name a description may declare (parameter, state variable, derived constant);
+    ``kind`` names the sort of description in messages."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise ModelDefinitionError(f"NeuronModel {model!r}: {what} name {name!r} is not a valid "
+        raise ModelDefinitionError(f"{kind} {model!r}: {what} name {name!r} is not a valid "
                                    f"identifier (letters, digits and '_', not a Python keyword)")
     if name in RESERVED or name.startswith(("ns_", "NS_", "_")) or _VECTOR_TYPE.match(name):
         raise ModelDefinitionError(
-            f"NeuronModel {model!r}: {what} name {name!r} is reserved (the language's own "
+            f"{kind} {model!r}: {what} name {name!r} is reserved (the language's own "
             f"names, the kernels' arguments, C words, and names starting with '_' or 'ns_' "
             f"cannot be declared); choose another")
     return name
@@ -98,15 +99,17 @@ class Block:
 
 
 class _Checker:
-    def __init__(self, model: str, where: str, text: str, scope: Scope):
+    def __init__(self, model: str, where: str, text: str, scope: Scope,
+                 kind: str = "NeuronModel"):
         self.model, self.where, self.text, self.scope = model, where, text, scope
+        self.kind = kind
         self.lines = text.splitlines()
         self.reads, self.writes, self.local_types = set(), set(), {}
 
     def fail(self, node, message: str):
         line = getattr(node, "lineno", 1)
         code = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
-        raise ModelDefinitionError(f"NeuronModel {self.model!r}, {self.where} line {line} "
+        raise ModelDefinitionError(f"{self.kind} {self.model!r}, {self.where} line {line} "
                                    f"({code!r}): {message}")
 
     # -- statements ------------------------------------------------------------------------------
@@ -267,9 +270,9 @@ class _Checker:
         self.fail(node, f"{type(node).__name__} expressions are not supported")
 
 
-def _parse(model: str, where: str, text: str, mode: str):
+def _parse(model: str, where: str, text: str, mode: str, kind: str = "NeuronModel"):
     if not isinstance(text, str):
-        raise ModelDefinitionError(f"NeuronModel {model!r}: {where} must be a string of code, "
+        raise ModelDefinitionError(f"{kind} {model!r}: {where} must be a string of code, "
                                    f"got {type(text).__name__}")
     clean = textwrap.dedent(text).strip("\n")
     try:
@@ -278,25 +281,27 @@ def _parse(model: str, where: str, text: str, mode: str):
         line = exc.lineno or 1
         lines = clean.splitlines()
         code = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-        raise ModelDefinitionError(f"NeuronModel {model!r}, {where} line {line} ({code!r}): "
+        raise ModelDefinitionError(f"{kind} {model!r}, {where} line {line} ({code!r}): "
                                    f"syntax error: {exc.msg}") from None
     return clean, tree
 
 
-def parse_block(model: str, where: str, text: str, scope: Scope) -> Block:
-    """Parse and check a block of statements."""
-    clean, tree = _parse(model, where, text, "exec")
-    checker = _Checker(model, where, clean, scope)
+def parse_block(model: str, where: str, text: str, scope: Scope,
+                kind: str = "NeuronModel") -> Block:
+    """Parse and check a block of statements (``kind``: the description's sort, for messages)."""
+    clean, tree = _parse(model, where, text, "exec", kind)
+    checker = _Checker(model, where, clean, scope, kind)
     checker.block(tree.body, set())
     return Block(where, clean, tree.body, checker.reads, checker.writes, checker.local_types)
 
 
-def parse_expression(model: str, where: str, text, scope: Scope, want: str) -> Block:
+def parse_expression(model: str, where: str, text, scope: Scope, want: str,
+                     kind: str = "NeuronModel") -> Block:
     """Parse and check one expression of kind ``want`` ("float" or "bool")."""
     if isinstance(text, (int, float)) and not isinstance(text, bool) and want == "float":
         text = repr(float(text))
-    clean, tree = _parse(model, where, text, "eval")
-    checker = _Checker(model, where, clean, scope)
+    clean, tree = _parse(model, where, text, "eval", kind)
+    checker = _Checker(model, where, clean, scope, kind)
     kind = checker.expr(tree.body, set())
     if kind != want:
         if want == "bool":

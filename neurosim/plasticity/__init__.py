@@ -9,16 +9,27 @@ network is built:
 - per population, ``net.add_homeostasis(pop, rule)``: :class:`AdaptiveThreshold`
   (Diehl & Cook 2015), :class:`IntrinsicPlasticity`, :class:`SynapticScaling`.
 
-``rule.enabled = False`` (or ``net.set_learning(False)``) freezes learning. The event order
-within a step and the treatment of delays are described in :mod:`.numpy_runtime`; the
-per-synapse arithmetic, shared with the CUDA kernels, in :mod:`.update`.
+Every projection rule is a :class:`PlasticityModel` description (:mod:`.description`): its
+traces, state and ``on_pre``/``on_post`` code, from which the NumPy functions and the CUDA
+kernels are generated (:mod:`.generate`, ``kernels/plasticity_rule.cu.j2``); a user describes
+a rule of their own the same way. ``rule.enabled = False`` (or ``net.set_learning(False)``)
+freezes learning. The event order within a step and the treatment of delays are described in
+:mod:`.numpy_runtime`; what an engine offers the runtimes in :mod:`.base` (``EngineInterface``).
+
+Adding a built-in rule: one file holding its description and rule class (as :mod:`.triplet`),
+its entry in :data:`DESCRIBED` (so every kernel check compiles it), tests and a README row.
 """
 
 from .base import HomeostasisRule, PlasticityRule
+from .description import DescribedRule, PlasticityModel
 from .homeostasis import AdaptiveThreshold, IntrinsicPlasticity, SynapticScaling
-from .reward import RewardSTDP
-from .stdp import STDP
-from .triplet import TripletSTDP
+from .reward import REWARD, RewardSTDP
+from .stdp import PAIR, STDP
+from .triplet import TRIPLET, TripletSTDP
 
-__all__ = ["PlasticityRule", "HomeostasisRule", "STDP", "TripletSTDP", "RewardSTDP",
-           "AdaptiveThreshold", "IntrinsicPlasticity", "SynapticScaling"]
+#: The descriptions of the built-in rules.
+DESCRIBED = (PAIR["additive"], PAIR["multiplicative"], TRIPLET, REWARD)
+
+__all__ = ["PlasticityRule", "HomeostasisRule", "PlasticityModel", "DescribedRule", "STDP",
+           "TripletSTDP", "RewardSTDP", "AdaptiveThreshold", "IntrinsicPlasticity",
+           "SynapticScaling", "DESCRIBED"]

@@ -1,20 +1,72 @@
 """Base classes of plasticity rules (per projection) and homeostatic rules (per population).
 
 A rule is a description: parameters validated at construction, nothing simulated. The engine
-asks it for a runtime when the network is built (``build_numpy(engine, projection)``, and later
-``build_cuda``). The only state a rule object carries at run time is its switch ``enabled``
-(read by its runtimes at every step) and, for reward-modulated STDP, the reward it forwards to
-its runtimes.
+asks it for a runtime when the network is built (``build_numpy(engine, projection)`` or
+``build_cuda(engine, projection)``). The only state a rule object carries at run time is its
+switch ``enabled`` (read by its runtimes at every step) and, for modulated rules such as
+reward-modulated STDP, the reward it forwards to its runtimes.
+
+What an engine offers the runtimes is declared by :class:`EngineInterface` (both engines) and
+:class:`NumpyEngineInterface` / :class:`CudaEngineInterface`; runtimes use nothing else of an
+engine.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .. import _validate as V
 from .. import distributions as D
+
+
+@runtime_checkable
+class EngineInterface(Protocol):
+    """What an engine offers the runtimes of plasticity and homeostasis rules."""
+
+    net: Any            #: the :class:`~neurosim.Network` (projections, populations; read only)
+    L: Any              #: the :class:`~neurosim.engine.layout.Layout` (groups, dt, offsets)
+
+    @property
+    def steps_done(self) -> int:
+        """Steps completed (the index of the next step)."""
+
+    def plastic_runtime(self, proj) -> Any:
+        """The runtime of a plastic projection built by this engine."""
+
+    def projection_array(self, proj, kind: str) -> np.ndarray:
+        """A projection's ``"sources"``, ``"targets"``, ``"weights"`` or ``"delays"``."""
+
+
+@runtime_checkable
+class NumpyEngineInterface(EngineInterface, Protocol):
+    """The NumPy engine's part: runtimes deliver their spikes into the delay ring."""
+
+    ring: np.ndarray    #: the delay ring, ``(slots, width)``: runtimes add weights to a slot
+
+
+@runtime_checkable
+class CudaEngineInterface(EngineInterface, Protocol):
+    """The CUDA engine's part: device arrays and kernel launches."""
+
+    dev: Any            #: the device (``put``, ``get``, ``zeros``, ``context``, grids)
+
+    def bind(self, filename: str, name: str, values: dict, grid, block) -> Any:
+        """A launch of kernel ``name`` of ``filename``, arguments taken by name."""
+
+    def replan(self) -> None:
+        """Rebuild the step's launches before the next step."""
+
+    def claim_threshold(self, population) -> bool:
+        """Own ``population``'s threshold (False if a rule does already)."""
+
+    def group_values(self, population) -> dict:
+        """The kernel arguments of the group holding ``population``'s neurons."""
+
+    def class_weights(self, ci: int) -> Any:
+        """The device weights of static synapse class ``ci``."""
 
 
 class PlasticityRule:
@@ -27,8 +79,8 @@ class PlasticityRule:
 
     name = "plasticity"
 
-    def __init__(self, w_min: float, w_max: float):
-        where = type(self).__name__
+    def __init__(self, w_min: float, w_max: float, where: str | None = None):
+        where = where or type(self).__name__
         self.w_min = V.real(where, "w_min", w_min, float32=True)
         self.w_max = V.real(where, "w_max", w_max, float32=True)
         if not self.w_max > self.w_min:
@@ -56,7 +108,7 @@ class PlasticityRule:
     # -- checks at connect time --------------------------------------------------------------
     def check(self, pre, post, receptor: str, weight) -> None:
         """Called by ``Network.connect``: weights within bounds, bounds of the receptor's sign."""
-        where = f"connect(plasticity={type(self).__name__})"
+        where = f"connect(plasticity={self._label()})"
         sign = post.model.weight_sign.get(receptor, 0)
         if sign > 0 and self.w_min < 0:
             raise ValueError(f"{where}: w_min must be >= 0 for the {receptor} receptor of "
@@ -69,6 +121,10 @@ class PlasticityRule:
         if lo < self.w_min or hi > self.w_max:
             raise ValueError(f"{where}: initial weights must lie within [w_min, w_max] = "
                              f"[{self.w_min}, {self.w_max}], got values in [{lo}, {hi}]")
+
+    def _label(self) -> str:
+        """The rule's name in messages."""
+        return type(self).__name__
 
     # -- engines ------------------------------------------------------------------------------
     def build_numpy(self, engine, proj):  # pragma: no cover - abstract

@@ -21,11 +21,16 @@ NumPy runtime position; weights are read and written in the NumPy order), so eac
 per spike of the last ``max - min + 1`` steps, one bisection of its row plus the synapses that
 arrive; the order of delivery (steps ascending, rows in order) is the NumPy runtime's.
 
-Traces decay by one multiplication per step, as in NumPy (bit for bit the same values), so the weights agree exactly with the event-by-event NumPy runtime
-(:class:`~.stdp.StdpNumpy`); with :class:`~.stdp.StdpDeferredNumpy` (the NumPy default for
+Traces decay by one multiplication per step, as in NumPy (bit for bit the same values), and the
+rules' kernels repeat the float32 operations of the NumPy code generated from the same
+description, so the weights agree exactly with the event-by-event NumPy runtime
+(:class:`~.numpy_runtime.RuleNumpy`, e.g. :class:`~.stdp.StdpNumpy`) where no ``exp`` is
+involved; with :class:`~.stdp.StdpDeferredNumpy` (the NumPy default for
 additive ``"all"``/``"nearest"`` STDP) they agree within its float64 settling error.
 
-Rules: :class:`StdpCuda`, :class:`TripletCuda`, :class:`RewardCuda` (projections);
+Rules: :class:`RuleCuda` runs any described rule (:mod:`.description`) with the kernels
+generated from its description (built-in rules subclass it by name: ``StdpCuda``,
+``TripletCuda``, ``RewardCuda``, the names checkpoints record);
 :class:`AdaptiveThresholdCuda`, :class:`IntrinsicPlasticityCuda` (the group's ``v_thresh``
 becomes one value per neuron on the device; one threshold rule per population) and
 :class:`SynapticScalingCuda` (homeostasis, launched after the projections, as in NumPy).
@@ -38,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numpy_runtime import PlasticRuntime
+from .numpy_runtime import PlasticRuntime, modulator_level
 
 I32, U32, I64, F32 = np.int32, np.uint32, np.int64, np.float32
 KERNELS = "plasticity.cu"
@@ -50,15 +55,13 @@ def _set_flag(dev, flag, on: bool) -> None:
         flag[...] = dev.put(np.array([bool(on)], np.int32))
 
 
-def trace_layout(rule) -> tuple[int, int, bool, int]:
-    """(presynaptic traces, postsynaptic traces, spike steps tracked, extra bytes per synapse)
-    of a rule's CUDA runtime: what its arrays below are sized by."""
-    from .reward import RewardSTDP
-    from .triplet import TripletSTDP
-    if isinstance(rule, TripletSTDP):
-        return 2, 2, False, 0
-    extra = 12 if isinstance(rule, RewardSTDP) else 0     # eligibility c (f32), t1 (int64)
-    return 1, 1, rule.pairing == "nearest_reduced", extra
+def trace_layout(rule) -> tuple[int, int, bool, int, bool]:
+    """(presynaptic traces, postsynaptic traces, spike steps tracked, bytes of rule state per
+    synapse, lazy) of a rule's CUDA runtime: what its arrays below are sized by."""
+    d = rule.description
+    extra = 4 * len(d.state) + (8 if d.lazy else 0)      # state (f32), t1 (int64)
+    return (len(d.pre_traces), len(d.post_traces), rule.pairing == "nearest_reduced", extra,
+            d.lazy)
 
 
 def plastic_device_bytes(rule, n_syn: int, n_pre: int, n_post: int, max_delay: int,
@@ -66,10 +69,11 @@ def plastic_device_bytes(rule, n_syn: int, n_pre: int, n_post: int, max_delay: i
     """Bytes of the device arrays :class:`CudaPlasticRuntime` (and its rule's subclass)
     allocates for a projection of ``n_syn`` synapses whose largest delay is ``max_delay``
     steps: 20 B per synapse (int64 column index, int32 pre/post, float32 weight), 24 with
-    per-synapse delays (int32), 36 with reward STDP's eligibility and update step; per neuron
+    per-synapse delays (int32), plus the rule's per-synapse state (4 B each) and, for rules
+    with a ``between`` block, the last-update step (8 B: reward STDP has 36 B); per neuron
     the row and column pointers, the presynaptic trace rings and spike lists over ``R = max
     delay + 2`` steps, the postsynaptic traces, and spike steps where the rule tracks them."""
-    n_pre_tr, n_post_tr, track, extra = trace_layout(rule)
+    n_pre_tr, n_post_tr, track, extra, lazy = trace_layout(rule)
     R = max_delay + 2
     one = lambda n: max(1, n)                           # noqa: E731 (arrays of at least 1)
     b = 8 * (n_pre + 1) + 8 * (n_post + 1) + 8 * n_syn        # indptr, col_ptr, col_syn
@@ -80,7 +84,9 @@ def plastic_device_bytes(rule, n_syn: int, n_pre: int, n_post: int, max_delay: i
     b += 4 * one(R * n_pre) + 4 * R + 4                       # pre_spk, pre_cnt, learn
     b += (16 * R * n_pre + 16 * n_post) if track else 4 * 8   # pre/post last/prev steps
     if extra:
-        b += extra * one(n_syn) + 4 + 8                       # c, t1, dop, r_step
+        b += extra * one(n_syn)                               # state, t1
+    if lazy:
+        b += 4 + 8                                            # dop, r_step
     return int(b)
 
 
@@ -240,101 +246,77 @@ class CudaPlasticRuntime(PlasticRuntime):
         raise NotImplementedError
 
 
-class StdpCuda(CudaPlasticRuntime):
-    """Pair STDP (:class:`~.stdp.STDP`, every pairing and update): ``stdp_arrive``/``stdp_post``."""
+class RuleCuda(CudaPlasticRuntime):
+    """The CUDA runtime of a described rule (:class:`~.description.DescribedRule`): the
+    kernels generated from its description (``<rule>_arrive``, ``<rule>_post`` and, for rules
+    with a ``between`` block, ``<rule>_bring_arrivals`` every step and ``<rule>_bring_all`` at
+    reads, writes, switches and modulator changes), its parameters as kernel arguments
+    ``p_<name>``, its per-synapse state as device arrays ``st_<name>``; the last-update step
+    ``t1`` per synapse and the modulator since its last change (``d_r``, ``r_step``, kept on
+    the host as in :class:`~.numpy_runtime.RuleNumpy` and copied to the device)."""
 
     def __init__(self, engine, proj, rule):
+        d = rule.description
+        self.spec = d
         all_to_all = rule.pairing == "all"
-        self.pre_specs = [(rule.tau_plus, all_to_all)]
-        self.post_specs = [(rule.tau_minus, all_to_all)]
+        params = rule.parameters
+        self.pre_specs = [(params[tau], all_to_all) for tau in d.pre_traces.values()]
+        self.post_specs = [(params[tau], all_to_all) for tau in d.post_traces.values()]
         self.track_times = rule.pairing == "nearest_reduced"
         super().__init__(engine, proj, rule)
-        self.v.update(a_plus=F32(rule.A_plus), a_minus=F32(rule.A_minus),
-                      w_min=F32(rule.w_min), w_max=F32(rule.w_max),
-                      mult=I32(rule.update == "multiplicative"))
-
-    def rule_launches(self, engine, per_pre) -> list:
-        lanes = self.column_lanes(engine)
-        v = dict(self.v, lanes=I32(lanes))
-        per_col = engine.dev.per_spike_grid(engine.L.n_total, lanes)
-        return [engine.bind(KERNELS, "stdp_arrive", v, *per_pre),
-                engine.bind(KERNELS, "stdp_post", v, *per_col)]
-
-
-class TripletCuda(CudaPlasticRuntime):
-    """Triplet STDP (:class:`~.triplet.TripletSTDP`): ``triplet_arrive``/``triplet_post``;
-    traces ``r1``, ``r2`` (presynaptic) and ``o1``, ``o2`` (postsynaptic), in that order."""
-
-    def __init__(self, engine, proj, rule):
-        a2a = rule.pairing == "all"
-        self.pre_specs = [(rule.tau_plus, a2a), (rule.tau_x, a2a)]
-        self.post_specs = [(rule.tau_minus, a2a), (rule.tau_y, a2a)]
-        super().__init__(engine, proj, rule)
-        self.v.update(a2_plus=F32(rule.A2_plus), a3_plus=F32(rule.A3_plus),
-                      a2_minus=F32(rule.A2_minus), a3_minus=F32(rule.A3_minus),
-                      w_min=F32(rule.w_min), w_max=F32(rule.w_max))
-
-    def rule_launches(self, engine, per_pre) -> list:
-        lanes = self.column_lanes(engine)
-        v = dict(self.v, lanes=I32(lanes))
-        per_col = engine.dev.per_spike_grid(engine.L.n_total, lanes)
-        return [engine.bind(KERNELS, "triplet_arrive", v, *per_pre),
-                engine.bind(KERNELS, "triplet_post", v, *per_col)]
-
-
-class RewardCuda(StdpCuda):
-    """Reward-modulated STDP (:class:`~.reward.RewardSTDP`): per-synapse eligibility ``c`` and
-    last-update step ``t1`` on the device, brought up to date lazily by ``reward_arrive``,
-    ``reward_post`` and ``reward_bring_arrivals`` (and ``reward_bring_all`` at reads, writes,
-    rewards and switches); the dopamine level since the last reward (``d_r``, ``r_step``) is
-    kept on the host, as in :class:`~.reward.RewardNumpy`, and copied to the device."""
-
-    def __init__(self, engine, proj, rule):
-        super().__init__(engine, proj, rule)
         dev, n = self.dev, self.pre.size
-        self.d_r, self.r_step = F32(rule.baseline), -1
-        self.tau_d, self.base = F32(rule.tau_d), F32(rule.baseline)
-        self.v.update(c=dev.zeros(max(1, n), np.float32),
-                      t1=dev.put(np.full(max(1, n), -1, np.int64)),
-                      dop=dev.put(np.array([self.d_r], np.float32)),
-                      r_step=dev.put(np.array([self.r_step], np.int64)),
-                      dt=F32(self.dt), tau_c=F32(rule.tau_c), tau_d=self.tau_d,
-                      tau_e=F32(rule.tau_c * rule.tau_d / (rule.tau_c + rule.tau_d)),
-                      base=self.base)
+        self.kernel_file, self.kernels, _ = d.cuda()
+        consts = rule.constants()
+        self.v.update(w_min=F32(consts["w_min"]), w_max=F32(consts["w_max"]), dt=F32(self.dt))
+        self.v.update({f"p_{k}": v for k, v in consts.items() if k not in ("w_min", "w_max")})
+        self.syn_names = tuple(d.state)
+        self.v.update({f"st_{s}": dev.put(np.full(max(1, n), v, np.float32))
+                       for s, v in d.state.items()})
+        if d.lazy:
+            m = d.modulator
+            self.mod_tau = F32(params[m["tau"]]) if m else F32(1.0)
+            self.mod_rest = F32(params[m["rest"]]) if m else F32(0.0)
+            self.d_r, self.r_step = self.mod_rest, -1
+            self.v.update(t1=dev.put(np.full(max(1, n), -1, np.int64)),
+                          dop=dev.put(np.array([self.d_r], np.float32)),
+                          r_step=dev.put(np.array([self.r_step], np.int64)),
+                          mod_tau=self.mod_tau, mod_rest=self.mod_rest)
 
     def rule_launches(self, engine, per_pre) -> list:
         lanes = self.column_lanes(engine)
         v = dict(self.v, lanes=I32(lanes))
         per_col = engine.dev.per_spike_grid(engine.L.n_total, lanes)
-        return [engine.bind(KERNELS, "reward_arrive", v, *per_pre),
-                engine.bind(KERNELS, "reward_post", v, *per_col),
-                engine.bind(KERNELS, "reward_bring_arrivals", v, *per_pre)]
+        k, f = self.kernels, self.kernel_file
+        out = [engine.bind(f, k["arrive"], v, *per_pre), engine.bind(f, k["post"], v, *per_col)]
+        if self.spec.lazy:
+            out.append(engine.bind(f, k["bring_arrivals"], v, *per_pre))
+        return out
 
     def _now(self) -> int:
-        return self.engine.net._steps_done - 1
+        return self.engine.steps_done - 1
 
-    def _dopamine_at(self, step):
-        el = np.float32(step - self.r_step) * F32(self.dt)
-        return self.base + (self.d_r - self.base) * np.exp(-el / self.tau_d)
+    def _modulator_at(self, step):
+        return modulator_level(self.d_r, self.r_step, step, self.dt, self.mod_tau,
+                               self.mod_rest)
 
-    def dopamine_now(self) -> float:
-        return float(self._dopamine_at(self._now()))
+    def modulator_now(self) -> float:
+        return float(self._modulator_at(self._now()))
 
     def sync(self) -> None:
         n = self.pre.size
-        if not n:
+        if not n or not self.spec.lazy:
             return
         from ..engine.cuda_device import grid_for
-        launch = self.engine.bind(KERNELS, "reward_bring_all",
+        launch = self.engine.bind(self.kernel_file, self.kernels["bring_all"],
                                   dict(self.v, now=I64(self._now()), n_syn=I64(n)),
                                   *grid_for(n))
         with self.dev.context():
             launch.kernel(launch.grid, launch.block, launch.args[0])
 
-    def add_reward(self, amount: float) -> None:
+    def add_modulator(self, amount: float) -> None:
         now = self._now()
         self.sync()
-        self.d_r = np.float32(self._dopamine_at(now) + np.float32(amount))
+        self.d_r = np.float32(self._modulator_at(now) + np.float32(amount))
         self.r_step = now
         with self.dev.context():
             self.v["dop"][...] = self.dev.put(np.array([self.d_r], np.float32))
@@ -348,14 +330,11 @@ def _device_threshold(engine, population):
     group, before the engine plans its launches); (thr array, offset, base values)."""
     from ..engine.cuda_device import kernel_signature
     g, off = engine.L.pop_group[population.index]
-    owners = engine.__dict__.setdefault("_threshold_owners", set())
-    if population.index in owners:
+    if not engine.claim_threshold(population):
         raise ValueError(f"add_homeostasis(): population {population.name!r} has more than one "
                          f"threshold rule; the CUDA backend supports one per population (use "
                          f"device='cpu')")
-    owners.add(population.index)
-    rt = engine.groups[g.index]
-    values = rt.values
+    values = engine.group_values(population)
     consts = [name for _, name in kernel_signature(g.model_cls.kernel_file, g.model_cls.kernel)
               if name in g.consts]
     bit = 1 << consts.index("v_thresh")
@@ -363,7 +342,7 @@ def _device_threshold(engine, population):
         full = np.full(g.size, engine.dev.get(values["v_thresh"])[0], np.float32)
         values["v_thresh"] = engine.dev.put(full)
         values["per_neuron"] = U32(int(values["per_neuron"]) | bit)
-        engine._plans = None
+        engine.replan()
     thr = values["v_thresh"]
     base = np.array(engine.dev.get(thr)[off:off + population.size], np.float32)
     return thr, off, base
@@ -372,7 +351,7 @@ def _device_threshold(engine, population):
 class _ThresholdCuda:
     """A threshold rule on the device: ``theta`` per neuron, ``v_thresh = base + theta``."""
 
-    proj = None                                   # not a projection (engine's _plastic_for)
+    proj = None                                   # not a projection (engine's plastic_runtime)
 
     def __init__(self, engine, population, rule, theta0: float):
         self.engine, self.pop, self.rule, self.dev = engine, population, rule, engine.dev
@@ -451,7 +430,7 @@ class SynapticScalingCuda:
     arrays, plastic ones clipped to their rule's bounds). Projections with reward-modulated STDP
     (lazily integrated weights) cannot be scaled on the device yet."""
 
-    proj = None                                   # not a projection (engine's _plastic_for)
+    proj = None                                   # not a projection (engine's plastic_runtime)
 
     def __init__(self, engine, population, rule):
         from .homeostasis import _RateEstimate
@@ -491,11 +470,12 @@ class SynapticScalingCuda:
         no_pos = dev.zeros(1, np.int64)
         for p in self.projs:
             if p.plasticity is not None:
-                rt = engine._plastic_for(p)
-                if isinstance(rt, RewardCuda):
+                rt = engine.plastic_runtime(p)
+                if rt.spec.lazy:
                     raise ValueError(f"SynapticScaling of population {population.name!r}: "
-                                     f"projection {p.name!r} has RewardSTDP, whose weights "
-                                     f"the CUDA backend cannot scale yet; use device='cpu'")
+                                     f"projection {p.name!r} has {type(p.plasticity).__name__}"
+                                     f", whose weights are integrated lazily, which the CUDA "
+                                     f"backend cannot scale; use device='cpu'")
                 h = dict(post=rt.v["post"], w=rt.v["w"], pos=no_pos, has_pos=I32(0),
                          n_syn=I64(rt.pre.size), bounded=I32(1),
                          w_min=F32(p.plasticity.w_min), w_max=F32(p.plasticity.w_max))
@@ -503,7 +483,7 @@ class SynapticScalingCuda:
                 ci, _ = engine.L.proj_class[p]
                 pos = member_positions(engine.L, p).astype(np.int64)
                 post = np.asarray(engine.projection_array(p, "targets"), np.int32)
-                h = dict(post=dev.put(post), w=engine.classes[ci].weights, pos=dev.put(pos),
+                h = dict(post=dev.put(post), w=engine.class_weights(ci), pos=dev.put(pos),
                          has_pos=I32(1), n_syn=I64(pos.size), bounded=I32(0),
                          w_min=F32(0.0), w_max=F32(0.0))
             self.handles.append(h)

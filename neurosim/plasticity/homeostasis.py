@@ -166,7 +166,7 @@ def _projection_list(where: str, projections) -> list:
 class _PopulationRuntime:
     """Common part: which neurons, and the spikes of the step among them."""
 
-    proj = None                                   # not a projection (engine's _plastic_for)
+    proj = None                                   # not a projection (engine's plastic_runtime)
 
     def __init__(self, engine, population, rule):
         self.engine, self.pop, self.rule = engine, population, rule
@@ -328,7 +328,7 @@ class _WeightHandle:
 
 def _weight_handle(engine, proj):
     if proj.plasticity is not None:
-        rt = engine._plastic_for(proj)
+        rt = engine.plastic_runtime(proj)
         return _WeightHandle(rt.post, rt.current_weights, rt.set_weights,
                              (f32(proj.plasticity.w_min), f32(proj.plasticity.w_max)))
     from ..engine.layout import member_positions

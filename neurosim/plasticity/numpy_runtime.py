@@ -41,6 +41,11 @@ No step touches a synapse that neither receives a spike nor belongs to a spiking
 column; per-neuron work (trace decay) is O(neurons) per step. Additive pair STDP with all-to-all
 or nearest pairing uses a runtime with the same semantics that never walks columns
 (:class:`neurosim.plasticity.stdp.StdpDeferredNumpy`).
+
+What a rule does at steps 4 and 5 is its description's ``on_pre`` / ``on_post`` code
+(:class:`~neurosim.plasticity.description.PlasticityModel`), run by :class:`RuleNumpy` through
+the functions generated from it (:mod:`neurosim.plasticity.generate`); rules with a ``between``
+block bring each synapse up to date before its events and before its spike is sent.
 """
 
 from __future__ import annotations
@@ -93,11 +98,12 @@ class Column:
 
 
 class PlasticRuntime:
-    """Base runtime (see module docstring); rules subclass it and implement the learning.
+    """Base runtime (see module docstring): storage, traces, pending arrivals, the step.
 
     Subclasses declare ``pre_traces`` / ``post_traces`` as ``{name: (tau_ms, all_to_all)}`` and
     ``track_times`` (True when they need the last and previous spike steps), and implement
-    ``on_arrival(n, syn, learn)`` and ``on_post(n, syn, learn)``.
+    ``on_arrival(n, syn, learn)`` and ``on_post(n, syn, learn)``: :class:`RuleNumpy` does, for
+    every described rule, with the code generated from its description.
     """
 
     pre_traces: dict = {}
@@ -307,3 +313,141 @@ class PlasticRuntime:
                              f"[{values.min()}, {values.max()}]")
         self.sync()
         self.w[:] = values
+
+
+def modulator_level(level, since: int, steps, dt, tau, rest):
+    """A modulator's level at the end of ``steps`` (>= ``since``, the step of its last change,
+    right after which it was ``level``): float32 exponential relaxation to ``rest``. The host
+    side of both runtimes (the kernels of a rule repeat it on the device)."""
+    el = (np.asarray(steps) - since).astype(np.float32) * np.float32(dt)
+    return rest + (level - rest) * np.exp(-el / tau)
+
+
+class RuleNumpy(PlasticRuntime):
+    """The NumPy runtime of a described rule (:class:`~.description.DescribedRule`): its
+    traces, per-synapse state, and the generated ``on_pre``/``on_post``/``between`` functions
+    called with the values the touched synapses see (see :mod:`.description`)."""
+
+    def __init__(self, engine, proj, rule):
+        d = rule.description
+        self.spec = d
+        all_to_all = rule.pairing == "all"
+        params = rule.parameters
+        self.pre_traces = {t: (params[tau], all_to_all) for t, tau in d.pre_traces.items()}
+        self.post_traces = {t: (params[tau], all_to_all) for t, tau in d.post_traces.items()}
+        self.track_times = rule.pairing == "nearest_reduced"
+        super().__init__(engine, proj, rule)
+        self.fns = d.numpy()[0]
+        self.consts = dict(rule.constants(), dt=np.float32(self.dt))
+        n = self.pre.size
+        self.syn_state = {s: np.full(n, np.float32(v), np.float32) for s, v in d.state.items()}
+        self.reads = {k: b.reads | b.writes for k, b in d.blocks().items()}
+        self.post_names = [t for t in self.post_traces if t in self.reads.get("on_pre", ())]
+        self.pre_names = [t for t in self.pre_traces if t in self.reads.get("on_post", ())]
+        self.pre_back = [t for t in self.pre_traces if t in self.reads.get("on_pre", ())]
+        self.post_seen = [t for t in self.post_traces if t in self.reads.get("on_post", ())]
+        # per block: (function, reads w, state read) -- looked up once, not per event
+        self.lazy = d.lazy
+        self.calls = {k: (self.fns[k], "w" in used, [s for s in self.syn_state if s in used])
+                      for k, used in self.reads.items()}
+        self.f_pre = self.calls.get("on_pre")
+        self.f_post = self.calls.get("on_post")
+        if d.lazy:
+            self.t1 = np.full(n, -1, np.int64)      # step whose end the synapse is brought to
+            m = d.modulator
+            if m is not None:
+                self.mod_tau = np.float32(params[m["tau"]])
+                self.mod_rest = np.float32(params[m["rest"]])
+                self.d_r, self.r_step = self.mod_rest, -1
+
+    def _values(self, call, syn) -> dict:
+        v = self.consts.copy()
+        if call[1]:
+            v["w"] = self.w[syn]
+        for s in call[2]:
+            v[s] = self.syn_state[s][syn]
+        return v
+
+    def _store(self, out: dict, syn, weights: bool = True) -> None:
+        for k, a in out.items():
+            if k == "w":
+                if weights:
+                    self.w[syn] = a
+            else:
+                self.syn_state[k][syn] = a
+
+    def on_arrival(self, n, syn, learn):
+        if self.lazy:
+            self._bring(syn, n)
+        call = self.f_pre
+        if not learn or call is None:
+            return
+        v = self._values(call, syn)
+        if self.post_names:
+            i = self.post[syn]
+            keep = None
+            if self.track_times:                # only the first arrival after a post spike
+                _, prev_arrival = self.arrival_steps(syn, n)
+                keep = self.post_last[i] >= prev_arrival
+            for t in self.post_names:
+                y = self.y[t][i]
+                v[t] = y if keep is None else np.where(keep, y, np.float32(0.0))
+        for t in self.pre_back:             # just before this arrival's own jump
+            v[t] = self.pre_trace(t, syn, n, back=1) * self.P_pre[t]
+        self._store(call[0](v), syn)
+
+    def on_post(self, n, col, learn):
+        if self.lazy:
+            self._bring(col.syn, n)
+        call = self.f_post
+        if not learn or call is None:
+            return
+        syn = col.syn
+        v = self._values(call, syn)
+        if self.pre_names:
+            keep = None
+            if self.track_times:                # only the first post spike after an arrival
+                last_arrival, _ = self.arrival_steps(col, n)
+                keep = last_arrival > self.post_last[col.post]
+            for t in self.pre_names:
+                x = self.pre_trace(t, col, n)
+                v[t] = x if keep is None else np.where(keep, x, np.float32(0.0))
+        for t in self.post_seen:                # not yet jumped for this step's spike
+            v[t] = self.y[t][col.post]
+        self._store(call[0](v), syn)
+
+    # -- rules with a between block: lazy, exact integration -----------------------------------
+    def _now(self) -> int:
+        return self.engine.steps_done - 1
+
+    def _modulator_at(self, steps):
+        """The modulator at the end of ``steps`` (>= its last change)."""
+        return modulator_level(self.d_r, self.r_step, steps, self.dt, self.mod_tau,
+                               self.mod_rest)
+
+    def modulator_now(self) -> float:
+        return float(self._modulator_at(self._now()))
+
+    def _bring(self, syn: np.ndarray, n: int) -> None:
+        t1 = self.t1[syn]
+        v = self._values(self.calls["between"], syn)
+        v["elapsed"] = (n - t1).astype(np.float32) * np.float32(self.dt)
+        m = self.spec.modulator
+        if m is not None and m["name"] in self.reads["between"]:
+            v[m["name"]] = self._modulator_at(t1)
+        self._store(self.fns["between"](v), syn, weights=bool(self.rule.enabled))
+        self.t1[syn] = n
+
+    def sync(self) -> None:
+        if self.lazy and self.pre.size:
+            self._bring(np.arange(self.pre.size), self._now())
+
+    def before_delivery(self, n, syn):
+        if self.lazy:
+            self._bring(syn, n)
+
+    def add_modulator(self, amount: float) -> None:
+        now = self._now()
+        self.sync()
+        self.d_r = np.float32(self._modulator_at(now) + np.float32(amount))
+        self.r_step = now

@@ -15,20 +15,51 @@ The weights are integrated lazily and exactly: a synapse is brought up to date w
 touched (its presynaptic spike is sent or arrives, its postsynaptic neuron spikes), when the
 weights are read, and for all synapses at each reward (so that ``d`` is a single exponential
 relaxation since the synapse's last update). Between updates ``c`` and ``d`` decay
-exponentially and ``dw = int c d dt`` has the closed form of
-:func:`neurosim.plasticity.update.reward_weight_change`. The weight is clipped to
+exponentially and ``dw = int c d dt`` has the closed form of the description's ``between``
+block (:data:`REWARD`)::
+
+    dw = c1 [ baseline tau_c (1 - exp(-T/tau_c)) + (d1 - baseline) tau_e (1 - exp(-T/tau_e)) ]
+
+over ``T`` ms since the synapse's last update, ``c1``/``d1`` the values then, ``tau_e = tau_c
+tau_d / (tau_c + tau_d)``. The weight is clipped to
 ``[w_min, w_max]`` when it is updated (not in between). With ``enabled = False`` the weights stay
 frozen and STDP events do not add to ``c`` (``c`` still decays).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _validate as V
-from .base import f32
-from .stdp import StdpNumpy, STDP
-from .update import reward_weight_change, stdp_amount
+from .cuda_runtime import RuleCuda
+from .description import PlasticityModel
+from .numpy_runtime import RuleNumpy
+from .stdp import PAIRINGS, STDP
+
+#: The description: eligibility ``c`` per synapse, dopamine ``d`` as the modulator.
+REWARD = PlasticityModel(
+    "reward_stdp", form="reward",
+    parameters={"A_plus": 1.0, "A_minus": 1.5, "tau_plus": 20.0, "tau_minus": 20.0,
+                "tau_c": 1000.0, "tau_d": 200.0, "baseline": 0.0},
+    pre_traces={"x": "tau_plus"}, post_traces={"y": "tau_minus"},
+    state={"c": 0.0},
+    derived={"tau_e": "tau_c * tau_d / (tau_c + tau_d)"},
+    on_pre="c -= A_minus * y",
+    on_post="c += A_plus * x",
+    between="""
+        w += c * (baseline * tau_c * -expm1(-elapsed / tau_c)
+                  + (d - baseline) * tau_e * -expm1(-elapsed / tau_e))
+        c *= exp(-elapsed / tau_c)
+    """,
+    modulator={"name": "d", "tau": "tau_d", "rest": "baseline"},
+    positive=("tau_c",), non_negative=("A_plus", "A_minus", "baseline"), pairings=PAIRINGS,
+    w_max=4.0, doc="reward-modulated STDP (Izhikevich 2007)")
+
+
+class RewardNumpy(RuleNumpy):
+    """NumPy runtime of :class:`RewardSTDP` (generated from its description)."""
+
+
+class RewardCuda(RuleCuda):
+    """CUDA runtime of :class:`RewardSTDP` (kernels generated from its description)."""
 
 
 class RewardSTDP(STDP):
@@ -37,6 +68,8 @@ class RewardSTDP(STDP):
     Defaults follow the paper: ``A_plus = 1.0``, ``A_minus = 1.5``, ``tau_plus = tau_minus =
     20`` ms, ``tau_c = 1000`` ms, ``tau_d = 200`` ms; weights in the projection's unit.
     """
+
+    numpy_runtime, cuda_runtime = RewardNumpy, RewardCuda
 
     def __init__(self, A_plus: float = 1.0, A_minus: float = 1.5, tau_plus: float = 20.0,
                  tau_minus: float = 20.0, tau_c: float = 1000.0, tau_d: float = 200.0,
@@ -49,6 +82,10 @@ class RewardSTDP(STDP):
         self.tau_d = V.positive(where, "tau_d", tau_d, float32=True)
         self.baseline = V.non_negative(where, "baseline", baseline, float32=True)
 
+    @property
+    def description(self) -> PlasticityModel:
+        return REWARD
+
     def deliver_reward(self, amount: float) -> None:
         """Add ``amount`` to the dopamine level now (the network's current time)."""
         amount = V.real("RewardSTDP.deliver_reward", "amount", amount, float32=True)
@@ -56,88 +93,14 @@ class RewardSTDP(STDP):
             raise RuntimeError("RewardSTDP.deliver_reward(): the network is not built yet; "
                                "call net.build() or net.run() first")
         for rt in self._runtimes:
-            rt.add_reward(amount)
+            rt.add_modulator(amount)
 
     @property
     def dopamine(self) -> float:
         """The current dopamine level ``d`` (of the first projection using this rule)."""
         if not self._runtimes:
             return self.baseline
-        return self._runtimes[0].dopamine_now()
+        return self._runtimes[0].modulator_now()
 
     def build_numpy(self, engine, proj):
         return RewardNumpy(engine, proj, self)
-
-    def build_cuda(self, engine, proj):
-        from .cuda_runtime import RewardCuda
-        return RewardCuda(engine, proj, self)
-
-
-class RewardNumpy(StdpNumpy):
-    """NumPy runtime of :class:`RewardSTDP`: per-synapse ``c`` and last-update step."""
-
-    def __init__(self, engine, proj, rule: RewardSTDP):
-        super().__init__(engine, proj, rule)
-        n = self.pre.size
-        self.c = np.zeros(n, np.float32)
-        self.t1 = np.full(n, -1, np.int64)          # step whose end the synapse is brought to
-        self.d_r, self.r_step = np.float32(rule.baseline), -1
-        self.tau_c, self.tau_d = f32(rule.tau_c), f32(rule.tau_d)
-        self.tau_e = f32(rule.tau_c * rule.tau_d / (rule.tau_c + rule.tau_d))
-        self.base = f32(rule.baseline)
-
-    def _now(self) -> int:
-        return self.engine.net._steps_done - 1
-
-    def _dopamine_at(self, steps):
-        """``d`` at the end of ``steps`` (>= last reward step): exponential relaxation."""
-        el = (np.asarray(steps) - self.r_step).astype(np.float32) * f32(self.dt)
-        return self.base + (self.d_r - self.base) * np.exp(-el / self.tau_d)
-
-    def dopamine_now(self) -> float:
-        return float(self._dopamine_at(self._now()))
-
-    def _bring(self, syn: np.ndarray, n: int) -> None:
-        t1 = self.t1[syn]
-        el = (n - t1).astype(np.float32) * f32(self.dt)
-        c = self.c[syn]
-        if self.rule.enabled:
-            dw = reward_weight_change(c, self._dopamine_at(t1), self.base, el, self.tau_c,
-                                      self.tau_e)
-            self.w[syn] = np.clip(self.w[syn] + dw, self.w_min, self.w_max)
-        self.c[syn] = c * np.exp(-el / self.tau_c)
-        self.t1[syn] = n
-
-    def sync(self) -> None:
-        if self.pre.size:
-            self._bring(np.arange(self.pre.size), self._now())
-
-    def add_reward(self, amount: float) -> None:
-        now = self._now()
-        self.sync()
-        self.d_r = np.float32(self._dopamine_at(now) + np.float32(amount))
-        self.r_step = now
-
-    def before_delivery(self, n, syn):
-        self._bring(syn, n)
-
-    def on_arrival(self, n, syn, learn):
-        self._bring(syn, n)
-        if not learn or not self.a_minus:
-            return
-        i = self.post[syn]
-        y = self.y["y"][i]
-        if self.track_times:
-            _, prev_arrival = self.arrival_steps(syn, n)
-            y = np.where(self.post_last[i] >= prev_arrival, y, np.float32(0.0))
-        self.c[syn] -= stdp_amount(y, self.a_minus)
-
-    def on_post(self, n, col, learn):
-        self._bring(col.syn, n)
-        if not learn or not self.a_plus:
-            return
-        x = self.pre_trace("x", col, n)
-        if self.track_times:
-            last_arrival, _ = self.arrival_steps(col, n)
-            x = np.where(last_arrival > self.post_last[col.post], x, np.float32(0.0))
-        self.c[col.syn] += stdp_amount(x, self.a_plus)

@@ -26,10 +26,13 @@ potentiating pair (and not a depressing one). On a grid of step ``dt`` this shif
 window by at most one step toward potentiation; rules balanced more finely than ``dt / tau``
 (such as Song et al.'s ``A-/A+ = 1.05`` with ``tau = 20`` ms) need ``dt`` well below 1 ms.
 
-NumPy runtimes: :class:`StdpNumpy` walks the column of each postsynaptic spike (all pairings,
-both updates); for additive updates with ``"all"``/``"nearest"`` pairing,
-:class:`StdpDeferredNumpy` gives the same weights while touching synapses only row by row
-(cheaper in NumPy: no random access by column).
+The rule is a :class:`~neurosim.plasticity.description.PlasticityModel` (one per update
+form, :data:`PAIR`): its ``on_pre``/``on_post`` code is all of its arithmetic, generated for
+NumPy (:class:`StdpNumpy`, event by event: every pairing, both updates) and CUDA
+(:class:`StdpCuda`). For additive updates with ``"all"``/``"nearest"`` pairing the NumPy backend
+runs :class:`StdpDeferredNumpy` instead: the same weights (within float64 settling error),
+computed in another order that touches synapses only row by row (no random access by column,
+several times cheaper in NumPy).
 """
 
 from __future__ import annotations
@@ -38,14 +41,41 @@ import numpy as np
 
 from .. import _validate as V
 from .base import PlasticityRule, choice, f32
-from .numpy_runtime import PlasticRuntime, select_local
-from .update import depress, potentiate
+from .cuda_runtime import RuleCuda
+from .description import PlasticityModel, DescribedRule
+from .numpy_runtime import PlasticRuntime, RuleNumpy, select_local
 
 PAIRINGS = ("all", "nearest", "nearest_reduced")
 UPDATES = ("additive", "multiplicative")
 
 
-class STDP(PlasticityRule):
+def _pair(update: str) -> PlasticityModel:
+    """Pair STDP; multiplicative: soft bounds, ``u = (w - w_min) / (w_max - w_min)``."""
+    up = " * ((w_max - w) / (w_max - w_min))" if update == "multiplicative" else ""
+    down = " * ((w - w_min) / (w_max - w_min))" if update == "multiplicative" else ""
+    return PlasticityModel(
+        f"stdp_{update}", form="stdp",
+        parameters={"A_plus": 0.01, "A_minus": 0.0105, "tau_plus": 20.0, "tau_minus": 20.0},
+        pre_traces={"x": "tau_plus"}, post_traces={"y": "tau_minus"},
+        on_pre=f"w -= A_minus * y{down}",
+        on_post=f"w += A_plus * x{up}",
+        non_negative=("A_plus", "A_minus"), pairings=PAIRINGS,
+        doc="pair STDP (Bi & Poo 1998; Song, Miller & Abbott 2000; Morrison et al. 2008)")
+
+
+#: The descriptions of pair STDP, by ``update``.
+PAIR = {u: _pair(u) for u in UPDATES}
+
+
+class StdpNumpy(RuleNumpy):
+    """Event-by-event NumPy runtime of :class:`STDP` (generated from its description)."""
+
+
+class StdpCuda(RuleCuda):
+    """CUDA runtime of :class:`STDP` (kernels generated from its description)."""
+
+
+class STDP(DescribedRule):
     """Pair-based STDP (see the module docstring for the exact semantics).
 
     ``A_plus``, ``A_minus``: amplitudes (weight units: pA, nS or mV like the weights), ``>= 0``;
@@ -54,10 +84,12 @@ class STDP(PlasticityRule):
     or ``"multiplicative"``. Set ``rule.enabled = False`` to freeze the weights.
     """
 
+    cuda_runtime = StdpCuda
+
     def __init__(self, A_plus: float = 0.01, A_minus: float = 0.0105, tau_plus: float = 20.0,
                  tau_minus: float = 20.0, w_min: float = 0.0, w_max: float = 1.0,
                  pairing: str = "all", update: str = "additive"):
-        super().__init__(w_min, w_max)
+        PlasticityRule.__init__(self, w_min, w_max)
         where = "STDP"
         self.A_plus = V.non_negative(where, "A_plus", A_plus, float32=True)
         self.A_minus = V.non_negative(where, "A_minus", A_minus, float32=True)
@@ -65,6 +97,10 @@ class STDP(PlasticityRule):
         self.tau_minus = V.positive(where, "tau_minus", tau_minus, float32=True)
         self.pairing = choice(where, "pairing", pairing, PAIRINGS)
         self.update = choice(where, "update", update, UPDATES)
+
+    @property
+    def description(self) -> PlasticityModel:
+        return PAIR[self.update]
 
     def window(self, delta_t) -> np.ndarray:
         """The weight change of one isolated pair (additive form), ``Delta t = t_post - t_pre``."""
@@ -77,48 +113,14 @@ class STDP(PlasticityRule):
             return StdpDeferredNumpy(engine, proj, self)
         return StdpNumpy(engine, proj, self)
 
-    def build_cuda(self, engine, proj):
-        from .cuda_runtime import StdpCuda
-        return StdpCuda(engine, proj, self)
-
-
-class StdpNumpy(PlasticRuntime):
-    """NumPy runtime of :class:`STDP`: traces ``x`` (presynaptic) and ``y`` (postsynaptic)."""
-
-    def __init__(self, engine, proj, rule: STDP):
-        all_to_all = rule.pairing == "all"
-        self.pre_traces = {"x": (rule.tau_plus, all_to_all)}
-        self.post_traces = {"y": (rule.tau_minus, all_to_all)}
-        self.track_times = rule.pairing == "nearest_reduced"
-        super().__init__(engine, proj, rule)
-        self.a_plus, self.a_minus = f32(rule.A_plus), f32(rule.A_minus)
-        self.w_min, self.w_max = f32(rule.w_min), f32(rule.w_max)
-        self.mult = rule.update == "multiplicative"
-
-    def on_arrival(self, n, syn, learn):
-        if not learn or not self.a_minus:
-            return
-        i = self.post[syn]
-        y = self.y["y"][i]
-        if self.track_times:                        # only the first arrival after a post spike
-            _, prev_arrival = self.arrival_steps(syn, n)
-            y = np.where(self.post_last[i] >= prev_arrival, y, np.float32(0.0))
-        self.w[syn] = depress(self.w[syn], y, self.a_minus, self.w_min, self.w_max, self.mult)
-
-    def on_post(self, n, col, learn):
-        if not learn or not self.a_plus:
-            return
-        x = self.pre_trace("x", col, n)
-        if self.track_times:                        # only the first post spike after an arrival
-            last_arrival, _ = self.arrival_steps(col, n)
-            x = np.where(last_arrival > self.post_last[col.post], x, np.float32(0.0))
-        syn = col.syn
-        self.w[syn] = potentiate(self.w[syn], x, self.a_plus, self.w_min, self.w_max, self.mult)
-
 
 class StdpDeferredNumpy(PlasticRuntime):
     r"""NumPy runtime of additive :class:`STDP` with ``"all"`` or ``"nearest"`` pairing that
     touches synapses only row by row (sequential memory), never by column.
+
+    Not the rule's arithmetic written a second time but another algorithm for it: the sums of
+    the description's additive ``w += A_plus * x`` over a synapse's postsynaptic spikes are
+    settled at once from float64 accumulators (tests compare it with :class:`StdpNumpy`).
 
     Same semantics as :class:`StdpNumpy`, computed in another order: the potentiation a
     synapse owes for the postsynaptic spikes since its last arrival ``t0`` is settled when its
@@ -233,6 +235,13 @@ class StdpDeferredNumpy(PlasticRuntime):
         g *= self.v[i] - self.Z[syn]
         return g.astype(np.float32)
 
+    def add_owed(self, w, owed):
+        """``w + A_plus owed``, clipped to the bounds (a copy)."""
+        out = self.a_plus * owed
+        out += w
+        np.maximum(out, self.w_min, out=out)
+        return np.minimum(out, self.w_max, out=out)
+
     def settle(self, upto: int) -> None:
         """Settle every synapse's potentiation for postsynaptic spikes up to step ``upto`` and
         move the reference to ``T = upto + 1``."""
@@ -240,7 +249,7 @@ class StdpDeferredNumpy(PlasticRuntime):
             ti = self.pre if self.d is None else np.arange(self.pre.size)
             all_syn = slice(None)
             owed = self._owed(ti, all_syn, self.post)
-            self.w[:] = potentiate(self.w, owed, self.a_plus, self.w_min, self.w_max, False)
+            self.w[:] = self.add_owed(self.w, owed)
         T = upto + 1
         keep = self.t0 < T
         self.X[keep] *= np.exp(-(T - self.t0[keep]) * self.lam)
@@ -261,7 +270,7 @@ class StdpDeferredNumpy(PlasticRuntime):
             self.w[syn] = np.maximum(before - dep, self.w_min)
 
     def sync(self) -> None:
-        self.settle(self.engine.net._steps_done - 1)
+        self.settle(self.engine.steps_done - 1)
 
     def current_weights(self) -> np.ndarray:
         self.sync()
