@@ -366,6 +366,7 @@ def _model_class(d: NeuronModel) -> type:
         weight_unit=_UNIT.get(d.synapse_kind, "pA"),
         positive_params=d.positive, non_negative_params=d.non_negative,
         has_refractory=d.refractory is not None, refractory_param=d.refractory or "",
+        scratch=fns["integrate"].scratch,
         integrate=staticmethod(fns["integrate"]), threshold=staticmethod(fns["threshold"]),
         reset=staticmethod(fns["reset"]), clamp=staticmethod(fns["clamp"]),
         __doc__=d.doc or f"Neuron model {d.name!r} generated from a NeuronModel description.",

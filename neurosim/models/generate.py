@@ -15,94 +15,217 @@ decay and arrivals, refractory hold, threshold, reset.
 
 from __future__ import annotations
 
+import ast
+import copy
+import dataclasses
 import hashlib
 
 import numpy as np
 
+from . import inplace
 from .codegen import CEmitter, PyEmitter
-
-_ERRSTATE = 'with np.errstate(divide="ignore", over="ignore", invalid="ignore"):'
 _CHANNEL_SUFFIX = {"excitatory": "e", "inhibitory": "i"}
 
 
-def _loads(em: PyEmitter, d, reads: set, subset: bool) -> dict:
+def _loads(em: PyEmitter, d, reads: set, subset: bool, indent: int = 2) -> dict:
     """Emit the reads of constants and state; the name environment."""
     env = {}
     for name in d.constant_names:
         if name in reads:
             src = f"_sub(c[{name!r}], idx)" if subset else f"c[{name!r}]"
-            em.emit(f"_c_{name} = {src}")
+            em.emit(f"_c_{name} = {src}", indent)
             env[name] = f"_c_{name}"
     for name in d.state_names:
         if name in reads:
-            em.emit(f"_s_{name} = s[{name!r}][idx]" if subset else f"_s_{name} = s[{name!r}]")
+            em.emit(f"_s_{name} = s[{name!r}][idx]" if subset else f"_s_{name} = s[{name!r}]",
+                    indent)
             env[name] = f"_s_{name}"
     return env
 
 
-def _writes(em: PyEmitter, d, block, env: dict, subset: bool) -> None:
+def _writes(em: PyEmitter, d, block, env: dict, subset: bool, indent: int = 2,
+            assigned=None) -> None:
     """Store what the block assigned. Values that are still another variable's state view are
     copied first: the stores must not see each other."""
     pending = []
     for name in d.user_state:
-        if name in block.writes and env[name] != f"_s_{name}":
+        if name in (block.writes if assigned is None else assigned) and \
+                env[name] != f"_s_{name}":
             value = env[name]
             if value.startswith("_s_"):
                 copy = em.fresh(name)
-                em.emit(f"{copy} = np.array({value}, copy=True)")
+                em.emit(f"{copy} = np.array({value}, copy=True)", indent)
                 value = copy
             pending.append((name, value))
     for name, value in pending:
-        em.emit(f"s[{name!r}][idx] = {value}" if subset else f"s[{name!r}][...] = {value}")
+        em.emit(f"s[{name!r}][idx] = {value}" if subset else f"s[{name!r}][...] = {value}",
+                indent)
 
 
 def _statement_function(d, block, fname: str, subset: bool):
     em = PyEmitter(d.name)
-    em.emit(_ERRSTATE, 1)
-    em.emit("pass")
+    em.emit("pass", 1)
     if block is not None:
-        env = _loads(em, d, block.reads, subset)
-        em.stmts(block.body, env)
-        _writes(em, d, block, env, subset)
+        env = _loads(em, d, block.reads, subset, indent=1)
+        em.stmts(block.body, env, 1)
+        _writes(em, d, block, env, subset, indent=1)
     header = f"def {fname}(s, c, idx):"
     return em.compile(header, f"<neurosim model {d.name}: {fname}>")
 
 
+# -- an input that is absent: I_ext without an injected current ---------------------------------
+
+_ZERO = object()
+
+
+def _constant(node, consts) -> bool:
+    """Whether ``node`` reads constants and numbers only (finite by the model's checks)."""
+    return all(n.id in consts for n in ast.walk(node) if isinstance(n, ast.Name)) and \
+        not any(isinstance(n, ast.Call) for n in ast.walk(node))
+
+
+def _fold(node, name: str, consts):
+    """``node`` with input ``name`` taken as absent: ``x + I``, ``I + x``, ``x - I`` are
+    ``x`` and ``I * k``, ``k * I``, ``I / k`` (``k`` a constant) absent in turn, so the step
+    without the input makes none of its operations (as the hand-written models did); where
+    the input cannot be dropped it is the number 0."""
+    if isinstance(node, ast.Name):
+        return _ZERO if node.id == name else node
+    if isinstance(node, ast.BinOp):
+        left, right = _fold(node.left, name, consts), _fold(node.right, name, consts)
+        op = type(node.op)
+        if op is ast.Add and left is _ZERO:
+            return right
+        if op in (ast.Add, ast.Sub) and right is _ZERO:
+            return left
+        if op is ast.Mult and (left is _ZERO and _constant(node.right, consts)
+                               or right is _ZERO and _constant(node.left, consts)):
+            return _ZERO
+        if op is ast.Div and left is _ZERO and _constant(node.right, consts):
+            return _ZERO
+        return ast.BinOp(left=_zero(left), op=node.op, right=_zero(right))
+    if isinstance(node, ast.UnaryOp):
+        inner = _fold(node.operand, name, consts)
+        if inner is _ZERO and not isinstance(node.op, ast.Not):
+            return _ZERO
+        return ast.UnaryOp(op=node.op, operand=_zero(inner))
+    if isinstance(node, (ast.Constant, ast.expr_context)) or not any(
+            isinstance(n, ast.Name) and n.id == name for n in ast.walk(node)):
+        return node
+    clone = copy.copy(node)
+    for field, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            setattr(clone, field, [_zero(_fold(v, name, consts)) if isinstance(v, ast.expr)
+                                   else v for v in value])
+        elif isinstance(value, ast.expr):
+            setattr(clone, field, _zero(_fold(value, name, consts)))
+    return clone
+
+
+def _zero(node):
+    return ast.Constant(value=0.0) if node is _ZERO else node
+
+
+def fold_absent(body, name: str, consts) -> list:
+    """The statements ``body`` with input ``name`` absent (see :func:`_fold`): ``x += I`` and
+    ``x -= I`` vanish."""
+    out = []
+    for st in body:
+        if isinstance(st, ast.Assign):
+            out.append(ast.Assign(targets=st.targets, value=_zero(_fold(st.value, name, consts))))
+        elif isinstance(st, ast.AugAssign):
+            value = _fold(st.value, name, consts)
+            if value is _ZERO and type(st.op) in (ast.Add, ast.Sub):
+                continue
+            out.append(ast.AugAssign(target=st.target, op=st.op, value=_zero(value)))
+        elif isinstance(st, ast.If):
+            out.append(ast.If(test=_zero(_fold(st.test, name, consts)),
+                              body=fold_absent(st.body, name, consts) or [ast.Pass()],
+                              orelse=fold_absent(st.orelse, name, consts)))
+        else:
+            out.append(st)
+    return out
+
+
 def _integrate(d):
+    """``integrate``: the update (with ufuncs into scratch rows where it is straight-line code,
+    see :mod:`neurosim.models.inplace`), once for a step with an injected current and once
+    without (``I_ext`` absent), then the synapses."""
     em = PyEmitter(d.name)
-    em.namespace["_zero"] = np.float32(0.0)
     block = d.update
-    em.emit(_ERRSTATE, 1)
-    em.emit("pass")
-    env = _loads(em, d, block.reads - {"I_syn", "I_ext"}, subset=False)
-    if "I_ext" in block.reads:
-        em.emit("_I_ext = i_ext if i_ext is not None else _zero")
-        env["I_ext"] = "_I_ext"
+    consts = set(d.constant_names)
+    names = (block.reads | block.writes) - {"I_syn", "I_ext"}
+    env = _loads(em, d, names, subset=False, indent=1)
+    reserved = 0
     if "I_syn" in block.reads:
-        em.emit("_I_syn = " + " + ".join(f"s[{n!r}]" for n in d.synaptic_state))
+        if len(d.synaptic_state) == 1:
+            em.emit(f"_I_syn = s[{d.synaptic_state[0]!r}]", 1)
+        else:
+            em.emit("_I_syn = tmp[0]", 1)
+            em.emit("np.add(" + ", ".join(f"s[{n!r}]" for n in d.synaptic_state)
+                    + ", out=_I_syn)", 1)
+            reserved = 1
         env["I_syn"] = "_I_syn"
-    em.stmts(block.body, env)
-    _writes(em, d, block, env, subset=False)
+    variants = [(None, block.body)]
+    if "I_ext" in block.reads:
+        variants = [("i_ext is None", fold_absent(block.body, "I_ext", consts)),
+                    ("else", block.body)]
+    rows = reserved
+    for test, body in variants:
+        indent = 1
+        if test is not None:
+            em.emit(f"if {test}:" if test != "else" else "else:", 1)
+            indent = 2
+            em.emit("_I_ext = i_ext" if test == "else" else "pass", 2)
+        benv = dict(env, I_ext="_I_ext") if test == "else" else dict(env)
+        sub = dataclasses.replace(block, body=body)
+        used = inplace.emit_inplace(em, sub, benv, d.user_state, consts, indent, reserved)
+        if used is None:                                  # if statements: the SSA form
+            senv = dict(benv)
+            em.stmts(body, senv, indent)
+            _writes(em, d, sub, senv, subset=False, indent=indent,
+                    assigned=_assigned(body))
+            used = reserved
+        rows = max(rows, used)
     if d.synapse_kind == "delta":
-        em.emit("if inp is not None and active[0]:")
-        em.emit("    s['v'] += inp[0]")
+        em.emit("if inp is not None and active[0]:", 1)
+        em.emit("    s['v'] += inp[0]", 1)
     else:
         for ch, (name, decay) in enumerate(zip(d.synaptic_state, d.decay_names)):
-            em.emit(f"_x = s[{name!r}]")
-            em.emit(f"_x *= c[{decay!r}]")
-            em.emit(f"if inp is not None and active[{ch}]:")
-            em.emit(f"    _x += inp[{ch}]")
-    return em.compile("def integrate(s, inp, active, c, i_ext, tmp):",
-                      f"<neurosim model {d.name}: integrate>")
+            em.emit(f"_x = s[{name!r}]", 1)
+            em.emit(f"_x *= c[{decay!r}]", 1)
+            em.emit(f"if inp is not None and active[{ch}]:", 1)
+            em.emit(f"    _x += inp[{ch}]", 1)
+    if test is None and not body:
+        em.emit("pass", 1)
+    fn, source = em.compile("def integrate(s, inp, active, c, i_ext, tmp):",
+                            f"<neurosim model {d.name}: integrate>")
+    fn.scratch = max(rows, 1)            # the rows of tmp it uses
+    return fn, source
+
+
+def _assigned(body) -> set:
+    return {n.id for st in body for n in ast.walk(st)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def _threshold(d):
     em = PyEmitter(d.name)
-    em.emit(_ERRSTATE, 1)
-    env = _loads(em, d, d.threshold.reads, subset=False)
-    em.emit(f"mask[...] = {em.expr(d.threshold.body[0], env)}")
+    node = d.threshold.body[0]
+    env = _loads(em, d, d.threshold.reads, subset=False, indent=1)
+    ops = {ast.Lt: "np.less", ast.LtE: "np.less_equal", ast.Gt: "np.greater",
+           ast.GtE: "np.greater_equal", ast.Eq: "np.equal", ast.NotEq: "np.not_equal"}
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        em.emit(f"{ops[type(node.ops[0])]}({em.expr(node.left, env)}, "
+                f"{em.expr(node.comparators[0], env)}, out=mask)", 1)
+    else:
+        em.emit(f"mask[...] = {em.expr(node, env)}", 1)
+    em.emit("if r.size:", 1)
+    em.emit("    mask[r] = False", 1)
     em.emit("return mask.nonzero()[0]", 1)
-    return em.compile("def threshold(s, c, mask):", f"<neurosim model {d.name}: threshold>")
+    em.namespace["_NONE"] = np.zeros(0, np.intp)
+    return em.compile("def threshold(s, c, mask, r=_NONE):",
+                      f"<neurosim model {d.name}: threshold>")
 
 
 def _host_function(d, fname: str, blocks: dict, with_dt: bool):
