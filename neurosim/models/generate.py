@@ -19,6 +19,7 @@ import ast
 import copy
 import dataclasses
 import hashlib
+import itertools
 
 import numpy as np
 
@@ -73,52 +74,45 @@ def _statement_function(d, block, fname: str, subset: bool):
     return em.compile(header, f"<neurosim model {d.name}: {fname}>")
 
 
-# -- an input that is absent: I_ext without an injected current ---------------------------------
+# -- values that are zero: I_ext without an injected current, parameters that are 0 --------------
 
 _ZERO = object()
 
 
-def _constant(node, consts) -> bool:
-    """Whether ``node`` reads constants and numbers only (finite by the model's checks)."""
-    return all(n.id in consts for n in ast.walk(node) if isinstance(n, ast.Name)) and \
-        not any(isinstance(n, ast.Call) for n in ast.walk(node))
-
-
-def _fold(node, name: str, consts):
-    """``node`` with input ``name`` taken as absent: ``x + I``, ``I + x``, ``x - I`` are
-    ``x`` and ``I * k``, ``k * I``, ``I / k`` (``k`` a constant) absent in turn, so the step
-    without the input makes none of its operations (as the hand-written models did); where
-    the input cannot be dropped it is the number 0."""
+def _fold(node, zeros: set):
+    """``node`` with the names ``zeros`` known to be 0: ``x + z``, ``z + x``, ``x - z`` are
+    ``x``; ``x * z``, ``z * x``, ``z / x`` and ``-z`` are zero in turn, so the step makes none
+    of their operations (as the hand-written models skipped an absent current and a zero
+    reversal potential; for finite ``x`` the result is the same number); where a zero cannot
+    be dropped it is the number 0."""
     if isinstance(node, ast.Name):
-        return _ZERO if node.id == name else node
+        return _ZERO if node.id in zeros else node
     if isinstance(node, ast.BinOp):
-        left, right = _fold(node.left, name, consts), _fold(node.right, name, consts)
+        left, right = _fold(node.left, zeros), _fold(node.right, zeros)
         op = type(node.op)
         if op is ast.Add and left is _ZERO:
             return right
         if op in (ast.Add, ast.Sub) and right is _ZERO:
             return left
-        if op is ast.Mult and (left is _ZERO and _constant(node.right, consts)
-                               or right is _ZERO and _constant(node.left, consts)):
+        if op is ast.Mult and (left is _ZERO or right is _ZERO):
             return _ZERO
-        if op is ast.Div and left is _ZERO and _constant(node.right, consts):
+        if op is ast.Div and left is _ZERO:
             return _ZERO
         return ast.BinOp(left=_zero(left), op=node.op, right=_zero(right))
     if isinstance(node, ast.UnaryOp):
-        inner = _fold(node.operand, name, consts)
-        if inner is _ZERO and not isinstance(node.op, ast.Not):
+        inner = _fold(node.operand, zeros)
+        if inner is _ZERO and isinstance(node.op, (ast.USub, ast.UAdd)):
             return _ZERO
         return ast.UnaryOp(op=node.op, operand=_zero(inner))
-    if isinstance(node, (ast.Constant, ast.expr_context)) or not any(
-            isinstance(n, ast.Name) and n.id == name for n in ast.walk(node)):
+    if not any(isinstance(n, ast.Name) and n.id in zeros for n in ast.walk(node)):
         return node
     clone = copy.copy(node)
     for field, value in ast.iter_fields(node):
         if isinstance(value, list):
-            setattr(clone, field, [_zero(_fold(v, name, consts)) if isinstance(v, ast.expr)
-                                   else v for v in value])
+            setattr(clone, field, [_zero(_fold(v, zeros)) if isinstance(v, ast.expr) else v
+                                   for v in value])
         elif isinstance(value, ast.expr):
-            setattr(clone, field, _zero(_fold(value, name, consts)))
+            setattr(clone, field, _zero(_fold(value, zeros)))
     return clone
 
 
@@ -126,31 +120,39 @@ def _zero(node):
     return ast.Constant(value=0.0) if node is _ZERO else node
 
 
-def fold_absent(body, name: str, consts) -> list:
-    """The statements ``body`` with input ``name`` absent (see :func:`_fold`): ``x += I`` and
-    ``x -= I`` vanish."""
+def fold_zeros(body, zeros: set) -> list:
+    """The statements ``body`` with the names ``zeros`` known to be 0 (see :func:`_fold`):
+    ``x += z`` and ``x -= z`` vanish."""
+    if not zeros:
+        return body
     out = []
     for st in body:
         if isinstance(st, ast.Assign):
-            out.append(ast.Assign(targets=st.targets, value=_zero(_fold(st.value, name, consts))))
+            out.append(ast.Assign(targets=st.targets, value=_zero(_fold(st.value, zeros))))
         elif isinstance(st, ast.AugAssign):
-            value = _fold(st.value, name, consts)
+            value = _fold(st.value, zeros)
             if value is _ZERO and type(st.op) in (ast.Add, ast.Sub):
                 continue
             out.append(ast.AugAssign(target=st.target, op=st.op, value=_zero(value)))
         elif isinstance(st, ast.If):
-            out.append(ast.If(test=_zero(_fold(st.test, name, consts)),
-                              body=fold_absent(st.body, name, consts) or [ast.Pass()],
-                              orelse=fold_absent(st.orelse, name, consts)))
+            out.append(ast.If(test=_zero(_fold(st.test, zeros)),
+                              body=fold_zeros(st.body, zeros) or [ast.Pass()],
+                              orelse=fold_zeros(st.orelse, zeros)))
         else:
             out.append(st)
     return out
 
 
+#: parameters whose default is 0 that the NumPy step specialises for (at most this many)
+MAX_ZERO_PARAMETERS = 2
+
+
 def _integrate(d):
     """``integrate``: the update (with ufuncs into scratch rows where it is straight-line code,
-    see :mod:`neurosim.models.inplace`), once for a step with an injected current and once
-    without (``I_ext`` absent), then the synapses."""
+    see :mod:`neurosim.models.inplace`), then the synapses. The update is written once for each
+    combination of ``I_ext`` absent (no injected current) or not and of each parameter with a
+    default of 0 that it reads (at most :data:`MAX_ZERO_PARAMETERS`) being 0 for the whole
+    group or not; each step runs the one that applies (see :func:`_fold`)."""
     em = PyEmitter(d.name)
     block = d.update
     consts = set(d.constant_names)
@@ -166,25 +168,34 @@ def _integrate(d):
                     + ", out=_I_syn)", 1)
             reserved = 1
         env["I_syn"] = "_I_syn"
-    variants = [(None, block.body)]
-    if "I_ext" in block.reads:
-        variants = [("i_ext is None", fold_absent(block.body, "I_ext", consts)),
-                    ("else", block.body)]
+    optional = ["I_ext"] if "I_ext" in block.reads else []
+    optional += [p for p, v in d.parameters.items()
+                 if v == 0.0 and p in block.reads][:MAX_ZERO_PARAMETERS]
+    for name in optional:
+        em.emit(f"_z_{name} = i_ext is None" if name == "I_ext" else
+                f"_z_{name} = np.ndim(_c_{name}) == 0 and _c_{name} == 0", 1)
     rows = reserved
-    for test, body in variants:
+    combos = list(itertools.product((True, False), repeat=len(optional)))
+    for k, combo in enumerate(combos):
+        zeros = {n for n, z in zip(optional, combo) if z}
         indent = 1
-        if test is not None:
-            em.emit(f"if {test}:" if test != "else" else "else:", 1)
+        if len(combos) > 1:
+            test = " and ".join(f"{'' if z else 'not '}_z_{n}" for n, z in zip(optional, combo))
+            em.emit("else:" if k == len(combos) - 1 else
+                    f"{'if' if k == 0 else 'elif'} {test}:", 1)
             indent = 2
-            em.emit("_I_ext = i_ext" if test == "else" else "pass", 2)
-        benv = dict(env, I_ext="_I_ext") if test == "else" else dict(env)
+            em.emit("pass", 2)
+        benv = dict(env)
+        if "I_ext" in optional and "I_ext" not in zeros:
+            em.emit("_I_ext = i_ext", indent)
+            benv["I_ext"] = "_I_ext"
+        body = fold_zeros(block.body, zeros)
         sub = dataclasses.replace(block, body=body)
         used = inplace.emit_inplace(em, sub, benv, d.user_state, consts, indent, reserved)
         if used is None:                                  # if statements: the SSA form
             senv = dict(benv)
             em.stmts(body, senv, indent)
-            _writes(em, d, sub, senv, subset=False, indent=indent,
-                    assigned=_assigned(body))
+            _writes(em, d, sub, senv, subset=False, indent=indent)
             used = reserved
         rows = max(rows, used)
     if d.synapse_kind == "delta":
@@ -196,17 +207,11 @@ def _integrate(d):
             em.emit(f"_x *= c[{decay!r}]", 1)
             em.emit(f"if inp is not None and active[{ch}]:", 1)
             em.emit(f"    _x += inp[{ch}]", 1)
-    if test is None and not body:
-        em.emit("pass", 1)
+    em.emit("pass", 1)
     fn, source = em.compile("def integrate(s, inp, active, c, i_ext, tmp):",
                             f"<neurosim model {d.name}: integrate>")
     fn.scratch = max(rows, 1)            # the rows of tmp it uses
     return fn, source
-
-
-def _assigned(body) -> set:
-    return {n.id for st in body for n in ast.walk(st)
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def _threshold(d):
@@ -274,6 +279,17 @@ def _template():
     return env.from_string(text)
 
 
+def _update_c(em: CEmitter, d, names: dict) -> list:
+    """The update in C: with ``I_ext`` absent (no injected current) folded away as in the
+    NumPy step, in a branch of its own."""
+    if "I_ext" not in d.update.reads:
+        return em.block(d.update, names, 2)
+    folded = dataclasses.replace(d.update, body=fold_zeros(d.update.body, {"I_ext"}))
+    return (["    if (flags & NS_EXT) {", "      const float ns_I_ext = i_ext[i];"]
+            + em.block(d.update, names, 3) + ["    } else {"]
+            + em.block(folded, names, 3) + ["    }"])
+
+
 def cuda_source(d) -> tuple[str, str, str]:
     """(kernel file name, kernel name, source) of description ``d``; the source is registered
     under the file name for the kernel loader."""
@@ -297,15 +313,15 @@ def cuda_source(d) -> tuple[str, str, str]:
     source = _template().render(
         kernel=kernel, model=repr(d.name), state=list(d.state_names),
         consts=list(d.constant_names), channels=bool(d.synaptic_channels), loads=loads,
-        uses_i_ext="I_ext" in d.update.reads,
+        uses_i_ext=False,
         i_syn=" + ".join(f"s_{n}" for n in d.synaptic_state) if "I_syn" in d.update.reads
         else "",
-        update="\n".join(em.block(d.update, names, 2)),
+        update="\n".join(_update_c(em, d, names)),
         synapses=synapses, refractory=d.refractory is not None,
         hold="\n".join(em.block(d.hold, names, 4)) if d.hold is not None else "",
         threshold="(" + em.expr(d.threshold.body[0], names) + ")",
         reset="\n".join(em.block(d.reset, names, 3)) if d.reset is not None else "")
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
-    filename = f"generated-{d.name}-{digest}.cu"
+    filename = f"generated-{d.name}-{d.variant + '-' if d.variant else ''}{digest}.cu"
     register_source(filename, source)
     return filename, kernel, source
