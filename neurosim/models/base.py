@@ -7,8 +7,9 @@ declarations:
 - ``channels``: its synaptic input channels; ``receptors`` maps the public receptor names
   ("excitatory", "inhibitory") to a channel; ``weight_sign`` says which weight sign each receptor
   accepts (current-based models take signed weights, conductances only non-negative ones);
-- ``kernel``: the name of its fused CUDA kernel in ``kernel_file`` (``kernels/neurons.cu``, or
-  the source generated from a :class:`~neurosim.models.description.NeuronModel` description);
+- ``kernel``: the name of its fused CUDA kernel in ``kernel_file`` (the source generated from
+  its :class:`~neurosim.models.description.NeuronModel` description; spike sources:
+  ``kernels/inputs.cu``);
 - ``positive_params`` / ``non_negative_params``: parameters that must be > 0 / >= 0; every
   numeric parameter must be a real number (or a 1-D array, one per neuron) within float32's
   range, and the constants derived from them for a given ``dt`` must be finite in float32;
@@ -48,7 +49,7 @@ class Model:
 
     kind: ClassVar[str] = "abstract"
     kernel: ClassVar[str] = ""
-    kernel_file: ClassVar[str] = "neurons.cu"     # where ``kernel`` is (or a generated source)
+    kernel_file: ClassVar[str] = ""               # where ``kernel`` is (a generated source)
     state_vars: ClassVar[tuple[str, ...]] = ("v",)
     channels: ClassVar[tuple[str, ...]] = ()
     receptors: ClassVar[dict[str, int]] = {}

@@ -7,10 +7,12 @@
 - :func:`cuda_source`: the neuron kernel, rendered from ``kernels/neuron_model.cu.j2`` and
   registered with :func:`neurosim.backends.kernel_source.register_source` under a name made
   from the model's name and the source's hash, so the CUDA engine loads it (CuPy or the host
-  build) exactly as it loads ``kernels/neurons.cu``.
+  build) exactly as it loads the files of ``kernels/``.
 
-Both follow the step of the hand-written models (``kernels/neurons.cu``): update, synaptic
-decay and arrivals, refractory hold, threshold, reset.
+Both make the same step (see :mod:`neurosim.models.description`): update, synaptic decay and
+arrivals, refractory hold, threshold, reset, with the same float32 operations in the same
+order. Every built-in neuron model is a description, so this is the only place where a neuron
+kernel or NumPy step is written.
 """
 
 from __future__ import annotations
