@@ -245,6 +245,10 @@ class NeuronModel:
             raise ModelDefinitionError(f"NeuronModel {self.name!r}: hold code runs during the "
                                        f"refractory period, but refractory is None")
         self.hold = parse_block(self.name, "hold", hold, block_scope) if hold else None
+        blocks = [b for b in (self.update, self.threshold, self.reset, self.hold) if b]
+        reads = set().union(*(b.reads for b in blocks)) | set(self.decay_names)
+        #: the constants the step reads (the others are parameters only derived ones use)
+        self.step_constants = tuple(n for n in self.constant_names if n in reads)
 
     def _extras(self, constraints, presets):
         for what, value in (("constraints", constraints), ("presets", presets)):
@@ -394,7 +398,7 @@ def _namespace(d: NeuronModel) -> dict:
         scratch=fns["integrate"].scratch,
         integrate=staticmethod(fns["integrate"]), threshold=staticmethod(fns["threshold"]),
         reset=staticmethod(fns["reset"]), clamp=staticmethod(fns["clamp"]),
-        integration=d.integration,
+        integration=d.integration, step_constants=d.step_constants,
         __doc__=d.doc or f"Neuron model {d.name!r} generated from a NeuronModel description.",
         __module__=__name__)
 

@@ -281,15 +281,22 @@ def _template():
     return env.from_string(text)
 
 
-def _update_c(em: CEmitter, d, names: dict) -> list:
+def _update_c(em: CEmitter, d, names: dict, loaded: set) -> list:
     """The update in C: with ``I_ext`` absent (no injected current) folded away as in the
-    NumPy step, in a branch of its own."""
+    NumPy step, in a branch of its own. Constants that only the update reads are loaded in
+    each branch that reads them (the step without a current does not read ``P20``)."""
+    def block(b, indent):
+        lines = em.block(b, names, indent)
+        reads = {n.id for st in b.body for n in ast.walk(st) if isinstance(n, ast.Name)}
+        pad = "  " * (indent + 1)
+        loads = [f"{pad}const float c_{n} = NS_C({n}, {k});"
+                 for k, n in enumerate(d.constant_names) if n in reads and n not in loaded]
+        return lines[:1] + loads + lines[1:]
     if "I_ext" not in d.update.reads:
-        return em.block(d.update, names, 2)
+        return block(d.update, 2)
     folded = dataclasses.replace(d.update, body=fold_zeros(d.update.body, {"I_ext"}))
     return (["    if (flags & NS_EXT) {", "      const float ns_I_ext = i_ext[i];"]
-            + em.block(d.update, names, 3) + ["    } else {"]
-            + em.block(folded, names, 3) + ["    }"])
+            + block(d.update, 3) + ["    } else {"] + block(folded, 3) + ["    }"])
 
 
 def cuda_source(d) -> tuple[str, str, str]:
@@ -300,8 +307,8 @@ def cuda_source(d) -> tuple[str, str, str]:
     names = {n: f"c_{n}" for n in d.constant_names}
     names.update({n: f"s_{n}" for n in d.state_names})
     names.update(I_syn="ns_I_syn", I_ext="ns_I_ext")
-    blocks = [b for b in (d.update, d.threshold, d.reset, d.hold) if b is not None]
-    used = set().union(*(b.reads for b in blocks)) | set(d.decay_names)
+    others = [b for b in (d.threshold, d.reset, d.hold) if b is not None]
+    used = set().union(*(b.reads for b in others)) | set(d.decay_names)
     loads = [(n, k) for k, n in enumerate(d.constant_names) if n in used]
     if d.synapse_kind == "delta":
         synapses = ["if (flags & NS_IN0) s_v = s_v + ns_take(in, 0, n_neurons, i, drives);"]
@@ -318,7 +325,7 @@ def cuda_source(d) -> tuple[str, str, str]:
         uses_i_ext=False,
         i_syn=" + ".join(f"s_{n}" for n in d.synaptic_state) if "I_syn" in d.update.reads
         else "",
-        update="\n".join(_update_c(em, d, names)),
+        update="\n".join(_update_c(em, d, names, used)),
         synapses=synapses, refractory=d.refractory is not None,
         hold="\n".join(em.block(d.hold, names, 4)) if d.hold is not None else "",
         threshold="(" + em.expr(d.threshold.body[0], names) + ")",
