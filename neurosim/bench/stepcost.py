@@ -14,8 +14,8 @@ network's structure and the spikes of the counted window:
 
 * every neuron's state read once and written once (``4 B`` per state array and neuron, the
   refractory counter included where the model has one, twice), the per-neuron constants its
-  step reads and its injected current read once, and each of its synaptic input channels read and cleared once
-  (``8 B``);
+  step reads and its injected current read once, and each of its synaptic input channels read
+  and cleared once (``8 B``);
 * every delivered synapse read once (its target, its weight and its per-synapse delay, as
   stored) and added into the delay ring once (an atomic read-modify-write, ``8 B``), plus the
   row bounds of each spiking neuron in each synapse class (``16 B``);
