@@ -35,8 +35,10 @@ def _loads(em: PyEmitter, d, reads: set, subset: bool, indent: int = 2) -> dict:
     env = {}
     for name in d.constant_names:
         if name in reads:
-            src = f"_sub(c[{name!r}], idx)" if subset else f"c[{name!r}]"
-            em.emit(f"_c_{name} = {src}", indent)
+            em.emit(f"_c_{name} = c[{name!r}]", indent)
+            if subset:                  # one value for the group, or one per neuron
+                em.emit(f"_c_{name} = _c_{name} if _c_{name}.ndim == 0 else _c_{name}[idx]",
+                        indent)
             env[name] = f"_c_{name}"
     for name in d.state_names:
         if name in reads:
@@ -160,12 +162,13 @@ def _integrate(d):
     consts = set(d.constant_names)
     names = (block.reads | block.writes) - {"I_syn", "I_ext"}
     env = _loads(em, d, names, subset=False, indent=1)
+    rows_at = len(em.lines)            # the scratch rows are bound here, once they are known
     reserved = 0
     if "I_syn" in block.reads:
         if len(d.synaptic_state) == 1:
             em.emit(f"_I_syn = s[{d.synaptic_state[0]!r}]", 1)
         else:
-            em.emit("_I_syn = tmp[0]", 1)
+            em.emit("_I_syn = _t0", 1)
             em.emit("np.add(" + ", ".join(f"s[{n!r}]" for n in d.synaptic_state)
                     + ", out=_I_syn)", 1)
             reserved = 1
@@ -175,7 +178,7 @@ def _integrate(d):
                  if v == 0.0 and p in block.reads][:MAX_ZERO_PARAMETERS]
     for name in optional:
         em.emit(f"_z_{name} = i_ext is None" if name == "I_ext" else
-                f"_z_{name} = np.ndim(_c_{name}) == 0 and _c_{name} == 0", 1)
+                f"_z_{name} = _c_{name}.ndim == 0 and _c_{name} == 0", 1)
     rows = reserved
     combos = list(itertools.product((True, False), repeat=len(optional)))
     for k, combo in enumerate(combos):
@@ -210,6 +213,9 @@ def _integrate(d):
             em.emit(f"if inp is not None and active[{ch}]:", 1)
             em.emit(f"    _x += inp[{ch}]", 1)
     em.emit("pass", 1)
+    if rows:
+        em.lines.insert(rows_at, "    " + ", ".join(f"_t{k}" for k in range(rows)) + " = "
+                        + ", ".join(f"tmp[{k}]" for k in range(rows)))
     fn, source = em.compile("def integrate(s, inp, active, c, i_ext, tmp):",
                             f"<neurosim model {d.name}: integrate>")
     fn.scratch = max(rows, 1)            # the rows of tmp it uses

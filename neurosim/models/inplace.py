@@ -12,8 +12,9 @@ the same order and each on the same float32 operands, as NumPy ufunc calls with 
   operand consumed by its operation);
 - an assignment to a state variable writes the result of its last operation straight into the
   state array, when nothing read afterwards still needs the old values of that array (``v +=
-  dv`` is ``np.add(v, dv, out=v)``); otherwise the new value lives in a buffer and is stored at
-  the end of the block;
+  dv`` is ``np.add(v, dv, out=v)``), and so do its intermediate results where the rest of the
+  expression does not read the array any more (``v = v * P22 + c`` is ``v *= P22; v += c``);
+  otherwise the new value lives in a buffer and is stored at the end of the block;
 - operations on constants alone (parameters, derived constants, ``dt``, numbers) stay plain
   expressions: they are scalars, or per-neuron arrays that NumPy allocates;
 - conditional expressions, comparisons and functions this module does not know are written by
@@ -97,16 +98,31 @@ class _Emitter:
             out = next((a for a in args if a.kind == "temp" and not self.owner.get(a.buf)), None)
             if out is None:
                 b = self.alloc()
-                out = _Val("temp", f"tmp[{b}]", b)
+                out = _Val("temp", f"_t{b}", b)
         self.emit(f"{ufunc}({', '.join(a.code for a in args)}, out={out.code})")
         for a in args:
             if a is not out and not (a.kind == "temp" and a.buf == out.buf):
                 self.release(a)
         return out
 
+    @staticmethod
+    def aliases(v: _Val, target: _Val) -> bool:
+        """Whether value ``v`` lives in ``target``'s array."""
+        if target.state is not None:
+            return v.state == target.state
+        return v.kind == target.kind == "temp" and v.buf == target.buf
+
+    def reads(self, node, target: _Val) -> bool:
+        """Whether evaluating ``node`` reads ``target``'s array."""
+        return any(self.aliases(self.env[n], target) for n in _names(node) if n in self.env)
+
     def value(self, node, target: _Val | None = None) -> _Val:
         """Emit ``node``; its value (the result of its last operation in ``target`` if given
-        and the node is an operation)."""
+        and the node is an operation). ``target``'s array may also hold intermediate results:
+        the left operand when the right one does not read that array (``v * P22 + c`` with
+        target ``v`` is ``v *= P22; v += c``), else the right one when the left one's value is
+        elsewhere; the old values of the target are not read after the statement (see
+        :meth:`assign`)."""
         if isinstance(node, ast.Constant) and not isinstance(node.value, bool):
             return _Val("const", self.em.literal(node.value))
         if isinstance(node, ast.Name):
@@ -121,7 +137,13 @@ class _Emitter:
                 r = self.operation("np.multiply", [r, x], target if last else None)
             return r
         if isinstance(node, ast.BinOp) and type(node.op) in _UFUNC:
-            left, right = self.value(node.left), self.value(node.right)
+            if target is not None and not self.reads(node.right, target):
+                left = self.value(node.left, target)     # the target takes the left side
+                right = self.value(node.right)
+            else:
+                left = self.value(node.left)
+                right = self.value(node.right, None if target is None or
+                                   self.aliases(left, target) else target)
             if left.kind == right.kind == "const":
                 return _Val("const", f"({left.code} {BIN_OPS[type(node.op)]} {right.code})")
             return self.operation(_UFUNC[type(node.op)], [left, right], target)
@@ -133,7 +155,8 @@ class _Emitter:
                 return _Val("const", f"(-{x.code})")
             return self.operation("np.negative", [x], target)
         if isinstance(node, ast.Call) and node.func.id in _FUNC:
-            return self.operation(_FUNC[node.func.id], [self.value(node.args[0])], target)
+            return self.operation(_FUNC[node.func.id], [self.value(node.args[0], target)],
+                                  target)
         if isinstance(node, ast.Call) and node.func.id in ("min", "max", "clip"):
             args = [self.value(a) for a in node.args]
             if node.func.id == "clip":
@@ -208,7 +231,8 @@ def emit_inplace(em: PyEmitter, block, env_codes: dict, state: tuple, consts: se
                  indent: int, reserved: int = 0):
     """Emit ``block`` (a straight-line update) with ufuncs into buffers, or return None if it
     has ``if`` statements. ``env_codes``: name -> Python name of every constant, state array
-    and input the block reads (state arrays ``_s_<name>``). Returns the number of scratch rows
+    and input the block reads (state arrays ``_s_<name>``); scratch row ``k`` is the name
+    ``_t<k>``, which the caller binds to ``tmp[k]``. Returns the number of scratch rows
     it uses (rows below ``reserved`` are left alone); the state it assigns is in the state
     arrays when the emitted code ends."""
     if not _straight(block.body):
