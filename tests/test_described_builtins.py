@@ -78,3 +78,106 @@ if __name__ == "__main__":       # write the reference file from the tree on sys
             arrays.update(trace(case, device))
     np.savez_compressed(sys.argv[1], **arrays)
     print(ns.__file__, {k: v.shape for k, v in arrays.items() if k.endswith("spikes")})
+
+
+# -- the generated NumPy step against the code run neuron by neuron --------------------------------
+
+BLOCKS = [
+    "a = v; v += w * 2; w = a - v; x = x * v + a",
+    "t = v; v = w; w = t",
+    "v = v * v + v - x; x = -v + exp(min(w, 1.5) - 2)",
+    "a = v * 0.5; a = a + a; b = a * w; v = b - v; w = a / (1 + abs(w)); x = max(v, w, x)",
+    "v = (v - x) * exp(w * -0.1) + x",
+    "x = clip(v, -1, 1) * 3; v = x - v; w = w",
+    "v = k * w + v * m + I_ext * m; w -= k * x; x += I_ext",
+    "v = 2 - v * m; w = x if v > 0 else w; x = -x",
+    "if v > 0:\n    w = v * m\nelse:\n    w = -v\nv = w - x",
+]
+
+
+def _by_neuron(text: str, state: dict, params: dict, i_ext) -> dict:
+    """The block run with Python's own float32 scalars, one neuron at a time."""
+    from functools import reduce
+    fns = {"exp": np.exp, "abs": np.abs, "min": lambda *a: reduce(np.minimum, a),
+           "max": lambda *a: reduce(np.maximum, a),
+           "clip": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)}
+    out = {k: np.empty_like(v) for k, v in state.items()}
+    for i in range(len(state["v"])):
+        env = {k: np.float32(v[i]) for k, v in state.items()}
+        env.update({k: np.float32(np.broadcast_to(v, state["v"].shape)[i])
+                    for k, v in params.items()})
+        env["I_ext"] = np.float32(0.0 if i_ext is None else i_ext[i])
+        exec(text, dict(fns), env)                    # noqa: S102 -- the test's own code
+        for k in out:
+            out[k][i] = env[k]
+    return out
+
+
+@pytest.mark.parametrize("k", [0.0, 0.7, "per neuron"])
+@pytest.mark.parametrize("with_current", [False, True])
+@pytest.mark.parametrize("text", BLOCKS)
+def test_generated_step_equals_the_code_run_neuron_by_neuron(text, with_current, k):
+    """Ufuncs into reused buffers and into the state arrays, folded zeros (k = 0, no current):
+    the same float32 numbers as the statements executed one neuron at a time."""
+    model = ns.NeuronModel("blk", parameters={"k": 0.0, "m": 1.5},
+                           state={"v": 0.0, "w": 0.0, "x": 0.0}, update=text,
+                           threshold="v > 1e30")
+    rng = np.random.default_rng(len(text))
+    n = 9
+    state = {name: rng.uniform(-2, 2, n).astype(np.float32) for name in ("v", "w", "x")}
+    params = {"k": rng.uniform(-1, 1, n) if k == "per neuron" else k, "m": 1.5}
+    i_ext = rng.uniform(-3, 3, n).astype(np.float32) if with_current else None
+    cls = model.model_class
+    c = cls.constants(params, 0.1)
+    expected = _by_neuron(text, state, {n_: c[n_] for n_ in params}, i_ext)
+    s = {name: value.copy() for name, value in state.items()}
+    with np.errstate(all="ignore"):
+        cls.integrate(s, None, (), c, i_ext, np.empty((cls.scratch, n), np.float32))
+    for name in s:
+        np.testing.assert_array_equal(s[name], expected[name], err_msg=f"{name}: {text}")
+
+
+def test_lif_is_one_class_over_two_descriptions():
+    import dataclasses
+    exp, delta = ns.LIF(tau_m=12.0), ns.LIF(tau_m=12.0, synapse="delta")
+    assert isinstance(exp, ns.LIF) and isinstance(delta, ns.LIF)
+    assert type(exp).__name__ == type(delta).__name__ == "LIF"          # checkpoints' name
+    assert type(delta).description is ns.LIF.descriptions["delta"]
+    assert type(exp).state_vars == ("v", "i_syn_e", "i_syn_i")
+    assert type(delta).state_vars == ("v",) and delta.options() == ("delta",)
+    assert type(dataclasses.replace(exp, synapse="delta")) is type(delta)
+    assert dataclasses.replace(exp, synapse="delta").tau_m == 12.0
+    assert type(ns.LIF(10.0, 250.0, -70.0, -70.0, -55.0, 2.0, 2.0, 2.0, 0.0, "delta")) \
+        is type(delta)                                                   # positional too
+    assert "exact" in type(exp).integration
+    assert ns.LIFCond.description.integration.startswith("exponential Euler")
+    with pytest.raises(ValueError, match=r"LIF: synapse must be 'exponential' or 'delta', "
+                                         r"got \['delta'\]"):
+        ns.LIF(synapse=["delta"])
+
+
+def test_model_family_and_description_options_are_checked():
+    d = ns.LIF.descriptions["delta"]
+    from neurosim.models.description import model_family
+    with pytest.raises(ns.ModelDefinitionError, match="variant 'b' must be named 'X'"):
+        model_family("X", "kind", {"a": ns.NeuronModel("X", parameters={}, state={"v": 0.0},
+                                                       update="v = v", threshold="v > 1"),
+                                   "b": d})
+    with pytest.raises(ns.ModelDefinitionError, match="integration must be a string"):
+        ns.NeuronModel("m", parameters={}, state={"v": 0.0}, update="v = v",
+                       threshold="v > 1", integration=3)
+    with pytest.raises(ns.ModelDefinitionError, match="variant must be None or an identifier"):
+        ns.NeuronModel("m", parameters={}, state={"v": 0.0}, update="v = v",
+                       threshold="v > 1", variant="a b")
+
+
+def test_p21_takes_its_limit_when_tau_syn_equals_tau_m():
+    """The derived propagator: h/cm exp(-h/tau_m) at tau_syn = tau_m (general form 0/0),
+    and continuous through it (float64, before rounding to float32)."""
+    cls = type(ns.LIF())
+    h, cm, tau = 0.1, 250.0, 10.0
+    at = cls.constants(dict(ns.LIF(tau_m=tau, tau_syn_E=tau).parameters()), h)["P21_E"]
+    assert at == np.float32(h / cm * np.exp(-h / tau))
+    near = cls.constants(dict(ns.LIF(tau_m=tau, tau_syn_E=tau * (1 + 1e-6)).parameters()),
+                         h)["P21_E"]
+    assert abs(near - at) / at < 1e-5
