@@ -48,6 +48,15 @@ before them, computed once per population on the host in float64 and rounded to 
 propagators such as ``exp(-dt / tau_m)``). ``state`` gives each variable's default initial
 value: a number or an expression over the parameters (float64, then float32). The state is
 float32, the arithmetic of the step float32 in the order written, on both backends.
+
+The update *is* the integration scheme: write the scheme's arithmetic (exact propagators as
+derived constants, an exponential-Euler step, forward Euler) and name it with
+``integration="..."`` for readers. An option that changes the equations is one description per
+value (``variant=``) joined into one class by :func:`model_family` (``LIF(synapse="delta")``).
+Without an injected current the step leaves out the terms of ``I_ext`` rather than adding 0
+(``x + I_ext``, ``x + I_ext * k`` are ``x``), and the NumPy step does the same for a parameter
+whose default is 0 when a whole group has it at 0 (``gbar_e * e_rev_E`` with ``e_rev_E = 0``):
+for finite values the same numbers, one operation less.
 """
 
 from __future__ import annotations
