@@ -10,6 +10,7 @@ defaults and an injected step current, Poisson input on both receptors, refracto
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
@@ -92,7 +93,21 @@ BLOCKS = [
     "v = k * w + v * m + I_ext * m; w -= k * x; x += I_ext",
     "v = 2 - v * m; w = x if v > 0 else w; x = -x",
     "if v > 0:\n    w = v * m\nelse:\n    w = -v\nv = w - x",
+    "v = (v + 1) ** 3 - w ** 2; w = exp(v * 0.1) if w > 0 else -v; x = (x * m) ** 4",
 ]
+
+
+class _Power(ast.NodeTransformer):
+    """x ** k as the language means it: repeated multiplication, left to right."""
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Pow):
+            out = node.left
+            for _ in range(node.right.value - 1):
+                out = ast.BinOp(left=out, op=ast.Mult(), right=node.left)
+            return out
+        return node
 
 
 def _by_neuron(text: str, state: dict, params: dict, i_ext) -> dict:
@@ -102,12 +117,13 @@ def _by_neuron(text: str, state: dict, params: dict, i_ext) -> dict:
            "max": lambda *a: reduce(np.maximum, a),
            "clip": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)}
     out = {k: np.empty_like(v) for k, v in state.items()}
+    code = compile(ast.fix_missing_locations(_Power().visit(ast.parse(text))), "<block>", "exec")
     for i in range(len(state["v"])):
         env = {k: np.float32(v[i]) for k, v in state.items()}
         env.update({k: np.float32(np.broadcast_to(v, state["v"].shape)[i])
                     for k, v in params.items()})
         env["I_ext"] = np.float32(0.0 if i_ext is None else i_ext[i])
-        exec(text, dict(fns), env)                    # noqa: S102 -- the test's own code
+        exec(code, dict(fns), env)                    # noqa: S102 -- the test's own code
         for k in out:
             out[k][i] = env[k]
     return out

@@ -50,7 +50,9 @@ class _Val:
 
 
 def _names(node) -> set:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    """The names ``node`` reads (not the functions it calls)."""
+    funcs = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and id(n) not in funcs}
 
 
 def _straight(body) -> bool:
@@ -131,10 +133,12 @@ class _Emitter:
             x = self.value(node.left)
             if x.kind == "const":
                 return _Val("const", f"_pow({x.code}, {node.right.value})")
+            self.own("<power>", x)           # x is read by every multiplication
             r = self.operation("np.multiply", [x, x], None if node.right.value > 2 else target)
             for k in range(node.right.value - 2):
                 last = k == node.right.value - 3
                 r = self.operation("np.multiply", [r, x], target if last else None)
+            self.disown("<power>", x)
             return r
         if isinstance(node, ast.BinOp) and type(node.op) in _UFUNC:
             if target is not None and not self.reads(node.right, target):
