@@ -6,10 +6,10 @@ always right, but a step of 10^5 neurons then spends its time allocating and cop
 block of assignments (no ``if`` statement) :func:`emit_inplace` writes the same operations, in
 the same order and each on the same float32 operands, as NumPy ufunc calls with ``out=``:
 
-- an operation whose operand is a temporary of the expression writes into that temporary; the
-  others take a buffer from the step's scratch rows (``tmp[k]``), which are handed back as soon
-  as the value they hold is no longer read (a local that later statements do not read, an
-  operand consumed by its operation);
+- an operation whose operand is a temporary of the expression writes into that temporary (a
+  local read for the last time counts as one); the others take a buffer from the step's
+  scratch rows (``tmp[k]``), which are handed back as soon as the value they hold is no longer
+  read (a local that later statements do not read, an operand consumed by its operation);
 - an assignment to a state variable writes the result of its last operation straight into the
   state array, when nothing read afterwards still needs the old values of that array (``v +=
   dv`` is ``np.add(v, dv, out=v)``), and so do its intermediate results where the rest of the
@@ -66,6 +66,7 @@ class _Emitter:
         self.free: list[int] = []
         self.n_buffers = 0
         self.owner: dict[int, set] = {}      # buffer -> the names whose value it holds
+        self.dying: set = set()
 
     def emit(self, line: str) -> None:
         self.em.emit(line, self.indent)
@@ -128,7 +129,10 @@ class _Emitter:
         if isinstance(node, ast.Constant) and not isinstance(node.value, bool):
             return _Val("const", self.em.literal(node.value))
         if isinstance(node, ast.Name):
-            return self.env[node.id]
+            v = self.env[node.id]
+            if node.id in self.dying and v.kind == "temp":    # its last read: the buffer
+                self.owner.get(v.buf, set()).discard(node.id)  # is the expression's now
+            return v
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             x = self.value(node.left)
             if x.kind == "const":
@@ -198,7 +202,12 @@ class _Emitter:
                                   right=st.value)
             else:
                 name, value = st.targets[0].id, st.value
+            reads = [n.id for n in ast.walk(value) if isinstance(n, ast.Name)
+                     and n.id in _names(value)]
+            # names read once here and never after: their buffers may take results
+            self.dying = {n for n in reads if reads.count(n) == 1 and n not in later[i]}
             self.assign(name, value, later[i])
+            self.dying = set()
             for n, v in list(self.env.items()):      # values no later statement reads
                 if n not in later[i]:
                     self.disown(n, v)
