@@ -328,7 +328,6 @@ def cuda_source(d) -> tuple[str, str, str]:
     source = _template().render(
         kernel=kernel, model=repr(d.name), state=list(d.state_names),
         consts=list(d.constant_names), channels=bool(d.synaptic_channels), loads=loads,
-        uses_i_ext=False,
         i_syn=" + ".join(f"s_{n}" for n in d.synaptic_state) if "I_syn" in d.update.reads
         else "",
         update="\n".join(_update_c(em, d, names, used)),
