@@ -15,10 +15,12 @@ declarations:
   range, and the constants derived from them for a given ``dt`` must be finite in float32;
 - ``constants(params, dt)``: constants derived on the host once for a given ``dt`` (computed in
   float64, handed to the step as float32 scalars or arrays);
-- ``integrate`` / ``threshold`` / ``reset``: the readable NumPy reference of one step, in place.
+- ``integrate`` / ``threshold`` / ``reset`` / ``clamp``: the NumPy reference of one step, in
+  place, generated from the model's description (:mod:`neurosim.models.generate`).
 
-The engine adds what is common to every model: refractory clamping (``v`` held at ``v_reset`` for
-``round(tau_refrac / dt)`` steps after a spike; other state keeps evolving) and spike lists.
+The engine adds what is common to every model: the refractory count (for
+``round(tau_refrac / dt)`` updates after a spike the model's hold code runs, ``v = v_reset`` for
+the built-in models, and the neuron cannot spike; other state keeps evolving) and spike lists.
 When ``dt`` cannot represent ``tau_refrac`` within 10% (``tau_refrac = 2`` at ``dt = 50`` gives
 no refractory step at all), :meth:`neurosim.Network.add_population` warns (``UserWarning``)
 naming both.
@@ -139,14 +141,13 @@ class Model:
         """
         raise NotImplementedError  # pragma: no cover
 
-    threshold_const: ClassVar[str] = "v_thresh"   # the constant ``v`` is compared with
-
     @classmethod
-    def threshold(cls, s: dict, c: dict, mask: np.ndarray) -> np.ndarray:
-        """Indices of neurons with ``v >= c[threshold_const]`` (sorted)."""
-        np.greater_equal(s["v"], c[cls.threshold_const], out=mask)
-        return mask.nonzero()[0]
+    def threshold(cls, s: dict, c: dict, mask: np.ndarray, r=None) -> np.ndarray:
+        """Sorted indices of the neurons that spike (``mask``: a boolean scratch row; ``r``:
+        refractory neurons, which cannot spike)."""
+        raise NotImplementedError  # pragma: no cover
 
     @classmethod
     def reset(cls, s: dict, c: dict, idx: np.ndarray) -> None:
-        s["v"][idx] = c["v_reset"] if np.ndim(c["v_reset"]) == 0 else c["v_reset"][idx]
+        """Reset the neurons ``idx`` after their spike, in place."""
+        raise NotImplementedError  # pragma: no cover
