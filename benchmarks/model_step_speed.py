@@ -35,7 +35,8 @@ CHILD = textwrap.dedent(r"""
     import numpy as np
     import neurosim as ns
     from neurosim.engine import numpy_engine
-    case, window, blocks, pd_scale = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    case, window, blocks = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+    pd_scale = float(sys.argv[4])
     spent = [0.0]
     step = numpy_engine._NeuronGroup.step
     def timed(self, n, row):

@@ -35,7 +35,8 @@ ADEX = NeuronModel(
              "g_L_delta_T": "g_L * delta_T", "h_over_tau_w": "dt / tau_w"},
     update="""
         spike_current = g_L_delta_T * exp((min(v, v_peak) - v_T) * inv_delta_T)
-        dv = ((e_L - v) * g_L + spike_current - w + i_syn_e + i_syn_i + i_offset + I_ext) * h_over_cm
+        i_total = (e_L - v) * g_L + spike_current - w + i_syn_e + i_syn_i + i_offset + I_ext
+        dv = i_total * h_over_cm
         w += ((v - e_L) * a - w) * h_over_tau_w
         v += dv
     """,

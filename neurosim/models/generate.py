@@ -147,8 +147,14 @@ def fold_zeros(body, zeros: set) -> list:
     return out
 
 
-#: parameters whose default is 0 that the NumPy step specialises for (at most this many)
+#: parameters whose default is 0 that the NumPy step specialises for (at most this many; only
+#: those whose zero leaves operations out)
 MAX_ZERO_PARAMETERS = 2
+
+
+def _operations(body) -> int:
+    return sum(isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Call)) for st in body
+               for n in ast.walk(st))
 
 
 def _integrate(d):
@@ -174,8 +180,9 @@ def _integrate(d):
             reserved = 1
         env["I_syn"] = "_I_syn"
     optional = ["I_ext"] if "I_ext" in block.reads else []
-    optional += [p for p, v in d.parameters.items()
-                 if v == 0.0 and p in block.reads][:MAX_ZERO_PARAMETERS]
+    optional += [p for p, v in d.parameters.items() if v == 0.0 and p in block.reads
+                 and _operations(fold_zeros(block.body, {p})) < _operations(block.body)
+                 ][:MAX_ZERO_PARAMETERS]
     for name in optional:
         em.emit(f"_z_{name} = i_ext is None" if name == "I_ext" else
                 f"_z_{name} = _c_{name}.ndim == 0 and _c_{name} == 0", 1)

@@ -42,11 +42,11 @@ PARAMETERS = {"tau_m": 10.0, "cm": 250.0, "v_rest": -70.0, "v_reset": -70.0, "v_
               "tau_refrac": 2.0, "tau_syn_E": 2.0, "tau_syn_I": 2.0, "i_offset": 0.0}
 
 
-def psc_propagator(tau_syn: str, tau_m: str = "tau_m", cm: str = "cm", h: str = "dt") -> str:
+def p21_expression(tau_syn: str, tau_m: str = "tau_m", cm: str = "cm", h: str = "dt") -> str:
     """P21 for the exact LIF update as an expression of the description language over the
     names given, stable when tau_syn is close to tau_m (evaluated in float64)."""
-    return (f"{h} / {cm} * exp(-{h} / {tau_m}) if abs({tau_syn} - {tau_m}) <= 1e-9 * abs({tau_m}) "
-            f"else {tau_syn} * {tau_m} / ({cm} * ({tau_m} - {tau_syn})) "
+    return (f"{h} / {cm} * exp(-{h} / {tau_m}) "
+            f"if abs({tau_syn} - {tau_m}) <= 1e-9 * abs({tau_m}) else {tau_syn} * {tau_m} / ({cm} * ({tau_m} - {tau_syn})) "
             f"* (exp(-{h} / {tau_m}) - exp(-{h} / {tau_syn}))")
 
 
@@ -57,7 +57,7 @@ def _lif(synapse: str) -> NeuronModel:
                "v_const": "v_rest * (1 - P22) + i_offset * P20"}
     update = "v = v * P22 + v_const + I_ext * P20"
     if not delta:
-        derived.update(P21_E=psc_propagator("tau_syn_E"), P21_I=psc_propagator("tau_syn_I"))
+        derived.update(P21_E=p21_expression("tau_syn_E"), P21_I=p21_expression("tau_syn_I"))
         update += " + i_syn_e * P21_E + i_syn_i * P21_I"
     return NeuronModel(
         "LIF", variant=synapse,
@@ -76,8 +76,9 @@ def _lif(synapse: str) -> NeuronModel:
         doc=f"LIF with {synapse} synapses; exact integration. See neurosim.models.lif.")
 
 
-LIF = model_family("LIF", "synapse", {"exponential": _lif("exponential"), "delta": _lif("delta")},
-                   module=__name__, doc="""Current-based LIF with exponential (or delta) synapses; exact integration.
+LIF = model_family(
+    "LIF", "synapse", {"exponential": _lif("exponential"), "delta": _lif("delta")},
+    module=__name__, doc="""Current-based LIF with exponential (or delta) synapses; exact integration.
 
     Parameters: ``tau_m`` (ms), ``cm`` (pF), ``v_rest``, ``v_reset``, ``v_thresh`` (mV),
     ``tau_refrac`` (ms), ``tau_syn_E``, ``tau_syn_I`` (ms), ``i_offset`` (pA, constant input);
