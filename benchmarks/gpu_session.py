@@ -50,14 +50,10 @@ __all__ = ["ARCHIVE", "SUMMARY", "TOP", "check_out_folder", "count_tests", "pack
 
 # ------------------------------------------------------------------------------------- warm
 def compile_module(device: str, filename: str) -> dict:
-    """Compile ``kernels/<filename>`` (or a built-in model's generated kernel) as the engine
-    does; seconds and kernel count."""
+    """Compile ``kernels/<filename>`` as the engine does; seconds and kernel count."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from neurosim.backends.kernel_source import kernel_names, load_source
-    from neurosim.models import DESCRIBED
-    for d in DESCRIBED:                          # the built-in models' generated kernels
-        d.kernel_file                            # noqa: B018 -- renders and registers it
     t0 = time.perf_counter()
     names = [n for n, _ in kernel_names(load_source(filename))]
     if device == "cuda":
@@ -129,8 +125,7 @@ def warm(device: str, record_path: Path, jobs: int) -> int:
     import multiprocessing as mp
     sys.path.insert(0, str(ROOT))
     from neurosim.backends.kernel_source import list_kernel_files
-    from neurosim.models import DESCRIBED
-    files = [p.name for p in list_kernel_files()] + [d.kernel_file for d in DESCRIBED]
+    files = [p.name for p in list_kernel_files()]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(files)))
     record = {"device": device, "started": _now(), "cache_before": _cache_state(device),
               "jobs": jobs, "modules": {}, "first_use": {}, "errors": {}}
