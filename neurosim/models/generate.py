@@ -229,6 +229,31 @@ def _integrate(d):
     return fn, source
 
 
+def _hold_stays_below_threshold(d) -> bool:
+    """Whether a refractory neuron can never pass the threshold, so that the NumPy step need
+    not mask them: ``hold`` ends with ``v = X``, the threshold is ``v >= Y`` (or ``>``) and a
+    constraint requires ``X < Y`` for every neuron (``LIF``: v_reset < v_thresh)."""
+    if d.hold is None or not all(isinstance(st, ast.Assign) for st in d.hold.body):
+        return False
+    last = [st.value for st in d.hold.body if st.targets[0].id == "v"]
+    cond = d.threshold.body[0]
+    consts = set(d.constant_names)
+    if not (last and isinstance(last[-1], ast.Name) and last[-1].id in consts
+            and isinstance(cond, ast.Compare) and len(cond.ops) == 1
+            and isinstance(cond.ops[0], (ast.GtE, ast.Gt)) and isinstance(cond.left, ast.Name)
+            and cond.left.id == "v" and isinstance(cond.comparators[0], ast.Name)
+            and cond.comparators[0].id in consts):
+        return False
+    want = (last[-1].id, cond.comparators[0].id)
+    for text in d.constraints:
+        c = ast.parse(text.strip(), mode="eval").body
+        if isinstance(c, ast.Compare) and len(c.ops) == 1 and isinstance(c.ops[0], ast.Lt) \
+                and isinstance(c.left, ast.Name) and isinstance(c.comparators[0], ast.Name) \
+                and (c.left.id, c.comparators[0].id) == want:
+            return True
+    return False
+
+
 def _threshold(d):
     em = PyEmitter(d.name)
     node = d.threshold.body[0]
@@ -240,8 +265,9 @@ def _threshold(d):
                 f"{em.expr(node.comparators[0], env)}, out=mask)", 1)
     else:
         em.emit(f"mask[...] = {em.expr(node, env)}", 1)
-    em.emit("if r.size:", 1)
-    em.emit("    mask[r] = False", 1)
+    if not _hold_stays_below_threshold(d):
+        em.emit("if r.size:", 1)
+        em.emit("    mask[r] = False", 1)
     em.emit("return mask.nonzero()[0]", 1)
     em.namespace["_NONE"] = np.zeros(0, np.intp)
     return em.compile("def threshold(s, c, mask, r=_NONE):",
