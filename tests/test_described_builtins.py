@@ -197,3 +197,21 @@ def test_p21_takes_its_limit_when_tau_syn_equals_tau_m():
     near = cls.constants(dict(ns.LIF(tau_m=tau, tau_syn_E=tau * (1 + 1e-6)).parameters()),
                          h)["P21_E"]
     assert abs(near - at) / at < 1e-5
+
+
+def test_refractory_neurons_are_masked_unless_the_hold_provably_keeps_them_below():
+    """LIF's hold (v = v_reset) with its constraint v_reset < v_thresh cannot reach the
+    threshold, so its NumPy threshold does not mask; a hold without that guarantee must."""
+    assert "mask[r]" not in type(ns.LIF()).description.numpy_sources["threshold"]
+    loose = ns.NeuronModel("loose", parameters={"v_reset": -60.0, "v_thresh": -50.0,
+                                                "tau_refrac": 2.0},
+                           state={"v": -70.0}, update="v += 2.0", threshold="v >= v_thresh",
+                           reset="v = v_reset", refractory="tau_refrac", hold="v = v_reset")
+    assert "mask[r] = False" in loose.numpy_sources["threshold"]
+    net = ns.Network(dt=0.1, device="cpu", seed=1)
+    pop = net.add_population(1, loose(v_reset=-40.0))      # held above the threshold
+    mon = net.record_spikes(pop)
+    net.run(10.0)
+    # spikes in step 9 (its 10th update: v = -70 + 2 * 10 = -50), then every 21 steps: reset
+    # above the threshold, held 20 updates without spiking, the next one spikes
+    np.testing.assert_array_equal(mon.steps, [9, 30, 51, 72, 93])
