@@ -70,6 +70,9 @@ class HomeostasisParams:
     tau_refrac: float = 2.0
     dt: float = 0.1
 
+    def __post_init__(self):
+        _check(self, "HomeostasisParams")
+
 
 @dataclass
 class HomeostasisResult(ResultMixin):
@@ -221,7 +224,6 @@ def homeostatic_adaptation(seed: int = 0, device: str = "cpu",
     p = params or (HomeostasisParams(n_neurons=400, n_inh=100, n_inputs=5000, dt=0.5,
                                           durations=(3000.0,) * 3) if quick
                    else HomeostasisParams())
-    _check(p, "homeostatic_adaptation(): params")
     wall0 = time.perf_counter()
     r = _simulate(p, seed, device, True, progress)
     wall = time.perf_counter() - wall0

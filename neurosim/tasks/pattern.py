@@ -68,6 +68,7 @@ class PatternParams:
     n_label: int = 1000            # training images shown again (learning off) to label neurons
     epochs: int = 3
     rate_max: float = 64.0         # Hz, the rate of a pixel of value 16
+    input_total: float = 0.0       # Hz: if > 0, every image is scaled to this summed rate
     t_present: float = 100.0       # ms
     t_rest: float = 50.0           # ms
     threshold: float = 0.8         # accuracy for ``epochs_to_converge``
@@ -88,6 +89,9 @@ class PatternParams:
     tau_theta: float = 1e5         # ms
     dt: float = 0.5
 
+    def __post_init__(self):
+        self.check()
+
     def check(self, where: str = "PatternParams") -> None:
         n_images = len(digits.load_digits()[0])
         for name in ("n_neurons", "n_train", "n_test", "n_label", "epochs"):
@@ -101,7 +105,7 @@ class PatternParams:
         for name in ("rate_max", "t_present", "tau_m", "w_max", "w_total", "tau_stdp",
                      "tau_theta", "dt"):
             V.positive(where, name, getattr(self, name))
-        for name in ("t_rest", "tau_refrac", "A_plus", "A_minus", "theta_plus"):
+        for name in ("t_rest", "tau_refrac", "A_plus", "A_minus", "theta_plus", "input_total"):
             V.non_negative(where, name, getattr(self, name))
         V.probability(where, "threshold", self.threshold)
         if not self.w_inh <= 0:
@@ -135,8 +139,12 @@ class PatternResult(ResultMixin):
 
 # -- stimulus: small functions, so that a protocol API can replace them ---------------------------
 def image_rates(p: PatternParams, image: np.ndarray) -> np.ndarray:
-    """Poisson rate (Hz) of each of the 64 inputs for one image (pixel 16 -> ``rate_max``)."""
-    return np.asarray(image, float) / 16.0 * p.rate_max
+    """Poisson rate (Hz) of each of the 64 inputs for one image: pixel 16 -> ``rate_max``, or,
+    with ``input_total > 0``, the image scaled so that its rates sum to ``input_total``."""
+    r = np.asarray(image, float) / 16.0 * p.rate_max
+    if p.input_total > 0 and r.sum() > 0:
+        r *= p.input_total / r.sum()
+    return r
 
 
 def _present(sched: SpikeSchedule, p: PatternParams, image, t0: float) -> float:
@@ -260,7 +268,6 @@ def pattern_learning(seed: int = 0, device: str = "cpu", params: PatternParams |
     check_task_args("pattern_learning()", seed, device, params, PatternParams, quick, progress)
     p = params or (PatternParams(n_train=400, n_test=300, n_label=400, epochs=2) if quick
                    else PatternParams())
-    p.check("pattern_learning(): params")
     images, labels = digits.load_digits()
     train_idx, test_idx = digits.split(p.n_train, p.n_test, seed)
     wall0 = time.perf_counter()

@@ -80,6 +80,9 @@ class SequenceParams:
     tau_minus: float = 10.0
     dt: float = 0.5
 
+    def __post_init__(self):
+        self.check()
+
     def check(self, where: str = "SequenceParams") -> None:
         V.integer(where, "n_assemblies", self.n_assemblies, minimum=2)
         for name in ("assembly_size", "n_epochs", "n_cues", "n_shuffles"):
@@ -262,7 +265,6 @@ def sequence_learning(seed: int = 0, device: str = "cpu", params: SequenceParams
     check_task_args("sequence_learning()", seed, device, params, SequenceParams, quick, progress)
     p = params or (SequenceParams(n_assemblies=5, n_epochs=5, n_cues=2) if quick
                    else SequenceParams())
-    p.check("sequence_learning(): params")
     wall0 = time.perf_counter()
     per, sim, walls, backend = [], 0.0, np.zeros(p.n_epochs + 1), None
     for interval in p.intervals:
