@@ -49,7 +49,7 @@ import numpy as np
 from .. import _validate as V
 from ..connectivity import AllToAll
 from ..distributions import Uniform
-from ..models import LIF, SpikeSource
+from ..models import LIFCond, SpikeSource
 from ..network import Network
 from ..plasticity import STDP, AdaptiveThreshold, SynapticScaling
 from . import digits
@@ -73,17 +73,22 @@ class PatternParams:
     t_rest: float = 50.0           # ms
     threshold: float = 0.8         # accuracy for ``epochs_to_converge``
     control: bool = True           # also run the network without plasticity
-    # neurons (LIF, delta synapses, mV)
+    # neurons (LIFCond: conductance-based, weights in nS)
     tau_m: float = 20.0
+    cm: float = 200.0              # pF (leak conductance cm / tau_m = 10 nS)
     v_rest: float = -65.0
     v_thresh: float = -52.0
     tau_refrac: float = 5.0
-    w_inh: float = -50.0           # lateral inhibition, mV
+    tau_syn_E: float = 1.0         # ms
+    tau_syn_I: float = 2.0         # ms
+    e_rev_E: float = 0.0           # mV
+    e_rev_I: float = -85.0         # mV: bounds the hyperpolarisation by the lateral inhibition
+    w_inh: float = 100.0           # lateral inhibition, nS (conductance)
     # plasticity
-    w_max: float = 4.0
-    w_total: float = 40.0          # total input weight per neuron after normalisation (mV)
-    A_plus: float = 0.5
-    A_minus: float = 0.005
+    w_max: float = 13.0            # nS
+    w_total: float = 130.0         # total input conductance per neuron after normalisation (nS)
+    A_plus: float = 0.33
+    A_minus: float = 0.017
     tau_stdp: float = 20.0
     theta_plus: float = 0.2        # mV per spike
     tau_theta: float = 1e5         # ms
@@ -102,14 +107,16 @@ class PatternParams:
         if self.n_label > self.n_train:
             raise ValueError(f"{where}: n_label must be at most n_train = {self.n_train}, got "
                              f"{self.n_label}")
-        for name in ("rate_max", "t_present", "tau_m", "w_max", "w_total", "tau_stdp",
-                     "tau_theta", "dt"):
+        for name in ("rate_max", "t_present", "tau_m", "cm", "tau_syn_E", "tau_syn_I", "w_max",
+                     "w_total", "tau_stdp", "tau_theta", "dt"):
             V.positive(where, name, getattr(self, name))
-        for name in ("t_rest", "tau_refrac", "A_plus", "A_minus", "theta_plus", "input_total"):
+        for name in ("t_rest", "tau_refrac", "A_plus", "A_minus", "theta_plus", "input_total",
+                     "w_inh"):
             V.non_negative(where, name, getattr(self, name))
         V.probability(where, "threshold", self.threshold)
-        if not self.w_inh <= 0:
-            raise ValueError(f"{where}: w_inh must be <= 0 (mV, inhibition), got {self.w_inh}")
+        if not self.e_rev_I < self.v_rest < self.v_thresh < self.e_rev_E:
+            raise ValueError(f"{where}: e_rev_I < v_rest < v_thresh < e_rev_E is needed, got "
+                             f"{self.e_rev_I}, {self.v_rest}, {self.v_thresh}, {self.e_rev_E}")
         if not self.v_thresh > self.v_rest:
             raise ValueError(f"{where}: v_thresh must be above v_rest = {self.v_rest}, got "
                              f"{self.v_thresh}")
@@ -200,9 +207,10 @@ def classify(counts: np.ndarray, neuron_labels: np.ndarray) -> np.ndarray:
 def build(p: PatternParams, seed: int, device: str, input_times):
     net = Network(dt=p.dt, device=device, seed=seed)
     inp = net.add_population(64, SpikeSource(input_times), name="pixels")
-    exc = net.add_population(p.n_neurons, LIF(tau_m=p.tau_m, v_rest=p.v_rest, v_reset=p.v_rest,
-                                              v_thresh=p.v_thresh, tau_refrac=p.tau_refrac,
-                                              synapse="delta"), name="excitatory")
+    exc = net.add_population(p.n_neurons, LIFCond(
+        tau_m=p.tau_m, cm=p.cm, v_rest=p.v_rest, v_reset=p.v_rest, v_thresh=p.v_thresh,
+        tau_refrac=p.tau_refrac, tau_syn_E=p.tau_syn_E, tau_syn_I=p.tau_syn_I,
+        e_rev_E=p.e_rev_E, e_rev_I=p.e_rev_I), name="excitatory")
     stdp = STDP(A_plus=p.A_plus, A_minus=p.A_minus, tau_plus=p.tau_stdp, tau_minus=p.tau_stdp,
                 w_min=0.0, w_max=p.w_max, update="multiplicative")
     mean_w = p.w_total / 64
@@ -227,20 +235,20 @@ def _evaluate(p, mon, blocks_label, blocks_test, labels) -> tuple[float, float]:
 
 
 def _run(p, seed, device, images, labels, train_idx, test_idx, learn: bool, progress=None):
+    """One network: with ``learn``, ``p.epochs`` of training, labelling and testing; without,
+    labelling and testing of the untrained network (the control: no training block)."""
     rng = np.random.default_rng(seed)
     epochs = p.epochs if learn else 1
-    order = [rng.permutation(train_idx) for _ in range(epochs)]
-    q = p if learn else _replace(p, epochs=1)
-    times, blocks = _plan(q, images, order, train_idx[:p.n_label], test_idx, rng, 64)
+    order = [rng.permutation(train_idx) if learn else train_idx[:0] for _ in range(epochs)]
+    times, blocks = _plan(_replace(p, epochs=epochs), images, order, train_idx[:p.n_label],
+                          test_idx, rng, 64)
     net, ff, mon = build(p, seed, device, times)
     curve, walls, silent = [], [], 0.0
     for e in range(epochs):
         w0 = time.perf_counter()
         train, label, test = blocks[3 * e: 3 * e + 3]
-        net.set_learning(learn)
         if learn:
-            net.run(round(train[3] - net.t, 6))
-        else:                                  # nothing learns: skip the training block
+            net.set_learning(True)
             net.run(round(train[3] - net.t, 6))
         net.set_learning(False)
         net.run(round(test[3] - net.t, 6))
