@@ -43,7 +43,7 @@ from ..connectivity import AllToAll, OneToOne
 from ..distributions import Uniform
 from ..models import LIF, SpikeSource
 from ..network import Network
-from ..plasticity import STDP
+from ..plasticity import STDP, SynapticScaling
 from .common import ResultMixin, SpikeSchedule, check_task_args
 
 
@@ -74,10 +74,12 @@ class SequenceParams:
     w_init: float = 0.2            # initial recurrent weights ~ Uniform(0, w_init) mV
     w_global: float = -0.3         # mV, static all-to-all feedback inhibition (delay dt)
     w_max: float = 6.0
+    w_total: float = 0.0           # mV: if > 0, each neuron's recurrent weights are scaled to
+                                   # this total every 100 ms (synapses compete: delay selection)
     A_plus: float = 1.0
     A_minus: float = 1.2
     tau_plus: float = 10.0
-    tau_minus: float = 10.0
+    tau_minus: float = 20.0        # longer than tau_plus: uncorrelated pairs depress
     dt: float = 0.5
 
     def __post_init__(self):
@@ -96,7 +98,7 @@ class SequenceParams:
                      "tau_plus", "tau_minus", "dt"):
             V.positive(where, name, getattr(self, name))
         for name in ("jitter", "tolerance", "slack", "noise_rate", "tau_refrac", "w_init",
-                     "A_plus", "A_minus"):
+                     "A_plus", "A_minus", "w_total"):
             V.non_negative(where, name, getattr(self, name))
         if not self.delay_min < self.delay_max:
             raise ValueError(f"{where}: delay_min must be < delay_max = {self.delay_max}, got "
@@ -225,8 +227,12 @@ def build(p: SequenceParams, seed: int, device: str, stim_times):
     net.connect(stim, rec, OneToOne(), weight=p.w_stim, delay=p.dt, name="stimulus")
     rule = STDP(A_plus=p.A_plus, A_minus=p.A_minus, tau_plus=p.tau_plus, tau_minus=p.tau_minus,
                 w_min=0.0, w_max=p.w_max)
-    net.connect(rec, rec, AllToAll(allow_self=False), weight=Uniform(0.0, p.w_init),
-                delay=Uniform(p.delay_min, p.delay_max), plasticity=rule, name="recurrent")
+    plastic = net.connect(rec, rec, AllToAll(allow_self=False), weight=Uniform(0.0, p.w_init),
+                          delay=Uniform(p.delay_min, p.delay_max), plasticity=rule,
+                          name="recurrent")
+    if p.w_total > 0:
+        net.add_homeostasis(rec, SynapticScaling(target_total=p.w_total, interval=100.0,
+                                                 projections=[plastic]))
     if p.w_global:
         net.connect(rec, rec, AllToAll(allow_self=False), weight=p.w_global, delay=p.dt,
                     receptor="inhibitory", name="feedback inhibition")
