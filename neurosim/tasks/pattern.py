@@ -90,7 +90,7 @@ class PatternParams:
     A_plus: float = 0.33
     A_minus: float = 0.017
     tau_stdp: float = 20.0
-    theta_plus: float = 0.2        # mV per spike
+    theta_plus: float = 0.05       # mV per spike
     tau_theta: float = 1e5         # ms
     dt: float = 0.5
 
