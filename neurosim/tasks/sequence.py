@@ -13,7 +13,11 @@ Training: an epoch stimulates the assemblies once in order, A at ``t``, B at ``t
 fits: a synapse A -> B with delay ``d`` slightly below the interval delivers its spike just
 before B fires and is potentiated; longer delays deliver after B fired and are depressed, as are
 the backward and within-assembly synapses. The same parameters are trained, in fresh networks,
-for every interval of ``intervals`` (10 to 60 ms by default).
+for every interval of ``intervals`` (10 to 60 ms by default). STDP potentiates every synapse
+whose spike arrives before the next assembly fires (less the earlier it arrives); ``tau_minus >
+tau_plus`` makes uncorrelated pairings depress, and ``w_total > 0`` adds synaptic scaling of each
+neuron's recurrent weights, so that delays compete (off by default: it sharpened the selected
+delays but left them too weak to carry replay in our runs).
 
 Test (learning frozen), before training and after every epoch: ``n_cues`` times only assembly A
 is stimulated. An assembly's activation time is the median first spike of its neurons in its
