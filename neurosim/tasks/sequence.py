@@ -270,11 +270,11 @@ def sequence_learning(seed: int = 0, device: str = "cpu", params: SequenceParams
     """Train fresh networks on the ordered sequence at every interval and score replay against
     shuffled orders and a network without plasticity (see the module docstring).
 
-    ``quick``: 5 assemblies, 5 epochs, 2 cues (when ``params`` is not given).
+    ``quick``: 2 cues per test and 10 shuffled orders (when ``params`` is not given; replay
+    appears only after 5-7 epochs, so the epochs stay).
     """
     check_task_args("sequence_learning()", seed, device, params, SequenceParams, quick, progress)
-    p = params or (SequenceParams(n_assemblies=5, n_epochs=5, n_cues=2) if quick
-                   else SequenceParams())
+    p = params or (SequenceParams(n_cues=2, n_shuffles=10) if quick else SequenceParams())
     wall0 = time.perf_counter()
     per, sim, walls, backend = [], 0.0, np.zeros(p.n_epochs + 1), None
     for interval in p.intervals:
