@@ -216,13 +216,13 @@ def homeostatic_adaptation(seed: int = 0, device: str = "cpu",
     """Run the input-step protocol on the recurrent network and measure the adaptation times
     and the rate error, with and without homeostasis (module docstring).
 
-    ``quick``: half the neurons and inputs at ``dt = 0.5`` ms with 3 s phases (when ``params``
-    is not given).
+    ``quick``: a quarter of the neurons, a fifth of the inputs, ``dt = 0.5`` ms and 2 s phases
+    (when ``params`` is not given).
     """
     check_task_args("homeostatic_adaptation()", seed, device, params, HomeostasisParams, quick,
                     progress)
-    p = params or (HomeostasisParams(n_neurons=400, n_inh=100, n_inputs=5000, dt=0.5,
-                                          durations=(3000.0,) * 3) if quick
+    p = params or (HomeostasisParams(n_neurons=200, n_inh=50, n_inputs=2000, dt=0.5,
+                                          durations=(2000.0,) * 3) if quick
                    else HomeostasisParams())
     wall0 = time.perf_counter()
     r = _simulate(p, seed, device, True, progress)

@@ -274,12 +274,12 @@ def pattern_learning(seed: int = 0, device: str = "cpu", params: PatternParams |
     """Train the network on the digits without labels, then label and test it (see the module
     docstring); also the control without plasticity and the non-spiking baselines.
 
-    ``quick``: 400 training, 300 test and 400 labelling images, 2 epochs (when ``params`` is not
-    given).
+    ``quick``: a smoke run for ``neurosim bench --quick`` — 20 neurons, 200 training,
+    labelling and test images each, one epoch (when ``params`` is not given).
     """
     check_task_args("pattern_learning()", seed, device, params, PatternParams, quick, progress)
-    p = params or (PatternParams(n_train=400, n_test=300, n_label=400, epochs=2) if quick
-                   else PatternParams())
+    p = params or (PatternParams(n_neurons=20, n_train=200, n_test=200, n_label=200, epochs=1)
+                   if quick else PatternParams())
     images, labels = digits.load_digits()
     train_idx, test_idx = digits.split(p.n_train, p.n_test, seed)
     wall0 = time.perf_counter()

@@ -270,11 +270,13 @@ def sequence_learning(seed: int = 0, device: str = "cpu", params: SequenceParams
     """Train fresh networks on the ordered sequence at every interval and score replay against
     shuffled orders and a network without plasticity (see the module docstring).
 
-    ``quick``: 2 cues per test and 10 shuffled orders (when ``params`` is not given; replay
-    appears only after 5-7 epochs, so the epochs stay).
+    ``quick``: a smoke run for ``neurosim bench --quick`` — intervals 20 and 40 ms, one cue per
+    test, 5 shuffled orders (when ``params`` is not given; replay appears only after 5-7 epochs,
+    so the epochs stay).
     """
     check_task_args("sequence_learning()", seed, device, params, SequenceParams, quick, progress)
-    p = params or (SequenceParams(n_cues=2, n_shuffles=10) if quick else SequenceParams())
+    p = params or (SequenceParams(intervals=(20.0, 40.0), n_cues=1, n_shuffles=5) if quick
+                   else SequenceParams())
     wall0 = time.perf_counter()
     per, sim, walls, backend = [], 0.0, np.zeros(p.n_epochs + 1), None
     for interval in p.intervals:
