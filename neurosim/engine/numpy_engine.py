@@ -298,13 +298,17 @@ class NumpyEngine(ProjectionAccess):
                     stop = min(n_end, n + self._chunk)
                     wall = time.perf_counter()
                     with chunk_transaction(self) as tx:
+                        snap = time.perf_counter() - wall       # the rollback copy's cost
                         try:
                             self._steps(n, stop)
                         except _Stop as halt:
                             tx.commit(halt.step + 1)
                             raise halt.error from None
                         tx.commit(stop)
-                    self._chunk = chunk_steps(stop - n, time.perf_counter() - wall)
+                    # chunks long enough that the rollback copy (all plastic state: O(synapses))
+                    # costs at most ~5% of them
+                    self._chunk = chunk_steps(stop - n, time.perf_counter() - wall,
+                                              max(0.25, 20.0 * snap))
                     n = stop
                     if bar is not None:
                         bar.update(n * self.L.dt)
