@@ -81,7 +81,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cpu_peers.json"))
     p.add_argument("--table", default=str(ROOT / "reports" / "cpu-peers.md"))
     p.add_argument("--only", default="", help="comma-separated simulators to run")
+    p.add_argument("--render", action="store_true",
+                   help="only write the table from the runs already in --out")
     args = p.parse_args(argv)
+    if args.render:
+        runs = json.loads(Path(args.out).read_text())["runs"]
+        Path(args.table).write_text(render(runs))
+        print(render(runs))
+        return 0
     from neurosim.peers import find_peers
     found = find_peers()
     only = set(filter(None, args.only.split(",")))

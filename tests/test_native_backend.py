@@ -231,6 +231,9 @@ def test_threads_argument_is_validated():
 
 
 def test_default_threads_follow_the_size():
+    native.NativeModule("record.cu")
+    import os
+    assert "OMP_WAIT_POLICY" in os.environ or os.environ.get("GOMP_SPINCOUNT") == native.SPINCOUNT
     cores = native.default_threads()
     assert native.threads_for(10) == 1
     assert native.threads_for(10**7) == cores
