@@ -84,6 +84,7 @@ def simulate(args: argparse.Namespace) -> dict:
         "mean_rate_hz": n_spikes / (n * duration_s), "rates_hz": rates,
         "threads": getattr(net._engine, "threads", 1), "backend": net.backend,
         "build_detail": {"compile_s": compile_s},
+        "gomp_spincount": __import__("os").environ.get("GOMP_SPINCOUNT"),
         "numpy": np.__version__, "python": platform.python_version(), "cpu": cpu_model(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
