@@ -132,13 +132,12 @@ def simulate(args: argparse.Namespace) -> dict:
         os.path.expanduser("~"), ".cache", "neurosim", "annarchy")
     workdir = os.path.join(cache, f"{args.case}-{n}-{args.target}-{min(args.threads, 2)}")
     os.makedirs(workdir, exist_ok=True)
-    if True:
-        net.compile(directory=os.path.join(workdir, "annarchy"), silent=True)
-        build_s = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        net.simulate(args.duration)
-        sim_s = time.perf_counter() - t2
-        spikes = mon.get("spike")
+    net.compile(directory=os.path.join(workdir, "annarchy"), silent=True)
+    build_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    net.simulate(args.duration)
+    sim_s = time.perf_counter() - t2
+    spikes = mon.get("spike")
     counts = np.zeros(n, np.int64)
     for rank, times in spikes.items():
         counts[rank] = len(times)
