@@ -112,12 +112,12 @@ NS_GLOBAL void propagate(
       base += len;
       if (r0 >= r1) continue;
       const ns_i32 *__restrict__ cols = (const ns_i32 *)t[1];
-      const float *__restrict__ weights = (const float *)t[2];
+      const ns_real *__restrict__ weights = (const ns_real *)t[2];
       const ns_i32 kind = (ns_i32)t[5];
       if (kind == NS_DELAY_CONST) {
         ns_i32 slot = now + (ns_i32)t[4];
         if (slot >= n_slots) slot -= n_slots;
-        float *__restrict__ row = ring + (ns_i64)slot * ring_width;
+        ns_real *__restrict__ row = ring + (ns_i64)slot * ring_width;
         if (serial) {
           for (ns_i64 k = first + r0; k < first + r1; ++k) row[cols[k]] += weights[k];
         } else {

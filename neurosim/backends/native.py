@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from . import hostbuild
-from .hostbuild import ArgSpec, HostBuildError, HostKernel, HostModule, _build, parse_ctype
+from .hostbuild import ArgSpec, HostBuildError, HostKernel, HostModule, _build, parse_ctype, real_dtype_of
 from .kernel_source import inline_includes, kernels_dir, load_source
 
 __all__ = ["NativeModule", "status", "default_threads", "threads_for", "cache_dir", "native_flags",
@@ -214,7 +214,8 @@ class NativeModule(HostModule):
         _omp_environment()
         self._lib = ctypes.CDLL(str(self.path))
         self.kernels: dict[str, list[ArgSpec]] = {
-            name: [parse_ctype(argname, ctype) for argname, ctype in args]
+            name: [parse_ctype(argname, ctype, real_dtype_of(self.defines))
+                   for argname, ctype in args]
             for name, args in meta["kernels"].items()
         }
         self.unsupported: dict[str, str] = dict(meta["unsupported"])

@@ -32,15 +32,20 @@ from .cuda_engine import CudaEngine
 class NativeDevice(Device):
     """A host device whose kernels are native builds running ``threads`` OpenMP threads."""
 
-    def __init__(self, threads: int):
-        super().__init__(host=True)
+    def __init__(self, threads: int, double: bool = False):
+        super().__init__(host=True, double=double)
         self.threads = int(threads)
         self.sm_count = self.threads
 
     def kernel(self, filename: str, name: str):
         if filename not in self._modules:
             from ..backends.native import NativeModule
-            self._modules[filename] = NativeModule(filename, threads=self.threads)
+            from .cuda_device import DOUBLE_OPTION
+            # double: no flush-to-zero, as in the host build's double variant
+            self._modules[filename] = (
+                NativeModule(filename, threads=self.threads, options=(DOUBLE_OPTION,),
+                             ftz=False) if self.double
+                else NativeModule(filename, threads=self.threads))
         return self._modules[filename].get_function(name)
 
     def per_spike_grid(self, n_max: int, lanes: int = 1) -> tuple:
@@ -53,7 +58,9 @@ class NativeEngine(CudaEngine):
     def __init__(self, net, layout, threads: int, gen=None):
         self.threads = int(threads)
         self._runner = None
-        super().__init__(net, layout, host=True, dev=NativeDevice(self.threads), gen=gen)
+        super().__init__(net, layout, host=True,
+                         dev=NativeDevice(self.threads, double=net.precision == "double"),
+                         gen=gen)
         self.name = "cpu:native"
 
     def plan(self) -> list:
