@@ -23,6 +23,10 @@ the step (stamped ``t_{n+1}``); a threshold it changes acts from the next step o
 
 Threshold rules need a model with a ``v_thresh`` parameter (``LIF``, ``LIFCond``); several
 threshold rules on one population add their shifts.
+
+State (``theta``, rate estimates, spike counts, factors) is in the network's real type (float32,
+or float64 with ``Network(precision="double")``); constants are computed in float64 and rounded
+once to it.
 """
 
 from __future__ import annotations
@@ -32,8 +36,13 @@ import weakref
 import numpy as np
 
 from .. import _validate as V
-from .base import HomeostasisRule, f32
+from .base import HomeostasisRule
 from .numpy_runtime import select_local
+
+
+def real_type(engine):
+    """The scalar type of the engine's network (np.float32, or np.float64 in double)."""
+    return np.dtype(getattr(engine.L, "dtype", np.float32)).type
 
 _SHIFTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -174,6 +183,7 @@ class _PopulationRuntime:
         self.group, self.off, self.size = g, off, population.size
         self.lo = g.start + off
         self.dt = engine.L.dt
+        self.real = real_type(engine)
         rule._runtime = self
 
     def spikes(self, S):
@@ -187,7 +197,7 @@ class _Shift:
         c = group.consts
         thr = c["v_thresh"]
         if np.ndim(thr) == 0:
-            thr = np.full(group.size, thr, np.float32)
+            thr = np.full(group.size, thr, np.asarray(thr).dtype)
             c["v_thresh"] = thr               # the group's threshold becomes per neuron
         self.thr = thr
         self.sl = slice(off, off + size)
@@ -210,9 +220,10 @@ def _shift_for(engine, population):
 class AdaptiveThresholdNumpy(_PopulationRuntime):
     def __init__(self, engine, population, rule):
         super().__init__(engine, population, rule)
-        self.theta = np.full(self.size, rule.theta_init, np.float32)
-        self.P = f32(np.exp(-self.dt / rule.tau_theta))
-        self.jump = f32(rule.theta_plus)
+        R_ = self.real
+        self.theta = np.full(self.size, rule.theta_init, R_)
+        self.P = R_(np.exp(-self.dt / rule.tau_theta))
+        self.jump = R_(rule.theta_plus)
         self.shift = _shift_for(engine, population)
         self.shift.parts.append(self.theta)
         self.shift.apply()
@@ -230,20 +241,21 @@ class AdaptiveThresholdNumpy(_PopulationRuntime):
 class _RateEstimate:
     """Per-neuron rate (Hz): spike counts folded in every ``interval`` with ``tau_rate``."""
 
-    def __init__(self, size, dt, interval, tau_rate, initial):
+    def __init__(self, size, dt, interval, tau_rate, initial, real=np.float32):
+        self.real = real
         self.k = max(1, int(round(interval / dt)))
         self.T = self.k * dt                               # ms
-        self.P = f32(np.exp(-self.T / tau_rate))
+        self.P = real(np.exp(-self.T / tau_rate))
         # a spike adds (1 - P) / T: summed over the following intervals it weighs exactly one
         # spike, so a stationary train of rate nu has mean estimate nu (in Hz)
-        self.gain = f32(-np.expm1(-self.T / tau_rate) * 1000.0 / self.T)
-        self.r = np.full(size, initial, np.float32)
-        self.counts = np.zeros(size, np.float32)
+        self.gain = real(-np.expm1(-self.T / tau_rate) * 1000.0 / self.T)
+        self.r = np.full(size, initial, real)
+        self.counts = np.zeros(size, real)
 
     def add(self, n, idx) -> bool:
         """Count the spikes ``idx`` of step ``n``; True when an interval just ended."""
         if idx.size:
-            self.counts[idx] += np.float32(1.0)
+            self.counts[idx] += self.real(1.0)
         if (n + 1) % self.k:
             return False
         self.r *= self.P
@@ -255,12 +267,13 @@ class _RateEstimate:
 class IntrinsicPlasticityNumpy(_PopulationRuntime):
     def __init__(self, engine, population, rule):
         super().__init__(engine, population, rule)
-        self.theta = np.zeros(self.size, np.float32)
+        R_ = self.real
+        self.theta = np.zeros(self.size, R_)
         self.est = _RateEstimate(self.size, self.dt, rule.interval, rule.tau_rate,
-                                 rule.target_rate)
-        self.gain = f32(rule.eta * self.est.T * 1e-3)      # mV per Hz of error per interval
-        self.target = f32(rule.target_rate)
-        self.lo_hi = (f32(rule.theta_min), f32(rule.theta_max))
+                                 rule.target_rate, R_)
+        self.gain = R_(rule.eta * self.est.T * 1e-3)      # mV per Hz of error per interval
+        self.target = R_(rule.target_rate)
+        self.lo_hi = (R_(rule.theta_min), R_(rule.theta_max))
         self.shift = _shift_for(engine, population)
         self.shift.parts.append(self.theta)
 
@@ -289,9 +302,9 @@ class SynapticScalingNumpy(_PopulationRuntime):
         self.est = None
         if rule.target_rate is not None:
             self.est = _RateEstimate(self.size, self.dt, rule.interval, rule.tau_rate,
-                                     rule.target_rate)
-            self.gain = f32(rule.eta * self.est.T * 1e-3 / rule.target_rate)
-            self.target = f32(rule.target_rate)
+                                     rule.target_rate, self.real)
+            self.gain = self.real(rule.eta * self.est.T * 1e-3 / rule.target_rate)
+            self.target = self.real(rule.target_rate)
 
     def step(self, n, S, D):
         if not self.rule.enabled:
@@ -308,7 +321,7 @@ class SynapticScalingNumpy(_PopulationRuntime):
                 total += np.bincount(h.post, weights=h.get(), minlength=self.size)
             factor = np.where(total > 0, self.rule.target_total / np.where(total > 0, total, 1),
                               1.0)
-        factor = factor.astype(np.float32)
+        factor = factor.astype(self.real)
         for h in self.handles:
             h.scale(factor)
 
@@ -329,8 +342,9 @@ class _WeightHandle:
 def _weight_handle(engine, proj):
     if proj.plasticity is not None:
         rt = engine.plastic_runtime(proj)
+        real = real_type(engine)
         return _WeightHandle(rt.post, rt.current_weights, rt.set_weights,
-                             (f32(proj.plasticity.w_min), f32(proj.plasticity.w_max)))
+                             (real(proj.plasticity.w_min), real(proj.plasticity.w_max)))
     from ..engine.layout import member_positions
     ci, _ = engine.L.proj_class[proj]
     weights = engine.L.classes[ci].weights
