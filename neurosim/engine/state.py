@@ -234,14 +234,12 @@ def plastic_export(rt) -> dict:
         out.update(_cuda_plastic_export(rt))
     elif isinstance(rt, PlasticRuntime):
         out.update(_numpy_plastic_export(rt))
-    elif isinstance(rt, C._ThresholdCuda):
-        out.update({k: _host(rt.dev, rt.v[k]) for k in ("theta", "r", "counts") if k in rt.v})
+    elif isinstance(rt, C.HomeostasisCuda):         # a described rule's state, by name
+        out.update({k: _host(rt.dev, rt.v[k]) for k in rt.state_names})
     elif isinstance(rt, C.SynapticScalingCuda):
         out.update({k: _host(rt.dev, rt.v[k]) for k in ("r", "counts") if k in rt.v})
-    elif isinstance(rt, (H.AdaptiveThresholdNumpy, H.IntrinsicPlasticityNumpy)):
-        out["theta"] = rt.theta.copy()
-        if getattr(rt, "est", None) is not None:
-            out.update(r=rt.est.r.copy(), counts=rt.est.counts.copy())
+    elif isinstance(rt, H.HomeostasisNumpy):
+        out.update({k: a.copy() for k, a in rt.state.items()})
     elif isinstance(rt, H.SynapticScalingNumpy):
         if rt.est is not None:
             out.update(r=rt.est.r.copy(), counts=rt.est.counts.copy())
@@ -276,28 +274,30 @@ def plastic_import(rt, state: dict, where: str) -> None:
         return _cuda_plastic_import(rt, state, where)
     if isinstance(rt, PlasticRuntime):
         return _numpy_plastic_import(rt, state, where)
-    if isinstance(rt, (C._ThresholdCuda, C.SynapticScalingCuda)):
-        names = [k for k in ("theta", "r", "counts") if k in rt.v]
+    if isinstance(rt, (C.HomeostasisCuda, C.SynapticScalingCuda)):
+        names = (rt.state_names if isinstance(rt, C.HomeostasisCuda)
+                 else [k for k in ("r", "counts") if k in rt.v])
         vals = {k: _array(where, k, state.get(k), rt.real, shape=(int(rt.v["size"]),),
                           finite=True) for k in names}
         with rt.dev.context():
             for k, a in vals.items():
                 rt.v[k][...] = rt.dev.put(a)
-            if "theta" in vals:         # the group's threshold: base + theta, as at build
+            shift = getattr(getattr(rt, "description", None), "threshold", None)
+            if shift is not None:       # the group's threshold: base + shift, as at build
                 off, size = int(rt.v["off"]), int(rt.v["size"])
                 base = np.array(rt.dev.get(rt.v["base"]), rt.real)
-                rt.v["thr"][off:off + size] = rt.dev.put(base + vals["theta"])
+                rt.v["thr"][off:off + size] = rt.dev.put(base + vals[shift])
         return None
     arrays = []
-    if hasattr(rt, "theta"):
-        arrays.append((rt.theta, "theta"))
+    if isinstance(rt, H.HomeostasisNumpy):
+        arrays += [(a, k) for k, a in rt.state.items()]
     if getattr(rt, "est", None) is not None:
         arrays += [(rt.est.r, "r"), (rt.est.counts, "counts")]
     vals = [(dst, _array(where, k, state.get(k), dst.dtype, shape=dst.shape, finite=True))
             for dst, k in arrays]
     for dst, a in vals:
         dst[...] = a
-    if isinstance(rt, (H.AdaptiveThresholdNumpy, H.IntrinsicPlasticityNumpy)):
+    if isinstance(rt, H.HomeostasisNumpy) and rt.shift is not None:
         rt.shift.apply()
     return None
 
@@ -519,7 +519,7 @@ class DeviceSnapshot:
         add(engine.ring)
         for rt in engine.plastic:
             v = getattr(rt, "v", {})
-            for k in _MUTABLE:
+            for k in (*_MUTABLE, *getattr(rt, "state_names", ())):
                 add(v.get(k))
         if static_weights:
             for c in engine.classes:

@@ -101,7 +101,7 @@ def homeostasis_device_bytes(net, population, rule) -> int:
     ``SynapticScaling`` of static projections, each scaled synapse's target (int32) and
     position (int64), 12 B. Per-neuron values are ``ns_real`` (8 B in a double network)."""
     from ..engine.memory import expected_synapses
-    from .homeostasis import IntrinsicPlasticity, SynapticScaling
+    from .homeostasis import SynapticScaling
     n = population.size
     F = np.dtype(getattr(net, "dtype", np.float32)).itemsize     # ns_real
     if isinstance(rule, SynapticScaling):
@@ -114,8 +114,9 @@ def homeostasis_device_bytes(net, population, rule) -> int:
                                            if p.plasticity is None))
     group = sum(p.size for p in net.populations
                 if p.model.group_key() == population.model.group_key())
-    return int(2 * F * n + F * group + 4
-               + (2 * F * n if isinstance(rule, IntrinsicPlasticity) else 0))
+    d = rule.description                  # its state, and base + the group's v_thresh
+    shift = (F * n + F * group) if d.threshold is not None else 0
+    return int(F * n * len(d.state) + shift + 4)
 
 
 def runtime_device_bytes(rt) -> int:
@@ -356,80 +357,81 @@ def _device_threshold(engine, population):
     return thr, off, base
 
 
-class _ThresholdCuda:
-    """A threshold rule on the device: ``theta`` per neuron, ``v_thresh = base + theta``."""
+class HomeostasisCuda:
+    """A described homeostasis rule on the device
+    (:class:`~.homeostasis_model.HomeostasisModel`): its per-neuron state as device arrays
+    named as in the description, its kernels generated from it (``<rule>_every_step``,
+    ``<rule>_on_spike``, ``<rule>_every_interval``) and, for a threshold rule, the group's
+    ``v_thresh`` made one value per neuron and rewritten as ``base + shift`` by
+    ``homeo_apply`` (every step, or at the end of each interval when only ``every_interval``
+    changes the shift; one threshold rule per population)."""
 
     proj = None                                   # not a projection (engine's plastic_runtime)
 
-    def __init__(self, engine, population, rule, theta0: float):
+    def __init__(self, engine, population, rule):
+        from .homeostasis_model import kernel_constants
         self.engine, self.pop, self.rule, self.dev = engine, population, rule, engine.dev
+        d = self.description = rule.description
         g, off = engine.L.pop_group[population.index]
         self.dt = engine.L.dt
-        self.real = np.dtype(engine.real).type    # ns_real: float32, or float64 (double)
-        thr, off, base = _device_threshold(engine, population)
-        theta = np.full(population.size, theta0, self.real)
-        with self.dev.context():
-            thr[off:off + population.size] = self.dev.put(base + theta)
-        self.v = dict(size=I32(population.size), off=I32(off), lo=I32(g.start + off),
-                      thr=thr, base=self.dev.put(base), theta=self.dev.put(theta),
+        self.real = R_ = np.dtype(engine.real).type   # ns_real: float32, or float64 (double)
+        values = rule.parameters
+        consts = d.constants(values, self.dt, R_)
+        k = d.interval_steps(values, self.dt)
+        size = population.size
+        state = {s: np.array(np.broadcast_to(values[v] if isinstance(v, str) else v, (size,)),
+                             R_) for s, v in d.state.items()}
+        self.state_names = tuple(d.state)
+        self.v = dict(size=I32(size), lo=I32(g.start + off), k=I32(max(1, k)),
                       learn=self.dev.put(np.array([bool(rule.enabled)], np.int32)))
+        self.v.update({f"p_{c}": consts[c] for c in kernel_constants(d)})
+        if d.threshold is not None:
+            thr, off, base = _device_threshold(engine, population)
+            with self.dev.context():
+                thr[off:off + size] = self.dev.put(base + state[d.threshold])
+            self.v.update(off=I32(off), thr=thr, base=self.dev.put(base),
+                          every_k=I32(0 if d.shift_every_step else k))
+        self.v.update({s: self.dev.put(a) for s, a in state.items()})
+        self.kernel_file, self.kernels, _ = d.cuda()
         rule._runtime = self
 
     def switched(self) -> None:
         _set_flag(self.dev, self.v["learn"], self.rule.enabled)
 
+    def value(self, name: str) -> np.ndarray:
+        with self.dev.context():
+            return np.array(self.dev.get(self.v[name]), self.real)
+
     @property
     def theta(self) -> np.ndarray:
-        with self.dev.context():
-            return np.array(self.dev.get(self.v["theta"]), self.real)
-
-
-class AdaptiveThresholdCuda(_ThresholdCuda):
-    """:class:`~.homeostasis.AdaptiveThreshold`: ``homeo_decay``, ``homeo_jump``,
-    ``homeo_apply`` every step."""
-
-    def __init__(self, engine, population, rule):
-        super().__init__(engine, population, rule, rule.theta_init)
-        R_ = self.real
-        self.v.update(P=R_(np.exp(-self.dt / rule.tau_theta)), jump=R_(rule.theta_plus),
-                      every_k=I32(0))
-
-    def launches(self, engine) -> list:
-        from ..engine.cuda_device import grid_for
-        v, size = self.v, int(self.v["size"])
-        return [engine.bind(KERNELS, "homeo_decay", v, *grid_for(size)),
-                engine.bind(KERNELS, "homeo_jump", v,
-                            *engine.dev.per_spike_grid(engine.L.n_total)),
-                engine.bind(KERNELS, "homeo_apply", v, *grid_for(size))]
-
-
-class IntrinsicPlasticityCuda(_ThresholdCuda):
-    """:class:`~.homeostasis.IntrinsicPlasticity`: ``homeo_count`` every step,
-    ``homeo_intrinsic`` and ``homeo_apply`` at the end of each interval."""
-
-    def __init__(self, engine, population, rule):
-        from .homeostasis import _RateEstimate
-        super().__init__(engine, population, rule, 0.0)
-        R_ = self.real
-        est = _RateEstimate(population.size, self.dt, rule.interval, rule.tau_rate,
-                            rule.target_rate, R_)
-        self.v.update(k=I32(est.k), every_k=I32(est.k), P=est.P, gain=est.gain,
-                      eta_T=R_(rule.eta * est.T * 1e-3), target=R_(rule.target_rate),
-                      theta_min=R_(rule.theta_min), theta_max=R_(rule.theta_max),
-                      r=self.dev.put(est.r), counts=self.dev.put(est.counts))
+        return self.value("theta")
 
     @property
     def r(self) -> np.ndarray:
-        with self.dev.context():
-            return np.array(self.dev.get(self.v["r"]), self.real)
+        return self.value("r")
 
     def launches(self, engine) -> list:
         from ..engine.cuda_device import grid_for
         v, size = self.v, int(self.v["size"])
-        return [engine.bind(KERNELS, "homeo_count", v,
-                            *engine.dev.per_spike_grid(engine.L.n_total)),
-                engine.bind(KERNELS, "homeo_intrinsic", v, *grid_for(size)),
-                engine.bind(KERNELS, "homeo_apply", v, *grid_for(size))]
+        f, k = self.kernel_file, self.kernels
+        grids = {"every_step": grid_for(size), "every_interval": grid_for(size),
+                 "on_spike": engine.dev.per_spike_grid(engine.L.n_total)}
+        out = [engine.bind(f, k[b], v, *grids[b])
+               for b in ("every_step", "on_spike", "every_interval") if b in k]
+        if self.description.threshold is not None:
+            out.append(engine.bind(KERNELS, "homeo_apply", dict(
+                v, theta=v[self.description.threshold]), *grid_for(size)))
+        return out
+
+
+class AdaptiveThresholdCuda(HomeostasisCuda):
+    """:class:`~.homeostasis.AdaptiveThreshold` on the device (named: checkpoints record the
+    runtime kind)."""
+
+
+class IntrinsicPlasticityCuda(HomeostasisCuda):
+    """:class:`~.homeostasis.IntrinsicPlasticity` on the device (named: checkpoints record
+    the runtime kind)."""
 
 
 class SynapticScalingCuda:

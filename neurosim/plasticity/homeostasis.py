@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import _validate as V
 from .base import HomeostasisRule
+from .homeostasis_model import HomeostasisModel
 from .numpy_runtime import select_local
 
 
@@ -47,7 +48,61 @@ def real_type(engine):
 _SHIFTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-class _ThresholdRule(HomeostasisRule):
+def _inf(sign: float) -> float:
+    return float(sign) * float("inf")
+
+
+#: Diehl & Cook (2015): theta decays with tau_theta every step, then jumps by theta_plus at
+#: each spike; v_thresh = base + theta
+ADAPTIVE_THRESHOLD = HomeostasisModel(
+    "adaptive_threshold",
+    parameters={"theta_plus": 0.05, "tau_theta": 1e7, "theta_init": 0.0},
+    state={"theta": "theta_init"},
+    derived={"P": "exp(-dt / tau_theta)"},
+    every_step="theta = theta * P",
+    on_spike="theta += theta_plus",
+    threshold="theta")
+
+#: rate estimate r (Hz) folded in every interval T from the spikes counted in it (a spike
+#: weighs (1 - P) / T per interval: one spike in total), and an integral controller on theta
+INTRINSIC_PLASTICITY = HomeostasisModel(
+    "intrinsic_plasticity",
+    parameters={"target_rate": 5.0, "eta": 0.5, "tau_rate": 500.0, "interval": 10.0,
+                "theta_min": _inf(-1), "theta_max": _inf(1)},
+    state={"theta": 0.0, "r": "target_rate", "counts": 0.0},
+    derived={"P": "exp(-T / tau_rate)", "gain": "-expm1(-T / tau_rate) * 1000.0 / T",
+             "eta_T": "eta * T * 0.001"},
+    on_spike="counts += 1",
+    every_interval="""
+        r = r * P + counts * gain
+        counts = 0
+        theta = clip(theta + eta_T * (r - target_rate), theta_min, theta_max)
+    """,
+    interval="interval",
+    threshold="theta")
+
+
+class DescribedHomeostasis(HomeostasisRule):
+    """A homeostasis rule run from its :class:`~.homeostasis_model.HomeostasisModel`
+    (``description``): its parameters are the rule's attributes of the same names."""
+
+    description: HomeostasisModel = None
+    numpy_runtime = None            # the runtime classes (named: checkpoints record them)
+    cuda_runtime = None
+
+    @property
+    def parameters(self) -> dict:
+        return {p: getattr(self, p) for p in self.description.parameters}
+
+    def build_numpy(self, engine, population):
+        return (self.numpy_runtime or HomeostasisNumpy)(engine, population, self)
+
+    def build_cuda(self, engine, population):
+        from .cuda_runtime import HomeostasisCuda
+        return (self.cuda_runtime or HomeostasisCuda)(engine, population, self)
+
+
+class _ThresholdRule(DescribedHomeostasis):
     def _check_model(self, where, population):
         if "v_thresh" not in population.model.parameters():
             raise ValueError(f"{where}: {type(population.model).__name__} has no v_thresh "
@@ -83,12 +138,16 @@ class AdaptiveThreshold(_ThresholdRule):
             raise ValueError(f"{where}: theta_init has {self.theta_init.size} values but "
                              f"population {population.name!r} has {population.size} neurons")
 
-    def build_numpy(self, engine, population):
-        return AdaptiveThresholdNumpy(engine, population, self)
+    description = ADAPTIVE_THRESHOLD
 
-    def build_cuda(self, engine, population):
+    @property
+    def numpy_runtime(self):
+        return AdaptiveThresholdNumpy
+
+    @property
+    def cuda_runtime(self):
         from .cuda_runtime import AdaptiveThresholdCuda
-        return AdaptiveThresholdCuda(engine, population, self)
+        return AdaptiveThresholdCuda
 
 
 class IntrinsicPlasticity(_ThresholdRule):
@@ -117,12 +176,16 @@ class IntrinsicPlasticity(_ThresholdRule):
             raise RuntimeError("IntrinsicPlasticity.rate: the network is not built yet")
         return self._runtime.r.copy()
 
-    def build_numpy(self, engine, population):
-        return IntrinsicPlasticityNumpy(engine, population, self)
+    description = INTRINSIC_PLASTICITY
 
-    def build_cuda(self, engine, population):
+    @property
+    def numpy_runtime(self):
+        return IntrinsicPlasticityNumpy
+
+    @property
+    def cuda_runtime(self):
         from .cuda_runtime import IntrinsicPlasticityCuda
-        return IntrinsicPlasticityCuda(engine, population, self)
+        return IntrinsicPlasticityCuda
 
 
 class SynapticScaling(HomeostasisRule):
@@ -217,27 +280,6 @@ def _shift_for(engine, population):
     return per_engine[population.index]
 
 
-class AdaptiveThresholdNumpy(_PopulationRuntime):
-    def __init__(self, engine, population, rule):
-        super().__init__(engine, population, rule)
-        R_ = self.real
-        self.theta = np.full(self.size, rule.theta_init, R_)
-        self.P = R_(np.exp(-self.dt / rule.tau_theta))
-        self.jump = R_(rule.theta_plus)
-        self.shift = _shift_for(engine, population)
-        self.shift.parts.append(self.theta)
-        self.shift.apply()
-
-    def step(self, n, S, D):
-        if not self.rule.enabled:
-            return
-        self.theta *= self.P
-        idx = self.spikes(S)
-        if idx.size:
-            self.theta[idx] += self.jump
-        self.shift.apply()
-
-
 class _RateEstimate:
     """Per-neuron rate (Hz): spike counts folded in every ``interval`` with ``tau_rate``."""
 
@@ -264,30 +306,75 @@ class _RateEstimate:
         return True
 
 
-class IntrinsicPlasticityNumpy(_PopulationRuntime):
+class HomeostasisNumpy(_PopulationRuntime):
+    """The NumPy runtime of a described homeostasis rule: its per-neuron state (``state``,
+    by name, in the network's real type), the functions generated from its description run
+    over all neurons (``every_step``; ``every_interval`` at the end of each interval) or the
+    step's spiking neurons (``on_spike``), then the threshold rewritten (``base + shift``)."""
+
     def __init__(self, engine, population, rule):
         super().__init__(engine, population, rule)
+        d = self.description = rule.description
+        values = rule.parameters
         R_ = self.real
-        self.theta = np.zeros(self.size, R_)
-        self.est = _RateEstimate(self.size, self.dt, rule.interval, rule.tau_rate,
-                                 rule.target_rate, R_)
-        self.gain = R_(rule.eta * self.est.T * 1e-3)      # mV per Hz of error per interval
-        self.target = R_(rule.target_rate)
-        self.lo_hi = (R_(rule.theta_min), R_(rule.theta_max))
-        self.shift = _shift_for(engine, population)
-        self.shift.parts.append(self.theta)
+        self.fns = d.numpy(double=R_ is np.float64)[0]
+        self.consts = d.constants(values, self.dt, R_)
+        self.k = d.interval_steps(values, self.dt)
+        self.state = {s: np.array(np.broadcast_to(values[v] if isinstance(v, str) else v,
+                                                  (self.size,)), R_)
+                      for s, v in d.state.items()}
+        self.reads = {b: sorted(blk.reads | blk.writes) for b, blk in d.blocks.items()}
+        self.shift = None
+        if d.threshold is not None:
+            self.shift = _shift_for(engine, population)
+            self.shift.parts.append(self.state[d.threshold])
+            self.shift.apply()
+
+    def value(self, name: str) -> np.ndarray:
+        return self.state[name]
+
+    @property
+    def theta(self):
+        return self.state["theta"]
 
     @property
     def r(self):
-        return self.est.r
+        return self.state["r"]
+
+    def _run(self, block: str, idx=None) -> None:
+        v = dict(self.consts)
+        for name in self.reads[block]:
+            if name in self.state:
+                v[name] = self.state[name] if idx is None else self.state[name][idx]
+        for name, a in self.fns[block](v).items():
+            if idx is None:
+                self.state[name][...] = a
+            else:
+                self.state[name][idx] = a
 
     def step(self, n, S, D):
         if not self.rule.enabled:
             return
-        if self.est.add(n, self.spikes(S)):
-            self.theta += self.gain * (self.est.r - self.target)
-            np.clip(self.theta, *self.lo_hi, out=self.theta)
+        d = self.description
+        if "every_step" in d.blocks:
+            self._run("every_step")
+        if "on_spike" in d.blocks:
+            idx = self.spikes(S)
+            if idx.size:
+                self._run("on_spike", idx)
+        ended = bool(self.k) and (n + 1) % self.k == 0
+        if ended and "every_interval" in d.blocks:
+            self._run("every_interval")
+        if self.shift is not None and (d.shift_every_step or ended):
             self.shift.apply()
+
+
+class AdaptiveThresholdNumpy(HomeostasisNumpy):
+    """:class:`AdaptiveThreshold` on NumPy (named: checkpoints record the runtime kind)."""
+
+
+class IntrinsicPlasticityNumpy(HomeostasisNumpy):
+    """:class:`IntrinsicPlasticity` on NumPy (named: checkpoints record the runtime kind)."""
 
 
 class SynapticScalingNumpy(_PopulationRuntime):
