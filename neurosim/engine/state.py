@@ -241,8 +241,7 @@ def plastic_export(rt) -> dict:
     elif isinstance(rt, H.HomeostasisNumpy):
         out.update({k: a.copy() for k, a in rt.state.items()})
     elif isinstance(rt, H.SynapticScalingNumpy):
-        if rt.est is not None:
-            out.update(r=rt.est.r.copy(), counts=rt.est.counts.copy())
+        out.update({k: a.copy() for k, a in rt.state.items()})
     else:
         raise TypeError(f"no state export for plastic runtime {_kind(rt)}")
     return out
@@ -291,8 +290,8 @@ def plastic_import(rt, state: dict, where: str) -> None:
     arrays = []
     if isinstance(rt, H.HomeostasisNumpy):
         arrays += [(a, k) for k, a in rt.state.items()]
-    if getattr(rt, "est", None) is not None:
-        arrays += [(rt.est.r, "r"), (rt.est.counts, "counts")]
+    if isinstance(rt, H.SynapticScalingNumpy):
+        arrays += [(a, k) for k, a in rt.state.items()]
     vals = [(dst, _array(where, k, state.get(k), dst.dtype, shape=dst.shape, finite=True))
             for dst, k in arrays]
     for dst, a in vals:

@@ -24,8 +24,9 @@ its entry in :data:`DESCRIBED` (so every kernel check compiles it), tests and a 
 
 from .base import HomeostasisRule, PlasticityRule
 from .description import DescribedRule, PlasticityModel
-from .homeostasis import (ADAPTIVE_THRESHOLD, INTRINSIC_PLASTICITY, AdaptiveThreshold,
-                          IntrinsicPlasticity, SynapticScaling)
+from .homeostasis import (ADAPTIVE_THRESHOLD, INTRINSIC_PLASTICITY, SCALING_RATE,
+                          AdaptiveThreshold, DescribedHomeostasis, IntrinsicPlasticity,
+                          SynapticScaling)
 from .homeostasis_model import HomeostasisModel
 from .reward import REWARD, RewardSTDP
 from .stdp import PAIR, STDP
@@ -34,8 +35,8 @@ from .triplet import TRIPLET, TripletSTDP
 #: The descriptions of the built-in rules.
 DESCRIBED = (PAIR["additive"], PAIR["multiplicative"], TRIPLET, REWARD)
 #: The descriptions of the built-in homeostasis rules.
-DESCRIBED_HOMEOSTASIS = (ADAPTIVE_THRESHOLD, INTRINSIC_PLASTICITY)
+DESCRIBED_HOMEOSTASIS = (ADAPTIVE_THRESHOLD, INTRINSIC_PLASTICITY, SCALING_RATE)
 
 __all__ = ["PlasticityRule", "HomeostasisRule", "PlasticityModel", "DescribedRule", "STDP",
            "TripletSTDP", "RewardSTDP", "AdaptiveThreshold", "IntrinsicPlasticity",
-           "SynapticScaling", "HomeostasisModel", "DESCRIBED", "DESCRIBED_HOMEOSTASIS"]
+           "SynapticScaling", "HomeostasisModel", "DescribedHomeostasis", "DESCRIBED", "DESCRIBED_HOMEOSTASIS"]

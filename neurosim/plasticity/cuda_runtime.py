@@ -435,9 +435,9 @@ class IntrinsicPlasticityCuda(HomeostasisCuda):
 
 
 class SynapticScalingCuda:
-    """:class:`~.homeostasis.SynapticScaling` on the device: the rate form counts spikes
-    (``homeo_count``) and computes one factor per neuron at the end of each interval
-    (``scale_rate_factor``); the total form sums the incoming weights in float64 (``scale_sum``,
+    """:class:`~.homeostasis.SynapticScaling` on the device: the rate form's spike counts, rate
+    estimate and factor per neuron are its description's kernels (``rate``, a
+    :class:`HomeostasisCuda`; :data:`~.homeostasis.SCALING_RATE`); the total form sums the incoming weights in float64 (``scale_sum``,
     atomic: the last bits of a sum may depend on the order) and divides (``scale_total_factor``);
     then ``scale_apply`` multiplies each scaled projection's weights (static ones in their class
     arrays, plastic ones clipped to their rule's bounds). Projections with reward-modulated STDP
@@ -446,10 +446,10 @@ class SynapticScalingCuda:
     proj = None                                   # not a projection (engine's plastic_runtime)
 
     def __init__(self, engine, population, rule):
-        from .homeostasis import _RateEstimate
+        from .homeostasis import _ScalingRate
         self.engine, self.pop, self.rule, self.dev = engine, population, rule, engine.dev
         dev, dt = engine.dev, engine.L.dt
-        self.real = R_ = np.dtype(engine.real).type
+        self.real = np.dtype(engine.real).type
         g, off = engine.L.pop_group[population.index]
         size = population.size
         projs = rule.projections
@@ -457,18 +457,15 @@ class SynapticScalingCuda:
             projs = [p for p in engine.net.projections
                      if p.post is population and p.receptor == "excitatory"]
         k = max(1, int(round(rule.interval / dt)))
-        self.v = dict(size=I32(size), lo=I32(g.start + off), k=I32(k),
-                      factor=dev.zeros(size, R_),
-                      learn=dev.put(np.array([bool(rule.enabled)], np.int32)))
-        self.rate = rule.target_rate is not None
-        if self.rate:
-            est = _RateEstimate(size, dt, rule.interval, rule.tau_rate, rule.target_rate, R_)
-            self.v.update(k=I32(est.k), P=est.P, gain_r=est.gain,
-                          gain=R_(rule.eta * est.T * 1e-3 / rule.target_rate),
-                          target=R_(rule.target_rate), r=dev.put(est.r),
-                          counts=dev.put(est.counts))
+        self.rate = None
+        if rule.target_rate is not None:   # the described per-neuron part: r, counts, factor
+            self.rate = HomeostasisCuda(engine, population, _ScalingRate(rule))
+            self.v = self.rate.v
         else:
-            self.v.update(target_total=np.float64(rule.target_total),
+            self.v = dict(size=I32(size), lo=I32(g.start + off), k=I32(k),
+                          factor=dev.zeros(size, self.real),
+                          learn=dev.put(np.array([bool(rule.enabled)], np.int32)),
+                          target_total=np.float64(rule.target_total),
                           total=dev.zeros(size, np.float64))
         self.projs, self.handles = projs, None
         rule._runtime = self
@@ -511,10 +508,8 @@ class SynapticScalingCuda:
         from ..engine.cuda_device import grid_for
         v, size = self.v, int(self.v["size"])
         handles = self._handles(engine)
-        if self.rate:
-            out = [engine.bind(KERNELS, "homeo_count", v,
-                               *engine.dev.per_spike_grid(engine.L.n_total)),
-                   engine.bind(KERNELS, "scale_rate_factor", v, *grid_for(size))]
+        if self.rate is not None:
+            out = self.rate.launches(engine)
         else:
             out = [engine.bind(KERNELS, "scale_sum", dict(v, **h), *grid_for(int(h["n_syn"])))
                    for h in handles]

@@ -82,9 +82,48 @@ INTRINSIC_PLASTICITY = HomeostasisModel(
     threshold="theta")
 
 
+#: SynapticScaling toward a target rate: the rate estimate of IntrinsicPlasticity and one
+#: multiplicative factor per neuron at the end of each interval (the weights are scaled by
+#: the runtime: every scaled projection's weights onto the neuron times its factor)
+SCALING_RATE = HomeostasisModel(
+    "synaptic_scaling_rate",
+    parameters={"target_rate": 5.0, "eta": 1.0, "tau_rate": 1000.0, "interval": 100.0},
+    state={"r": "target_rate", "counts": 0.0, "factor": 1.0},
+    derived={"P": "exp(-T / tau_rate)", "gain_r": "-expm1(-T / tau_rate) * 1000.0 / T",
+             "gain": "eta * T * 0.001 / target_rate"},
+    on_spike="counts += 1",
+    every_interval="""
+        r = r * P + counts * gain_r
+        counts = 0
+        factor = clip(1 + gain * (target_rate - r), 0.5, 2)
+    """,
+    interval="interval")
+
+
+class _ScalingRate:
+    """The rate form of a :class:`SynapticScaling` rule as a described rule (its per-neuron
+    part, run by the generic runtimes inside the scaling runtimes)."""
+
+    description = SCALING_RATE
+
+    def __init__(self, rule):
+        self.rule = rule
+        self._runtime = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.rule.enabled
+
+    @property
+    def parameters(self) -> dict:
+        return {p: getattr(self.rule, p) for p in SCALING_RATE.parameters}
+
+
 class DescribedHomeostasis(HomeostasisRule):
     """A homeostasis rule run from its :class:`~.homeostasis_model.HomeostasisModel`
-    (``description``): its parameters are the rule's attributes of the same names."""
+    (``description``, a class attribute): its parameters are the rule's attributes of the same
+    names (a rule class sets and checks them in its constructor). Adding a rule: a subclass
+    with its description and constructor; both backends run it."""
 
     description: HomeostasisModel = None
     numpy_runtime = None            # the runtime classes (named: checkpoints record them)
@@ -93,6 +132,23 @@ class DescribedHomeostasis(HomeostasisRule):
     @property
     def parameters(self) -> dict:
         return {p: getattr(self, p) for p in self.description.parameters}
+
+    def _check_model(self, where, population):
+        if self.description.threshold is not None and \
+                "v_thresh" not in population.model.parameters():
+            raise ValueError(f"{where}: {type(population.model).__name__} has no v_thresh "
+                             f"parameter; threshold homeostasis needs a model such as LIF or "
+                             f"LIFCond")
+
+    def value(self, name: str) -> np.ndarray:
+        """The current per-neuron value of state variable ``name`` (a copy)."""
+        if name not in self.description.state:
+            raise ValueError(f"{type(self).__name__}.value(): {name!r} is not a state "
+                             f"variable of {self.description.name!r}; it has "
+                             f"{sorted(self.description.state)}")
+        if self._runtime is None:
+            raise RuntimeError(f"{type(self).__name__}.value(): the network is not built yet")
+        return np.array(self._runtime.value(name), copy=True)
 
     def build_numpy(self, engine, population):
         return (self.numpy_runtime or HomeostasisNumpy)(engine, population, self)
@@ -103,12 +159,6 @@ class DescribedHomeostasis(HomeostasisRule):
 
 
 class _ThresholdRule(DescribedHomeostasis):
-    def _check_model(self, where, population):
-        if "v_thresh" not in population.model.parameters():
-            raise ValueError(f"{where}: {type(population.model).__name__} has no v_thresh "
-                             f"parameter; threshold homeostasis needs a model such as LIF or "
-                             f"LIFCond")
-
     @property
     def theta(self) -> np.ndarray:
         """The current threshold shift (mV) per neuron (a copy)."""
@@ -280,32 +330,6 @@ def _shift_for(engine, population):
     return per_engine[population.index]
 
 
-class _RateEstimate:
-    """Per-neuron rate (Hz): spike counts folded in every ``interval`` with ``tau_rate``."""
-
-    def __init__(self, size, dt, interval, tau_rate, initial, real=np.float32):
-        self.real = real
-        self.k = max(1, int(round(interval / dt)))
-        self.T = self.k * dt                               # ms
-        self.P = real(np.exp(-self.T / tau_rate))
-        # a spike adds (1 - P) / T: summed over the following intervals it weighs exactly one
-        # spike, so a stationary train of rate nu has mean estimate nu (in Hz)
-        self.gain = real(-np.expm1(-self.T / tau_rate) * 1000.0 / self.T)
-        self.r = np.full(size, initial, real)
-        self.counts = np.zeros(size, real)
-
-    def add(self, n, idx) -> bool:
-        """Count the spikes ``idx`` of step ``n``; True when an interval just ended."""
-        if idx.size:
-            self.counts[idx] += self.real(1.0)
-        if (n + 1) % self.k:
-            return False
-        self.r *= self.P
-        self.r += self.counts * self.gain
-        self.counts[:] = 0.0
-        return True
-
-
 class HomeostasisNumpy(_PopulationRuntime):
     """The NumPy runtime of a described homeostasis rule: its per-neuron state (``state``,
     by name, in the network's real type), the functions generated from its description run
@@ -346,7 +370,11 @@ class HomeostasisNumpy(_PopulationRuntime):
         for name in self.reads[block]:
             if name in self.state:
                 v[name] = self.state[name] if idx is None else self.state[name][idx]
-        for name, a in self.fns[block](v).items():
+        out = self.fns[block](v)
+        if idx is None:             # a result that is a state array itself (``b = a``): copied
+            mine = [id(a) for a in self.state.values()]   # before any state is overwritten
+            out = {k: (a.copy() if id(a) in mine else a) for k, a in out.items()}
+        for name, a in out.items():
             if idx is None:
                 self.state[name][...] = a
             else:
@@ -378,6 +406,12 @@ class IntrinsicPlasticityNumpy(HomeostasisNumpy):
 
 
 class SynapticScalingNumpy(_PopulationRuntime):
+    """:class:`SynapticScaling` on NumPy: the rate form's per-neuron state and factor from its
+    description (``rate``, a :class:`HomeostasisNumpy`), or the total form's factor
+    ``target_total / sum of the incoming weights`` (float64, then the network's type); then
+    every scaled projection's weights times the factor of their target (plastic ones clipped
+    to their rule's bounds)."""
+
     def __init__(self, engine, population, rule):
         super().__init__(engine, population, rule)
         projs = rule.projections
@@ -386,20 +420,26 @@ class SynapticScalingNumpy(_PopulationRuntime):
                      if p.post is population and p.receptor == "excitatory"]
         self.handles = [_weight_handle(engine, p) for p in projs]
         self.k = max(1, int(round(rule.interval / self.dt)))
-        self.est = None
+        self.rate = None
         if rule.target_rate is not None:
-            self.est = _RateEstimate(self.size, self.dt, rule.interval, rule.tau_rate,
-                                     rule.target_rate, self.real)
-            self.gain = self.real(rule.eta * self.est.T * 1e-3 / rule.target_rate)
-            self.target = self.real(rule.target_rate)
+            self.rate = HomeostasisNumpy(engine, population, _ScalingRate(rule))
+            rule._runtime = self
+
+    @property
+    def state(self) -> dict:
+        """The rate form's per-neuron state: ``r``, ``counts`` (empty for the total form)."""
+        if self.rate is None:
+            return {}
+        return {k: self.rate.state[k] for k in ("r", "counts")}
 
     def step(self, n, S, D):
         if not self.rule.enabled:
             return
-        if self.est is not None:
-            if not self.est.add(n, self.spikes(S)):
+        if self.rate is not None:
+            self.rate.step(n, S, D)
+            if (n + 1) % self.k:
                 return
-            factor = np.clip(1.0 + self.gain * (self.target - self.est.r), 0.5, 2.0)
+            factor = self.rate.state["factor"]
         else:
             if (n + 1) % self.k:
                 return
@@ -407,8 +447,7 @@ class SynapticScalingNumpy(_PopulationRuntime):
             for h in self.handles:
                 total += np.bincount(h.post, weights=h.get(), minlength=self.size)
             factor = np.where(total > 0, self.rule.target_total / np.where(total > 0, total, 1),
-                              1.0)
-        factor = factor.astype(self.real)
+                              1.0).astype(self.real)
         for h in self.handles:
             h.scale(factor)
 
