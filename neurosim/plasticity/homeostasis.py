@@ -351,6 +351,7 @@ class HomeostasisNumpy(_PopulationRuntime):
         self.shift = None
         if d.threshold is not None:
             self.shift = _shift_for(engine, population)
+            self._part = len(self.shift.parts)
             self.shift.parts.append(self.state[d.threshold])
             self.shift.apply()
 
@@ -371,14 +372,22 @@ class HomeostasisNumpy(_PopulationRuntime):
             if name in self.state:
                 v[name] = self.state[name] if idx is None else self.state[name][idx]
         out = self.fns[block](v)
-        if idx is None:             # a result that is a state array itself (``b = a``): copied
-            mine = [id(a) for a in self.state.values()]   # before any state is overwritten
-            out = {k: (a.copy() if id(a) in mine else a) for k, a in out.items()}
-        for name, a in out.items():
-            if idx is None:
-                self.state[name][...] = a
-            else:
+        if idx is not None:
+            for name, a in out.items():
                 self.state[name][idx] = a
+            return
+        # all neurons: a result that is a state array itself (``b = a``) is copied before any
+        # state changes; fresh arrays of the state's type replace the state's (no copy),
+        # numbers fill it
+        mine = [id(a) for a in self.state.values()]
+        out = {k: (a.copy() if id(a) in mine else a) for k, a in out.items()}
+        for name, a in out.items():
+            if isinstance(a, np.ndarray) and a.dtype == self.real and a.shape == (self.size,):
+                self.state[name] = a
+                if name == self.description.threshold:
+                    self.shift.parts[self._part] = a
+            else:
+                self.state[name][...] = a
 
     def step(self, n, S, D):
         if not self.rule.enabled:
