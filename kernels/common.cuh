@@ -128,8 +128,27 @@ NS_DEVICE ns_i64 ns_grid_stride() {
 
 /* for (i = global index; i < n; i += grid stride): correct for any launch
  * size, fastest with about n threads. `i` is an ns_i64. */
+#if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
+/* The native CPU backend (neurosim/backends/native.py) runs a few threads,
+ * each over a contiguous block range: thread g takes the g-th contiguous
+ * share of 0 .. n-1 instead of every grid-stride-th item, so each CPU thread
+ * walks consecutive memory (one tight, vectorisable loop when the grid has
+ * one thread per CPU thread). The same items, each exactly once. */
+NS_DEVICE ns_i64 ns_share_lo_(ns_i64 n) {
+  const ns_i64 g = ns_grid_stride(), per = (n + g - 1) / g, lo = ns_global_index() * per;
+  return lo < n ? lo : n;
+}
+NS_DEVICE ns_i64 ns_share_hi_(ns_i64 n) {
+  const ns_i64 g = ns_grid_stride(), per = (n + g - 1) / g, hi = (ns_global_index() + 1) * per;
+  return hi < n ? hi : n;
+}
+#define NS_GRID_STRIDE_LOOP(i, n)                                              \
+  for (ns_i64 i = ns_share_lo_((ns_i64)(n)), i##_end_ = ns_share_hi_((ns_i64)(n)); \
+       i < i##_end_; ++i)
+#else
 #define NS_GRID_STRIDE_LOOP(i, n)                                              \
   for (ns_i64 i = ns_global_index(); i < (ns_i64)(n); i += ns_grid_stride())
+#endif
 
 /* Reserve one slot of a list whose length is *count: returns its index. On the
  * GPU the threads of a warp that call it together share one atomicAdd

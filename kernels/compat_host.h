@@ -14,8 +14,10 @@
  *   - threadIdx, blockIdx, blockDim, gridDim are thread_local variables that
  *     the launcher sets (ns_host_launch below); warpSize is 32;
  *   - atomicAdd/Sub/Exch/Max/Min/CAS/And/Or/Xor/Inc/Dec have CUDA's semantics
- *     (they return the old value). The launcher is single-threaded, so plain
- *     read-modify-write is exact;
+ *     (they return the old value). The test launcher is single-threaded, so
+ *     plain read-modify-write is exact; built with OpenMP (the native CPU
+ *     backend, whose launchers run blocks on several threads) they are real
+ *     atomics (compare-and-swap loops) when a launch has more than one thread;
  *   - the fast-math intrinsics (__expf, __logf, __fdividef, __saturatef...)
  *     map to their exact libm counterparts: the GPU results differ in the last
  *     bits, so tests compare floating-point results within tolerances;
@@ -110,11 +112,33 @@ static thread_local dim3 gridDim;
 static const int warpSize = 32;
 
 /* ---- atomics (CUDA semantics: return the old value) ------------------- */
+/* Plain read-modify-write in the sequential host build. Built with OpenMP
+ * (the native CPU backend, neurosim/backends/native.py), they are real
+ * atomics (relaxed, as CUDA's) whenever the launch runs on more than one
+ * thread: ns_host_serial is set by the launcher of each launch. */
+#ifdef _OPENMP
+static thread_local bool ns_host_serial = true;
+#endif
+template <typename T, typename F>
+static inline T ns_host_rmw_(T *address, F f) {
+#ifdef _OPENMP
+  if (!ns_host_serial) {
+    T old, next;
+    __atomic_load(address, &old, __ATOMIC_RELAXED);
+    do {
+      next = f(old);
+    } while (!__atomic_compare_exchange(address, &old, &next, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED));
+    return old;
+  }
+#endif
+  const T old = *address;
+  *address = f(old);
+  return old;
+}
 #define NS_HOST_ATOMIC_RMW_(name, T, expr)                                     \
   static inline T name(T *address, T val) {                                    \
-    T old = *address;                                                          \
-    *address = (expr);                                                         \
-    return old;                                                                \
+    return ns_host_rmw_(address, [val](T old) -> T { return (expr); });        \
   }
 #define NS_HOST_ATOMIC_ALL_INT_(name, expr)                                    \
   NS_HOST_ATOMIC_RMW_(name, int, expr)                                         \
@@ -143,17 +167,21 @@ NS_HOST_ATOMIC_RMW_(atomicDec, unsigned int,
 
 #define NS_HOST_ATOMIC_CAS_(T)                                                 \
   static inline T atomicCAS(T *address, T compare, T val) {                    \
-    T old = *address;                                                          \
-    if (old == compare) *address = val;                                        \
-    return old;                                                                \
+    return ns_host_rmw_(address,                                               \
+                        [compare, val](T old) -> T { return old == compare ? val : old; }); \
   }
 NS_HOST_ATOMIC_CAS_(int)
 NS_HOST_ATOMIC_CAS_(unsigned int)
 NS_HOST_ATOMIC_CAS_(unsigned long long)
 #undef NS_HOST_ATOMIC_CAS_
 
+#ifdef _OPENMP
+static inline void __threadfence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+static inline void __threadfence_block(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+#else
 static inline void __threadfence(void) {}
 static inline void __threadfence_block(void) {}
+#endif
 template <typename T> static inline T __ldg(const T *p) { return *p; }
 
 /* ---- math intrinsics -> exact libm ------------------------------------ */

@@ -1,10 +1,47 @@
 /*
- * neuron.cuh -- what every neuron kernel shares (the hand-written ones of
- * neurons.cu and the ones generated from model descriptions by
- * neurosim/models/codegen.py from neuron_model.cu.j2): the flags, the
- * per-neuron constant access NS_C, the NaN flag, the refractory clamp and
- * threshold of v, the spike output and drives, and the input read from the
- * ring (see neurons.cu for the arguments these take).
+ * neuron.cuh -- what every neuron kernel shares: the kernels are generated
+ * from NeuronModel descriptions (neurosim/models/generate.py renders
+ * neuron_model.cu.j2; every built-in model is one), and take the flags, the
+ * per-neuron constant access NS_C, the NaN flag, the spike output and
+ * drives, and the input read from the ring from here.
+ *
+ * Each kernel advances one merged group of neurons (neurosim/engine/layout.py)
+ * over step n, in the order of the NumPy reference (numpy_engine.py and the
+ * model's generated `integrate`/`threshold`/`reset`), operation for
+ * operation, so that the host build reproduces NumPy bit for bit where no
+ * transcendental function is involved (the GPU contracts multiply-adds and
+ * differs in the last bits). The inputs arriving at the end of the step are
+ * read from the group's columns of ring slot n % n_slots (channel c of neuron
+ * i at column col0 + c * n_neurons + i), the Poisson drives into that column
+ * are drawn and added (step.cuh: ns_add_drives, in the order in which the
+ * NumPy engine adds them into the slot before the update), and the columns
+ * are cleared for the slot's next use (ns_take).
+ *
+ * Common arguments, the same in every neuron kernel:
+ *   clk        {n, j, halted, 0}: this step, its index j within the current
+ *              chunk, and the halt flag (step.cuh: a halted step does
+ *              nothing);
+ *   n_neurons, start: group size and global id of its first neuron;
+ *   flags      NS_IN0 | NS_IN1: channel 0/1 receives input (else its
+ *              columns are not read); NS_EXT: i_ext holds an injected current
+ *              (pA); NS_REF: refractory counters ref/n_ref are used;
+ *              NS_REF_PER_NEURON: n_ref has one value per neuron;
+ *              NS_DELTA: delta synapses, input jumps v (informative);
+ *   ring, ring_width, n_slots, col0: the delay ring buffer;
+ *   key0, key1, stream_width, n_drives, drive_tab, drive_w, drive_cdf: the
+ *              Philox stream and the group's Poisson drives (step.cuh:
+ *              ns_drives);
+ *   spk ... rate_counts: the step's spike list and the recording buffers
+ *              (step.cuh: ns_spike_out); bad: first non-finite step and
+ *              neuron.
+ *
+ * Constants (computed on the host by the model's constants(params, dt), in
+ * float64, rounded to float32): every constant is a `const ns_real *` named as
+ * the model names it, followed by `per_neuron`, a bit mask: bit k set means
+ * the k-th constant parameter of the signature holds one value per neuron
+ * (read at [i]), else it holds one value for the whole group (read at [0]).
+ * NS_C(name, k) reads constant `name`, the k-th; tests/test_cuda_backend.py
+ * checks that every k matches the signature order.
  */
 #ifndef NS_NEURON_CUH
 #define NS_NEURON_CUH
@@ -32,26 +69,6 @@ NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, ns_real x
     const ns_i64 old = atomicMin(&bad[0], n);
     if (old >= n) atomicMin(&bad[1], gid * 8 + var);
   }
-}
-
-/* Steps 2-3 for v; true when the neuron spikes (the caller resets the rest). */
-NS_DEVICE bool ns_refractory_threshold(ns_real &v, ns_i64 i, ns_u32 flags,
-                                       ns_i32 *__restrict__ ref,
-                                       const ns_i32 *__restrict__ n_ref,
-                                       ns_real v_reset, ns_real v_thresh) {
-  if (flags & NS_REF) {
-    const ns_i32 r = ref[i];
-    if (r > 0) {
-      v = v_reset;
-      ref[i] = r - 1;
-    }
-  }
-  if (v >= v_thresh) {
-    v = v_reset;
-    if (flags & NS_REF) ref[i] = n_ref[(flags & NS_REF_PER_NEURON) ? i : 0];
-    return true;
-  }
-  return false;
 }
 
 /* The spike output and the drives of a neuron kernel, from its parameters. */

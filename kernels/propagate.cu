@@ -88,6 +88,53 @@ NS_GLOBAL void propagate(
   const ns_i64 count = (ns_i64)(counter >> NS_WORK_BITS);
   const ns_i64 work = (ns_i64)(counter & NS_WORK_MASK);
   const ns_i32 now = (ns_i32)(clk[0] % n_slots);
+#if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
+  /* The native CPU backend: the same items in the same order (so one thread
+   * adds in NumPy's order), but walked spike by spike and row by row over
+   * this thread's contiguous share, so the inner loop is a plain scatter. */
+  ns_i64 lo = ns_share_lo_(work), hi = ns_share_hi_(work);
+  if (lo >= hi) return;
+  ns_i64 first_spike = 0, above = count;      /* last slot with offset <= lo */
+  while (first_spike < above) {
+    const ns_i64 mid = first_spike + (above - first_spike) / 2;
+    if (spk_work[mid] <= lo) first_spike = mid + 1;
+    else above = mid;
+  }
+  const bool serial = ns_host_serial;
+  for (ns_i64 s = first_spike - 1; s < count && spk_work[s] < hi; ++s) {
+    const ns_i64 src = spk[s];
+    ns_i64 base = spk_work[s];                /* work index of this class's row */
+    for (ns_i32 c = 0; c < n_classes && base < hi; ++c) {
+      const ns_u64 *t = class_tab + (ns_i64)NS_CLASS_FIELDS * c;
+      const ns_i64 *indptr = (const ns_i64 *)t[0];
+      const ns_i64 first = indptr[src], len = indptr[src + 1] - first;
+      const ns_i64 r0 = lo > base ? lo - base : 0, r1 = hi - base < len ? hi - base : len;
+      base += len;
+      if (r0 >= r1) continue;
+      const ns_i32 *__restrict__ cols = (const ns_i32 *)t[1];
+      const ns_real *__restrict__ weights = (const ns_real *)t[2];
+      const ns_i32 kind = (ns_i32)t[5];
+      if (kind == NS_DELAY_CONST) {
+        ns_i32 slot = now + (ns_i32)t[4];
+        if (slot >= n_slots) slot -= n_slots;
+        ns_real *__restrict__ row = ring + (ns_i64)slot * ring_width;
+        if (serial) {
+          for (ns_i64 k = first + r0; k < first + r1; ++k) row[cols[k]] += weights[k];
+        } else {
+          for (ns_i64 k = first + r0; k < first + r1; ++k) atomicAdd(row + cols[k], weights[k]);
+        }
+      } else {
+        for (ns_i64 k = first + r0; k < first + r1; ++k) {
+          const ns_i32 d = kind == NS_DELAY_U8 ? (ns_i32)((const ns_u8 *)t[3])[k]
+                                               : (ns_i32)((const ns_i16 *)t[3])[k];
+          ns_i32 slot = now + d;
+          if (slot >= n_slots) slot -= n_slots;
+          atomicAdd(ring + (ns_i64)slot * ring_width + cols[k], weights[k]);
+        }
+      }
+    }
+  }
+#else
   ns_i64 s = 0;                      /* spk_work[0] == 0 <= every item */
   NS_GRID_STRIDE_LOOP(w, work) {
     if (s + 1 < count && spk_work[s + 1] <= w) {  /* past spike s: the last slot with */
@@ -121,4 +168,5 @@ NS_GLOBAL void propagate(
       break;
     }
   }
+#endif
 }

@@ -103,8 +103,11 @@ class Network:
     ``dt``: time step (ms); ``device``: ``"auto"`` (CUDA from 10,000 neurons up when the CUDA
     probe of :mod:`neurosim.backends.probe` succeeds, NumPy otherwise, the reason logged),
     ``"cpu"`` (NumPy), ``"cuda"`` (a ``DeviceUnavailableError`` naming what is missing and how
-    to install it when the probe fails) or ``"cuda:host"``
-    (the CUDA backend's kernels compiled for the CPU: for testing, slow); ``seed``: integer seed
+    to install it when the probe fails), ``"cpu:native"`` (the same kernels compiled for this
+    CPU with g++ -O3 and OpenMP, the step loop in C: :mod:`neurosim.backends.native`) or
+    ``"cuda:host"`` (the CUDA backend's kernels compiled for the CPU: for testing, slow);
+    ``threads``: OpenMP threads of ``"cpu:native"`` (default: every core, but at most one per
+    2,000 neurons, since a small network's step costs less than the threads' barriers); ``seed``: integer seed
     for connectivity, initial states and all random input (None draws one from the OS);
     ``connectivity``: where static projections are drawn — ``"host"`` (NumPy; the same network
     on every backend for a seed), ``"device"`` (by the CUDA kernels on the GPU: fast, no host
@@ -136,8 +139,8 @@ class Network:
     """
 
     def __init__(self, dt: float = 0.1, device: str = "auto", seed: int | None = None,
-                 connectivity: str = "auto", precision: str = "single", comm=None,
-                 distributed: bool | None = None):
+                 connectivity: str = "auto", precision: str = "single", threads: int | None = None,
+                 comm=None, distributed: bool | None = None):
         self.dt = V.positive("Network", "dt", dt)
         if self.dt < MIN_DT:
             raise ValueError(f"Network: dt must be >= {MIN_DT} ms (1 us, NEST's finest default "
@@ -152,6 +155,13 @@ class Network:
             raise ValueError("Network: connectivity='device' draws connections with the CUDA "
                              "kernels, but device='cpu' runs NumPy; use device='cuda' (or "
                              "'cuda:host'), or connectivity='host'")
+        if threads is not None:
+            threads = V.integer("Network", "threads", threads, minimum=1)
+            if self.device not in ("cpu:native", "auto"):
+                raise ValueError(f"Network: threads={threads} applies to device='cpu:native' "
+                                 f"(the compiled CPU backend), not to device={self.device!r}; "
+                                 f"leave threads out")
+        self.threads = threads
         from .distributed import check_network_options, resolve
         self.comm = resolve(comm, distributed)
         if self.comm is not None:

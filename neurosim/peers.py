@@ -40,18 +40,21 @@ log = logging.getLogger(__name__)
 ENV_VARS: Mapping[str, str] = MappingProxyType({
     "brian2": "NEUROSIM_BRIAN2_PYTHON",
     "nest": "NEUROSIM_NEST_PYTHON",
+    "annarchy": "NEUROSIM_ANNARCHY_PYTHON",
 })
 
 #: The script (in ``<repo>/benchmarks/peers/``) that runs the cases for each peer.
 SCRIPTS: Mapping[str, str] = MappingProxyType({
     "brian2": "brian2_cases.py",
     "nest": "nest_cases.py",
+    "annarchy": "annarchy_cases.py",
 })
 
 #: Code-generation targets per peer; the first is the default.
 PEER_TARGETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "brian2": ("cython", "numpy"),
     "nest": ("nest",),
+    "annarchy": ("exponential", "explicit"),
 })
 
 #: Keys every peer result must have.
@@ -227,6 +230,8 @@ def run_peer(simulator: str, case: str, *, n: int | None = None, duration_ms: fl
     what = f"{simulator} ({target}) on case {case!r}"
     log.info("running %s: %s", what, " ".join(cmd))
     env = {**os.environ, "PYNEST_QUIET": "1"}
+    if simulator == "annarchy":     # its CMake step needs the venv's tools first on PATH
+        env["PATH"] = os.pathsep.join([str(Path(python).parent), env.get("PATH", "")])
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
                               env=env, check=False)

@@ -611,6 +611,60 @@ row("task quick", lambda d: ns.tasks.homeostatic_adaptation(quick="yes"), TypeEr
     "'yes'", "True or False")
 row("task progress", lambda d: ns.tasks.homeostatic_adaptation(progress="x"), TypeError,
     "progress", "'x'")
+T = ns.tasks
+row("pattern n_neurons", lambda d: T.PatternParams(n_neurons=0), ValueError, "n_neurons", "0",
+    ">= 1")
+row("pattern n_train float", lambda d: T.PatternParams(n_train=10.0), TypeError, "n_train",
+    "10.0", "integer")
+row("pattern split too big", lambda d: T.PatternParams(n_train=1500, n_test=400), ValueError,
+    "n_train + n_test", "1500 + 400", "1797")
+row("pattern n_label", lambda d: T.PatternParams(n_train=100, n_label=200), ValueError,
+    "n_label", "200", "n_train = 100")
+row("pattern rate_max", lambda d: T.PatternParams(rate_max=-1.0), ValueError, "rate_max",
+    "-1.0", "> 0")
+row("pattern input_total", lambda d: T.PatternParams(input_total=-5.0), ValueError,
+    "input_total", "-5.0", ">= 0")
+row("pattern w_inh", lambda d: T.PatternParams(w_inh=-3.0), ValueError, "w_inh", "-3.0", ">= 0")
+row("pattern threshold", lambda d: T.PatternParams(threshold=1.5), ValueError, "threshold",
+    "1.5", "[0, 1]")
+row("pattern reversal order", lambda d: T.PatternParams(e_rev_I=-60.0), ValueError, "e_rev_I",
+    "-60.0")
+row("pattern control", lambda d: T.PatternParams(control="yes"), TypeError, "control", "'yes'",
+    "True or False")
+row("digits split", lambda d: T.digits.split(1000, 1000, 0), ValueError, "n_train + n_test",
+    "1797")
+row("sequence intervals empty", lambda d: T.SequenceParams(intervals=()), ValueError,
+    "intervals", "()", "non-empty")
+row("sequence interval negative", lambda d: T.SequenceParams(intervals=(10.0, -5.0)),
+    ValueError, "intervals", "-5.0", "> 0")
+row("sequence delays", lambda d: T.SequenceParams(delay_min=50.0, delay_max=20.0), ValueError,
+    "delay_min", "50.0", "delay_max = 20.0")
+row("sequence delay_min < dt", lambda d: T.SequenceParams(delay_min=0.1), ValueError,
+    "delay_min", "0.1", "dt = 0.5")
+row("sequence w_global", lambda d: T.SequenceParams(w_global=1.0), ValueError, "w_global",
+    "1.0", "<= 0")
+row("sequence w_init", lambda d: T.SequenceParams(w_init=10.0), ValueError, "w_init", "10.0",
+    "w_max")
+row("sequence n_assemblies", lambda d: T.SequenceParams(n_assemblies=1), ValueError,
+    "n_assemblies", "1", ">= 2")
+row("sequence n_shuffles", lambda d: T.SequenceParams(n_shuffles=0), ValueError, "n_shuffles",
+    "0", ">= 1")
+row("sequence tolerance", lambda d: T.SequenceParams(tolerance=-0.1), ValueError, "tolerance",
+    "-0.1", ">= 0")
+row("homeostasis rates", lambda d: T.HomeostasisParams(rates=(1.0,)), ValueError,
+    "rates and durations", "1 and 3")
+row("homeostasis rate negative", lambda d: T.HomeostasisParams(rates=(1.0, -2.0, 1.0)),
+    ValueError, "rates", "-2.0", ">= 0")
+row("homeostasis rec_indegree", lambda d: T.HomeostasisParams(rec_indegree=900), ValueError,
+    "rec_indegree", "900", "n_neurons = 800")
+row("homeostasis n_inh", lambda d: T.HomeostasisParams(n_inh=5), ValueError, "n_inh", "5",
+    "rec_indegree // 4")
+row("homeostasis w_inh", lambda d: T.HomeostasisParams(w_inh=1.0), ValueError, "w_inh", "1.0",
+    "<= 0")
+row("homeostasis delay", lambda d: T.HomeostasisParams(delay=0.01), ValueError, "delay",
+    "0.01", "dt = 0.1")
+row("homeostasis control", lambda d: T.HomeostasisParams(control=1), TypeError, "control", "1",
+    "True or False")
 
 # -- rows that reach an engine (cpu and cuda:host) --------------------------------------------
 

@@ -26,7 +26,7 @@ import pytest
 
 import neurosim as ns
 from neurosim.backends import host_build_status, hostbuild
-from neurosim.backends.kernel_source import kernel_names, load_source
+from neurosim.backends.kernel_source import kernel_names, kernels_dir, load_source
 from neurosim.engine import build_layout, cuda_engine, cuda_recorder, cuda_tuning, device_memory
 from neurosim.networks import brunel_2000, vogels_abbott_coba
 
@@ -448,7 +448,7 @@ def test_kernel_arguments_are_strictly_typed():
     with pytest.raises(TypeError, match=r"n_neurons.*np\.int32"):
         launch.kernel(launch.grid, launch.block, tuple(args))
     args = list(good)
-    names = [name for _, name in cuda_engine.kernel_signature("neurons.cu", "lif_update")]
+    names = [name for _, name in cuda_engine.kernel_signature(ns.LIF().kernel_file, "lif_update")]
     args[names.index("v")] = np.zeros(3, np.float64)    # v as float64
     with pytest.raises(TypeError, match=r"'v'.*float32"):
         launch.kernel(launch.grid, launch.block, tuple(args))
@@ -457,9 +457,9 @@ def test_kernel_arguments_are_strictly_typed():
 
 def test_neuron_kernels_match_the_models_constants():
     """Each kernel takes exactly its model's constants, and NS_C(name, k) reads the k-th
-    constant parameter (the bit of ``per_neuron`` the engine sets for it); hand-written kernels
-    (kernels/neurons.cu) and generated ones (NeuronModel descriptions) alike."""
-    models = [ns.LIF(), ns.LIFCond(), ns.Izhikevich(), ns.AdEx()]
+    constant parameter (the bit of ``per_neuron`` the engine sets for it); kernels
+    generated from NeuronModel descriptions, every built-in model's among them."""
+    models = [ns.LIF(), ns.LIF(synapse="delta"), ns.LIFCond(), ns.Izhikevich(), ns.AdEx()]
     for m in models:
         source = load_source(m.kernel_file)
         sigs = dict(kernel_names(source))
@@ -470,7 +470,7 @@ def test_neuron_kernels_match_the_models_constants():
         assert sorted(params) == sorted(consts), m.kernel
         for name, bit in re.findall(r"NS_C\((\w+), (\d+)\)", uses[m.kernel]):
             assert params.index(name) == int(bit), (m.kernel, name, bit)
-    assert "izhikevich_update" not in dict(kernel_names(load_source("neurons.cu")))
+    assert not list(kernels_dir().glob("neurons.cu"))     # no hand-written neuron kernel left
 
 
 # -- the step: launches, fused drives, recording, propagation ------------------------------------

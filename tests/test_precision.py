@@ -55,10 +55,12 @@ def test_izhikevich_fs_double_follows_float64_euler_float32_drifts():
     assert np.any(np.abs(single[:k] - ref[:k]) >= 1), (single[:k] - ref[:k])
 
 
-def test_izhikevich_fs_double_cuda_host_same_spikes():
-    """The double kernel variant, compiled for the CPU, gives NumPy's float64 spikes."""
+@pytest.mark.parametrize("device", ["cuda:host", "cpu:native"])
+def test_izhikevich_fs_double_kernels_same_spikes(device):
+    """The double kernel variant, compiled for the CPU (the host build, and the native
+    backend), gives NumPy's float64 spikes."""
     steps = 1500
-    np.testing.assert_array_equal(izhikevich_fs_run("double", "cuda:host", 10.0, steps),
+    np.testing.assert_array_equal(izhikevich_fs_run("double", device, 10.0, steps),
                                   izhikevich_fs_run("double", "cpu", 10.0, steps))
 
 
@@ -79,7 +81,7 @@ def lif_trace(device: str, precision: str, i_offset: float = 0.0, spike_at=None,
     return mon.times, mon.values[:, 0]
 
 
-@pytest.mark.parametrize("device", ["cpu", "cuda:host"])
+@pytest.mark.parametrize("device", ["cpu", "cuda:host", "cpu:native"])
 def test_lif_double_matches_the_closed_form_under_constant_current(device):
     """v(t) = v_rest + R I (1 - exp(-t / tau_m)), R = tau_m / cm, to 1e-9 mV over 100 ms
     (float32 misses it by orders of magnitude)."""

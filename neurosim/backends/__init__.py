@@ -3,6 +3,10 @@
 ``numpy`` is the reference and the CPU path. ``cuda`` runs CuPy arrays and the raw kernels of
 ``kernels/``; only that backend and its kernel loader import ``cupy``. ``cuda:host`` runs the
 same CUDA backend code on kernels compiled for the CPU (g++), for testing without a GPU.
+``cpu:native`` runs that code on the same kernels compiled for speed (g++ -O3, OpenMP threads,
+the step loop in C; :mod:`neurosim.backends.native`); ``device="auto"`` does not pick it (NumPy
+stays the CPU default: the native build costs a first compile, and with several threads its
+sums are not bit-identical to NumPy's).
 
 Whether ``cuda`` works here is decided by :func:`neurosim.backends.probe.probe`, once per
 process: CuPy, a visible GPU, NVRTC, the CUDA headers, and a tiny kernel compiled and launched.
@@ -20,7 +24,7 @@ from ..errors import DeviceUnavailableError
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda", "cuda:host")
+DEVICES = ("auto", "cpu", "cpu:native", "cuda", "cuda:host")
 AUTO_GPU_MIN_NEURONS = 10_000
 
 
@@ -52,6 +56,12 @@ def select_backend(device: str, n_neurons: int) -> str:
     """The backend a network of ``n_neurons`` uses for ``device`` (see module docstring)."""
     if device == "cpu":
         return "numpy"
+    if device == "cpu:native":
+        from .native import status as native_status
+        ok, why = native_status()
+        if not ok:
+            raise DeviceUnavailableError(f"device='cpu:native' needs {why}")
+        return "cpu:native"
     if device == "cuda:host":
         ok, why = host_build_status()
         if not ok:

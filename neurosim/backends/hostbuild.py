@@ -265,19 +265,25 @@ def _launcher(name: str, specs: list[ArgSpec]) -> str:
 
 
 def _build(source: str, origin: str, defines: tuple[str, ...] = (),
-           count: bool = False) -> tuple[Path, dict]:
+           count: bool = False, flags: tuple[str, ...] | None = None,
+           launcher=None, folder: Path | None = None) -> tuple[Path, dict]:
     """Compile ``source`` (or find it in the cache): the .so path and the
     kernel table ``{"kernels": {name: [[argname, ctype], ...]},
     "unsupported": {name: reason}}``. ``defines``: ``-D``/``-U`` options.
     ``count``: instrument loads and stores for :mod:`neurosim.backends.hostcount`
-    (compiled with its flags, linked without ThreadSanitizer's runtime)."""
+    (compiled with its flags, linked without ThreadSanitizer's runtime).
+    ``flags``, ``launcher`` (``launcher(name, specs) -> C++``) and ``folder``: another build
+    of the same kernels (the native CPU backend, :mod:`neurosim.backends.native`); the cache
+    key covers the flags."""
     from .hostcount import COUNT_FLAGS
     extra = COUNT_FLAGS if count else ()
-    flags_id = " ".join(CXXFLAGS + defines + extra)
+    cxxflags = CXXFLAGS if flags is None else tuple(flags)
+    launcher = _launcher if launcher is None else launcher
+    flags_id = " ".join(cxxflags + defines + extra)
     key = hashlib.sha256(
         f"{_BUILD_FORMAT}\0{_compiler_id()}\0{flags_id}\0{source}".encode()
     ).hexdigest()[:32]
-    folder = cache_dir()
+    folder = cache_dir() if folder is None else folder
     so_path, meta_path = folder / f"{key}.so", folder / f"{key}.json"
     if so_path.is_file() and meta_path.is_file():
         return so_path, json.loads(meta_path.read_text())
@@ -296,7 +302,7 @@ def _build(source: str, origin: str, defines: tuple[str, ...] = (),
                 unsupported[name] = str(exc)
                 continue
             kernels[name] = [[argname, ctype] for ctype, argname in args]
-            launchers.append(_launcher(name, specs))
+            launchers.append(launcher(name, specs))
         full = (source + "\n#line 1 \"<neurosim host launchers>\"\n"
                 + "\n".join(launchers))
         cpp = workdir / "module.cpp"
@@ -310,7 +316,7 @@ def _build(source: str, origin: str, defines: tuple[str, ...] = (),
             _run_gxx(["-shared", "-fPIC", "-o", str(out), str(obj)],
                      f"link {origin} for the host")
         else:
-            proc = _run_gxx([*CXXFLAGS, *defines, f"-I{kernels_dir()}", "-o", str(out),
+            proc = _run_gxx([*cxxflags, *defines, f"-I{kernels_dir()}", "-o", str(out),
                              str(cpp)], f"build {origin} for the host")
         if proc.stderr.strip():
             log.warning("g++ warnings building %s for the host:\n%s", origin,

@@ -13,9 +13,9 @@ Each record also states the **minimum** traffic a step of that network can have,
 network's structure and the spikes of the counted window:
 
 * every neuron's state read once and written once (``4 B`` per state array and neuron, the
-  refractory counter included where the model has one, twice), its per-neuron parameters and
-  injected current read once, and each of its synaptic input channels read and cleared once
-  (``8 B``);
+  refractory counter included where the model has one, twice), the per-neuron constants its
+  step reads and its injected current read once, and each of its synaptic input channels read
+  and cleared once (``8 B``);
 * every delivered synapse read once (its target, its weight and its per-synapse delay, as
   stored) and added into the delay ring once (an atomic read-modify-write, ``8 B``), plus the
   row bounds of each spiking neuron in each synapse class (``16 B``);
@@ -97,7 +97,9 @@ def minimum_bytes(net, spikes_by_pop: dict, steps: int, record: bool) -> dict:
             continue
         n_state = len(g.state) + (g.n_ref is not None)
         parts["neuron state"] += 8 * n_state * g.size
-        per_neuron = sum(np.ndim(v) > 0 for v in g.consts.values() if not isinstance(v, tuple))
+        read = getattr(g.model_cls, "step_constants", None)     # None: all of them
+        per_neuron = sum(np.ndim(v) > 0 for k, v in g.consts.items()
+                         if not isinstance(v, tuple) and (read is None or k in read))
         parts["parameters and currents"] += 4 * g.size * (per_neuron + g.has_current)
         parts["synaptic input"] += 8 * g.size * sum(bool(a) for a in g.active)
     pops = {p.name: p for p in net.populations}

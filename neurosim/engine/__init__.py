@@ -6,7 +6,7 @@ from .layout import Layout, build_layout
 
 
 def build_engine(net, backend: str):
-    """Build the engine of ``net`` for ``backend`` ("numpy", "cuda" or "cuda:host").
+    """Build the engine of ``net`` for ``backend`` ("numpy", "cpu:native", "cuda" or "cuda:host").
 
     Static projections are drawn on the host or generated on the device as
     ``net.connectivity`` says (:mod:`neurosim.engine.device_connect`). Memory is checked before
@@ -19,6 +19,11 @@ def build_engine(net, backend: str):
     if backend == "numpy":
         from .numpy_engine import NumpyEngine
         return NumpyEngine(net, build_layout(net, before_synapses=check))
+    if backend == "cpu:native":
+        from .native_engine import NativeEngine
+        from ..backends.native import threads_for
+        layout = build_layout(net, before_synapses=check)
+        return NativeEngine(net, layout, net.threads or threads_for(layout.n_total))
     if backend in ("cuda", "cuda:host"):
         from .cuda_engine import CudaEngine
         from .cuda_device import Device as _Device
@@ -61,7 +66,7 @@ def _memory_check(net, backend: str, on_device):
         from .device_memory import check_memory, device_bytes, record_budget
         device = device_bytes(replace(partial, classes=classes, max_delay=max_delay),
                               record_budget(net), net)
-        if backend == "cuda:host":
+        if backend in ("cuda:host", "cpu:native"):
             # the host-drawn synapse arrays are the device's there (no copy)
             aliased = sum(c.n_synapses * (8 + c.delay_itemsize) for c in classes
                           if not c.generated)

@@ -10,8 +10,8 @@ for a network of one model without plasticity or state monitors (COBA, Brunel, t
 microcircuit), three with state monitors:
 
 1. gather input and update neurons — one fused kernel per group (named by the model's
-   ``kernel``, in its ``kernel_file``: ``kernels/neurons.cu`` for the hand-written models, the
-   source rendered from ``kernels/neuron_model.cu.j2`` for a ``NeuronModel`` description): it
+   ``kernel``, in its ``kernel_file``: the source rendered from ``kernels/neuron_model.cu.j2``
+   for the model's ``NeuronModel`` description): it
    reads the group's ring columns of slot ``n``, draws the
    group's Poisson drives itself (from the Philox positions the NumPy engine uses, added in its
    order: bit for bit the same input), clears the columns, integrates, and for each spike

@@ -20,5 +20,5 @@ HOST_PROPAGATE_THREADS = None   # host build: propagation threads (None: 1, or 6
 HOST_STOP_AT_HALT = True        # host build: stop launching at a halted clock (False: as a graph)
 WORK_BITS = 36                  # kernels/step.cuh: NS_WORK_BITS
 
-# flags of kernels/neurons.cu
+# flags of the neuron kernels (kernels/neuron.cuh)
 NS_IN0, NS_IN1, NS_EXT, NS_REF, NS_REF_PER_NEURON, NS_DELTA = 1, 2, 4, 8, 16, 32

@@ -102,9 +102,10 @@ class _NeuronGroup:
                     self.v[r] = self.v_reset
                 else:
                     self.v[r] = self.v_reset_arr[r]
-        idx = self.threshold(s, c, self.mask)
-        if self.clamp is not None and idx.size and self.r_idx.size:
-            idx = idx[~np.isin(idx, self.r_idx)]
+        if self.clamp is not None:       # refractory neurons cannot spike
+            idx = self.threshold(s, c, self.mask, self.r_idx)
+        else:
+            idx = self.threshold(s, c, self.mask)
         if idx.size:
             self.reset(s, c, idx)
             if self.n_ref is not None:
@@ -292,18 +293,22 @@ class NumpyEngine(ProjectionAccess):
         n_end = n + steps
         bar = Progress(progress, n * self.L.dt, n_end * self.L.dt) if progress else None
         try:
-            with np.errstate(over="ignore", invalid="ignore"):  # blow-ups are reported below
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # reported below
                 while n < n_end and not (guard is not None and guard.pending):
                     stop = min(n_end, n + self._chunk)
                     wall = time.perf_counter()
                     with chunk_transaction(self) as tx:
+                        snap = time.perf_counter() - wall       # the rollback copy's cost
                         try:
                             self._steps(n, stop)
                         except _Stop as halt:
                             tx.commit(halt.step + 1)
                             raise halt.error from None
                         tx.commit(stop)
-                    self._chunk = chunk_steps(stop - n, time.perf_counter() - wall)
+                    # chunks long enough that the rollback copy (all plastic state: O(synapses))
+                    # costs at most ~5% of them
+                    self._chunk = chunk_steps(stop - n, time.perf_counter() - wall,
+                                              max(0.25, 20.0 * snap))
                     n = stop
                     if bar is not None:
                         bar.update(n * self.L.dt)

@@ -13,8 +13,9 @@ from .lif_cond import LIFCond
 from .qif import QIF
 from .sources import PoissonSource, SpikeSource
 
-#: The built-in models written as NeuronModel descriptions (their kernels are generated).
-DESCRIBED = (Izhikevich, QIF, AdaptiveLIF, AdExCond, HodgkinHuxley)
+#: The built-in neuron models' NeuronModel descriptions (every kernel is generated from one).
+DESCRIBED = (*LIF.descriptions.values(), LIFCond.description, AdEx.description, Izhikevich, QIF,
+             AdaptiveLIF, AdExCond, HodgkinHuxley)
 
 __all__ = ["Model", "NeuronModel", "ModelDefinitionError", "LIF", "LIFCond", "Izhikevich", "AdEx",
            "QIF", "AdaptiveLIF", "AdExCond", "HodgkinHuxley", "PoissonSource", "SpikeSource"]

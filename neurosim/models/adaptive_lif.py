@@ -33,6 +33,7 @@ AdaptiveLIF = NeuronModel(
     synapses={"excitatory": "current", "inhibitory": "current"},
     refractory="tau_refrac", hold="v = v_reset",
     positive=("tau_m", "cm", "tau_w"),
+    integration="forward Euler",
     doc="Adaptive LIF: tau_m (ms), cm (pF), v_rest, v_reset, v_thresh (mV), tau_refrac (ms), "
         "a (nS), b (pA), tau_w, tau_syn_E, tau_syn_I (ms), i_offset (pA); forward Euler. "
         "See neurosim.models.adaptive_lif.",

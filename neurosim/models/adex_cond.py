@@ -42,6 +42,7 @@ AdExCond = NeuronModel(
     synapses={"excitatory": "conductance", "inhibitory": "conductance"},
     refractory="tau_refrac", hold="v = v_reset",
     positive=("cm", "g_L", "delta_T", "tau_w"),
+    integration="forward Euler (exact decay of the synaptic conductances)",
     doc="AdEx with conductance synapses: cm (pF), g_L (nS), e_L, v_T, delta_T, v_reset, "
         "v_peak (mV), a (nS), b (pA), tau_w, tau_refrac, tau_syn_E, tau_syn_I (ms), e_rev_E, "
         "e_rev_I (mV), i_offset (pA); forward Euler. See neurosim.models.adex_cond.",

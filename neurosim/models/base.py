@@ -8,18 +8,21 @@ declarations:
 - ``channels``: its synaptic input channels; ``receptors`` maps the public receptor names
   ("excitatory", "inhibitory") to a channel; ``weight_sign`` says which weight sign each receptor
   accepts (current-based models take signed weights, conductances only non-negative ones);
-- ``kernel``: the name of its fused CUDA kernel in ``kernel_file`` (``kernels/neurons.cu``, or
-  the source generated from a :class:`~neurosim.models.description.NeuronModel` description);
+- ``kernel``: the name of its fused CUDA kernel in ``kernel_file`` (the source generated from
+  its :class:`~neurosim.models.description.NeuronModel` description; spike sources:
+  ``kernels/inputs.cu``);
 - ``positive_params`` / ``non_negative_params``: parameters that must be > 0 / >= 0; every
   numeric parameter must be a real number (or a 1-D array, one per neuron) within float32's
   range, and the constants derived from them for a given ``dt`` must be finite in float32;
 - ``constants(params, dt)``: constants derived on the host once for a given ``dt`` (computed in
   float64, handed to the step as float32 scalars or arrays, or kept float64 when the layout
   builds a double-precision network: see :func:`f32` and :func:`host_precision`);
-- ``integrate`` / ``threshold`` / ``reset``: the readable NumPy reference of one step, in place.
+- ``integrate`` / ``threshold`` / ``reset`` / ``clamp``: the NumPy reference of one step, in
+  place, generated from the model's description (:mod:`neurosim.models.generate`).
 
-The engine adds what is common to every model: refractory clamping (``v`` held at ``v_reset`` for
-``round(tau_refrac / dt)`` steps after a spike; other state keeps evolving) and spike lists.
+The engine adds what is common to every model: the refractory count (for
+``round(tau_refrac / dt)`` updates after a spike the model's hold code runs, ``v = v_reset`` for
+the built-in models, and the neuron cannot spike; other state keeps evolving) and spike lists.
 When ``dt`` cannot represent ``tau_refrac`` within 10% (``tau_refrac = 2`` at ``dt = 50`` gives
 no refractory step at all), :meth:`neurosim.Network.add_population` warns (``UserWarning``)
 naming both.
@@ -67,7 +70,7 @@ class Model:
 
     kind: ClassVar[str] = "abstract"
     kernel: ClassVar[str] = ""
-    kernel_file: ClassVar[str] = "neurons.cu"     # where ``kernel`` is (or a generated source)
+    kernel_file: ClassVar[str] = ""               # where ``kernel`` is (a generated source)
     state_vars: ClassVar[tuple[str, ...]] = ("v",)
     channels: ClassVar[tuple[str, ...]] = ()
     receptors: ClassVar[dict[str, int]] = {}
@@ -165,14 +168,13 @@ class Model:
         """
         raise NotImplementedError  # pragma: no cover
 
-    threshold_const: ClassVar[str] = "v_thresh"   # the constant ``v`` is compared with
-
     @classmethod
-    def threshold(cls, s: dict, c: dict, mask: np.ndarray) -> np.ndarray:
-        """Indices of neurons with ``v >= c[threshold_const]`` (sorted)."""
-        np.greater_equal(s["v"], c[cls.threshold_const], out=mask)
-        return mask.nonzero()[0]
+    def threshold(cls, s: dict, c: dict, mask: np.ndarray, r=None) -> np.ndarray:
+        """Sorted indices of the neurons that spike (``mask``: a boolean scratch row; ``r``:
+        refractory neurons, which cannot spike)."""
+        raise NotImplementedError  # pragma: no cover
 
     @classmethod
     def reset(cls, s: dict, c: dict, idx: np.ndarray) -> None:
-        s["v"][idx] = c["v_reset"] if np.ndim(c["v_reset"]) == 0 else c["v_reset"][idx]
+        """Reset the neurons ``idx`` after their spike, in place."""
+        raise NotImplementedError  # pragma: no cover

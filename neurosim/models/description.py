@@ -49,10 +49,20 @@ propagators such as ``exp(-dt / tau_m)``). ``state`` gives each variable's defau
 value: a number or an expression over the parameters (float64, then float32). The state is
 float32, the arithmetic of the step float32 in the order written, on both backends (float64
 throughout, constants unrounded, in a ``Network(precision="double")``).
+
+The update *is* the integration scheme: write the scheme's arithmetic (exact propagators as
+derived constants, an exponential-Euler step, forward Euler) and name it with
+``integration="..."`` for readers. An option that changes the equations is one description per
+value (``variant=``) joined into one class by :func:`model_family` (``LIF(synapse="delta")``).
+Without an injected current the step leaves out the terms of ``I_ext`` rather than adding 0
+(``x + I_ext``, ``x + I_ext * k`` are ``x``), and the NumPy step does the same for a parameter
+whose default is 0 when a whole group has it at 0 (``gbar_e * e_rev_E`` with ``e_rev_E = 0``):
+for finite values the same numbers, one operation less.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from typing import ClassVar
 
@@ -82,6 +92,10 @@ class NeuronModel:
     ``threshold``: a condition; ``derived``: name -> expression; ``synapses``: receptor
     (``"excitatory"``, ``"inhibitory"``) -> ``"current"``, ``"conductance"`` or ``"delta"`` (one
     kind per model); ``refractory``: the parameter holding the refractory period (ms) or None;
+    ``integration``: the name of the integration scheme the update implements, for readers
+    (``"forward Euler"``, ``"exact (Rotter & Diesmann 1999)"``, ``"exponential Euler"``; the
+    update is the scheme: the engine runs it as written); ``variant``: the option value this
+    description implements when several share a name (see :func:`model_family`);
     ``positive`` / ``non_negative``: parameters that must be > 0 / >= 0 (the synaptic time
     constants and the refractory period are checked anyway); ``constraints``: condition over
     the parameters -> the error message when a model breaks it (``{"c < v_peak": "c must be
@@ -94,11 +108,19 @@ class NeuronModel:
                  threshold: str, reset: str = "", derived: dict | None = None,
                  synapses: dict | None = None, refractory: str | None = None,
                  hold: str = "", positive=(), non_negative=(), constraints: dict | None = None,
-                 presets: dict | None = None, doc: str = ""):
+                 presets: dict | None = None, doc: str = "", integration: str = "",
+                 variant: str | None = None):
         if not isinstance(name, str) or not name.isidentifier():
             raise ModelDefinitionError(f"NeuronModel: name must be an identifier such as "
                                        f"'adaptive_lif', got {name!r}")
-        self.name, self.doc = name, doc
+        for what, value in (("integration", integration), ("doc", doc)):
+            if not isinstance(value, str):
+                raise ModelDefinitionError(f"NeuronModel {name!r}: {what} must be a string, got "
+                                           f"{type(value).__name__}")
+        if variant is not None and (not isinstance(variant, str) or not variant.isidentifier()):
+            raise ModelDefinitionError(f"NeuronModel {name!r}: variant must be None or an "
+                                       f"identifier such as 'delta', got {variant!r}")
+        self.name, self.doc, self.integration, self.variant = name, doc, integration, variant
         self._declare(parameters, state, derived or {}, synapses or {}, refractory,
                       positive, non_negative)
         self._parse(update, threshold, reset, hold, state, derived or {})
@@ -233,6 +255,10 @@ class NeuronModel:
             raise ModelDefinitionError(f"NeuronModel {self.name!r}: hold code runs during the "
                                        f"refractory period, but refractory is None")
         self.hold = parse_block(self.name, "hold", hold, block_scope) if hold else None
+        blocks = [b for b in (self.update, self.threshold, self.reset, self.hold) if b]
+        reads = set().union(*(b.reads for b in blocks)) | set(self.decay_names)
+        #: the constants the step reads (the others are parameters only derived ones use)
+        self.step_constants = tuple(n for n in self.constant_names if n in reads)
 
     def _extras(self, constraints, presets):
         for what, value in (("constraints", constraints), ("presets", presets)):
@@ -244,7 +270,8 @@ class NeuronModel:
         for k, (text, message) in enumerate(constraints.items()):
             block = parse_expression(self.name, f"constraints[{k}]", text, params, "bool")
             fn, _ = _constraint_function(self, block, k)
-            self.constraints[text] = (str(message), sorted(block.reads), fn)
+            order = [n.id for n in _in_order(block.body[0]) if n.id in block.reads]
+            self.constraints[text] = (str(message), list(dict.fromkeys(order)), fn)
         for preset, values in presets.items():
             bad = sorted(set(values) - set(self.parameters)) if isinstance(values, dict) else 0
             if bad != []:
@@ -297,8 +324,10 @@ class NeuronModel:
         return self.model_class(**overrides)
 
     def __repr__(self) -> str:
+        extra = f", variant={self.variant!r}" if self.variant else ""
+        scheme = f", integration={self.integration!r}" if self.integration else ""
         return (f"NeuronModel({self.name!r}, parameters={list(self.parameters)}, "
-                f"state={list(self.user_state)}, synapses={self.synapses})")
+                f"state={list(self.user_state)}, synapses={self.synapses}{scheme}{extra})")
 
     def step_functions(self, dtype) -> dict:
         """The NumPy step functions for state of ``dtype``: :attr:`functions` (float32
@@ -354,6 +383,14 @@ class GeneratedModel(Model):
         return cls.description.initial_state(params, n)
 
 
+def _in_order(node):
+    """The names of an expression, left to right."""
+    if isinstance(node, ast.Name):
+        yield node
+    for child in ast.iter_child_nodes(node):
+        yield from _in_order(child)
+
+
 def _constraint_function(d: NeuronModel, block, k: int):
     """float64 function of the parameters: the condition of constraint ``k``."""
     from .codegen import PyEmitter
@@ -373,19 +410,78 @@ class _KernelFile:
         return owner.description.kernel_file
 
 
-def _model_class(d: NeuronModel) -> type:
+def _namespace(d: NeuronModel) -> dict:
+    """The class attributes of the model class of description ``d``."""
     fns = d.functions
-    namespace = dict(
+    return dict(
         description=d, kind=d.name, kernel=d.kernel, kernel_file=_KernelFile(),
         state_vars=d.state_names, channels=d.synaptic_channels, receptors=dict(d.receptors),
         weight_sign={r: _SIGN[d.synapse_kind][r] for r in d.receptors},
         weight_unit=_UNIT.get(d.synapse_kind, "pA"),
         positive_params=d.positive, non_negative_params=d.non_negative,
         has_refractory=d.refractory is not None, refractory_param=d.refractory or "",
+        scratch=fns["integrate"].scratch,
         integrate=staticmethod(fns["integrate"]), threshold=staticmethod(fns["threshold"]),
         reset=staticmethod(fns["reset"]), clamp=staticmethod(fns["clamp"]),
+        integration=d.integration, step_constants=d.step_constants,
         __doc__=d.doc or f"Neuron model {d.name!r} generated from a NeuronModel description.",
         __module__=__name__)
-    fields = [(p, float, dataclasses.field(default=v)) for p, v in d.parameters.items()]
-    return dataclasses.make_dataclass(d.name, fields, bases=(GeneratedModel,), frozen=True,
-                                      eq=False, namespace=namespace)
+
+
+def _fields(d: NeuronModel) -> list:
+    return [(p, float, dataclasses.field(default=v)) for p, v in d.parameters.items()]
+
+
+def _model_class(d: NeuronModel) -> type:
+    return dataclasses.make_dataclass(d.name, _fields(d), bases=(GeneratedModel,), frozen=True,
+                                      eq=False, namespace=_namespace(d))
+
+
+def model_family(name: str, option: str, variants: dict, doc: str = "",
+                 module: str | None = None) -> type:
+    """One model class for descriptions that differ by an option, such as ``LIF``'s
+    ``synapse="exponential"`` or ``"delta"``.
+
+    ``variants``: option value -> :class:`NeuronModel` (the first is the default), all with
+    the same name and parameters (names and defaults). Returns the class ``name``: its
+    parameters are the descriptions', plus ``option`` (a string); ``name(..., option=value)``
+    makes a model of the variant for ``value`` (an instance of a subclass bound to that
+    description, also called ``name``); populations of different variants are different
+    groups. Each description's ``model_class`` becomes its subclass.
+    """
+    descs = list(variants.values())
+    if not descs or not all(isinstance(d, NeuronModel) for d in descs):
+        raise ModelDefinitionError(f"model_family {name!r}: variants must map option values "
+                                   f"to NeuronModel descriptions")
+    first = descs[0]
+    for value, d in variants.items():
+        if d.name != name or d.parameters != first.parameters:
+            raise ModelDefinitionError(f"model_family {name!r}: variant {value!r} must be "
+                                       f"named {name!r} with the parameters {first.parameters}")
+    default = next(iter(variants))
+    index = len(first.parameters)
+    choices = " or ".join(map(repr, variants))
+
+    def __new__(cls, *args, **kwargs):
+        value = args[index] if len(args) > index else kwargs.get(option, default)
+        if not isinstance(value, str) or value not in subclasses:
+            raise ValueError(f"{name}: {option} must be {choices}, got {value!r}")
+        sub = subclasses[value]
+        obj = object.__new__(sub)
+        if not issubclass(sub, cls):          # e.g. dataclasses.replace to another variant
+            sub.__init__(obj, *args, **kwargs)
+        return obj
+
+    module = module or __name__
+    fields = _fields(first) + [(option, str, dataclasses.field(default=default))]
+    base = dataclasses.make_dataclass(
+        name, fields, bases=(GeneratedModel,), frozen=True, eq=False,
+        namespace=dict(__new__=__new__, option_fields=(option,), descriptions=dict(variants),
+                       __doc__=doc or first.doc, __module__=module))
+    subclasses = {}
+    for value, d in variants.items():
+        sub = dataclasses.make_dataclass(name, [], bases=(base,), frozen=True, eq=False,
+                                         namespace=dict(_namespace(d), __module__=module,
+                                                        __doc__=base.__doc__))
+        d.model_class = subclasses[value] = sub
+    return base

@@ -53,6 +53,7 @@ Izhikevich = NeuronModel(
     positive=("a",),
     constraints={"c < v_peak": "c must be below v_peak"},
     presets=PRESETS,
+    integration="forward Euler",
     doc="Izhikevich 2003 model: a (1/ms, > 0), b (1/ms), c (mV), d (mV/ms), v_peak (mV), "
         "i_offset (pA), v_init (mV); forward Euler at dt, delta synapses (mV). See "
         "neurosim.models.izhikevich.",

@@ -25,122 +25,64 @@ then a neuron with ``v >= v_thresh`` spikes, its spike stamped ``t+h``; ``v`` is
 ``v_reset`` and held there for the next ``round(tau_refrac/dt)`` updates (NEST's count: 20
 updates for 2 ms at 0.1 ms), during which synaptic currents keep decaying and inputs to ``v``
 (delta synapses) are ignored. A spike stamped ``T`` with delay ``d`` arrives at ``T + d``.
+
+The model is written once, as two :class:`~neurosim.NeuronModel` descriptions (one per
+``synapse`` option, made one class by :func:`~neurosim.models.description.model_family`): the
+propagators are derived constants (computed in float64 per population, then rounded to
+float32), the update is the line above, and the NumPy step and the CUDA kernel are generated
+from it. When ``tau_syn`` is within a relative 1e-9 of ``tau_m``, ``P21`` takes its limit
+``h/cm P22`` (the general form divides by ``tau_m - tau_syn``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from .description import NeuronModel, model_family
 
-import numpy as np
-
-from .base import Model, f32
+PARAMETERS = {"tau_m": 10.0, "cm": 250.0, "v_rest": -70.0, "v_reset": -70.0, "v_thresh": -55.0,
+              "tau_refrac": 2.0, "tau_syn_E": 2.0, "tau_syn_I": 2.0, "i_offset": 0.0}
 
 
-def psc_propagator(tau_syn, tau_m, cm, h):
-    """P21 for the exact LIF update, stable when tau_syn is close to tau_m (float64)."""
-    tau_syn = np.asarray(tau_syn, dtype=np.float64)
-    tau_m = np.asarray(tau_m, dtype=np.float64)
-    same = np.isclose(tau_syn, tau_m, rtol=1e-9, atol=0.0)
-    diff = np.where(same, 1.0, tau_m - tau_syn)
-    general = tau_syn * tau_m / (cm * diff) * (np.exp(-h / tau_m) - np.exp(-h / tau_syn))
-    limit = h / cm * np.exp(-h / tau_m)
-    return np.where(same, limit, general)
+def p21_expression(tau_syn: str, tau_m: str = "tau_m", cm: str = "cm", h: str = "dt") -> str:
+    """P21 for the exact LIF update as an expression of the description language over the
+    names given, stable when tau_syn is close to tau_m (evaluated in float64)."""
+    return (f"{h} / {cm} * exp(-{h} / {tau_m}) "
+            f"if abs({tau_syn} - {tau_m}) <= 1e-9 * abs({tau_m}) else {tau_syn} * {tau_m} / ({cm} * ({tau_m} - {tau_syn})) "
+            f"* (exp(-{h} / {tau_m}) - exp(-{h} / {tau_syn}))")
 
 
-@dataclass(frozen=True, eq=False)
-class LIF(Model):
-    """Current-based LIF with exponential (or delta) synapses; exact integration.
+def _lif(synapse: str) -> NeuronModel:
+    delta = synapse == "delta"
+    derived = {"P22": "exp(-dt / tau_m)",
+               "P20": "tau_m / cm * (1 - P22)",
+               "v_const": "v_rest * (1 - P22) + i_offset * P20"}
+    update = "v = v * P22 + v_const + I_ext * P20"
+    if not delta:
+        derived.update(P21_E=p21_expression("tau_syn_E"), P21_I=p21_expression("tau_syn_I"))
+        update += " + i_syn_e * P21_E + i_syn_i * P21_I"
+    return NeuronModel(
+        "LIF", variant=synapse,
+        parameters=PARAMETERS,
+        state={"v": "v_rest"},
+        derived=derived,
+        update=update,
+        threshold="v >= v_thresh",
+        reset="v = v_reset",
+        synapses={"excitatory": synapse if delta else "current",
+                  "inhibitory": synapse if delta else "current"},
+        refractory="tau_refrac", hold="v = v_reset",
+        positive=("tau_m", "cm", "tau_syn_E", "tau_syn_I"),
+        constraints={"v_reset < v_thresh": "v_reset must be below v_thresh"},
+        integration="exact (Rotter & Diesmann 1999)",
+        doc=f"LIF with {synapse} synapses; exact integration. See neurosim.models.lif.")
+
+
+LIF = model_family(
+    "LIF", "synapse", {"exponential": _lif("exponential"), "delta": _lif("delta")},
+    module=__name__, doc="""Current-based LIF with exponential (or delta) synapses; exact integration.
 
     Parameters: ``tau_m`` (ms), ``cm`` (pF), ``v_rest``, ``v_reset``, ``v_thresh`` (mV),
     ``tau_refrac`` (ms), ``tau_syn_E``, ``tau_syn_I`` (ms), ``i_offset`` (pA, constant input);
     option ``synapse``: ``"exponential"`` (weights in pA) or ``"delta"`` (weights in mV).
-    Each numeric parameter may be an array with one value per neuron.
-    """
-
-    tau_m: float = 10.0
-    cm: float = 250.0
-    v_rest: float = -70.0
-    v_reset: float = -70.0
-    v_thresh: float = -55.0
-    tau_refrac: float = 2.0
-    tau_syn_E: float = 2.0
-    tau_syn_I: float = 2.0
-    i_offset: float = 0.0
-    synapse: str = "exponential"
-
-    kind: ClassVar[str] = "lif"
-    kernel: ClassVar[str] = "lif_update"
-    option_fields: ClassVar[tuple[str, ...]] = ("synapse",)
-    positive_params: ClassVar[tuple[str, ...]] = ("tau_m", "cm", "tau_syn_E", "tau_syn_I")
-    non_negative_params: ClassVar[tuple[str, ...]] = ("tau_refrac",)
-    weight_sign: ClassVar[dict[str, int]] = {"excitatory": 1, "inhibitory": -1}
-
-    def _check(self):
-        if self.synapse not in ("exponential", "delta"):
-            raise ValueError(
-                f"LIF: synapse must be 'exponential' or 'delta', got {self.synapse!r}")
-        if np.any(np.asarray(self.v_reset) >= np.asarray(self.v_thresh)):
-            raise ValueError(
-                f"LIF: v_reset must be below v_thresh, got v_reset={self.v_reset}, "
-                f"v_thresh={self.v_thresh}")
-
-    @classmethod
-    def layout(cls, options):
-        if options[0] == "delta":
-            return ("v",), {"excitatory": 0, "inhibitory": 0}, "mV"
-        return ("i_syn_e", "i_syn_i"), {"excitatory": 0, "inhibitory": 1}, "pA"
-
-    @classmethod
-    def state_names(cls, options) -> tuple[str, ...]:
-        return ("v",) if options[0] == "delta" else ("v", "i_syn_e", "i_syn_i")
-
-    @classmethod
-    def constants(cls, p, dt):
-        h = float(dt)
-        tau_m, cm = np.asarray(p["tau_m"], float), np.asarray(p["cm"], float)
-        P22 = np.exp(-h / tau_m)
-        P20 = tau_m / cm * (1.0 - P22)
-        c = {
-            "P22": f32(P22),
-            "P20": f32(P20),
-            "v_const": f32(np.asarray(p["v_rest"], float) * (1.0 - P22)
-                           + np.asarray(p["i_offset"], float) * P20),
-            "v_thresh": f32(p["v_thresh"]),
-            "v_reset": f32(p["v_reset"]),
-            "P11_E": f32(np.exp(-h / np.asarray(p["tau_syn_E"], float))),
-            "P11_I": f32(np.exp(-h / np.asarray(p["tau_syn_I"], float))),
-            "P21_E": f32(psc_propagator(p["tau_syn_E"], tau_m, cm, h)),
-            "P21_I": f32(psc_propagator(p["tau_syn_I"], tau_m, cm, h)),
-        }
-        return c
-
-    @classmethod
-    def initial_state(cls, p, n, options):
-        s = {"v": np.broadcast_to(f32(p["v_rest"]), (n,)).copy()}
-        if options[0] != "delta":
-            s["i_syn_e"] = np.zeros(n, np.float32)
-            s["i_syn_i"] = np.zeros(n, np.float32)
-        return s
-
-    @classmethod
-    def integrate(cls, s, inp, active, c, i_ext, tmp):
-        v, tmp = s["v"], tmp[0]
-        v *= c["P22"]
-        v += c["v_const"]
-        if i_ext is not None:
-            np.multiply(i_ext, c["P20"], out=tmp)
-            v += tmp
-        if "i_syn_e" not in s:                      # delta synapses: jump of v at t + h
-            if inp is not None and active[0]:
-                v += inp[0]
-            return
-        for ch, (name, p21, p11) in enumerate((("i_syn_e", "P21_E", "P11_E"),
-                                               ("i_syn_i", "P21_I", "P11_I"))):
-            if not active[ch]:
-                continue
-            cur = s[name]
-            np.multiply(cur, c[p21], out=tmp)
-            v += tmp
-            cur *= c[p11]
-            cur += inp[ch]
+    Each numeric parameter may be an array with one value per neuron. Written as two
+    :class:`~neurosim.NeuronModel` descriptions, ``LIF.descriptions[synapse]``.
+    """)

@@ -34,6 +34,7 @@ QIF = NeuronModel(
     synapses={"excitatory": "current", "inhibitory": "current"},
     refractory="tau_refrac", hold="v = v_reset",
     positive=("cm", "k"),
+    integration="forward Euler",
     doc="Quadratic integrate-and-fire neuron: cm (pF), k (nS/mV), v_rest, v_crit, v_peak, "
         "v_reset (mV), tau_refrac, tau_syn_E, tau_syn_I (ms), i_offset (pA); forward Euler. "
         "See neurosim.models.qif.",

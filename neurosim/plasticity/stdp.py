@@ -43,7 +43,7 @@ from .. import _validate as V
 from .base import PlasticityRule, choice
 from .cuda_runtime import RuleCuda
 from .description import PlasticityModel, DescribedRule
-from .numpy_runtime import PlasticRuntime, RuleNumpy, select_local
+from .numpy_runtime import PlasticRuntime, RuleNumpy, row_ranges, select_local
 
 PAIRINGS = ("all", "nearest", "nearest_reduced")
 UPDATES = ("additive", "multiplicative")
@@ -114,6 +114,26 @@ class STDP(DescribedRule):
         return StdpNumpy(engine, proj, self)
 
 
+#: Arrivals of at most this many presynaptic rows use row slices (see ``_arrive``).
+ROW_SLICES = 256
+
+
+class _Rows:
+    """The synapse ids of CSR rows ``J``, computed only when asked (rarely: at run boundaries,
+    weight reads and writes), for the undo record of the deferred runtime."""
+
+    __slots__ = ("indptr", "J")
+
+    def __init__(self, indptr, J):
+        self.indptr, self.J = indptr, J
+
+
+def _ids(syn):
+    if isinstance(syn, _Rows):
+        return row_ranges(syn.indptr, syn.J)
+    return syn
+
+
 class StdpDeferredNumpy(PlasticRuntime):
     r"""NumPy runtime of additive :class:`STDP` with ``"all"`` or ``"nearest"`` pairing that
     touches synapses only row by row (sequential memory), never by column.
@@ -165,10 +185,10 @@ class StdpDeferredNumpy(PlasticRuntime):
         # the depression of the spikes arriving in the next step is applied one step early;
         # (synapses, weights before it, amounts, applied?) lets reads, writes and the learning
         # switch between two runs see exactly the event-by-event state
-        self.undo = None
+        self._undo = None
 
     def step(self, n, S, D):
-        if self.undo is not None:
+        if self._undo is not None:
             self._finalize()
         if n - self.T >= self.K:
             self.settle(n - 1)
@@ -198,14 +218,30 @@ class StdpDeferredNumpy(PlasticRuntime):
 
     def _arrive(self, n, J, syn, D):
         """Spikes arriving in step ``a = n + 1``, handled at the end of step ``n``: settle the
-        owed potentiation, send with the resulting weight, then depress (the arithmetic of
-        :func:`.update.potentiate`/:func:`.update.depress`, additive, with the bound that an
-        increment (decrement) cannot cross skipped)."""
+        owed potentiation, send with the resulting weight, then depress (the arithmetic of the
+        additive ``PAIR`` description, with the bound that an increment (decrement) cannot cross
+        skipped).
+
+        With a constant delay and at most ``ROW_SLICES`` arriving rows, the per-synapse arrays
+        are read and written as contiguous row slices (memory copies) instead of fancy
+        indexing with the synapse ids ``syn``; the arithmetic, and so the result, is the same.
+        """
         a = n + 1
-        i = self.post[syn].astype(np.intp)     # NumPy gathers much faster with intp indices
+        rows = None
+        if J is not None and J.size <= ROW_SLICES:
+            lo, hi = self.indptr[J].tolist(), self.indptr[J + 1].tolist()
+            rows = [slice(x, y) for x, y in zip(lo, hi) if y > x]
+            take = (lambda arr: arr[rows[0]].copy()) if len(rows) == 1 else \
+                (lambda arr: np.concatenate([arr[r] for r in rows]))       # noqa: E731
+            i = take(self.post).astype(np.intp)
+            w = take(self.w)
+            Zs = take(self.Z)
+        else:
+            i = self.post[syn].astype(np.intp)  # NumPy gathers much faster with intp indices
+            w = self.w[syn]
+            Zs = self.Z[syn]
         vi = self.v[i]
         learn = bool(self.rule.enabled)
-        w = self.w[syn]
         if learn and self.a_plus:
             if J is not None:                   # one factor per arriving neuron, repeated
                 lens = self.indptr[J + 1] - self.indptr[J]
@@ -213,22 +249,43 @@ class StdpDeferredNumpy(PlasticRuntime):
                               lens)
             else:
                 g = self.a_plus * self.X[syn] * np.exp((self.t0[syn] - self.T) * self.lam)
-            g *= vi - self.Z[syn]
+            g *= vi - Zs
             w += g.astype(self.real)
             np.minimum(w, self.w_max, out=w)
         np.add.at(self.engine.ring[a % D], i + self.col_base, w)
         dep = self.ydep[i]
         applied = learn and bool(self.a_minus)
-        self.undo = (syn, w.copy(), dep, applied)
+        self._undo = (syn if rows is None else _Rows(self.indptr, J), w.copy(), dep, applied)
         if applied:
             w -= dep
             np.maximum(w, self.w_min, out=w)
-        self.w[syn] = w
-        self.Z[syn] = vi
+        if rows is None:
+            self.w[syn] = w
+            self.Z[syn] = vi
+        else:
+            o = 0
+            for r in rows:
+                k = o + (r.stop - r.start)
+                self.w[r] = w[o:k]
+                self.Z[r] = vi[o:k]
+                o = k
         u = J if J is not None else syn
         X = self.X[u] * np.exp(-(a - self.t0[u]) * self.lam)
         self.X[u] = X + 1.0 if self.all_to_all else 1.0
         self.t0[u] = a
+
+    @property
+    def undo(self):
+        """(synapse ids, weights before the depression, amounts, applied?) of the arrivals
+        depressed one step early, or None; the ids resolved from row slices when needed."""
+        if self._undo is None or not isinstance(self._undo[0], _Rows):
+            return self._undo
+        self._undo = (_ids(self._undo[0]),) + self._undo[1:]
+        return self._undo
+
+    @undo.setter
+    def undo(self, value):
+        self._undo = value
 
     def _owed(self, ti, syn, i):
         """Sum over postsynaptic spikes since each synapse's last arrival of its pre trace."""
@@ -262,8 +319,9 @@ class StdpDeferredNumpy(PlasticRuntime):
     def _finalize(self) -> None:
         """The arrivals of this step were depressed at the end of the previous one: make that
         agree with the learning switch as it is now (it may have changed between runs)."""
-        syn, before, dep, applied = self.undo
-        self.undo = None
+        syn, before, dep, applied = self._undo
+        self._undo = None
+        syn = _ids(syn)
         wanted = bool(self.rule.enabled) and bool(self.a_minus)
         if applied and not wanted:
             self.w[syn] = before
@@ -275,17 +333,18 @@ class StdpDeferredNumpy(PlasticRuntime):
 
     def current_weights(self) -> np.ndarray:
         self.sync()
-        if self.undo is None:
+        if self._undo is None:
             return self.w
         out = self.w.copy()
-        out[self.undo[0]] = self.undo[1]          # before the next step's arrivals
+        out[_ids(self._undo[0])] = self._undo[1]    # before the next step's arrivals
         return out
 
     def set_weights(self, values) -> None:
         super().set_weights(values)
-        if self.undo is not None:
-            syn, _, dep, applied = self.undo
+        if self._undo is not None:
+            syn, _, dep, applied = self._undo
+            syn = _ids(syn)
             before = self.w[syn].copy()
-            self.undo = (syn, before, dep, applied)
+            self._undo = (syn, before, dep, applied)
             if applied:
                 self.w[syn] = np.maximum(before - dep, self.w_min)

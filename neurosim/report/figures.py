@@ -59,8 +59,12 @@ def build_figures(results: dict, earlier: list[dict]) -> list[dict]:
         c = p["accuracy_curve"]
         series.append(svg.Series("pattern accuracy", list(range(1, len(c) + 1)), c))
         hlines.append((p["threshold"], f"pattern threshold {fmt_num(p['threshold'])}"))
+        if p.get("control_accuracy") is not None:
+            hlines.append((p["control_accuracy"], "pattern, no plasticity"))
     if s and "status" not in s and s["curve"]:
         series.append(svg.Series("sequence recall", list(range(1, len(s["curve"]) + 1)), s["curve"]))
+        if s.get("shuffled_recall") is not None:
+            hlines.append((s["shuffled_recall"], "sequence, shuffled orders"))
     if series:
         figs.append(_figure("learning", "Learning curves", svg.line_plot(
             series, title="Learning curves", xlabel="epoch", ylabel="accuracy / recall",

@@ -96,8 +96,9 @@ def _convergence_rows(results: dict, judged: dict[str, TargetResult]) -> list[di
             "task": "Pattern learning", "metric": f"epochs to accuracy ≥ {fmt_num(p['threshold'])}",
             "value": (fmt_int(p["epochs_to_converge"]) if p["epochs_to_converge"] is not None
                       else f"not reached in {len(curve)} epochs"),
-            "detail": (f"final accuracy {fmt_num(curve[-1]) if curve else '—'}; {p['device']}, "
-                       f"seed {p['seed']}, {fmt_num(p['wall_s'])} s wall"),
+            "detail": (f"test accuracy per epoch {', '.join(fmt_num(a) for a in curve) or '—'}"
+                       + _pattern_extras(p)
+                       + f"; {p['device']}, seed {p['seed']}, {fmt_num(p['wall_s'])} s wall"),
             "status": status("pattern_learning_epochs")})
     s = conv.get("sequence_learning")
     if s is None or "status" in s:
@@ -107,8 +108,9 @@ def _convergence_rows(results: dict, judged: dict[str, TargetResult]) -> list[di
         rows.append({
             "task": "Sequence learning", "metric": "recall before → after training",
             "value": f"{fmt_num(s['recall_before'])} → {fmt_num(s['recall_after'])}",
-            "detail": (f"recall ≥ 0.9 after {epochs} epochs" if epochs is not None
-                       else f"recall 0.9 not reached in {len(s['curve'])} epochs"),
+            "detail": ((f"recall ≥ 0.9 after {epochs} epochs" if epochs is not None
+                        else f"recall 0.9 not reached in {len(s['curve'])} epochs")
+                       + _sequence_extras(s)),
             "status": status("sequence_recall")})
     h = conv.get("homeostasis")
     if h is None or "status" in h:
@@ -122,9 +124,48 @@ def _convergence_rows(results: dict, judged: dict[str, TargetResult]) -> list[di
             "detail": (f"{len(times)} trial(s), {fmt_num(min(times)) if times else '—'}–"
                        f"{fmt_num(max(times)) if times else '—'} s; target "
                        f"{fmt_num(h['target_rate_hz'])} Hz, final rate "
-                       f"{fmt_num(rates[-1]) if rates else '—'} Hz"),
+                       f"{fmt_num(rates[-1]) if rates else '—'} Hz" + _homeostasis_extras(h)),
             "status": "—"})
     return rows
+
+
+def _pattern_extras(p: dict) -> str:
+    """Control, baselines and the published result, where the record has them."""
+    out = ""
+    if p.get("control_accuracy") is not None:
+        out += f"; without plasticity {fmt_num(p['control_accuracy'])}"
+    for name, acc in (p.get("baselines") or {}).items():
+        out += f"; {name.replace('_', ' ')} {fmt_num(acc)}"
+    pub = p.get("published")
+    if pub:
+        out += (f"; published {fmt_num(pub['accuracy'])} ({pub['reference']}, "
+                f"{pub['n_neurons']} neurons, {pub['data']})")
+    if p.get("epoch_wall_s"):
+        out += f"; {fmt_num(sum(p['epoch_wall_s']) / len(p['epoch_wall_s']))} s per epoch"
+    return out
+
+
+def _sequence_extras(s: dict) -> str:
+    out = ""
+    if s.get("shuffled_recall") is not None:
+        out += f"; shuffled orders {fmt_num(s['shuffled_recall'])}"
+    if s.get("control_recall") is not None:
+        out += f"; without plasticity {fmt_num(s['control_recall'])}"
+    per = s.get("per_interval") or []
+    if per:
+        out += "; after training per interval " + ", ".join(
+            f"{fmt_num(r['interval_ms'])} ms {fmt_num(r['recall_after'])}" for r in per)
+    return out
+
+
+def _homeostasis_extras(h: dict) -> str:
+    out = ""
+    if h.get("rate_error_per_phase"):
+        out += "; rate error per phase " + ", ".join(fmt_num(e) for e in h["rate_error_per_phase"])
+    if h.get("control_rate_error_per_phase"):
+        out += ("; without homeostasis " + ", ".join(
+            fmt_num(e) for e in h["control_rate_error_per_phase"]))
+    return out
 
 
 # ----------------------------------------------------------------------------------- context

@@ -1,9 +1,18 @@
-"""Task 3 — homeostatic adaptation to steps of the input rate (``homeostatic_adaptation``).
+"""Task 3 — homeostatic adaptation of a recurrent network to steps of the input rate
+(``homeostatic_adaptation``).
 
-Network (:class:`HomeostasisParams`): ``n_neurons`` LIF neurons (delta synapses, mV), each with
-``indegree`` random inputs from ``n_inputs`` Poisson spike sources, and intrinsic plasticity
+Network (:class:`HomeostasisParams`): a recurrent network of ``n_neurons`` excitatory and
+``n_inh`` inhibitory LIF neurons (delta synapses, mV, delay ``delay``): every neuron receives
+``rec_indegree`` excitatory (``w_exc`` mV) and ``rec_indegree // 4`` inhibitory (``w_inh`` mV)
+recurrent synapses, and ``indegree`` random inputs (``weight`` mV) from ``n_inputs`` Poisson
+spike sources. The excitatory neurons have intrinsic plasticity
 (:class:`neurosim.IntrinsicPlasticity`: an integral controller on each neuron's threshold driven
-by its filtered rate) toward ``target_rate``.
+by its filtered rate) toward ``target_rate``; the recurrent excitation amplifies every change of
+the input, so the controller must act against the network's own gain. The inputs are
+pre-generated per phase (:func:`_input_phase`).
+
+Control (``control``): the same network, seed and inputs without intrinsic plasticity; its rate
+error per phase is ``control_rate_error``.
 
 Protocol: the input rate is ``rates[0]`` for ``durations[0]`` (the network settles from its
 initial thresholds), then steps to ``rates[1]``, ``rates[2]``, ... The population rate is
@@ -12,7 +21,10 @@ recorded in bins of ``bin`` ms and smoothed by a causal moving average over ``sm
 the adaptation time is the time from the step until the smoothed rate enters the band
 ``target_rate * (1 +- tolerance)`` for good (it stays inside until the next step); a step after
 which it never settles is reported with its whole phase and ``settled`` False. The same measure
-from the start (initial thresholds) is ``initial_settling_s``.
+from the start (initial thresholds) is ``initial_settling_s``. The rate error is
+``|rate - target| / target`` of the smoothed excitatory rate: over time (``rate_error``, per
+bin) and as its mean over the last second of each phase (``rate_error_per_phase``, the task's
+per-epoch metric), with and without homeostasis.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .. import _validate as V
 from ..connectivity import FixedIndegree
 from ..models import LIF, SpikeSource
 from ..network import Network
@@ -31,10 +44,16 @@ from .common import ResultMixin, SpikeSchedule, check_task_args
 
 @dataclass(frozen=True)
 class HomeostasisParams:
-    n_neurons: int = 1000
+    n_neurons: int = 800                             # excitatory, with intrinsic plasticity
+    n_inh: int = 200                                 # inhibitory, static thresholds
     n_inputs: int = 10000                            # many sources: small common fluctuations
     indegree: int = 50
     weight: float = 1.0                              # mV per input spike
+    rec_indegree: int = 40                           # excitatory recurrent inputs per neuron
+    w_exc: float = 0.5                               # mV
+    w_inh: float = -1.0                              # mV (rec_indegree // 4 inputs)
+    delay: float = 1.5                               # ms, recurrent delays
+    control: bool = True                             # also run without homeostasis
     rates: tuple = (10.0, 20.0, 10.0)                # Hz, input rate of each phase
     durations: tuple = (6000.0, 6000.0, 6000.0)      # ms
     target_rate: float = 5.0                         # Hz
@@ -50,6 +69,9 @@ class HomeostasisParams:
     v_thresh: float = -50.0
     tau_refrac: float = 2.0
     dt: float = 0.1
+
+    def __post_init__(self):
+        _check(self, "HomeostasisParams")
 
 
 @dataclass
@@ -68,6 +90,11 @@ class HomeostasisResult(ResultMixin):
     raw_rate_hz: list                # the unsmoothed rate per bin
     final_rates: list                # mean smoothed rate over the last second of each phase
     mean_threshold_shift: list       # mV, mean theta at the end of each phase
+    rate_error: list                 # |smoothed rate - target| / target per bin (rate_trace)
+    rate_error_per_phase: list       # its mean over the last second of each phase
+    control_rate_error_per_phase: list | None  # the same without homeostasis
+    control_final_rates: list | None
+    phase_wall_s: list
     wall_s: float
     simulated_s: float
     params: dict = field(default_factory=dict)
@@ -88,44 +115,85 @@ def adaptation_times(smoothed, times_ms, starts_ms, ends_ms, target, tol):
     return out
 
 
-def homeostatic_adaptation(seed: int = 0, device: str = "cpu",
-                           params: HomeostasisParams | None = None, quick: bool = False,
-                           progress=None) -> HomeostasisResult:
-    """Run the input-step protocol and measure the adaptation times (module docstring).
+def _input_phase(sched: SpikeSchedule, p: HomeostasisParams, rate: float, t0: float,
+                 duration: float) -> None:
+    """Poisson input of one phase: every source at ``rate`` Hz in ``[t0, t0 + duration)``."""
+    sched.poisson(np.full(p.n_inputs, rate), t0, duration)
 
-    ``quick``: the default parameters at ``dt = 0.5`` ms with 4 s phases (when ``params`` is
-    not given).
-    """
-    check_task_args("homeostatic_adaptation()", seed, device, params, HomeostasisParams, quick,
-                    progress)
-    p = params or (HomeostasisParams(dt=0.5, durations=(4000.0,) * 3) if quick
-                   else HomeostasisParams())
-    if len(p.rates) != len(p.durations):
-        raise ValueError(f"homeostatic_adaptation(): rates and durations must have the same "
+
+def _check(p: HomeostasisParams, where: str) -> None:
+    for name in ("n_neurons", "n_inputs", "indegree"):
+        V.integer(where, name, getattr(p, name), minimum=1)
+    for name in ("n_inh", "rec_indegree"):
+        V.integer(where, name, getattr(p, name), minimum=0)
+    if p.indegree > p.n_inputs:
+        raise ValueError(f"{where}: indegree must be at most n_inputs = {p.n_inputs}, got "
+                         f"{p.indegree}")
+    if p.rec_indegree > p.n_neurons - 1:
+        raise ValueError(f"{where}: rec_indegree must be below n_neurons = {p.n_neurons}, got "
+                         f"{p.rec_indegree}")
+    if p.rec_indegree // 4 > p.n_inh:
+        raise ValueError(f"{where}: rec_indegree // 4 = {p.rec_indegree // 4} inhibitory inputs "
+                         f"need n_inh >= that, got n_inh = {p.n_inh}")
+    if len(p.rates) != len(p.durations) or not len(p.rates):
+        raise ValueError(f"{where}: rates and durations must be non-empty and of the same "
                          f"length, got {len(p.rates)} and {len(p.durations)}")
+    for r in p.rates:
+        V.non_negative(where, "rates", r)
+    for d in p.durations:
+        V.positive(where, "durations", d)
+    for name in ("target_rate", "tolerance", "tau_rate", "interval", "bin", "smooth", "tau_m",
+                 "delay", "dt"):
+        V.positive(where, name, getattr(p, name))
+    for name in ("eta", "w_exc", "weight", "tau_refrac"):
+        V.non_negative(where, name, getattr(p, name))
+    if p.w_inh > 0:
+        raise ValueError(f"{where}: w_inh must be <= 0 (mV, inhibition), got {p.w_inh}")
+    if p.delay < p.dt:
+        raise ValueError(f"{where}: delay must be at least dt = {p.dt} ms, got {p.delay}")
+    V.boolean(where, "control", p.control)
+
+
+def _simulate(p: HomeostasisParams, seed: int, device: str, homeostasis: bool, progress=None):
     rng = np.random.default_rng(seed)
     sched = SpikeSchedule(p.n_inputs, rng, p.dt)
     starts = np.concatenate(([0.0], np.cumsum(p.durations)[:-1]))
     for r, t0, d in zip(p.rates, starts, p.durations):
-        sched.poisson(np.full(p.n_inputs, r), t0, d)
+        _input_phase(sched, p, r, t0, d)
     net = Network(dt=p.dt, device=device, seed=seed)
     inp = net.add_population(p.n_inputs, SpikeSource(sched.times()), name="input")
-    pop = net.add_population(p.n_neurons, LIF(tau_m=p.tau_m, v_rest=p.v_rest, v_reset=p.v_rest,
-                                              v_thresh=p.v_thresh, tau_refrac=p.tau_refrac,
-                                              synapse="delta"), name="neurons")
+    lif = LIF(tau_m=p.tau_m, v_rest=p.v_rest, v_reset=p.v_rest, v_thresh=p.v_thresh,
+              tau_refrac=p.tau_refrac, synapse="delta")
+    pop = net.add_population(p.n_neurons, lif, name="excitatory")
+    targets = [pop]
     net.connect(inp, pop, FixedIndegree(p.indegree), weight=p.weight, delay=p.dt)
-    ip = net.add_homeostasis(pop, IntrinsicPlasticity(p.target_rate, eta=p.eta,
-                                                      tau_rate=p.tau_rate,
-                                                      interval=p.interval))
+    if p.n_inh:
+        inh = net.add_population(p.n_inh, lif, name="inhibitory")
+        net.connect(inp, inh, FixedIndegree(p.indegree), weight=p.weight, delay=p.dt)
+        targets.append(inh)
+    for post in targets:
+        if p.rec_indegree and p.w_exc:
+            net.connect(pop, post, FixedIndegree(p.rec_indegree, allow_self=False)
+                        if post is pop else FixedIndegree(p.rec_indegree),
+                        weight=p.w_exc, delay=p.delay)
+        if p.n_inh and p.rec_indegree // 4 and p.w_inh:
+            net.connect(inh, post, FixedIndegree(p.rec_indegree // 4, allow_self=False)
+                        if post is inh else FixedIndegree(p.rec_indegree // 4),
+                        weight=p.w_inh, delay=p.delay, receptor="inhibitory")
+    ip = None
+    if homeostasis:
+        ip = net.add_homeostasis(pop, IntrinsicPlasticity(p.target_rate, eta=p.eta,
+                                                          tau_rate=p.tau_rate,
+                                                          interval=p.interval))
     mon = net.record_rate(pop, bin_size=p.bin)
-    wall0 = time.perf_counter()
-    theta = []
+    theta, walls = [], []
     for k, d in enumerate(p.durations):
+        w0 = time.perf_counter()
         net.run(d)
-        theta.append(float(ip.theta.mean()))
+        walls.append(time.perf_counter() - w0)
+        theta.append(float(ip.theta.mean()) if ip is not None else 0.0)
         if progress is not None:
             progress(k, theta[-1])
-    wall = time.perf_counter() - wall0
     rates, t_bins = mon.rates, mon.times
     k = max(1, int(round(p.smooth / p.bin)))
     csum = np.concatenate(([0.0], np.cumsum(rates)))
@@ -134,13 +202,48 @@ def homeostatic_adaptation(seed: int = 0, device: str = "cpu",
     smoothed = (csum[idx + 1] - csum[lo]) / (idx + 1 - lo)
     t_end = t_bins + p.bin                           # a bin's average is known at its end
     ends = starts + np.asarray(p.durations)
-    times = adaptation_times(smoothed, t_end, starts, ends, p.target_rate, p.tolerance)
-    final = [float(smoothed[(t_end > b - 1000.0) & (t_end <= b)].mean()) for b in ends]
+    error = np.abs(smoothed - p.target_rate) / p.target_rate
+    last = [(t_end > max(b - 1000.0, a)) & (t_end <= b) for a, b in zip(starts, ends)]
+    return dict(net=net, rates=rates, smoothed=smoothed, t_end=t_end, starts=starts, ends=ends,
+                theta=theta, walls=walls, error=error,
+                final=[float(smoothed[m].mean()) for m in last],
+                error_phase=[float(error[m].mean()) for m in last])
+
+
+def homeostatic_adaptation(seed: int = 0, device: str = "cpu",
+                           params: HomeostasisParams | None = None, quick: bool = False,
+                           progress=None) -> HomeostasisResult:
+    """Run the input-step protocol on the recurrent network and measure the adaptation times
+    and the rate error, with and without homeostasis (module docstring).
+
+    ``quick``: a quarter of the neurons, a fifth of the inputs, ``dt = 0.5`` ms and 2 s phases
+    (when ``params`` is not given).
+    """
+    check_task_args("homeostatic_adaptation()", seed, device, params, HomeostasisParams, quick,
+                    progress)
+    p = params or (HomeostasisParams(n_neurons=200, n_inh=50, n_inputs=2000, dt=0.5,
+                                          durations=(2000.0,) * 3) if quick
+                   else HomeostasisParams())
+    wall0 = time.perf_counter()
+    r = _simulate(p, seed, device, True, progress)
+    wall = time.perf_counter() - wall0
+    c = _simulate(p, seed, device, False) if p.control else None
+    times = adaptation_times(r["smoothed"], r["t_end"], r["starts"], r["ends"], p.target_rate,
+                             p.tolerance)
     steps = times[1:]
     durations = np.asarray(p.durations[1:], float) * 1e-3
+    net = r["net"]
     return HomeostasisResult(
         "homeostatic_adaptation", seed, device, net.backend, p.target_rate,
         [float(d) if t is None else float(t) for t, d in zip(steps, durations)],
-        [t is not None for t in steps], times[0], (starts[1:] * 1e-3).tolist(),
-        {"t_s": (t_end * 1e-3).tolist(), "rate_hz": smoothed.tolist()}, rates.tolist(), final,
-        theta, wall, net.t * 1e-3, asdict(p))
+        [t is not None for t in steps], times[0], (r["starts"][1:] * 1e-3).tolist(),
+        {"t_s": (r["t_end"] * 1e-3).tolist(), "rate_hz": r["smoothed"].tolist()},
+        r["rates"].tolist(), r["final"], r["theta"], r["error"].tolist(), r["error_phase"],
+        None if c is None else c["error_phase"], None if c is None else c["final"], r["walls"],
+        wall, net.t * 1e-3, _plain_params(p))
+
+
+def _plain_params(p) -> dict:
+    d = asdict(p)
+    d["rates"], d["durations"] = list(p.rates), list(p.durations)
+    return d

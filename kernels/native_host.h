@@ -1,0 +1,86 @@
+/*
+ * native_host.h -- launchers of the native CPU backend (neurosim/backends/native.py).
+ *
+ * Appended (with the generated launchers) to a kernel file compiled with g++
+ * -O3 -fopenmp -DNS_HOST_NATIVE=1; never included by a kernel file. Per
+ * kernel `k` the build generates:
+ *
+ *   static void nsb_k(const unsigned *dims, const ns_u64 *args)
+ *       runs this OpenMP thread's share of the grid's blocks (an orphaned
+ *       `omp for`, static schedule: contiguous block ranges, natural thread
+ *       order within a block, an implicit barrier at the end). Called by every
+ *       thread of a parallel region: the plan runner (native_loop.cpp) calls
+ *       it for each launch of each step inside one region per chunk;
+ *   extern "C" void *nsbody_k(void)          the address of nsb_k;
+ *   extern "C" int launch_k(grid, block, order_seed, ftz, args...)
+ *       the host build's launcher signature (hostbuild.HostKernel calls it):
+ *       packs the arguments and runs nsb_k in a parallel region of
+ *       ns_native::threads threads (ns_native_set_threads).
+ *
+ * dims = {gx, gy, gz, bx, by, bz}; args = one 64-bit word per kernel
+ * argument: a pointer's address, or a scalar's bytes at the start of the word.
+ */
+#ifndef NS_NATIVE_HOST_H
+#define NS_NATIVE_HOST_H
+
+#include <omp.h>
+
+namespace ns_native {
+
+static int threads = 1;
+
+template <typename T> static inline T arg(ns_u64 word) {
+  T value;
+  memcpy(&value, &word, sizeof(T));
+  return value;
+}
+template <typename T> static inline ns_u64 pack(T value) {
+  ns_u64 word = 0;
+  memcpy(&word, &value, sizeof(T));
+  return word;
+}
+static inline ns_u64 pack_ptr(const void *p) { return (ns_u64)(uintptr_t)p; }
+
+/* This thread's blocks of the grid, one after the other, every thread of a
+ * block in natural order; an implicit barrier at the end. */
+template <typename Body> static inline void blocks(const unsigned *d, Body body) {
+  gridDim.x = d[0]; gridDim.y = d[1]; gridDim.z = d[2];
+  blockDim.x = d[3]; blockDim.y = d[4]; blockDim.z = d[5];
+  ns_host_serial = omp_get_num_threads() == 1;
+  const long long nblocks = (long long)d[0] * d[1] * d[2];
+  const long long nthreads = (long long)d[3] * d[4] * d[5];
+  const bool flat = d[1] == 1 && d[2] == 1 && d[4] == 1 && d[5] == 1;
+  blockIdx.y = blockIdx.z = threadIdx.y = threadIdx.z = 0;
+#pragma omp for schedule(static)
+  for (long long b = 0; b < nblocks; ++b) {
+    for (long long t = 0; t < nthreads; ++t) {
+      if (flat) {
+        blockIdx.x = (unsigned)b;
+        threadIdx.x = (unsigned)t;
+      } else {
+        ns_host::set_ids((unsigned long long)b, (unsigned long long)t);
+      }
+      body();
+    }
+  }
+}
+
+typedef void (*body_fn)(const unsigned *, const ns_u64 *);
+
+/* One launch from Python: a parallel region of `threads` threads. */
+static inline int launch(const unsigned *d, int ftz, body_fn fn, const ns_u64 *a) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    ns_host::FlushDenormals flush(ftz != 0);
+    fn(d, a);
+  }
+  return 0;
+}
+
+} /* namespace ns_native */
+
+extern "C" __attribute__((visibility("default"))) void ns_native_set_threads(int n) {
+  ns_native::threads = n < 1 ? 1 : n;
+}
+
+#endif /* NS_NATIVE_HOST_H */

@@ -1,0 +1,65 @@
+/*
+ * native_loop.cpp -- the plan runner of the native CPU backend: the CPU
+ * counterpart of a CUDA graph (neurosim/backends/native.py, built once and
+ * cached like the kernel modules; plain C++, not a kernel file).
+ *
+ * The CUDA engine's step is a fixed list of launches per clock parity
+ * (CudaEngine.plan()). ns_run_plan replays them for steps n0 .. n1-1 in one
+ * OpenMP parallel region: every thread calls each launch's body (which runs
+ * its share of the blocks and ends at a barrier, see native_host.h), step
+ * after step, with no Python in between. After each step it reads the halt
+ * flag of the clock copy the step wrote (clock[(m+1) % 2][2]) and, when
+ * stop_at_halt, returns there: every thread reads it after the step's last
+ * barrier, before any thread can reach the next write of that copy (two
+ * steps later), so all threads leave together.
+ *
+ * Returns the step after the last one run: n1, or m + 1 for a step m that
+ * halted the clock.
+ */
+#include <stdint.h>
+#include <omp.h>
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <xmmintrin.h>
+#define NS_LOOP_MXCSR 1
+#else
+#define NS_LOOP_MXCSR 0
+#endif
+
+typedef void (*ns_body_fn)(const unsigned *, const unsigned long long *);
+
+struct ns_launch {                  /* 64 bytes: see neurosim/backends/native.py */
+  ns_body_fn fn;
+  const unsigned long long *args;
+  unsigned dims[6];
+  unsigned pad[6];
+};
+static_assert(sizeof(ns_launch) == 64, "ns_launch layout");
+
+extern "C" __attribute__((visibility("default"))) long long ns_run_plan(
+    const ns_launch *plan0, int n_plan0, const ns_launch *plan1, int n_plan1,
+    long long n0, long long n1, const long long *clock, int threads, int stop_at_halt,
+    int ftz) {
+  long long reached = n1;
+  if (threads < 1) threads = 1;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+#if NS_LOOP_MXCSR
+    const unsigned int saved = _mm_getcsr();
+    if (ftz) _mm_setcsr(saved | 0x8040u); /* FTZ | DAZ, as CuPy's -ftz=true */
+#endif
+    for (long long m = n0; m < n1; ++m) {
+      const ns_launch *plan = (m & 1) ? plan1 : plan0;
+      const int count = (m & 1) ? n_plan1 : n_plan0;
+      for (int k = 0; k < count; ++k) plan[k].fn(plan[k].dims, plan[k].args);
+      if (stop_at_halt && __atomic_load_n(&clock[((m + 1) & 1) * 4 + 2], __ATOMIC_RELAXED)) {
+#pragma omp single nowait
+        reached = m + 1;
+        break;
+      }
+    }
+#if NS_LOOP_MXCSR
+    _mm_setcsr(saved);
+#endif
+  }
+  return reached;
+}

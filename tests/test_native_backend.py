@@ -1,0 +1,239 @@
+"""The native CPU backend (``device="cpu:native"``): the kernels of ``kernels/`` compiled with
+-O3 and OpenMP, the step loop in C (:mod:`neurosim.backends.native`).
+
+Compared with the NumPy reference as ``cuda:host`` is (tests/test_cuda_backend.py): with one
+thread every kernel runs its items in order, so wherever the arithmetic is NumPy's the results
+are bit for bit NumPy's, float sums included. With two threads the spike slots and the atomic
+sums follow the threads' timing: weights that add exactly give the same results as one thread
+(the recorded spikes are sorted per step), float weights the same statistics.
+The generic device tests (the ``device`` fixture of conftest.py) run on ``cpu:native`` too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neurosim as ns
+from neurosim.backends import native
+from neurosim.engine import cuda_recorder, cuda_tuning
+from neurosim.networks import brunel_2000
+
+from test_cuda_backend import (EXACT, MODELS, assert_same_monitors, model_net, recorded_net,
+                               same_spikes)
+
+pytestmark = pytest.mark.skipif(not native.status()[0], reason="no g++ with OpenMP")
+
+DT = 0.1
+
+
+@pytest.fixture
+def threads(request, monkeypatch):
+    """Networks built in the test run on ``request.param`` threads."""
+    monkeypatch.setattr(native, "threads_for", lambda n: request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("kind", MODELS)
+@pytest.mark.parametrize("threads", [1], indirect=True)
+def test_every_model_matches_numpy_on_one_thread(kind, threads):
+    ref_net, ref = model_net(kind, "cpu")
+    net, got = model_net(kind, "cpu:native")
+    ref_net.run(100.0)
+    net.run(100.0)
+    assert net.backend == "cpu:native" and net._engine.threads == 1
+    assert ref["spikes"].num_spikes > 20
+    same_spikes(ref["src"], got["src"])
+    if kind in EXACT:
+        same_spikes(ref["spikes"], got["spikes"])
+        np.testing.assert_array_equal(ref["v"].values, got["v"].values)
+    else:   # expf vs NumPy's exp (see test_cuda_backend)
+        a = set(zip(ref["spikes"].steps, ref["spikes"].indices))
+        b = set(zip(got["spikes"].steps, got["spikes"].indices))
+        assert len(a ^ b) <= max(2, 0.02 * len(a))
+        assert np.isclose(ref["v"].values, got["v"].values, rtol=0, atol=1e-3).mean() > 0.97
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_two_threads_equal_one_thread(kind, monkeypatch):
+    """Weights that add exactly: the threads' order cannot matter."""
+    runs = []
+    for n in (1, 2):
+        monkeypatch.setattr(native, "threads_for", lambda _, n=n: n)
+        net, mons = model_net(kind, "cpu:native")
+        net.run(60.0)
+        assert net._engine.threads == n
+        runs.append(mons)
+    (a, b) = runs
+    assert a["spikes"].num_spikes > 10
+    same_spikes(a["spikes"], b["spikes"])
+    same_spikes(a["src"], b["src"])
+    np.testing.assert_array_equal(a["v"].values, b["v"].values)
+
+
+@pytest.mark.parametrize("threads", [1], indirect=True)
+def test_brunel_scaled_down_is_identical_on_one_thread(threads):
+    """Float weights (J = 0.2 mV) in a chaotic network: one thread adds them in NumPy's order."""
+    def run(device):
+        r = brunel_2000(n_exc=1000, epsilon=0.1, J=0.2, device=device, seed=4)
+        r.network.run(150.0)
+        return r.monitors
+    ref, got = run("cpu"), run("cpu:native")
+    assert ref["exc"].num_spikes > 1000
+    same_spikes(ref["exc"], got["exc"])
+    same_spikes(ref["inh"], got["inh"])
+
+
+@pytest.mark.parametrize("threads", [2], indirect=True)
+def test_brunel_on_two_threads_has_numpy_rates(threads):
+    def rate(device):
+        r = brunel_2000(n_exc=1000, epsilon=0.1, J=0.2, device=device, seed=4)
+        r.network.run(200.0)
+        return r.monitors["exc"].mean_rate(50.0, 200.0)
+    ref, got = rate("cpu"), rate("cpu:native")
+    assert ref > 20.0 and got == pytest.approx(ref, rel=0.1)
+
+
+@pytest.mark.parametrize("threads", [2], indirect=True)
+@pytest.mark.parametrize("stop_at_halt", [True, False], ids=["runner-stops", "graph-like"])
+def test_recording_buffer_overflow_halts_the_runner_and_loses_nothing(threads, stop_at_halt,
+                                                                      monkeypatch):
+    """A spike buffer with room for one step's worst case and one spike more: the step end
+    halts the clock before every step that might not fit, the C runner stops there (or, like a
+    graph, runs the rest of the chunk's steps, which must do nothing), the host takes the
+    spikes and goes on. Integer weights: two threads give NumPy's results."""
+    ref_net, ref = recorded_net("cpu")
+    monkeypatch.setattr(cuda_tuning, "REC_START", 1)
+    monkeypatch.setattr(cuda_tuning, "RECORD_BUDGET", 64)
+    monkeypatch.setattr(cuda_tuning, "HOST_STOP_AT_HALT", stop_at_halt)
+    halts = []
+    fit = cuda_recorder.Recorder.fit
+    monkeypatch.setattr(cuda_recorder.Recorder, "fit",
+                        lambda self, steps, halted, nxt: halts.append(halted)
+                        or fit(self, steps, halted, nxt))
+    net, got = recorded_net("cpu:native")
+    assert net._engine.threads == 2 and net._engine.recorder.room == 1
+    assert sum(halts) > 50 and ref[0].num_spikes > 100
+    assert_same_monitors(ref, got)
+    assert net.t == pytest.approx(ref_net.t)
+    np.testing.assert_array_equal(ref_net.get_state(ref_net.populations[1], "v"),
+                                  net.get_state(net.populations[1], "v"))
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_plan_runner_stops_after_a_halted_step(threads):
+    """The C runner replays the plan for a range of steps and returns after the step that
+    halted the clock; steps of a halted clock change nothing."""
+    net = ns.Network(dt=DT, device="cpu:native", seed=1)
+    pop = net.add_population(50, ns.LIF(i_offset=400.0))
+    net.connect(pop, pop, ns.FixedProbability(0.1), weight=1.0)
+    net.run(1.0)
+    e = net._engine
+    e.plan()
+    e._begin_chunk(10)
+    assert e._launch(10, 30) == 30 and list(e.clock[30 % 2][:3]) == [30, 20, 0]
+    v = net.get_state(pop, "v")
+    e.clock[30 % 2] = [30, 0, 1, 0]                        # halted
+    assert e._launch(30, 90) == 31
+    assert list(e.clock[31 % 2][:3]) == [30, 0, 1]          # copied on, unchanged
+    np.testing.assert_array_equal(net.get_state(pop, "v"), v)
+    assert e._runner.run(30, 90, stop_at_halt=False) == 90         # as a graph: every step halted
+    np.testing.assert_array_equal(net.get_state(pop, "v"), v)
+
+
+@pytest.mark.parametrize("threads", [2], indirect=True)
+def test_non_finite_state_stops_at_the_step_on_threads(threads):
+    net = ns.Network(dt=DT, device="cpu:native", seed=2)
+    src = net.add_population(2, ns.SpikeSource([[5.0], [5.0]]))
+    pop = net.add_population(4, ns.LIF(i_offset=3000.0, v_rest=0.0, v_reset=0.0, v_thresh=10.0,
+                                       tau_refrac=0.0, synapse="delta"), name="victim")
+    net.connect(src, pop, ns.Explicit([0, 1], [1, 1]), weight=-3e38, delay=1.0,
+                receptor="inhibitory")
+    mon = net.record_spikes(pop)
+    with pytest.raises(ns.SimulationError) as info:
+        net.run(20.0)
+    assert net._engine.threads == 2
+    assert (info.value.population, info.value.variable) == ("victim", "v")
+    assert info.value.t_ms == pytest.approx(6.0) and net.t == pytest.approx(6.0)
+    assert mon.num_spikes > 10 and mon.steps.max() < 60
+
+
+# -- the build and the launchers -------------------------------------------------------------
+
+COUNTING = r'''
+#include "common.cuh"
+NS_GLOBAL void count_all(ns_i32 *count, float *fsum, ns_u64 *wide, ns_i32 *slots,
+                         ns_i32 *owner, ns_i64 n) {
+  NS_GRID_STRIDE_LOOP(i, n) {
+    atomicAdd(count, 1);
+    atomicAdd(fsum, 1.0f);
+    atomicAdd(wide, 3ULL);
+    owner[ns_reserve(slots)] = (ns_i32)i;
+  }
+}
+'''
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_atomics_are_atomic_on_threads(threads):
+    """Threads racing on one counter lose nothing (float, 32- and 64-bit atomics, and the
+    host path of ns_reserve: every item gets its own slot)."""
+    mod = native.NativeModule(code=COUNTING, threads=threads)
+    kernel = mod.get_function("count_all")
+    n = 200_000
+    count, fsum, wide = np.zeros(1, np.int32), np.zeros(1, np.float32), np.zeros(1, np.uint64)
+    slots, owner = np.zeros(1, np.int32), np.full(n, -1, np.int32)
+    kernel((threads * 8,), (4,), (count, fsum, wide, slots, owner, np.int64(n)))
+    assert count[0] == n and fsum[0] == n and wide[0] == 3 * n and slots[0] == n
+    np.testing.assert_array_equal(np.sort(owner), np.arange(n))
+
+
+def test_builds_are_cached_and_keyed_by_flags_and_defines():
+    a = native.NativeModule("record.cu")
+    spent = native.build_seconds()
+    b = native.NativeModule("record.cu")
+    assert a.path == b.path and native.build_seconds() == spent      # from the cache
+    c = native.NativeModule("record.cu", options=("-DNS_NATIVE_TEST_DEFINE=1",))
+    assert c.path != a.path and c.path.parent == native.cache_dir()
+    flags = native.native_flags()
+    assert "-O3" in flags and "-fopenmp" in flags and "-ffp-contract=off" in flags
+    assert any(f.startswith("-DNS_NATIVE_KEY=") for f in flags)
+
+
+def test_generated_model_sources_build_natively():
+    """A NeuronModel description renders its own kernel source; the native backend builds it
+    (and gives NumPy's spikes: exact arithmetic, one thread)."""
+    from test_neuron_model import LIF_DESCRIPTION
+
+    def run(device):
+        net = ns.Network(dt=DT, device=device, seed=1, threads=1 if device != "cpu" else None)
+        pop = net.add_population(20, LIF_DESCRIPTION(i_offset=600.0),
+            initial={"v": ns.Uniform(-70.0, -55.0)})
+        mon = net.record_spikes(pop)
+        net.run(50.0)
+        return mon
+    ref, got = run("cpu"), run("cpu:native")
+    assert ref.num_spikes > 20
+    same_spikes(ref, got)
+
+
+def test_threads_argument_is_validated():
+    with pytest.raises(ValueError, match="threads must be >= 1, got 0"):
+        ns.Network(device="cpu:native", threads=0)
+    with pytest.raises(TypeError, match="threads must be an integer"):
+        ns.Network(device="cpu:native", threads=1.5)
+    with pytest.raises(ValueError, match="threads=2 applies to device='cpu:native'"):
+        ns.Network(device="cpu", threads=2)
+    net = ns.Network(device="cpu:native", threads=3, seed=1)
+    net.add_population(10, ns.LIF())
+    net.run(1.0)
+    assert net._engine.threads == 3 and net.backend == "cpu:native"
+
+
+def test_default_threads_follow_the_size():
+    native.NativeModule("record.cu")
+    import os
+    assert "OMP_WAIT_POLICY" in os.environ or os.environ.get("GOMP_SPINCOUNT") == native.SPINCOUNT
+    cores = native.default_threads()
+    assert native.threads_for(10) == 1
+    assert native.threads_for(10**7) == cores
