@@ -38,11 +38,11 @@
  * column per step, so weight updates never race; only ring sums do.
  * learn[0] == 0 freezes the weights (traces go on).
  *
- * Homeostasis (per population, after the projections):
- * homeo_decay/homeo_jump/homeo_apply (adaptive threshold),
- * homeo_count/homeo_intrinsic/homeo_apply (intrinsic plasticity),
- * homeo_count/scale_rate_factor or scale_sum/scale_total_factor, then
- * scale_apply per projection (synaptic scaling).
+ * Homeostasis (per population, after the projections): described rules
+ * (AdaptiveThreshold, IntrinsicPlasticity, neurosim/plasticity/
+ * homeostasis_model.py) run their generated kernels (homeostasis_rule.cu.j2),
+ * then homeo_apply; synaptic scaling: the generated kernels of its rate form
+ * or scale_sum/scale_total_factor, then scale_apply per projection.
  *
  * The step's spikes are spk[0 .. ns_spike_count(nspk, clk)) and every kernel
  * run per step returns at once when the step's clock is halted (step.cuh).
@@ -148,61 +148,11 @@ NS_GLOBAL void plastic_deliver(
 }
 
 /* ---- homeostasis (neurosim/plasticity/homeostasis.py) -------------------
- * A threshold rule owns theta[size] for the neurons lo .. lo + size - 1
+ * A threshold rule owns a shift theta[size] for the neurons lo .. lo + size - 1
  * (global ids) at offset `off` of their group; the group's v_thresh is then
- * one value per neuron (thr), rewritten as base + theta after each change.
+ * one value per neuron (thr), rewritten as base + theta after each change
+ * (its own arithmetic is generated from its description).
  * learn[0] == 0: the rule is frozen (theta kept, still acting). */
-
-/* AdaptiveThreshold, first half: theta *= P (every neuron). */
-NS_GLOBAL void homeo_decay(const ns_i64 *__restrict__ clk, ns_i32 size, ns_real P,
-                           ns_real *__restrict__ theta, const ns_i32 *__restrict__ learn) {
-  if (ns_halted(clk)) return;
-  if (!learn[0]) return;
-  NS_GRID_STRIDE_LOOP(i, size) theta[i] = ns_mul_rn(theta[i], P);
-}
-
-/* AdaptiveThreshold, second half: theta += jump at the spikes of step n. */
-NS_GLOBAL void homeo_jump(const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
-                          const ns_u64 *__restrict__ nspk, ns_i32 lo, ns_i32 size, ns_real jump,
-                          ns_real *__restrict__ theta, const ns_i32 *__restrict__ learn) {
-  if (ns_halted(clk)) return;
-  if (!learn[0]) return;
-  NS_GRID_STRIDE_LOOP(s, ns_spike_count(nspk, clk)) {
-    const ns_i32 i = spk[s] - lo;
-    if (i >= 0 && i < size) theta[i] = ns_add_rn(theta[i], jump);
-  }
-}
-
-/* IntrinsicPlasticity / rate estimate: count the spikes of step n. */
-NS_GLOBAL void homeo_count(const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
-                           const ns_u64 *__restrict__ nspk, ns_i32 lo, ns_i32 size,
-                           ns_real *__restrict__ counts, const ns_i32 *__restrict__ learn) {
-  if (ns_halted(clk)) return;
-  if (!learn[0]) return;
-  NS_GRID_STRIDE_LOOP(s, ns_spike_count(nspk, clk)) {
-    const ns_i32 i = spk[s] - lo;
-    if (i >= 0 && i < size) counts[i] = ns_add_rn(counts[i], 1.0f);
-  }
-}
-
-/* IntrinsicPlasticity at the end of an interval ((n + 1) % k == 0): the
- * rate estimate r = r P + counts gain, counts = 0, then
- * theta = clip(theta + eta_T (r - target), theta_min, theta_max). */
-NS_GLOBAL void homeo_intrinsic(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 k,
-                               ns_real P, ns_real gain, ns_real eta_T, ns_real target,
-                               ns_real theta_min, ns_real theta_max, ns_real *__restrict__ r,
-                               ns_real *__restrict__ counts, ns_real *__restrict__ theta,
-                               const ns_i32 *__restrict__ learn) {
-  if (ns_halted(clk)) return;
-  if (!learn[0] || (clk[0] + 1) % k) return;
-  NS_GRID_STRIDE_LOOP(i, size) {
-    const ns_real ri = ns_add_rn(ns_mul_rn(r[i], P), ns_mul_rn(counts[i], gain));
-    r[i] = ri;
-    counts[i] = 0.0f;
-    theta[i] = ns_clip(ns_add_rn(theta[i], ns_mul_rn(eta_T, ri - target)), theta_min,
-                       theta_max);
-  }
-}
 
 /* thr[off + i] = base[i] + theta[i] (the _Shift of a threshold rule). With
  * every_k > 0 only at the end of an interval. */
@@ -213,23 +163,6 @@ NS_GLOBAL void homeo_apply(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 o
   if (ns_halted(clk)) return;
   if (!learn[0] || (every_k > 0 && (clk[0] + 1) % every_k)) return;
   NS_GRID_STRIDE_LOOP(i, size) thr[off + i] = ns_add_rn(base[i], theta[i]);
-}
-
-/* SynapticScaling, rate form, at the end of an interval: the rate estimate
- * (as homeo_intrinsic), counts = 0 and the factor per neuron
- * clip(1 + gain (target - r), 0.5, 2). */
-NS_GLOBAL void scale_rate_factor(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 k,
-                                 ns_real P, ns_real gain_r, ns_real gain, ns_real target,
-                                 ns_real *__restrict__ r, ns_real *__restrict__ counts,
-                                 ns_real *__restrict__ factor, const ns_i32 *__restrict__ learn) {
-  if (ns_halted(clk)) return;
-  if (!learn[0] || (clk[0] + 1) % k) return;
-  NS_GRID_STRIDE_LOOP(i, size) {
-    const ns_real ri = ns_add_rn(ns_mul_rn(r[i], P), ns_mul_rn(counts[i], gain_r));
-    r[i] = ri;
-    counts[i] = 0.0f;
-    factor[i] = ns_clip(ns_add_rn(1.0f, ns_mul_rn(gain, target - ri)), 0.5f, 2.0f);
-  }
 }
 
 /* SynapticScaling, total form: sum of the incoming weights per neuron (in

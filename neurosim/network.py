@@ -542,7 +542,7 @@ class Network:
         if kind == "neuron":
             return self._ensure_built().get_state(obj, variable)
         from .engine.state import plastic_get
-        return plastic_get(rt, variable).astype(np.float32)
+        return plastic_get(rt, variable).astype(self.dtype)
 
     def set_state(self, population, variable: str, value) -> None:
         """Set a state variable (see :meth:`get_state` for what ``population`` and
@@ -561,9 +561,9 @@ class Network:
         from .engine.state import plastic_get, plastic_set
         size = plastic_get(rt, variable).size
         if variable == "dopamine":
-            arr = np.float32(V.real(where, "value", value, float32=True))
+            arr = self.dtype.type(V.real(where, "value", value, float32=True))
         else:
-            arr = V.per_neuron(where, "value", value, size).astype(np.float32)
+            arr = V.per_neuron(where, "value", value, size).astype(self.dtype)
         if variable in ("theta", "rate_estimate") or variable.startswith(("pre.", "post.")):
             lo = 0.0 if variable != "theta" else -np.inf
             if arr.size and np.min(arr) < lo:

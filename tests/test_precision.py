@@ -147,15 +147,6 @@ def test_bad_precision_names_the_argument_the_value_and_the_choices(value):
                            f"{value!r}"), text
 
 
-def test_double_with_plasticity_is_refused_before_any_work():
-    net = ns.Network(dt=DT, device="cpu", seed=1, precision="double")
-    pop = net.add_population(5, ns.LIF())
-    net.connect(pop, pop, ns.AllToAll(), weight=0.5, delay=1.0, plasticity=ns.STDP())
-    with pytest.raises(ValueError, match=r"precision='double'.*STDP"):
-        net.run(1.0)
-    assert net.t == 0.0
-
-
 def test_memory_estimates_count_8_bytes_per_value_in_double():
     """Host and device estimates: weights, ring and state take 8 bytes a value in double."""
     from neurosim.engine.device_memory import device_bytes

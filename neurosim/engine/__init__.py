@@ -5,20 +5,6 @@ from __future__ import annotations
 from .layout import Layout, build_layout
 
 
-def check_precision(net) -> None:
-    """Refuse what ``precision="double"`` does not cover yet: plasticity and homeostasis rules
-    keep float32 traces, weights and constants (a ValueError naming them, before any work)."""
-    if getattr(net, "precision", "single") != "double":
-        return
-    rules = sorted({type(p.plasticity).__name__ for p in net.projections
-                    if p.plasticity is not None}
-                   | {type(rule).__name__ for _, rule in net.homeostasis})
-    if rules:
-        raise ValueError(f"Network: precision='double' covers neuron state, weights and input "
-                         f"but not yet plasticity or homeostasis rules, and this network has "
-                         f"{rules}; use precision='single' (the default) for it")
-
-
 def build_engine(net, backend: str):
     """Build the engine of ``net`` for ``backend`` ("numpy", "cpu:native", "cuda" or "cuda:host").
 
@@ -28,7 +14,6 @@ def build_engine(net, backend: str):
     every backend, the device's for CUDA (and again, precisely, once the layout is drawn).
     """
     from .device_connect import generated_projections
-    check_precision(net)
     on_device = generated_projections(net, backend)        # raises before any work
     check = _memory_check(net, backend, on_device)
     if backend == "numpy":

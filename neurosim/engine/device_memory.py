@@ -86,7 +86,8 @@ def _plastic_bytes(layout, proj) -> int:
     from .memory import delay_steps_reach, expected_synapses
     return plastic_device_bytes(proj.plasticity, expected_synapses(proj), proj.pre.size,
                                 proj.post.size, delay_steps_reach(proj.delay, layout.dt),
-                                _delay_key(proj.delay, layout.dt) == "hetero")
+                                _delay_key(proj.delay, layout.dt) == "hetero",
+                                np.dtype(getattr(layout, "dtype", np.float32)).itemsize)
 
 
 def free_device_memory(host: bool) -> tuple[int, str]:

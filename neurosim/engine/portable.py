@@ -12,9 +12,10 @@ boundary ``n`` (``n`` steps done), from which a runtime of another kind starts
 - ``form`` (str): the form of the rule's description (``"stdp"``, ``"triplet"``, ``"reward"``
   for the built-in rules, the name of a user's :class:`~neurosim.PlasticityModel`); ``step``
   (int64): ``n``;
-- ``w`` (float32, synapses): the weights in the projection's order (``proj.sources``), with
-  every deferred update settled — the weights ``proj.weights`` reads (a copy is settled: the
-  running network is not changed); the spikes that arrive in step ``n`` are not yet depressed
+- ``w`` (float32 — every float32 array of this form is float64 in a
+  ``Network(precision="double")`` — synapses): the weights in the projection's order
+  (``proj.sources``), with every deferred update settled — the weights ``proj.weights`` reads
+  (a copy is settled: the running network is not changed); the spikes that arrive in step ``n`` are not yet depressed
   (their depression belongs to step ``n``);
 - ``pre.<trace>`` (float32, ``(H, n_pre)``): each presynaptic trace at the end of the steps
   ``n - H .. n - 1`` (row ``i`` is step ``n - H + i``), ``H = max delay + 1`` (rules whose
@@ -44,21 +45,21 @@ boundary ``n`` (``n`` steps done), from which a runtime of another kind starts
   last change and that step (``-1``: none yet).
 
 Exactness. The event-by-event NumPy runtimes and the CUDA runtimes keep exactly this
-information (the float32 trace values are the ones they compute), so either starts from the
+information (the trace values are the ones they compute), so either starts from the
 other's portable form exactly, and after the same steps their forms are bit for bit equal
 (for ``RewardSTDP`` up to the last bits of ``exp``: NumPy's and the C library's may differ).
 :class:`~neurosim.plasticity.stdp.StdpDeferredNumpy` writes its settled weights (float64 sums
 rounded once, where the event-by-event runtimes round at every pair) and traces recomputed
-from its float64 ones (float32 recurrence from the last arrival): equal within float32 rounding,
-not bit for bit. Loading the portable form into any runtime and writing it again gives back the
-same arrays exactly.
+from its float64 ones (recurrence in the network's precision from the last arrival): equal
+within that precision's rounding, not bit for bit. Loading the portable form into any runtime
+and writing it again gives back the same arrays exactly.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-I32, I64, F32 = np.int32, np.int64, np.float32
+I32, I64 = np.int32, np.int64
 NEVER = -(2 ** 40)
 PREFIX = "portable/"
 
@@ -212,7 +213,7 @@ def _export_numpy(rt, s: _Shape) -> dict:
     if s.lazy:
         out["t1"] = rt.t1.copy()
     if s.modulated:
-        out["dopamine"] = np.array(rt.d_r, F32)
+        out["dopamine"] = np.array(rt.d_r, rt.real)
         out["dopamine.step"] = np.array(rt.r_step, I64)
     return out
 
@@ -238,13 +239,13 @@ def _export_deferred(rt, s: _Shape) -> dict:
         is_max = s.steps == s.dmax[rt.pre]
         cand = np.flatnonzero(is_max)[::-1]               # first synapse of a row wins
         unit[rt.pre[cand]] = cand
-    base = np.zeros(s.n_pre, F32)
+    base = np.zeros(s.n_pre, rt.real)
     if s.n_syn:
         u = unit[s.has]
-        base[s.has] = (rt.X[u] * np.exp(-(n - rt.t0[u]) * rt.lam)).astype(F32)
-    P = F32(np.exp(-rt.dt / s.pre_taus[0]))
-    rows = np.zeros((s.H, s.n_pre), F32)
-    cur = np.zeros(s.n_pre, F32)
+        base[s.has] = (rt.X[u] * np.exp(-(n - rt.t0[u]) * rt.lam)).astype(rt.real)
+    P = rt.real(np.exp(-rt.dt / s.pre_taus[0]))
+    rows = np.zeros((s.H, s.n_pre), rt.real)
+    cur = np.zeros(s.n_pre, rt.real)
     for i, m in enumerate(s.row_steps):
         np.multiply(cur, P, out=cur)
         start = s.first == m
@@ -252,7 +253,7 @@ def _export_deferred(rt, s: _Shape) -> dict:
         jump = j[(e == m)]
         jump = jump[s.first[jump] < m]
         if jump.size:
-            cur[jump] = cur[jump] + F32(1.0) if s.all_to_all else F32(1.0)
+            cur[jump] = cur[jump] + rt.real(1.0) if s.all_to_all else rt.real(1.0)
         rows[i] = cur
     out = {"w": w, "pre.x": s.mask(rows, 0.0), "post.y": rt.yv.copy(),
            "spikes.step": e, "spikes.pre": j}
@@ -279,10 +280,10 @@ def _export_cuda(rt, s: _Shape) -> dict:
     rows = s.ring_rows()
     xr = _device_array(rt, "xr", len(s.pre_names) * R * n_pre).reshape(-1, R, n_pre)
     for k, name in enumerate(s.pre_names):
-        out[f"pre.{name}"] = s.mask(np.asarray(xr[k][rows], F32), 0.0)
+        out[f"pre.{name}"] = s.mask(np.asarray(xr[k][rows], rt.real), 0.0)
     y = _device_array(rt, "y", len(s.post_names) * n_post).reshape(-1, n_post)
     for k, name in enumerate(s.post_names):
-        out[f"post.{name}"] = np.array(y[k], F32)
+        out[f"post.{name}"] = np.array(y[k], rt.real)
     if s.track:
         for name in ("pre_last", "pre_prev"):
             ring = _device_array(rt, name, R * n_pre).reshape(R, n_pre)
@@ -300,11 +301,11 @@ def _export_cuda(rt, s: _Shape) -> dict:
                        np.concatenate(js) if js else np.zeros(0, I64))
     out["spikes.step"], out["spikes.pre"] = e, j
     for name in s.state_names:
-        out[name] = _numpy_order(rt, _device_array(rt, "st_" + name, s.n_syn).astype(F32))
+        out[name] = _numpy_order(rt, _device_array(rt, "st_" + name, s.n_syn).astype(rt.real))
     if s.lazy:
         out["t1"] = _numpy_order(rt, _device_array(rt, "t1", s.n_syn).astype(I64))
     if s.modulated:
-        out["dopamine"] = np.array(rt.d_r, F32)
+        out["dopamine"] = np.array(rt.d_r, rt.real)
         out["dopamine.step"] = np.array(rt.r_step, I64)
     return out
 
@@ -336,7 +337,7 @@ def check(rt, state: dict, where: str) -> dict:
     step = int(get("step", I64, shape=()))
     if step != n:
         raise ValueError(f"{where}: 'step' is {step}, but the network is at step {n}")
-    out = {"w": get("w", F32, shape=(s.n_syn,), finite=True)}
+    out = {"w": get("w", rt.real, shape=(s.n_syn,), finite=True)}
     w = out["w"]
     if w.size and not (w.min() >= rt.rule.w_min and w.max() <= rt.rule.w_max):
         raise ValueError(f"{where}: 'w' must lie in [w_min, w_max] = [{rt.rule.w_min}, "
@@ -345,7 +346,7 @@ def check(rt, state: dict, where: str) -> dict:
                                ("post", s.post_names, (s.n_post,))):
         for name in names:
             key = f"{side}.{name}"
-            a = get(key, F32, shape=shape, finite=True)
+            a = get(key, rt.real, shape=shape, finite=True)
             if a.size and a.min() < 0:
                 raise ValueError(f"{where}: trace {key!r} must be >= 0, got {a.min()}")
             out[key] = a
@@ -370,7 +371,7 @@ def check(rt, state: dict, where: str) -> dict:
                          f"synapses, D_j its longest delay), sorted by step and neuron, once each")
     out["spikes.step"], out["spikes.pre"] = e, j
     for name in s.state_names:
-        out[name] = get(name, F32, shape=(s.n_syn,), finite=True)
+        out[name] = get(name, rt.real, shape=(s.n_syn,), finite=True)
     if s.lazy:
         t1 = get("t1", I64, shape=(s.n_syn,))
         if t1.size and (t1.min() < -1 or t1.max() >= n):
@@ -378,7 +379,7 @@ def check(rt, state: dict, where: str) -> dict:
                              f"[{t1.min()}, {t1.max()}]")
         out["t1"] = t1
     if s.modulated:
-        out["dopamine"] = F32(get("dopamine", F32, shape=(), finite=True))
+        out["dopamine"] = rt.real(get("dopamine", rt.real, shape=(), finite=True))
         r_step = int(get("dopamine.step", I64, shape=()))
         if not -1 <= r_step < n:
             raise ValueError(f"{where}: 'dopamine.step' must be in [-1, {n}), got {r_step}")
@@ -420,7 +421,7 @@ def _load_numpy(rt, p: dict) -> None:
     if s.lazy:
         rt.t1[...] = p["t1"]
     if s.modulated:
-        rt.d_r, rt.r_step = F32(p["dopamine"]), p["dopamine.step"]
+        rt.d_r, rt.r_step = rt.real(p["dopamine"]), p["dopamine.step"]
 
 
 def _load_deferred(rt, p: dict) -> None:
@@ -463,13 +464,13 @@ def _load_cuda(rt, p: dict) -> None:
         out[:a.size] = a.reshape(-1)
         return out
 
-    xr = np.zeros((len(s.pre_names), R, n_pre), F32)
+    xr = np.zeros((len(s.pre_names), R, n_pre), rt.real)
     for k, name in enumerate(s.pre_names):
         xr[k][rows] = p[f"pre.{name}"]
-    vals = {"xr": flat(xr, xr.size, F32)}
+    vals = {"xr": flat(xr, xr.size, rt.real)}
     y = (np.stack([p[f"post.{name}"] for name in s.post_names]) if s.post_names
-         else np.zeros((0, n_post), F32))
-    vals["y"] = flat(y, y.size, F32)
+         else np.zeros((0, n_post), rt.real))
+    vals["y"] = flat(y, y.size, rt.real)
     if s.track:
         for name in ("pre_last", "pre_prev"):
             ring = np.full((R, n_pre), NEVER, I64)
@@ -487,17 +488,17 @@ def _load_cuda(rt, p: dict) -> None:
             cnt[r] = part_j.size
     vals["pre_spk"], vals["pre_cnt"] = flat(spk, spk.size, I32), cnt
     w = p["w"] if rt.perm is None else p["w"][rt.perm]
-    vals["w"] = np.ascontiguousarray(w, F32)
+    vals["w"] = np.ascontiguousarray(w, rt.real)
     order = (lambda a: a) if rt.perm is None else (lambda a: a[rt.perm])    # noqa: E731
     for name in s.state_names:
-        vals["st_" + name] = flat(order(p[name]), s.n_syn, F32)
+        vals["st_" + name] = flat(order(p[name]), s.n_syn, rt.real)
     if s.lazy:
         t1 = order(p["t1"])
         vals["t1"] = flat(t1, t1.size, I64)
         if not t1.size:
             vals["t1"][...] = -1
     if s.modulated:
-        vals["dop"] = np.array([p["dopamine"]], F32)
+        vals["dop"] = np.array([p["dopamine"]], rt.real)
         vals["r_step"] = np.array([p["dopamine.step"]], I64)
     for k, a in vals.items():                 # the runtime's own layout (a bug if not)
         dst = rt.v[k]
@@ -506,4 +507,4 @@ def _load_cuda(rt, p: dict) -> None:
         for k, a in vals.items():
             rt.v[k][...] = dev.put(a)
     if s.modulated:
-        rt.d_r, rt.r_step = F32(p["dopamine"]), p["dopamine.step"]
+        rt.d_r, rt.r_step = rt.real(p["dopamine"]), p["dopamine.step"]

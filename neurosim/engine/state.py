@@ -5,7 +5,8 @@ Used twice: by :meth:`Network.run` to roll a failed chunk of steps back to its f
 at a step boundary ``n`` (``n`` steps done) is a flat dict ``name -> array``:
 
 - ``group<g>/<var>``: every state variable of neuron group ``g`` (float32, group size; every
-  float32 array here is float64 in a ``Network(precision="double")``, except plasticity's);
+  float32 array here, plasticity's and homeostasis' included, is float64 in a
+  ``Network(precision="double")``);
 - ``group<g>/ref_left``: per neuron, how many of the coming updates are still refractory
   (int32; 0 for none) — the CUDA kernels' counter, and the NumPy engine's batches rebuilt;
 - ``ring``: the delay ring as (slots, columns) float32, row ``k`` what arrives in step
@@ -233,17 +234,14 @@ def plastic_export(rt) -> dict:
         out.update(_cuda_plastic_export(rt))
     elif isinstance(rt, PlasticRuntime):
         out.update(_numpy_plastic_export(rt))
-    elif isinstance(rt, C._ThresholdCuda):
-        out.update({k: _host(rt.dev, rt.v[k]) for k in ("theta", "r", "counts") if k in rt.v})
+    elif isinstance(rt, C.HomeostasisCuda):         # a described rule's state, by name
+        out.update({k: _host(rt.dev, rt.v[k]) for k in rt.state_names})
     elif isinstance(rt, C.SynapticScalingCuda):
         out.update({k: _host(rt.dev, rt.v[k]) for k in ("r", "counts") if k in rt.v})
-    elif isinstance(rt, (H.AdaptiveThresholdNumpy, H.IntrinsicPlasticityNumpy)):
-        out["theta"] = rt.theta.copy()
-        if getattr(rt, "est", None) is not None:
-            out.update(r=rt.est.r.copy(), counts=rt.est.counts.copy())
+    elif isinstance(rt, H.HomeostasisNumpy):
+        out.update({k: a.copy() for k, a in rt.state.items()})
     elif isinstance(rt, H.SynapticScalingNumpy):
-        if rt.est is not None:
-            out.update(r=rt.est.r.copy(), counts=rt.est.counts.copy())
+        out.update({k: a.copy() for k, a in rt.state.items()})
     else:
         raise TypeError(f"no state export for plastic runtime {_kind(rt)}")
     return out
@@ -275,28 +273,30 @@ def plastic_import(rt, state: dict, where: str) -> None:
         return _cuda_plastic_import(rt, state, where)
     if isinstance(rt, PlasticRuntime):
         return _numpy_plastic_import(rt, state, where)
-    if isinstance(rt, (C._ThresholdCuda, C.SynapticScalingCuda)):
-        names = [k for k in ("theta", "r", "counts") if k in rt.v]
-        vals = {k: _array(where, k, state.get(k), F32, shape=(int(rt.v["size"]),),
+    if isinstance(rt, (C.HomeostasisCuda, C.SynapticScalingCuda)):
+        names = (rt.state_names if isinstance(rt, C.HomeostasisCuda)
+                 else [k for k in ("r", "counts") if k in rt.v])
+        vals = {k: _array(where, k, state.get(k), rt.real, shape=(int(rt.v["size"]),),
                           finite=True) for k in names}
         with rt.dev.context():
             for k, a in vals.items():
                 rt.v[k][...] = rt.dev.put(a)
-            if "theta" in vals:         # the group's threshold: base + theta, as at build
+            shift = getattr(getattr(rt, "description", None), "threshold", None)
+            if shift is not None:       # the group's threshold: base + shift, as at build
                 off, size = int(rt.v["off"]), int(rt.v["size"])
-                base = np.array(rt.dev.get(rt.v["base"]), F32)
-                rt.v["thr"][off:off + size] = rt.dev.put(base + vals["theta"])
+                base = np.array(rt.dev.get(rt.v["base"]), rt.real)
+                rt.v["thr"][off:off + size] = rt.dev.put(base + vals[shift])
         return None
     arrays = []
-    if hasattr(rt, "theta"):
-        arrays.append((rt.theta, "theta"))
-    if getattr(rt, "est", None) is not None:
-        arrays += [(rt.est.r, "r"), (rt.est.counts, "counts")]
-    vals = [(dst, _array(where, k, state.get(k), F32, shape=dst.shape, finite=True))
+    if isinstance(rt, H.HomeostasisNumpy):
+        arrays += [(a, k) for k, a in rt.state.items()]
+    if isinstance(rt, H.SynapticScalingNumpy):
+        arrays += [(a, k) for k, a in rt.state.items()]
+    vals = [(dst, _array(where, k, state.get(k), dst.dtype, shape=dst.shape, finite=True))
             for dst, k in arrays]
     for dst, a in vals:
         dst[...] = a
-    if isinstance(rt, (H.AdaptiveThresholdNumpy, H.IntrinsicPlasticityNumpy)):
+    if isinstance(rt, H.HomeostasisNumpy) and rt.shift is not None:
         rt.shift.apply()
     return None
 
@@ -329,11 +329,11 @@ def _numpy_plastic_export(rt) -> dict:
         undo = rt.undo
         out["undo.set"] = np.array(undo is not None)
         syn, before, dep, applied = undo if undo is not None else (
-            np.zeros(0, I64), np.zeros(0, F32), np.zeros(0, F32), False)
+            np.zeros(0, I64), np.zeros(0, rt.real), np.zeros(0, rt.real), False)
         out.update({"undo.syn": syn.astype(I64), "undo.before": before.copy(),
                     "undo.dep": dep.copy(), "undo.applied": np.array(bool(applied))})
     if "d_r" in rt.__dict__:                         # RewardNumpy
-        out["d_r"] = np.array(rt.d_r, F32)
+        out["d_r"] = np.array(rt.d_r, rt.real)
         out["r_step"] = np.array(rt.r_step, I64)
     return out
 
@@ -363,12 +363,13 @@ def _numpy_plastic_import(rt, state, where) -> None:
         uset = bool(_array(where, "undo.set", state.get("undo.set"), bool, shape=()))
         usyn = _array(where, "undo.syn", state.get("undo.syn"), I64, ndim=1)
         _check_index(where, "undo.syn", usyn, n_syn)
-        ub = _array(where, "undo.before", state.get("undo.before"), F32, shape=usyn.shape)
-        ud = _array(where, "undo.dep", state.get("undo.dep"), F32, shape=usyn.shape)
+        ub = _array(where, "undo.before", state.get("undo.before"), rt.real, shape=usyn.shape)
+        ud = _array(where, "undo.dep", state.get("undo.dep"), rt.real, shape=usyn.shape)
         ua = bool(_array(where, "undo.applied", state.get("undo.applied"), bool, shape=()))
         extra["undo"] = (usyn, ub.copy(), ud.copy(), ua) if uset else None
     if "d_r" in rt.__dict__:
-        extra["d_r"] = F32(_array(where, "d_r", state.get("d_r"), F32, shape=(), finite=True))
+        extra["d_r"] = rt.real(_array(where, "d_r", state.get("d_r"), rt.real, shape=(),
+                                      finite=True))
         extra["r_step"] = int(_array(where, "r_step", state.get("r_step"), I64, shape=()))
     for _, dst, a in fixed:
         dst[...] = a
@@ -395,7 +396,7 @@ def _cuda_plastic_export(rt) -> dict:
     for name, k in _cuda_keys(rt):
         out[name] = _host(rt.dev, rt.v[k])
     if "d_r" in rt.__dict__:
-        out["d_r_host"] = np.array(rt.d_r, F32)
+        out["d_r_host"] = np.array(rt.d_r, rt.real)
         out["r_step_host"] = np.array(rt.r_step, I64)
     return out
 
@@ -403,7 +404,7 @@ def _cuda_plastic_export(rt) -> dict:
 def _cuda_weights(rt) -> np.ndarray:
     """Plastic weights in NumPy-runtime order, read without settling lazy rules."""
     with rt.dev.context():
-        w = np.array(rt.dev.get(rt.v["w"]), F32)
+        w = np.array(rt.dev.get(rt.v["w"]), rt.real)
     if rt.perm is None:
         return w
     out = np.empty_like(w)
@@ -413,7 +414,7 @@ def _cuda_weights(rt) -> np.ndarray:
 
 def _cuda_plastic_import(rt, state, where) -> None:
     dev = rt.dev
-    w = _array(where, "w", state.get("w"), F32, shape=(rt.pre.size,))
+    w = _array(where, "w", state.get("w"), rt.real, shape=(rt.pre.size,))
     if w.size and not (w.min() >= rt.rule.w_min and w.max() <= rt.rule.w_max):
         raise ValueError(f"{where}: plastic weights 'w' must lie in [w_min, w_max] = "
                          f"[{rt.rule.w_min}, {rt.rule.w_max}], got [{w.min()}, {w.max()}]")
@@ -427,8 +428,8 @@ def _cuda_plastic_import(rt, state, where) -> None:
         _check_index(where, "pre_spk", vals["pre_spk"], max(1, rt.n_pre))
     host = {}
     if "d_r" in rt.__dict__:
-        host["d_r"] = F32(_array(where, "d_r_host", state.get("d_r_host"), F32, shape=(),
-                                 finite=True))
+        host["d_r"] = rt.real(_array(where, "d_r_host", state.get("d_r_host"), rt.real,
+                                     shape=(), finite=True))
         host["r_step"] = int(_array(where, "r_step_host", state.get("r_step_host"), I64,
                                     shape=()))
     with dev.context():
@@ -517,7 +518,7 @@ class DeviceSnapshot:
         add(engine.ring)
         for rt in engine.plastic:
             v = getattr(rt, "v", {})
-            for k in _MUTABLE:
+            for k in (*_MUTABLE, *getattr(rt, "state_names", ())):
                 add(v.get(k))
         if static_weights:
             for c in engine.classes:
@@ -587,8 +588,8 @@ def plastic_get(rt, name: str) -> np.ndarray:
 
 
 def plastic_set(rt, name: str, values, where: str) -> None:
-    """Set variable ``name`` of ``rt`` (``values`` as float32, checked by the caller for size
-    and finiteness); a presynaptic trace is set in every step its synapses still read, so each
+    """Set variable ``name`` of ``rt`` (``values`` in the network's real type, checked by the
+    caller for size and finiteness); a presynaptic trace is set in every step its synapses still read, so each
     synapse sees ``values`` whatever its delay. Goes through the portable form of the
     projection (:mod:`.portable`) or the homeostatic runtime's export, so every runtime kind
     takes it the same way."""
@@ -598,13 +599,13 @@ def plastic_set(rt, name: str, values, where: str) -> None:
         s = P._Shape(rt, rt.engine.net._steps_done)
         key = P.PREFIX + name
         if name.startswith("pre."):
-            rows = np.broadcast_to(np.asarray(values, F32), (s.H, s.n_pre))
+            rows = np.broadcast_to(np.asarray(values, rt.real), (s.H, s.n_pre))
             state[key] = s.mask(np.array(rows), 0.0)
         else:
-            state[key] = np.asarray(values, F32).reshape(state[key].shape)
+            state[key] = np.asarray(values, rt.real).reshape(state[key].shape)
         return P.load(rt, state, where)
     state = plastic_export(rt)
-    state[HOMEOSTASIS_NAMES[name]] = np.asarray(values, F32)
+    state[HOMEOSTASIS_NAMES[name]] = np.asarray(values, rt.real)
     plastic_import(rt, state, where)
 
 

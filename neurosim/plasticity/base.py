@@ -200,6 +200,3 @@ def choice(where: str, name: str, value, options) -> str:
         raise ValueError(f"{where}: {name} must be one of {list(options)}, got {value!r}")
     return value
 
-
-def f32(x) -> np.float32:
-    return np.float32(x)

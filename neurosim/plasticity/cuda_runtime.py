@@ -22,9 +22,9 @@ per spike of the last ``max - min + 1`` steps, one bisection of its row plus the
 arrive; the order of delivery (steps ascending, rows in order) is the NumPy runtime's.
 
 Traces decay by one multiplication per step, as in NumPy (bit for bit the same values), and the
-rules' kernels repeat the float32 operations of the NumPy code generated from the same
-description, so the weights agree exactly with the event-by-event NumPy runtime
-(:class:`~.numpy_runtime.RuleNumpy`, e.g. :class:`~.stdp.StdpNumpy`) where no ``exp`` is
+rules' kernels repeat the operations (float32, or float64 in double) of the NumPy code
+generated from the same description, so the weights agree exactly with the event-by-event
+NumPy runtime (:class:`~.numpy_runtime.RuleNumpy`, e.g. :class:`~.stdp.StdpNumpy`) where no ``exp`` is
 involved; with :class:`~.stdp.StdpDeferredNumpy` (the NumPy default for
 additive ``"all"``/``"nearest"`` STDP) they agree within its float64 settling error.
 
@@ -45,7 +45,7 @@ import numpy as np
 
 from .numpy_runtime import PlasticRuntime, modulator_level
 
-I32, U32, I64, F32 = np.int32, np.uint32, np.int64, np.float32
+I32, U32, I64 = np.int32, np.uint32, np.int64
 KERNELS = "plasticity.cu"
 
 
@@ -55,38 +55,42 @@ def _set_flag(dev, flag, on: bool) -> None:
         flag[...] = dev.put(np.array([bool(on)], np.int32))
 
 
-def trace_layout(rule) -> tuple[int, int, bool, int, bool]:
+def trace_layout(rule, real_bytes: int = 4) -> tuple[int, int, bool, int, bool]:
     """(presynaptic traces, postsynaptic traces, spike steps tracked, bytes of rule state per
-    synapse, lazy) of a rule's CUDA runtime: what its arrays below are sized by."""
+    synapse, lazy) of a rule's CUDA runtime: what its arrays below are sized by;
+    ``real_bytes``: 4 (float32), 8 in a double network."""
     d = rule.description
-    extra = 4 * len(d.state) + (8 if d.lazy else 0)      # state (f32), t1 (int64)
+    extra = real_bytes * len(d.state) + (8 if d.lazy else 0)     # state (ns_real), t1 (int64)
     return (len(d.pre_traces), len(d.post_traces), rule.pairing == "nearest_reduced", extra,
             d.lazy)
 
 
 def plastic_device_bytes(rule, n_syn: int, n_pre: int, n_post: int, max_delay: int,
-                         per_synapse_delays: bool) -> int:
+                         per_synapse_delays: bool, real_bytes: int = 4) -> int:
     """Bytes of the device arrays :class:`CudaPlasticRuntime` (and its rule's subclass)
     allocates for a projection of ``n_syn`` synapses whose largest delay is ``max_delay``
     steps: 20 B per synapse (int64 column index, int32 pre/post, float32 weight), 24 with
     per-synapse delays (int32), plus the rule's per-synapse state (4 B each) and, for rules
     with a ``between`` block, the last-update step (8 B: reward STDP has 36 B); per neuron
     the row and column pointers, the presynaptic trace rings and spike lists over ``R = max
-    delay + 2`` steps, the postsynaptic traces, and spike steps where the rule tracks them."""
-    n_pre_tr, n_post_tr, track, extra, lazy = trace_layout(rule)
+    delay + 2`` steps, the postsynaptic traces, and spike steps where the rule tracks them.
+    ``real_bytes``: the bytes of an ``ns_real`` (weights, traces, state): 8 in a double
+    network."""
+    n_pre_tr, n_post_tr, track, extra, lazy = trace_layout(rule, real_bytes)
+    F = real_bytes
     R = max_delay + 2
     one = lambda n: max(1, n)                           # noqa: E731 (arrays of at least 1)
     b = 8 * (n_pre + 1) + 8 * (n_post + 1) + 8 * n_syn        # indptr, col_ptr, col_syn
-    b += 4 * 3 * n_syn                                        # pre, post, w
+    b += 4 * 2 * n_syn + F * n_syn                            # pre, post, w
     b += 4 * (n_syn if per_synapse_delays else 1)             # delays
-    b += 4 * one(n_pre_tr) + 4 * one(n_post_tr)               # P_pre, P_post
-    b += 4 * one(n_pre_tr * R * n_pre) + 4 * one(n_post_tr * n_post)   # xr, y
+    b += F * one(n_pre_tr) + F * one(n_post_tr)               # P_pre, P_post
+    b += F * one(n_pre_tr * R * n_pre) + F * one(n_post_tr * n_post)   # xr, y
     b += 4 * one(R * n_pre) + 4 * R + 4                       # pre_spk, pre_cnt, learn
     b += (16 * R * n_pre + 16 * n_post) if track else 4 * 8   # pre/post last/prev steps
     if extra:
         b += extra * one(n_syn)                               # state, t1
     if lazy:
-        b += 4 + 8                                            # dop, r_step
+        b += F + 8                                            # dop, r_step
     return int(b)
 
 
@@ -95,20 +99,24 @@ def homeostasis_device_bytes(net, population, rule) -> int:
     state (threshold rules: ``theta`` and ``base``, the group's ``v_thresh`` made per neuron,
     rate estimates; scaling: the factor and the rate or weight sums) and, for
     ``SynapticScaling`` of static projections, each scaled synapse's target (int32) and
-    position (int64), 12 B."""
+    position (int64), 12 B. Per-neuron values are ``ns_real`` (8 B in a double network)."""
     from ..engine.memory import expected_synapses
-    from .homeostasis import IntrinsicPlasticity, SynapticScaling
+    from .homeostasis import SynapticScaling
     n = population.size
+    F = np.dtype(getattr(net, "dtype", np.float32)).itemsize     # ns_real
     if isinstance(rule, SynapticScaling):
         projs = rule.projections
         if projs is None:
             projs = [p for p in net.projections
                      if p.post is population and p.receptor == "excitatory"]
-        return int(4 * n + 8 * n + 4 + sum(12 * expected_synapses(p) + 8 for p in projs
+        sums = 2 * F * n if rule.target_rate is not None else 8 * n   # r, counts / total
+        return int(F * n + sums + 4 + sum(12 * expected_synapses(p) + 8 for p in projs
                                            if p.plasticity is None))
     group = sum(p.size for p in net.populations
                 if p.model.group_key() == population.model.group_key())
-    return int(8 * n + 4 * group + 4 + (8 * n if isinstance(rule, IntrinsicPlasticity) else 0))
+    d = rule.description                  # its state, and base + the group's v_thresh
+    shift = (F * n + F * group) if d.threshold is not None else 0
+    return int(F * n * len(d.state) + shift + 4)
 
 
 def runtime_device_bytes(rt) -> int:
@@ -161,11 +169,11 @@ class CudaPlasticRuntime(PlasticRuntime):
             all_pre=U32(sum(1 << k for k, (_, a) in enumerate(self.pre_specs) if a)),
             all_post=U32(sum(1 << k for k, (_, a) in enumerate(self.post_specs) if a)),
             P_pre=dev.put(np.array([np.exp(-self.dt / t) for t, _ in self.pre_specs] or [0],
-                                   np.float32)),
+                                   self.real)),
             P_post=dev.put(np.array([np.exp(-self.dt / t) for t, _ in self.post_specs] or [0],
-                                    np.float32)),
-            xr=dev.zeros(max(1, len(self.pre_specs) * self.R * self.n_pre), np.float32),
-            y=dev.zeros(max(1, len(self.post_specs) * self.n_post), np.float32),
+                                    self.real)),
+            xr=dev.zeros(max(1, len(self.pre_specs) * self.R * self.n_pre), self.real),
+            y=dev.zeros(max(1, len(self.post_specs) * self.n_post), self.real),
             track=I32(bool(self.track_times)),
             pre_spk=dev.zeros(max(1, self.R * self.n_pre), np.int32),
             pre_cnt=dev.zeros(self.R, np.int32),
@@ -217,7 +225,7 @@ class CudaPlasticRuntime(PlasticRuntime):
     def current_weights(self) -> np.ndarray:
         self.sync()
         with self.dev.context():
-            w = np.array(self.dev.get(self.v["w"]), np.float32)
+            w = np.array(self.dev.get(self.v["w"]), self.real)
         if self.perm is None:
             return w
         out = np.empty_like(w)
@@ -225,7 +233,7 @@ class CudaPlasticRuntime(PlasticRuntime):
         return out
 
     def set_weights(self, values) -> None:
-        values = np.asarray(values, np.float32)
+        values = np.asarray(values, self.real)
         lo, hi = self.rule.w_min, self.rule.w_max
         if values.size and (values.min() < lo or values.max() > hi):
             raise ValueError(f"Projection.weights of {self.proj.name!r}: plastic weights must lie "
@@ -237,7 +245,7 @@ class CudaPlasticRuntime(PlasticRuntime):
             values = values[self.perm]
         self.sync()
         with self.dev.context():
-            self.v["w"][...] = self.dev.put(np.ascontiguousarray(values, np.float32))
+            self.v["w"][...] = self.dev.put(np.ascontiguousarray(values, self.real))
 
     def on_arrival(self, n, syn, learn):  # pragma: no cover - the kernels do it
         raise NotImplementedError
@@ -266,19 +274,20 @@ class RuleCuda(CudaPlasticRuntime):
         super().__init__(engine, proj, rule)
         dev, n = self.dev, self.pre.size
         self.kernel_file, self.kernels, _ = d.cuda()
-        consts = rule.constants()
-        self.v.update(w_min=F32(consts["w_min"]), w_max=F32(consts["w_max"]), dt=F32(self.dt))
+        R_ = self.real
+        consts = rule.constants(R_)
+        self.v.update(w_min=consts["w_min"], w_max=consts["w_max"], dt=R_(self.dt))
         self.v.update({f"p_{k}": v for k, v in consts.items() if k not in ("w_min", "w_max")})
         self.syn_names = tuple(d.state)
-        self.v.update({f"st_{s}": dev.put(np.full(max(1, n), v, np.float32))
+        self.v.update({f"st_{s}": dev.put(np.full(max(1, n), v, R_))
                        for s, v in d.state.items()})
         if d.lazy:
             m = d.modulator
-            self.mod_tau = F32(params[m["tau"]]) if m else F32(1.0)
-            self.mod_rest = F32(params[m["rest"]]) if m else F32(0.0)
+            self.mod_tau = R_(params[m["tau"]]) if m else R_(1.0)
+            self.mod_rest = R_(params[m["rest"]]) if m else R_(0.0)
             self.d_r, self.r_step = self.mod_rest, -1
             self.v.update(t1=dev.put(np.full(max(1, n), -1, np.int64)),
-                          dop=dev.put(np.array([self.d_r], np.float32)),
+                          dop=dev.put(np.array([self.d_r], R_)),
                           r_step=dev.put(np.array([self.r_step], np.int64)),
                           mod_tau=self.mod_tau, mod_rest=self.mod_rest)
 
@@ -297,7 +306,7 @@ class RuleCuda(CudaPlasticRuntime):
 
     def _modulator_at(self, step):
         return modulator_level(self.d_r, self.r_step, step, self.dt, self.mod_tau,
-                               self.mod_rest)
+                               self.mod_rest, self.real)
 
     def modulator_now(self) -> float:
         return float(self._modulator_at(self._now()))
@@ -316,10 +325,10 @@ class RuleCuda(CudaPlasticRuntime):
     def add_modulator(self, amount: float) -> None:
         now = self._now()
         self.sync()
-        self.d_r = np.float32(self._modulator_at(now) + np.float32(amount))
+        self.d_r = self.real(self._modulator_at(now) + self.real(amount))
         self.r_step = now
         with self.dev.context():
-            self.v["dop"][...] = self.dev.put(np.array([self.d_r], np.float32))
+            self.v["dop"][...] = self.dev.put(np.array([self.d_r], self.real))
             self.v["r_step"][...] = self.dev.put(np.array([now], np.int64))
 
 
@@ -339,92 +348,96 @@ def _device_threshold(engine, population):
               if name in g.consts]
     bit = 1 << consts.index("v_thresh")
     if not int(values["per_neuron"]) & bit:
-        full = np.full(g.size, engine.dev.get(values["v_thresh"])[0], np.float32)
+        full = np.full(g.size, engine.dev.get(values["v_thresh"])[0], engine.real)
         values["v_thresh"] = engine.dev.put(full)
         values["per_neuron"] = U32(int(values["per_neuron"]) | bit)
         engine.replan()
     thr = values["v_thresh"]
-    base = np.array(engine.dev.get(thr)[off:off + population.size], np.float32)
+    base = np.array(engine.dev.get(thr)[off:off + population.size], engine.real)
     return thr, off, base
 
 
-class _ThresholdCuda:
-    """A threshold rule on the device: ``theta`` per neuron, ``v_thresh = base + theta``."""
+class HomeostasisCuda:
+    """A described homeostasis rule on the device
+    (:class:`~.homeostasis_model.HomeostasisModel`): its per-neuron state as device arrays
+    named as in the description, its kernels generated from it (``<rule>_every_step``,
+    ``<rule>_on_spike``, ``<rule>_every_interval``) and, for a threshold rule, the group's
+    ``v_thresh`` made one value per neuron and rewritten as ``base + shift`` by
+    ``homeo_apply`` (every step, or at the end of each interval when only ``every_interval``
+    changes the shift; one threshold rule per population)."""
 
     proj = None                                   # not a projection (engine's plastic_runtime)
 
-    def __init__(self, engine, population, rule, theta0: float):
+    def __init__(self, engine, population, rule):
+        from .homeostasis_model import kernel_constants
         self.engine, self.pop, self.rule, self.dev = engine, population, rule, engine.dev
+        d = self.description = rule.description
         g, off = engine.L.pop_group[population.index]
         self.dt = engine.L.dt
-        thr, off, base = _device_threshold(engine, population)
-        theta = np.full(population.size, theta0, np.float32)
-        with self.dev.context():
-            thr[off:off + population.size] = self.dev.put(base + theta)
-        self.v = dict(size=I32(population.size), off=I32(off), lo=I32(g.start + off),
-                      thr=thr, base=self.dev.put(base), theta=self.dev.put(theta),
+        self.real = R_ = np.dtype(engine.real).type   # ns_real: float32, or float64 (double)
+        values = rule.parameters
+        consts = d.constants(values, self.dt, R_)
+        k = d.interval_steps(values, self.dt)
+        size = population.size
+        state = {s: np.array(np.broadcast_to(values[v] if isinstance(v, str) else v, (size,)),
+                             R_) for s, v in d.state.items()}
+        self.state_names = tuple(d.state)
+        self.v = dict(size=I32(size), lo=I32(g.start + off), k=I32(max(1, k)),
                       learn=self.dev.put(np.array([bool(rule.enabled)], np.int32)))
+        self.v.update({f"p_{c}": consts[c] for c in kernel_constants(d)})
+        if d.threshold is not None:
+            thr, off, base = _device_threshold(engine, population)
+            with self.dev.context():
+                thr[off:off + size] = self.dev.put(base + state[d.threshold])
+            self.v.update(off=I32(off), thr=thr, base=self.dev.put(base),
+                          every_k=I32(0 if d.shift_every_step else k))
+        self.v.update({s: self.dev.put(a) for s, a in state.items()})
+        self.kernel_file, self.kernels, _ = d.cuda()
         rule._runtime = self
 
     def switched(self) -> None:
         _set_flag(self.dev, self.v["learn"], self.rule.enabled)
 
+    def value(self, name: str) -> np.ndarray:
+        with self.dev.context():
+            return np.array(self.dev.get(self.v[name]), self.real)
+
     @property
     def theta(self) -> np.ndarray:
-        with self.dev.context():
-            return np.array(self.dev.get(self.v["theta"]), np.float32)
-
-
-class AdaptiveThresholdCuda(_ThresholdCuda):
-    """:class:`~.homeostasis.AdaptiveThreshold`: ``homeo_decay``, ``homeo_jump``,
-    ``homeo_apply`` every step."""
-
-    def __init__(self, engine, population, rule):
-        super().__init__(engine, population, rule, rule.theta_init)
-        self.v.update(P=F32(np.exp(-self.dt / rule.tau_theta)), jump=F32(rule.theta_plus),
-                      every_k=I32(0))
-
-    def launches(self, engine) -> list:
-        from ..engine.cuda_device import grid_for
-        v, size = self.v, int(self.v["size"])
-        return [engine.bind(KERNELS, "homeo_decay", v, *grid_for(size)),
-                engine.bind(KERNELS, "homeo_jump", v,
-                            *engine.dev.per_spike_grid(engine.L.n_total)),
-                engine.bind(KERNELS, "homeo_apply", v, *grid_for(size))]
-
-
-class IntrinsicPlasticityCuda(_ThresholdCuda):
-    """:class:`~.homeostasis.IntrinsicPlasticity`: ``homeo_count`` every step,
-    ``homeo_intrinsic`` and ``homeo_apply`` at the end of each interval."""
-
-    def __init__(self, engine, population, rule):
-        from .homeostasis import _RateEstimate
-        super().__init__(engine, population, rule, 0.0)
-        est = _RateEstimate(population.size, self.dt, rule.interval, rule.tau_rate,
-                            rule.target_rate)
-        self.v.update(k=I32(est.k), every_k=I32(est.k), P=F32(est.P), gain=F32(est.gain),
-                      eta_T=F32(rule.eta * est.T * 1e-3), target=F32(rule.target_rate),
-                      theta_min=F32(rule.theta_min), theta_max=F32(rule.theta_max),
-                      r=self.dev.put(est.r), counts=self.dev.put(est.counts))
+        return self.value("theta")
 
     @property
     def r(self) -> np.ndarray:
-        with self.dev.context():
-            return np.array(self.dev.get(self.v["r"]), np.float32)
+        return self.value("r")
 
     def launches(self, engine) -> list:
         from ..engine.cuda_device import grid_for
         v, size = self.v, int(self.v["size"])
-        return [engine.bind(KERNELS, "homeo_count", v,
-                            *engine.dev.per_spike_grid(engine.L.n_total)),
-                engine.bind(KERNELS, "homeo_intrinsic", v, *grid_for(size)),
-                engine.bind(KERNELS, "homeo_apply", v, *grid_for(size))]
+        f, k = self.kernel_file, self.kernels
+        grids = {"every_step": grid_for(size), "every_interval": grid_for(size),
+                 "on_spike": engine.dev.per_spike_grid(engine.L.n_total)}
+        out = [engine.bind(f, k[b], v, *grids[b])
+               for b in ("every_step", "on_spike", "every_interval") if b in k]
+        if self.description.threshold is not None:
+            out.append(engine.bind(KERNELS, "homeo_apply", dict(
+                v, theta=v[self.description.threshold]), *grid_for(size)))
+        return out
+
+
+class AdaptiveThresholdCuda(HomeostasisCuda):
+    """:class:`~.homeostasis.AdaptiveThreshold` on the device (named: checkpoints record the
+    runtime kind)."""
+
+
+class IntrinsicPlasticityCuda(HomeostasisCuda):
+    """:class:`~.homeostasis.IntrinsicPlasticity` on the device (named: checkpoints record
+    the runtime kind)."""
 
 
 class SynapticScalingCuda:
-    """:class:`~.homeostasis.SynapticScaling` on the device: the rate form counts spikes
-    (``homeo_count``) and computes one factor per neuron at the end of each interval
-    (``scale_rate_factor``); the total form sums the incoming weights in float64 (``scale_sum``,
+    """:class:`~.homeostasis.SynapticScaling` on the device: the rate form's spike counts, rate
+    estimate and factor per neuron are its description's kernels (``rate``, a
+    :class:`HomeostasisCuda`; :data:`~.homeostasis.SCALING_RATE`); the total form sums the incoming weights in float64 (``scale_sum``,
     atomic: the last bits of a sum may depend on the order) and divides (``scale_total_factor``);
     then ``scale_apply`` multiplies each scaled projection's weights (static ones in their class
     arrays, plastic ones clipped to their rule's bounds). Projections with reward-modulated STDP
@@ -433,9 +446,10 @@ class SynapticScalingCuda:
     proj = None                                   # not a projection (engine's plastic_runtime)
 
     def __init__(self, engine, population, rule):
-        from .homeostasis import _RateEstimate
+        from .homeostasis import _ScalingRate
         self.engine, self.pop, self.rule, self.dev = engine, population, rule, engine.dev
         dev, dt = engine.dev, engine.L.dt
+        self.real = np.dtype(engine.real).type
         g, off = engine.L.pop_group[population.index]
         size = population.size
         projs = rule.projections
@@ -443,18 +457,15 @@ class SynapticScalingCuda:
             projs = [p for p in engine.net.projections
                      if p.post is population and p.receptor == "excitatory"]
         k = max(1, int(round(rule.interval / dt)))
-        self.v = dict(size=I32(size), lo=I32(g.start + off), k=I32(k),
-                      factor=dev.zeros(size, np.float32),
-                      learn=dev.put(np.array([bool(rule.enabled)], np.int32)))
-        self.rate = rule.target_rate is not None
-        if self.rate:
-            est = _RateEstimate(size, dt, rule.interval, rule.tau_rate, rule.target_rate)
-            self.v.update(k=I32(est.k), P=F32(est.P), gain_r=F32(est.gain),
-                          gain=F32(rule.eta * est.T * 1e-3 / rule.target_rate),
-                          target=F32(rule.target_rate), r=dev.put(est.r),
-                          counts=dev.put(est.counts))
+        self.rate = None
+        if rule.target_rate is not None:   # the described per-neuron part: r, counts, factor
+            self.rate = HomeostasisCuda(engine, population, _ScalingRate(rule))
+            self.v = self.rate.v
         else:
-            self.v.update(target_total=np.float64(rule.target_total),
+            self.v = dict(size=I32(size), lo=I32(g.start + off), k=I32(k),
+                          factor=dev.zeros(size, self.real),
+                          learn=dev.put(np.array([bool(rule.enabled)], np.int32)),
+                          target_total=np.float64(rule.target_total),
                           total=dev.zeros(size, np.float64))
         self.projs, self.handles = projs, None
         rule._runtime = self
@@ -478,14 +489,15 @@ class SynapticScalingCuda:
                                      f"backend cannot scale; use device='cpu'")
                 h = dict(post=rt.v["post"], w=rt.v["w"], pos=no_pos, has_pos=I32(0),
                          n_syn=I64(rt.pre.size), bounded=I32(1),
-                         w_min=F32(p.plasticity.w_min), w_max=F32(p.plasticity.w_max))
+                         w_min=self.real(p.plasticity.w_min),
+                         w_max=self.real(p.plasticity.w_max))
             else:
                 ci, _ = engine.L.proj_class[p]
                 pos = member_positions(engine.L, p).astype(np.int64)
                 post = np.asarray(engine.projection_array(p, "targets"), np.int32)
                 h = dict(post=dev.put(post), w=engine.class_weights(ci), pos=dev.put(pos),
                          has_pos=I32(1), n_syn=I64(pos.size), bounded=I32(0),
-                         w_min=F32(0.0), w_max=F32(0.0))
+                         w_min=self.real(0.0), w_max=self.real(0.0))
             self.handles.append(h)
         return self.handles
 
@@ -496,10 +508,8 @@ class SynapticScalingCuda:
         from ..engine.cuda_device import grid_for
         v, size = self.v, int(self.v["size"])
         handles = self._handles(engine)
-        if self.rate:
-            out = [engine.bind(KERNELS, "homeo_count", v,
-                               *engine.dev.per_spike_grid(engine.L.n_total)),
-                   engine.bind(KERNELS, "scale_rate_factor", v, *grid_for(size))]
+        if self.rate is not None:
+            out = self.rate.launches(engine)
         else:
             out = [engine.bind(KERNELS, "scale_sum", dict(v, **h), *grid_for(int(h["n_syn"])))
                    for h in handles]

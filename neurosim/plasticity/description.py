@@ -19,7 +19,7 @@ Semantics (those of the built-in rules, written as such descriptions: :class:`ne
 :class:`neurosim.TripletSTDP`, :class:`neurosim.RewardSTDP`; the event order and the treatment
 of delays are in :mod:`neurosim.plasticity.numpy_runtime`):
 
-- **traces**: ``dx/dt = -x / tau`` between spikes, sampled exactly on the grid (one float32
+- **traces**: ``dx/dt = -x / tau`` between spikes, sampled exactly on the grid (one
   multiplication by ``exp(-dt / tau)`` per step); at a spike of its neuron a trace jumps by 1
   (``pairing="all"``) or is set to 1 (``"nearest"``, ``"nearest_reduced"``). Presynaptic traces
   (``pre_traces``) follow the spikes as they *arrive* (delays are axonal), postsynaptic ones
@@ -50,8 +50,11 @@ of delays are in :mod:`neurosim.plasticity.numpy_runtime`):
   parameter ``rest`` with time constant ``tau`` and jumps by what :meth:`DescribedRule.deliver`
   adds (a reward, dopamine).
 
-All arithmetic is float32 in the order written, on both backends; where no transcendental
-function is involved the CUDA kernels reproduce NumPy bit for bit.
+All arithmetic is in the network's precision (float32, or float64 with
+``Network(precision="double")``: weights, traces, per-synapse state, the modulator; parameters
+and derived constants are computed in float64 and rounded once to it), in the order written, on
+both backends; where no transcendental function is involved the CUDA kernels reproduce NumPy bit
+for bit.
 """
 
 from __future__ import annotations
@@ -248,12 +251,15 @@ class PlasticityModel:
         the arrival: the checkpoint window is one step longer)."""
         return self.on_pre is not None and bool(self.on_pre.reads & set(self.pre_traces))
 
-    def numpy(self):
-        """The generated NumPy functions (:func:`.generate.numpy_functions`), made once."""
+    def numpy(self, double: bool = False):
+        """The generated NumPy functions (:func:`.generate.numpy_functions`), made once per
+        precision; ``double``: literals float64 (``Network(precision="double")``)."""
         if self._numpy is None:
+            self._numpy = {}
+        if double not in self._numpy:
             from .generate import numpy_functions
-            self._numpy = numpy_functions(self)
-        return self._numpy
+            self._numpy[double] = numpy_functions(self, double=double)
+        return self._numpy[double]
 
     def cuda(self):
         """(kernel file, kernel names, source) of the generated CUDA kernels, made once."""
@@ -338,14 +344,16 @@ class DescribedRule(PlasticityRule):
             return values[name]
         raise AttributeError(f"{type(self).__name__!s} object has no attribute {name!r}")
 
-    def constants(self) -> dict:
+    def constants(self, dtype=np.float32) -> dict:
         """Parameters, ``w_min``, ``w_max`` and the derived constants (float64 host values, in
-        the order the derived constants read them), as float32."""
+        the order the derived constants read them), rounded once to ``dtype`` (the network's:
+        float32, or float64 in a double network)."""
         vals = {p: np.float64(v) for p, v in self.parameters.items()}
         vals.update(w_min=np.float64(self.w_min), w_max=np.float64(self.w_max))
         for name, block in self.description.derived.items():
             vals[name] = np.float64(_host_eval(block.body[0], vals))
-        return {k: np.float32(v) for k, v in vals.items()}
+        real = np.dtype(dtype).type
+        return {k: real(v) for k, v in vals.items()}
 
     # -- the modulator ---------------------------------------------------------------------------
     def deliver(self, amount: float) -> None:

@@ -3,7 +3,8 @@ backend.
 
 - :func:`numpy_functions`: one Python function per block (``on_pre``, ``on_post``,
   ``between``), vectorised over the synapses an event touches: ``fn(v)`` takes a dict of the
-  values the block reads (arrays per synapse, float32 scalars for the constants) and returns a
+  values the block reads (arrays per synapse, scalars of the network's real type for the
+  constants) and returns a
   dict of what it assigns (``w`` clipped to ``[w_min, w_max]``). Which synapses an event
   touches, and what trace values they see, is the runtime's
   (:class:`~neurosim.plasticity.numpy_runtime.RuleNumpy`);
@@ -30,23 +31,24 @@ from ..models.codegen import BIN_OPS, CEmitter, PyEmitter
 _ERRSTATE = 'with np.errstate(divide="ignore", over="ignore", invalid="ignore"):'
 _C_OPS = {"+": "ns_add", "-": "ns_sub", "*": "ns_mul", "/": "ns_div"}
 _C_MATH = ("exp", "expm1", "log", "sqrt", "abs")
+_REALS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 # -- NumPy -----------------------------------------------------------------------------------------
 
 def _clip(x, lo, hi, *others):
     """``w`` clipped to ``[lo, hi]`` as ``np.minimum(np.maximum(x, lo), hi)``; in place when
-    ``x`` is a float32 array that no other result of the block is (the values a block computes
-    from are the runtime's copies, never its own arrays)."""
-    if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim \
+    ``x`` is a float32 or float64 array that no other result of the block is (the values a
+    block computes from are the runtime's copies, never its own arrays)."""
+    if isinstance(x, np.ndarray) and x.dtype in _REALS and x.ndim \
             and not any(o is x for o in others):
         np.maximum(x, lo, out=x)
         return np.minimum(x, hi, out=x)
     return np.minimum(np.maximum(x, lo), hi)
 
 
-def _numpy_block(d, block, fname: str):
-    em = PyEmitter(d.name)
+def _numpy_block(d, block, fname: str, double: bool = False):
+    em = PyEmitter(d.name, float64=double)
     em.namespace["_clip"] = _clip
     em.emit(_ERRSTATE, 1)
     env = {}
@@ -65,9 +67,11 @@ def _numpy_block(d, block, fname: str):
     return em.compile(f"def {fname}(v):", f"<neurosim plasticity {d.name}: {fname}>")
 
 
-def numpy_functions(d) -> tuple[dict, dict]:
-    """(functions, their Python sources) of description ``d``, per block name."""
-    pairs = {name: _numpy_block(d, block, name) for name, block in d.blocks().items()}
+def numpy_functions(d, double: bool = False) -> tuple[dict, dict]:
+    """(functions, their Python sources) of description ``d``, per block name; ``double``:
+    the literals float64 (the float64 values of ``Network(precision="double")``), else
+    float32."""
+    pairs = {name: _numpy_block(d, block, name, double) for name, block in d.blocks().items()}
     return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
 
 

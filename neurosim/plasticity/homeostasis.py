@@ -23,6 +23,10 @@ the step (stamped ``t_{n+1}``); a threshold it changes acts from the next step o
 
 Threshold rules need a model with a ``v_thresh`` parameter (``LIF``, ``LIFCond``); several
 threshold rules on one population add their shifts.
+
+State (``theta``, rate estimates, spike counts, factors) is in the network's real type (float32,
+or float64 with ``Network(precision="double")``); constants are computed in float64 and rounded
+once to it.
 """
 
 from __future__ import annotations
@@ -32,19 +36,129 @@ import weakref
 import numpy as np
 
 from .. import _validate as V
-from .base import HomeostasisRule, f32
+from .base import HomeostasisRule
+from .homeostasis_model import HomeostasisModel
 from .numpy_runtime import select_local
+
+
+def real_type(engine):
+    """The scalar type of the engine's network (np.float32, or np.float64 in double)."""
+    return np.dtype(getattr(engine.L, "dtype", np.float32)).type
 
 _SHIFTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-class _ThresholdRule(HomeostasisRule):
+def _inf(sign: float) -> float:
+    return float(sign) * float("inf")
+
+
+#: Diehl & Cook (2015): theta decays with tau_theta every step, then jumps by theta_plus at
+#: each spike; v_thresh = base + theta
+ADAPTIVE_THRESHOLD = HomeostasisModel(
+    "adaptive_threshold",
+    parameters={"theta_plus": 0.05, "tau_theta": 1e7, "theta_init": 0.0},
+    state={"theta": "theta_init"},
+    derived={"P": "exp(-dt / tau_theta)"},
+    every_step="theta = theta * P",
+    on_spike="theta += theta_plus",
+    threshold="theta")
+
+#: rate estimate r (Hz) folded in every interval T from the spikes counted in it (a spike
+#: weighs (1 - P) / T per interval: one spike in total), and an integral controller on theta
+INTRINSIC_PLASTICITY = HomeostasisModel(
+    "intrinsic_plasticity",
+    parameters={"target_rate": 5.0, "eta": 0.5, "tau_rate": 500.0, "interval": 10.0,
+                "theta_min": _inf(-1), "theta_max": _inf(1)},
+    state={"theta": 0.0, "r": "target_rate", "counts": 0.0},
+    derived={"P": "exp(-T / tau_rate)", "gain": "-expm1(-T / tau_rate) * 1000.0 / T",
+             "eta_T": "eta * T * 0.001"},
+    on_spike="counts += 1",
+    every_interval="""
+        r = r * P + counts * gain
+        counts = 0
+        theta = clip(theta + eta_T * (r - target_rate), theta_min, theta_max)
+    """,
+    interval="interval",
+    threshold="theta")
+
+
+#: SynapticScaling toward a target rate: the rate estimate of IntrinsicPlasticity and one
+#: multiplicative factor per neuron at the end of each interval (the weights are scaled by
+#: the runtime: every scaled projection's weights onto the neuron times its factor)
+SCALING_RATE = HomeostasisModel(
+    "synaptic_scaling_rate",
+    parameters={"target_rate": 5.0, "eta": 1.0, "tau_rate": 1000.0, "interval": 100.0},
+    state={"r": "target_rate", "counts": 0.0, "factor": 1.0},
+    derived={"P": "exp(-T / tau_rate)", "gain_r": "-expm1(-T / tau_rate) * 1000.0 / T",
+             "gain": "eta * T * 0.001 / target_rate"},
+    on_spike="counts += 1",
+    every_interval="""
+        r = r * P + counts * gain_r
+        counts = 0
+        factor = clip(1 + gain * (target_rate - r), 0.5, 2)
+    """,
+    interval="interval")
+
+
+class _ScalingRate:
+    """The rate form of a :class:`SynapticScaling` rule as a described rule (its per-neuron
+    part, run by the generic runtimes inside the scaling runtimes)."""
+
+    description = SCALING_RATE
+
+    def __init__(self, rule):
+        self.rule = rule
+        self._runtime = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.rule.enabled
+
+    @property
+    def parameters(self) -> dict:
+        return {p: getattr(self.rule, p) for p in SCALING_RATE.parameters}
+
+
+class DescribedHomeostasis(HomeostasisRule):
+    """A homeostasis rule run from its :class:`~.homeostasis_model.HomeostasisModel`
+    (``description``, a class attribute): its parameters are the rule's attributes of the same
+    names (a rule class sets and checks them in its constructor). Adding a rule: a subclass
+    with its description and constructor; both backends run it."""
+
+    description: HomeostasisModel = None
+    numpy_runtime = None            # the runtime classes (named: checkpoints record them)
+    cuda_runtime = None
+
+    @property
+    def parameters(self) -> dict:
+        return {p: getattr(self, p) for p in self.description.parameters}
+
     def _check_model(self, where, population):
-        if "v_thresh" not in population.model.parameters():
+        if self.description.threshold is not None and \
+                "v_thresh" not in population.model.parameters():
             raise ValueError(f"{where}: {type(population.model).__name__} has no v_thresh "
                              f"parameter; threshold homeostasis needs a model such as LIF or "
                              f"LIFCond")
 
+    def value(self, name: str) -> np.ndarray:
+        """The current per-neuron value of state variable ``name`` (a copy)."""
+        if name not in self.description.state:
+            raise ValueError(f"{type(self).__name__}.value(): {name!r} is not a state "
+                             f"variable of {self.description.name!r}; it has "
+                             f"{sorted(self.description.state)}")
+        if self._runtime is None:
+            raise RuntimeError(f"{type(self).__name__}.value(): the network is not built yet")
+        return np.array(self._runtime.value(name), copy=True)
+
+    def build_numpy(self, engine, population):
+        return (self.numpy_runtime or HomeostasisNumpy)(engine, population, self)
+
+    def build_cuda(self, engine, population):
+        from .cuda_runtime import HomeostasisCuda
+        return (self.cuda_runtime or HomeostasisCuda)(engine, population, self)
+
+
+class _ThresholdRule(DescribedHomeostasis):
     @property
     def theta(self) -> np.ndarray:
         """The current threshold shift (mV) per neuron (a copy)."""
@@ -74,12 +188,16 @@ class AdaptiveThreshold(_ThresholdRule):
             raise ValueError(f"{where}: theta_init has {self.theta_init.size} values but "
                              f"population {population.name!r} has {population.size} neurons")
 
-    def build_numpy(self, engine, population):
-        return AdaptiveThresholdNumpy(engine, population, self)
+    description = ADAPTIVE_THRESHOLD
 
-    def build_cuda(self, engine, population):
+    @property
+    def numpy_runtime(self):
+        return AdaptiveThresholdNumpy
+
+    @property
+    def cuda_runtime(self):
         from .cuda_runtime import AdaptiveThresholdCuda
-        return AdaptiveThresholdCuda(engine, population, self)
+        return AdaptiveThresholdCuda
 
 
 class IntrinsicPlasticity(_ThresholdRule):
@@ -108,12 +226,16 @@ class IntrinsicPlasticity(_ThresholdRule):
             raise RuntimeError("IntrinsicPlasticity.rate: the network is not built yet")
         return self._runtime.r.copy()
 
-    def build_numpy(self, engine, population):
-        return IntrinsicPlasticityNumpy(engine, population, self)
+    description = INTRINSIC_PLASTICITY
 
-    def build_cuda(self, engine, population):
+    @property
+    def numpy_runtime(self):
+        return IntrinsicPlasticityNumpy
+
+    @property
+    def cuda_runtime(self):
         from .cuda_runtime import IntrinsicPlasticityCuda
-        return IntrinsicPlasticityCuda(engine, population, self)
+        return IntrinsicPlasticityCuda
 
 
 class SynapticScaling(HomeostasisRule):
@@ -174,6 +296,7 @@ class _PopulationRuntime:
         self.group, self.off, self.size = g, off, population.size
         self.lo = g.start + off
         self.dt = engine.L.dt
+        self.real = real_type(engine)
         rule._runtime = self
 
     def spikes(self, S):
@@ -187,7 +310,7 @@ class _Shift:
         c = group.consts
         thr = c["v_thresh"]
         if np.ndim(thr) == 0:
-            thr = np.full(group.size, thr, np.float32)
+            thr = np.full(group.size, thr, np.asarray(thr).dtype)
             c["v_thresh"] = thr               # the group's threshold becomes per neuron
         self.thr = thr
         self.sl = slice(off, off + size)
@@ -207,77 +330,97 @@ def _shift_for(engine, population):
     return per_engine[population.index]
 
 
-class AdaptiveThresholdNumpy(_PopulationRuntime):
+class HomeostasisNumpy(_PopulationRuntime):
+    """The NumPy runtime of a described homeostasis rule: its per-neuron state (``state``,
+    by name, in the network's real type), the functions generated from its description run
+    over all neurons (``every_step``; ``every_interval`` at the end of each interval) or the
+    step's spiking neurons (``on_spike``), then the threshold rewritten (``base + shift``)."""
+
     def __init__(self, engine, population, rule):
         super().__init__(engine, population, rule)
-        self.theta = np.full(self.size, rule.theta_init, np.float32)
-        self.P = f32(np.exp(-self.dt / rule.tau_theta))
-        self.jump = f32(rule.theta_plus)
-        self.shift = _shift_for(engine, population)
-        self.shift.parts.append(self.theta)
-        self.shift.apply()
+        d = self.description = rule.description
+        values = rule.parameters
+        R_ = self.real
+        self.fns = d.numpy(double=R_ is np.float64)[0]
+        self.consts = d.constants(values, self.dt, R_)
+        self.k = d.interval_steps(values, self.dt)
+        self.state = {s: np.array(np.broadcast_to(values[v] if isinstance(v, str) else v,
+                                                  (self.size,)), R_)
+                      for s, v in d.state.items()}
+        self.reads = {b: sorted(blk.reads | blk.writes) for b, blk in d.blocks.items()}
+        self.shift = None
+        if d.threshold is not None:
+            self.shift = _shift_for(engine, population)
+            self._part = len(self.shift.parts)
+            self.shift.parts.append(self.state[d.threshold])
+            self.shift.apply()
 
-    def step(self, n, S, D):
-        if not self.rule.enabled:
-            return
-        self.theta *= self.P
-        idx = self.spikes(S)
-        if idx.size:
-            self.theta[idx] += self.jump
-        self.shift.apply()
+    def value(self, name: str) -> np.ndarray:
+        return self.state[name]
 
-
-class _RateEstimate:
-    """Per-neuron rate (Hz): spike counts folded in every ``interval`` with ``tau_rate``."""
-
-    def __init__(self, size, dt, interval, tau_rate, initial):
-        self.k = max(1, int(round(interval / dt)))
-        self.T = self.k * dt                               # ms
-        self.P = f32(np.exp(-self.T / tau_rate))
-        # a spike adds (1 - P) / T: summed over the following intervals it weighs exactly one
-        # spike, so a stationary train of rate nu has mean estimate nu (in Hz)
-        self.gain = f32(-np.expm1(-self.T / tau_rate) * 1000.0 / self.T)
-        self.r = np.full(size, initial, np.float32)
-        self.counts = np.zeros(size, np.float32)
-
-    def add(self, n, idx) -> bool:
-        """Count the spikes ``idx`` of step ``n``; True when an interval just ended."""
-        if idx.size:
-            self.counts[idx] += np.float32(1.0)
-        if (n + 1) % self.k:
-            return False
-        self.r *= self.P
-        self.r += self.counts * self.gain
-        self.counts[:] = 0.0
-        return True
-
-
-class IntrinsicPlasticityNumpy(_PopulationRuntime):
-    def __init__(self, engine, population, rule):
-        super().__init__(engine, population, rule)
-        self.theta = np.zeros(self.size, np.float32)
-        self.est = _RateEstimate(self.size, self.dt, rule.interval, rule.tau_rate,
-                                 rule.target_rate)
-        self.gain = f32(rule.eta * self.est.T * 1e-3)      # mV per Hz of error per interval
-        self.target = f32(rule.target_rate)
-        self.lo_hi = (f32(rule.theta_min), f32(rule.theta_max))
-        self.shift = _shift_for(engine, population)
-        self.shift.parts.append(self.theta)
+    @property
+    def theta(self):
+        return self.state["theta"]
 
     @property
     def r(self):
-        return self.est.r
+        return self.state["r"]
+
+    def _run(self, block: str, idx=None) -> None:
+        v = dict(self.consts)
+        for name in self.reads[block]:
+            if name in self.state:
+                v[name] = self.state[name] if idx is None else self.state[name][idx]
+        out = self.fns[block](v)
+        if idx is not None:
+            for name, a in out.items():
+                self.state[name][idx] = a
+            return
+        # all neurons: a result that is a state array itself (``b = a``) is copied before any
+        # state changes; fresh arrays of the state's type replace the state's (no copy),
+        # numbers fill it
+        mine = [id(a) for a in self.state.values()]
+        out = {k: (a.copy() if id(a) in mine else a) for k, a in out.items()}
+        for name, a in out.items():
+            if isinstance(a, np.ndarray) and a.dtype == self.real and a.shape == (self.size,):
+                self.state[name] = a
+                if name == self.description.threshold:
+                    self.shift.parts[self._part] = a
+            else:
+                self.state[name][...] = a
 
     def step(self, n, S, D):
         if not self.rule.enabled:
             return
-        if self.est.add(n, self.spikes(S)):
-            self.theta += self.gain * (self.est.r - self.target)
-            np.clip(self.theta, *self.lo_hi, out=self.theta)
+        d = self.description
+        if "every_step" in d.blocks:
+            self._run("every_step")
+        if "on_spike" in d.blocks:
+            idx = self.spikes(S)
+            if idx.size:
+                self._run("on_spike", idx)
+        ended = bool(self.k) and (n + 1) % self.k == 0
+        if ended and "every_interval" in d.blocks:
+            self._run("every_interval")
+        if self.shift is not None and (d.shift_every_step or ended):
             self.shift.apply()
 
 
+class AdaptiveThresholdNumpy(HomeostasisNumpy):
+    """:class:`AdaptiveThreshold` on NumPy (named: checkpoints record the runtime kind)."""
+
+
+class IntrinsicPlasticityNumpy(HomeostasisNumpy):
+    """:class:`IntrinsicPlasticity` on NumPy (named: checkpoints record the runtime kind)."""
+
+
 class SynapticScalingNumpy(_PopulationRuntime):
+    """:class:`SynapticScaling` on NumPy: the rate form's per-neuron state and factor from its
+    description (``rate``, a :class:`HomeostasisNumpy`), or the total form's factor
+    ``target_total / sum of the incoming weights`` (float64, then the network's type); then
+    every scaled projection's weights times the factor of their target (plastic ones clipped
+    to their rule's bounds)."""
+
     def __init__(self, engine, population, rule):
         super().__init__(engine, population, rule)
         projs = rule.projections
@@ -286,20 +429,26 @@ class SynapticScalingNumpy(_PopulationRuntime):
                      if p.post is population and p.receptor == "excitatory"]
         self.handles = [_weight_handle(engine, p) for p in projs]
         self.k = max(1, int(round(rule.interval / self.dt)))
-        self.est = None
+        self.rate = None
         if rule.target_rate is not None:
-            self.est = _RateEstimate(self.size, self.dt, rule.interval, rule.tau_rate,
-                                     rule.target_rate)
-            self.gain = f32(rule.eta * self.est.T * 1e-3 / rule.target_rate)
-            self.target = f32(rule.target_rate)
+            self.rate = HomeostasisNumpy(engine, population, _ScalingRate(rule))
+            rule._runtime = self
+
+    @property
+    def state(self) -> dict:
+        """The rate form's per-neuron state: ``r``, ``counts`` (empty for the total form)."""
+        if self.rate is None:
+            return {}
+        return {k: self.rate.state[k] for k in ("r", "counts")}
 
     def step(self, n, S, D):
         if not self.rule.enabled:
             return
-        if self.est is not None:
-            if not self.est.add(n, self.spikes(S)):
+        if self.rate is not None:
+            self.rate.step(n, S, D)
+            if (n + 1) % self.k:
                 return
-            factor = np.clip(1.0 + self.gain * (self.target - self.est.r), 0.5, 2.0)
+            factor = self.rate.state["factor"]
         else:
             if (n + 1) % self.k:
                 return
@@ -307,8 +456,7 @@ class SynapticScalingNumpy(_PopulationRuntime):
             for h in self.handles:
                 total += np.bincount(h.post, weights=h.get(), minlength=self.size)
             factor = np.where(total > 0, self.rule.target_total / np.where(total > 0, total, 1),
-                              1.0)
-        factor = factor.astype(np.float32)
+                              1.0).astype(self.real)
         for h in self.handles:
             h.scale(factor)
 
@@ -329,8 +477,9 @@ class _WeightHandle:
 def _weight_handle(engine, proj):
     if proj.plasticity is not None:
         rt = engine.plastic_runtime(proj)
+        real = real_type(engine)
         return _WeightHandle(rt.post, rt.current_weights, rt.set_weights,
-                             (f32(proj.plasticity.w_min), f32(proj.plasticity.w_max)))
+                             (real(proj.plasticity.w_min), real(proj.plasticity.w_max)))
     from ..engine.layout import member_positions
     ci, _ = engine.L.proj_class[proj]
     weights = engine.L.classes[ci].weights

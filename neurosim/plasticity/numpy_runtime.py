@@ -4,9 +4,9 @@ Storage
 -------
 The synapses of a plastic projection live in their own CSR, sorted by presynaptic neuron (the
 order of ``proj.sources``/``weights``...): ``pre``, ``post`` (int32, population-local),
-``w`` (float32), delay steps (one constant, or int per synapse), ``indptr`` (rows). A column
-index ``col_ptr``/``col_syn`` (with ``col_pre``/``col_d``, the presynaptic neurons and delays
-in column order) lists, per postsynaptic neuron, the positions of its synapses in that CSR, so a
+``w`` (the network's real type: float32, or float64 in double), delay steps (one constant, or
+int per synapse), ``indptr`` (rows). A column index ``col_ptr``/``col_syn`` (with
+``col_pre``/``col_d``, the presynaptic neurons and delays in column order) lists, per postsynaptic neuron, the positions of its synapses in that CSR, so a
 postsynaptic spike walks its column without touching other synapses.
 
 Time
@@ -115,6 +115,9 @@ class PlasticRuntime:
         self.engine, self.proj, self.rule = engine, proj, rule
         L = engine.L
         self.dt = L.dt
+        # the network's real type (float32, or float64 with precision="double"): weights,
+        # traces, per-synapse state and constants (computed in float64, rounded once to it)
+        self.real = np.dtype(getattr(L, "dtype", np.float32)).type
         # a distributed engine draws the synapses onto its own neurons (neurosim.distributed)
         draw = getattr(engine, "plastic_synapses", None)
         pre, post, w, steps = (draw(proj) if draw is not None
@@ -124,7 +127,7 @@ class PlasticRuntime:
         self.pre = np.ascontiguousarray(pre[order], np.int32)
         self.post = np.ascontiguousarray(post[order], np.int32)
         self.w = np.array(w[order] if np.ndim(w) else np.broadcast_to(w, pre.shape),
-                          np.float32)
+                          self.real)
         steps = np.asarray(steps)[order]
         n = self.pre.size
         self.indptr = np.zeros(self.n_pre + 1, np.int64)
@@ -153,12 +156,13 @@ class PlasticRuntime:
         self.pending: dict = {}                # arrival step -> [spiking rows or synapse ids]
         self.arrived = None                    # synapses sent at the end of the previous step
         # traces: presynaptic ones as rings of R rows, postsynaptic ones as plain arrays
-        self.P_pre = {k: np.float32(np.exp(-self.dt / tau)) for k, (tau, _) in
+        R_ = self.real
+        self.P_pre = {k: R_(np.exp(-self.dt / tau)) for k, (tau, _) in
                       self.pre_traces.items()}
-        self.P_post = {k: np.float32(np.exp(-self.dt / tau)) for k, (tau, _) in
+        self.P_post = {k: R_(np.exp(-self.dt / tau)) for k, (tau, _) in
                        self.post_traces.items()}
-        self.xr = {k: np.zeros((self.R, self.n_pre), np.float32) for k in self.pre_traces}
-        self.y = {k: np.zeros(self.n_post, np.float32) for k in self.post_traces}
+        self.xr = {k: np.zeros((self.R, self.n_pre), R_) for k in self.pre_traces}
+        self.y = {k: np.zeros(self.n_post, R_) for k in self.post_traces}
         if self.track_times:
             self.pre_last = np.full((self.R, self.n_pre), NEVER, np.int64)
             self.pre_prev = np.full((self.R, self.n_pre), NEVER, np.int64)
@@ -213,9 +217,9 @@ class PlasticRuntime:
             np.multiply(ring[r0], self.P_pre[k], out=ring[r])
             if E.size:
                 if all_to_all:
-                    ring[r, E] += np.float32(1.0)
+                    ring[r, E] += self.real(1.0)
                 else:
-                    ring[r, E] = np.float32(1.0)
+                    ring[r, E] = self.real(1.0)
         if self.track_times:
             self.pre_last[r] = self.pre_last[r0]
             self.pre_prev[r] = self.pre_prev[r0]
@@ -226,9 +230,9 @@ class PlasticRuntime:
     def _post_jump(self, n: int, Q: np.ndarray) -> None:
         for k, (_, all_to_all) in self.post_traces.items():
             if all_to_all:
-                self.y[k][Q] += np.float32(1.0)
+                self.y[k][Q] += self.real(1.0)
             else:
-                self.y[k][Q] = np.float32(1.0)
+                self.y[k][Q] = self.real(1.0)
         if self.track_times:
             self.post_prev[Q] = self.post_last[Q]
             self.post_last[Q] = n
@@ -305,7 +309,7 @@ class PlasticRuntime:
         raise ValueError(f"unknown projection array {kind!r}")
 
     def set_weights(self, values: np.ndarray) -> None:
-        values = np.asarray(values, np.float32)
+        values = np.asarray(values, self.real)
         lo, hi = self.rule.w_min, self.rule.w_max
         if values.size and (values.min() < lo or values.max() > hi):
             raise ValueError(f"Projection.weights of {self.proj.name!r}: plastic weights must lie "
@@ -315,11 +319,12 @@ class PlasticRuntime:
         self.w[:] = values
 
 
-def modulator_level(level, since: int, steps, dt, tau, rest):
+def modulator_level(level, since: int, steps, dt, tau, rest, real=np.float32):
     """A modulator's level at the end of ``steps`` (>= ``since``, the step of its last change,
-    right after which it was ``level``): float32 exponential relaxation to ``rest``. The host
-    side of both runtimes (the kernels of a rule repeat it on the device)."""
-    el = (np.asarray(steps) - since).astype(np.float32) * np.float32(dt)
+    right after which it was ``level``): exponential relaxation to ``rest`` in ``real``
+    (float32, or float64 in a double network; ``level``, ``tau``, ``rest`` of that type). The
+    host side of both runtimes (the kernels of a rule repeat it on the device)."""
+    el = (np.asarray(steps) - since).astype(real) * real(dt)
     return rest + (level - rest) * np.exp(-el / tau)
 
 
@@ -337,10 +342,11 @@ class RuleNumpy(PlasticRuntime):
         self.post_traces = {t: (params[tau], all_to_all) for t, tau in d.post_traces.items()}
         self.track_times = rule.pairing == "nearest_reduced"
         super().__init__(engine, proj, rule)
-        self.fns = d.numpy()[0]
-        self.consts = dict(rule.constants(), dt=np.float32(self.dt))
+        R_ = self.real
+        self.fns = d.numpy(double=R_ is np.float64)[0]
+        self.consts = dict(rule.constants(R_), dt=R_(self.dt))
         n = self.pre.size
-        self.syn_state = {s: np.full(n, np.float32(v), np.float32) for s, v in d.state.items()}
+        self.syn_state = {s: np.full(n, R_(v), R_) for s, v in d.state.items()}
         self.reads = {k: b.reads | b.writes for k, b in d.blocks().items()}
         self.post_names = [t for t in self.post_traces if t in self.reads.get("on_pre", ())]
         self.pre_names = [t for t in self.pre_traces if t in self.reads.get("on_post", ())]
@@ -356,8 +362,8 @@ class RuleNumpy(PlasticRuntime):
             self.t1 = np.full(n, -1, np.int64)      # step whose end the synapse is brought to
             m = d.modulator
             if m is not None:
-                self.mod_tau = np.float32(params[m["tau"]])
-                self.mod_rest = np.float32(params[m["rest"]])
+                self.mod_tau = R_(params[m["tau"]])
+                self.mod_rest = R_(params[m["rest"]])
                 self.d_r, self.r_step = self.mod_rest, -1
 
     def _values(self, call, syn) -> dict:
@@ -391,7 +397,7 @@ class RuleNumpy(PlasticRuntime):
                 keep = self.post_last[i] >= prev_arrival
             for t in self.post_names:
                 y = self.y[t][i]
-                v[t] = y if keep is None else np.where(keep, y, np.float32(0.0))
+                v[t] = y if keep is None else np.where(keep, y, self.real(0.0))
         for t in self.pre_back:             # just before this arrival's own jump
             v[t] = self.pre_trace(t, syn, n, back=1) * self.P_pre[t]
         self._store(call[0](v), syn)
@@ -411,7 +417,7 @@ class RuleNumpy(PlasticRuntime):
                 keep = last_arrival > self.post_last[col.post]
             for t in self.pre_names:
                 x = self.pre_trace(t, col, n)
-                v[t] = x if keep is None else np.where(keep, x, np.float32(0.0))
+                v[t] = x if keep is None else np.where(keep, x, self.real(0.0))
         for t in self.post_seen:                # not yet jumped for this step's spike
             v[t] = self.y[t][col.post]
         self._store(call[0](v), syn)
@@ -423,7 +429,7 @@ class RuleNumpy(PlasticRuntime):
     def _modulator_at(self, steps):
         """The modulator at the end of ``steps`` (>= its last change)."""
         return modulator_level(self.d_r, self.r_step, steps, self.dt, self.mod_tau,
-                               self.mod_rest)
+                               self.mod_rest, self.real)
 
     def modulator_now(self) -> float:
         return float(self._modulator_at(self._now()))
@@ -431,7 +437,7 @@ class RuleNumpy(PlasticRuntime):
     def _bring(self, syn: np.ndarray, n: int) -> None:
         t1 = self.t1[syn]
         v = self._values(self.calls["between"], syn)
-        v["elapsed"] = (n - t1).astype(np.float32) * np.float32(self.dt)
+        v["elapsed"] = (n - t1).astype(self.real) * self.real(self.dt)
         m = self.spec.modulator
         if m is not None and m["name"] in self.reads["between"]:
             v[m["name"]] = self._modulator_at(t1)
@@ -449,5 +455,5 @@ class RuleNumpy(PlasticRuntime):
     def add_modulator(self, amount: float) -> None:
         now = self._now()
         self.sync()
-        self.d_r = np.float32(self._modulator_at(now) + np.float32(amount))
+        self.d_r = self.real(self._modulator_at(now) + self.real(amount))
         self.r_step = now

@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from .base import PlasticityRule, choice, f32
+from .base import PlasticityRule, choice
 from .cuda_runtime import RuleCuda
 from .description import PlasticityModel, DescribedRule
 from .numpy_runtime import PlasticRuntime, RuleNumpy, row_ranges, select_local
@@ -168,15 +168,16 @@ class StdpDeferredNumpy(PlasticRuntime):
     def __init__(self, engine, proj, rule: STDP):
         super().__init__(engine, proj, rule)
         self.all_to_all = rule.pairing == "all"
-        self.a_plus, self.a_minus = f32(rule.A_plus), f32(rule.A_minus)
-        self.w_min, self.w_max = f32(rule.w_min), f32(rule.w_max)
+        R_ = self.real                        # the network's: float32, or float64 (double)
+        self.a_plus, self.a_minus = R_(rule.A_plus), R_(rule.A_minus)
+        self.w_min, self.w_max = R_(rule.w_min), R_(rule.w_max)
         self.lam = self.dt / rule.tau_plus                           # float64
-        self.Pm = f32(np.exp(-self.dt / rule.tau_minus))
+        self.Pm = R_(np.exp(-self.dt / rule.tau_minus))
         n_tr = self.n_pre if self.d is None else self.pre.size       # per neuron or synapse
         self.X = np.zeros(n_tr, np.float64)
         self.t0 = np.zeros(n_tr, np.int64)
-        self.yv = np.zeros(self.n_post, np.float32)
-        self.ydep = np.zeros(self.n_post, np.float32)
+        self.yv = np.zeros(self.n_post, R_)
+        self.ydep = np.zeros(self.n_post, R_)
         self.v = np.zeros(self.n_post, np.float64)
         self.Z = np.zeros(self.pre.size, np.float64)
         self.T = 0
@@ -199,9 +200,9 @@ class StdpDeferredNumpy(PlasticRuntime):
         if Q.size:
             self.v[Q] += np.exp(-(n - self.T) * self.lam)
             if self.all_to_all:
-                self.yv[Q] += np.float32(1.0)
+                self.yv[Q] += self.real(1.0)
             else:
-                self.yv[Q] = np.float32(1.0)
+                self.yv[Q] = self.real(1.0)
         arr = self.pending.pop(n + 1, None)
         if arr is not None:
             # depression amount per postsynaptic neuron at the arrival time t_{n+2}
@@ -249,7 +250,7 @@ class StdpDeferredNumpy(PlasticRuntime):
             else:
                 g = self.a_plus * self.X[syn] * np.exp((self.t0[syn] - self.T) * self.lam)
             g *= vi - Zs
-            w += g.astype(np.float32)
+            w += g.astype(self.real)
             np.minimum(w, self.w_max, out=w)
         np.add.at(self.engine.ring[a % D], i + self.col_base, w)
         dep = self.ydep[i]
@@ -290,7 +291,7 @@ class StdpDeferredNumpy(PlasticRuntime):
         """Sum over postsynaptic spikes since each synapse's last arrival of its pre trace."""
         g = self.X[ti] * np.exp((self.t0[ti] - self.T) * self.lam)
         g *= self.v[i] - self.Z[syn]
-        return g.astype(np.float32)
+        return g.astype(self.real)
 
     def add_owed(self, w, owed):
         """``w + A_plus owed``, clipped to the bounds (a copy)."""
