@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-FILES = ["kernels/neurons.cu", "kernels/neuron.cuh", "kernels/neuron_model.cu.j2",
+FILES = ["kernels/neuron.cuh", "kernels/neuron_model.cu.j2",
          "kernels/step.cuh", "kernels/propagate.cu", "kernels/record.cu", "kernels/connect.cu",
          "kernels/plasticity.cu"]
 CALLS = {"expf": "ns_exp", "expm1f": "ns_expm1", "logf": "ns_log", "sqrtf": "ns_sqrt",
