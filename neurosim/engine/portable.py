@@ -255,7 +255,8 @@ def _export_deferred(rt, s: _Shape) -> dict:
         if jump.size:
             cur[jump] = cur[jump] + rt.real(1.0) if s.all_to_all else rt.real(1.0)
         rows[i] = cur
-    out = {"w": w, "pre.x": s.mask(rows, 0.0), "post.y": rt.yv.copy(),
+    out = {"w": w, f"pre.{rt.linear.pre_trace}": s.mask(rows, 0.0),
+           f"post.{rt.linear.post_trace}": rt.yv.copy(),
            "spikes.step": e, "spikes.pre": j}
     return out
 
@@ -430,7 +431,7 @@ def _load_deferred(rt, p: dict) -> None:
     runtime does (see :class:`~neurosim.plasticity.stdp.StdpDeferredNumpy`)."""
     s = p["_shape"]
     n = s.n
-    x = p["pre.x"]
+    x = p[f"pre.{rt.linear.pre_trace}"]
     if rt.d is None:                     # row of step n - delay, per neuron
         rt.X[...] = x[s.H - rt.delay].astype(np.float64) if s.H else 0.0
     elif s.n_syn:                        # row of step n - d, per synapse
@@ -439,7 +440,7 @@ def _load_deferred(rt, p: dict) -> None:
     rt.v[...] = 0.0
     rt.Z[...] = 0.0
     rt.T = n
-    rt.yv[...] = p["post.y"]
+    rt.yv[...] = p[f"post.{rt.linear.post_trace}"]
     rt.w[...] = p["w"]
     rt.pending, arrived = s.schedule(p["spikes.step"], p["spikes.pre"])
     rt.arrived = None

@@ -344,14 +344,19 @@ class DescribedRule(PlasticityRule):
             return values[name]
         raise AttributeError(f"{type(self).__name__!s} object has no attribute {name!r}")
 
-    def constants(self, dtype=np.float32) -> dict:
-        """Parameters, ``w_min``, ``w_max`` and the derived constants (float64 host values, in
-        the order the derived constants read them), rounded once to ``dtype`` (the network's:
-        float32, or float64 in a double network)."""
+    def host_constants(self) -> dict:
+        """Parameters, ``w_min``, ``w_max`` and the derived constants as float64 host values
+        (computed in the order the derived constants read them)."""
         vals = {p: np.float64(v) for p, v in self.parameters.items()}
         vals.update(w_min=np.float64(self.w_min), w_max=np.float64(self.w_max))
         for name, block in self.description.derived.items():
             vals[name] = np.float64(_host_eval(block.body[0], vals))
+        return vals
+
+    def constants(self, dtype=np.float32) -> dict:
+        """:meth:`host_constants` rounded once to ``dtype`` (the network's: float32, or float64
+        in a double network)."""
+        vals = self.host_constants()
         real = np.dtype(dtype).type
         return {k: real(v) for k, v in vals.items()}
 
@@ -383,7 +388,20 @@ class DescribedRule(PlasticityRule):
     cuda_runtime = None
 
     def build_numpy(self, engine, proj):
+        """A linear additive rule (:func:`.linear.linear_additive_form`: pair STDP's additive
+        form, or a user's description written so) with ``"all"``/``"nearest"`` pairing and
+        non-negative coefficients runs the deferred runtime
+        (:class:`~.stdp.StdpDeferredNumpy`, same weights, several times cheaper); every other
+        rule the event-by-event one (``numpy_runtime``, by default :class:`RuleNumpy`)."""
         from .numpy_runtime import RuleNumpy
+        from .linear import linear_additive_form
+        form = linear_additive_form(self.description) if self.pairing in ("all", "nearest") \
+            else None
+        if form is not None:
+            c = form.values(self, np.float64)
+            if c["a_plus"] >= 0 and c["a_minus"] >= 0:
+                from .stdp import StdpDeferredNumpy
+                return StdpDeferredNumpy(engine, proj, self, form)
         return (self.numpy_runtime or RuleNumpy)(engine, proj, self)
 
     def build_cuda(self, engine, proj):

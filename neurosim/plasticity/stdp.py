@@ -32,7 +32,8 @@ NumPy (:class:`StdpNumpy`, event by event: every pairing, both updates) and CUDA
 (:class:`StdpCuda`). For additive updates with ``"all"``/``"nearest"`` pairing the NumPy backend
 runs :class:`StdpDeferredNumpy` instead: the same weights (within float64 settling error),
 computed in another order that touches synapses only row by row (no random access by column,
-several times cheaper in NumPy).
+several times cheaper in NumPy). That runtime is not STDP's: it runs every description of the
+linear additive form (:mod:`.linear`), taking the coefficients and time constants from it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .. import _validate as V
 from .base import PlasticityRule, choice
 from .cuda_runtime import RuleCuda
 from .description import PlasticityModel, DescribedRule
+from .linear import LinearAdditiveForm, linear_additive_form
 from .numpy_runtime import PlasticRuntime, RuleNumpy, row_ranges, select_local
 
 PAIRINGS = ("all", "nearest", "nearest_reduced")
@@ -84,6 +86,7 @@ class STDP(DescribedRule):
     or ``"multiplicative"``. Set ``rule.enabled = False`` to freeze the weights.
     """
 
+    numpy_runtime = StdpNumpy       # where the deferred runtime does not apply (build_numpy)
     cuda_runtime = StdpCuda
 
     def __init__(self, A_plus: float = 0.01, A_minus: float = 0.0105, tau_plus: float = 20.0,
@@ -108,11 +111,6 @@ class STDP(DescribedRule):
         return np.where(dt >= 0, self.A_plus * np.exp(-np.abs(dt) / self.tau_plus),
                         -self.A_minus * np.exp(-np.abs(dt) / self.tau_minus))
 
-    def build_numpy(self, engine, proj):
-        if self.update == "additive" and self.pairing in ("all", "nearest"):
-            return StdpDeferredNumpy(engine, proj, self)
-        return StdpNumpy(engine, proj, self)
-
 
 #: Arrivals of at most this many presynaptic rows use row slices (see ``_arrive``).
 ROW_SLICES = 256
@@ -135,12 +133,18 @@ def _ids(syn):
 
 
 class StdpDeferredNumpy(PlasticRuntime):
-    r"""NumPy runtime of additive :class:`STDP` with ``"all"`` or ``"nearest"`` pairing that
-    touches synapses only row by row (sequential memory), never by column.
+    r"""NumPy runtime of the linear additive rules (:func:`.linear.linear_additive_form`:
+    additive :class:`STDP`, or a user's :class:`~.description.PlasticityModel` of that form)
+    with ``"all"`` or ``"nearest"`` pairing that touches synapses only row by row (sequential
+    memory), never by column. Below, ``A_plus``/``A_minus`` are the description's potentiation
+    and depression coefficients (``on_post = "w += A_plus * x"``, ``on_pre = "w -= A_minus *
+    y"``) and ``tau_plus``/``tau_minus`` the time constants of its traces ``x`` and ``y``, all
+    read from the description (``form``): the rule's equation is written only there.
 
     Not the rule's arithmetic written a second time but another algorithm for it: the sums of
     the description's additive ``w += A_plus * x`` over a synapse's postsynaptic spikes are
-    settled at once from float64 accumulators (tests compare it with :class:`StdpNumpy`).
+    settled at once from float64 accumulators (tests compare it with the event-by-event
+    :class:`StdpNumpy` / :class:`~.numpy_runtime.RuleNumpy`).
 
     Same semantics as :class:`StdpNumpy`, computed in another order: the potentiation a
     synapse owes for the postsynaptic spikes since its last arrival ``t0`` is settled when its
@@ -165,14 +169,22 @@ class StdpDeferredNumpy(PlasticRuntime):
 
     needs_columns = False
 
-    def __init__(self, engine, proj, rule: STDP):
+    def __init__(self, engine, proj, rule, form: LinearAdditiveForm | None = None):
         super().__init__(engine, proj, rule)
+        if form is None:
+            form = linear_additive_form(rule.description)
+        if form is None or rule.pairing not in ("all", "nearest"):
+            raise ValueError(f"{type(self).__name__}: rule {rule.description.name!r} with "
+                             f"pairing {rule.pairing!r} is not a linear additive rule with "
+                             f"'all' or 'nearest' pairing (see neurosim.plasticity.linear)")
         self.all_to_all = rule.pairing == "all"
         R_ = self.real                        # the network's: float32, or float64 (double)
-        self.a_plus, self.a_minus = R_(rule.A_plus), R_(rule.A_minus)
+        c = form.values(rule, R_)             # the description's coefficients and taus
+        self.linear = form
+        self.a_plus, self.a_minus = c["a_plus"], c["a_minus"]
         self.w_min, self.w_max = R_(rule.w_min), R_(rule.w_max)
-        self.lam = self.dt / rule.tau_plus                           # float64
-        self.Pm = R_(np.exp(-self.dt / rule.tau_minus))
+        self.lam = self.dt / c["tau_plus"]                           # float64
+        self.Pm = R_(np.exp(-self.dt / c["tau_minus"]))
         n_tr = self.n_pre if self.d is None else self.pre.size       # per neuron or synapse
         self.X = np.zeros(n_tr, np.float64)
         self.t0 = np.zeros(n_tr, np.int64)
@@ -181,7 +193,7 @@ class StdpDeferredNumpy(PlasticRuntime):
         self.v = np.zeros(self.n_post, np.float64)
         self.Z = np.zeros(self.pre.size, np.float64)
         self.T = 0
-        self.K = max(1, int(20.0 * rule.tau_plus / self.dt))
+        self.K = max(1, int(20.0 * c["tau_plus"] / self.dt))
         # the depression of the spikes arriving in the next step is applied one step early;
         # (synapses, weights before it, amounts, applied?) lets reads, writes and the learning
         # switch between two runs see exactly the event-by-event state
@@ -219,8 +231,8 @@ class StdpDeferredNumpy(PlasticRuntime):
     def _arrive(self, n, J, syn, D):
         """Spikes arriving in step ``a = n + 1``, handled at the end of step ``n``: settle the
         owed potentiation, send with the resulting weight, then depress (the arithmetic of the
-        additive ``PAIR`` description, with the bound that an increment (decrement) cannot cross
-        skipped).
+        linear additive description, with the bound that an increment (decrement) cannot cross
+        skipped: the coefficients are non-negative).
 
         With a constant delay and at most ``ROW_SLICES`` arriving rows, the per-synapse arrays
         are read and written as contiguous row slices (memory copies) instead of fancy
