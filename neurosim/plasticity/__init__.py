@@ -12,7 +12,8 @@ network is built:
 Every projection rule is a :class:`PlasticityModel` description (:mod:`.description`): its
 traces, state and ``on_pre``/``on_post`` code, from which the NumPy functions and the CUDA
 kernels are generated (:mod:`.generate`, ``kernels/plasticity_rule.cu.j2``); a user describes
-a rule of their own the same way. The per-neuron homeostasis rules are
+a rule of their own the same way (on NumPy, the linear additive ones, :mod:`.linear`, run a
+faster deferred runtime). The per-neuron homeostasis rules are
 :class:`HomeostasisModel` descriptions (:mod:`.homeostasis_model`,
 ``kernels/homeostasis_rule.cu.j2``) in the same way. ``rule.enabled = False`` (or ``net.set_learning(False)``)
 freezes learning. The event order within a step and the treatment of delays are described in
