@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -325,20 +326,24 @@ def check(files=None, archs=ARCHS, route: str = "auto", precisions=PRECISIONS) -
             "a libnvrtc.so) and nvcc not on the PATH")
     paths = [Path(f) for f in files] if files else default_files()
     compilers = {"nvrtc": _compile_nvrtc, "nvcc": _compile_nvcc}
-    results = []
-    for path in paths:
-        source = load_source(path)
-        for precision in precisions:
-            extra = (DOUBLE_OPTION,) if precision == "double" else ()
-            for name in chosen:
-                for arch in archs:
-                    start = time.perf_counter()
-                    ok, log = compilers[name](source, path.name, arch, extra)
-                    errors, warnings, kernels = parse_log(log, arch)
-                    results.append(CompileResult(
-                        file=path.name, arch=arch, route=name, ok=ok and not errors,
-                        errors=errors, warnings=warnings, kernels=kernels,
-                        seconds=time.perf_counter() - start, log=log, precision=precision))
+
+    def compile_one(job) -> CompileResult:
+        path, source, precision, name, arch = job
+        extra = (DOUBLE_OPTION,) if precision == "double" else ()
+        start = time.perf_counter()
+        ok, log = compilers[name](source, path.name, arch, extra)
+        errors, warnings, kernels = parse_log(log, arch)
+        return CompileResult(file=path.name, arch=arch, route=name, ok=ok and not errors,
+                             errors=errors, warnings=warnings, kernels=kernels,
+                             seconds=time.perf_counter() - start, log=log, precision=precision)
+
+    jobs = [(path, source, precision, name, arch)
+            for path, source in ((p, load_source(p)) for p in paths)
+            for precision in precisions for name in chosen for arch in archs]
+    # the compilations are independent (nvcc subprocesses, NVRTC calls through ctypes, which
+    # release the GIL): one per core at a time, results in the order of the jobs
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(compile_one, jobs))
     arch = archs[0] if archs else ARCHS[0]
     options = {r: tuple("-arch=<arch>" if o == f"-arch={arch}" else o
                         for o in route_options(r, arch)) for r in chosen}
