@@ -262,6 +262,13 @@ class CEmitter:
                 out.append(f"{pad}}}")
         return out
 
+    #: the initial value of a numeric local (subclasses may write it otherwise)
+    LOCAL_ZERO = "0.0f"
+
+    def prepare(self, body) -> list:
+        """The statements of a block as :meth:`block` emits them (subclasses rewrite them)."""
+        return body
+
     def block(self, block, names: dict, indent: int) -> list[str]:
         """A block in its own C scope, its locals declared (and zeroed) first."""
         pad = "  " * indent
@@ -269,8 +276,8 @@ class CEmitter:
         lines = [pad + "{"]
         for local, kind in block.local_types.items():
             names[local] = f"l_{local}"
-            init = "false" if kind == "bool" else "0.0f"
+            init = "false" if kind == "bool" else self.LOCAL_ZERO
             lines.append(f"{pad}  {'bool' if kind == 'bool' else 'ns_real'} l_{local} = {init};")
-        lines += self.stmts(block.body, names, indent + 1)
+        lines += self.stmts(self.prepare(block.body), names, indent + 1)
         lines.append(pad + "}")
         return lines

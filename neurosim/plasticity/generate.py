@@ -101,18 +101,11 @@ class RoundedCEmitter(CEmitter):
             return f"ns_{node.func.id}({self.expr(node.args[0], names)})"
         return super().expr(node, names)
 
-    def block(self, block, names: dict, indent: int) -> list[str]:
-        pad = "  " * indent
-        names = dict(names)
-        lines = [pad + "{"]
-        for local, kind in block.local_types.items():
-            names[local] = f"l_{local}"
-            ctype, init = ("bool", "false") if kind == "bool" else ("ns_real", "(ns_real)0")
-            lines.append(f"{pad}  {ctype} l_{local} = {init};")
-        body = [_AugToAssign().visit(copy.deepcopy(st)) for st in block.body]
-        lines += self.stmts(body, names, indent + 1)
-        lines.append(pad + "}")
-        return lines
+    LOCAL_ZERO = "(ns_real)0"
+
+    def prepare(self, body) -> list:
+        """``x op= e`` as ``x = x op e``, so the operation is rounded like the others."""
+        return [_AugToAssign().visit(copy.deepcopy(st)) for st in body]
 
 
 def _names(d) -> dict:
