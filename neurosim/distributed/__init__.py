@@ -126,10 +126,11 @@ def resolve(comm, distributed, where: str = "Network"):
 
 def check_network_options(comm, device: str, connectivity: str) -> None:
     """What a distributed network cannot do yet, refused at ``Network()`` on every rank."""
-    if device not in ("auto", "cpu"):
+    if device not in ("auto", "cpu", "cuda", "cuda:host"):
         raise ValueError(f"Network: device={device!r} with a distributed network "
-                         f"({comm.Get_size()} MPI ranks): each rank runs the NumPy engine so "
-                         f"far; use device='cpu' (or 'auto'), or distributed=False")
+                         f"({comm.Get_size()} MPI ranks): each rank runs the NumPy engine "
+                         f"(device='cpu' or 'auto') or the CUDA engine (device='cuda', or "
+                         f"'cuda:host'); use one of those, or distributed=False")
     if connectivity == "device":
         raise ValueError("Network: connectivity='device' with a distributed network: each "
                          "rank draws its synapses on the host; use connectivity='auto' or "

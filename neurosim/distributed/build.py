@@ -18,6 +18,14 @@ def fingerprint(net) -> tuple:
             len(net.poisson_inputs), len(net.currents))
 
 
+def rank_backend(net) -> str:
+    """The engine of every rank: "numpy" (device "cpu" or "auto"), "cuda" or "cuda:host"."""
+    if net.device in ("cuda", "cuda:host"):
+        from ..backends import select_backend
+        return select_backend(net.device, net.n_neurons)      # raises if it is unavailable
+    return "numpy"
+
+
 def build_engine(net, comm):
     """The engine of this rank's share of ``net`` (collective: every rank builds at once);
     an exception on any rank is raised on every rank."""
@@ -37,10 +45,15 @@ def build_engine(net, comm):
         if net.homeostasis:
             raise ValueError("distributed run: homeostasis across MPI ranks is not supported "
                              "yet; run on one process (distributed=False)")
-        from .engine import DistributedNumpyEngine
         from .partition import build_local_layout
+        backend = rank_backend(net)
         layout = build_local_layout(net, rank, size)
-        engine = DistributedNumpyEngine(net, layout, comm)
+        if backend == "numpy":
+            from .engine import DistributedNumpyEngine
+            engine = DistributedNumpyEngine(net, layout, comm)
+        else:
+            from .cuda import DistributedCudaEngine
+            engine = DistributedCudaEngine(net, layout, comm, host=backend == "cuda:host")
         log.info("distributed build: %d ranks, rank 0 holds %d neurons and %d synapses; spikes "
                  "exchanged every %d steps", size, layout.n_total, layout.n_synapses,
                  layout.d_min)

@@ -167,19 +167,25 @@ class DistributedNumpyEngine(NumpyEngine):
                 agree(self.comm, failure)
                 raise RuntimeError("internal error: a rank flagged a failure but sent none")
             try:
-                for k, n in enumerate(range(a, b)):
-                    S = spikes[k]
-                    if S.size and D:
-                        for c in self.L.classes:
-                            self._propagate(c, S, n, D)
-                    self.recorder.record_spikes(n, S)
-                    for p in self.plastic:
-                        pre_part(p, n, S)
+                self._deliver(a, spikes)
                 for p in self.plastic:
                     send(p, b - 1, self.ring, D)
             except Exception as exc:
                 failure = exc
         return failure
+
+    def _deliver(self, a: int, spikes: list) -> None:
+        """Every rank's spikes of steps ``a, a + 1, ...`` (``spikes[k]``: sorted global ids)
+        into the ring, the monitors and the plastic runtimes' presynaptic side."""
+        D = self.ring.shape[0] if self.ring is not None else 0
+        for k, S in enumerate(spikes):
+            n = a + k
+            if S.size and D:
+                for c in self.L.classes:
+                    self._propagate(c, S, n, D)
+            self.recorder.record_spikes(n, S)
+            for p in self.plastic:
+                pre_part(p, n, S)
 
     def _interval(self, a: int, b: int):
         """Steps ``[a, b)`` of the rank's neurons: per step the sorted global ids of its

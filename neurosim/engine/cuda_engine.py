@@ -110,7 +110,8 @@ _Device = Device   # older name
 class CudaEngine(ProjectionAccess):
     """Runs a :class:`~neurosim.engine.layout.Layout` with the kernels of ``kernels/``."""
 
-    def __init__(self, net, layout, host: bool = False, dev=None, gen=None):
+    def __init__(self, net, layout, host: bool = False, dev=None, gen=None,
+                 monitors: bool = True):
         self.net, self.L = net, layout
         self.name = "cuda:host" if host else "cuda"
         _check_rules_supported(net)
@@ -138,7 +139,7 @@ class CudaEngine(ProjectionAccess):
             self._release()
             raise
         self.recorder = Recorder(self)
-        for mon in net.monitors:
+        for mon in (net.monitors if monitors else ()):
             self.recorder.add(mon, mon.start_step)
         self._plans = None
         self._graph = None
@@ -271,13 +272,7 @@ class CudaEngine(ProjectionAccess):
     def _propagate_launch(self) -> Launch:
         """Delivery of every class, and the step's end (kernels/propagate.cu)."""
         values = dict(n_classes=I32(len(self.classes)), class_tab=self.class_tab)
-        kernel = self.dev.kernel("propagate.cu", "propagate")
-        if self.dev.host:
-            threads = T.HOST_PROPAGATE_THREADS or (T.HOST_SPIKE_BLOCK if kernel.shuffle else 1)
-            grid = (1,), (int(threads),)
-        else:   # a fixed grid: a few blocks per SM, fewer when the synapses are few
-            most = max(1, self.L.n_synapses)
-            grid = (max(1, min(-(-most // T.BLOCK), 4 * self.dev.sm_count)),), (T.BLOCK,)
+        grid = propagate_grid(self.dev, self.L.n_synapses)
         return self.bind("propagate.cu", "propagate", values, *grid)
 
     # -- the loop --------------------------------------------------------------------------------
@@ -326,6 +321,48 @@ class CudaEngine(ProjectionAccess):
         self._begin_chunk(n0)
         launched = self._launch(n0, n1)
         return self._end_chunk(n0, launched)
+
+    # -- stepping driven by a caller (neurosim.distributed: the engine of one MPI rank) -------
+    def send_spikes(self) -> None:
+        """Record every neuron's spikes from now on, for :meth:`take_spikes`: the spikes that an
+        MPI rank sends to the others once per exchange interval."""
+        self.recorder.send_all = True
+        self.recorder.dirty = True
+        self._plans = None
+
+    def advance(self, n0: int, n1: int):
+        """Steps ``n0 .. n1 - 1`` on the device, in as many chunks as the recording buffer
+        needs, outside :meth:`run`'s transactions: the caller keeps the network's time and the
+        monitors. Returns None, or (step, SimulationError) for the first step whose state
+        became non-finite (the device stopped after it)."""
+        with self.dev.context():
+            n = n0
+            while n < n1:
+                self._apply_currents(n)
+                self.plan()
+                bad = self._chunk_steps(n, min(n1, n + self.K, self._next_event(n1)))
+                if bad is not None:
+                    return bad
+                n = self._reached
+            self.plan()
+        return None
+
+    def take_spikes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, neuron ids of the layout) of every spike of the steps run since the last
+        call, sorted by step, then id; :meth:`send_spikes` must be on."""
+        sent, self.recorder.sent = self.recorder.sent, []
+        if not sent:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if len(sent) == 1:
+            return sent[0]
+        return (np.concatenate([s[0] for s in sent]), np.concatenate([s[1] for s in sent]))
+
+    def injector(self, classes):
+        """A :class:`~neurosim.engine.cuda_inject.SpikeInjector` that delivers given spikes
+        through synapse ``classes`` (CSR rows over any source ids, columns of this engine's
+        ring) into this engine's delay ring."""
+        from .cuda_inject import SpikeInjector
+        return SpikeInjector(self, classes)
 
     def commit(self, n: int) -> None:
         """The recordings up to step ``n`` are with the monitors: set the network's time."""
@@ -529,20 +566,24 @@ class CudaEngine(ProjectionAccess):
         """A kernel of ``kernels/<filename>`` as this engine launches it (CuPy or host build)."""
         return self.dev.kernel(filename, name)
 
-    def add_monitor(self, mon) -> None:
-        self.recorder.add(mon, self.net._steps_done)
+    def add_monitor(self, mon, start: int | None = None) -> None:
+        """Record ``mon`` from step ``start`` (default: the network's next step)."""
+        self.recorder.add(mon, self.net._steps_done if start is None else start)
         self._plans = None
 
-    def get_state(self, pop, var):
+    def get_state(self, pop, var, size: int | None = None):
+        """``pop``'s values of ``var``: its ``size`` neurons in this engine's layout (default
+        ``pop.size``; an MPI rank's engine holds a block of them)."""
         g, off = self.L.pop_group[pop.index]
+        n = pop.size if size is None else size
         with self.dev.context():
-            return np.array(self.dev.get(self.groups[g.index].state[var][off:off + pop.size]))
+            return np.array(self.dev.get(self.groups[g.index].state[var][off:off + n]))
 
     def set_state(self, pop, var, values):
         g, off = self.L.pop_group[pop.index]
+        values = np.asarray(values, self.real)
         with self.dev.context():
-            self.groups[g.index].state[var][off:off + pop.size] = self.dev.put(
-                np.asarray(values, self.real))
+            self.groups[g.index].state[var][off:off + values.shape[0]] = self.dev.put(values)
 
     def set_weights(self, proj, values):
         if proj not in self.L.proj_class:
@@ -561,6 +602,17 @@ class CudaEngine(ProjectionAccess):
                 return c.cols, weights, c.delays
             return (self.dev.get(rt.cols), weights,
                     None if rt.delays is None else self.dev.get(rt.delays))
+
+
+def propagate_grid(dev, n_synapses: int) -> tuple:
+    """(grid, block) of kernels/propagate.cu's propagate for classes of ``n_synapses``."""
+    kernel = dev.kernel("propagate.cu", "propagate")
+    if dev.host:
+        threads = T.HOST_PROPAGATE_THREADS or (T.HOST_SPIKE_BLOCK if kernel.shuffle else 1)
+        return (1,), (int(threads),)
+    # a fixed grid: a few blocks per SM, fewer when the synapses are few
+    most = max(1, n_synapses)
+    return (max(1, min(-(-most // T.BLOCK), 4 * dev.sm_count)),), (T.BLOCK,)
 
 
 def _plastic_rules(net):

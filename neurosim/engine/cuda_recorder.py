@@ -29,6 +29,8 @@ class Recorder:
         self.values = {}
         self.dirty = True
         self.room = 0
+        self.send_all = False       # record every neuron's spikes for take_spikes()
+        self.sent = []              # (steps, local ids) of the chunks since the last take
 
     def add(self, mon, n_now: int) -> None:
         from ..monitors import RateMonitor, SpikeMonitor, StateMonitor
@@ -55,6 +57,8 @@ class Recorder:
         number of graphs)."""
         e, dev, n = self.e, self.e.dev, self.e.L.n_total
         mask = np.zeros(n, np.uint8)
+        if self.send_all:
+            mask[:] = 1
         for _, lo, hi, keep in self.spikes:
             mask[lo:hi] |= 1 if keep is None else keep.astype(np.uint8)
         self.n_rec = int(np.count_nonzero(mask))
@@ -135,7 +139,7 @@ class Recorder:
         """Hand the first ``k`` steps of the chunk that started at ``n0`` to the monitors."""
         dev, v = self.e.dev, self.values
         self.last_total = 0
-        if self.n_rec and self.spikes and k:
+        if self.n_rec and (self.spikes or self.send_all) and k:
             ends = dev.get(v["rec_end"][:k]).astype(np.int64)
             counts = np.diff(ends, prepend=0)
             total = self.last_total = int(ends[-1])
@@ -143,6 +147,8 @@ class Recorder:
             steps = np.repeat(np.arange(n0, n0 + k, dtype=np.int64), counts)
             order = np.lexsort((idx, steps))        # ascending within a step, as NumPy
             steps, idx = steps[order], idx[order]
+            if self.send_all:
+                self.sent.append((steps, idx))
             for mon, lo, hi, keep in self.spikes:
                 sel = (idx >= lo) & (idx < hi)
                 local = idx[sel] - lo

@@ -1,0 +1,267 @@
+"""The CUDA engine on one MPI rank (``device="cuda"``, or ``"cuda:host"``: the same engine on
+the kernels compiled for the CPU, how the tests run it without a GPU).
+
+Rank ``r`` runs its share of the network (:mod:`.partition`) on GPU ``local_rank % n_gpus``,
+``local_rank`` being the rank among the processes of its node (``OMPI_COMM_WORLD_LOCAL_RANK``,
+or a ``split_type=COMM_TYPE_SHARED`` communicator). An exchange interval ``[a, b)`` (``b - a <=
+d_min``) is:
+
+1. the rank's :class:`~neurosim.engine.cuda_engine.CudaEngine` runs steps ``a .. b - 1``
+   (:meth:`~neurosim.engine.cuda_engine.CudaEngine.advance`): the fused neuron kernels, the
+   Poisson drives and sources drawn at the *global* Philox positions (the whole network's stream
+   width, each drive and source block at its global offset), injected currents; its
+   propagation has no synapses (it only ends each step), and every spike is recorded;
+2. the interval's spikes are copied to the host once
+   (:meth:`~neurosim.engine.cuda_engine.CudaEngine.take_spikes`), mapped to global ids and
+   exchanged (:class:`~neurosim.distributed.exchange.Exchanger`) as the NumPy ranks do;
+3. every rank's spikes are delivered step by step through the synapses onto the rank's
+   neurons — CSR rows over all global ids, on the device — into the engine's delay ring by the
+   same propagation kernel (:class:`~neurosim.engine.cuda_inject.SpikeInjector`), and the
+   spike and rate monitors record them on the host.
+
+A spike of step ``n`` lands in ring slot ``(n + d) % D`` with ``d >= d_min >= b - a``, so no
+step of its interval reads it: the deferred delivery is exact, and the spikes are those of the
+distributed scheme on any number of ranks (the float sums into a ring cell come in the same
+order: steps in order, spikes by global id, each spike's rows class by class). State monitors
+sample the rank's own neurons on the device and are gathered at each chunk's end, as on NumPy
+ranks. Plastic projections and homeostasis are refused on this engine (the NumPy ranks run
+STDP): a clear error before any work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..engine.layout import Layout
+from ..inputs import Current
+from ..models.sources import PoissonSource
+from ..monitors import StateMonitor
+from .engine import DistributedNumpyEngine, _non_finite, _Recorder
+from .exchange import Exchanger, exchange_mode
+
+_EMPTY = np.zeros(0, np.int64)
+LOCAL_RANK_VARS = ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMIX_LOCAL_RANK",
+                   "SLURM_LOCALID")
+
+
+def local_rank(comm) -> int:
+    """This process's rank among the processes of its node (collective when no launcher
+    variable says it: every rank must call it)."""
+    for var in LOCAL_RANK_VARS:
+        value = os.environ.get(var, "")
+        if value.isdigit():
+            return int(value)
+    if comm.Get_size() == 1 or not hasattr(comm, "Split_type"):
+        return 0
+    from mpi4py import MPI
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+    try:
+        return node.Get_rank()
+    finally:
+        node.Free()
+
+
+def select_gpu(comm) -> int:
+    """Make GPU ``local_rank % n_gpus`` CuPy's current device; returns its id."""
+    import cupy
+    n_gpus = cupy.cuda.runtime.getDeviceCount()
+    if n_gpus < 1:
+        raise RuntimeError(f"device='cuda' on MPI rank {comm.Get_rank()}: no GPU is visible "
+                           f"to this process")
+    gpu = local_rank(comm) % n_gpus
+    cupy.cuda.Device(gpu).use()
+    return gpu
+
+
+class _BlockCurrent(Current):
+    """The neurons ``[a, b)`` of a population's injected current."""
+
+    def __init__(self, current, a: int, b: int):
+        self.current, self.a, self.b = current, a, b
+
+    def segments(self, dt):
+        return [(s, e, amp if np.ndim(amp) == 0 else np.asarray(amp)[self.a:self.b])
+                for s, e, amp in self.current.segments(dt)]
+
+
+def device_layout(L) -> Layout:
+    """The layout the rank's CUDA engine steps: ``L``'s neurons, inputs and ring without its
+    synapses (delivered by the injector); Poisson drives and sources at their global Philox
+    positions (stream width: the whole network's), a Poisson-source group of several
+    populations cut into one group per population (their blocks are not adjacent in the global
+    stream); currents cut to the rank's blocks."""
+    to_global = {loc: glob for loc, glob, length in L.rng_segments}
+    drives = [replace(d, rng_offset=to_global.get(d.rng_offset, 0) if d.n else 0)
+              for d in L.drives]
+    groups, pop_group = list(L.groups), dict(L.pop_group)
+    for g in L.groups:
+        if g.model_cls is not PoissonSource:
+            continue
+        parts = []
+        for p in g.pops:
+            a, b = L.blocks[p.index]
+            off = g.offsets[p.index]
+            sel = slice(off, off + b - a)
+            pr = g.consts["p"]
+            sub = replace(g, pops=[p], start=g.start + off, size=b - a, offsets={p.index: 0},
+                          params={k: (v if np.ndim(v) == 0 else np.asarray(v)[sel])
+                                  for k, v in g.params.items()},
+                          consts={"p": pr if np.ndim(pr) == 0 else np.asarray(pr)[sel]},
+                          state={k: v[sel] for k, v in g.state.items()},
+                          rng_offset=to_global.get(g.rng_offset + off, 0) if b > a else 0)
+            parts.append(sub)
+        # the first part keeps the group's index (current events and the engine's group list
+        # are indexed by it), the others are appended
+        for k, sub in enumerate(parts):
+            sub.index = g.index if k == 0 else len(groups)
+            if k == 0:
+                groups[g.index] = sub
+            else:
+                groups.append(sub)
+            pop_group[sub.pops[0].index] = (sub, 0)
+    currents = [(pop, _BlockCurrent(cur, *L.blocks[pop.index])) for pop, cur in L.currents]
+    return Layout(L.dt, L.seed, groups, L.n_total, pop_group, L.ring_width, L.max_delay, [], {},
+                  drives, L.rng_width_global, L.current_events, currents, L.philox_key, [],
+                  L.dtype)
+
+
+class DistributedCudaEngine(DistributedNumpyEngine):
+    """One rank's CUDA engine (``host=True``: cuda:host) over a
+    :class:`~neurosim.distributed.partition.LocalLayout`; the run loop, exchange, monitors and
+    projection access are the NumPy rank's (:class:`~neurosim.distributed.engine.
+    DistributedNumpyEngine`), the stepping and delivery are the device's."""
+
+    def __init__(self, net, layout, comm, host: bool):
+        from ..engine.cuda_device import Device
+        from ..engine.cuda_engine import CudaEngine
+        from ..engine.device_memory import check_memory, device_bytes, record_budget
+        self.net, self.L, self.comm = net, layout, comm
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.name = "cuda:host" if host else "cuda"
+        for proj in net.projections:
+            if proj.plasticity is not None:
+                raise ValueError(f"distributed run on device={self.name!r}: projection "
+                                 f"{proj.name!r} is plastic ({type(proj.plasticity).__name__}); "
+                                 f"plasticity across MPI ranks runs on device='cpu' so far")
+        self.gpu = None if host else select_gpu(comm)
+        dl = device_layout(layout)
+        # the device holds the rank's synapses too (rows over every global id)
+        parts = device_bytes(replace(dl, classes=layout.classes), record_budget(net), net)
+        parts["synapses"] += 8 * len(layout.classes) * (layout.n_global - layout.n_total)
+        parts["spike lists"] += 16 * layout.n_global
+        check_memory(parts, host)
+        self.cuda = CudaEngine(net, dl, host=host, dev=Device(host, False), monitors=False)
+        self.cuda.send_spikes()
+        self.injector = self.cuda.injector(layout.classes)
+        self.local_to_global = (np.concatenate(layout.gids) if layout.gids
+                                else np.zeros(0, np.int64))
+        self.plastic = []
+        self.ring = None
+        self.exchanger = Exchanger(comm, layout.n_global, exchange_mode())
+        self.recorder = _CudaRecorder(self)
+        for mon in net.monitors:
+            self.recorder.add(mon, mon.start_step)
+        self._chunk = 10 * layout.d_min
+        self.broken = None
+        self.compute_seconds = 0.0
+
+    def _interval(self, a: int, b: int):
+        """Steps ``[a, b)`` on the device: per step the sorted global ids of the rank's spikes,
+        and the SimulationError of a non-finite state (None if all went well)."""
+        bad = self.cuda.advance(a, b)
+        steps, ids = self.cuda.take_spikes()
+        reached = b if bad is None else bad[0] + 1
+        gids = self.local_to_global[ids]
+        cut = np.searchsorted(steps, np.arange(a + 1, b))
+        per_step = [np.sort(s) for s in np.split(gids, cut)]
+        self.recorder.sampled(a, reached)
+        if bad is None:
+            return per_step, None
+        return per_step, self._non_finite(bad[0])
+
+    def _non_finite(self, step: int):
+        """The error of the first non-finite value after ``step``, naming the neuron by its
+        index in its population (as the NumPy ranks do)."""
+        for g in self.L.groups:
+            if g.is_source:
+                continue
+            state = {var: np.concatenate([self.cuda.get_state(p, var, int(np.diff(
+                self.L.blocks[p.index])[0])) for p in g.pops]) for var in g.state}
+            if any(not np.all(np.isfinite(v)) for v in state.values()):
+                return _non_finite(self.L, SimpleNamespace(g=g, s=state), step)
+        from ..errors import SimulationError
+        return SimulationError(f"a state became non-finite in step {step}",
+                               population="?", variable="?", t_ms=(step + 1) * self.L.dt)
+
+    def _deliver(self, a: int, spikes: list) -> None:
+        """Every rank's spikes of steps ``a, a + 1, ...`` into the device's ring, and to the
+        spike and rate monitors."""
+        self.injector.deliver(a, spikes)
+        for k, S in enumerate(spikes):
+            self.recorder.record_spikes(a + k, S)
+
+    def seek(self, n: int) -> None:
+        self.cuda.seek(n)
+
+    def get_state(self, pop, var):
+        a, b = self.L.blocks[pop.index]
+        return self._gather(self.cuda.get_state(pop, var, b - a))
+
+    def set_state(self, pop, var, values):
+        a, b = self.L.blocks[pop.index]
+        self.cuda.set_state(pop, var, np.asarray(values)[a:b])
+
+    def add_monitor(self, mon) -> None:
+        self.recorder.add(mon, self.net._steps_done)
+
+
+class _LocalStates(StateMonitor):
+    """The columns of a state monitor that one rank holds, as its CUDA engine records them
+    (block-relative neuron indices); the samples go to the rank's recorder entry."""
+
+    def __init__(self, entry: list, pop, n_local: int, cols: np.ndarray):
+        mon = entry[0]
+        self.population = SimpleNamespace(index=pop.index, size=n_local, network=pop.network)
+        self.neurons = cols
+        self.variable, self.every = mon.variable, mon.every
+        self.entry = entry
+
+    def _append(self, steps, values) -> None:
+        self.entry[5].extend(np.asarray(steps).tolist())
+        self.entry[6].extend(np.asarray(values))
+
+
+class _CudaRecorder(_Recorder):
+    """A rank's monitors on the CUDA engine: spikes and rates from the exchanged spikes (the
+    NumPy rank's), state samples of the rank's neurons taken on the device."""
+
+    def add(self, mon, n_now: int):
+        if not isinstance(mon, StateMonitor):
+            return super().add(mon, n_now)
+        eng = self.engine
+        pop = mon.population
+        a, b = eng.L.blocks[pop.index]
+        wanted = np.arange(pop.size) if mon.neurons is None else np.asarray(mon.neurons)
+        mine = np.flatnonzero((wanted >= a) & (wanted < b))       # monitor columns here
+        cols = (wanted[mine] - a).astype(np.int64)
+        entry = [mon, None, mon.variable, cols, int(n_now), [], [], mine]
+        self.states.append(entry)
+        if cols.size:
+            eng.cuda.add_monitor(_LocalStates(entry, pop, b - a, cols), int(n_now))
+
+    def record_states(self, n: int) -> None:
+        """Sampled on the device (:meth:`sampled`)."""
+
+    def sampled(self, a: int, b: int) -> None:
+        """After the device ran steps ``[a, b)``: the sample steps of monitors whose neurons
+        all live on other ranks (an empty row each, for the gather)."""
+        for e in self.states:
+            if e[3].size == 0:
+                steps = np.arange(a, b, dtype=np.int64)
+                steps = steps[(steps - e[4] + 1) % e[0].every == 0]
+                e[5].extend(steps.tolist())
+                e[6].extend([np.zeros(0, np.float32)] * steps.size)
