@@ -7,8 +7,12 @@ communicator itself (``mpirun`` with more than one process) or is told by
 ``NEUROSIM_DISTRIBUTED=1`` (one process, the same distributed scheme).
 
     python tests/mpi/worker.py OUT.npz [case ...]
+
+``NEUROSIM_WORKER_DEVICE`` (default ``cpu``) picks every network's device (``cuda:host``: the
+CUDA engine per rank).
 """
 
+import os
 import sys
 
 import numpy as np
@@ -16,14 +20,17 @@ import numpy as np
 import neurosim as ns
 from neurosim.networks import brunel_2000, potjans_diesmann, vogels_abbott_coba
 
+# every rank's engine: "cpu" (NumPy) by default, "cuda:host" (or "cuda") when asked
+DEVICE = os.environ.get("NEUROSIM_WORKER_DEVICE", "cpu")
+
 
 def brunel():
-    ref = brunel_2000(n_exc=800, epsilon=0.1, seed=11, device="cpu")
+    ref = brunel_2000(n_exc=800, epsilon=0.1, seed=11, device=DEVICE)
     return ref, 200.0
 
 
 def coba():
-    ref = vogels_abbott_coba(n_exc=800, n_inh=200, p=0.05, seed=5, device="cpu")
+    ref = vogels_abbott_coba(n_exc=800, n_inh=200, p=0.05, seed=5, device=DEVICE)
     return ref, 60.0
 
 
@@ -32,7 +39,7 @@ def coba_stdp():
     STDP (all pairs, additive) with delays of 0.1-1 ms onto the excitatory neurons, and
     multiplicative nearest-neighbour STDP onto the inhibitory ones."""
     from types import SimpleNamespace
-    net = ns.Network(dt=0.1, seed=8, device="cpu")
+    net = ns.Network(dt=0.1, seed=8, device=DEVICE)
     model = ns.LIFCond(cm=200.0, tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0,
                        tau_refrac=5.0, tau_syn_E=5.0, tau_syn_I=10.0, e_rev_E=0.0,
                        e_rev_I=-80.0)
@@ -54,7 +61,7 @@ def coba_stdp():
 
 
 def microcircuit():
-    ref = potjans_diesmann(scale=0.01, k_scale=0.05, seed=3, device="cpu", thalamic=True,
+    ref = potjans_diesmann(scale=0.01, k_scale=0.05, seed=3, device=DEVICE, thalamic=True,
                            thalamic_start=20.0, thalamic_duration=10.0)
     return ref, 50.0
 
@@ -65,7 +72,7 @@ def exact():
     distributed scheme: the two must give the same spikes, bit for bit. Two delays (d_min = 8
     steps), per-neuron currents, a Poisson input, Poisson and scheduled spike sources."""
     from types import SimpleNamespace
-    net = ns.Network(dt=0.1, seed=21, device="cpu")
+    net = ns.Network(dt=0.1, seed=21, device=DEVICE)
     model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
                    synapse="delta")
     exc = net.add_population(40, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
@@ -94,7 +101,7 @@ def exact_stdp():
     delay 0.3 ms) and their Poisson drive, so the order of the float32 sums into their ring
     cells is the same in both engines."""
     from types import SimpleNamespace
-    net = ns.Network(dt=0.1, seed=23, device="cpu")
+    net = ns.Network(dt=0.1, seed=23, device=DEVICE)
     model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
                    synapse="delta")
     exc = net.add_population(30, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
@@ -113,8 +120,36 @@ def exact_stdp():
     return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons), 100.0
 
 
+def sources():
+    """Two Poisson-source populations (one group, whose rank blocks are not adjacent in the
+    Philox stream), scheduled spikes, a Poisson input and per-neuron currents into LIF neurons
+    of two populations with delta synapses (weights that add exactly), one delay."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=31, device=DEVICE)
+    model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
+                   synapse="delta")
+    exc = net.add_population(17, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
+    inh = net.add_population(10, model, name="inh", initial={"v": ns.Uniform(-60.0, -50.0)})
+    slow = net.add_population(7, ns.PoissonSource(rate=40.0), name="slow")
+    fast = net.add_population(11, ns.PoissonSource(rate=np.linspace(100.0, 300.0, 11)),
+                              name="fast")
+    sched = net.add_population(5, ns.SpikeSource([[2.0, 9.0], [], [4.5], [1.0], [30.0]]),
+                               name="sched")
+    net.connect(slow, exc, ns.FixedIndegree(3), weight=2.0, delay=0.4)
+    net.connect(fast, exc, ns.FixedProbability(0.3), weight=1.0, delay=0.6)
+    net.connect(fast, inh, ns.FixedIndegree(4), weight=1.5, delay=0.4)
+    net.connect(sched, inh, ns.AllToAll(), weight=4.0, delay=0.5)
+    net.connect(exc, inh, ns.FixedIndegree(5), weight=0.5, delay=0.4)
+    net.connect(inh, exc, ns.FixedIndegree(4), weight=-1.0, delay=0.8, receptor="inhibitory")
+    net.add_poisson_input(inh, rate=600.0, weight=0.5, n_sources=5)
+    net.inject(exc, ns.DCCurrent(np.linspace(50.0, 250.0, 17), start=3.0, stop=40.0))
+    mons = {"exc": net.record_spikes(exc), "inh": net.record_spikes(inh),
+            "slow": net.record_spikes(slow), "fast": net.record_spikes(fast, indices=[0, 4, 10])}
+    return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons), 60.0
+
+
 CASES = {"brunel": brunel, "coba": coba, "coba_stdp": coba_stdp, "microcircuit": microcircuit,
-         "exact": exact, "exact_stdp": exact_stdp}
+         "exact": exact, "exact_stdp": exact_stdp, "sources": sources}
 
 
 def main(out, names):
@@ -148,4 +183,4 @@ def main(out, names):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:] or list(CASES))
+    main(sys.argv[1], sys.argv[2:] or [c for c in CASES if c != "sources"])

@@ -1,0 +1,175 @@
+"""The CUDA engine per MPI rank (neurosim.distributed.cuda), run as ``device="cuda:host"``: the
+CUDA engine's Python and kernels compiled for the CPU, so the GPU path is tested here without a
+GPU.
+
+The same worker as tests/test_distributed.py (``tests/mpi/worker.py``, networks built as user
+scripts build them) runs on cuda:host under ``mpirun -n 2`` and ``-n 3``; the reference is the
+NumPy engine's run of the distributed scheme on one process. Where the float32 arithmetic is the
+same (LIF neurons: Brunel, the current- and source-driven networks) spikes, membrane traces and
+connectivity must be identical bit for bit; COBA's LIFCond calls ``expf``, which may differ
+from NumPy's ``exp`` in the last bit (tests/test_cuda_backend.py), so there the spikes and the
+connectivity are identical, the traces within float32 rounding against NumPy, and bit for bit
+between 2 and 3 ranks of cuda:host.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neurosim as ns
+from neurosim.backends import host_build_status
+from test_distributed import WORKER, _launch, _why_not, needs_mpi
+
+pytestmark = pytest.mark.skipif(not host_build_status()[0], reason="no g++ for the host build")
+
+CASES = ("brunel", "coba", "exact", "sources")
+BITWISE = ("brunel", "exact", "sources")         # LIF only: the same arithmetic as NumPy
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """NumPy on one process (the distributed scheme), cuda:host under mpirun -n 2 and -n 3."""
+    tmp = tmp_path_factory.mktemp("mpi_cuda")
+    out = {}
+    rc, log = _launch(0, WORKER, tmp / "one.npz", *CASES, NEUROSIM_DISTRIBUTED="1")
+    assert rc == 0, log
+    out["one"] = dict(np.load(tmp / "one.npz"))
+    if _why_not() is None:
+        for n in (2, 3):
+            rc, log = _launch(n, WORKER, tmp / f"n{n}.npz", *CASES,
+                              NEUROSIM_WORKER_DEVICE="cuda:host")
+            assert rc == 0, log
+            assert f"on {n} ranks" in log, log
+            out[n] = dict(np.load(tmp / f"n{n}.npz"))
+    return out
+
+
+def _keys(d: dict, case: str) -> list:
+    return sorted(k for k in d if k.startswith(case + "/") and not k.endswith("/ranks"))
+
+
+@needs_mpi
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("case", CASES)
+def test_cuda_host_ranks_give_the_numpy_spikes(results, case, n):
+    """Spike for spike and the drawn connectivity in every case; traces bit for bit where the
+    neurons are LIF, within float32 rounding for COBA (expf)."""
+    ref, got = results["one"], results[n]
+    assert int(got[f"{case}/ranks"]) == n
+    assert _keys(ref, case) == _keys(got, case)
+    for k in _keys(ref, case):
+        assert ref[k].shape == got[k].shape, k
+        if case in BITWISE or not k.endswith(("/v", "/v_end")):
+            np.testing.assert_array_equal(ref[k], got[k], err_msg=k)
+        else:
+            np.testing.assert_allclose(ref[k], got[k], rtol=0, atol=1e-3, err_msg=k)
+    spikes = sum(ref[k].size for k in _keys(ref, case) if k.endswith("/indices"))
+    assert spikes > 50, case
+
+
+@needs_mpi
+def test_cuda_host_traces_are_the_same_on_2_and_3_ranks(results):
+    """COBA's membrane traces (expf) do not depend on the rank count either: bit for bit."""
+    for k in _keys(results[2], "coba"):
+        np.testing.assert_array_equal(results[2][k], results[3][k], err_msg=k)
+
+
+# -- in-process: the scheme on one rank (Network(distributed=True)), no MPI needed -------------
+
+def _small(device):
+    net = ns.Network(dt=0.1, seed=4, device=device, distributed=True)
+    model = ns.LIF(tau_m=10.0, v_thresh=-50.0, v_reset=-65.0, v_rest=-65.0, tau_refrac=1.0,
+                   synapse="delta")
+    exc = net.add_population(30, model, name="exc", initial={"v": ns.Uniform(-65.0, -50.0)})
+    inh = net.add_population(9, model, name="inh", initial={"v": ns.Uniform(-65.0, -50.0)})
+    src = net.add_population(6, ns.PoissonSource(rate=np.linspace(50.0, 150.0, 6)), name="src")
+    net.connect(src, exc, ns.FixedIndegree(2), weight=4.0, delay=ns.Uniform(0.3, 1.2))
+    net.connect(exc, inh, ns.FixedProbability(0.2), weight=2.0, delay=0.5)
+    net.connect(inh, exc, ns.FixedIndegree(3), weight=-2.0, delay=0.3, receptor="inhibitory")
+    net.add_poisson_input(exc, rate=900.0, weight=1.0, n_sources=4)
+    net.inject(inh, ns.StepCurrent([2.0, 12.0], [np.linspace(0.0, 400.0, 9), np.full(9, 100.0)]))
+    spikes = net.record_spikes(exc)
+    rates = net.record_rate(inh, bin_size=1.0)
+    net.run(10.0)
+    vmon = net.record_state(inh, "v", indices=[1, 4, 8], every=3)     # added after a run
+    net.set_state(exc, "v", np.full(30, -52.0))
+    net.run(15.0)
+    return net, spikes, rates, vmon, net.get_state(exc, "v")
+
+
+def test_one_rank_cuda_host_equals_numpy_with_late_monitors_and_set_state():
+    """Monitors added between runs, state set between runs, rates, currents, sources and
+    per-synapse delays: cuda:host gives NumPy's distributed results bit for bit."""
+    ref, got = _small("cpu"), _small("cuda:host")
+    assert got[0].backend == "cuda:host" and ref[0].backend == "numpy"
+    np.testing.assert_array_equal(ref[1].steps, got[1].steps)
+    np.testing.assert_array_equal(ref[1].indices, got[1].indices)
+    np.testing.assert_array_equal(ref[2].counts, got[2].counts)
+    np.testing.assert_array_equal(ref[3].times, got[3].times)
+    np.testing.assert_array_equal(ref[3].values, got[3].values)
+    np.testing.assert_array_equal(ref[4], got[4])
+    assert ref[1].num_spikes > 20 and ref[2].counts.sum() > 5 and ref[3].values.shape == (50, 3)
+    t = got[0].timings
+    # d_min = 3 steps: 100 steps in 34 intervals (the last one short), then 150 in 50
+    assert t["interval_steps"] == 3 and t["exchanges"] == 34 + 50 and t["compute"] > 0
+
+
+def test_non_finite_state_is_named_as_on_numpy_ranks():
+    """The neuron is named by its index in its population; the network refuses to go on."""
+    messages = []
+    for device in ("cpu", "cuda:host"):
+        net = ns.Network(dt=0.1, seed=7, device=device, distributed=True)
+        ok = net.add_population(5, ns.LIF(i_offset=400.0), name="fine")
+        bad = net.add_population(4, ns.AdEx(tau_w=0.01, i_offset=np.array([0, 0, 0, 500.0])),
+                                 name="exploding")
+        net.connect(ok, bad, ns.AllToAll(), weight=1.0, delay=0.5)
+        with pytest.raises(ns.SimulationError) as info:
+            net.run(20.0)
+        messages.append(str(info.value))
+        with pytest.raises(RuntimeError, match="stopped at an error"):
+            net.run(1.0)
+    assert messages[0] == messages[1]
+    assert "population 'exploding'" in messages[1] and "for neuron 3," in messages[1]
+
+
+def test_plasticity_on_cuda_ranks_is_refused_before_any_work():
+    net = ns.Network(seed=1, device="cuda:host", distributed=True)
+    a = net.add_population(10, ns.LIF())
+    net.connect(a, a, ns.FixedIndegree(3), weight=1.0, plasticity=ns.STDP())
+    with pytest.raises(ValueError, match="device='cuda:host': projection .* is plastic "
+                                         "\\(STDP\\); plasticity across MPI ranks runs on "
+                                         "device='cpu'"):
+        net.build()
+    assert net.t == 0.0
+
+
+def test_each_rank_takes_gpu_local_rank_modulo_the_gpus(monkeypatch):
+    """Rank r of a node uses GPU local_rank % n_gpus (the launcher's local rank variable)."""
+    import sys
+    from types import SimpleNamespace
+
+    from neurosim.distributed import SerialComm
+    from neurosim.distributed.cuda import LOCAL_RANK_VARS, local_rank, select_gpu
+    used = []
+
+    class FakeDevice:
+        def __init__(self, gpu):
+            self.gpu = gpu
+
+        def use(self):
+            used.append(self.gpu)
+
+    fake = SimpleNamespace(cuda=SimpleNamespace(Device=FakeDevice, runtime=SimpleNamespace(
+        getDeviceCount=lambda: 4)))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    for var in LOCAL_RANK_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert local_rank(SerialComm()) == 0
+    for rank, gpu in ((0, 0), (3, 3), (5, 1), (10, 2)):
+        monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_RANK", str(rank))
+        assert local_rank(SerialComm()) == rank
+        assert select_gpu(SerialComm()) == gpu and used[-1] == gpu
+    fake.cuda.runtime.getDeviceCount = lambda: 0
+    with pytest.raises(RuntimeError, match="no GPU is visible"):
+        select_gpu(SerialComm())
