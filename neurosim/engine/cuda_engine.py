@@ -481,10 +481,15 @@ class CudaEngine(ProjectionAccess):
         # change): short chunks (run(every=...)) then skip the checked steps and the binding
         cached = getattr(self, "_fast", None)
         fast = cached[1] if cached is not None and cached[0] is self._plans else None
+        # parities of this plan whose launches passed the checks (chunks of one step too)
+        checked = getattr(self, "_checked", None)
+        if checked is None or checked[0] is not self._plans:
+            checked = self._checked = (self._plans, set())
         for m in range(n0, n1):
-            if fast is None and m < n0 + 2:
+            if fast is None and len(checked[1]) < 2:     # until both parities passed
                 for k, g, b, a in plans[m & 1]:
                     k(g, b, a)
+                checked[1].add(m & 1)
             else:
                 if fast is None:
                     fast = [[_host_prebound(k, g, b, a) for k, g, b, a in plans[p]]
