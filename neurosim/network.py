@@ -125,7 +125,9 @@ class Network:
     Under ``mpirun -n R`` (R > 1) the network is spread over ``MPI.COMM_WORLD`` by default; an
     explicit mpi4py ``comm`` spreads it over that communicator; ``distributed=True`` uses the
     distributed scheme even on one process (the same spikes as on any number of ranks),
-    ``distributed=False`` never does. Distributed runs use the NumPy engine on each rank.
+    ``distributed=False`` never does. Distributed runs use the NumPy engine on each rank
+    (``device="cpu"`` or ``"auto"``), or the CUDA engine (``device="cuda"``: rank r on GPU
+    ``local_rank % n_gpus``; ``"cuda:host"``).
 
     Every argument of every method is validated at the call (see ``neurosim._validate``):
     numbers must be real numbers (not strings, booleans or complex), flags ``True``/``False``,

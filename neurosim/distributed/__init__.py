@@ -33,8 +33,14 @@ sees ``MPI.COMM_WORLD`` when an MPI launcher started more than one process (or t
   aborts the whole job (``comm.Abort``) after printing its traceback, instead of leaving the
   other ranks waiting.
 
-What is not supported across ranks yet (each a clear error before any work): plasticity and
-homeostasis, the CUDA backends, ``connectivity="device"``, setting weights, checkpoints.
+- **Engines** (:mod:`.engine`, :mod:`.cuda`): NumPy per rank (``device="cpu"`` or
+  ``"auto"``), or CUDA per rank (``device="cuda"``, rank ``r`` on GPU ``local_rank % n_gpus``;
+  ``"cuda:host"`` runs it on the CPU for tests): the rank's spikes are copied to the host once
+  per exchange interval and every rank's spikes are injected into the device's delay ring.
+
+What is not supported across ranks yet (each a clear error before any work): homeostasis,
+``RewardSTDP``, plasticity on the CUDA engine, ``connectivity="device"``, setting weights,
+checkpoints.
 """
 
 from __future__ import annotations

@@ -80,10 +80,17 @@ class SpikeInjector:
         if not sizes.any():
             return
         rows = np.concatenate([s for s in per_step if s.size]).astype(np.int64)
-        if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
+        if rows.min() < 0 or rows.max() >= self.n_rows:
             raise ValueError(f"SpikeInjector.deliver: source ids must lie in [0, "
                              f"{self.n_rows}), got {rows.min()} .. {rows.max()}")
         lens = self.row_len[rows]
+        keep = lens > 0                 # spikes without synapses here are not sent over
+        if not keep.all():
+            step_of = np.repeat(np.arange(m), sizes)[keep]
+            rows, lens = rows[keep], lens[keep]
+            sizes = np.bincount(step_of, minlength=m).astype(np.int64)
+            if not rows.size:
+                return
         starts = np.zeros(m + 1, np.int64)
         np.cumsum(sizes, out=starts[1:])
         work = np.cumsum(lens)
