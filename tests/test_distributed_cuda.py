@@ -144,6 +144,16 @@ def test_plasticity_on_cuda_ranks_is_refused_before_any_work():
     assert net.t == 0.0
 
 
+def test_cuda_ranks_without_a_gpu_say_what_is_missing():
+    from neurosim.backends import cuda_status
+    if cuda_status()[0]:
+        pytest.skip("a GPU is visible")
+    net = ns.Network(seed=1, device="cuda", distributed=True)
+    net.add_population(10, ns.LIF())
+    with pytest.raises(ns.DeviceUnavailableError, match="device='cuda' needs"):
+        net.build()
+
+
 def test_each_rank_takes_gpu_local_rank_modulo_the_gpus(monkeypatch):
     """Rank r of a node uses GPU local_rank % n_gpus (the launcher's local rank variable)."""
     import sys
@@ -169,10 +179,10 @@ def test_each_rank_takes_gpu_local_rank_modulo_the_gpus(monkeypatch):
     for rank, gpu in ((0, 0), (3, 3), (5, 1), (10, 2)):
         monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_RANK", str(rank))
         assert local_rank(SerialComm()) == rank
-        assert select_gpu(SerialComm()) == gpu and used[-1] == gpu
+        assert select_gpu(local_rank(SerialComm())) == gpu and used[-1] == gpu
     fake.cuda.runtime.getDeviceCount = lambda: 0
-    with pytest.raises(RuntimeError, match="no GPU is visible"):
-        select_gpu(SerialComm())
+    with pytest.raises(RuntimeError, match="local rank 10: no GPU is visible"):
+        select_gpu(10)
 
 
 # -- on a real GPU (pytest -m gpu): skipped without CuPy and a visible GPU ---------------------

@@ -18,8 +18,17 @@ def fingerprint(net) -> tuple:
             len(net.poisson_inputs), len(net.currents))
 
 
-def rank_backend(net) -> str:
-    """The engine of every rank: "numpy" (device "cpu" or "auto"), "cuda" or "cuda:host"."""
+def rank_backend(net, comm) -> str:
+    """The engine of every rank: "numpy" (device "cpu" or "auto"), "cuda" or "cuda:host".
+    With "cuda", the rank's GPU (``local_rank % n_gpus``) becomes the current device first,
+    so that the backend's probe and everything after it run there."""
+    if net.device == "cuda":
+        from .cuda import local_rank, select_gpu
+        local = local_rank(comm)            # every rank (a collective without the launcher's
+        try:                                # variable), before anything can fail
+            select_gpu(local)
+        except Exception:                   # noqa: BLE001 -- select_backend says what is missing
+            pass
     if net.device in ("cuda", "cuda:host"):
         from ..backends import select_backend
         return select_backend(net.device, net.n_neurons)      # raises if it is unavailable
@@ -46,7 +55,7 @@ def build_engine(net, comm):
             raise ValueError("distributed run: homeostasis across MPI ranks is not supported "
                              "yet; run on one process (distributed=False)")
         from .partition import build_local_layout
-        backend = rank_backend(net)
+        backend = rank_backend(net, comm)
         layout = build_local_layout(net, rank, size)
         if backend == "numpy":
             from .engine import DistributedNumpyEngine

@@ -65,14 +65,15 @@ def local_rank(comm) -> int:
         node.Free()
 
 
-def select_gpu(comm) -> int:
-    """Make GPU ``local_rank % n_gpus`` CuPy's current device; returns its id."""
+def select_gpu(local: int) -> int:
+    """Make GPU ``local % n_gpus`` CuPy's current device (``local``: the rank on its node);
+    returns its id."""
     import cupy
     n_gpus = cupy.cuda.runtime.getDeviceCount()
     if n_gpus < 1:
-        raise RuntimeError(f"device='cuda' on MPI rank {comm.Get_rank()}: no GPU is visible "
-                           f"to this process")
-    gpu = local_rank(comm) % n_gpus
+        raise RuntimeError(f"device='cuda' on the MPI rank of local rank {local}: no GPU is "
+                           f"visible to this process")
+    gpu = local % n_gpus
     cupy.cuda.Device(gpu).use()
     return gpu
 
@@ -147,7 +148,15 @@ class DistributedCudaEngine(DistributedNumpyEngine):
                 raise ValueError(f"distributed run on device={self.name!r}: projection "
                                  f"{proj.name!r} is plastic ({type(proj.plasticity).__name__}); "
                                  f"plasticity across MPI ranks runs on device='cpu' so far")
-        self.gpu = None if host else select_gpu(comm)
+        if getattr(net, "homeostasis", None):
+            pop = net.homeostasis[0][0]
+            raise ValueError(f"distributed run on device={self.name!r}: population "
+                             f"{pop.name!r} has a homeostasis rule; homeostasis across MPI "
+                             f"ranks does not run on the CUDA engine yet (use device='cpu')")
+        self.gpu = None
+        if not host:        # the build chose the rank's GPU (build.rank_backend)
+            import cupy
+            self.gpu = cupy.cuda.Device().id
         dl = device_layout(layout)
         # the device holds the rank's synapses too (rows over every global id)
         parts = device_bytes(replace(dl, classes=layout.classes), record_budget(net), net)
