@@ -133,6 +133,32 @@ def test_non_finite_state_is_named_as_on_numpy_ranks():
     assert "population 'exploding'" in messages[1] and "for neuron 3," in messages[1]
 
 
+def test_a_device_failure_is_reported_through_the_exchange(monkeypatch):
+    """An exception from the rank's device (here a simulated out-of-memory in the third
+    interval) travels in the exchange's error flag, as a NaN does: raised on every rank, the
+    monitors keep what came before, the network refuses to go on."""
+    from neurosim.engine.cuda_engine import CudaEngine
+    net = ns.Network(dt=0.1, seed=2, device="cuda:host", distributed=True)
+    a = net.add_population(8, ns.LIF(i_offset=600.0), name="a")
+    net.connect(a, a, ns.FixedIndegree(2), weight=10.0, delay=0.5)
+    mon = net.record_spikes(a)
+    calls = []
+    advance = CudaEngine.advance
+
+    def failing(self, n0, n1):
+        calls.append(n0)
+        if len(calls) == 3:
+            raise MemoryError("out of device memory (simulated)")
+        return advance(self, n0, n1)
+
+    monkeypatch.setattr(CudaEngine, "advance", failing)
+    with pytest.raises(MemoryError, match="simulated"):
+        net.run(5.0)
+    assert calls[:3] == [0, 5, 10] and net.t == 0.0
+    with pytest.raises(RuntimeError, match=r"stopped at an error \(MemoryError"):
+        net.run(1.0)
+
+
 def test_plasticity_on_cuda_ranks_is_refused_before_any_work():
     net = ns.Network(seed=1, device="cuda:host", distributed=True)
     a = net.add_population(10, ns.LIF())

@@ -180,17 +180,22 @@ class DistributedCudaEngine(DistributedNumpyEngine):
 
     def _interval(self, a: int, b: int):
         """Steps ``[a, b)`` on the device: per step the sorted global ids of the rank's spikes,
-        and the SimulationError of a non-finite state (None if all went well)."""
-        bad = self.cuda.advance(a, b)
-        steps, ids = self.cuda.take_spikes()
-        reached = b if bad is None else bad[0] + 1
-        gids = self.local_to_global[ids]
-        cut = np.searchsorted(steps, np.arange(a + 1, b))
-        per_step = [np.sort(s) for s in np.split(gids, cut)]
-        self.recorder.sampled(a, reached)
-        if bad is None:
-            return per_step, None
-        return per_step, self._non_finite(bad[0])
+        and the exception that stopped it (None if all went well): a SimulationError for a
+        non-finite state, or whatever the device raised (out of memory...), which the next
+        exchange carries to every rank."""
+        try:
+            bad = self.cuda.advance(a, b)
+            steps, ids = self.cuda.take_spikes()
+            reached = b if bad is None else bad[0] + 1
+            gids = self.local_to_global[ids]
+            cut = np.searchsorted(steps, np.arange(a + 1, b))
+            per_step = [np.sort(s) for s in np.split(gids, cut)]
+            self.recorder.sampled(a, reached)
+            if bad is None:
+                return per_step, None
+            return per_step, self._non_finite(bad[0])
+        except Exception as exc:            # noqa: BLE001 -- reported at the exchange
+            return [_EMPTY] * (b - a), exc
 
     def _non_finite(self, step: int):
         """The error of the first non-finite value after ``step``, naming the neuron by its
@@ -202,9 +207,8 @@ class DistributedCudaEngine(DistributedNumpyEngine):
                 self.L.blocks[p.index])[0])) for p in g.pops]) for var in g.state}
             if any(not np.all(np.isfinite(v)) for v in state.values()):
                 return _non_finite(self.L, SimpleNamespace(g=g, s=state), step)
-        from ..errors import SimulationError
-        return SimulationError(f"a state became non-finite in step {step}",
-                               population="?", variable="?", t_ms=(step + 1) * self.L.dt)
+        return RuntimeError(f"internal error: the device flagged a non-finite state in step "
+                            f"{step}, but every state value read back is finite")
 
     def _deliver(self, a: int, spikes: list) -> None:
         """Every rank's spikes of steps ``a, a + 1, ...`` into the device's ring, and to the
