@@ -1,4 +1,4 @@
-"""Strong scaling of the MPI-distributed NumPy engine: Brunel and the microcircuit on R ranks.
+"""Strong scaling of the MPI-distributed engines: Brunel and the microcircuit on R ranks.
 
 Driver (launches ``mpirun -n R`` for each rank count and writes the table)::
 
@@ -13,7 +13,9 @@ Each rank reports its wall seconds for building and running, the run split into 
 slowest rank included: ``Network.timings``); rank 0 prints one JSON line with every rank's
 figures, the spike count, and how many ranks hold at least one synapse of the average source
 neuron (what an ``Alltoallv`` to "the ranks that need it" would save over ``Allgatherv``).
-The 1-rank case runs the same distributed scheme on one process (no MPI).
+The 1-rank case runs the same distributed scheme on one process (no MPI). ``--device cuda``
+runs the CUDA engine on every rank (rank r on GPU ``local_rank % n_gpus``: one rank per GPU),
+``--device cuda:host`` its host build (a check, not a speed figure); default ``cpu`` (NumPy).
 """
 
 from __future__ import annotations
@@ -31,18 +33,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def build(case: str, scale: float):
+def build(case: str, scale: float, device: str = "cpu"):
     from neurosim.networks import brunel_2000, potjans_diesmann
     if case == "brunel":
-        return brunel_2000(n_exc=int(round(10_000 * scale)), seed=1, device="cpu")
+        return brunel_2000(n_exc=int(round(10_000 * scale)), seed=1, device=device)
     if case == "microcircuit":
-        return potjans_diesmann(scale=scale, seed=1, device="cpu")
+        return potjans_diesmann(scale=scale, seed=1, device=device)
     raise ValueError(f"unknown case {case!r}")
 
 
-def measure(case: str, scale: float, duration: float, warmup: float) -> dict | None:
+def measure(case: str, scale: float, duration: float, warmup: float,
+            device: str = "cpu") -> dict | None:
     t0 = time.perf_counter()
-    ref = build(case, scale)
+    ref = build(case, scale, device)
     net = ref.network
     net.build()
     t_build = time.perf_counter() - t0
@@ -80,7 +83,8 @@ def measure(case: str, scale: float, duration: float, warmup: float) -> dict | N
     spikes = sum(m.num_spikes for m in ref.monitors.values()) - spikes0
     held = sum(r["sources_held"] for r in every)
     return {
-        "case": case, "scale": scale, "ranks": net.n_ranks, "duration_ms": duration,
+        "case": case, "device": net.backend, "scale": scale, "ranks": net.n_ranks,
+        "duration_ms": duration,
         "warmup_ms": warmup, "neurons": net.n_neurons,
         "synapses": sum(r["synapses"] for r in every), "spikes": int(spikes),
         "rate_hz": spikes / net.n_neurons / (duration * 1e-3),
@@ -101,7 +105,8 @@ def drive(args) -> None:
     for case, scale, duration in args.cases:
         for n, mode in runs:
             cmd = [sys.executable, os.path.abspath(__file__), "--case", case, "--scale",
-                   str(scale), "--duration", str(duration), "--warmup", str(args.warmup)]
+                   str(scale), "--duration", str(duration), "--warmup", str(args.warmup),
+                   "--device", args.device]
             env = dict(os.environ, PYTHONPATH=ROOT, NEUROSIM_EXCHANGE=mode)
             if n == 1:
                 env["NEUROSIM_DISTRIBUTED"] = "1"
@@ -134,7 +139,8 @@ def machine() -> dict:
 def table_row(r: dict) -> str:
     comp = max(x["compute_s"] for x in r["per_rank"])
     comm = max(x["comm_s"] for x in r["per_rank"])
-    return (f"| {r['case']} | {r['scale']} | {r['neurons']:,} | {r['synapses']:,} | "
+    case = r["case"] if r.get("device", "numpy") == "numpy" else f"{r['case']} ({r['device']})"
+    return (f"| {case} | {r['scale']} | {r['neurons']:,} | {r['synapses']:,} | "
             f"{r['ranks']} | {r['exchange']} | {r['duration_ms']:g} | {r['rate_hz']:.1f} | "
             f"{r['build_s']:.1f} | {r['run_s']:.2f} | {comp:.2f} | {comm:.2f} | {r['exchanges']} | "
             f"{r['empty_exchange_us']:.0f} | {r['ranks_per_source']:.2f} |")
@@ -176,6 +182,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--case", choices=("brunel", "microcircuit"))
     p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "cuda:host"),
+                   help="every rank's engine: cpu (NumPy), cuda (one GPU per rank), cuda:host")
     p.add_argument("--duration", type=float, default=200.0, help="simulated ms (timed)")
     p.add_argument("--warmup", type=float, default=20.0, help="simulated ms before timing")
     p.add_argument("--ranks", type=int, nargs="+", help="driver: rank counts to launch")
@@ -198,7 +206,7 @@ def main():
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         drive(args)
         return
-    row = measure(args.case, args.scale, args.duration, args.warmup)
+    row = measure(args.case, args.scale, args.duration, args.warmup, args.device)
     if row is not None:
         print(json.dumps(row), flush=True)
 
