@@ -136,7 +136,8 @@ def test_non_finite_state_is_named_as_on_numpy_ranks():
 def test_a_device_failure_is_reported_through_the_exchange(monkeypatch):
     """An exception from the rank's device (here a simulated out-of-memory in the third
     interval) travels in the exchange's error flag, as a NaN does: raised on every rank, the
-    monitors keep what came before, the network refuses to go on."""
+    failing chunk's recordings dropped (the network's time stays at its start), and the
+    network refuses to go on."""
     from neurosim.engine.cuda_engine import CudaEngine
     net = ns.Network(dt=0.1, seed=2, device="cuda:host", distributed=True)
     a = net.add_population(8, ns.LIF(i_offset=600.0), name="a")
@@ -154,7 +155,7 @@ def test_a_device_failure_is_reported_through_the_exchange(monkeypatch):
     monkeypatch.setattr(CudaEngine, "advance", failing)
     with pytest.raises(MemoryError, match="simulated"):
         net.run(5.0)
-    assert calls[:3] == [0, 5, 10] and net.t == 0.0
+    assert calls[:3] == [0, 5, 10] and net.t == 0.0 and mon.num_spikes == 0
     with pytest.raises(RuntimeError, match=r"stopped at an error \(MemoryError"):
         net.run(1.0)
 
