@@ -66,10 +66,11 @@ class StepCurrent(Current):
         if np.any(times < 0) or np.any(np.diff(times) <= 0):
             raise ValueError(f"StepCurrent: times must be >= 0 and strictly increasing, got {times}")
         amps = self.amplitudes
-        if not isinstance(amps, (list, tuple, np.ndarray)) or np.ndim(amps) == 0:
-            amps = [amps]
+        # a list may mix scalars and per-neuron arrays, so its shape is never asked of NumPy
+        if isinstance(amps, (list, tuple)) or (isinstance(amps, np.ndarray) and amps.ndim > 0):
+            amps = list(amps)
         else:
-            amps = list(self.amplitudes)
+            amps = [amps]
         if len(amps) != times.size:
             raise ValueError(f"StepCurrent: amplitudes must have one entry per time "
                              f"({times.size}), got {len(amps)}")

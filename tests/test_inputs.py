@@ -115,3 +115,16 @@ def test_step_current_gives_exact_piecewise_trace(device):
         out.append(v)
     # float32 rounding of v (ulp 4e-6 mV) accumulates over ~1/(1 - P22) = 200 steps
     np.testing.assert_allclose(vm.values[:, 0], out, atol=1e-5 * 70)
+
+
+def test_step_current_mixes_per_neuron_and_scalar_amplitudes(device):
+    """amplitudes may mix per-neuron arrays and scalars; each neuron settles at its own v_inf."""
+    net = ns.Network(dt=0.1, device=device, seed=1)
+    pop = net.add_population(3, ns.LIF(tau_m=20.0, cm=250.0, v_rest=-70.0, v_thresh=0.0))
+    net.inject(pop, ns.StepCurrent([0.0, 200.0], [np.array([0.0, 100.0, 250.0]), 50.0]))
+    vm = net.record_state(pop, "v")
+    net.run(400.0)
+    t = np.round(vm.times, 6)
+    # 10 membrane time constants after each step: v = v_rest + I R, R = tau_m / cm = 0.08 GOhm
+    np.testing.assert_allclose(vm.values[t == 199.9][0], [-70.0, -62.0, -50.0], atol=1e-3)
+    np.testing.assert_allclose(vm.values[t == 399.9][0], [-66.0] * 3, atol=1e-3)
