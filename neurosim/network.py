@@ -542,7 +542,10 @@ class Network:
         if kind == "neuron":
             return self._ensure_built().get_state(obj, variable)
         from .engine.state import plastic_get
-        return plastic_get(rt, variable).astype(self.dtype)
+        value = plastic_get(rt, variable).astype(self.dtype)
+        if self.comm is not None:   # a homeostatic rule's block on each rank: gathered
+            value = self._engine._gather(value)
+        return value
 
     def set_state(self, population, variable: str, value) -> None:
         """Set a state variable (see :meth:`get_state` for what ``population`` and
@@ -558,6 +561,7 @@ class Network:
         if kind == "neuron":
             arr = V.per_neuron(where, "value", value, obj.size).astype(self.dtype)
             return self._ensure_built().set_state(obj, variable, arr)
+        self._refuse_distributed(where)
         from .engine.state import plastic_get, plastic_set
         size = plastic_get(rt, variable).size
         if variable == "dopamine":
