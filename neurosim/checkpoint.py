@@ -278,23 +278,57 @@ def save(net, path, monitors: bool = False) -> None:
     w = Writer()
     manifest = describe(net, w, monitors)
     manifest.update(format=FORMAT, version=VERSION)
-    w.write(path, manifest)
+    comm = getattr(net, "comm", None)
+    if comm is None:
+        w.write(path, manifest)
+        return
+    # distributed: every rank gathered the whole state (describe); rank 0 writes, and an
+    # error there (a bad directory, a full disk) is raised on every rank
+    from .distributed.exchange import agree
+    error = None
+    if comm.Get_rank() == 0:
+        try:
+            w.write(path, manifest)
+        except Exception as exc:
+            error = exc
+    agree(comm, error)
 
 
-def load(path, device: str = "auto", models=()):
+def load(path, device: str = "auto", models=(), comm=None, distributed: bool | None = None):
     """The network saved in ``path``, built on ``device`` and ready to ``run()`` on.
 
     ``models``: neuron models and plasticity rules of your own that the file may name
     (``ns.NeuronModel`` descriptions or model classes, ``ns.PlasticityModel`` descriptions; the
     built-in models and rules are always known; nothing else is ever imported or called by name
     from a file).
+
+    ``comm`` / ``distributed``: as for :class:`~neurosim.Network` (under ``mpirun -n R`` the
+    network is spread over the ``R`` ranks, whatever number of ranks or processes wrote the
+    file; every rank reads the file, and an error opening it on any rank is raised on every
+    rank). See :mod:`neurosim.distributed.checkpoint`.
     """
     from ._describe import model_classes, rebuild
+    from .distributed import resolve
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"load(): path must be a str or os.PathLike, got {type(path).__name__}")
     classes = tuple(model_classes(models))
-    reader = Reader(path)
+    world = resolve(comm, distributed, "load()")
+    reader, error = None, None
     try:
-        return rebuild(reader, device, classes)
+        reader = Reader(path)
+    except Exception as exc:
+        if world is None:
+            raise
+        error = exc
+    if world is not None:
+        from .distributed.exchange import agree
+        try:
+            agree(world, error)
+        except BaseException:
+            if reader is not None:
+                reader.close()
+            raise
+    try:
+        return rebuild(reader, device, classes, world)
     finally:
         reader.close()

@@ -509,11 +509,10 @@ class Network:
         flight, plasticity state and the step count; with ``monitors=True`` also what the
         monitors hold. ``ns.load(path, device=...)`` continues from it exactly, spike for
         spike; the format is described in :mod:`neurosim.checkpoint`. Builds the network
-        first if needed."""
-        if self.comm is not None:
-            raise NotImplementedError("save(): checkpoints of a network distributed over MPI "
-                                      "ranks are not supported yet; save it from one process "
-                                      "(distributed=False)")
+        first if needed. On a network distributed over MPI ranks every rank calls it (a
+        collective call): the ranks' shares are gathered and rank 0 writes one file, which
+        loads on one process or on any number of ranks
+        (:mod:`neurosim.distributed.checkpoint`)."""
         from .checkpoint import save
         save(self, path, monitors)
 

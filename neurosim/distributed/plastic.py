@@ -38,7 +38,7 @@ one process happens after the step's static delivery and the plastic sends; here
 deliveries of an interval happen after its exchange, so the scaling runs there: its steps
 (rate estimates from the rank's own spikes, then the scaling) run after the interval's
 deliveries and the last send, and every exchange interval ends at a scaling step
-(:func:`intervals`: each interval is cut at the multiples of the scaling period), so no
+(:func:`intervals`: each interval is cut at the multiples of every scaling period), so no
 spike of a later step is delivered, and no plastic weight learns, before the scaling that
 precedes it on one process.
 """
@@ -70,6 +70,13 @@ def build_runtimes(engine) -> list:
         rt.post_lo = L.global_starts[proj.post.index] + a
         rt.n_post = b - a
         rt.post_block = a
+        # per-postsynaptic-neuron arrays: the rank's block only
+        rt.y = {k: y[:b - a].copy() for k, y in rt.y.items()}
+        for name in ("post_last", "post_prev"):
+            if hasattr(rt, name):
+                setattr(rt, name, getattr(rt, name)[:b - a].copy())
+        if hasattr(rt, "col_ptr"):
+            rt.col_ptr = rt.col_ptr[:b - a + 1].copy()
         out.append(rt)
     engine.plastic = out            # synaptic scaling looks its plastic projections up there
     for pop, rule in engine.net.homeostasis:
@@ -85,27 +92,24 @@ def is_scaling(rt) -> bool:
     return isinstance(rt.rule, SynapticScaling)
 
 
-def scaling_period(engine) -> int:
-    """The steps between two scalings that every exchange interval must end at (the least
-    common multiple of the scaling rules' periods; 0 without scaling)."""
-    import math
-    k = 0
-    for rt in engine.plastic:
-        if getattr(rt, "scaling_steps", None) is not None:
-            k = rt.k if not k else math.lcm(k, rt.k)
-    return k
+def scaling_periods(engine) -> list:
+    """The periods (steps) of the scaling rules: every exchange interval must end at each
+    of their scalings."""
+    return sorted({rt.k for rt in engine.plastic if getattr(rt, "scaling_steps", None)
+                   is not None})
 
 
 def intervals(engine, n0: int, n1: int):
     """The exchange intervals ``(a, b)`` of steps ``[n0, n1)``: ``d_min`` steps each from
-    ``n0``, cut at the ends of the scaling periods (steps ``b`` with ``b % k == 0``) so that a
-    scaling is the last step of its interval. The cuts do not depend on the rank count."""
+    ``n0``, cut at the ends of the scaling periods (steps ``b`` with ``b % k == 0`` for the
+    period ``k`` of any scaling rule) so that a scaling is the last step of its interval. The
+    cuts do not depend on the rank count."""
     m = engine.L.d_min
-    k = scaling_period(engine)
+    periods = scaling_periods(engine)
     a = n0
     while a < n1:
         b = min(n1, a + m)
-        if k:
+        for k in periods:
             b = min(b, (a // k + 1) * k)
         yield a, b
         a = b
