@@ -29,6 +29,7 @@ from neurosim.distributed.partition import TARGET_CHUNK, block
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "mpi" / "worker.py"
 FAILURES = ROOT / "tests" / "mpi" / "failures.py"
+CHECKPOINT = ROOT / "tests" / "mpi" / "checkpoint.py"
 CASES = ("brunel", "coba", "coba_stdp", "microcircuit", "exact", "exact_stdp", "homeostasis",
          "reward")
 ALLTOALLV = ("exact", "exact_stdp", "microcircuit")
@@ -255,8 +256,6 @@ def test_unsupported_features_say_so():
     with pytest.raises(NotImplementedError, match="setting the weights of a network "
                                                   "distributed over MPI ranks"):
         proj.weights = np.ones(30)
-    with pytest.raises(NotImplementedError, match="checkpoints"):
-        net.save("/nonexistent/x.npz")
 
 
 def test_stimulus_protocols_and_plastic_state_are_refused_when_distributed():
@@ -392,3 +391,72 @@ def test_reward_stdp_and_homeostasis_distributed_equal_the_single_process_engine
     assert np.mean(ref[4] != 2.0) > 0.5 and np.ptp(ref[5]) > 0 and np.ptp(ref[8]) > 0
     for a, b in zip(ref, dist):
         np.testing.assert_array_equal(a, b)
+
+
+# -- checkpoints (tests/mpi/checkpoint.py) ---------------------------------------------------
+
+def _ckpt(n, mode, path, distributed="1"):
+    rc, log = _launch(n, CHECKPOINT, mode, path, NEUROSIM_DISTRIBUTED=distributed)
+    assert rc == 0, log
+    return dict(np.load(f"{path}.out.npz")) if mode != "save" else None
+
+
+def _same_results(a: dict, b: dict):
+    assert sorted(a) == sorted(b)
+    for k in a:
+        if k != "ranks":
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@needs_mpi
+def test_distributed_checkpoint_restores_on_another_rank_count(tmp_path):
+    """A network with random connectivity, STDP, RewardSTDP (a reward before the checkpoint)
+    and every homeostatic rule: saved half-way on 2 ranks, continued on 3 ranks and on one
+    process with the single-process engine; saved on 3 ranks, continued on 1 (the distributed
+    scheme): every continuation gives the spikes, weights, thresholds and potentials of the
+    uninterrupted run, and the monitors' first half comes back from the file."""
+    full = _ckpt(0, "full", tmp_path / "full")
+    assert full["mon0/steps"].size > 100 and full["mon2/steps"].size > 20
+    assert np.any(full["proj4/weights"] != full["proj4/weights"][0])
+    _ckpt(2, "save", tmp_path / "two.npz")
+    _same_results(full, _ckpt(3, "load", tmp_path / "two.npz"))
+    _same_results(full, _ckpt(0, "load", tmp_path / "two.npz", distributed="0"))
+    _ckpt(3, "save", tmp_path / "three.npz")
+    _same_results(full, _ckpt(0, "load", tmp_path / "three.npz"))
+
+
+@needs_mpi
+def test_single_process_checkpoint_continues_on_2_ranks(tmp_path):
+    """A checkpoint of the single-process engine (its own network draw) continues on 2 ranks
+    as it does on one process."""
+    full = _ckpt(0, "full", tmp_path / "full", distributed="0")
+    _ckpt(0, "save", tmp_path / "one.npz", distributed="0")
+    _same_results(full, _ckpt(2, "load", tmp_path / "one.npz"))
+
+
+def test_distributed_checkpoint_errors_are_clear(tmp_path):
+    """Refused with a clear error: a directory that does not exist (save), a file that is not
+    there (load), stimulus changes that a distributed network cannot take (load)."""
+    net = ns.Network(seed=1, distributed=True)
+    a = net.add_population(10, ns.LIF(i_offset=400.0))
+    net.connect(a, a, ns.FixedIndegree(3), weight=1.0)
+    net.run(1.0)
+    with pytest.raises(FileNotFoundError):
+        net.save(tmp_path / "missing" / "x.npz")
+    with pytest.raises(FileNotFoundError):
+        ns.load(tmp_path / "nothing.npz", distributed=True)
+    net.save(tmp_path / "ok.npz")
+    back = ns.load(tmp_path / "ok.npz", distributed=True)
+    assert back.n_ranks == 1 and back.t == 1.0
+    classic = ns.Network(seed=1)
+    src = classic.add_population(4, ns.PoissonSource(rate=10.0))
+    b = classic.add_population(4, ns.LIF())
+    classic.connect(src, b, ns.OneToOne(), weight=1.0)
+    classic.run(1.0)
+    classic.set_rates(src, 30.0)
+    classic.save(tmp_path / "changed.npz")
+    with pytest.raises(ns.CheckpointError, match=r"holds stimulus changes .*'rates0/rates'.* "
+                                                 r"distributed over MPI ranks"):
+        ns.load(tmp_path / "changed.npz", distributed=True)
+    again = ns.load(tmp_path / "changed.npz")
+    assert again.get_rates(again.populations[0])[0] == 30.0
