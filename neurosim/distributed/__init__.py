@@ -33,8 +33,15 @@ sees ``MPI.COMM_WORLD`` when an MPI launcher started more than one process (or t
   aborts the whole job (``comm.Abort``) after printing its traceback, instead of leaving the
   other ranks waiting.
 
-What is not supported across ranks yet (each a clear error before any work): plasticity and
-homeostasis, the CUDA backends, ``connectivity="device"``, setting weights, checkpoints.
+- **Plasticity and homeostasis** (:mod:`.plastic`): the rank that owns a synapse's target owns
+  the synapse; ``RewardSTDP``'s ``deliver_reward`` is a collective call checked equal on every
+  rank; homeostatic rules run per rank for its block of the population.
+- **Checkpoints** (:mod:`.checkpoint`): ``net.save`` gathers every rank's share into one
+  single-process checkpoint, written by rank 0; ``ns.load`` continues it on any number of
+  ranks, or on one process.
+
+What is not supported across ranks yet (each a clear error before any work): the CUDA
+backends, ``connectivity="device"``, setting weights, stimulus changes.
 """
 
 from __future__ import annotations
