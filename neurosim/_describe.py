@@ -204,7 +204,7 @@ def rebuild(r, device: str, models: tuple, comm=None):
             rule_kinds[cls.name] = cls
         else:
             known[cls.__name__] = cls
-    distributed = None if comm is None else True
+    distributed = comm is not None         # load() resolved it (comm=, distributed=, mpirun)
     net = _checked(r, where, lambda: Network(dt=dt, device=device, seed=seed,
                                              connectivity="host", precision=precision,
                                              comm=comm, distributed=distributed))

@@ -71,6 +71,12 @@ How exact the continuation is depends on the runtimes on the two sides:
   1e-5 after 0.5 s in the tests).
 
 Loading the portable form and writing it again gives the same arrays exactly, on every runtime.
+
+A network distributed over MPI ranks writes the same format: ``net.save`` (a collective call)
+gathers every rank's share into the whole network's state, whose plastic projections hold their
+portable form only (``plastic<k>/kind`` is ``"distributed"``), and rank 0 writes the file;
+``load(path, comm=..., distributed=...)`` continues any checkpoint on any number of ranks, each
+keeping its share (:mod:`neurosim.distributed.checkpoint`).
 A file without the portable form (written before it existed) loads its plastic projections
 only on the runtime kind that wrote them. Projections are rebuilt from their realised arrays
 with host connectivity, whatever ``connectivity`` the network had.

@@ -32,7 +32,7 @@ FAILURES = ROOT / "tests" / "mpi" / "failures.py"
 CHECKPOINT = ROOT / "tests" / "mpi" / "checkpoint.py"
 CASES = ("brunel", "coba", "coba_stdp", "microcircuit", "exact", "exact_stdp", "homeostasis",
          "reward")
-ALLTOALLV = ("exact", "exact_stdp", "microcircuit")
+ALLTOALLV = ("exact", "exact_stdp", "microcircuit", "homeostasis")
 TIMEOUT = 300           # seconds per launch: a hang fails the test instead of the suite
 
 
@@ -275,7 +275,9 @@ def test_stimulus_protocols_and_plastic_state_are_refused_when_distributed():
         "reset_traces()": lambda: net.reset_traces(),
         "run(every=..., callback=...)": lambda: net.run(2.0, every=1.0, callback=print),
         "get_state()": lambda: net.get_state(plastic, "pre.x"),
+        "set_state()": lambda: net.set_state(a, "theta", 1.0),
     }
+    net.add_homeostasis(a, ns.AdaptiveThreshold())
     for where, call in calls.items():
         with pytest.raises(NotImplementedError, match=re.escape(where) + ".*distributed over MPI"):
             call()
@@ -435,8 +437,14 @@ def test_single_process_checkpoint_continues_on_2_ranks(tmp_path):
 
 
 def test_distributed_checkpoint_errors_are_clear(tmp_path):
-    """Refused with a clear error: a directory that does not exist (save), a file that is not
-    there (load), stimulus changes that a distributed network cannot take (load)."""
+    """Refused with a clear error: bad comm/distributed arguments to load (before the file is
+    read), a directory that does not exist (save), a file that is not there (load), stimulus
+    changes that a distributed network cannot take (load)."""
+    with pytest.raises(TypeError, match="load\\(\\): distributed must be True, False or None, "
+                                        "got 'yes'"):
+        ns.load(tmp_path / "nothing.npz", distributed="yes")
+    with pytest.raises(TypeError, match="load\\(\\): comm must be an mpi4py communicator"):
+        ns.load(tmp_path / "nothing.npz", comm=3)
     net = ns.Network(seed=1, distributed=True)
     a = net.add_population(10, ns.LIF(i_offset=400.0))
     net.connect(a, a, ns.FixedIndegree(3), weight=1.0)

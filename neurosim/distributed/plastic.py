@@ -140,7 +140,7 @@ def agree_reward(rule, amount: float) -> None:
 def post_part(rt, n: int, mine: np.ndarray) -> None:
     """Step ``n``'s postsynaptic side; ``mine``: this rank's spikes of step ``n`` (global ids,
     sorted). Homeostasis: threshold rules step here; scaling rules keep the spikes for
-    :func:`send`."""
+    :func:`finish`."""
     if rt.proj is None:
         if rt.scaling_steps is None:
             rt.step(n, mine, 0)
