@@ -31,7 +31,7 @@ WORKER = ROOT / "tests" / "mpi" / "worker.py"
 FAILURES = ROOT / "tests" / "mpi" / "failures.py"
 CHECKPOINT = ROOT / "tests" / "mpi" / "checkpoint.py"
 CASES = ("brunel", "coba", "coba_stdp", "microcircuit", "exact", "exact_stdp", "homeostasis",
-         "reward")
+         "reward", "tiny")
 ALLTOALLV = ("exact", "exact_stdp", "microcircuit", "homeostasis")
 TIMEOUT = 300           # seconds per launch: a hang fails the test instead of the suite
 

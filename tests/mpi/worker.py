@@ -178,9 +178,27 @@ def reward():
                            between=between), 60.0
 
 
+def tiny():
+    """Populations smaller than the rank count (on 3 ranks, one rank holds no neuron of the
+    receiving population): TripletSTDP with per-synapse delays, intrinsic plasticity, a
+    Poisson input."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=41, device="cpu")
+    src = net.add_population(5, ns.PoissonSource(rate=120.0), name="src")
+    model = ns.LIF(v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, synapse="delta")
+    out = net.add_population(2, model, name="out", initial={"v": ns.Uniform(-60.0, -50.0)})
+    net.connect(src, out, ns.AllToAll(), weight=3.0, delay=ns.Uniform(0.2, 0.9),
+                plasticity=ns.TripletSTDP(w_min=0.0, w_max=6.0))
+    net.connect(out, out, ns.AllToAll(), weight=0.5, delay=0.3)
+    net.add_poisson_input(out, rate=200.0, weight=2.0, n_sources=5)
+    net.add_homeostasis(out, ns.IntrinsicPlasticity(target_rate=20.0, interval=1.0))
+    mons = {"out": net.record_spikes(out), "src": net.record_spikes(src)}
+    return SimpleNamespace(network=net, populations={"out": out}, monitors=mons), 60.0
+
+
 CASES = {"brunel": brunel, "coba": coba, "coba_stdp": coba_stdp, "microcircuit": microcircuit,
          "exact": exact, "exact_stdp": exact_stdp, "homeostasis": homeostasis,
-         "reward": reward}
+         "reward": reward, "tiny": tiny}
 
 
 def main(out, names):
