@@ -3,7 +3,8 @@
 The same script runs on one process and under ``mpirun -n R python script.py``: ``Network()``
 sees ``MPI.COMM_WORLD`` when an MPI launcher started more than one process (or takes
 ``comm=`` explicitly) and every rank then builds and simulates only its share. See
-``docs/distributed.md`` for the design and the measured scaling; in short:
+``docs/distributed.md`` for the design (the measured scaling and the scaling model for 8–64
+GPUs are in the benchmark report, :mod:`neurosim.report.distributed`); in short:
 
 - **Partition** (:mod:`.partition`): every population is cut into ``R`` contiguous blocks,
   rank ``r`` owning neurons ``[n*r//R, n*(r+1)//R)`` of each population. Each rank holds the
