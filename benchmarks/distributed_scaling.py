@@ -16,6 +16,9 @@ neuron (what an ``Alltoallv`` to "the ranks that need it" would save over ``Allg
 The 1-rank case runs the same distributed scheme on one process (no MPI). ``--device cuda``
 runs the CUDA engine on every rank (rank r on GPU ``local_rank % n_gpus``: one rank per GPU),
 ``--device cuda:host`` its host build (a check, not a speed figure); default ``cpu`` (NumPy).
+The benchmark report's "Distributed Scaling" section renders the JSON written with ``--out``
+(in ``reports/``) and the scaling model for 8–64 GPUs (``--model`` prints its table; the model
+and its assumptions are defined in ``neurosim/report/distributed.py``).
 """
 
 from __future__ import annotations
@@ -146,36 +149,13 @@ def table_row(r: dict) -> str:
             f"{r['empty_exchange_us']:.0f} | {r['ranks_per_source']:.2f} |")
 
 
-# -- the scaling model (docs/distributed.md) -----------------------------------------------------
+# -- the scaling model: defined once, in neurosim/report/distributed.py (the report renders it)
 
-#: (neurons, mean rate Hz assumed, minimum delay ms) of the two models
-MODELS = {
-    "microcircuit (77,169 neurons, ~3.2 Hz)": (77_169, 3.2, 0.1),
-    "multi-area, ground state (4.13 M, ~3 Hz)": (4_130_000, 3.0, 0.1),
-    "multi-area, metastable (4.13 M, ~10 Hz)": (4_130_000, 10.0, 0.1),
-}
-ALPHA_S = 1.5e-6            # InfiniBand HDR: latency of one small-message step (s)
-BETA_S_PER_B = 1 / 25e9     # 200 Gb/s = 25 GB/s per link
-BYTES_PER_SPIKE = 4         # int32 global id (+ 4 bytes per rank and step of the interval)
-
-
-def scaling_model(gpus=(8, 16, 32, 64)) -> list[str]:
-    """Communication seconds per second of biological time for an Allgatherv exchange every
-    d_min: two collectives (sizes, then the spikes), each ``log2(P)`` latency steps of
-    ``ALPHA_S`` (recursive doubling) plus the bytes every rank receives over one link."""
-    lines = ["| model | GPUs | spikes per interval | bytes received per rank and interval | "
-             "latency per interval (us) | transfer per interval (us) | communication (s per "
-             "biological s) |", "|---|---|---|---|---|---|---|"]
-    for name, (n, rate, dmin_ms) in MODELS.items():
-        per_s = 1e3 / dmin_ms                       # exchanges per biological second
-        spikes = n * rate / per_s
-        for p in gpus:
-            nbytes = spikes * BYTES_PER_SPIKE + 4 * p
-            lat = 2 * np.log2(p) * ALPHA_S
-            xfer = nbytes * BETA_S_PER_B
-            lines.append(f"| {name} | {p} | {spikes:,.0f} | {nbytes:,.0f} | {lat * 1e6:.1f} | "
-                         f"{xfer * 1e6:.2f} | {(lat + xfer) * per_s:.2f} |")
-    return lines
+def scaling_model() -> list[str]:
+    if ROOT not in sys.path:                # a source checkout that is not installed
+        sys.path.insert(0, ROOT)
+    from neurosim.report.distributed import model_table
+    return model_table()
 
 
 def main():

@@ -41,14 +41,18 @@ def describe(net, w, with_monitors: bool) -> dict:
     engine = net._ensure_built()
     from .engine.state import export_engine
     # each runtime's own form (lazy rules are not settled by saving) and the portable form
-    state = export_engine(engine, portable=True)
+    if getattr(net, "comm", None) is not None:      # the whole network's, from every rank
+        from .distributed.checkpoint import gather_state
+        state = gather_state(engine)
+    else:
+        state = export_engine(engine, portable=True)
     L = engine.L
     m = {"engine": engine.name}
     m["network"] = dict(dt=net.dt, seed=net.seed, device=net.device,
                         connectivity=net.connectivity, precision=net.precision,
                         steps_done=net._steps_done,
                         philox_key=[str(int(k)) for k in L.philox_key],
-                        draws_per_step=int(L.rng_width))
+                        draws_per_step=int(getattr(L, "rng_width_global", L.rng_width)))
     m["populations"] = [_population(w, i, p) for i, p in enumerate(net.populations)]
     rules, rule_ids = [], {}
     for proj in net.projections:
@@ -98,8 +102,12 @@ def describe(net, w, with_monitors: bool) -> dict:
     m["monitors"] = [_monitor(w, k, mon, with_monitors) for k, mon in enumerate(net.monitors)]
     m["state"] = {name: w.array(f"state/{name}", a) for name, a in state.items()}
     # rates, drive rates, spike schedules and added currents as changed since the build
+    stim = getattr(engine, "stim", None)
+    if stim is None:                  # a distributed network: the inputs as built
+        from .distributed.checkpoint import built_stimulus
+        stim = built_stimulus(engine)
     m["stimulus"] = {name: w.array(f"stimulus/{name}", a)
-                     for name, a in engine.stim.export().items()}
+                     for name, a in stim.export().items()}
     return m
 
 
@@ -170,7 +178,7 @@ def model_classes(models) -> list:
     return out
 
 
-def rebuild(r, device: str, models: tuple):
+def rebuild(r, device: str, models: tuple, comm=None):
     from .network import Network
     m = r.manifest
     r.keys(m, "manifest", TOP_KEYS)
@@ -196,8 +204,10 @@ def rebuild(r, device: str, models: tuple):
             rule_kinds[cls.name] = cls
         else:
             known[cls.__name__] = cls
+    distributed = comm is not None         # load() resolved it (comm=, distributed=, mpirun)
     net = _checked(r, where, lambda: Network(dt=dt, device=device, seed=seed,
-                                             connectivity="host", precision=precision))
+                                             connectivity="host", precision=precision,
+                                             comm=comm, distributed=distributed))
     pops = [_add_population(r, net, i, d, known) for i, d in enumerate(m["populations"])]
     rules = [_rule(r, k, d, rule_kinds, f"rules[{k}]") for k, d in enumerate(m["rules"])]
     projs = [_connect(r, net, k, d, pops, rules) for k, d in enumerate(m["projections"])]
@@ -226,7 +236,8 @@ def rebuild(r, device: str, models: tuple):
     net._steps_done = n
     engine = _checked(r, "network", net.build)
     key = [str(int(x)) for x in engine.L.philox_key]
-    if nd.get("philox_key") != key or nd.get("draws_per_step") != engine.L.rng_width:
+    width = getattr(engine.L, "rng_width_global", engine.L.rng_width)
+    if nd.get("philox_key") != key or nd.get("draws_per_step") != width:
         raise r.error("holds random streams that this neurosim derives differently from the "
                       "seed (Philox key or draws per step differ): it was written by another "
                       "version, and the run would not continue the same")
@@ -234,12 +245,29 @@ def rebuild(r, device: str, models: tuple):
     for name, ref in r.get(m, "state", "manifest", dict).items():
         state[name] = r.array(ref, f"state {name!r}")
     try:
-        engine.import_state(state, f"checkpoint {r.path!r}, state")
+        if net.comm is not None:          # this rank's share of the whole network's state
+            from .distributed.checkpoint import scatter_state
+            from .distributed.exchange import agree
+            error = None
+            try:
+                scatter_state(engine, state, f"checkpoint {r.path!r}, state")
+            except ValueError as exc:
+                error = exc
+            agree(net.comm, error)        # raised on every rank
+        else:
+            engine.import_state(state, f"checkpoint {r.path!r}, state")
     except ValueError as exc:
         raise CheckpointError(str(exc)) from None
     stimulus = {name: r.array(ref, f"stimulus {name!r}")
                 for name, ref in (m.get("stimulus") or {}).items()}
-    if "stimulus" in m:
+    if "stimulus" in m and net.comm is not None:
+        from .distributed.checkpoint import changed_stimulus
+        changed = changed_stimulus(engine, stimulus)
+        if changed:
+            raise r.error(f"holds stimulus changes (set_rates, set_spike_times, set_current: "
+                          f"{changed[:3]}), which a network distributed over MPI ranks does "
+                          f"not take yet; load it on one process (distributed=False)")
+    if "stimulus" in m and net.comm is None:
         try:
             engine.stim.load(stimulus, f"checkpoint {r.path!r}, stimulus")
         except (TypeError, ValueError) as exc:

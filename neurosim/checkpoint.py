@@ -71,6 +71,12 @@ How exact the continuation is depends on the runtimes on the two sides:
   1e-5 after 0.5 s in the tests).
 
 Loading the portable form and writing it again gives the same arrays exactly, on every runtime.
+
+A network distributed over MPI ranks writes the same format: ``net.save`` (a collective call)
+gathers every rank's share into the whole network's state, whose plastic projections hold their
+portable form only (``plastic<k>/kind`` is ``"distributed"``), and rank 0 writes the file;
+``load(path, comm=..., distributed=...)`` continues any checkpoint on any number of ranks, each
+keeping its share (:mod:`neurosim.distributed.checkpoint`).
 A file without the portable form (written before it existed) loads its plastic projections
 only on the runtime kind that wrote them. Projections are rebuilt from their realised arrays
 with host connectivity, whatever ``connectivity`` the network had.
@@ -278,23 +284,57 @@ def save(net, path, monitors: bool = False) -> None:
     w = Writer()
     manifest = describe(net, w, monitors)
     manifest.update(format=FORMAT, version=VERSION)
-    w.write(path, manifest)
+    comm = getattr(net, "comm", None)
+    if comm is None:
+        w.write(path, manifest)
+        return
+    # distributed: every rank gathered the whole state (describe); rank 0 writes, and an
+    # error there (a bad directory, a full disk) is raised on every rank
+    from .distributed.exchange import agree
+    error = None
+    if comm.Get_rank() == 0:
+        try:
+            w.write(path, manifest)
+        except Exception as exc:
+            error = exc
+    agree(comm, error)
 
 
-def load(path, device: str = "auto", models=()):
+def load(path, device: str = "auto", models=(), comm=None, distributed: bool | None = None):
     """The network saved in ``path``, built on ``device`` and ready to ``run()`` on.
 
     ``models``: neuron models and plasticity rules of your own that the file may name
     (``ns.NeuronModel`` descriptions or model classes, ``ns.PlasticityModel`` descriptions; the
     built-in models and rules are always known; nothing else is ever imported or called by name
     from a file).
+
+    ``comm`` / ``distributed``: as for :class:`~neurosim.Network` (under ``mpirun -n R`` the
+    network is spread over the ``R`` ranks, whatever number of ranks or processes wrote the
+    file; every rank reads the file, and an error opening it on any rank is raised on every
+    rank). See :mod:`neurosim.distributed.checkpoint`.
     """
     from ._describe import model_classes, rebuild
+    from .distributed import resolve
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"load(): path must be a str or os.PathLike, got {type(path).__name__}")
     classes = tuple(model_classes(models))
-    reader = Reader(path)
+    world = resolve(comm, distributed, "load()")
+    reader, error = None, None
     try:
-        return rebuild(reader, device, classes)
+        reader = Reader(path)
+    except Exception as exc:
+        if world is None:
+            raise
+        error = exc
+    if world is not None:
+        from .distributed.exchange import agree
+        try:
+            agree(world, error)
+        except BaseException:
+            if reader is not None:
+                reader.close()
+            raise
+    try:
+        return rebuild(reader, device, classes, world)
     finally:
         reader.close()

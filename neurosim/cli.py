@@ -92,6 +92,10 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default: {DEFAULT_OUTPUT})")
     parser.add_argument("--no-history", action="store_true",
                         help="ignore earlier runs (no History section, no regression check)")
+    parser.add_argument("--distributed-scaling", type=Path, metavar="JSON",
+                        help="the distributed scaling measurement for the Distributed Scaling "
+                             "section (default: distributed-scaling.json in the output folder, "
+                             "if there is one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,7 +227,13 @@ def run_report(args: argparse.Namespace) -> int:
         results, history = _pick_run(args)
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
-    written = render.render_report(results, args.output, history)
+    try:
+        written = render.render_report(results, args.output, history,
+                                       distributed=args.distributed_scaling)
+    except (OSError, ValueError) as exc:
+        if args.distributed_scaling is None and not isinstance(exc, ValueError):
+            raise
+        raise UsageError(str(exc)) from exc
     print(f"report of run {results['run_id']} ({len(render.earlier_runs(results, history))} "
           f"earlier run(s) of this machine as history):")
     for path in written.values():

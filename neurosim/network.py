@@ -511,11 +511,10 @@ class Network:
         flight, plasticity state and the step count; with ``monitors=True`` also what the
         monitors hold. ``ns.load(path, device=...)`` continues from it exactly, spike for
         spike; the format is described in :mod:`neurosim.checkpoint`. Builds the network
-        first if needed."""
-        if self.comm is not None:
-            raise NotImplementedError("save(): checkpoints of a network distributed over MPI "
-                                      "ranks are not supported yet; save it from one process "
-                                      "(distributed=False)")
+        first if needed. On a network distributed over MPI ranks every rank calls it (a
+        collective call): the ranks' shares are gathered and rank 0 writes one file, which
+        loads on one process or on any number of ranks
+        (:mod:`neurosim.distributed.checkpoint`)."""
         from .checkpoint import save
         save(self, path, monitors)
 
@@ -544,7 +543,10 @@ class Network:
         if kind == "neuron":
             return self._ensure_built().get_state(obj, variable)
         from .engine.state import plastic_get
-        return plastic_get(rt, variable).astype(self.dtype)
+        value = plastic_get(rt, variable).astype(self.dtype)
+        if self.comm is not None:   # a homeostatic rule's block on each rank: gathered
+            value = self._engine._gather(value)
+        return value
 
     def set_state(self, population, variable: str, value) -> None:
         """Set a state variable (see :meth:`get_state` for what ``population`` and
@@ -560,6 +562,7 @@ class Network:
         if kind == "neuron":
             arr = V.per_neuron(where, "value", value, obj.size).astype(self.dtype)
             return self._ensure_built().set_state(obj, variable, arr)
+        self._refuse_distributed(where)
         from .engine.state import plastic_get, plastic_set
         size = plastic_get(rt, variable).size
         if variable == "dopamine":

@@ -29,8 +29,10 @@ from neurosim.distributed.partition import TARGET_CHUNK, block
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "mpi" / "worker.py"
 FAILURES = ROOT / "tests" / "mpi" / "failures.py"
-CASES = ("brunel", "coba", "coba_stdp", "microcircuit", "exact", "exact_stdp")
-ALLTOALLV = ("exact", "exact_stdp", "microcircuit")
+CHECKPOINT = ROOT / "tests" / "mpi" / "checkpoint.py"
+CASES = ("brunel", "coba", "coba_stdp", "microcircuit", "exact", "exact_stdp", "homeostasis",
+         "reward", "tiny")
+ALLTOALLV = ("exact", "exact_stdp", "microcircuit", "homeostasis")
 TIMEOUT = 300           # seconds per launch: a hang fails the test instead of the suite
 
 
@@ -111,11 +113,10 @@ def _same(a: dict, b: dict, case: str):
 
 @needs_mpi
 @pytest.mark.parametrize("n", [2, 3])
-@pytest.mark.parametrize("case", ["brunel", "coba", "coba_stdp", "microcircuit", "exact",
-                                  "exact_stdp"])
+@pytest.mark.parametrize("case", CASES)
 def test_same_network_and_spikes_on_1_2_3_ranks(results, case, n):
-    """Spike for spike, the state traces bit for bit, the drawn connectivity and (with STDP)
-    the learnt weights."""
+    """Spike for spike, the state traces bit for bit, the drawn connectivity and (with STDP,
+    RewardSTDP and synaptic scaling) the learnt weights; the homeostatic thresholds."""
     assert int(results[n][f"{case}/ranks"]) == n
     assert int(results["one"][f"{case}/ranks"]) == 1
     _same(results["one"], results[n], case)
@@ -142,6 +143,19 @@ def test_distributed_runs_are_active(results):
     w = results["one"]["coba_stdp/proj0/weights"]
     assert w.max() > 8.0 and abs(w.mean() - 5.0) > 0.01        # drawn in [2, 8), mean 5
     assert np.mean(results["one"]["exact_stdp/proj0/weights"] != 1.5) > 0.5
+    # homeostasis acted: thresholds moved, the rate scaling moved the static weights out of
+    # their drawn range, and the total scaling (every 3 ms; the run ends at a scaling) left
+    # each inhibitory neuron's incoming weights summing to target_total = 4
+    one = results["one"]
+    assert np.all(one["homeostasis/theta_exc"] > 0) and np.ptp(one["homeostasis/theta_inh"]) > 0
+    w = one["homeostasis/proj0/weights"]
+    assert w.min() < 0.1 or w.max() > 0.5
+    totals = np.bincount(one["homeostasis/proj2/targets"],
+                         weights=one["homeostasis/proj2/weights"], minlength=23)
+    np.testing.assert_allclose(totals, 4.0, rtol=1e-5)
+    # the rewards moved the RewardSTDP weights
+    assert np.mean(one["reward/proj0/weights"] != one["reward/proj0/weights"][0]) > 0.5
+    assert np.mean((one["reward/proj1/weights"] != 0.3)) > 0.5
 
 
 @pytest.mark.parametrize("case", ["exact", "exact_stdp"])
@@ -160,10 +174,14 @@ def test_distributed_scheme_equals_the_single_process_engine(results, case):
             r"\(\w+\) for neuron 3, between t = [\d.]+ ms"),
     ("mismatch", r"ValueError: Network: the MPI ranks describe different networks: the seed "
                  r"of rank 1 differs from rank 0's \(8 against 7\)"),
+    ("reward", r"ValueError: RewardSTDP.deliver_reward\(\): the MPI ranks delivered different "
+               r"rewards: rank 1 amount=2.0 at step 20, rank 0 amount=1.0 at step 20; every "
+               r"rank must deliver the same amount"),
 ])
 def test_a_failing_rank_stops_every_rank_with_its_error(mode, expected):
-    """Neuron 3 lives on the last rank only; the mismatch is found at the build. Every rank
-    (rank 0 included) raises the same error; none hangs (the launch has a timeout)."""
+    """Neuron 3 lives on the last rank only; the mismatch is found at the build; the rewards
+    differ between the ranks. Every rank (rank 0 included) raises the same error; none hangs
+    (the launch has a timeout)."""
     import re
     rc, log = _launch(3, FAILURES, mode)
     assert rc != 0, log
@@ -233,23 +251,11 @@ def test_bad_distributed_arguments_are_refused_before_any_work():
 def test_unsupported_features_say_so():
     net = ns.Network(seed=1, distributed=True)
     a = net.add_population(10, ns.LIF())
-    net.connect(a, a, ns.FixedIndegree(3), weight=1.0, plasticity=ns.RewardSTDP())
-    with pytest.raises(ValueError, match="RewardSTDP, whose reward signal is not shared"):
-        net.build()
-    net = ns.Network(seed=1, distributed=True)
-    a = net.add_population(10, ns.LIF())
-    net.add_homeostasis(a, ns.AdaptiveThreshold())
-    with pytest.raises(ValueError, match="homeostasis across MPI ranks is not supported yet"):
-        net.build()
-    net = ns.Network(seed=1, distributed=True)
-    a = net.add_population(10, ns.LIF())
     proj = net.connect(a, a, ns.FixedIndegree(3), weight=1.0)
     net.run(1.0)
     with pytest.raises(NotImplementedError, match="setting the weights of a network "
                                                   "distributed over MPI ranks"):
         proj.weights = np.ones(30)
-    with pytest.raises(NotImplementedError, match="checkpoints"):
-        net.save("/nonexistent/x.npz")
 
 
 def test_stimulus_protocols_and_plastic_state_are_refused_when_distributed():
@@ -269,7 +275,9 @@ def test_stimulus_protocols_and_plastic_state_are_refused_when_distributed():
         "reset_traces()": lambda: net.reset_traces(),
         "run(every=..., callback=...)": lambda: net.run(2.0, every=1.0, callback=print),
         "get_state()": lambda: net.get_state(plastic, "pre.x"),
+        "set_state()": lambda: net.set_state(a, "theta", 1.0),
     }
+    net.add_homeostasis(a, ns.AdaptiveThreshold())
     for where, call in calls.items():
         with pytest.raises(NotImplementedError, match=re.escape(where) + ".*distributed over MPI"):
             call()
@@ -345,3 +353,118 @@ def test_triplet_stdp_distributed_equals_the_single_process_engine():
     assert np.any(ref[2] != 2.0)
     for a, b in zip(ref, dist):
         np.testing.assert_array_equal(a, b)
+
+
+def test_reward_stdp_and_homeostasis_distributed_equal_the_single_process_engine():
+    """RewardSTDP (rewards between runs), multiplicative STDP, an adaptive threshold,
+    intrinsic plasticity and synaptic scaling (of a static and a plastic projection, every
+    2.3 ms: the exchange intervals of d_min = 5 steps are cut at each scaling) across ranks —
+    here the distributed scheme on one process — give the single-process engine's spikes,
+    weights and thresholds exactly, where both draw the same network."""
+    def run(distributed):
+        net = ns.Network(dt=0.1, seed=5, device="cpu", distributed=distributed)
+        src = net.add_population(15, ns.PoissonSource(rate=np.linspace(20.0, 60.0, 15)))
+        model = ns.LIF(v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, synapse="delta")
+        post = net.add_population(10, model, initial={"v": ns.Uniform(-60.0, -50.0)})
+        inh = net.add_population(6, model, initial={"v": ns.Uniform(-60.0, -50.0)})
+        reward = ns.RewardSTDP(A_plus=0.5, A_minus=0.6, tau_c=50.0, tau_d=20.0, w_max=4.0)
+        learnt = net.connect(src, post, ns.AllToAll(), weight=2.0, delay=0.5, plasticity=reward)
+        static = net.connect(post, post, ns.AllToAll(allow_self=False), weight=0.3, delay=0.7)
+        stdp = net.connect(post, inh, ns.AllToAll(), weight=0.5, delay=0.5,
+                           plasticity=ns.STDP(A_plus=0.05, A_minus=0.05, w_min=0.0, w_max=2.0,
+                                              update="multiplicative"))
+        net.add_poisson_input(post, rate=300.0, weight=1.0, n_sources=10)
+        net.add_poisson_input(inh, rate=300.0, weight=1.5, n_sources=10)
+        net.add_homeostasis(post, ns.AdaptiveThreshold(theta_plus=0.5, tau_theta=50.0,
+                                                       theta_init=np.linspace(0, 1, 10)))
+        net.add_homeostasis(post, ns.SynapticScaling(target_rate=20.0, eta=5.0, interval=2.3))
+        net.add_homeostasis(inh, ns.IntrinsicPlasticity(target_rate=10.0, eta=2.0,
+                                                        interval=1.7))
+        net.add_homeostasis(inh, ns.SynapticScaling(target_total=3.0, interval=1.1))
+        mon, mi = net.record_spikes(post), net.record_spikes(inh)
+        for _ in range(3):
+            net.run(25.3)
+            reward.deliver_reward(0.01 * mon.num_spikes)
+        return (mon.steps, mon.indices, mi.steps, mi.indices, learnt.weights, static.weights,
+                stdp.weights, net.get_state(post, "theta"), net.get_state(inh, "theta"),
+                np.float32(reward.dopamine))
+    ref, dist = run(False), run(True)
+    assert ref[0].size > 50 and ref[2].size > 20
+    assert np.mean(ref[4] != 2.0) > 0.5 and np.ptp(ref[5]) > 0 and np.ptp(ref[8]) > 0
+    for a, b in zip(ref, dist):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- checkpoints (tests/mpi/checkpoint.py) ---------------------------------------------------
+
+def _ckpt(n, mode, path, distributed="1"):
+    rc, log = _launch(n, CHECKPOINT, mode, path, NEUROSIM_DISTRIBUTED=distributed)
+    assert rc == 0, log
+    return dict(np.load(f"{path}.out.npz")) if mode != "save" else None
+
+
+def _same_results(a: dict, b: dict):
+    assert sorted(a) == sorted(b)
+    for k in a:
+        if k != "ranks":
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@needs_mpi
+def test_distributed_checkpoint_restores_on_another_rank_count(tmp_path):
+    """A network with random connectivity, STDP, RewardSTDP (a reward before the checkpoint)
+    and every homeostatic rule: saved half-way on 2 ranks, continued on 3 ranks and on one
+    process with the single-process engine; saved on 3 ranks, continued on 1 (the distributed
+    scheme): every continuation gives the spikes, weights, thresholds and potentials of the
+    uninterrupted run, and the monitors' first half comes back from the file."""
+    full = _ckpt(0, "full", tmp_path / "full")
+    assert full["mon0/steps"].size > 100 and full["mon2/steps"].size > 20
+    assert np.any(full["proj4/weights"] != full["proj4/weights"][0])
+    _ckpt(2, "save", tmp_path / "two.npz")
+    _same_results(full, _ckpt(3, "load", tmp_path / "two.npz"))
+    _same_results(full, _ckpt(0, "load", tmp_path / "two.npz", distributed="0"))
+    _ckpt(3, "save", tmp_path / "three.npz")
+    _same_results(full, _ckpt(0, "load", tmp_path / "three.npz"))
+
+
+@needs_mpi
+def test_single_process_checkpoint_continues_on_2_ranks(tmp_path):
+    """A checkpoint of the single-process engine (its own network draw) continues on 2 ranks
+    as it does on one process."""
+    full = _ckpt(0, "full", tmp_path / "full", distributed="0")
+    _ckpt(0, "save", tmp_path / "one.npz", distributed="0")
+    _same_results(full, _ckpt(2, "load", tmp_path / "one.npz"))
+
+
+def test_distributed_checkpoint_errors_are_clear(tmp_path):
+    """Refused with a clear error: bad comm/distributed arguments to load (before the file is
+    read), a directory that does not exist (save), a file that is not there (load), stimulus
+    changes that a distributed network cannot take (load)."""
+    with pytest.raises(TypeError, match="load\\(\\): distributed must be True, False or None, "
+                                        "got 'yes'"):
+        ns.load(tmp_path / "nothing.npz", distributed="yes")
+    with pytest.raises(TypeError, match="load\\(\\): comm must be an mpi4py communicator"):
+        ns.load(tmp_path / "nothing.npz", comm=3)
+    net = ns.Network(seed=1, distributed=True)
+    a = net.add_population(10, ns.LIF(i_offset=400.0))
+    net.connect(a, a, ns.FixedIndegree(3), weight=1.0)
+    net.run(1.0)
+    with pytest.raises(FileNotFoundError):
+        net.save(tmp_path / "missing" / "x.npz")
+    with pytest.raises(FileNotFoundError):
+        ns.load(tmp_path / "nothing.npz", distributed=True)
+    net.save(tmp_path / "ok.npz")
+    back = ns.load(tmp_path / "ok.npz", distributed=True)
+    assert back.n_ranks == 1 and back.t == 1.0
+    classic = ns.Network(seed=1)
+    src = classic.add_population(4, ns.PoissonSource(rate=10.0))
+    b = classic.add_population(4, ns.LIF())
+    classic.connect(src, b, ns.OneToOne(), weight=1.0)
+    classic.run(1.0)
+    classic.set_rates(src, 30.0)
+    classic.save(tmp_path / "changed.npz")
+    with pytest.raises(ns.CheckpointError, match=r"holds stimulus changes .*'rates0/rates'.* "
+                                                 r"distributed over MPI ranks"):
+        ns.load(tmp_path / "changed.npz", distributed=True)
+    again = ns.load(tmp_path / "changed.npz")
+    assert again.get_rates(again.populations[0])[0] == 30.0

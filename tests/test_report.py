@@ -718,3 +718,55 @@ def test_minimal_results_render(sample, tmp_path):
     checker = _TagChecker()
     checker.feed(html)
     assert checker.errors == [] and checker.stack == []
+
+
+# -- the Distributed Scaling section (neurosim/report/distributed.py) ---------------------------
+
+def _scaling_row(case, ranks, exchange, compute, comm, run):
+    per = [{"rank": r, "compute_s": compute, "comm_s": comm} for r in range(ranks)]
+    return {"case": case, "scale": 0.5, "ranks": ranks, "duration_ms": 100.0,
+            "neurons": 1000, "synapses": 50_000, "rate_hz": 3.5, "exchange": exchange,
+            "exchanges": 1000, "run_s": run, "build_s": 9.0, "empty_exchange_us": 300.0,
+            "ranks_per_source": float(ranks), "per_rank": per}
+
+
+def test_distributed_scaling_section_renders_the_json_and_the_model(sample, tmp_path):
+    """The measured rows come from distributed-scaling.json in the output folder (made-up
+    numbers here), the speed-ups are computed from them, and the model's table and
+    assumptions are the module's (the same as `distributed_scaling.py --model` prints)."""
+    from neurosim.report import distributed as D
+    data = {"machine": {"cpus": 2, "load_average": [9.5, 8.0, 7.25]},
+            "rows": [_scaling_row("microcircuit", 1, "allgatherv", 4.0, 0.0, 4.0),
+                     _scaling_row("microcircuit", 2, "allgatherv", 2.5, 1.5, 4.0)]}
+    (tmp_path / D.FILE_NAME).write_text(json.dumps(data), encoding="utf-8")
+    md, html, _ = _render(sample, tmp_path)
+    section = md.split("### Distributed Scaling (MPI)", 1)[1].split("\n### ", 1)[0]
+    assert "2 CPUs" in section and "load average 9.5, 8.0, 7.2" in section
+    assert "| microcircuit | 0.500 | 1,000 | 50,000 | 2 | allgatherv | 100 | 3.50 | 9.00 | " \
+           "4.00 | 2.50 | 1.50 | 1,000 | 300 | 2.00 |" in section
+    assert "compute 4.00 s → 2.50 s (1.60× faster)" in section
+    assert "communication is 38 % of the run, 1.50 ms per exchange" in section
+    for line in D.model_table()[2:]:
+        model, gpus, spikes, nbytes, lat, xfer, comm = [c.strip() for c in line.split("|")[1:-1]]
+        assert f"| {model} | {gpus} | {spikes} | {nbytes} | {lat} | {xfer} | {comm} |" in section
+    for text in D.ASSUMPTIONS:
+        assert text in section
+    assert "<h3>Distributed Scaling (MPI)</h3>" in html and "log2 P</code> latency" in html
+
+
+def test_distributed_scaling_section_without_measurement_says_so(sample, tmp_path):
+    md, html, _ = _render(sample, tmp_path)
+    section = md.split("### Distributed Scaling (MPI)", 1)[1].split("\n### ", 1)[0]
+    assert "Not measured: no `reports/distributed-scaling.json`" in section
+    assert "#### Scaling model for 8–64 GPUs" in section       # the model needs no data
+
+
+def test_distributed_scaling_json_is_checked(sample, tmp_path):
+    from neurosim.report import distributed as D
+    bad = {"rows": [_scaling_row("brunel", 1, "allgatherv", 1.0, 0.0, 1.0)]}
+    del bad["rows"][0]["per_rank"][0]["comm_s"]
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(bad), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"rows\[0\]\.per_rank\[0\]\.comm_s is missing"):
+        render.render_report(sample, tmp_path, distributed=path)
+    assert D.load_scaling(Path(__file__).parents[1] / "reports" / D.FILE_NAME)["rows"]

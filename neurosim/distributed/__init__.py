@@ -3,7 +3,8 @@
 The same script runs on one process and under ``mpirun -n R python script.py``: ``Network()``
 sees ``MPI.COMM_WORLD`` when an MPI launcher started more than one process (or takes
 ``comm=`` explicitly) and every rank then builds and simulates only its share. See
-``docs/distributed.md`` for the design and the measured scaling; in short:
+``docs/distributed.md`` for the design (the measured scaling and the scaling model for 8–64
+GPUs are in the benchmark report, :mod:`neurosim.report.distributed`); in short:
 
 - **Partition** (:mod:`.partition`): every population is cut into ``R`` contiguous blocks,
   rank ``r`` owning neurons ``[n*r//R, n*(r+1)//R)`` of each population. Each rank holds the
@@ -37,10 +38,15 @@ sees ``MPI.COMM_WORLD`` when an MPI launcher started more than one process (or t
   ``"auto"``), or CUDA per rank (``device="cuda"``, rank ``r`` on GPU ``local_rank % n_gpus``;
   ``"cuda:host"`` runs it on the CPU for tests): the rank's spikes are copied to the host once
   per exchange interval and every rank's spikes are injected into the device's delay ring.
+- **Plasticity and homeostasis** (:mod:`.plastic`, NumPy ranks): the rank that owns a synapse's
+  target owns the synapse; ``RewardSTDP``'s ``deliver_reward`` is a collective call checked
+  equal on every rank; homeostatic rules run per rank for its block of the population.
+- **Checkpoints** (:mod:`.checkpoint`): ``net.save`` gathers every rank's share into one
+  single-process checkpoint, written by rank 0; ``ns.load`` continues it on any number of
+  ranks, or on one process.
 
-What is not supported across ranks yet (each a clear error before any work): homeostasis,
-``RewardSTDP``, plasticity on the CUDA engine, ``connectivity="device"``, setting weights,
-checkpoints.
+What is not supported across ranks yet (each a clear error before any work): plasticity and
+homeostasis on the CUDA engine, ``connectivity="device"``, setting weights, stimulus changes.
 """
 
 from __future__ import annotations

@@ -51,9 +51,6 @@ def build_engine(net, comm):
                              f"({prints[differ[0]][names.index(what)]!r} against "
                              f"{prints[0][names.index(what)]!r}); every rank must run the same "
                              f"script with the same arguments (and an explicit seed or none)")
-        if net.homeostasis:
-            raise ValueError("distributed run: homeostasis across MPI ranks is not supported "
-                             "yet; run on one process (distributed=False)")
         from .partition import build_local_layout
         backend = rank_backend(net, comm)
         layout = build_local_layout(net, rank, size)

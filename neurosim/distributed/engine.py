@@ -23,7 +23,7 @@ from ..engine.numpy_engine import (NumpyEngine, _NeuronGroup, _PoissonGroup, _po
 from ..errors import SimulationError
 from ..models.sources import PoissonSource, SpikeSource
 from .exchange import Exchanger, agree, exchange_mode
-from .plastic import local_arrays, post_part, pre_part, send
+from .plastic import finish, intervals, local_arrays, post_part, pre_part, send
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,8 @@ class DistributedNumpyEngine(NumpyEngine):
         for c in L.classes:
             want |= np.diff(c.indptr) > 0
         for p in self.plastic:
-            want[p.pre_lo + np.unique(p.pre)] = True
+            if p.proj is not None:          # homeostasis needs the rank's own spikes only
+                want[p.pre_lo + np.unique(p.pre)] = True
         for b in self.recorder.spikes + self.recorder.rates:
             want[b[1][0]:b[1][1]] = True
         return want
@@ -153,11 +154,9 @@ class DistributedNumpyEngine(NumpyEngine):
         """The intervals of steps ``[n0, n1)``; returns a failure of this rank in the last
         interval's delivery (reported at the chunk's end), raises one reported by an exchange
         (on every rank, :func:`~neurosim.distributed.exchange.agree`)."""
-        m = self.L.d_min
         D = self.ring.shape[0] if self.ring is not None else 0
         failure = None
-        for a in range(n0, n1, m):
-            b = min(n1, a + m)
+        for a, b in intervals(self, n0, n1):
             if failure is None:
                 per_step, failure = self._interval(a, b)
             else:                           # a delivery failed: flag it at this exchange
@@ -169,7 +168,7 @@ class DistributedNumpyEngine(NumpyEngine):
             try:
                 self._deliver(a, spikes)
                 for p in self.plastic:
-                    send(p, b - 1, self.ring, D)
+                    finish(p, b - 1, self.ring, D)
             except Exception as exc:
                 failure = exc
         return failure
@@ -322,19 +321,16 @@ class DistributedNumpyEngine(NumpyEngine):
         out = {"sources": pre, "targets": post, "weights": w, "delays": d}[kind]
         return out[order]
 
-    def plastic_synapses(self, proj):
-        """The synapses of plastic ``proj`` onto this rank's neurons (targets relative to its
-        block), drawn as static ones are (:func:`~neurosim.distributed.partition.draw_block`):
-        the plastic runtimes call it."""
-        from .partition import draw_block
-        a, b = self.L.blocks[proj.post.index]
-        pre, post, w, steps = draw_block(self.net, proj, a, b, True)
-        return pre, post - a, w, np.asarray(steps, np.int64)
+    def population_share(self, pop):
+        """(first global id, number of neurons, (a, b)) of this rank's block ``[a, b)`` of
+        ``pop``: the neurons a homeostasis runtime runs for here."""
+        a, b = self.L.blocks[pop.index]
+        return self.L.global_starts[pop.index] + a, b - a, (a, b)
 
-    def _local_projection(self, proj):
-        for p in self.plastic:
-            if p.proj is proj:
-                return local_arrays(p)
+    def static_members(self, proj):
+        """(positions in its synapse class, sources, targets relative to this rank's block)
+        of the synapses of static ``proj`` held here, in source order (what synaptic scaling
+        scales)."""
         ci, m = self.L.proj_class[proj]
         c = self.L.classes[ci]
         start = self.L.global_starts[proj.pre.index]
@@ -349,8 +345,25 @@ class DistributedNumpyEngine(NumpyEngine):
         pre = np.repeat(np.arange(proj.pre.size, dtype=np.int32), counts)
         g, off = self.L.pop_group[proj.post.index]
         ch = g.model_cls.layout(g.options)[1][proj.receptor]
-        a, _ = self.L.blocks[proj.post.index]
-        post = (c.cols[pos].astype(np.int64) - (g.col_offset + ch * g.size + off) + a)
+        post = c.cols[pos].astype(np.int64) - (g.col_offset + ch * g.size + off)
+        return pos, pre, post
+
+    def plastic_synapses(self, proj):
+        """The synapses of plastic ``proj`` onto this rank's neurons (targets relative to its
+        block), drawn as static ones are (:func:`~neurosim.distributed.partition.draw_block`):
+        the plastic runtimes call it."""
+        from .partition import draw_block
+        a, b = self.L.blocks[proj.post.index]
+        pre, post, w, steps = draw_block(self.net, proj, a, b, True)
+        return pre, post - a, w, np.asarray(steps, np.int64)
+
+    def _local_projection(self, proj):
+        for p in self.plastic:
+            if p.proj is proj:
+                return local_arrays(p)
+        c = self.L.classes[self.L.proj_class[proj][0]]
+        pos, pre, post = self.static_members(proj)
+        post = post + self.L.blocks[proj.post.index][0]
         delays = (np.full(pos.size, c.delay * self.L.dt) if c.delay is not None
                   else c.delays[pos].astype(np.float64) * self.L.dt)
         return pre, post.astype(np.int32), c.weights[pos].copy(), delays

@@ -76,6 +76,14 @@ class LocalLayout(Layout):
     d_min: int = 1                  # the network's minimum delay (steps)
     global_starts: dict = None      # population index -> its first global id
 
+    @property
+    def ring_slots(self) -> int:
+        # a rank holding no neuron of a population that receives input has ring columns of
+        # width 0: its ring has the slots (of no column) that the step reads all the same
+        if self.ring_width or any(g.col_offset >= 0 for g in self.groups):
+            return self.max_delay
+        return 0
+
 
 def min_delay_steps(net) -> int:
     """The smallest delay (steps) any synapse of the network can have: the exchange interval."""

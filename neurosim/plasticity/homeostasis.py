@@ -295,6 +295,10 @@ class _PopulationRuntime:
         g, off = engine.L.pop_group[population.index]
         self.group, self.off, self.size = g, off, population.size
         self.lo = g.start + off
+        self.block = (0, population.size)
+        share = getattr(engine, "population_share", None)     # an MPI rank's block of it
+        if share is not None:
+            self.lo, self.size, self.block = share(population)
         self.dt = engine.L.dt
         self.real = real_type(engine)
         rule._runtime = self
@@ -322,12 +326,17 @@ class _Shift:
         np.add(self.base, total, out=self.thr[self.sl])
 
 
-def _shift_for(engine, population):
+def _shift_for(engine, population, size):
     per_engine = _SHIFTS.setdefault(engine, {})
     if population.index not in per_engine:
         g, off = engine.L.pop_group[population.index]
-        per_engine[population.index] = _Shift(engine, g, off, population.size)
+        per_engine[population.index] = _Shift(engine, g, off, size)
     return per_engine[population.index]
+
+
+def _share(value, block):
+    """A per-neuron initial value cut to the neurons ``block`` = (a, b) of the population."""
+    return np.asarray(value)[block[0]:block[1]] if np.ndim(value) else value
 
 
 class HomeostasisNumpy(_PopulationRuntime):
@@ -344,13 +353,13 @@ class HomeostasisNumpy(_PopulationRuntime):
         self.fns = d.numpy(double=R_ is np.float64)[0]
         self.consts = d.constants(values, self.dt, R_)
         self.k = d.interval_steps(values, self.dt)
-        self.state = {s: np.array(np.broadcast_to(values[v] if isinstance(v, str) else v,
-                                                  (self.size,)), R_)
+        self.state = {s: np.array(np.broadcast_to(_share(values[v] if isinstance(v, str)
+                                                         else v, self.block), (self.size,)), R_)
                       for s, v in d.state.items()}
         self.reads = {b: sorted(blk.reads | blk.writes) for b, blk in d.blocks.items()}
         self.shift = None
         if d.threshold is not None:
-            self.shift = _shift_for(engine, population)
+            self.shift = _shift_for(engine, population, self.size)
             self._part = len(self.shift.parts)
             self.shift.parts.append(self.state[d.threshold])
             self.shift.apply()
@@ -483,8 +492,12 @@ def _weight_handle(engine, proj):
     from ..engine.layout import member_positions
     ci, _ = engine.L.proj_class[proj]
     weights = engine.L.classes[ci].weights
-    pos = member_positions(engine.L, proj)
-    post = engine.projection_array(proj, "targets").astype(np.int64)
+    members = getattr(engine, "static_members", None)      # an MPI rank's share of proj
+    if members is not None:
+        pos, _, post = members(proj)
+    else:
+        pos = member_positions(engine.L, proj)
+        post = engine.projection_array(proj, "targets").astype(np.int64)
 
     def put(w):
         weights[pos] = w

@@ -87,11 +87,15 @@ class RewardSTDP(STDP):
         return REWARD
 
     def deliver_reward(self, amount: float) -> None:
-        """Add ``amount`` to the dopamine level now (the network's current time)."""
+        """Add ``amount`` to the dopamine level now (the network's current time). On a
+        network distributed over MPI ranks every rank must call it with the same amount (a
+        collective call; see :mod:`neurosim.distributed.plastic`)."""
         amount = V.real("RewardSTDP.deliver_reward", "amount", amount, float32=True)
         if not self._runtimes:
             raise RuntimeError("RewardSTDP.deliver_reward(): the network is not built yet; "
                                "call net.build() or net.run() first")
+        from ..distributed.plastic import agree_reward
+        agree_reward(self, amount)          # collective on a network over several MPI ranks
         for rt in self._runtimes:
             rt.add_modulator(amount)
 

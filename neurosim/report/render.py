@@ -38,6 +38,8 @@ from neurosim.report.history import earlier_runs, load_history, machine_key
 from neurosim.report.metrics import (HISTORY_METRICS, METRICS, NETWORK_NAMES, PEER_NAMES,
                                      Measured, MetricDef, Missing, PeerComparison,
                                      compute_metrics, fmt_measured, peer_comparisons)
+from neurosim.report.distributed import FILE_NAME as DISTRIBUTED_FILE
+from neurosim.report.distributed import distributed_context, load_scaling
 from neurosim.report.microcircuit import microcircuit_context
 from neurosim.report.stepcost import step_costs_context
 from neurosim.report.rules import (RATE_TOLERANCE, REGRESSION_TOLERANCE, RULES, Recommendation,
@@ -68,6 +70,8 @@ __all__ = [
     "FIGURE_NAMES", "build_figures",
     # badges
     "BADGE_COLOURS", "BADGE_HEX", "badge_svg", "badge_url", "build_badges",
+    # distributed scaling
+    "DISTRIBUTED_FILE", "distributed_context", "load_scaling",
     # this module
     "build_context", "make_environment", "render_report",
 ]
@@ -181,8 +185,12 @@ def _history_table(results: dict, earlier: list[dict]) -> dict:
 
 def build_context(results: dict, history: list[dict] | None = None,
                   targets: list[Target] | None = None,
-                  generated: dt.datetime | None = None) -> dict[str, Any]:
-    """Everything the templates show, computed from ``results`` and earlier runs."""
+                  generated: dt.datetime | None = None,
+                  distributed: dict | None = None,
+                  distributed_source: str | None = None) -> dict[str, Any]:
+    """Everything the templates show, computed from ``results`` and earlier runs (and the
+    distributed scaling measurement ``distributed``, :func:`load_scaling`'s, read from
+    ``distributed_source``)."""
     validate_results(results)
     metrics = compute_metrics(results)
     judged_list = evaluate_targets(results, targets, metrics)
@@ -219,6 +227,8 @@ def build_context(results: dict, history: list[dict] | None = None,
             if n["name"] != "potjans_diesmann"],      # those have their own section
         "microcircuit": microcircuit_context(results, judged),
         "step_costs": step_costs_context(results, earlier),
+        "distributed": dict(distributed_context(distributed, distributed_source),
+                            file_name=DISTRIBUTED_FILE),
         "peers": [dict(p, label=PEER_NAMES.get(p["simulator"], p["simulator"]),
                        case_label=NETWORK_NAMES.get(p["case"], p["case"]))
                   for p in sorted(results["peers"],
@@ -255,13 +265,20 @@ def make_environment() -> jinja2.Environment:
 
 def render_report(results: dict, out_dir: str | Path, history: list[dict] | None = None, *,
                   targets: list[Target] | None = None,
-                  generated: dt.datetime | None = None) -> dict[str, Path]:
+                  generated: dt.datetime | None = None,
+                  distributed: str | Path | None = None) -> dict[str, Path]:
     """Write BENCHMARKS.md, benchmarks.html and figures/*.svg into ``out_dir``.
 
     ``history`` is a list of results dicts (``load_history``); only earlier runs of the same
-    machine are used. Returns {relative name: path} of every file written.
+    machine are used. ``distributed``: the distributed scaling measurement
+    (``distributed-scaling.json``, :mod:`neurosim.report.distributed`); default: that file
+    in ``out_dir`` if there is one (else the section says it was not measured). Returns
+    {relative name: path} of every file written.
     """
-    context = build_context(results, history, targets, generated)
+    path = Path(distributed) if distributed is not None else Path(out_dir) / DISTRIBUTED_FILE
+    scaling = load_scaling(path) if distributed is not None or path.exists() else None
+    context = build_context(results, history, targets, generated, scaling,
+                            path.as_posix() if scaling is not None else None)
     env = make_environment()
     out = Path(out_dir)
     figdir = out / "figures"

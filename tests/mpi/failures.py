@@ -5,7 +5,9 @@
 MODE ``nan``: neuron 3 of a 4-neuron population (owned by the last rank) blows up: every rank
 raises the SimulationError naming it. ``mismatch``: each rank passes another seed: the build
 refuses on every rank. ``uncaught``: the last rank raises outside neurosim before ``run()``,
-while the others enter it: the job is aborted instead of hanging. Each rank prints
+while the others enter it: the job is aborted instead of hanging. ``reward``: after a first
+run each rank delivers another reward to a RewardSTDP projection: every rank refuses it. Each
+rank prints
 ``rank R caught <type>: <message>`` for the errors it catches; neurosim's log records (INFO)
 come from rank 0 only.
 """
@@ -30,6 +32,15 @@ def main(mode):
                              name="exploding")
     net.connect(ok, bad, ns.AllToAll(), weight=1.0, delay=0.5)
     net.record_spikes(ok)
+    if mode == "reward":
+        rule = ns.RewardSTDP()
+        net.connect(ok, ok, ns.AllToAll(), weight=1.0, delay=0.5, plasticity=rule)
+        net.run(2.0)                # before 'exploding' blows up
+        try:
+            rule.deliver_reward(1.0 + net.rank)
+        except Exception as exc:
+            print(f"rank {net.rank} caught {type(exc).__name__}: {exc}", flush=True)
+            sys.exit(3)
     if mode == "uncaught" and net.rank == net.n_ranks - 1:
         raise ValueError("a bug in the user's script on the last rank only")
     try:

@@ -148,8 +148,92 @@ def sources():
     return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons), 60.0
 
 
+def homeostasis():
+    """Random connectivity (so 1 vs R ranks, not the single-process draw) with every
+    homeostatic rule: an adaptive threshold (per-neuron initial values) and synaptic scaling
+    toward a rate (of a static and a plastic projection, every 2.3 ms: not a multiple of the
+    0.5 ms exchange interval) on the excitatory neurons; intrinsic plasticity and synaptic
+    scaling toward a total weight on the inhibitory ones."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=31, device="cpu")
+    model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
+                   synapse="delta")
+    init = {"v": ns.Uniform(-60.0, -50.0)}
+    exc = net.add_population(60, model, name="exc", initial=init)
+    inh = net.add_population(23, model, name="inh", initial=init)
+    noise = net.add_population(20, ns.PoissonSource(rate=40.0), name="noise")
+    net.connect(exc, exc, ns.FixedProbability(0.2), weight=ns.Uniform(0.1, 0.5),
+                delay=ns.Uniform(0.5, 1.5))
+    net.connect(noise, exc, ns.FixedIndegree(5), weight=ns.Uniform(1.0, 3.0), delay=0.5,
+                plasticity=ns.STDP(A_plus=0.1, A_minus=0.1, w_min=0.0, w_max=4.0,
+                                   update="multiplicative"))
+    net.connect(exc, inh, ns.FixedIndegree(10), weight=ns.Uniform(0.2, 0.8), delay=0.5)
+    net.connect(inh, exc, ns.FixedIndegree(5), weight=-1.0, delay=0.5, receptor="inhibitory")
+    net.add_poisson_input(exc, rate=400.0, weight=0.8, n_sources=10)
+    net.add_poisson_input(inh, rate=300.0, weight=1.0, n_sources=10)
+    net.add_homeostasis(exc, ns.AdaptiveThreshold(theta_plus=0.5, tau_theta=30.0,
+                                                  theta_init=np.linspace(0.0, 2.0, 60)))
+    net.add_homeostasis(exc, ns.SynapticScaling(target_rate=15.0, eta=5.0, interval=2.3))
+    net.add_homeostasis(inh, ns.IntrinsicPlasticity(target_rate=10.0, eta=2.0, interval=1.7))
+    net.add_homeostasis(inh, ns.SynapticScaling(target_total=4.0, interval=3.0))
+    mons = {"exc": net.record_spikes(exc), "inh": net.record_spikes(inh)}
+
+    def end(results):
+        results["homeostasis/theta_exc"] = net.get_state(exc, "theta")
+        results["homeostasis/theta_inh"] = net.get_state(inh, "theta")
+        results["homeostasis/proj2/weights"] = net.projections[2].weights
+        results["homeostasis/proj2/targets"] = net.projections[2].targets
+    return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons,
+                           end=end), 60.0
+
+
+def reward():
+    """RewardSTDP on random connectivity, with a reward after the first half computed from
+    the spike monitor (which holds every spike on every rank, so every rank delivers the same
+    amount)."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=37, device="cpu")
+    model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
+                   synapse="delta")
+    exc = net.add_population(50, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
+    noise = net.add_population(30, ns.PoissonSource(rate=np.linspace(20.0, 60.0, 30)), name="noise")
+    rule = ns.RewardSTDP(A_plus=0.5, A_minus=0.6, tau_c=40.0, tau_d=20.0, w_max=4.0)
+    net.connect(noise, exc, ns.FixedIndegree(8), weight=ns.Uniform(1.0, 3.0),
+                delay=ns.Uniform(0.2, 1.0), plasticity=rule)
+    net.connect(exc, exc, ns.FixedProbability(0.1), weight=0.3, delay=0.2,
+                plasticity=ns.RewardSTDP(A_plus=0.2, A_minus=0.2, tau_c=30.0, tau_d=10.0,
+                                         w_max=1.0, pairing="all"))
+    net.add_poisson_input(exc, rate=300.0, weight=1.0, n_sources=10)
+    mons = {"exc": net.record_spikes(exc)}
+
+    def between():
+        rule.deliver_reward(0.02 * mons["exc"].num_spikes)
+        net.projections[1].plasticity.deliver_reward(0.5)
+    return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons,
+                           between=between), 60.0
+
+
+def tiny():
+    """Populations smaller than the rank count (on 3 ranks, one rank holds no neuron of the
+    receiving population): TripletSTDP with per-synapse delays, intrinsic plasticity, a
+    Poisson input."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=41, device="cpu")
+    src = net.add_population(5, ns.PoissonSource(rate=120.0), name="src")
+    model = ns.LIF(v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, synapse="delta")
+    out = net.add_population(2, model, name="out", initial={"v": ns.Uniform(-60.0, -50.0)})
+    net.connect(src, out, ns.AllToAll(), weight=3.0, delay=ns.Uniform(0.2, 0.9),
+                plasticity=ns.TripletSTDP(w_min=0.0, w_max=6.0))
+    net.connect(out, out, ns.AllToAll(), weight=0.5, delay=0.3)
+    net.add_poisson_input(out, rate=200.0, weight=2.0, n_sources=5)
+    net.add_homeostasis(out, ns.IntrinsicPlasticity(target_rate=20.0, interval=1.0))
+    mons = {"out": net.record_spikes(out), "src": net.record_spikes(src)}
+    return SimpleNamespace(network=net, populations={"out": out}, monitors=mons), 60.0
+
+
 CASES = {"brunel": brunel, "coba": coba, "coba_stdp": coba_stdp, "microcircuit": microcircuit,
-         "exact": exact, "exact_stdp": exact_stdp, "sources": sources}
+         "exact": exact, "exact_stdp": exact_stdp, "sources": sources,
+         "homeostasis": homeostasis, "reward": reward, "tiny": tiny}
 
 
 def main(out, names):
@@ -160,7 +244,11 @@ def main(out, names):
         pop = next(iter(ref.populations.values()))
         vmon = net.record_state(pop, "v", indices=np.arange(0, pop.size, 7))
         net.run(duration / 2)
+        if getattr(ref, "between", None) is not None:
+            ref.between()
         net.run(duration / 2)
+        if getattr(ref, "end", None) is not None:
+            ref.end(results)
         for key, mon in ref.monitors.items():
             results[f"{name}/{key}/steps"] = mon.steps
             results[f"{name}/{key}/indices"] = mon.indices
