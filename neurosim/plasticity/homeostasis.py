@@ -415,7 +415,8 @@ class HomeostasisNumpy(_PopulationRuntime):
         d = self.description = rule.description
         values = rule.parameters
         R_ = self.real
-        self.fns = d.numpy(double=R_ is np.float64)[0]
+        self.fns = dict(d.numpy(double=R_ is np.float64)[0],
+                        incoming=d.numpy_incoming(double=R_ is np.float64)[0])
         self.consts = d.constants(values, self.dt, R_)
         self.k = d.interval_steps(values, self.dt)
         self.state = {s: np.array(np.broadcast_to(values[v] if isinstance(v, str) else v,

@@ -233,6 +233,14 @@ class HomeostasisModel:
             self._numpy[double] = numpy_functions(self, double)
         return self._numpy[double]
 
+    def numpy_incoming(self, double: bool = False):
+        """(function, source): ``fn(v)`` takes the values the incoming sums read per synapse
+        and returns, per sum, what each synapse adds to its target's (None without sums)."""
+        key = ("incoming", double)
+        if key not in self._numpy:
+            self._numpy[key] = _numpy_incoming(self, double) if self.incoming else (None, None)
+        return self._numpy[key]
+
     def cuda(self) -> tuple[str, dict, str]:
         """(kernel file, {block: kernel name}, source), made once."""
         if self._cuda is None:
@@ -329,11 +337,9 @@ def _numpy_incoming(d, double: bool):
 def numpy_functions(d, double: bool = False) -> tuple[dict, dict]:
     """One function per block: ``fn(v)`` takes the values the block reads (per-neuron arrays
     of the neurons it runs for, or per-synapse arrays for ``weights``; scalars for the
-    constants) and returns what it assigns (``weights``: ``w`` clipped to ``[w_min, w_max]``);
-    ``incoming``: the per-synapse values each incoming sum adds up."""
+    constants) and returns what it assigns (``weights``: ``w`` clipped to ``[w_min, w_max]``).
+    The incoming sums' function is :func:`_numpy_incoming`."""
     pairs = {b: _numpy_block(d, block, b, double) for b, block in d.blocks.items()}
-    if d.incoming:
-        pairs["incoming"] = _numpy_incoming(d, double)
     return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
 
 
