@@ -27,8 +27,8 @@ its entry in :data:`DESCRIBED` (so every kernel check compiles it), tests and a 
 from .base import HomeostasisRule, PlasticityRule
 from .description import DescribedRule, PlasticityModel
 from .homeostasis import (ADAPTIVE_THRESHOLD, INTRINSIC_PLASTICITY, SCALING_RATE,
-                          SCALING_TOTAL, AdaptiveThreshold, DescribedHomeostasis, IntrinsicPlasticity,
-                          SynapticScaling)
+                          SCALING_TOTAL, AdaptiveThreshold, DescribedHomeostasis,
+                          IntrinsicPlasticity, SynapticScaling)
 from .homeostasis_model import HomeostasisModel
 from .reward import REWARD, RewardSTDP
 from .stdp import PAIR, STDP
