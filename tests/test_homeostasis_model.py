@@ -284,3 +284,20 @@ def test_the_readme_example_runs():
     syn = namespace["syn"]                          # the run ended with a normalisation
     sq = np.bincount(syn.targets, syn.weights.astype(float) ** 2, minlength=10)
     np.testing.assert_allclose(sq, 4.0, rtol=1e-5)
+
+
+def test_a_user_rules_kernels_compile_cleanly_for_the_gpu():
+    """The float64 arithmetic of incoming sums (casts, ns_wmin/ns_wmax, sqrt in double) and
+    the per-synapse kernels, through the CI gate's compiler (sm_90, both precisions)."""
+    import pathlib
+
+    from neurosim.backends import nvrtc_check
+    routes = nvrtc_check.available_routes()
+    if not routes:
+        pytest.skip("no CUDA compiler (NVRTC or nvcc)")
+    filename, kernels, _ = L2_NORM.cuda()
+    report = nvrtc_check.check([pathlib.Path(filename)], archs=("sm_90",),
+                               route=sorted(routes)[0], precisions=("single", "double"))
+    assert report.ok, report.format()
+    for result in report.results:
+        assert {k.name for k in result.kernels} == set(kernels.values())

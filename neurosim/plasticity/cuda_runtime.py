@@ -31,9 +31,11 @@ additive ``"all"``/``"nearest"`` STDP) they agree within its float64 settling er
 Rules: :class:`RuleCuda` runs any described rule (:mod:`.description`) with the kernels
 generated from its description (built-in rules subclass it by name: ``StdpCuda``,
 ``TripletCuda``, ``RewardCuda``, the names checkpoints record);
-:class:`AdaptiveThresholdCuda`, :class:`IntrinsicPlasticityCuda` (the group's ``v_thresh``
-becomes one value per neuron on the device; one threshold rule per population) and
-:class:`SynapticScalingCuda` (homeostasis, launched after the projections, as in NumPy).
+homeostasis (launched after the projections, as in NumPy): :class:`HomeostasisCuda` runs any
+described rule (:mod:`.homeostasis_model`) with its generated kernels (a threshold rule makes
+the group's ``v_thresh`` one value per neuron on the device; one threshold rule per
+population), named for the built-ins as :class:`AdaptiveThresholdCuda`,
+:class:`IntrinsicPlasticityCuda`, and :class:`SynapticScalingCuda` around it.
 
 The learning switch is a one-element device array, written when ``rule.enabled`` changes
 (:meth:`switched`); the kernels read it every step.

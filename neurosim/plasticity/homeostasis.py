@@ -18,8 +18,14 @@ the step (stamped ``t_{n+1}``); a threshold it changes acts from the next step o
   projections, default all excitatory ones) are multiplied by one factor per neuron: toward a
   target rate, ``1 + eta (target_rate - r) / target_rate T`` (Turrigiano-style, multiplicative,
   ``r`` estimated as above, ``eta`` per second, factor clipped to [0.5, 2]); or toward a target
-  total input weight, ``target_total / sum_j w_ij`` (the weight normalisation of Diehl & Cook).
-  Plastic weights are then clipped to their rule's bounds.
+  total input weight, ``target_total / sum_j w_ij`` (the weight normalisation of Diehl & Cook;
+  the sum and the division in float64, the factor then rounded once). Plastic weights are then
+  clipped to their rule's bounds.
+
+Every rule here is a :class:`~.homeostasis_model.HomeostasisModel` description
+(:data:`ADAPTIVE_THRESHOLD`, :data:`INTRINSIC_PLASTICITY`, :data:`SCALING_RATE`,
+:data:`SCALING_TOTAL`), run by :class:`HomeostasisNumpy` and its CUDA twin; a user's rule is
+``ns.HomeostasisModel(...)(**parameters)`` (a :class:`DescribedHomeostasis`).
 
 Threshold rules need a model with a ``v_thresh`` parameter (``LIF``, ``LIFCond``); several
 threshold rules on one population add their shifts.

@@ -4,27 +4,47 @@ A :class:`HomeostasisModel` describes a per-neuron rule in the code language of 
 (:mod:`neurosim.models.language`): parameters, per-neuron ``state`` (initial value a number or
 the name of a parameter, which may then be one value per neuron), ``derived`` constants (float64
 expressions over the parameters, ``dt`` and, for rules with an interval, ``T``, the interval's
-length in ms: ``round(interval / dt)`` steps), and up to three blocks:
+length in ms: ``round(interval / dt)`` steps), and up to three per-neuron blocks:
 
 - ``every_step``: every neuron, every step (after the step's neurons and projections);
 - ``on_spike``: every neuron that spiked in the step (after ``every_step``);
 - ``every_interval``: every neuron at the end of each interval (steps ``n`` with
   ``(n + 1) % k == 0``, ``k = max(1, round(interval / dt))``; ``interval`` names the parameter).
 
+A rule may also act on the weights of the projections onto its population (the rule's
+``projections``, default all of the population's excitatory ones), at the end of each interval:
+
+- ``incoming``: name -> a per-synapse expression (over ``w``, ``w_min``, ``w_max``, the
+  constants and the target neuron's state), summed per target neuron in float64 before
+  ``every_interval``, the only block that reads the sums. There, an expression that reads one
+  is computed in float64 (NumPy promotes so; the C code casts every operand to ``double``), and
+  what an assignment stores (a state variable or a local) is rounded once to the network's
+  type, so both backends hold the same values after every statement. The device adds with
+  atomics in any order; a float64 sum of float32 values within a factor of about 2^29 of each
+  other (and fewer than about 2^20 of them) is exact whatever the order, beyond that its last
+  bits may differ;
+- ``weights``: per-synapse code after ``every_interval`` that assigns ``w`` (reading it, its
+  bounds, the constants and the target's state); the result is clipped to ``[w_min, w_max]``,
+  the plastic rule's bounds (``-inf, inf`` for static weights).
+
 ``threshold`` names the state variable that shifts the population's threshold:
 ``v_thresh = base + shift`` (the model's ``v_thresh``), rewritten after every step in which a
 block that assigns it ran. With ``rule.enabled = False`` nothing runs (the state still acts).
 
 From one description :func:`numpy_functions` makes one vectorised Python function per block
-(the literals in the network's precision) and :func:`cuda_source` renders
-``kernels/homeostasis_rule.cu.j2`` into the kernels ``<name>_step``, ``<name>_spike``,
-``<name>_interval`` (every ``+ - * /`` rounded on its own, as for plasticity rules, so they
-repeat NumPy's operations bit for bit where no ``exp`` is involved); the threshold's update is
+(the literals in the network's precision; the incoming sums' function is
+:meth:`HomeostasisModel.numpy_incoming`) and :func:`cuda_source` renders
+``kernels/homeostasis_rule.cu.j2`` into the kernels ``<name>_every_step``,
+``<name>_on_spike``, ``<name>_incoming``, ``<name>_every_interval``, ``<name>_weights``
+(every ``+ - * /`` rounded on its own, as for plasticity rules, so they repeat NumPy's
+operations bit for bit where no ``exp`` is involved); the threshold's update is
 ``homeo_apply`` of ``kernels/plasticity.cu``. The runtimes are
 :class:`~neurosim.plasticity.homeostasis.HomeostasisNumpy` and
-:class:`~neurosim.plasticity.cuda_runtime.HomeostasisCuda`; the built-in
-:class:`~neurosim.plasticity.homeostasis.AdaptiveThreshold` and
-:class:`~neurosim.plasticity.homeostasis.IntrinsicPlasticity` are such descriptions.
+:class:`~neurosim.plasticity.cuda_runtime.HomeostasisCuda`. The built-in
+:class:`~neurosim.plasticity.homeostasis.AdaptiveThreshold`,
+:class:`~neurosim.plasticity.homeostasis.IntrinsicPlasticity` and both forms of
+:class:`~neurosim.plasticity.homeostasis.SynapticScaling` are such descriptions; a user's rule
+is ``HomeostasisModel(...)(**parameters)``, attached with ``net.add_homeostasis``.
 """
 
 from __future__ import annotations
@@ -54,9 +74,13 @@ class HomeostasisModel:
 
     ``name``: an identifier (it names the kernels); ``parameters``: name -> default number;
     ``state``: variable -> initial value (a number or a parameter's name); ``derived``: name
-    -> expression; ``every_step``, ``on_spike``, ``every_interval``: code; ``interval``: the
-    parameter holding the interval (ms), needed by ``every_interval``; ``threshold``: the state
-    variable added to the population's ``v_thresh``. Errors
+    -> expression; ``every_step``, ``on_spike``, ``every_interval``: code; ``incoming``: name
+    -> per-synapse expression summed per neuron; ``weights``: per-synapse code assigning
+    ``w``; ``interval``: the parameter holding the interval (ms), needed by
+    ``every_interval``, ``incoming`` and ``weights``; ``threshold``: the state variable added
+    to the population's ``v_thresh``; ``positive`` / ``non_negative``: parameters a rule's
+    values must keep so (``interval`` must be positive). ``model(**parameters)`` makes a rule.
+    Errors
     (:class:`~neurosim.models.language.ModelDefinitionError`) name the rule, block, line and
     name at fault.
     """
