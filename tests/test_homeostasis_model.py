@@ -301,3 +301,37 @@ def test_a_user_rules_kernels_compile_cleanly_for_the_gpu():
     assert report.ok, report.format()
     for result in report.results:
         assert {k.name for k in result.kernels} == set(kernels.values())
+
+
+def test_a_user_rule_is_saved_and_continues_on_every_backend(tmp_path):
+    """net.save / ns.load(models=[description]): the rule, its parameters and projections,
+    and its state come back; the continued run is the uninterrupted one."""
+    from neurosim.backends import host_build_status
+
+    def build(device):
+        net = ns.Network(dt=DT, device=device, seed=3)
+        src = net.add_population(20, ns.PoissonSource(rate=200.0))
+        post = net.add_population(3, ns.LIF(tau_m=10.0, v_thresh=-60.0, synapse="delta"))
+        a = net.connect(src, post, ns.FixedIndegree(8), weight=ns.Uniform(0.2, 1.0))
+        net.connect(src, post, ns.FixedIndegree(8), weight=ns.Uniform(0.2, 1.0))
+        net.add_homeostasis(post, L2_NORM(norm=4.0, projections=[a]))
+        return net, a
+
+    net, a = build("cpu")
+    net.run(12.0)
+    net.save(tmp_path / "run.npz")
+    net.run(10.0)
+    rule = net.homeostasis[0][1]
+    devices = ["cpu"] + (["cuda:host"] if host_build_status()[0] else [])
+    for device in devices:
+        back = ns.load(tmp_path / "run.npz", device=device, models=[L2_NORM])
+        (pop, again), = back.homeostasis
+        assert again.parameters == rule.parameters
+        assert again.projections == [back.projections[0]]
+        back.run(10.0)
+        np.testing.assert_array_equal(back.projections[0].weights, a.weights)
+        np.testing.assert_array_equal(back.projections[1].weights, net.projections[1].weights)
+        for s in L2_NORM.state:
+            np.testing.assert_array_equal(again.value(s), rule.value(s))
+    with pytest.raises(ns.CheckpointError, match="unknown rule 'test_l2_norm'"):
+        ns.load(tmp_path / "run.npz", device="cpu")

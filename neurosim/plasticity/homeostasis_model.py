@@ -215,6 +215,11 @@ class HomeostasisModel:
                                                *self.incoming.values())))
         return frozenset(v for v in self.state.values() if isinstance(v, str) and v not in read)
 
+    @property
+    def array_params(self) -> frozenset:
+        """:meth:`per_neuron_parameters` (what checkpoints may store as arrays)."""
+        return self.per_neuron_parameters()
+
     def __call__(self, projections=None, **params):
         """A rule of this description with these parameter values (the others keep their
         defaults), to attach with ``net.add_homeostasis(population, rule)``;
