@@ -41,8 +41,8 @@
  * Homeostasis (per population, after the projections): every rule is a
  * description (AdaptiveThreshold, IntrinsicPlasticity, both forms of
  * SynapticScaling, a user's; neurosim/plasticity/homeostasis_model.py) and
- * runs its generated kernels (homeostasis_rule.cu.j2: per neuron, and per
- * synapse of the projections it scales); a threshold rule then homeo_apply.
+ * runs its generated kernels (homeostasis_rule.cu.j2: per neuron, per synapse
+ * of the projections it scales, and the threshold of a threshold rule).
  *
  * The step's spikes are spk[0 .. ns_spike_count(nspk, clk)) and every kernel
  * run per step returns at once when the step's clock is halted (step.cuh).
@@ -140,22 +140,4 @@ NS_GLOBAL void plastic_deliver(
   ns_real *row = ring + (a % n_slots) * (ns_i64)ring_width + col_base;
   ns_arrivals(a, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
               row_lanes, [&](ns_i64 k, ns_i32, ns_i32) { atomicAdd(row + post[k], w[k]); });
-}
-
-/* ---- homeostasis (neurosim/plasticity/homeostasis.py) -------------------
- * A threshold rule owns a shift theta[size] for the neurons lo .. lo + size - 1
- * (global ids) at offset `off` of their group; the group's v_thresh is then
- * one value per neuron (thr), rewritten as base + theta after each change
- * (its own arithmetic is generated from its description).
- * learn[0] == 0: the rule is frozen (theta kept, still acting). */
-
-/* thr[off + i] = base[i] + theta[i] (the _Shift of a threshold rule). With
- * every_k > 0 only at the end of an interval. */
-NS_GLOBAL void homeo_apply(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 off,
-                           ns_i32 every_k, const ns_real *__restrict__ base,
-                           const ns_real *__restrict__ theta, ns_real *__restrict__ thr,
-                           const ns_i32 *__restrict__ learn) {
-  if (ns_halted(clk)) return;
-  if (!learn[0] || (every_k > 0 && (clk[0] + 1) % every_k)) return;
-  NS_GRID_STRIDE_LOOP(i, size) thr[off + i] = ns_add_rn(base[i], theta[i]);
 }

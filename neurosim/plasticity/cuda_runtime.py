@@ -365,7 +365,7 @@ class HomeostasisCuda:
     named as in the description, its kernels generated from it (``<rule>_every_step``,
     ``<rule>_on_spike``, ``<rule>_every_interval``) and, for a threshold rule, the group's
     ``v_thresh`` made one value per neuron and rewritten as ``base + shift`` by
-    ``homeo_apply`` (every step, or at the end of each interval when only ``every_interval``
+    ``<rule>_threshold`` (every step, or at the end of each interval when only ``every_interval``
     changes the shift; one threshold rule per population)."""
 
     proj = None                                   # not a projection (engine's plastic_runtime)
@@ -464,9 +464,8 @@ class HomeostasisCuda:
         if "weights" in k:
             out += [engine.bind(f, k["weights"], dict(v, **h), *grid_for(int(h["n_syn"])))
                     for h in handles]
-        if self.description.threshold is not None:
-            out.append(engine.bind(KERNELS, "homeo_apply", dict(
-                v, theta=v[self.description.threshold]), *grid_for(size)))
+        if "threshold" in k:
+            out.append(engine.bind(f, k["threshold"], v, *grid_for(size)))
         return out
 
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import _validate as V
 from .base import HomeostasisRule
-from .homeostasis_model import HomeostasisModel
+from .homeostasis_model import HomeostasisModel, threshold_shift
 from .numpy_runtime import select_local
 
 
@@ -399,7 +399,7 @@ class _Shift:
 
     def apply(self):
         total = self.parts[0] if len(self.parts) == 1 else np.sum(self.parts, axis=0)
-        np.add(self.base, total, out=self.thr[self.sl])
+        self.thr[self.sl] = threshold_shift()(self.base, total)
 
 
 def _shift_for(engine, population):

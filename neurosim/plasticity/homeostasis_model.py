@@ -37,8 +37,8 @@ From one description :func:`numpy_functions` makes one vectorised Python functio
 ``kernels/homeostasis_rule.cu.j2`` into the kernels ``<name>_every_step``,
 ``<name>_on_spike``, ``<name>_incoming``, ``<name>_every_interval``, ``<name>_weights``
 (every ``+ - * /`` rounded on its own, as for plasticity rules, so they repeat NumPy's
-operations bit for bit where no ``exp`` is involved); the threshold's update is
-``homeo_apply`` of ``kernels/plasticity.cu``. The runtimes are
+operations bit for bit where no ``exp`` is involved) and, for a threshold rule,
+``<name>_threshold`` (:data:`THRESHOLD_SHIFT`). The runtimes are
 :class:`~neurosim.plasticity.homeostasis.HomeostasisNumpy` and
 :class:`~neurosim.plasticity.cuda_runtime.HomeostasisCuda`. The built-in
 :class:`~neurosim.plasticity.homeostasis.AdaptiveThreshold`,
@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import hashlib
 
 import numpy as np
@@ -280,6 +281,36 @@ class HomeostasisModel:
         return f"HomeostasisModel({self.name!r})"
 
 
+# -- the threshold of a threshold rule ---------------------------------------------------------------
+
+#: How ``threshold=`` acts: the population's threshold is the model's ``v_thresh`` (``base``)
+#: plus the rule's ``shift`` (on NumPy the sum of its threshold rules' shifts). Written once:
+#: :func:`threshold_shift` (NumPy) and the ``<rule>_threshold`` kernels are generated from it.
+THRESHOLD_SHIFT = "base + shift"
+
+
+@functools.lru_cache(maxsize=None)
+def _threshold_shift():
+    kinds = dict(base="the model's v_thresh", shift="the rule's shift")
+    return parse_expression("threshold", "shift", THRESHOLD_SHIFT, Scope(kinds), "float",
+                            KIND).body[0]
+
+
+@functools.lru_cache(maxsize=None)
+def threshold_shift():
+    """``fn(base, shift)``: :data:`THRESHOLD_SHIFT` for NumPy (no literals: any precision)."""
+    from ..models.codegen import PyEmitter
+    em = PyEmitter("threshold")
+    em.emit(f"return {em.expr(_threshold_shift(), dict(base='base', shift='shift'))}", 1)
+    return em.compile("def threshold(base, shift):", "<neurosim homeostasis: threshold>")[0]
+
+
+def _threshold_c(d) -> str:
+    from .generate import RoundedCEmitter
+    return RoundedCEmitter(d.name).expr(_threshold_shift(),
+                                        dict(base="base[i]", shift=f"{d.threshold}[i]"))
+
+
 # -- float64 values: incoming sums -----------------------------------------------------------------
 #
 # An incoming sum is a float64 array (the sum of a neuron's synapses in float64). Read in
@@ -479,11 +510,14 @@ def cuda_source(d) -> tuple[str, dict, str]:
         every_step=_event(d, d.blocks.get("every_step")),
         on_spike=_event(d, d.blocks.get("on_spike")),
         every_interval=_event(d, d.blocks.get("every_interval")),
-        weights=_event(d, d.blocks.get("weights")))
+        weights=_event(d, d.blocks.get("weights")),
+        threshold=_threshold_c(d) if d.threshold is not None else None)
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
     filename = f"generated-homeostasis-{d.name}-{digest}.cu"
     register_source(filename, source)
     kernels = {b: f"{d.name}_{b}" for b in BLOCKS if b in d.blocks}
     if d.incoming:
         kernels["incoming"] = f"{d.name}_incoming"
+    if d.threshold is not None:
+        kernels["threshold"] = f"{d.name}_threshold"
     return filename, kernels, source
