@@ -362,8 +362,15 @@ def _py_emitter(d, double: bool):
                 return f"_real({self.expr(node.value, env)})"
             return super().expr(node, env)
 
+    def bound(x, lo, hi):
+        """``_clip``, or ``x`` itself when unbounded (static weights: the same values, NaN
+        included, without two passes over the synapses)."""
+        if lo == -np.inf and hi == np.inf:
+            return x
+        return _clip(x, lo, hi)
+
     em = Emitter(d.name, float64=double)
-    em.namespace.update(_clip=_clip, _real=lambda x: np.asarray(x, real))
+    em.namespace.update(_clip=bound, _real=lambda x: np.asarray(x, real))
     em.emit('with np.errstate(divide="ignore", over="ignore", invalid="ignore"):', 1)
     return em
 
