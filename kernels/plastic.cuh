@@ -1,8 +1,10 @@
 /*
  * plastic.cuh -- what the plasticity kernels share: the hand-written
- * machinery of plasticity.cu (traces, spike lists, delivery, homeostasis) and
- * the rule kernels generated from PlasticityModel descriptions by
- * neurosim/plasticity/generate.py from plasticity_rule.cu.j2.
+ * machinery of plasticity.cu (traces, spike lists, delivery, the threshold of
+ * homeostasis) and the kernels generated from PlasticityModel descriptions
+ * (neurosim/plasticity/generate.py, plasticity_rule.cu.j2) and
+ * HomeostasisModel descriptions (neurosim/plasticity/homeostasis_model.py,
+ * homeostasis_rule.cu.j2).
  *
  * Storage of a plastic projection (see plasticity.cu): rows indptr, targets
  * post, weights w, one delay or per-synapse delays, column index
@@ -40,6 +42,14 @@ NS_DEVICE ns_real ns_min(ns_real a, ns_real b) {
   return a != a ? a : (b != b ? b : (b < a ? b : a));
 }
 NS_DEVICE ns_real ns_max(ns_real a, ns_real b) {
+  return a != a ? a : (b != b ? b : (b > a ? b : a));
+}
+/* the same in float64 whatever ns_real (the incoming sums of homeostasis
+ * rules and the arithmetic that reads them, homeostasis_rule.cu.j2) */
+NS_DEVICE double ns_wmin(double a, double b) {
+  return a != a ? a : (b != b ? b : (b < a ? b : a));
+}
+NS_DEVICE double ns_wmax(double a, double b) {
   return a != a ? a : (b != b ? b : (b > a ? b : a));
 }
 NS_DEVICE ns_real ns_pow2(ns_real x) { return ns_mul(x, x); }

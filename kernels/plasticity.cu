@@ -38,21 +38,16 @@
  * column per step, so weight updates never race; only ring sums do.
  * learn[0] == 0 freezes the weights (traces go on).
  *
- * Homeostasis (per population, after the projections): described rules
- * (AdaptiveThreshold, IntrinsicPlasticity, neurosim/plasticity/
- * homeostasis_model.py) run their generated kernels (homeostasis_rule.cu.j2),
- * then homeo_apply; synaptic scaling: the generated kernels of its rate form
- * or scale_sum/scale_total_factor, then scale_apply per projection.
+ * Homeostasis (per population, after the projections): every rule is a
+ * description (AdaptiveThreshold, IntrinsicPlasticity, both forms of
+ * SynapticScaling, a user's; neurosim/plasticity/homeostasis_model.py) and
+ * runs its generated kernels (homeostasis_rule.cu.j2: per neuron, per synapse
+ * of the projections it scales, and the threshold of a threshold rule).
  *
  * The step's spikes are spk[0 .. ns_spike_count(nspk, clk)) and every kernel
  * run per step returns at once when the step's clock is halted (step.cuh).
  */
 #include "plastic.cuh"
-
-/* min(max(w, lo), hi) (homeostasis' bounds). */
-NS_DEVICE ns_real ns_clip(ns_real w, ns_real w_min, ns_real w_max) {
-  return ns_fmin(ns_fmax(w, w_min), w_max);
-}
 
 /* Traces decay one step: xr row n % R = row (n - 1) % R times P_pre[k];
  * spike-step rings copied; y *= P_post[k]; pre_cnt[n % R] = 0. */
@@ -145,65 +140,4 @@ NS_GLOBAL void plastic_deliver(
   ns_real *row = ring + (a % n_slots) * (ns_i64)ring_width + col_base;
   ns_arrivals(a, R, n_pre, pre_spk, pre_cnt, indptr, delay, delays, per_syn, d_lo, d_hi,
               row_lanes, [&](ns_i64 k, ns_i32, ns_i32) { atomicAdd(row + post[k], w[k]); });
-}
-
-/* ---- homeostasis (neurosim/plasticity/homeostasis.py) -------------------
- * A threshold rule owns a shift theta[size] for the neurons lo .. lo + size - 1
- * (global ids) at offset `off` of their group; the group's v_thresh is then
- * one value per neuron (thr), rewritten as base + theta after each change
- * (its own arithmetic is generated from its description).
- * learn[0] == 0: the rule is frozen (theta kept, still acting). */
-
-/* thr[off + i] = base[i] + theta[i] (the _Shift of a threshold rule). With
- * every_k > 0 only at the end of an interval. */
-NS_GLOBAL void homeo_apply(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 off,
-                           ns_i32 every_k, const ns_real *__restrict__ base,
-                           const ns_real *__restrict__ theta, ns_real *__restrict__ thr,
-                           const ns_i32 *__restrict__ learn) {
-  if (ns_halted(clk)) return;
-  if (!learn[0] || (every_k > 0 && (clk[0] + 1) % every_k)) return;
-  NS_GRID_STRIDE_LOOP(i, size) thr[off + i] = ns_add_rn(base[i], theta[i]);
-}
-
-/* SynapticScaling, total form: sum of the incoming weights per neuron (in
- * float64; atomicAdd, so the last bits of a sum depend on the order). The
- * synapses are w[pos[s]] (has_pos) or w[s], s < n_syn, onto neuron post[s]. */
-NS_GLOBAL void scale_sum(const ns_i64 *__restrict__ clk, ns_i32 k, ns_i64 n_syn,
-                         const ns_i32 *__restrict__ post, const ns_real *__restrict__ w,
-                         const ns_i64 *__restrict__ pos, ns_i32 has_pos,
-                         double *__restrict__ total, const ns_i32 *__restrict__ learn) {
-  if (ns_halted(clk)) return;
-  if (!learn[0] || (clk[0] + 1) % k) return;
-  NS_GRID_STRIDE_LOOP(s, n_syn) atomicAdd(total + post[s], (double)w[has_pos ? pos[s] : s]);
-}
-
-/* SynapticScaling, total form: factor = target_total / total (1 without
- * input), in float64 then float32; total = 0 for the next interval. */
-NS_GLOBAL void scale_total_factor(const ns_i64 *__restrict__ clk, ns_i32 size, ns_i32 k,
-                                  double target_total, double *__restrict__ total,
-                                  ns_real *__restrict__ factor,
-                                  const ns_i32 *__restrict__ learn) {
-  if (ns_halted(clk)) return;
-  if (!learn[0] || (clk[0] + 1) % k) return;
-  NS_GRID_STRIDE_LOOP(i, size) {
-    const double t = total[i];
-    factor[i] = t > 0.0 ? (ns_real)(target_total / t) : 1.0f;
-    total[i] = 0.0;
-  }
-}
-
-/* SynapticScaling: w = w factor[post] (clipped to [w_min, w_max] when
- * bounded: plastic weights), at the end of an interval. */
-NS_GLOBAL void scale_apply(const ns_i64 *__restrict__ clk, ns_i32 k, ns_i64 n_syn,
-                           const ns_i32 *__restrict__ post, ns_real *__restrict__ w,
-                           const ns_i64 *__restrict__ pos, ns_i32 has_pos,
-                           const ns_real *__restrict__ factor, ns_i32 bounded, ns_real w_min,
-                           ns_real w_max, const ns_i32 *__restrict__ learn) {
-  if (ns_halted(clk)) return;
-  if (!learn[0] || (clk[0] + 1) % k) return;
-  NS_GRID_STRIDE_LOOP(s, n_syn) {
-    const ns_i64 q = has_pos ? pos[s] : s;
-    const ns_real v = ns_mul_rn(w[q], factor[post[s]]);
-    w[q] = bounded ? ns_clip(v, w_min, w_max) : v;
-  }
 }

@@ -20,8 +20,8 @@ from .network import Network, Population, Projection
 from . import plasticity, tasks
 from .checkpoint import load
 from . import nir_io as nir      # ns.nir.load / ns.nir.export (needs the nir package when called)
-from .plasticity import (STDP, AdaptiveThreshold, IntrinsicPlasticity, PlasticityModel,
-                         RewardSTDP, SynapticScaling, TripletSTDP)
+from .plasticity import (STDP, AdaptiveThreshold, HomeostasisModel, IntrinsicPlasticity,
+                         PlasticityModel, RewardSTDP, SynapticScaling, TripletSTDP)
 
 __version__ = "0.1.0"
 
@@ -38,5 +38,5 @@ __all__ = [
     "CheckpointError", "load", "HostMemoryError",
     "available", "networks",
     "STDP", "TripletSTDP", "RewardSTDP", "PlasticityModel", "AdaptiveThreshold",
-    "IntrinsicPlasticity", "SynapticScaling", "plasticity", "tasks", "nir",
+    "IntrinsicPlasticity", "SynapticScaling", "HomeostasisModel", "plasticity", "tasks", "nir",
 ]

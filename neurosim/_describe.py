@@ -92,12 +92,15 @@ def describe(net, w, with_monitors: bool) -> dict:
     proj_index = {id(p): k for k, p in enumerate(net.projections)}
     m["homeostasis"] = []
     for k, (pop, rule) in enumerate(net.homeostasis):
-        params = _init_params(rule)
+        user = isinstance(rule, P.DescribedHomeostasis) and rule._values is not None
+        params = (dict(rule.parameters, projections=rule.projections) if user   # a user's
+                  else _init_params(rule))                                        # description
         if "projections" in params and params["projections"] is not None:
             params["projections"] = [proj_index[id(p)] for p in params["projections"]]
         params = {n: (v if isinstance(v, list) else w.value(f"homeostasis{k}/{n}", v))
                   for n, v in params.items()}
-        m["homeostasis"].append(dict(population=pop.index, rule=type(rule).__name__,
+        m["homeostasis"].append(dict(population=pop.index, rule=rule.description.name if user
+                                     else type(rule).__name__,
                                      enabled=bool(rule.enabled), params=params))
     m["monitors"] = [_monitor(w, k, mon, with_monitors) for k, mon in enumerate(net.monitors)]
     m["state"] = {name: w.array(f"state/{name}", a) for name, a in state.items()}
@@ -166,7 +169,7 @@ def model_classes(models) -> list:
                         f"neuron model classes, got {models!r}")
     out = []
     for cls in models:
-        if isinstance(cls, P.PlasticityModel):      # a rule's description: itself
+        if isinstance(cls, (P.PlasticityModel, P.HomeostasisModel)):   # a rule's: itself
             out.append(cls)
             continue
         if isinstance(cls, M.NeuronModel):          # a description: its generated class
@@ -198,10 +201,12 @@ def rebuild(r, device: str, models: tuple, comm=None):
     n = r.get(nd, "steps_done", where, int)
     if n < 0:
         raise r.error(f"network: 'steps_done' must be >= 0, got {n}")
-    known, rule_kinds = dict(MODELS), dict(RULES)
+    known, rule_kinds, homeostasis_kinds = dict(MODELS), dict(RULES), dict(HOMEOSTASIS)
     for cls in model_classes(models):
         if isinstance(cls, P.PlasticityModel):
             rule_kinds[cls.name] = cls
+        elif isinstance(cls, P.HomeostasisModel):
+            homeostasis_kinds[cls.name] = cls
         else:
             known[cls.__name__] = cls
     distributed = comm is not None         # load() resolved it (comm=, distributed=, mpirun)
@@ -230,7 +235,7 @@ def rebuild(r, device: str, models: tuple, comm=None):
                 _item(r, projs, j, w, "projection") if isinstance(j, int) and not
                 isinstance(j, bool) else _bad(r, w, "projections", j)
                 for j in params["projections"]])
-        rule = _rule(r, k, dict(d, params=params), HOMEOSTASIS, w, skip=("population",))
+        rule = _rule(r, k, dict(d, params=params), homeostasis_kinds, w, skip=("population",))
         _checked(r, w, lambda: net.add_homeostasis(pop, rule))
     mons = [_add_monitor(r, net, k, d, pops, n) for k, d in enumerate(m["monitors"])]
     net._steps_done = n
@@ -345,6 +350,8 @@ def _rule(r, k, d, registry, where, skip=()):
     params = r.get(d, "params", where, dict)
     if isinstance(cls, P.PlasticityModel):         # a user's description, given to load()
         allowed = [*cls.parameters, "w_min", "w_max", "pairing"]
+    elif isinstance(cls, P.HomeostasisModel):
+        allowed = [*cls.parameters, "projections"]
     else:
         allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     r.keys(params, f"{where}.params", allowed)

@@ -256,7 +256,8 @@ def plastic_import(rt, state: dict, where: str) -> None:
     kind = str(state.get("kind", np.array("?"))[()])
     portable = {"AdaptiveThresholdNumpy": "AdaptiveThresholdCuda",
                 "IntrinsicPlasticityNumpy": "IntrinsicPlasticityCuda",
-                "SynapticScalingNumpy": "SynapticScalingCuda"}
+                "SynapticScalingNumpy": "SynapticScalingCuda",
+                "HomeostasisNumpy": "HomeostasisCuda"}            # a user's described rule
     same = kind == _kind(rt) or portable.get(kind) == _kind(rt) or portable.get(_kind(rt)) == kind
     if not same:
         if not (isinstance(rt, PlasticRuntime) and P.present(state)):

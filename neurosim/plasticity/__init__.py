@@ -13,9 +13,10 @@ Every projection rule is a :class:`PlasticityModel` description (:mod:`.descript
 traces, state and ``on_pre``/``on_post`` code, from which the NumPy functions and the CUDA
 kernels are generated (:mod:`.generate`, ``kernels/plasticity_rule.cu.j2``); a user describes
 a rule of their own the same way (on NumPy, the linear additive ones, :mod:`.linear`, run a
-faster deferred runtime). The per-neuron homeostasis rules are
-:class:`HomeostasisModel` descriptions (:mod:`.homeostasis_model`,
-``kernels/homeostasis_rule.cu.j2``) in the same way. ``rule.enabled = False`` (or ``net.set_learning(False)``)
+faster deferred runtime). The homeostasis rules (both forms of synaptic scaling, the weights'
+scaling included) are :class:`HomeostasisModel` descriptions (:mod:`.homeostasis_model`,
+``kernels/homeostasis_rule.cu.j2``) in the same way; a user's is ``HomeostasisModel(...)
+(**parameters)``. ``rule.enabled = False`` (or ``net.set_learning(False)``)
 freezes learning. The event order within a step and the treatment of delays are described in
 :mod:`.numpy_runtime`; what an engine offers the runtimes in :mod:`.base` (``EngineInterface``).
 
@@ -26,8 +27,8 @@ its entry in :data:`DESCRIBED` (so every kernel check compiles it), tests and a 
 from .base import HomeostasisRule, PlasticityRule
 from .description import DescribedRule, PlasticityModel
 from .homeostasis import (ADAPTIVE_THRESHOLD, INTRINSIC_PLASTICITY, SCALING_RATE,
-                          AdaptiveThreshold, DescribedHomeostasis, IntrinsicPlasticity,
-                          SynapticScaling)
+                          SCALING_TOTAL, AdaptiveThreshold, DescribedHomeostasis,
+                          IntrinsicPlasticity, SynapticScaling)
 from .homeostasis_model import HomeostasisModel
 from .reward import REWARD, RewardSTDP
 from .stdp import PAIR, STDP
@@ -36,7 +37,8 @@ from .triplet import TRIPLET, TripletSTDP
 #: The descriptions of the built-in rules.
 DESCRIBED = (PAIR["additive"], PAIR["multiplicative"], TRIPLET, REWARD)
 #: The descriptions of the built-in homeostasis rules.
-DESCRIBED_HOMEOSTASIS = (ADAPTIVE_THRESHOLD, INTRINSIC_PLASTICITY, SCALING_RATE)
+DESCRIBED_HOMEOSTASIS = (ADAPTIVE_THRESHOLD, INTRINSIC_PLASTICITY, SCALING_RATE,
+                         SCALING_TOTAL)
 
 __all__ = ["PlasticityRule", "HomeostasisRule", "PlasticityModel", "DescribedRule", "STDP",
            "TripletSTDP", "RewardSTDP", "AdaptiveThreshold", "IntrinsicPlasticity",

@@ -31,9 +31,11 @@ additive ``"all"``/``"nearest"`` STDP) they agree within its float64 settling er
 Rules: :class:`RuleCuda` runs any described rule (:mod:`.description`) with the kernels
 generated from its description (built-in rules subclass it by name: ``StdpCuda``,
 ``TripletCuda``, ``RewardCuda``, the names checkpoints record);
-:class:`AdaptiveThresholdCuda`, :class:`IntrinsicPlasticityCuda` (the group's ``v_thresh``
-becomes one value per neuron on the device; one threshold rule per population) and
-:class:`SynapticScalingCuda` (homeostasis, launched after the projections, as in NumPy).
+homeostasis (launched after the projections, as in NumPy): :class:`HomeostasisCuda` runs any
+described rule (:mod:`.homeostasis_model`) with its generated kernels (a threshold rule makes
+the group's ``v_thresh`` one value per neuron on the device; one threshold rule per
+population), named for the built-ins as :class:`AdaptiveThresholdCuda`,
+:class:`IntrinsicPlasticityCuda`, and :class:`SynapticScalingCuda` around it.
 
 The learning switch is a one-element device array, written when ``rule.enabled`` changes
 (:meth:`switched`); the kernels read it every step.
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .homeostasis import scaled_projections
 from .numpy_runtime import PlasticRuntime, modulator_level
 
 I32, U32, I64 = np.int32, np.uint32, np.int64
@@ -96,27 +99,26 @@ def plastic_device_bytes(rule, n_syn: int, n_pre: int, n_post: int, max_delay: i
 
 def homeostasis_device_bytes(net, population, rule) -> int:
     """Bytes of the device arrays of a homeostasis rule's CUDA runtime: per neuron its own
-    state (threshold rules: ``theta`` and ``base``, the group's ``v_thresh`` made per neuron,
-    rate estimates; scaling: the factor and the rate or weight sums) and, for
-    ``SynapticScaling`` of static projections, each scaled synapse's target (int32) and
-    position (int64), 12 B. Per-neuron values are ``ns_real`` (8 B in a double network)."""
+    state (``ns_real``, 8 B in a double network) and incoming sums (float64); for a threshold
+    rule ``base`` and the group's ``v_thresh`` made per neuron; for a rule that reads or scales
+    weights (``SynapticScaling``), per scaled synapse of a static projection its target (int32)
+    and position (int64), 12 B."""
     from ..engine.memory import expected_synapses
-    from .homeostasis import SynapticScaling
+    from .homeostasis import SynapticScaling, _Scaling, scaled_projections
     n = population.size
     F = np.dtype(getattr(net, "dtype", np.float32)).itemsize     # ns_real
     if isinstance(rule, SynapticScaling):
-        projs = rule.projections
-        if projs is None:
-            projs = [p for p in net.projections
-                     if p.post is population and p.receptor == "excitatory"]
-        sums = 2 * F * n if rule.target_rate is not None else 8 * n   # r, counts / total
-        return int(F * n + sums + 4 + sum(12 * expected_synapses(p) + 8 for p in projs
-                                           if p.plasticity is None))
-    group = sum(p.size for p in net.populations
-                if p.model.group_key() == population.model.group_key())
-    d = rule.description                  # its state, and base + the group's v_thresh
-    shift = (F * n + F * group) if d.threshold is not None else 0
-    return int(F * n * len(d.state) + shift + 4)
+        rule = _Scaling(rule)
+    d = rule.description
+    b = F * n * len(d.state) + 8 * n * len(d.incoming) + 4          # state, sums, learn
+    if d.synaptic:
+        b += sum(12 * expected_synapses(p) + 8
+                 for p in scaled_projections(net, population, rule) if p.plasticity is None)
+    if d.threshold is not None:                   # base + the group's v_thresh
+        group = sum(p.size for p in net.populations
+                    if p.model.group_key() == population.model.group_key())
+        b += F * n + F * group
+    return int(b)
 
 
 def runtime_device_bytes(rt) -> int:
@@ -363,7 +365,7 @@ class HomeostasisCuda:
     named as in the description, its kernels generated from it (``<rule>_every_step``,
     ``<rule>_on_spike``, ``<rule>_every_interval``) and, for a threshold rule, the group's
     ``v_thresh`` made one value per neuron and rewritten as ``base + shift`` by
-    ``homeo_apply`` (every step, or at the end of each interval when only ``every_interval``
+    ``<rule>_threshold`` (every step, or at the end of each interval when only ``every_interval``
     changes the shift; one threshold rule per population)."""
 
     proj = None                                   # not a projection (engine's plastic_runtime)
@@ -392,8 +394,44 @@ class HomeostasisCuda:
             self.v.update(off=I32(off), thr=thr, base=self.dev.put(base),
                           every_k=I32(0 if d.shift_every_step else k))
         self.v.update({s: self.dev.put(a) for s, a in state.items()})
+        self.v.update({i: self.dev.zeros(size, np.float64) for i in d.incoming})
         self.kernel_file, self.kernels, _ = d.cuda()
+        self.projs = (scaled_projections(engine.net, population, rule) if d.synaptic else [])
+        self.handles = None
         rule._runtime = self
+
+    def _handles(self, engine) -> list:
+        """The scaled projections' weights, targets and bounds (built at the first plan: the
+        plastic runtimes exist only once the engine has built them all)."""
+        from ..engine.layout import member_positions
+        if self.handles is not None:
+            return self.handles
+        dev, real = engine.dev, self.real
+        self.handles = []
+        no_pos = dev.zeros(1, np.int64)
+        for p in self.projs:
+            if p.plasticity is not None:
+                rt = engine.plastic_runtime(p)
+                if rt.spec.lazy:
+                    owner = getattr(self.rule, "rule", None)     # SynapticScaling's _Scaling
+                    label = (type(owner).__name__ if owner is not None
+                             else self.description.name)
+                    raise ValueError(f"{label} of population {self.pop.name!r}: "
+                                     f"projection {p.name!r} has {type(p.plasticity).__name__}"
+                                     f", whose weights are integrated lazily, which the CUDA "
+                                     f"backend cannot scale; use device='cpu'")
+                h = dict(post=rt.v["post"], w=rt.v["w"], pos=no_pos, has_pos=I32(0),
+                         n_syn=I64(rt.pre.size), w_min=real(p.plasticity.w_min),
+                         w_max=real(p.plasticity.w_max))
+            else:
+                ci, _ = engine.L.proj_class[p]
+                pos = member_positions(engine.L, p).astype(np.int64)
+                post = np.asarray(engine.projection_array(p, "targets"), np.int32)
+                h = dict(post=dev.put(post), w=engine.class_weights(ci), pos=dev.put(pos),
+                         has_pos=I32(1), n_syn=I64(pos.size), w_min=real(-np.inf),
+                         w_max=real(np.inf))
+            self.handles.append(h)
+        return self.handles
 
     def switched(self) -> None:
         _set_flag(self.dev, self.v["learn"], self.rule.enabled)
@@ -416,11 +454,18 @@ class HomeostasisCuda:
         f, k = self.kernel_file, self.kernels
         grids = {"every_step": grid_for(size), "every_interval": grid_for(size),
                  "on_spike": engine.dev.per_spike_grid(engine.L.n_total)}
-        out = [engine.bind(f, k[b], v, *grids[b])
-               for b in ("every_step", "on_spike", "every_interval") if b in k]
-        if self.description.threshold is not None:
-            out.append(engine.bind(KERNELS, "homeo_apply", dict(
-                v, theta=v[self.description.threshold]), *grid_for(size)))
+        out = [engine.bind(f, k[b], v, *grids[b]) for b in ("every_step", "on_spike") if b in k]
+        handles = self._handles(engine) if self.projs else []
+        if "incoming" in k:
+            out += [engine.bind(f, k["incoming"], dict(v, **h), *grid_for(int(h["n_syn"])))
+                    for h in handles]
+        if "every_interval" in k:
+            out.append(engine.bind(f, k["every_interval"], v, *grids["every_interval"]))
+        if "weights" in k:
+            out += [engine.bind(f, k["weights"], dict(v, **h), *grid_for(int(h["n_syn"])))
+                    for h in handles]
+        if "threshold" in k:
+            out.append(engine.bind(f, k["threshold"], v, *grid_for(size)))
         return out
 
 
@@ -435,85 +480,30 @@ class IntrinsicPlasticityCuda(HomeostasisCuda):
 
 
 class SynapticScalingCuda:
-    """:class:`~.homeostasis.SynapticScaling` on the device: the rate form's spike counts, rate
-    estimate and factor per neuron are its description's kernels (``rate``, a
-    :class:`HomeostasisCuda`; :data:`~.homeostasis.SCALING_RATE`); the total form sums the incoming weights in float64 (``scale_sum``,
-    atomic: the last bits of a sum may depend on the order) and divides (``scale_total_factor``);
-    then ``scale_apply`` multiplies each scaled projection's weights (static ones in their class
-    arrays, plastic ones clipped to their rule's bounds). Projections with reward-modulated STDP
-    (lazily integrated weights) cannot be scaled on the device yet."""
+    """:class:`~.homeostasis.SynapticScaling` on the device: the runtime of its description
+    (``inner``, a :class:`HomeostasisCuda` of :data:`~.homeostasis.SCALING_RATE` or
+    :data:`~.homeostasis.SCALING_TOTAL`: the factor per neuron, the total form's sums in float64
+    with atomics, so their last bits may depend on the order), then each scaled projection's
+    weights times the factor (static ones in their class arrays, plastic ones clipped to their
+    rule's bounds). Projections with reward-modulated STDP (lazily integrated weights) cannot be
+    scaled on the device yet. Named: checkpoints record the runtime kind."""
 
     proj = None                                   # not a projection (engine's plastic_runtime)
 
     def __init__(self, engine, population, rule):
-        from .homeostasis import _ScalingRate
+        from .homeostasis import _Scaling
         self.engine, self.pop, self.rule, self.dev = engine, population, rule, engine.dev
-        dev, dt = engine.dev, engine.L.dt
         self.real = np.dtype(engine.real).type
-        g, off = engine.L.pop_group[population.index]
-        size = population.size
-        projs = rule.projections
-        if projs is None:
-            projs = [p for p in engine.net.projections
-                     if p.post is population and p.receptor == "excitatory"]
-        k = max(1, int(round(rule.interval / dt)))
-        self.rate = None
-        if rule.target_rate is not None:   # the described per-neuron part: r, counts, factor
-            self.rate = HomeostasisCuda(engine, population, _ScalingRate(rule))
-            self.v = self.rate.v
-        else:
-            self.v = dict(size=I32(size), lo=I32(g.start + off), k=I32(k),
-                          factor=dev.zeros(size, self.real),
-                          learn=dev.put(np.array([bool(rule.enabled)], np.int32)),
-                          target_total=np.float64(rule.target_total),
-                          total=dev.zeros(size, np.float64))
-        self.projs, self.handles = projs, None
+        self.inner = HomeostasisCuda(engine, population, _Scaling(rule))
+        self.v = self.inner.v
         rule._runtime = self
 
-    def _handles(self, engine) -> list:
-        """The scaled projections' weights (built at the first plan: the plastic runtimes
-        exist only once the engine has built them all)."""
-        from ..engine.layout import member_positions
-        if self.handles is not None:
-            return self.handles
-        dev, population = engine.dev, self.pop
-        self.handles = []
-        no_pos = dev.zeros(1, np.int64)
-        for p in self.projs:
-            if p.plasticity is not None:
-                rt = engine.plastic_runtime(p)
-                if rt.spec.lazy:
-                    raise ValueError(f"SynapticScaling of population {population.name!r}: "
-                                     f"projection {p.name!r} has {type(p.plasticity).__name__}"
-                                     f", whose weights are integrated lazily, which the CUDA "
-                                     f"backend cannot scale; use device='cpu'")
-                h = dict(post=rt.v["post"], w=rt.v["w"], pos=no_pos, has_pos=I32(0),
-                         n_syn=I64(rt.pre.size), bounded=I32(1),
-                         w_min=self.real(p.plasticity.w_min),
-                         w_max=self.real(p.plasticity.w_max))
-            else:
-                ci, _ = engine.L.proj_class[p]
-                pos = member_positions(engine.L, p).astype(np.int64)
-                post = np.asarray(engine.projection_array(p, "targets"), np.int32)
-                h = dict(post=dev.put(post), w=engine.class_weights(ci), pos=dev.put(pos),
-                         has_pos=I32(1), n_syn=I64(pos.size), bounded=I32(0),
-                         w_min=self.real(0.0), w_max=self.real(0.0))
-            self.handles.append(h)
-        return self.handles
+    @property
+    def handles(self):
+        return self.inner.handles
 
     def switched(self) -> None:
-        _set_flag(self.dev, self.v["learn"], self.rule.enabled)
+        self.inner.switched()
 
     def launches(self, engine) -> list:
-        from ..engine.cuda_device import grid_for
-        v, size = self.v, int(self.v["size"])
-        handles = self._handles(engine)
-        if self.rate is not None:
-            out = self.rate.launches(engine)
-        else:
-            out = [engine.bind(KERNELS, "scale_sum", dict(v, **h), *grid_for(int(h["n_syn"])))
-                   for h in handles]
-            out.append(engine.bind(KERNELS, "scale_total_factor", v, *grid_for(size)))
-        out += [engine.bind(KERNELS, "scale_apply", dict(v, **h), *grid_for(int(h["n_syn"])))
-                for h in handles]
-        return out
+        return self.inner.launches(engine)

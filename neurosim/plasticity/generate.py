@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import hashlib
 
 import numpy as np
@@ -32,6 +33,40 @@ _ERRSTATE = 'with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
 _C_OPS = {"+": "ns_add", "-": "ns_sub", "*": "ns_mul", "/": "ns_div"}
 _C_MATH = ("exp", "expm1", "log", "sqrt", "abs")
 _REALS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+#: A modulator's level ``elapsed`` ms after it was ``level``: the exact relaxation toward
+#: ``rest`` with time constant ``tau`` between deliveries (Izhikevich 2007's dopamine). Written
+#: once: the NumPy function (:func:`modulator_relaxation`, the host side of both runtimes) and
+#: the kernels' expression (:func:`modulator_relaxation_c`) are generated from it.
+MODULATOR_RELAXATION = "rest + (level - rest) * exp(-elapsed / tau)"
+_RELAXATION_ARGS = ("level", "elapsed", "tau", "rest")
+
+
+@functools.lru_cache(maxsize=None)
+def _relaxation():
+    from ..models.language import Scope, parse_expression
+    kinds = dict(level="level after the last change", elapsed="time since it (ms)",
+                 tau="time constant (ms)", rest="resting level")
+    return parse_expression("modulator", "relaxation", MODULATOR_RELAXATION, Scope(kinds),
+                            "float", "PlasticityModel").body[0]
+
+
+@functools.lru_cache(maxsize=None)
+def modulator_relaxation(double: bool = False):
+    """``relax(level, elapsed, tau, rest)`` from :data:`MODULATOR_RELAXATION` (NumPy, literals
+    float64 when ``double``)."""
+    em = PyEmitter("modulator", float64=double)
+    env = {n: f"_a_{n}" for n in _RELAXATION_ARGS}
+    em.emit(f"return {em.expr(_relaxation(), env)}", 1)
+    header = "def relax(" + ", ".join(env.values()) + "):"
+    return em.compile(header, "<neurosim plasticity: modulator relaxation>")[0]
+
+
+def modulator_relaxation_c(names: dict) -> str:
+    """:data:`MODULATOR_RELAXATION` as C (every operation rounded on its own), ``names``
+    mapping level, elapsed, tau and rest to C expressions."""
+    return RoundedCEmitter("modulator").expr(_relaxation(), names)
 
 
 # -- NumPy -----------------------------------------------------------------------------------------
@@ -169,8 +204,10 @@ def cuda_source(d) -> tuple[str, dict, str]:
     registered under the file name for the kernel loader. Roles: ``arrive``, ``post`` and,
     for rules with a ``between`` block, ``bring_arrivals``, ``bring_all``."""
     from ..backends.kernel_source import register_source
+    level = (modulator_relaxation_c(dict(level="dop[0]", elapsed="ns_el1", tau="mod_tau",
+                                         rest="mod_rest")) if d.modulator else "")
     source = _template().render(
-        name=d.name, model=repr(d.name), state=list(d.state),
+        modulator_level=level, name=d.name, model=repr(d.name), state=list(d.state),
         consts=[*d.parameters, *d.derived], lazy=d.lazy, modulator=d.modulator is not None,
         pre_traces=list(d.pre_traces), post_traces=list(d.post_traces),
         on_pre=_event(d, d.on_pre, "arrive", 3), on_post=_event(d, d.on_post, "post", 3),

@@ -18,8 +18,14 @@ the step (stamped ``t_{n+1}``); a threshold it changes acts from the next step o
   projections, default all excitatory ones) are multiplied by one factor per neuron: toward a
   target rate, ``1 + eta (target_rate - r) / target_rate T`` (Turrigiano-style, multiplicative,
   ``r`` estimated as above, ``eta`` per second, factor clipped to [0.5, 2]); or toward a target
-  total input weight, ``target_total / sum_j w_ij`` (the weight normalisation of Diehl & Cook).
-  Plastic weights are then clipped to their rule's bounds.
+  total input weight, ``target_total / sum_j w_ij`` (the weight normalisation of Diehl & Cook;
+  the sum and the division in float64, the factor then rounded once). Plastic weights are then
+  clipped to their rule's bounds.
+
+Every rule here is a :class:`~.homeostasis_model.HomeostasisModel` description
+(:data:`ADAPTIVE_THRESHOLD`, :data:`INTRINSIC_PLASTICITY`, :data:`SCALING_RATE`,
+:data:`SCALING_TOTAL`), run by :class:`HomeostasisNumpy` and its CUDA twin; a user's rule is
+``ns.HomeostasisModel(...)(**parameters)`` (a :class:`DescribedHomeostasis`).
 
 Threshold rules need a model with a ``v_thresh`` parameter (``LIF``, ``LIFCond``); several
 threshold rules on one population add their shifts.
@@ -37,7 +43,7 @@ import numpy as np
 
 from .. import _validate as V
 from .base import HomeostasisRule
-from .homeostasis_model import HomeostasisModel
+from .homeostasis_model import HomeostasisModel, threshold_shift
 from .numpy_runtime import select_local
 
 
@@ -83,8 +89,8 @@ INTRINSIC_PLASTICITY = HomeostasisModel(
 
 
 #: SynapticScaling toward a target rate: the rate estimate of IntrinsicPlasticity and one
-#: multiplicative factor per neuron at the end of each interval (the weights are scaled by
-#: the runtime: every scaled projection's weights onto the neuron times its factor)
+#: multiplicative factor per neuron at the end of each interval, then every scaled synapse's
+#: weight times the factor of its target (clipped to its plastic rule's bounds)
 SCALING_RATE = HomeostasisModel(
     "synaptic_scaling_rate",
     parameters={"target_rate": 5.0, "eta": 1.0, "tau_rate": 1000.0, "interval": 100.0},
@@ -97,17 +103,30 @@ SCALING_RATE = HomeostasisModel(
         counts = 0
         factor = clip(1 + gain * (target_rate - r), 0.5, 2)
     """,
+    weights="w = w * factor",
+    interval="interval")
+
+#: SynapticScaling toward a target total weight (Diehl & Cook's normalisation): at the end of
+#: each interval the sum of every neuron's incoming weights (float64), the factor
+#: target_total / sum (in float64, then rounded; 1 without input), and the weights scaled
+SCALING_TOTAL = HomeostasisModel(
+    "synaptic_scaling_total",
+    parameters={"target_total": 1.0, "interval": 100.0},
+    state={"factor": 1.0},
+    incoming={"total": "w"},
+    every_interval="factor = target_total / total if total > 0 else 1",
+    weights="w = w * factor",
     interval="interval")
 
 
-class _ScalingRate:
-    """The rate form of a :class:`SynapticScaling` rule as a described rule (its per-neuron
-    part, run by the generic runtimes inside the scaling runtimes)."""
-
-    description = SCALING_RATE
+class _Scaling:
+    """A :class:`SynapticScaling` rule as a described rule (its description by form, run by
+    the generic runtimes inside the scaling runtimes)."""
 
     def __init__(self, rule):
         self.rule = rule
+        self.description = SCALING_RATE if rule.target_rate is not None else SCALING_TOTAL
+        self.projections = rule.projections
         self._runtime = None
 
     @property
@@ -116,29 +135,78 @@ class _ScalingRate:
 
     @property
     def parameters(self) -> dict:
-        return {p: getattr(self.rule, p) for p in SCALING_RATE.parameters}
+        return {p: getattr(self.rule, p) for p in self.description.parameters}
 
 
 class DescribedHomeostasis(HomeostasisRule):
     """A homeostasis rule run from its :class:`~.homeostasis_model.HomeostasisModel`
-    (``description``, a class attribute): its parameters are the rule's attributes of the same
-    names (a rule class sets and checks them in its constructor). Adding a rule: a subclass
-    with its description and constructor; both backends run it."""
+    (``description``).
+
+    A user's rule is ``model(**parameters)`` (:meth:`HomeostasisModel.__call__`): its values
+    are in ``parameters`` (also readable as attributes, ``rule.tau``). A built-in rule is a
+    subclass with ``description`` as a class attribute and its own constructor, which sets and
+    checks the parameters as attributes of the same names. Both backends run either.
+    ``projections``: for a rule that reads or scales weights, the projections onto the
+    population it acts on (None: all of the population's excitatory projections)."""
 
     description: HomeostasisModel = None
     numpy_runtime = None            # the runtime classes (named: checkpoints record them)
     cuda_runtime = None
+    projections = None
+    _values = None
+
+    def __init__(self, description: HomeostasisModel | None = None, params: dict | None = None,
+                 projections=None):
+        super().__init__()
+        if description is None:                  # a built-in subclass: its constructor checks
+            return
+        d = description
+        where = f"{d.name}()"
+        unknown = sorted(set(params) - set(d.parameters))
+        if unknown:
+            raise ValueError(f"{where}: unknown parameter(s) {unknown}; parameters: "
+                             f"{sorted(d.parameters)}")
+        per_neuron = d.per_neuron_parameters()
+        values = dict(d.parameters)
+        for p, v in params.items():
+            if p in per_neuron:
+                values[p] = V.scalar_or_array(where, p, v, float32=True)
+            else:
+                values[p] = V.real(where, p, v, float32=True, allow_inf=True)
+        for p in d.positive:
+            V.positive(where, p, values[p], float32=True)
+        for p in d.non_negative:
+            V.non_negative(where, p, values[p], float32=True)
+        if projections is not None:
+            if not d.synaptic:
+                raise ValueError(f"{where}: projections= is for rules that read or scale "
+                                 f"weights (incoming, weights); {d.name!r} does neither")
+            projections = _projection_list(where, projections)
+        self.description, self._values, self.projections = d, values, projections
 
     @property
     def parameters(self) -> dict:
+        if self._values is not None:
+            return dict(self._values)
         return {p: getattr(self, p) for p in self.description.parameters}
 
+    def __getattr__(self, name):
+        values = self.__dict__.get("_values")
+        if values is not None and name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__!s} object has no attribute {name!r}")
+
     def _check_model(self, where, population):
-        if self.description.threshold is not None and \
-                "v_thresh" not in population.model.parameters():
+        d = self.description
+        if d.threshold is not None and "v_thresh" not in population.model.parameters():
             raise ValueError(f"{where}: {type(population.model).__name__} has no v_thresh "
                              f"parameter; threshold homeostasis needs a model such as LIF or "
                              f"LIFCond")
+        for p, v in self.parameters.items():
+            if np.ndim(v) and np.size(v) != population.size:
+                raise ValueError(f"{where}: {p} has {np.size(v)} values but population "
+                                 f"{population.name!r} has {population.size} neurons")
+        _check_projections(where, self.projections, population)
 
     def value(self, name: str) -> np.ndarray:
         """The current per-neuron value of state variable ``name`` (a copy)."""
@@ -264,10 +332,7 @@ class SynapticScaling(HomeostasisRule):
         self.projections = None if projections is None else _projection_list(where, projections)
 
     def _check_model(self, where, population):
-        for p in self.projections or ():
-            if p.post is not population:
-                raise ValueError(f"{where}: projection {p.name!r} does not end on population "
-                                 f"{population.name!r}")
+        _check_projections(where, self.projections, population)
 
     def build_numpy(self, engine, population):
         return SynapticScalingNumpy(engine, population, self)
@@ -275,6 +340,21 @@ class SynapticScaling(HomeostasisRule):
     def build_cuda(self, engine, population):
         from .cuda_runtime import SynapticScalingCuda
         return SynapticScalingCuda(engine, population, self)
+
+
+def _check_projections(where: str, projections, population) -> None:
+    for p in projections or ():
+        if p.post is not population:
+            raise ValueError(f"{where}: projection {p.name!r} does not end on population "
+                             f"{population.name!r}")
+
+
+def scaled_projections(net, population, rule) -> list:
+    """The projections a weight rule acts on: ``rule.projections``, or all of the
+    population's excitatory projections."""
+    if rule.projections is not None:
+        return list(rule.projections)
+    return [p for p in net.projections if p.post is population and p.receptor == "excitatory"]
 
 
 def _projection_list(where: str, projections) -> list:
@@ -323,7 +403,7 @@ class _Shift:
 
     def apply(self):
         total = self.parts[0] if len(self.parts) == 1 else np.sum(self.parts, axis=0)
-        np.add(self.base, total, out=self.thr[self.sl])
+        self.thr[self.sl] = threshold_shift()(self.base, total)
 
 
 def _shift_for(engine, population, size):
@@ -350,19 +430,24 @@ class HomeostasisNumpy(_PopulationRuntime):
         d = self.description = rule.description
         values = rule.parameters
         R_ = self.real
-        self.fns = d.numpy(double=R_ is np.float64)[0]
+        self.fns = dict(d.numpy(double=R_ is np.float64)[0],
+                        incoming=d.numpy_incoming(double=R_ is np.float64)[0])
         self.consts = d.constants(values, self.dt, R_)
         self.k = d.interval_steps(values, self.dt)
         self.state = {s: np.array(np.broadcast_to(_share(values[v] if isinstance(v, str)
                                                          else v, self.block), (self.size,)), R_)
                       for s, v in d.state.items()}
         self.reads = {b: sorted(blk.reads | blk.writes) for b, blk in d.blocks.items()}
+        self.reads["incoming"] = sorted(set().union(*(e.reads for e in d.incoming.values())))
         self.shift = None
         if d.threshold is not None:
             self.shift = _shift_for(engine, population, self.size)
             self._part = len(self.shift.parts)
             self.shift.parts.append(self.state[d.threshold])
             self.shift.apply()
+        self.handles = ([_weight_handle(engine, p)
+                         for p in scaled_projections(engine.net, population, rule)]
+                        if d.synaptic else [])
 
     def value(self, name: str) -> np.ndarray:
         return self.state[name]
@@ -375,8 +460,8 @@ class HomeostasisNumpy(_PopulationRuntime):
     def r(self):
         return self.state["r"]
 
-    def _run(self, block: str, idx=None) -> None:
-        v = dict(self.consts)
+    def _run(self, block: str, idx=None, extra=None) -> None:
+        v = dict(self.consts, **(extra or {}))
         for name in self.reads[block]:
             if name in self.state:
                 v[name] = self.state[name] if idx is None else self.state[name][idx]
@@ -409,10 +494,36 @@ class HomeostasisNumpy(_PopulationRuntime):
             if idx.size:
                 self._run("on_spike", idx)
         ended = bool(self.k) and (n + 1) % self.k == 0
+        sums = self._incoming() if ended and d.incoming else {}
         if ended and "every_interval" in d.blocks:
-            self._run("every_interval")
+            self._run("every_interval", extra=sums)
+        if ended and "weights" in d.blocks:
+            self._weights()
         if self.shift is not None and (d.shift_every_step or ended):
             self.shift.apply()
+
+    def _synapse_values(self, h, names) -> dict:
+        """What the per-synapse code of handle ``h`` reads: the constants, ``w``, its bounds
+        and the target neurons' state."""
+        v = dict(self.consts, w=h.get(), w_min=h.bounds[0], w_max=h.bounds[1])
+        for name in names:
+            if name in self.state:
+                v[name] = self.state[name][h.post]
+        return v
+
+    def _incoming(self) -> dict:
+        """The incoming sums (float64, per neuron) over every handle's synapses."""
+        sums = {i: np.zeros(self.size, np.float64) for i in self.description.incoming}
+        for h in self.handles:
+            parts = self.fns["incoming"](self._synapse_values(h, self.reads["incoming"]))
+            for i, x in parts.items():
+                x = np.broadcast_to(x, h.post.shape)
+                sums[i] += np.bincount(h.post, weights=x, minlength=self.size)
+        return sums
+
+    def _weights(self) -> None:
+        for h in self.handles:
+            h.put(self.fns["weights"](self._synapse_values(h, self.reads["weights"]))["w"])
 
 
 class AdaptiveThresholdNumpy(HomeostasisNumpy):
@@ -424,63 +535,34 @@ class IntrinsicPlasticityNumpy(HomeostasisNumpy):
 
 
 class SynapticScalingNumpy(_PopulationRuntime):
-    """:class:`SynapticScaling` on NumPy: the rate form's per-neuron state and factor from its
-    description (``rate``, a :class:`HomeostasisNumpy`), or the total form's factor
-    ``target_total / sum of the incoming weights`` (float64, then the network's type); then
-    every scaled projection's weights times the factor of their target (plastic ones clipped
-    to their rule's bounds)."""
+    """:class:`SynapticScaling` on NumPy: the runtime of its description (``inner``, a
+    :class:`HomeostasisNumpy` of :data:`SCALING_RATE` or :data:`SCALING_TOTAL`): the factor per
+    neuron, then every scaled projection's weights times the factor of their target (plastic
+    ones clipped to their rule's bounds). Named: checkpoints record the runtime kind and the
+    rate form's ``r`` and ``counts``."""
 
     def __init__(self, engine, population, rule):
         super().__init__(engine, population, rule)
-        projs = rule.projections
-        if projs is None:
-            projs = [p for p in engine.net.projections
-                     if p.post is population and p.receptor == "excitatory"]
-        self.handles = [_weight_handle(engine, p) for p in projs]
-        self.k = max(1, int(round(rule.interval / self.dt)))
-        self.rate = None
-        if rule.target_rate is not None:
-            self.rate = HomeostasisNumpy(engine, population, _ScalingRate(rule))
-            rule._runtime = self
+        self.inner = HomeostasisNumpy(engine, population, _Scaling(rule))
+        self.k = self.inner.k
+        self.handles = self.inner.handles
+        rule._runtime = self
 
     @property
     def state(self) -> dict:
         """The rate form's per-neuron state: ``r``, ``counts`` (empty for the total form)."""
-        if self.rate is None:
-            return {}
-        return {k: self.rate.state[k] for k in ("r", "counts")}
+        return {k: a for k, a in self.inner.state.items() if k in ("r", "counts")}
 
     def step(self, n, S, D):
-        if not self.rule.enabled:
-            return
-        if self.rate is not None:
-            self.rate.step(n, S, D)
-            if (n + 1) % self.k:
-                return
-            factor = self.rate.state["factor"]
-        else:
-            if (n + 1) % self.k:
-                return
-            total = np.zeros(self.size, np.float64)
-            for h in self.handles:
-                total += np.bincount(h.post, weights=h.get(), minlength=self.size)
-            factor = np.where(total > 0, self.rule.target_total / np.where(total > 0, total, 1),
-                              1.0).astype(self.real)
-        for h in self.handles:
-            h.scale(factor)
+        self.inner.step(n, S, D)
 
 
 class _WeightHandle:
-    """Read and scale the weights of one projection in place (plastic or static)."""
+    """The weights of one projection (plastic or static), read and written in place, their
+    targets and bounds (the plastic rule's; +-inf for static weights)."""
 
     def __init__(self, post, get, put, bounds):
         self.post, self.get, self.put, self.bounds = post, get, put, bounds
-
-    def scale(self, factor):
-        w = self.get() * factor[self.post]
-        if self.bounds is not None:
-            np.clip(w, *self.bounds, out=w)
-        self.put(w)
 
 
 def _weight_handle(engine, proj):
@@ -501,4 +583,5 @@ def _weight_handle(engine, proj):
 
     def put(w):
         weights[pos] = w
-    return _WeightHandle(post, lambda: weights[pos], put, None)
+    real = real_type(engine)
+    return _WeightHandle(post, lambda: weights[pos], put, (real(-np.inf), real(np.inf)))

@@ -323,9 +323,11 @@ def modulator_level(level, since: int, steps, dt, tau, rest, real=np.float32):
     """A modulator's level at the end of ``steps`` (>= ``since``, the step of its last change,
     right after which it was ``level``): exponential relaxation to ``rest`` in ``real``
     (float32, or float64 in a double network; ``level``, ``tau``, ``rest`` of that type). The
-    host side of both runtimes (the kernels of a rule repeat it on the device)."""
+    host side of both runtimes; it and the kernels' are generated from
+    :data:`~.generate.MODULATOR_RELAXATION`)."""
+    from .generate import modulator_relaxation
     el = (np.asarray(steps) - since).astype(real) * real(dt)
-    return rest + (level - rest) * np.exp(-el / tau)
+    return modulator_relaxation(np.dtype(real) == np.float64)(level, el, tau, rest)
 
 
 class RuleNumpy(PlasticRuntime):
