@@ -471,3 +471,40 @@ def test_row_wise_runtime_matches_event_by_event(pairing, delay):
 
     for a, b in zip(run(STDP), run(Eager)):
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-6)
+
+
+def test_scaling_of_lazily_integrated_weights_does_not_depend_on_chunks():
+    """SynapticScaling reads RewardSTDP's lazily integrated weights at its own step, not at the
+    chunk's start: one long run, many short runs and a save/load in between give the same
+    weights (before engine.step_now, the weights were integrated to the chunk's first step)."""
+    import os
+    import tempfile
+
+    def build():
+        net = ns.Network(dt=0.1, seed=3, device="cpu")
+        src = net.add_population(40, ns.PoissonSource(rate=30.0))
+        out = net.add_population(10, ns.LIF(tau_m=10.0, v_thresh=-55.0, v_rest=-65.0,
+                                            v_reset=-65.0))
+        rule = ns.RewardSTDP(A_plus=5.0, A_minus=5.0, tau_c=50.0, w_min=0.0, w_max=200.0)
+        proj = net.connect(src, out, ns.FixedIndegree(20), weight=150.0, delay=1.0,
+                           plasticity=rule)
+        net.add_homeostasis(out, ns.SynapticScaling(target_rate=5.0, eta=1.0, interval=1.3))
+        net.inject(out, ns.DCCurrent(300.0))
+        return net, proj, rule
+
+    a, pa, ra = build()
+    a.run(20.0)
+    ra.deliver_reward(5.0)
+    a.run(40.0)
+    b, pb, rb = build()
+    for _ in range(8):
+        b.run(2.5)
+    rb.deliver_reward(5.0)
+    for _ in range(7):
+        b.run(2.5)
+    path = os.path.join(tempfile.mkdtemp(), "ck")
+    b.save(path)
+    c = ns.load(path)
+    c.run(22.5)
+    assert np.ptp(pa.weights) > 1.0                  # reward and scaling moved the weights
+    np.testing.assert_array_equal(pa.weights, c.projections[0].weights)

@@ -156,21 +156,25 @@ class DistributedNumpyEngine(NumpyEngine):
         (on every rank, :func:`~neurosim.distributed.exchange.agree`)."""
         D = self.ring.shape[0] if self.ring is not None else 0
         failure = None
-        for a, b in intervals(self, n0, n1):
-            if failure is None:
-                per_step, failure = self._interval(a, b)
-            else:                           # a delivery failed: flag it at this exchange
-                per_step = [_EMPTY] * (b - a)
-            spikes = self.exchanger.exchange(per_step, failure is not None)
-            if spikes is None:
-                agree(self.comm, failure)
-                raise RuntimeError("internal error: a rank flagged a failure but sent none")
-            try:
-                self._deliver(a, spikes)
-                for p in self.plastic:
-                    finish(p, b - 1, self.ring, D)
-            except Exception as exc:
-                failure = exc
+        try:
+            for a, b in intervals(self, n0, n1):
+                if failure is None:
+                    per_step, failure = self._interval(a, b)
+                else:                           # a delivery failed: flag it at this exchange
+                    per_step = [_EMPTY] * (b - a)
+                spikes = self.exchanger.exchange(per_step, failure is not None)
+                if spikes is None:
+                    agree(self.comm, failure)
+                    raise RuntimeError("internal error: a rank flagged a failure but sent none")
+                try:
+                    self._deliver(a, spikes)
+                    self._step_now = b - 1
+                    for p in self.plastic:
+                        finish(p, b - 1, self.ring, D)
+                except Exception as exc:
+                    failure = exc
+        finally:
+            self._step_now = None           # engine.step_now: the last step done again
         return failure
 
     def _deliver(self, a: int, spikes: list) -> None:

@@ -113,6 +113,14 @@ class ProjectionAccess:
         """Steps the network has completed (the next step's index)."""
         return self.net._steps_done
 
+    @property
+    def step_now(self) -> int:
+        """The step whose updates are running (inside a chunk: a homeostasis rule that reads a
+        lazily integrated rule's weights at step ``n`` needs them at ``n``, not at the chunk's
+        start), else the last step completed (``steps_done - 1``)."""
+        n = getattr(self, "_step_now", None)
+        return self.net._steps_done - 1 if n is None else n
+
     def plastic_runtime(self, proj):
         """The runtime of plastic projection ``proj`` (``KeyError`` if it has none here)."""
         for p in self.plastic:

@@ -320,10 +320,12 @@ class NumpyEngine(ProjectionAccess):
         """Hand the recordings up to step ``n`` to the monitors and set the network's time."""
         self.recorder.flush()
         self.net._steps_done = n
+        self._step_now = None
 
     def discard(self) -> None:
         """Drop recordings not yet handed to the monitors (a rolled-back chunk's)."""
         self.recorder.discard()
+        self._step_now = None
 
     def seek(self, n: int) -> None:
         """Set what follows from the step count: the Philox position and injected currents."""
@@ -385,6 +387,7 @@ class NumpyEngine(ProjectionAccess):
         record, events = self.recorder.record, L.current_events
         plastic = self.plastic
         for n in range(n0, n1):
+            self._step_now = n                  # engine.step_now; cleared by commit/discard
             if self._event_ptr < len(events) and events[self._event_ptr][0] <= n:
                 self._apply_currents(n)
             if n >= self._drive_next:

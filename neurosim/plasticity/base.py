@@ -33,6 +33,10 @@ class EngineInterface(Protocol):
     def steps_done(self) -> int:
         """Steps completed (the index of the next step)."""
 
+    @property
+    def step_now(self) -> int:
+        """The step whose updates are running inside a chunk, else ``steps_done - 1``."""
+
     def plastic_runtime(self, proj) -> Any:
         """The runtime of a plastic projection built by this engine."""
 

@@ -426,7 +426,7 @@ class RuleNumpy(PlasticRuntime):
 
     # -- rules with a between block: lazy, exact integration -----------------------------------
     def _now(self) -> int:
-        return self.engine.steps_done - 1
+        return self.engine.step_now
 
     def _modulator_at(self, steps):
         """The modulator at the end of ``steps`` (>= its last change)."""
