@@ -221,11 +221,12 @@ class StdpDeferredNumpy(PlasticRuntime):
             np.multiply(self.yv, self.a_minus * self.Pm, out=self.ydep)
             if self.d is None:
                 J = arr[0] if len(arr) == 1 else np.concatenate(arr)
-                syn = self.row_synapses(J)
+                # synapse ids only where the rows are not read as slices (see _arrive)
+                syn = self.row_synapses(J) if J.size > ROW_SLICES else None
             else:
                 J = None
                 syn = arr[0] if len(arr) == 1 else np.concatenate(arr)
-            if syn.size:
+            if syn is None or syn.size:
                 self._arrive(n, J, syn, D)
 
     def _arrive(self, n, J, syn, D):
@@ -236,23 +237,36 @@ class StdpDeferredNumpy(PlasticRuntime):
 
         With a constant delay and at most ``ROW_SLICES`` arriving rows, the per-synapse arrays
         are read and written as contiguous row slices (memory copies) instead of fancy
-        indexing with the synapse ids ``syn``; the arithmetic, and so the result, is the same.
+        indexing with the synapse ids ``syn`` (then None); the arithmetic, and so the result,
+        is the same.
+
+        Every value is computed by the same float operations in the same order as the plain
+        form (``w = min(w + float32(g), w_max)``, sent, then ``max(w - dep, w_min)``); what
+        is saved is passes over the arriving synapses: gathers with ``take`` and intp indices,
+        the ring's columns reached through a view of the projection's block (no index
+        offset), a clip only when some weight reaches its bound (``min(w, w_max)`` is ``w``
+        itself where every ``w < w_max``, NaN included), the pre-depression weights kept for
+        the undo record instead of copied, no synapse ids built for row slices.
         """
         a = n + 1
-        rows = None
-        if J is not None and J.size <= ROW_SLICES:
+        if syn is None:
             lo, hi = self.indptr[J].tolist(), self.indptr[J + 1].tolist()
-            rows = [slice(x, y) for x, y in zip(lo, hi) if y > x]
-            take = (lambda arr: arr[rows[0]].copy()) if len(rows) == 1 else \
-                (lambda arr: np.concatenate([arr[r] for r in rows]))       # noqa: E731
-            i = take(self.post).astype(np.intp)
-            w = take(self.w)
-            Zs = take(self.Z)
+            rows = [(x, y) for x, y in zip(lo, hi) if y > x]
+            if not rows:
+                return
+            if len(rows) == 1:
+                (x, y), = rows
+                i, w, Zs = self.post[x:y].astype(np.intp), self.w[x:y].copy(), self.Z[x:y].copy()
+            else:
+                i = np.concatenate([self.post[x:y] for x, y in rows]).astype(np.intp)
+                w = np.concatenate([self.w[x:y] for x, y in rows])
+                Zs = np.concatenate([self.Z[x:y] for x, y in rows])
         else:
+            rows = None
             i = self.post[syn].astype(np.intp)  # NumPy gathers much faster with intp indices
             w = self.w[syn]
             Zs = self.Z[syn]
-        vi = self.v[i]
+        vi = self.v.take(i)
         learn = bool(self.rule.enabled)
         if learn and self.a_plus:
             if J is not None:                   # one factor per arriving neuron, repeated
@@ -261,25 +275,28 @@ class StdpDeferredNumpy(PlasticRuntime):
                               lens)
             else:
                 g = self.a_plus * self.X[syn] * np.exp((self.t0[syn] - self.T) * self.lam)
-            g *= vi - Zs
+            g *= np.subtract(vi, Zs, out=Zs)
             w += g.astype(self.real)
-            np.minimum(w, self.w_max, out=w)
-        np.add.at(self.engine.ring[a % D], i + self.col_base, w)
-        dep = self.ydep[i]
+            if w.size and not w.max() < self.w_max:      # NaN: min() would keep it too
+                np.minimum(w, self.w_max, out=w)
+        ring = self.engine.ring[a % D]
+        np.add.at(ring[self.col_base:self.col_base + self.n_post], i, w)
+        dep = self.ydep.take(i)
         applied = learn and bool(self.a_minus)
-        self._undo = (syn if rows is None else _Rows(self.indptr, J), w.copy(), dep, applied)
+        self._undo = (syn if rows is None else _Rows(self.indptr, J), w, dep, applied)
         if applied:
-            w -= dep
-            np.maximum(w, self.w_min, out=w)
+            w = w - dep                         # a new array: the undo record keeps ``w``
+            if w.size and not w.min() > self.w_min:
+                np.maximum(w, self.w_min, out=w)
         if rows is None:
             self.w[syn] = w
             self.Z[syn] = vi
         else:
             o = 0
-            for r in rows:
-                k = o + (r.stop - r.start)
-                self.w[r] = w[o:k]
-                self.Z[r] = vi[o:k]
+            for x, y in rows:
+                k = o + (y - x)
+                self.w[x:y] = w[o:k]
+                self.Z[x:y] = vi[o:k]
                 o = k
         u = J if J is not None else syn
         X = self.X[u] * np.exp(-(a - self.t0[u]) * self.lam)
@@ -333,12 +350,11 @@ class StdpDeferredNumpy(PlasticRuntime):
         agree with the learning switch as it is now (it may have changed between runs)."""
         syn, before, dep, applied = self._undo
         self._undo = None
-        syn = _ids(syn)
         wanted = bool(self.rule.enabled) and bool(self.a_minus)
         if applied and not wanted:
-            self.w[syn] = before
+            self.w[_ids(syn)] = before
         elif wanted and not applied:
-            self.w[syn] = np.maximum(before - dep, self.w_min)
+            self.w[_ids(syn)] = np.maximum(before - dep, self.w_min)
 
     def sync(self) -> None:
         self.settle(self.engine.steps_done - 1)
