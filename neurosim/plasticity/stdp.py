@@ -260,9 +260,10 @@ class StdpDeferredNumpy(PlasticRuntime):
                 (x, y), = rows
                 i, w, Zs = self.post[x:y].astype(np.intp), self.w[x:y].copy(), self.Z[x:y].copy()
             else:
-                i = np.concatenate([self.post[x:y] for x, y in rows]).astype(np.intp)
-                w = np.concatenate([self.w[x:y] for x, y in rows])
-                Zs = np.concatenate([self.Z[x:y] for x, y in rows])
+                post, wa, Za = self.post, self.w, self.Z
+                i = np.concatenate([post[x:y] for x, y in rows]).astype(np.intp)
+                w = np.concatenate([wa[x:y] for x, y in rows])
+                Zs = np.concatenate([Za[x:y] for x, y in rows])
         else:
             rows = None
             i = self.post[syn].astype(np.intp)  # NumPy gathers much faster with intp indices
@@ -295,10 +296,11 @@ class StdpDeferredNumpy(PlasticRuntime):
             self.Z[syn] = vi
         else:
             o = 0
+            wa, Za = self.w, self.Z
             for x, y in rows:
                 k = o + (y - x)
-                self.w[x:y] = w[o:k]
-                self.Z[x:y] = vi[o:k]
+                wa[x:y] = w[o:k]
+                Za[x:y] = vi[o:k]
                 o = k
         u = J if J is not None else syn
         X = self.X[u] * np.exp(-(a - self.t0[u]) * self.lam)
