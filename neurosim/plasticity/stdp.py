@@ -114,6 +114,8 @@ class STDP(DescribedRule):
 
 #: Arrivals of at most this many presynaptic rows use row slices (see ``_arrive``).
 ROW_SLICES = 256
+#: Synapses per block of a settling sweep (``StdpDeferredNumpy.settled_weights``).
+SETTLE_BLOCK = 1 << 16
 
 
 class _Rows:
@@ -221,11 +223,12 @@ class StdpDeferredNumpy(PlasticRuntime):
             np.multiply(self.yv, self.a_minus * self.Pm, out=self.ydep)
             if self.d is None:
                 J = arr[0] if len(arr) == 1 else np.concatenate(arr)
-                syn = self.row_synapses(J)
+                # synapse ids only where the rows are not read as slices (see _arrive)
+                syn = self.row_synapses(J) if J.size > ROW_SLICES else None
             else:
                 J = None
                 syn = arr[0] if len(arr) == 1 else np.concatenate(arr)
-            if syn.size:
+            if syn is None or syn.size:
                 self._arrive(n, J, syn, D)
 
     def _arrive(self, n, J, syn, D):
@@ -236,23 +239,37 @@ class StdpDeferredNumpy(PlasticRuntime):
 
         With a constant delay and at most ``ROW_SLICES`` arriving rows, the per-synapse arrays
         are read and written as contiguous row slices (memory copies) instead of fancy
-        indexing with the synapse ids ``syn``; the arithmetic, and so the result, is the same.
+        indexing with the synapse ids ``syn`` (then None); the arithmetic, and so the result,
+        is the same.
+
+        Every value is computed by the same float operations in the same order as the plain
+        form (``w = min(w + float32(g), w_max)``, sent, then ``max(w - dep, w_min)``); what
+        is saved is passes over the arriving synapses: gathers with ``take`` and intp indices,
+        the ring's columns reached through a view of the projection's block (no index
+        offset), a clip only when some weight reaches its bound (``min(w, w_max)`` is ``w``
+        itself where every ``w < w_max``, NaN included), the pre-depression weights kept for
+        the undo record instead of copied, no synapse ids built for row slices.
         """
         a = n + 1
-        rows = None
-        if J is not None and J.size <= ROW_SLICES:
+        if syn is None:
             lo, hi = self.indptr[J].tolist(), self.indptr[J + 1].tolist()
-            rows = [slice(x, y) for x, y in zip(lo, hi) if y > x]
-            take = (lambda arr: arr[rows[0]].copy()) if len(rows) == 1 else \
-                (lambda arr: np.concatenate([arr[r] for r in rows]))       # noqa: E731
-            i = take(self.post).astype(np.intp)
-            w = take(self.w)
-            Zs = take(self.Z)
+            rows = [(x, y) for x, y in zip(lo, hi) if y > x]
+            if not rows:
+                return
+            if len(rows) == 1:
+                (x, y), = rows
+                i, w, Zs = self.post[x:y].astype(np.intp), self.w[x:y].copy(), self.Z[x:y].copy()
+            else:
+                post, wa, Za = self.post, self.w, self.Z
+                i = np.concatenate([post[x:y] for x, y in rows]).astype(np.intp)
+                w = np.concatenate([wa[x:y] for x, y in rows])
+                Zs = np.concatenate([Za[x:y] for x, y in rows])
         else:
+            rows = None
             i = self.post[syn].astype(np.intp)  # NumPy gathers much faster with intp indices
             w = self.w[syn]
             Zs = self.Z[syn]
-        vi = self.v[i]
+        vi = self.v.take(i)
         learn = bool(self.rule.enabled)
         if learn and self.a_plus:
             if J is not None:                   # one factor per arriving neuron, repeated
@@ -261,25 +278,29 @@ class StdpDeferredNumpy(PlasticRuntime):
                               lens)
             else:
                 g = self.a_plus * self.X[syn] * np.exp((self.t0[syn] - self.T) * self.lam)
-            g *= vi - Zs
+            g *= np.subtract(vi, Zs, out=Zs)
             w += g.astype(self.real)
-            np.minimum(w, self.w_max, out=w)
-        np.add.at(self.engine.ring[a % D], i + self.col_base, w)
-        dep = self.ydep[i]
+            if w.size and not w.max() < self.w_max:      # NaN: min() would keep it too
+                np.minimum(w, self.w_max, out=w)
+        ring = self.engine.ring[a % D]
+        np.add.at(ring[self.col_base:self.col_base + self.n_post], i, w)
+        dep = self.ydep.take(i)
         applied = learn and bool(self.a_minus)
-        self._undo = (syn if rows is None else _Rows(self.indptr, J), w.copy(), dep, applied)
+        self._undo = (syn if rows is None else _Rows(self.indptr, J), w, dep, applied)
         if applied:
-            w -= dep
-            np.maximum(w, self.w_min, out=w)
+            w = w - dep                         # a new array: the undo record keeps ``w``
+            if w.size and not w.min() > self.w_min:
+                np.maximum(w, self.w_min, out=w)
         if rows is None:
             self.w[syn] = w
             self.Z[syn] = vi
         else:
             o = 0
-            for r in rows:
-                k = o + (r.stop - r.start)
-                self.w[r] = w[o:k]
-                self.Z[r] = vi[o:k]
+            wa, Za = self.w, self.Z
+            for x, y in rows:
+                k = o + (y - x)
+                wa[x:y] = w[o:k]
+                Za[x:y] = vi[o:k]
                 o = k
         u = J if J is not None else syn
         X = self.X[u] * np.exp(-(a - self.t0[u]) * self.lam)
@@ -312,14 +333,40 @@ class StdpDeferredNumpy(PlasticRuntime):
         np.maximum(out, self.w_min, out=out)
         return np.minimum(out, self.w_max, out=out)
 
+    def settled_weights(self, out: np.ndarray) -> np.ndarray:
+        """Every synapse's weight with its owed potentiation added (``add_owed(w, _owed(...))``
+        over all synapses), written into ``out`` (``self.w`` itself, or a copy of it).
+
+        The same float operations per synapse as :meth:`_owed` and :meth:`add_owed`, done in
+        blocks of ``SETTLE_BLOCK`` synapses (temporaries that stay in cache): the factor
+        ``X exp((t0 - T) lam)`` computed once per presynaptic neuron and gathered (with a
+        constant delay), the clips only where a weight reaches its bound."""
+        if self.d is None:
+            f = self.X * np.exp((self.t0 - self.T) * self.lam)
+        n = self.pre.size
+        for s0 in range(0, n, SETTLE_BLOCK):
+            s1 = min(n, s0 + SETTLE_BLOCK)
+            if self.d is None:
+                g = f.take(self.pre[s0:s1])
+            else:
+                g = self.X[s0:s1] * np.exp((self.t0[s0:s1] - self.T) * self.lam)
+            vi = self.v.take(self.post[s0:s1])
+            g *= np.subtract(vi, self.Z[s0:s1], out=vi)
+            o = g.astype(self.real)
+            o *= self.a_plus
+            o += out[s0:s1]
+            if not o.min() > self.w_min:
+                np.maximum(o, self.w_min, out=o)
+            if not o.max() < self.w_max:
+                np.minimum(o, self.w_max, out=o)
+            out[s0:s1] = o
+        return out
+
     def settle(self, upto: int) -> None:
         """Settle every synapse's potentiation for postsynaptic spikes up to step ``upto`` and
         move the reference to ``T = upto + 1``."""
         if self.pre.size and self.rule.enabled and self.a_plus:
-            ti = self.pre if self.d is None else np.arange(self.pre.size)
-            all_syn = slice(None)
-            owed = self._owed(ti, all_syn, self.post)
-            self.w[:] = self.add_owed(self.w, owed)
+            self.settled_weights(self.w)
         T = upto + 1
         keep = self.t0 < T
         self.X[keep] *= np.exp(-(T - self.t0[keep]) * self.lam)
@@ -333,12 +380,11 @@ class StdpDeferredNumpy(PlasticRuntime):
         agree with the learning switch as it is now (it may have changed between runs)."""
         syn, before, dep, applied = self._undo
         self._undo = None
-        syn = _ids(syn)
         wanted = bool(self.rule.enabled) and bool(self.a_minus)
         if applied and not wanted:
-            self.w[syn] = before
+            self.w[_ids(syn)] = before
         elif wanted and not applied:
-            self.w[syn] = np.maximum(before - dep, self.w_min)
+            self.w[_ids(syn)] = np.maximum(before - dep, self.w_min)
 
     def sync(self) -> None:
         self.settle(self.engine.steps_done - 1)
