@@ -55,8 +55,25 @@
 #define NS_REF_PER_NEURON 16u
 #define NS_DELTA 32u
 
-/* constant `name`, the `bit`-th constant parameter, for neuron i */
+/* NS_NATIVE: the native CPU backend's build (neurosim/backends/native.py),
+ * whose neuron kernels run the two-pass loops of neuron_model.cu.j2. */
+#if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
+#define NS_NATIVE 1
+#else
+#define NS_NATIVE 0
+#endif
+
+/* constant `name`, the `bit`-th constant parameter, for neuron i; in the
+ * native loops, a loop whose constants are all uniform (constexpr
+ * ns_uniform_) reads ns_u_<name>, its value read once before the loop (a
+ * load left in the loop may be sunk into a branch, where it stops g++'s
+ * vectoriser) */
+#if NS_NATIVE
+#define NS_C(name, bit)                                                        \
+  (ns_uniform_ ? ns_u_##name : (name)[((per_neuron >> (bit)) & 1u) ? i : 0])
+#else
 #define NS_C(name, bit) ((name)[((per_neuron >> (bit)) & 1u) ? i : 0])
+#endif
 
 /* Mark a non-finite state value: bad[0] = first step (atomicMin over the
  * run), bad[1] = smallest 8 * global id + variable index among the neurons
@@ -79,6 +96,71 @@ NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, ns_real x
   const ns_drives drives = ns_drives_of(clk, key0, key1, stream_width,         \
                                         n_drives, drive_tab, drive_w, drive_cdf)
 
+#if NS_NATIVE
+/* Neurons per chunk of the native loops (a multiple of 64). */
+#define NS_NATIVE_CHUNK 2048
+
+/* The native loops add a chunk's drives into the ring before its update
+ * (each column of an active channel: x = slot + drives, in drive order, the
+ * sum ns_take forms below), so that their ns_take only reads and clears. */
+NS_DEVICE void ns_native_drives(ns_real *__restrict__ in, ns_u32 flags, ns_i32 n_neurons,
+                                ns_i64 lo, ns_i64 hi, const ns_drives &drives) {
+  for (ns_i64 c = 0; c < 2; ++c) {
+    if (!(flags & (NS_IN0 << c))) continue;
+    for (ns_i64 i = lo; i < hi; ++i) {
+      const ns_i64 col = c * n_neurons + i;
+      in[col] = ns_add_drives(drives, col, in[col]);
+    }
+  }
+}
+
+/* Positions of the non-zero bytes of ev[0 .. len-1] into list, in order;
+ * their count. Skips 64 zero bytes at a time (ev holds a multiple of 64
+ * bytes; the ones from len on are cleared here). */
+NS_DEVICE ns_i32 ns_native_scan(ns_u8 *__restrict__ ev, ns_i64 len, ns_i32 *__restrict__ list) {
+  for (ns_i64 k = len; k % 64; ++k) ev[k] = 0u;
+  ns_i32 count = 0;
+  for (ns_i64 k = 0; k < len; k += 64) {
+    ns_u64 w[8];
+    memcpy(w, ev + k, 64);
+    if (!((w[0] | w[1]) | (w[2] | w[3]) | (w[4] | w[5]) | (w[6] | w[7]))) continue;
+    for (int j = 0; j < 8; ++j) {
+      ns_u64 word = w[j];
+      while (word) {
+        const int bit = __builtin_ctzll(word) & ~7;
+        list[count++] = (ns_i32)(k + 8 * j + (bit >> 3));
+        word &= ~(0xffULL << bit);
+      }
+    }
+  }
+  return count;
+}
+
+/* Prefetch what ns_spike reads of each spiking neuron (its row length, and
+ * its recording mask and rate slot when they are read): scattered loads that
+ * would otherwise miss the cache one after the other. */
+NS_DEVICE void ns_native_prefetch(const ns_spike_out &o, ns_i32 gid0, const ns_u8 *ev,
+                                  const ns_i32 *list, ns_i32 count) {
+  for (ns_i32 k = 0; k < count; ++k) {
+    if (!(ev[list[k]] & 1u)) continue;
+    const ns_i32 gid = gid0 + list[k];
+    __builtin_prefetch(o.row_len + gid);
+    if (o.rec_flags & NS_REC_SPIKES) __builtin_prefetch(o.rec_mask + gid);
+    if (o.n_rate > 0) __builtin_prefetch(o.rate_slot + gid);
+  }
+}
+
+/* Input channel c of neuron i in this step's ring slot (the drives are in),
+ * read and cleared. */
+NS_DEVICE ns_real ns_take(ns_real *__restrict__ in, ns_i64 c, ns_i32 n_neurons, ns_i64 i,
+                          const ns_drives &drives) {
+  (void)drives;
+  ns_real *p = in + c * n_neurons + i;
+  const ns_real x = *p;
+  *p = 0.0f;
+  return x;
+}
+#else
 /* Input channel c of neuron i in this step's ring slot plus the Poisson
  * drives into it (in the NumPy engine's order: the drives add into the slot,
  * then the neurons read it), read and cleared. */
@@ -91,6 +173,7 @@ NS_DEVICE ns_real ns_take(ns_real *__restrict__ in, ns_i64 c, ns_i32 n_neurons, 
   if (drives.n) x = ns_add_drives(drives, col, x);
   return x;
 }
+#endif
 
 /* This step's row of the ring, at the group's first column. */
 NS_DEVICE ns_real *ns_ring_row(ns_real *ring, ns_i64 n, ns_i32 ring_width, ns_i32 n_slots,
