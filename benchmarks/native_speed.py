@@ -4,7 +4,9 @@
         [--numpy] [--repeats 3] [--sim-ms 1000] [--json reports/native-speed.json]
 
 Each case is built once per device (build and first compile timed apart), run 10 ms untimed,
-then ``--repeats`` runs of ``--sim-ms`` are timed (median reported) with every spike recorded.
+then ``--repeats`` runs of ``--sim-ms`` are timed (median wall and process CPU time reported:
+on a shared machine the CPU time says more about the code than the wall time) with every spike
+recorded.
 Per-step overhead: ``lif1`` (one neuron) gives µs per step where the neuron update costs nothing.
 """
 from __future__ import annotations
@@ -47,10 +49,12 @@ def measure(case: str, device: str, threads: int | None, sim_ms: float, repeats:
     net.run(10.0)
     walls = []
     before = sum(m.num_spikes for m in mons)
+    cpus = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         net.run(sim_ms)
         walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
     spikes = sum(m.num_spikes for m in mons) - before
     n = sum(p.size for p in net.populations)
     wall = statistics.median(walls)
@@ -58,6 +62,7 @@ def measure(case: str, device: str, threads: int | None, sim_ms: float, repeats:
     return {"case": case, "device": device, "threads": threads, "n_neurons": n,
             "sim_ms": sim_ms, "steps": steps, "build_s": build_s, "wall_s": wall,
             "walls": walls, "us_per_step": wall / steps * 1e6,
+            "cpu_s": statistics.median(cpus), "cpus": cpus,
             "rate_hz": spikes / (n * repeats * sim_ms * 1e-3),
             "load1": os.getloadavg()[0]}
 
@@ -79,7 +84,7 @@ def main(argv=None):
             r = measure(case, device, threads, a.sim_ms, a.repeats)
             rows.append(r)
             print(f"{case:8s} {device:10s} threads={threads}  {r['wall_s']:.4f} s  "
-                  f"({r['us_per_step']:.3f} us/step, {r['rate_hz']:.1f} Hz, build "
+                  f"({r['us_per_step']:.3f} us/step, cpu {r['cpu_s']:.4f} s, {r['rate_hz']:.1f} Hz, build "
                   f"{r['build_s']:.2f} s, load {r['load1']:.2f})", flush=True)
     if a.json:
         old = json.load(open(a.json)) if os.path.exists(a.json) else []

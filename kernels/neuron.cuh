@@ -100,16 +100,52 @@ NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, ns_real x
 /* Neurons per chunk of the native loops (a multiple of 64). */
 #define NS_NATIVE_CHUNK 2048
 
-/* The native loops add a chunk's drives into the ring before its update
- * (each column of an active channel: x = slot + drives, in drive order, the
- * sum ns_take forms below), so that their ns_take only reads and clears. */
+/* The number of entries <= u of a non-decreasing table (a CDF), as
+ * ns_count_from_cdf counts them: every entry compared, without branches (a
+ * Poisson table has about rate * dt + 10 sqrt(rate * dt) + 10 entries). */
+NS_DEVICE int ns_native_count_from_cdf(const float *__restrict__ cdf, int len, float u) {
+  int k = 0;
+  for (int j = 0; j < len; ++j) k += cdf[j] <= u ? 1 : 0;
+  return k;
+}
+
+/* The native loops add a chunk's drives into the ring before its update:
+ * every column c * n_neurons + i (i in [lo, hi)) of an active channel c
+ * becomes slot + drives, in drive order, the sum ns_take forms below (the
+ * same Philox values, counts and additions), drive by drive: each drive's
+ * table segment is found once, and each Philox block drawn once. */
 NS_DEVICE void ns_native_drives(ns_real *__restrict__ in, ns_u32 flags, ns_i32 n_neurons,
-                                ns_i64 lo, ns_i64 hi, const ns_drives &drives) {
-  for (ns_i64 c = 0; c < 2; ++c) {
+                                ns_i64 lo, ns_i64 hi, const ns_drives &d) {
+  for (ns_i32 m = 0; m < d.n; ++m) {
+    const ns_i64 *t = d.tab + 5 * m;
+    const ns_i64 first = t[0], c = first / n_neurons;
     if (!(flags & (NS_IN0 << c))) continue;
-    for (ns_i64 i = lo; i < hi; ++i) {
-      const ns_i64 col = c * n_neurons + i;
-      in[col] = ns_add_drives(drives, col, in[col]);
+    const ns_i64 a = first > c * n_neurons + lo ? first : c * n_neurons + lo;
+    const ns_i64 b = first + t[1] < c * n_neurons + hi ? first + t[1] : c * n_neurons + hi;
+    if (a >= b) continue;
+    ns_i64 start = t[3], len = t[4];
+    if (len < 0) {                      /* the last segment that starts at or before step */
+      const ns_i64 *seg = d.tab + start;
+      ns_i64 s0 = 0, s1 = -len;
+      while (s1 - s0 > 1) {
+        const ns_i64 mid = s0 + (s1 - s0) / 2;
+        if (seg[3 * mid] <= d.step) s0 = mid;
+        else s1 = mid;
+      }
+      start = seg[3 * s0 + 1];
+      len = seg[3 * s0 + 2];
+    }
+    const float *cdf = d.cdf + start;
+    const ns_real w = d.w[m];
+    ns_u64 pos = d.position0 + (ns_u64)t[2] + (ns_u64)(a - first);
+    for (ns_i64 col = a; col < b;) {
+      const ns_u64x4 r = ns_philox_block(d.key0, d.key1, pos >> 2);
+      for (unsigned int lane = (unsigned int)(pos & 3ULL); lane < 4u && col < b;
+           ++lane, ++col, ++pos) {
+        const int k = ns_native_count_from_cdf(cdf, (int)len,
+                                               ns_uniform24(ns_u64x4_lane(r, lane)));
+        if (k) in[col] = in[col] + (ns_real)k * w;
+      }
     }
   }
 }
