@@ -7,6 +7,8 @@ Each case is built once per device (build and first compile timed apart), run 10
 then ``--repeats`` runs of ``--sim-ms`` are timed (median wall and process CPU time reported:
 on a shared machine the CPU time says more about the code than the wall time) with every spike
 recorded.
+Cases: ``lif<N>`` / ``lif<N>k`` (uncoupled LIF), ``brunel``, ``coba``, ``pd<scale>`` (the
+Potjans-Diesmann microcircuit at ``scale`` of the neurons, in-degrees kept, Poisson background).
 Per-step overhead: ``lif1`` (one neuron) gives µs per step where the neuron update costs nothing.
 """
 from __future__ import annotations
@@ -35,6 +37,10 @@ def build(case: str, device: str):
     if case == "coba":
         from neurosim.networks import vogels_abbott_coba
         r = vogels_abbott_coba(device=device, seed=2)
+        return r.network, list(r.monitors.values())
+    if case.startswith("pd"):     # pd<scale>: the microcircuit, in-degrees kept (k_scale 1)
+        from neurosim.networks import potjans_diesmann
+        r = potjans_diesmann(scale=float(case[2:]), device=device, seed=1, connectivity="host")
         return r.network, list(r.monitors.values())
     raise SystemExit(f"unknown case {case!r}")
 

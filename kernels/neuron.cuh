@@ -67,10 +67,13 @@
  * native loops, a loop whose constants are all uniform (constexpr
  * ns_uniform_) reads ns_u_<name>, its value read once before the loop (a
  * load left in the loop may be sunk into a branch, where it stops g++'s
- * vectoriser) */
+ * vectoriser), and a loop whose constants are all per neuron (ns_all_)
+ * reads [i] */
 #if NS_NATIVE
 #define NS_C(name, bit)                                                        \
-  (ns_uniform_ ? ns_u_##name : (name)[((per_neuron >> (bit)) & 1u) ? i : 0])
+  (ns_uniform_ ? ns_u_##name                                                   \
+   : ns_all_   ? (name)[i]                                                     \
+               : (name)[((per_neuron >> (bit)) & 1u) ? i : 0])
 #else
 #define NS_C(name, bit) ((name)[((per_neuron >> (bit)) & 1u) ? i : 0])
 #endif
@@ -184,6 +187,16 @@ NS_DEVICE void ns_native_prefetch(const ns_spike_out &o, ns_i32 gid0, const ns_u
     if (o.rec_flags & NS_REC_SPIKES) __builtin_prefetch(o.rec_mask + gid);
     if (o.n_rate > 0) __builtin_prefetch(o.rate_slot + gid);
   }
+}
+
+/* The native loops' arrivals: x (a channel's state, or v) plus the column
+ * read from p[k] (this chunk's columns of the ring, the drives in) and
+ * cleared, where the channel is on; x unchanged where it is off (p then
+ * points to zeros). No branch: g++ vectorises it. */
+NS_DEVICE ns_real ns_native_take(ns_real x, ns_real *__restrict__ p, bool on, ns_i64 k) {
+  const ns_real in = p[k];
+  p[k] = 0.0f;
+  return on ? x + in : x;
 }
 
 /* Input channel c of neuron i in this step's ring slot (the drives are in),
