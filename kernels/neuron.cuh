@@ -112,6 +112,24 @@ NS_DEVICE int ns_native_count_from_cdf(const float *__restrict__ cdf, int len, f
   return k;
 }
 
+/* Columns a .. b-1 of one drive: x += count(u) * w where count(u) > 0, u
+ * from the Philox value at stream position pos, pos + 1...: one block per
+ * four columns. */
+#define NS_NATIVE_SHORT_CDF 32
+template <typename Count>
+NS_DEVICE void ns_native_drive_columns(ns_real *__restrict__ in, ns_i64 a, ns_i64 b,
+                                       ns_u64 pos, const ns_drives &d, ns_real w,
+                                       Count count) {
+  for (ns_i64 col = a; col < b;) {
+    const ns_u64x4 r = ns_philox_block(d.key0, d.key1, pos >> 2);
+    for (unsigned int lane = (unsigned int)(pos & 3ULL); lane < 4u && col < b;
+         ++lane, ++col, ++pos) {
+      const int k = count(ns_uniform24(ns_u64x4_lane(r, lane)));
+      if (k) in[col] = in[col] + (ns_real)k * w;
+    }
+  }
+}
+
 /* The native loops add a chunk's drives into the ring before its update:
  * every column c * n_neurons + i (i in [lo, hi)) of an active channel c
  * becomes slot + drives, in drive order, the sum ns_take forms below (the
@@ -140,15 +158,21 @@ NS_DEVICE void ns_native_drives(ns_real *__restrict__ in, ns_u32 flags, ns_i32 n
     }
     const float *cdf = d.cdf + start;
     const ns_real w = d.w[m];
-    ns_u64 pos = d.position0 + (ns_u64)t[2] + (ns_u64)(a - first);
-    for (ns_i64 col = a; col < b;) {
-      const ns_u64x4 r = ns_philox_block(d.key0, d.key1, pos >> 2);
-      for (unsigned int lane = (unsigned int)(pos & 3ULL); lane < 4u && col < b;
-           ++lane, ++col, ++pos) {
-        const int k = ns_native_count_from_cdf(cdf, (int)len,
-                                               ns_uniform24(ns_u64x4_lane(r, lane)));
-        if (k) in[col] = in[col] + (ns_real)k * w;
-      }
+    const ns_u64 pos = d.position0 + (ns_u64)t[2] + (ns_u64)(a - first);
+    if (len <= NS_NATIVE_SHORT_CDF) {
+      /* a short table (a Poisson rate * dt up to about 8): padded with 2 (no
+       * u is >= 2) to a fixed length, compared all at once */
+      alignas(64) float tab[NS_NATIVE_SHORT_CDF];
+      for (int j = 0; j < NS_NATIVE_SHORT_CDF; ++j) tab[j] = j < len ? cdf[j] : 2.0f;
+      ns_native_drive_columns(in, a, b, pos, d, w, [&](float u) {
+        int k = 0;
+        for (int j = 0; j < NS_NATIVE_SHORT_CDF; ++j) k += tab[j] <= u ? 1 : 0;
+        return k;
+      });
+    } else {
+      ns_native_drive_columns(in, a, b, pos, d, w, [&](float u) {
+        return ns_native_count_from_cdf(cdf, (int)len, u);
+      });
     }
   }
 }
