@@ -103,30 +103,33 @@ NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, ns_real x
 /* Neurons per chunk of the native loops (a multiple of 64). */
 #define NS_NATIVE_CHUNK 2048
 
-/* The number of entries <= u of a non-decreasing table (a CDF), as
- * ns_count_from_cdf counts them: every entry compared, without branches (a
- * Poisson table has about rate * dt + 10 sqrt(rate * dt) + 10 entries). */
-NS_DEVICE int ns_native_count_from_cdf(const float *__restrict__ cdf, int len, float u) {
-  int k = 0;
-  for (int j = 0; j < len; ++j) k += cdf[j] <= u ? 1 : 0;
-  return k;
-}
-
 /* Columns a .. b-1 of one drive: x += count(u) * w where count(u) > 0, u
- * from the Philox value at stream position pos, pos + 1...: one block per
- * four columns. */
-#define NS_NATIVE_SHORT_CDF 32
-template <typename Count>
+ * from the Philox value at stream position pos, pos + 1... (one block per
+ * four columns), count(u) the entries <= u of the drive's table (len
+ * entries at cdf), in batches of NS_NATIVE_DRIVE_BATCH columns: the uniforms
+ * first, then the counts table entry by table entry over the whole batch and
+ * the additions (loops g++ vectorises). */
+#define NS_NATIVE_DRIVE_BATCH 64
 NS_DEVICE void ns_native_drive_columns(ns_real *__restrict__ in, ns_i64 a, ns_i64 b,
                                        ns_u64 pos, const ns_drives &d, ns_real w,
-                                       Count count) {
-  for (ns_i64 col = a; col < b;) {
-    const ns_u64x4 r = ns_philox_block(d.key0, d.key1, pos >> 2);
-    for (unsigned int lane = (unsigned int)(pos & 3ULL); lane < 4u && col < b;
-         ++lane, ++col, ++pos) {
-      const int k = count(ns_uniform24(ns_u64x4_lane(r, lane)));
-      if (k) in[col] = in[col] + (ns_real)k * w;
+                                       const float *__restrict__ cdf, ns_i64 len) {
+  alignas(64) float u[NS_NATIVE_DRIVE_BATCH];
+  alignas(64) ns_i32 k[NS_NATIVE_DRIVE_BATCH];
+  for (ns_i64 c0 = a; c0 < b; c0 += NS_NATIVE_DRIVE_BATCH) {
+    const int nb = b - c0 < NS_NATIVE_DRIVE_BATCH ? (int)(b - c0) : NS_NATIVE_DRIVE_BATCH;
+    for (int l = 0; l < nb;) {
+      const ns_u64x4 r = ns_philox_block(d.key0, d.key1, pos >> 2);
+      for (unsigned int lane = (unsigned int)(pos & 3ULL); lane < 4u && l < nb;
+           ++lane, ++l, ++pos)
+        u[l] = ns_uniform24(ns_u64x4_lane(r, lane));
     }
+    for (int l = 0; l < nb; ++l) k[l] = 0;
+    for (ns_i64 j = 0; j < len; ++j) {
+      const float c = cdf[j];
+      for (int l = 0; l < nb; ++l) k[l] += c <= u[l] ? 1 : 0;
+    }
+    ns_real *__restrict__ x = in + c0;
+    for (int l = 0; l < nb; ++l) x[l] = k[l] ? x[l] + (ns_real)k[l] * w : x[l];
   }
 }
 
@@ -159,21 +162,7 @@ NS_DEVICE void ns_native_drives(ns_real *__restrict__ in, ns_u32 flags, ns_i32 n
     const float *cdf = d.cdf + start;
     const ns_real w = d.w[m];
     const ns_u64 pos = d.position0 + (ns_u64)t[2] + (ns_u64)(a - first);
-    if (len <= NS_NATIVE_SHORT_CDF) {
-      /* a short table (a Poisson rate * dt up to about 8): padded with 2 (no
-       * u is >= 2) to a fixed length, compared all at once */
-      alignas(64) float tab[NS_NATIVE_SHORT_CDF];
-      for (int j = 0; j < NS_NATIVE_SHORT_CDF; ++j) tab[j] = j < len ? cdf[j] : 2.0f;
-      ns_native_drive_columns(in, a, b, pos, d, w, [&](float u) {
-        int k = 0;
-        for (int j = 0; j < NS_NATIVE_SHORT_CDF; ++j) k += tab[j] <= u ? 1 : 0;
-        return k;
-      });
-    } else {
-      ns_native_drive_columns(in, a, b, pos, d, w, [&](float u) {
-        return ns_native_count_from_cdf(cdf, (int)len, u);
-      });
-    }
+    ns_native_drive_columns(in, a, b, pos, d, d.w[m], d.cdf + start, len);
   }
 }
 
