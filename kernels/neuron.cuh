@@ -135,9 +135,9 @@ NS_DEVICE void ns_native_drive_columns(ns_real *__restrict__ in, ns_i64 a, ns_i6
 
 /* The native loops add a chunk's drives into the ring before its update:
  * every column c * n_neurons + i (i in [lo, hi)) of an active channel c
- * becomes slot + drives, in drive order, the sum ns_take forms below (the
- * same Philox values, counts and additions), drive by drive: each drive's
- * table segment is found once, and each Philox block drawn once. */
+ * becomes slot + drives, in drive order, the sum ns_take (below) forms: the
+ * same Philox values, counts and additions, drive by drive, each drive's
+ * table segment found once and each Philox block drawn once. */
 NS_DEVICE void ns_native_drives(ns_real *__restrict__ in, ns_u32 flags, ns_i32 n_neurons,
                                 ns_i64 lo, ns_i64 hi, const ns_drives &d) {
   for (ns_i32 m = 0; m < d.n; ++m) {
@@ -159,8 +159,6 @@ NS_DEVICE void ns_native_drives(ns_real *__restrict__ in, ns_u32 flags, ns_i32 n
       start = seg[3 * s0 + 1];
       len = seg[3 * s0 + 2];
     }
-    const float *cdf = d.cdf + start;
-    const ns_real w = d.w[m];
     const ns_u64 pos = d.position0 + (ns_u64)t[2] + (ns_u64)(a - first);
     ns_native_drive_columns(in, a, b, pos, d, d.w[m], d.cdf + start, len);
   }
@@ -212,17 +210,8 @@ NS_DEVICE ns_real ns_native_take(ns_real x, ns_real *__restrict__ p, bool on, ns
   return on ? x + in : x;
 }
 
-/* Input channel c of neuron i in this step's ring slot (the drives are in),
- * read and cleared. */
-NS_DEVICE ns_real ns_take(ns_real *__restrict__ in, ns_i64 c, ns_i32 n_neurons, ns_i64 i,
-                          const ns_drives &drives) {
-  (void)drives;
-  ns_real *p = in + c * n_neurons + i;
-  const ns_real x = *p;
-  *p = 0.0f;
-  return x;
-}
-#else
+#endif /* NS_NATIVE */
+
 /* Input channel c of neuron i in this step's ring slot plus the Poisson
  * drives into it (in the NumPy engine's order: the drives add into the slot,
  * then the neurons read it), read and cleared. */
@@ -235,7 +224,6 @@ NS_DEVICE ns_real ns_take(ns_real *__restrict__ in, ns_i64 c, ns_i32 n_neurons, 
   if (drives.n) x = ns_add_drives(drives, col, x);
   return x;
 }
-#endif
 
 /* This step's row of the ring, at the group's first column. */
 NS_DEVICE ns_real *ns_ring_row(ns_real *ring, ns_i64 n, ns_i32 ring_width, ns_i32 n_slots,
