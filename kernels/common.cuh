@@ -94,7 +94,12 @@ typedef float ns_real;
 #define ns_div_rn(a, b) __ddiv_rn(a, b)
 #define NS_LIT(f, d) (d)
 #else
+#if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
+/* the native CPU backend: an expf g++ vectorises (compat_host.h) */
+#define ns_exp(x) ns_native_expf(x)
+#else
 #define ns_exp(x) expf(x)
+#endif
 #define ns_expm1(x) expm1f(x)
 #define ns_log(x) logf(x)
 #define ns_sqrt(x) sqrtf(x)

@@ -198,6 +198,34 @@ template <typename T> static inline T __ldg(const T *p) { return *p; }
 #define __tanf tanf
 #define __sincosf sincosf
 static inline float __fdividef(float x, float y) { return x / y; }
+
+#ifdef NS_HOST_NATIVE
+/* exp(x) in float for the native CPU backend's ns_exp: plain arithmetic and
+ * selects, so that g++ vectorises the loops that call it (glibc's expf is a
+ * call) and every lane, vector or scalar, computes the same value. Cephes'
+ * expf: x = n ln 2 + r, |r| <= ln 2 / 2, a degree-6 polynomial, 2^n in two
+ * exact factors; within 1 ulp of exp over the normal range (glibc's expf is
+ * within 0.5: the results differ in the last bit at times, as the GPU's
+ * do); exp(NaN) = NaN, large x give inf, very negative x 0. Needs
+ * -fno-trapping-math (native.native_flags) to vectorise. */
+static inline float ns_native_expf(float x) {
+  const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+  const float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
+  const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = (p * (r * r) + r) + 1.0f;
+  const int ni = (int)n, h = ni >> 1;
+  const float s1 = __builtin_bit_cast(float, (h + 127) << 23);
+  const float s2 = __builtin_bit_cast(float, (ni - h + 127) << 23);
+  const float y = (p * s1) * s2;
+  return x != x ? x : y;
+}
+#endif
 static inline float fdividef(float x, float y) { return x / y; }
 static inline float __frcp_rn(float x) { return 1.0f / x; }
 static inline float __fsqrt_rn(float x) { return sqrtf(x); }

@@ -15,7 +15,8 @@
  *   extern "C" int launch_k(grid, block, order_seed, ftz, args...)
  *       the host build's launcher signature (hostbuild.HostKernel calls it):
  *       packs the arguments and runs nsb_k in a parallel region of
- *       ns_native::threads threads (ns_native_set_threads).
+ *       ns_native::threads threads (ns_native_set_threads), or on the
+ *       calling thread when that is one.
  *
  * dims = {gx, gy, gz, bx, by, bz}; args = one 64-bit word per kernel
  * argument: a pointer's address, or a scalar's bytes at the start of the word.
@@ -42,17 +43,19 @@ template <typename T> static inline ns_u64 pack(T value) {
 static inline ns_u64 pack_ptr(const void *p) { return (ns_u64)(uintptr_t)p; }
 
 /* This thread's blocks of the grid, one after the other, every thread of a
- * block in natural order; an implicit barrier at the end. */
+ * block in natural order; an implicit barrier at the end. Outside a parallel
+ * region, or in a team of one thread, a plain loop: no `omp for`, whose
+ * barrier costs a futex call even in a team of one (libgomp). */
 template <typename Body> static inline void blocks(const unsigned *d, Body body) {
   gridDim.x = d[0]; gridDim.y = d[1]; gridDim.z = d[2];
   blockDim.x = d[3]; blockDim.y = d[4]; blockDim.z = d[5];
-  ns_host_serial = omp_get_num_threads() == 1;
+  const bool serial = omp_get_num_threads() == 1;
+  ns_host_serial = serial;
   const long long nblocks = (long long)d[0] * d[1] * d[2];
   const long long nthreads = (long long)d[3] * d[4] * d[5];
   const bool flat = d[1] == 1 && d[2] == 1 && d[4] == 1 && d[5] == 1;
   blockIdx.y = blockIdx.z = threadIdx.y = threadIdx.z = 0;
-#pragma omp for schedule(static)
-  for (long long b = 0; b < nblocks; ++b) {
+  auto run = [&](long long b) {
     for (long long t = 0; t < nthreads; ++t) {
       if (flat) {
         blockIdx.x = (unsigned)b;
@@ -62,14 +65,25 @@ template <typename Body> static inline void blocks(const unsigned *d, Body body)
       }
       body();
     }
+  };
+  if (serial) {
+    for (long long b = 0; b < nblocks; ++b) run(b);
+    return;
   }
+#pragma omp for schedule(static)
+  for (long long b = 0; b < nblocks; ++b) run(b);
 }
 
 typedef void (*body_fn)(const unsigned *, const ns_u64 *);
 
 /* One launch from Python: a parallel region of `threads` threads. */
 static inline int launch(const unsigned *d, int ftz, body_fn fn, const ns_u64 *a) {
-#pragma omp parallel num_threads(threads) if (threads > 1)
+  if (threads <= 1) {
+    ns_host::FlushDenormals flush(ftz != 0);
+    fn(d, a);
+    return 0;
+  }
+#pragma omp parallel num_threads(threads)
   {
     ns_host::FlushDenormals flush(ftz != 0);
     fn(d, a);

@@ -4,10 +4,11 @@
  * cached like the kernel modules; plain C++, not a kernel file).
  *
  * The CUDA engine's step is a fixed list of launches per clock parity
- * (CudaEngine.plan()). ns_run_plan replays them for steps n0 .. n1-1 in one
- * OpenMP parallel region: every thread calls each launch's body (which runs
- * its share of the blocks and ends at a barrier, see native_host.h), step
- * after step, with no Python in between. After each step it reads the halt
+ * (CudaEngine.plan()). ns_run_plan replays them for steps n0 .. n1-1, with
+ * no Python in between: on one thread, in a plain loop (each body runs its
+ * blocks without OpenMP); on more, in one OpenMP parallel region, where
+ * every thread calls each launch's body (which runs its share of the blocks
+ * and ends at a barrier, see native_host.h), step after step. After each step it reads the halt
  * flag of the clock copy the step wrote (clock[(m+1) % 2][2]) and, when
  * stop_at_halt, returns there: every thread reads it after the step's last
  * barrier, before any thread can reach the next write of that copy (two
@@ -40,8 +41,26 @@ extern "C" __attribute__((visibility("default"))) long long ns_run_plan(
     long long n0, long long n1, const long long *clock, int threads, int stop_at_halt,
     int ftz) {
   long long reached = n1;
-  if (threads < 1) threads = 1;
-#pragma omp parallel num_threads(threads) if (threads > 1)
+  if (threads <= 1) {   /* no parallel region: its barriers would cost a futex call each */
+#if NS_LOOP_MXCSR
+    const unsigned int saved = _mm_getcsr();
+    if (ftz) _mm_setcsr(saved | 0x8040u);
+#endif
+    for (long long m = n0; m < n1; ++m) {
+      const ns_launch *plan = (m & 1) ? plan1 : plan0;
+      const int count = (m & 1) ? n_plan1 : n_plan0;
+      for (int k = 0; k < count; ++k) plan[k].fn(plan[k].dims, plan[k].args);
+      if (stop_at_halt && clock[((m + 1) & 1) * 4 + 2]) {
+        reached = m + 1;
+        break;
+      }
+    }
+#if NS_LOOP_MXCSR
+    _mm_setcsr(saved);
+#endif
+    return reached;
+  }
+#pragma omp parallel num_threads(threads)
   {
 #if NS_LOOP_MXCSR
     const unsigned int saved = _mm_getcsr();

@@ -55,8 +55,28 @@
 #define NS_REF_PER_NEURON 16u
 #define NS_DELTA 32u
 
-/* constant `name`, the `bit`-th constant parameter, for neuron i */
+/* NS_NATIVE: the native CPU backend's build (neurosim/backends/native.py),
+ * whose neuron kernels run the two-pass loops of neuron_model.cu.j2. */
+#if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
+#define NS_NATIVE 1
+#else
+#define NS_NATIVE 0
+#endif
+
+/* constant `name`, the `bit`-th constant parameter, for neuron i; in the
+ * native loops, a loop whose constants are all uniform (constexpr
+ * ns_uniform_) reads ns_u_<name>, its value read once before the loop (a
+ * load left in the loop may be sunk into a branch, where it stops g++'s
+ * vectoriser), and a loop whose constants are all per neuron (ns_all_)
+ * reads [i] */
+#if NS_NATIVE
+#define NS_C(name, bit)                                                        \
+  (ns_uniform_ ? ns_u_##name                                                   \
+   : ns_all_   ? (name)[i]                                                     \
+               : (name)[((per_neuron >> (bit)) & 1u) ? i : 0])
+#else
 #define NS_C(name, bit) ((name)[((per_neuron >> (bit)) & 1u) ? i : 0])
+#endif
 
 /* Mark a non-finite state value: bad[0] = first step (atomicMin over the
  * run), bad[1] = smallest 8 * global id + variable index among the neurons
@@ -78,6 +98,119 @@ NS_DEVICE void ns_flag_bad(ns_i64 *bad, ns_i64 n, ns_i64 gid, int var, ns_real x
                       rec_idx, rec_total, n_rate, rate_slot, rate_counts);     \
   const ns_drives drives = ns_drives_of(clk, key0, key1, stream_width,         \
                                         n_drives, drive_tab, drive_w, drive_cdf)
+
+#if NS_NATIVE
+/* Neurons per chunk of the native loops (a multiple of 64). */
+#define NS_NATIVE_CHUNK 2048
+
+/* Columns a .. b-1 of one drive: x += count(u) * w where count(u) > 0, u
+ * from the Philox value at stream position pos, pos + 1... (one block per
+ * four columns), count(u) the entries <= u of the drive's table (len
+ * entries at cdf), in batches of NS_NATIVE_DRIVE_BATCH columns: the uniforms
+ * first, then the counts table entry by table entry over the whole batch and
+ * the additions (loops g++ vectorises). */
+#define NS_NATIVE_DRIVE_BATCH 64
+NS_DEVICE void ns_native_drive_columns(ns_real *__restrict__ in, ns_i64 a, ns_i64 b,
+                                       ns_u64 pos, const ns_drives &d, ns_real w,
+                                       const float *__restrict__ cdf, ns_i64 len) {
+  alignas(64) float u[NS_NATIVE_DRIVE_BATCH];
+  alignas(64) ns_i32 k[NS_NATIVE_DRIVE_BATCH];
+  for (ns_i64 c0 = a; c0 < b; c0 += NS_NATIVE_DRIVE_BATCH) {
+    const int nb = b - c0 < NS_NATIVE_DRIVE_BATCH ? (int)(b - c0) : NS_NATIVE_DRIVE_BATCH;
+    for (int l = 0; l < nb;) {
+      const ns_u64x4 r = ns_philox_block(d.key0, d.key1, pos >> 2);
+      for (unsigned int lane = (unsigned int)(pos & 3ULL); lane < 4u && l < nb;
+           ++lane, ++l, ++pos)
+        u[l] = ns_uniform24(ns_u64x4_lane(r, lane));
+    }
+    for (int l = 0; l < nb; ++l) k[l] = 0;
+    for (ns_i64 j = 0; j < len; ++j) {
+      const float c = cdf[j];
+      for (int l = 0; l < nb; ++l) k[l] += c <= u[l] ? 1 : 0;
+    }
+    ns_real *__restrict__ x = in + c0;
+    for (int l = 0; l < nb; ++l) x[l] = k[l] ? x[l] + (ns_real)k[l] * w : x[l];
+  }
+}
+
+/* The native loops add a chunk's drives into the ring before its update:
+ * every column c * n_neurons + i (i in [lo, hi)) of an active channel c
+ * becomes slot + drives, in drive order, the sum ns_take (below) forms: the
+ * same Philox values, counts and additions, drive by drive, each drive's
+ * table segment found once and each Philox block drawn once. */
+NS_DEVICE void ns_native_drives(ns_real *__restrict__ in, ns_u32 flags, ns_i32 n_neurons,
+                                ns_i64 lo, ns_i64 hi, const ns_drives &d) {
+  for (ns_i32 m = 0; m < d.n; ++m) {
+    const ns_i64 *t = d.tab + 5 * m;
+    const ns_i64 first = t[0], c = first / n_neurons;
+    if (!(flags & (NS_IN0 << c))) continue;
+    const ns_i64 a = first > c * n_neurons + lo ? first : c * n_neurons + lo;
+    const ns_i64 b = first + t[1] < c * n_neurons + hi ? first + t[1] : c * n_neurons + hi;
+    if (a >= b) continue;
+    ns_i64 start = t[3], len = t[4];
+    if (len < 0) {                      /* the last segment that starts at or before step */
+      const ns_i64 *seg = d.tab + start;
+      ns_i64 s0 = 0, s1 = -len;
+      while (s1 - s0 > 1) {
+        const ns_i64 mid = s0 + (s1 - s0) / 2;
+        if (seg[3 * mid] <= d.step) s0 = mid;
+        else s1 = mid;
+      }
+      start = seg[3 * s0 + 1];
+      len = seg[3 * s0 + 2];
+    }
+    const ns_u64 pos = d.position0 + (ns_u64)t[2] + (ns_u64)(a - first);
+    ns_native_drive_columns(in, a, b, pos, d, d.w[m], d.cdf + start, len);
+  }
+}
+
+/* Positions of the non-zero bytes of ev[0 .. len-1] into list, in order;
+ * their count. Skips 64 zero bytes at a time (ev holds a multiple of 64
+ * bytes; the ones from len on are cleared here). */
+NS_DEVICE ns_i32 ns_native_scan(ns_u8 *__restrict__ ev, ns_i64 len, ns_i32 *__restrict__ list) {
+  for (ns_i64 k = len; k % 64; ++k) ev[k] = 0u;
+  ns_i32 count = 0;
+  for (ns_i64 k = 0; k < len; k += 64) {
+    ns_u64 w[8];
+    memcpy(w, ev + k, 64);
+    if (!((w[0] | w[1]) | (w[2] | w[3]) | (w[4] | w[5]) | (w[6] | w[7]))) continue;
+    for (int j = 0; j < 8; ++j) {
+      ns_u64 word = w[j];
+      while (word) {
+        const int bit = __builtin_ctzll(word) & ~7;
+        list[count++] = (ns_i32)(k + 8 * j + (bit >> 3));
+        word &= ~(0xffULL << bit);
+      }
+    }
+  }
+  return count;
+}
+
+/* Prefetch what ns_spike reads of each spiking neuron (its row length, and
+ * its recording mask and rate slot when they are read): scattered loads that
+ * would otherwise miss the cache one after the other. */
+NS_DEVICE void ns_native_prefetch(const ns_spike_out &o, ns_i32 gid0, const ns_u8 *ev,
+                                  const ns_i32 *list, ns_i32 count) {
+  for (ns_i32 k = 0; k < count; ++k) {
+    if (!(ev[list[k]] & 1u)) continue;
+    const ns_i32 gid = gid0 + list[k];
+    __builtin_prefetch(o.row_len + gid);
+    if (o.rec_flags & NS_REC_SPIKES) __builtin_prefetch(o.rec_mask + gid);
+    if (o.n_rate > 0) __builtin_prefetch(o.rate_slot + gid);
+  }
+}
+
+/* The native loops' arrivals: x (a channel's state, or v) plus the column
+ * read from p[k] (this chunk's columns of the ring, the drives in) and
+ * cleared, where the channel is on; x unchanged where it is off (p then
+ * points to zeros). No branch: g++ vectorises it. */
+NS_DEVICE ns_real ns_native_take(ns_real x, ns_real *__restrict__ p, bool on, ns_i64 k) {
+  const ns_real in = p[k];
+  p[k] = 0.0f;
+  return on ? x + in : x;
+}
+
+#endif /* NS_NATIVE */
 
 /* Input channel c of neuron i in this step's ring slot plus the Poisson
  * drives into it (in the NumPy engine's order: the drives add into the slot,

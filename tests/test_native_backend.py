@@ -84,6 +84,78 @@ def test_brunel_scaled_down_is_identical_on_one_thread(threads):
     same_spikes(ref["inh"], got["inh"])
 
 
+@pytest.mark.parametrize("per_neuron", [False, True], ids=["uniform", "per-neuron"])
+@pytest.mark.parametrize("threads", [1], indirect=True)
+def test_neuron_loops_across_chunks_match_numpy(threads, per_neuron):
+    """The native neuron loops work in chunks of NS_NATIVE_CHUNK (2048) neurons and emit a
+    chunk's spikes after the next chunk's update: 4,999 neurons (two full chunks and a tail
+    that is no multiple of 8), a Poisson drive and recurrent input, against NumPy bit for bit
+    (spike order within a step included), with uniform and with per-neuron constants."""
+    n = 4999
+    rng = np.random.default_rng(5)
+    tau_refrac = rng.choice([1.0, 2.0], n) if per_neuron else 2.0
+
+    def run(device):
+        net = ns.Network(dt=DT, device=device, seed=8)
+        pop = net.add_population(n, ns.LIF(tau_m=20.0, v_rest=0.0, v_reset=10.0,
+                                           v_thresh=20.0, tau_refrac=tau_refrac,
+                                           synapse="delta"),
+                                 initial={"v": ns.Uniform(0.0, 20.0)})
+        net.connect(pop, pop, ns.FixedIndegree(20), weight=0.25, delay=1.0)
+        net.add_poisson_input(pop, rate=9000.0, weight=0.5, n_sources=1)
+        spikes = net.record_spikes(pop)
+        v = net.record_state(pop, "v", every=7)
+        net.run(40.0)
+        return spikes, v
+    (ref, ref_v), (got, got_v) = run("cpu"), run("cpu:native")
+    assert ref.num_spikes > 2000 and np.unique(ref.indices).size > 1000
+    assert ref.indices.max() > 4096                 # spikes in the tail chunk
+    same_spikes(ref, got)
+    np.testing.assert_array_equal(ref_v.values, got_v.values)
+
+
+@pytest.mark.parametrize("threads", [1], indirect=True)
+def test_merged_populations_get_constants_all_per_neuron(threads):
+    """Two LIF populations with different parameters merge into one group whose constants
+    differ per neuron for some parameters only; the native engine makes them all per neuron
+    (the vectorised loop), with NumPy's spikes and membrane potentials."""
+    def run(device):
+        net = ns.Network(dt=DT, device=device, seed=3)
+        a = net.add_population(300, ns.LIF(tau_m=20.0, i_offset=400.0, tau_refrac=2.0),
+                               initial={"v": ns.Uniform(-70.0, -55.0)})
+        b = net.add_population(200, ns.LIF(tau_m=20.0, i_offset=500.0, tau_refrac=1.0),
+                               initial={"v": ns.Uniform(-70.0, -55.0)})
+        net.connect(a, b, ns.FixedIndegree(10), weight=16.0, delay=0.5)
+        mons = [net.record_spikes(a), net.record_spikes(b), net.record_state(b, "v", every=5)]
+        net.run(60.0)
+        return net, mons
+    ref_net, ref = run("cpu")
+    net, got = run("cpu:native")
+    (group,) = [rt for rt in net._engine.groups if not rt.is_source]
+    values = group.values
+    assert int(values["per_neuron"]) == (1 << len(
+        [k for k in values if k in group.g.consts])) - 1
+    assert int(values["flags"]) & cuda_tuning.NS_REF_PER_NEURON
+    assert values["v_const"].size == values["n_ref"].size == 500
+    assert ref[0].num_spikes > 100 and ref[1].num_spikes > 100
+    same_spikes(ref[0], got[0])
+    same_spikes(ref[1], got[1])
+    np.testing.assert_array_equal(ref[2].values, got[2].values)
+
+
+def test_recorded_spikes_are_put_in_id_order_within_steps():
+    """Spikes a step's threads emitted interleaved are sorted by id within the step; spikes
+    already in order are kept as they are (one thread)."""
+    steps = np.array([4, 4, 4, 5, 5, 7, 7, 7], np.int64)
+    idx = np.array([9, 2, 5, 3, 1, 8, 0, 8], np.int64)
+    s, i = cuda_recorder._ascending_within_steps(steps, idx, 4)
+    np.testing.assert_array_equal(s, steps)
+    np.testing.assert_array_equal(i, [2, 5, 9, 1, 3, 0, 8, 8])
+    ordered = np.array([2, 5, 9, 1, 3, 0, 8, 8], np.int64)
+    s2, i2 = cuda_recorder._ascending_within_steps(steps, ordered, 4)
+    assert s2 is steps and i2 is ordered
+
+
 @pytest.mark.parametrize("threads", [2], indirect=True)
 def test_brunel_on_two_threads_has_numpy_rates(threads):
     def rate(device):

@@ -5,8 +5,10 @@
 compiles for a GPU, built here as C++ for this CPU (the host build's
 ``kernels/compat_host.h``), with:
 
-* ``-O3 -march=native -fopenmp`` (and ``-std=c++17``: no floating-point contraction, so the
-  arithmetic is the NumPy engine's, as in the host build) and ``-DNS_HOST_NATIVE=1``: a
+* ``-O3 -march=native -fopenmp`` (and ``-ffp-contract=off``: no floating-point contraction,
+  so the arithmetic is the NumPy engine's, as in the host build; ``-fno-trapping-math``, which
+  changes no result and lets g++ vectorise selects between float comparisons, such as those of
+  ``ns_exp``, a vectorisable ``expf`` in ``kernels/compat_host.h``) and ``-DNS_HOST_NATIVE=1``: a
   kernel's ``NS_GRID_STRIDE_LOOP`` gives each thread a contiguous share of the items
   (``kernels/common.cuh``), and the engine launches every kernel with one block of one thread
   per CPU thread, so each thread runs one tight loop over consecutive memory;
@@ -107,7 +109,8 @@ def native_flags() -> tuple[str, ...]:
                       for f in ("native_host.h", "native_loop.cpp"))
     key = hashlib.sha256(f"{_FORMAT}\0{_march()}\0{helpers}".encode()).hexdigest()[:16]
     flags = [f for f in hostbuild.CXXFLAGS if f != "-O2"]
-    return ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp", *flags, "-DNS_HOST_NATIVE=1",
+    return ("-O3", "-march=native", "-ffp-contract=off", "-fno-trapping-math", "-fopenmp", *flags,
+            "-DNS_HOST_NATIVE=1",
             f"-DNS_NATIVE_KEY=0x{key}ULL")
 
 

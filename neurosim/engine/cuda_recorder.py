@@ -10,6 +10,21 @@ from .cuda_device import grid_for
 I32, U32, I64 = np.int32, np.uint32, np.int64
 
 
+def _ascending_within_steps(steps: np.ndarray, idx: np.ndarray, n0: int):
+    """The spikes (non-decreasing ``steps``, ids ``idx``) ordered by id within each step, as
+    NumPy records them: unchanged where they already are (one CPU thread emits them in order),
+    else sorted by the key ``(step - n0) * span + id`` (one integer sort, much faster than a
+    lexsort of the two columns)."""
+    if idx.size < 2:
+        return steps, idx
+    same = steps[1:] == steps[:-1]
+    if not np.any(same & (idx[1:] < idx[:-1])):
+        return steps, idx
+    span = int(idx.max()) + 1
+    key = np.sort((steps - n0) * span + idx)
+    return key // span + n0, key % span
+
+
 class Recorder:
     """Monitors' device buffers for one chunk, and their transfer to the monitors.
 
@@ -145,8 +160,7 @@ class Recorder:
             total = self.last_total = int(ends[-1])
             idx = dev.get(v["rec_idx"][:total]).astype(np.int64)
             steps = np.repeat(np.arange(n0, n0 + k, dtype=np.int64), counts)
-            order = np.lexsort((idx, steps))        # ascending within a step, as NumPy
-            steps, idx = steps[order], idx[order]
+            steps, idx = _ascending_within_steps(steps, idx, n0)   # ascending, as NumPy
             if self.send_all:
                 self.sent.append((steps, idx))
             for mon, lo, hi, keep in self.spikes:

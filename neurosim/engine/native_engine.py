@@ -13,7 +13,9 @@ NumPy arrays as device memory). What differs from ``cuda:host``:
   ``kernels/native_loop.cpp``): no Python between steps, the clock, halts and recordings
   exactly as in a CUDA graph (the runner stops after a step that halted the clock, as the
   host build does);
-* ``threads`` OpenMP threads (``Network(threads=...)``, default every core).
+* ``threads`` OpenMP threads (``Network(threads=...)``, default every core);
+* a neuron group with any per-neuron constant has all of them per neuron (the native neuron
+  loops vectorise with constants all uniform or all per neuron).
 
 With one thread, every launch runs the kernels' items in order, as the ``cuda:host`` build in
 natural order does: the same arithmetic, so the same results. With more, spikes take their
@@ -24,8 +26,10 @@ last bit (as on a GPU); spike lists are the same set per step wherever the sums 
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import cuda_tuning as T
-from .cuda_device import Device
+from .cuda_device import Device, kernel_signature
 from .cuda_engine import CudaEngine
 
 
@@ -62,6 +66,32 @@ class NativeEngine(CudaEngine):
                          dev=NativeDevice(self.threads, double=net.precision == "double"),
                          gen=gen)
         self.name = "cpu:native"
+        self._constants_all_per_neuron()
+
+    def _constants_all_per_neuron(self) -> None:
+        """Every constant of a neuron group one value per neuron where any is (and the
+        refractory steps with them): the native neuron loops vectorise where a group's
+        constants are all uniform or all per neuron (``kernels/neuron_model.cu.j2``), and a
+        group that merges populations with different parameters has some of each."""
+        for rt in self.groups:
+            if rt.is_source:
+                continue
+            v, g = rt.values, rt.g
+            flags = int(v["flags"])
+            ref_pn = bool(flags & T.NS_REF_PER_NEURON)
+            if not int(v["per_neuron"]) and not ref_pn:
+                continue
+            sig = [name for _, name in kernel_signature(g.model_cls.kernel_file,
+                                                         g.model_cls.kernel)]
+            consts = [name for name in sig if name in g.consts]
+            for k, name in enumerate(consts):
+                if not (int(v["per_neuron"]) >> k) & 1:
+                    v[name] = self.dev.put(np.full(g.size, self.dev.get(v[name])[0],
+                                                   v[name].dtype))
+            v["per_neuron"] = np.uint32((1 << len(consts)) - 1)
+            if flags & T.NS_REF and not ref_pn:
+                v["n_ref"] = self.dev.put(np.full(g.size, self.dev.get(v["n_ref"])[0], np.int32))
+                v["flags"] = np.uint32(flags | T.NS_REF_PER_NEURON)
 
     def plan(self) -> list:
         fresh = self._plans is None

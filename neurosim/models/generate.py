@@ -353,12 +353,16 @@ def cuda_source(d) -> tuple[str, str, str]:
     loads = [(n, k) for k, n in enumerate(d.constant_names) if n in used]
     if d.synapse_kind == "delta":
         synapses = ["if (flags & NS_IN0) s_v = s_v + ns_take(in, 0, n_neurons, i, drives);"]
+        native_synapses = ["s_v = ns_native_take(s_v, ns_in0, ns_on0, i - ns_c0);"]
     else:
-        synapses = []
+        synapses, native_synapses = [], []
         for ch, (name, decay) in enumerate(zip(d.synaptic_state, d.decay_names)):
             synapses += [f"s_{name} = s_{name} * c_{decay};",
                          f"if (flags & NS_IN{ch}) s_{name} = s_{name} + "
                          f"ns_take(in, {ch}, n_neurons, i, drives);"]
+            native_synapses += [f"s_{name} = s_{name} * c_{decay};",
+                                f"s_{name} = ns_native_take(s_{name}, ns_in{ch}, ns_on{ch}, "
+                                f"i - ns_c0);"]
     kernel = f"{d.name.lower()}_update"
     source = _template().render(
         kernel=kernel, model=repr(d.name), state=list(d.state_names),
@@ -366,7 +370,9 @@ def cuda_source(d) -> tuple[str, str, str]:
         i_syn=" + ".join(f"s_{n}" for n in d.synaptic_state) if "I_syn" in d.update.reads
         else "",
         update="\n".join(_update_c(em, d, names, used)),
-        synapses=synapses, refractory=d.refractory is not None,
+        synapses=synapses, native_synapses=native_synapses,
+        n_channels=len(d.synaptic_state) if d.synapse_kind != "delta" else 1,
+        refractory=d.refractory is not None,
         hold="\n".join(em.block(d.hold, names, 4)) if d.hold is not None else "",
         threshold="(" + em.expr(d.threshold.body[0], names) + ")",
         reset="\n".join(em.block(d.reset, names, 3)) if d.reset is not None else "")
