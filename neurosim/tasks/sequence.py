@@ -62,15 +62,15 @@ from ..connectivity import AllToAll, FixedIndegree, OneToOne
 from ..distributions import Uniform
 from ..models import LIF, SpikeSource
 from ..network import Network
-from ..plasticity import PlasticityModel, SynapticScaling
+from ..plasticity import PlasticityModel
 from .common import ResultMixin, check_task_args
 
 #: Pair STDP with a constant depression at every presynaptic arrival: the delay-selection rule
 #: (see the module docstring).
 DELAY_SELECTION = PlasticityModel(
     "delay_selection_stdp",
-    parameters={"A_plus": 1.0, "A_minus": 1.0, "tau_plus": 4.0, "tau_minus": 20.0,
-                "c_pre": 0.3},
+    parameters={"A_plus": 5.0, "A_minus": 5.0, "tau_plus": 4.0, "tau_minus": 20.0,
+                "c_pre": 1.5},
     pre_traces={"x": "tau_plus"}, post_traces={"y": "tau_minus"},
     on_pre="w -= A_minus * y + c_pre",
     on_post="w += A_plus * x",
@@ -108,14 +108,14 @@ class SequenceParams:
     # plasticity (DELAY_SELECTION)
     w_init: float = 0.05           # initial recurrent weights ~ Uniform(0, w_init) mV
     w_global: float = -0.3         # mV, static all-to-all feedback inhibition (delay dt)
-    w_max: float = 4.0
-    A_plus: float = 1.5
-    A_minus: float = 1.5
+    w_max: float = 6.0
+    A_plus: float = 5.0
+    A_minus: float = 5.0
     tau_plus: float = 4.0
     tau_minus: float = 20.0
-    c_pre: float = 0.45            # mV per arrival: arrivals > tau_plus ln(A_plus/c_pre) early shrink
-    w_total: float = 32.0          # mV: if > 0, each neuron's recurrent weights are scaled to
-                                   # this total every ``scale_every`` ms while learning
+    c_pre: float = 1.5             # mV per arrival: arrivals > tau_plus ln(A_plus/c_pre) early shrink
+    w_total: float = 32.0          # mV: if > 0, a neuron's recurrent weights summing to more
+                                   # are scaled down to it every ``scale_every`` ms of training
     scale_every: float = 100.0
     dt: float = 0.5
 
@@ -224,7 +224,7 @@ def shuffled_recall(p, interval, times, idx, cue_times, members, rng) -> float:
 
 def build(p: SequenceParams, seed: int, device: str):
     """The network (module docstring) with a stimulus source that has no spikes yet; returns
-    ``(net, stimulus population, recurrent population, its spike monitor)``."""
+    ``(net, stimulus population, recurrent population, plastic projection, spike monitor)``."""
     n = p.n_assemblies * p.assembly_size
     net = Network(dt=p.dt, device=device, seed=seed)
     stim = net.add_population(n, SpikeSource([()] * n), name="stimulus")
@@ -237,18 +237,15 @@ def build(p: SequenceParams, seed: int, device: str):
     plastic = net.connect(rec, rec, FixedIndegree(p.k_rec, allow_self=False, multapses=True),
                           weight=Uniform(0.0, p.w_init), delay=Uniform(p.delay_min, p.delay_max),
                           plasticity=rule, name="recurrent")
-    if p.w_total > 0:
-        net.add_homeostasis(rec, SynapticScaling(target_total=p.w_total, interval=p.scale_every,
-                                                 projections=[plastic]))
     if p.w_global:
         net.connect(rec, rec, AllToAll(allow_self=False), weight=p.w_global, delay=p.dt,
                     receptor="inhibitory", name="feedback inhibition")
     if p.noise_rate > 0:
         net.add_poisson_input(rec, rate=p.noise_rate, weight=p.v_thresh - p.v_rest + 1.0)
-    return net, stim, rec, net.record_spikes(rec)
+    return net, stim, rec, plastic, net.record_spikes(rec)
 
 
-def _trial(net, stim, rec, p, members, assemblies, interval, rng, learn: bool) -> float:
+def _trial(net, stim, rec, plastic, p, members, assemblies, interval, rng, learn: bool) -> float:
     """One trial: stimulate ``assemblies`` in order, ``interval`` ms apart (appended to the
     stimulus source's spikes), run it with learning ``learn`` (and then the ``train_bias``
     current, from ``bias_lead`` ms before the first stimulus) and clear the traces; returns the
@@ -265,28 +262,43 @@ def _trial(net, stim, rec, p, members, assemblies, interval, rng, learn: bool) -
     net.set_spike_times(stim, [sorted(t) for t in times], append=True)
     net.set_learning(learn)
     total = lead - 5.0 + p.n_assemblies * interval + p.gap
-    if learn and p.train_bias:           # the bias ends with the last stimulus (+5 ms), so
-        first = min(total, lead + (p.n_assemblies - 1) * interval + 5.0)  # the next trial
-        net.run(round(first, 6))                                          # starts at rest
+    if learn:              # STDP and the bias end when the last stimulus's spikes have all
+        first = min(total, lead + (p.n_assemblies - 1) * interval + p.delay_max + 5.0)
+        if p.w_total > 0:              # arrived; the rest of the gap is neither learned nor
+            net.run(round(first, 6), every=p.scale_every,       # biased (the next trial
+                    callback=lambda t: _cap_totals(plastic, p.w_total))  # starts at rest)
+        else:
+            net.run(round(first, 6))
         net.set_current(rec, 0.0)
+        plastic.plasticity.enabled = False      # STDP off, synaptic scaling still on
         total -= first
     net.run(round(total, 6))
     net.reset_traces()
     return t0
 
 
+def _cap_totals(plastic, w_total: float) -> None:
+    """Divisive normalisation, downward only: every neuron whose recurrent weights sum to more
+    than ``w_total`` has them scaled to that sum."""
+    w, post = plastic.weights, plastic.targets
+    total = np.bincount(post, w, minlength=plastic.post.size)
+    factor = np.minimum(1.0, w_total / np.maximum(total, 1e-30))
+    if (factor < 1.0).any():
+        plastic.weights = w * factor[post]
+
+
 def _one_interval(p, interval, seed, device, learn: bool, progress=None):
     """Train and test one network at ``interval``: recall and shuffled recall after every epoch
     (index 0: before training), the wall time at every test and the network."""
     rng = np.random.default_rng(seed)
-    net, stim, rec, mon = build(p, seed, device)
+    net, stim, rec, plastic, mon = build(p, seed, device)
     members = np.arange(p.n_assemblies * p.assembly_size).reshape(p.n_assemblies, -1)
     order = list(range(p.n_assemblies))
     curve, shuffled, walls, w0 = [], [], [], time.perf_counter()
     for epoch in range(p.n_epochs + 1):
         if epoch:
-            _trial(net, stim, rec, p, members, order, interval, rng, learn)
-        cues = [_trial(net, stim, rec, p, members, [0], interval, rng, False)
+            _trial(net, stim, rec, plastic, p, members, order, interval, rng, learn)
+        cues = [_trial(net, stim, rec, plastic, p, members, [0], interval, rng, False)
                 for _ in range(p.n_cues)]
         curve.append(recall_score(p, interval, mon.times, mon.indices, cues, members))
         shuffled.append(shuffled_recall(p, interval, mon.times, mon.indices, cues, members,
