@@ -2,37 +2,56 @@
 
 Network (:class:`SequenceParams`): ``n_assemblies`` assemblies of ``assembly_size`` LIF neurons
 (delta synapses, mV). Every neuron receives ``k_rec`` recurrent synapses from the other neurons,
-drawn at random with repetition (about ``k_rec / n`` synapses per ordered pair of neurons), each
-with its own conduction delay *drawn* uniformly in ``[delay_min, delay_max]`` ms (1-70 ms) —
-never set to the interval: a pair of neurons is joined by several delay lines. Weak background
-Poisson input (``noise_rate``; each such spike makes its neuron fire), static all-to-all
-feedback inhibition (``w_global`` mV per spike), and a stimulus spike source per neuron
-(one-to-one, ``w_stim`` mV, enough to make it fire).
+drawn at random with repetition (about ``k_rec / n`` synapses per ordered pair of neurons: 5 by
+default), each with its own conduction delay *drawn* uniformly in ``[delay_min, delay_max]``
+(4-70 ms) — never set to the interval: a pair of neurons is joined by several delay lines.
+Weak background Poisson input (``noise_rate``; each such spike makes its neuron fire), static
+all-to-all feedback inhibition (``w_global`` mV per spike), and a stimulus spike source per
+neuron (one-to-one, ``w_stim`` mV, enough to make it fire).
 
-Plasticity (:data:`DELAY_SELECTION`, a :class:`neurosim.PlasticityModel` description): pair STDP
-(all-to-all pairing, additive, hard bounds ``[0, w_max]``) with a narrow potentiation window
-(``tau_plus``) and a constant depression ``c_pre`` at every presynaptic arrival::
+Mechanism — STDP selects the delay lines that fit the interval:
 
-    arrival at t_pre:       w <- w - A_minus y - c_pre        (y: postsynaptic trace, tau_minus)
-    postsynaptic spike:     w <- w + A_plus x                 (x: presynaptic trace, tau_plus)
+- *the rule* (:data:`DELAY_SELECTION`, a :class:`neurosim.PlasticityModel` description): pair
+  STDP (all-to-all pairing, additive, hard bounds ``[0, w_max]``) with a narrow potentiation
+  window ``tau_plus`` and a constant depression ``c_pre`` at every presynaptic arrival::
 
-A synapse whose spike arrives ``Delta`` ms before its target fires gains
-``A_plus exp(-Delta / tau_plus) - c_pre`` per presentation: only arrivals within ``tau_plus
-ln(A_plus / c_pre)`` ms before the target's spike grow, every earlier one and every later one
-shrinks. That is the mechanism: among the drawn delay lines from assembly k to k+1, STDP keeps
-those whose delay lies just below the interval (the conduction delay *selects* the interval,
-as in Izhikevich's polychronous groups, 2006) and prunes all others, including the backward
-and within-assembly synapses. Without the constant term every arrival before the target's spike
-would grow a little per epoch, and after enough epochs the early delay lines make the next
-assembly fire too early (the old version's recall fell from epoch to epoch; at 60 ms it stayed
-weak). No parameter depends on the interval: the same network learns 10 ms and 60 ms.
+      arrival at t_pre:     w <- w - A_minus y - c_pre      (y: postsynaptic trace, tau_minus)
+      postsynaptic spike:   w <- w + A_plus x               (x: presynaptic trace, tau_plus)
+
+  A synapse whose spike arrives ``Delta`` ms before its target fires gains ``A_plus
+  exp(-Delta / tau_plus) - c_pre`` per presentation: only arrivals within ``tau_plus
+  ln(A_plus / c_pre)`` ms (4.8 ms by default) before the target's spike grow; every earlier and
+  every later one shrinks. Of the delay lines from assembly k to k+1 (and to k+2... where the
+  delays reach), STDP keeps those whose delay lies just below the interval (times the lag) and
+  prunes all others, backward and within-assembly ones included; the conduction delays, not
+  the membrane, carry the interval, as in Izhikevich's polychronous groups (2006). Plain pair
+  STDP lacks the constant term: every arrival before the target's spike, however early, then
+  grows a little per presentation, and after some epochs the early lines make the next
+  assembly fire too early (the cause of the earlier version's recall falling from epoch to
+  epoch, and staying weak at 60 ms);
+- *encoding without retrieval*: during a training presentation a hyperpolarising current
+  (``train_bias`` mV, through ``net.set_current``) keeps the recurrent input alone below
+  threshold, so every assembly fires when its stimulus says, not when the learned lines
+  predict it; otherwise each epoch would learn the network's own slightly early replay and the
+  selected delays would drift shorter (the latency reduction of STDP, Song et al. 2000). This
+  is the separation of encoding and retrieval that acetylcholine is thought to provide
+  (Hasselmo 1999). STDP and the current stop once the presentation's last spikes have arrived;
+- *a bound on each neuron's input*: every ``scale_every`` ms of training a neuron whose
+  recurrent weights sum to more than ``w_total`` mV has them scaled down to it (a
+  ``run(every=, callback=)`` callback), so a neuron's learned input stays below what the bias
+  holds back, and does not grow with the number of earlier assemblies whose delays reach it
+  (at 10 ms, five; at 60 ms, one).
+
+No parameter depends on the interval: the same network learns 10 ms and 60 ms, in one epoch,
+and keeps it.
 
 Protocol (the stimulus API: nothing is generated in advance): the stimulus is a
 :class:`~neurosim.models.SpikeSource` without spikes; every trial appends its spikes with
 ``net.set_spike_times(stimulus, ..., append=True)``, runs ``n_assemblies * interval + gap`` ms,
-and clears the STDP traces (``net.reset_traces()``). A training trial (learning on) stimulates
-the assemblies in order, A at ``t``, B at ``t + interval``, ... (each neuron jittered by
-``jitter`` ms); a test trial (learning off) stimulates only assembly A (a cue).
+and clears the STDP traces (``net.reset_traces()``). A training trial stimulates the
+assemblies in order, A at ``t``, B at ``t + interval``, ... (each neuron jittered by ``jitter``
+ms) with learning on and the bias from ``bias_lead`` ms before; a test trial (learning off, no
+bias) stimulates only assembly A (a cue).
 
 Test, before training and after every epoch (one training trial): ``n_cues`` cues. An
 assembly's activation time is the median first spike of its neurons in its earliest burst (at
@@ -47,7 +66,9 @@ scores; *no plasticity* — the same network, seed and stimuli with learning off
 
 The record's ``curve``, ``recall_before``, ``recall_after``, ``shuffled_recall`` and
 ``control_recall`` are means over the intervals; ``per_interval`` keeps each interval's values
-(with ``shuffled_curve``, the shuffled-order control after every epoch).
+(with ``shuffled_curve``, the shuffled-order control after every epoch); ``epoch_wall_s`` is
+the wall time of each epoch (training and test, summed over the intervals, without the
+control).
 """
 
 from __future__ import annotations
@@ -314,11 +335,12 @@ def sequence_learning(seed: int = 0, device: str = "cpu", params: SequenceParams
     """Train fresh networks on the ordered sequence at every interval and score replay against
     shuffled orders and a network without plasticity (see the module docstring).
 
-    ``quick``: a smoke run for ``neurosim bench --quick`` — intervals 20 and 40 ms, one cue per
-    test, 5 shuffled orders (when ``params`` is not given).
+    ``quick``: a smoke run for ``neurosim bench --quick`` — intervals 20 and 40 ms, 3 epochs,
+    one cue per test, 5 shuffled orders (when ``params`` is not given).
     """
     check_task_args("sequence_learning()", seed, device, params, SequenceParams, quick, progress)
-    p = params or (SequenceParams(intervals=(20.0, 40.0), n_cues=1, n_shuffles=5) if quick
+    p = params or (SequenceParams(intervals=(20.0, 40.0), n_epochs=3, n_cues=1,
+                                    n_shuffles=5) if quick
                    else SequenceParams())
     wall0 = time.perf_counter()
     per, sim, walls, backend = [], 0.0, np.zeros(p.n_epochs + 1), None
