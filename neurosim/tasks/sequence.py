@@ -62,7 +62,8 @@ interval. ``recall`` is the fraction of replayed transitions (mean over cues).
 Controls, from the same spikes and from a second network: *shuffled order* — the recall of the
 same test spikes scored against ``n_shuffles`` random orders of the assemblies (other than the
 trained one), which a network that fires everything, or in a fixed order of its own, also
-scores; *no plasticity* — the same network, seed and stimuli with learning off throughout.
+scores; *no plasticity* — the same network, seed and protocol (stimuli and bias) with
+learning off throughout.
 
 The record's ``curve``, ``recall_before``, ``recall_after``, ``shuffled_recall`` and
 ``control_recall`` are means over the intervals; ``per_interval`` keeps each interval's values
@@ -266,13 +267,16 @@ def build(p: SequenceParams, seed: int, device: str):
     return net, stim, rec, plastic, net.record_spikes(rec)
 
 
-def _trial(net, stim, rec, plastic, p, members, assemblies, interval, rng, learn: bool) -> float:
-    """One trial: stimulate ``assemblies`` in order, ``interval`` ms apart (appended to the
-    stimulus source's spikes), run it with learning ``learn`` (and then the ``train_bias``
-    current, from ``bias_lead`` ms before the first stimulus) and clear the traces; returns the
-    time of the first stimulus."""
-    lead = p.bias_lead if learn and p.train_bias else 5.0
-    if learn and p.train_bias:
+def _trial(net, stim, rec, plastic, p, members, assemblies, interval, rng, train: bool,
+           learn: bool) -> float:
+    """One trial: stimulate ``assemblies`` in order, ``interval`` ms apart (spikes appended to
+    the stimulus source's), run it and clear the traces; returns the time of the first
+    stimulus. A training trial (``train``) has the ``train_bias`` current from ``bias_lead`` ms
+    before its first stimulus, and learning (if ``learn``: STDP and the bound on the input
+    totals), both until the last stimulus's spikes have all arrived; the rest of the gap is
+    neither biased nor learned, so that the next trial starts at rest."""
+    lead = p.bias_lead if train and p.train_bias else 5.0
+    if train and p.train_bias:
         net.set_current(rec, p.train_bias * p.cm / p.tau_m)      # pA: shift by train_bias mV
     t0 = net.t + lead
     times = [[] for _ in range(members.size)]
@@ -281,18 +285,18 @@ def _trial(net, stim, rec, plastic, p, members, assemblies, interval, rng, learn
         for i, t in zip(members[k], np.maximum(at, net.t + p.dt)):
             times[i].append(t)
     net.set_spike_times(stim, [sorted(t) for t in times], append=True)
-    net.set_learning(learn)
     total = lead - 5.0 + p.n_assemblies * interval + p.gap
-    if learn:              # STDP and the bias end when the last stimulus's spikes have all
+    if train:
         first = min(total, lead + (p.n_assemblies - 1) * interval + p.delay_max + 5.0)
-        if p.w_total > 0:              # arrived; the rest of the gap is neither learned nor
-            net.run(round(first, 6), every=p.scale_every,       # biased (the next trial
-                    callback=lambda t: _cap_totals(plastic, p.w_total))  # starts at rest)
+        net.set_learning(learn)
+        if learn and p.w_total > 0:
+            net.run(round(first, 6), every=p.scale_every,
+                    callback=lambda t: _cap_totals(plastic, p.w_total))
         else:
             net.run(round(first, 6))
         net.set_current(rec, 0.0)
-        plastic.plasticity.enabled = False      # STDP off, synaptic scaling still on
         total -= first
+    net.set_learning(False)
     net.run(round(total, 6))
     net.reset_traces()
     return t0
@@ -318,8 +322,8 @@ def _one_interval(p, interval, seed, device, learn: bool, progress=None):
     curve, shuffled, walls, w0 = [], [], [], time.perf_counter()
     for epoch in range(p.n_epochs + 1):
         if epoch:
-            _trial(net, stim, rec, plastic, p, members, order, interval, rng, learn)
-        cues = [_trial(net, stim, rec, plastic, p, members, [0], interval, rng, False)
+            _trial(net, stim, rec, plastic, p, members, order, interval, rng, True, learn)
+        cues = [_trial(net, stim, rec, plastic, p, members, [0], interval, rng, False, False)
                 for _ in range(p.n_cues)]
         curve.append(recall_score(p, interval, mon.times, mon.indices, cues, members))
         shuffled.append(shuffled_recall(p, interval, mon.times, mon.indices, cues, members,
