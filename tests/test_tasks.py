@@ -144,6 +144,24 @@ def test_sequence_learning_replays_with_drawn_delays(device):
     _fits_report("sequence_learning", r.to_dict())
 
 
+def test_sequence_learning_selects_delays_that_fit_the_interval():
+    """After one presentation at 25 ms, the strong synapses (> 1 mV) are forward ones (assembly
+    k to k+1, k+2 or k+3, where the delays reach) whose drawn delay lies within the rule's
+    window, tau_plus ln(A_plus / c_pre) = 4.8 ms (give or take the stimulus jitter), below
+    the lag times the interval."""
+    from neurosim.tasks.sequence import _one_interval
+    p = SequenceParams(intervals=(25.0,), n_epochs=1, n_cues=1, n_shuffles=1, control=False)
+    _, _, _, net = _one_interval(p, 25.0, 3, "cpu", True)
+    proj = next(q for q in net.projections if q.name == "recurrent")
+    strong = proj.weights > 1.0                       # mV; initial weights <= 0.05
+    lag = proj.targets[strong] // p.assembly_size - proj.sources[strong] // p.assembly_size
+    assert strong.sum() >= 100 and (lag >= 1).mean() >= 0.99, np.unique(lag, return_counts=True)
+    early = lag * 25.0 - proj.delays[strong]           # how long before the target's spike
+    window = p.tau_plus * np.log(p.A_plus / p.c_pre)
+    inside = (early >= -3.0) & (early <= window + 3.0)  # +-3 ms: both stimuli are jittered
+    assert inside.mean() >= 0.95, (early.min(), early.max(), inside.mean())
+
+
 def test_delay_selection_rule_window():
     """The rule's net change per isolated pair: A_plus exp(-Delta/tau_plus) - c_pre for an
     arrival Delta ms before the postsynaptic spike (grows only within tau_plus ln(A_plus/c_pre)),
