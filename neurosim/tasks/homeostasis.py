@@ -5,9 +5,9 @@ Network (:class:`HomeostasisParams`): a recurrent network of ``n_neurons`` excit
 ``n_inh`` inhibitory LIF neurons (delta synapses, mV, delay ``delay``): every neuron receives
 ``rec_indegree`` excitatory (``w_exc`` mV) and ``rec_indegree // 4`` inhibitory (``w_inh`` mV)
 recurrent synapses, and ``indegree`` random inputs (``weight`` mV) from ``n_inputs`` Poisson
-sources (a :class:`~neurosim.models.PoissonSource` population). The excitatory neurons have intrinsic plasticity
-(:class:`neurosim.IntrinsicPlasticity`: an integral controller on each neuron's threshold driven
-by its filtered rate) toward ``target_rate``; the recurrent excitation amplifies every change of
+sources (a :class:`~neurosim.models.PoissonSource` population). The excitatory neurons have
+intrinsic plasticity (:class:`neurosim.IntrinsicPlasticity`: an integral controller on each
+neuron's threshold driven by its filtered rate) toward ``target_rate``; the recurrent excitation amplifies every change of
 the input, so the controller must act against the network's own gain.
 
 Control (``control``): the same network, seed and inputs without intrinsic plasticity; its rate
@@ -16,8 +16,8 @@ error per phase is ``control_rate_error``.
 Protocol (the stimulus API: no input spike is generated in advance): the input rate is
 ``rates[0]`` for ``durations[0]`` (the network settles from its initial thresholds), then steps
 to ``rates[1]``, ``rates[2]``, ..., each step a ``net.set_rates(inputs, rate)`` on the built
-network between two ``run`` calls (:func:`_input_phase`). The population rate is
-recorded in bins of ``bin`` ms and smoothed by a causal moving average over ``smooth`` ms
+network between two ``run`` calls (:func:`_input_phase`). The population rate is recorded
+in bins of ``bin`` ms and smoothed by a causal moving average over ``smooth`` ms
 (``rate_trace``: bin ends and smoothed rate; ``raw_rate_hz``: unsmoothed). For each input step
 the adaptation time is the time from the step until the smoothed rate enters the band
 ``target_rate * (1 +- tolerance)`` for good (it stays inside until the next step); a step after
