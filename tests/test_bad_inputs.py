@@ -651,6 +651,15 @@ row("sequence n_shuffles", lambda d: T.SequenceParams(n_shuffles=0), ValueError,
     "0", ">= 1")
 row("sequence tolerance", lambda d: T.SequenceParams(tolerance=-0.1), ValueError, "tolerance",
     "-0.1", ">= 0")
+row("sequence train_bias", lambda d: T.SequenceParams(train_bias=5.0), ValueError, "train_bias",
+    "5.0", "<= 0")
+row("sequence k_rec", lambda d: T.SequenceParams(k_rec=0), ValueError, "k_rec", "0", ">= 1")
+row("sequence c_pre", lambda d: T.SequenceParams(c_pre=-1.0), ValueError, "c_pre", "-1.0",
+    ">= 0")
+row("sequence w_total", lambda d: T.SequenceParams(w_total=-1.0), ValueError, "w_total",
+    "-1.0", ">= 0")
+row("sequence scale_every", lambda d: T.SequenceParams(scale_every=0.0), ValueError,
+    "scale_every", "0.0", "> 0")
 row("homeostasis rates", lambda d: T.HomeostasisParams(rates=(1.0,)), ValueError,
     "rates and durations", "1 and 3")
 row("homeostasis rate negative", lambda d: T.HomeostasisParams(rates=(1.0, -2.0, 1.0)),

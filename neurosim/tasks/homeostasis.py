@@ -5,18 +5,19 @@ Network (:class:`HomeostasisParams`): a recurrent network of ``n_neurons`` excit
 ``n_inh`` inhibitory LIF neurons (delta synapses, mV, delay ``delay``): every neuron receives
 ``rec_indegree`` excitatory (``w_exc`` mV) and ``rec_indegree // 4`` inhibitory (``w_inh`` mV)
 recurrent synapses, and ``indegree`` random inputs (``weight`` mV) from ``n_inputs`` Poisson
-spike sources. The excitatory neurons have intrinsic plasticity
-(:class:`neurosim.IntrinsicPlasticity`: an integral controller on each neuron's threshold driven
-by its filtered rate) toward ``target_rate``; the recurrent excitation amplifies every change of
-the input, so the controller must act against the network's own gain. The inputs are
-pre-generated per phase (:func:`_input_phase`).
+sources (a :class:`~neurosim.models.PoissonSource` population). The excitatory neurons have
+intrinsic plasticity (:class:`neurosim.IntrinsicPlasticity`: an integral controller on each
+neuron's threshold driven by its filtered rate) toward ``target_rate``; the recurrent excitation amplifies every change of
+the input, so the controller must act against the network's own gain.
 
 Control (``control``): the same network, seed and inputs without intrinsic plasticity; its rate
 error per phase is ``control_rate_error``.
 
-Protocol: the input rate is ``rates[0]`` for ``durations[0]`` (the network settles from its
-initial thresholds), then steps to ``rates[1]``, ``rates[2]``, ... The population rate is
-recorded in bins of ``bin`` ms and smoothed by a causal moving average over ``smooth`` ms
+Protocol (the stimulus API: no input spike is generated in advance): the input rate is
+``rates[0]`` for ``durations[0]`` (the network settles from its initial thresholds), then steps
+to ``rates[1]``, ``rates[2]``, ..., each step a ``net.set_rates(inputs, rate)`` on the built
+network between two ``run`` calls (:func:`_input_phase`). The population rate is recorded
+in bins of ``bin`` ms and smoothed by a causal moving average over ``smooth`` ms
 (``rate_trace``: bin ends and smoothed rate; ``raw_rate_hz``: unsmoothed). For each input step
 the adaptation time is the time from the step until the smoothed rate enters the band
 ``target_rate * (1 +- tolerance)`` for good (it stays inside until the next step); a step after
@@ -36,10 +37,10 @@ import numpy as np
 
 from .. import _validate as V
 from ..connectivity import FixedIndegree
-from ..models import LIF, SpikeSource
+from ..models import LIF, PoissonSource
 from ..network import Network
 from ..plasticity import IntrinsicPlasticity
-from .common import ResultMixin, SpikeSchedule, check_task_args
+from .common import ResultMixin, check_task_args
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,10 @@ def adaptation_times(smoothed, times_ms, starts_ms, ends_ms, target, tol):
     return out
 
 
-def _input_phase(sched: SpikeSchedule, p: HomeostasisParams, rate: float, t0: float,
-                 duration: float) -> None:
-    """Poisson input of one phase: every source at ``rate`` Hz in ``[t0, t0 + duration)``."""
-    sched.poisson(np.full(p.n_inputs, rate), t0, duration)
+def _input_phase(net, inputs, rate: float, duration: float) -> None:
+    """One phase: every input source at ``rate`` Hz from now on, for ``duration`` ms."""
+    net.set_rates(inputs, rate)
+    net.run(duration)
 
 
 def _check(p: HomeostasisParams, where: str) -> None:
@@ -155,13 +156,9 @@ def _check(p: HomeostasisParams, where: str) -> None:
 
 
 def _simulate(p: HomeostasisParams, seed: int, device: str, homeostasis: bool, progress=None):
-    rng = np.random.default_rng(seed)
-    sched = SpikeSchedule(p.n_inputs, rng, p.dt)
     starts = np.concatenate(([0.0], np.cumsum(p.durations)[:-1]))
-    for r, t0, d in zip(p.rates, starts, p.durations):
-        _input_phase(sched, p, r, t0, d)
     net = Network(dt=p.dt, device=device, seed=seed)
-    inp = net.add_population(p.n_inputs, SpikeSource(sched.times()), name="input")
+    inp = net.add_population(p.n_inputs, PoissonSource(rate=p.rates[0]), name="input")
     lif = LIF(tau_m=p.tau_m, v_rest=p.v_rest, v_reset=p.v_rest, v_thresh=p.v_thresh,
               tau_refrac=p.tau_refrac, synapse="delta")
     pop = net.add_population(p.n_neurons, lif, name="excitatory")
@@ -187,9 +184,9 @@ def _simulate(p: HomeostasisParams, seed: int, device: str, homeostasis: bool, p
                                                           interval=p.interval))
     mon = net.record_rate(pop, bin_size=p.bin)
     theta, walls = [], []
-    for k, d in enumerate(p.durations):
+    for k, (rate, d) in enumerate(zip(p.rates, p.durations)):
         w0 = time.perf_counter()
-        net.run(d)
+        _input_phase(net, inp, rate, d)
         walls.append(time.perf_counter() - w0)
         theta.append(float(ip.theta.mean()) if ip is not None else 0.0)
         if progress is not None:
