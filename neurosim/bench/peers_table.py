@@ -176,7 +176,7 @@ def _versions(found: dict) -> dict:
 
 
 def run_table(*, repeats: int = 3, duration_ms: float = 1000.0, seed: int = 2,
-              threads=(1, 2), only=None, rows=ROWS, root: Path | str | None = None,
+              threads=(1, 2), only=None, rows=None, root: Path | str | None = None,
               cache_dir: Path | str | None = None, timeout_s: float = 1800.0,
               checkpoint: Callable[[dict], None] | None = None) -> dict:
     """Run the comparison table; return its results (``render`` makes the Markdown).
@@ -188,11 +188,13 @@ def run_table(*, repeats: int = 3, duration_ms: float = 1000.0, seed: int = 2,
     ``root``: a checkout of the repository (the case scripts live in its
     ``benchmarks/peers/``). ``cache_dir``: where the compiled-code caches of this run go
     (default: a fresh temporary folder, removed afterwards), so that the first round compiles.
-    ``checkpoint``: called with the results so far after every run.
+    ``rows``: the cases (default :data:`ROWS`). ``checkpoint``: called with the results so
+    far after every run.
     Bad arguments raise ``ValueError`` before anything runs.
     """
     from ..peers import find_peers, run_peer, scripts_dir
     threads = _check(repeats, duration_ms, seed, threads, only)
+    rows = ROWS if rows is None else tuple(rows)
     scripts_dir(Path(root) if root else None)        # a RuntimeError from an installed package
     found = find_peers(root)
     wanted = set(only) if only is not None else set(PEERS) | {"neurosim"}
