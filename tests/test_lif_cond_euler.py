@@ -123,12 +123,16 @@ def test_schemes_differ_and_default_is_exponential_euler():
     assert type(dataclasses.replace(model, integration="euler")) is type(euler)
 
 
-def test_two_schemes_are_two_groups():
+def test_two_schemes_are_two_groups_and_a_checkpoint_keeps_the_scheme(tmp_path):
     net = ns.Network(dt=DT, device="cpu", seed=1)
-    net.add_population(3, ns.LIFCond())
-    net.add_population(3, ns.LIFCond(integration="euler"))
+    net.add_population(3, ns.LIFCond(i_offset=300.0))
+    net.add_population(3, ns.LIFCond(integration="euler", i_offset=300.0))
     net.build()
     assert len(net._engine.L.groups) == 2
+    net.run(5.0)
+    net.save(tmp_path / "c.npz")
+    again = ns.checkpoint.load(tmp_path / "c.npz", device="cpu")
+    assert [p.model.integration for p in again.populations] == ["exponential_euler", "euler"]
 
 
 def test_bad_integration_is_refused():
