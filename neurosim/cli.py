@@ -12,6 +12,12 @@ None, peers=bool) -> dict`` (plus ``microcircuit_scale``/``microcircuit_k_scale`
 ``<results-dir>/<created>-<host hash>.json`` and renders the report from it and the earlier runs
 of the same machine.
 
+``neurosim bench --peers`` runs instead the side-by-side comparison of the CPU simulators
+(``neurosim.bench.peers_table.run_table``: neurosim on NumPy and ``cpu:native``, ANNarchy,
+NEST and Brian2 on the standard cases, ``--repeats`` interleaved rounds, ``--threads`` thread
+counts), saves its runs as ``<results-dir>/cpu-peers-<created>.json`` and writes the table to
+``<output>/cpu-peers.md``. A peer that is not installed is reported as such, not as a failure.
+
 Only the standard library is imported here at module import; system probing, Jinja2 and the
 benchmark suite are imported by the subcommand that needs them.
 """
@@ -98,6 +104,38 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                              "if there is one)")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _thread_counts(text: str) -> tuple[int, ...]:
+    """'1,2' -> (1, 2): distinct integers >= 1."""
+    try:
+        values = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1 or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"--threads expects distinct integers >= 1 such as "
+                                         f"1,2; got {text!r}")
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neurosim", description="neurosim: system check, benchmarks and benchmark report.",
@@ -149,7 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "(with a 'progress' entry), so a run cut off by a time limit leaves "
                             "what it measured")
     bench.add_argument("--peers", action="store_true",
-                       help="also run the peer simulators (Brian2, NEST) on the same cases")
+                       help="instead of the suite, compare neurosim (NumPy, cpu:native) with "
+                            "ANNarchy, NEST and Brian2 on the standard cases, side by side: "
+                            "writes <output>/cpu-peers.md and <results-dir>/cpu-peers-*.json")
+    bench.add_argument("--repeats", type=_positive_int, default=None, metavar="N",
+                       help="with --peers: interleaved rounds, median reported (default 3, "
+                            "1 with --quick)")
+    bench.add_argument("--threads", type=_thread_counts, default=(1, 2), metavar="K,K,...",
+                       help="with --peers: thread counts of the simulators that have threads "
+                            "(default 1,2)")
+    bench.add_argument("--timeout", type=_positive_float, default=1800.0, metavar="S",
+                       help="with --peers: seconds one run (build and simulation) may take "
+                            "before it is stopped and reported as timed out (default 1800)")
     return parser
 
 
@@ -243,6 +292,11 @@ def run_report(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------- bench
 def run_bench(args: argparse.Namespace) -> int:
+    if args.peers:
+        return run_peers_table(args)
+    for option, default in (("repeats", None), ("threads", (1, 2)), ("timeout", 1800.0)):
+        if getattr(args, option) != default:
+            raise UsageError(f"--{option} applies to `neurosim bench --peers` only")
     try:
         bench = importlib.import_module("neurosim.bench")
     except ModuleNotFoundError as exc:
@@ -293,6 +347,46 @@ def run_bench(args: argparse.Namespace) -> int:
                                       exclude_run_id=results["run_id"])
         for written in render.render_report(results, args.output, history).values():
             print(f"  {written}")
+    return EXIT_OK
+
+
+def run_peers_table(args: argparse.Namespace) -> int:
+    """``neurosim bench --peers``: the CPU simulators side by side (see the module docstring)."""
+    if args.device not in ("auto", "cpu"):
+        raise UsageError(f"--device {args.device}: `neurosim bench --peers` compares CPU "
+                         "simulators (neurosim on NumPy and cpu:native); leave --device out")
+    for option in ("sizes", "microcircuit_scale", "reference_scale", "checkpoint"):
+        if getattr(args, option) is not None:
+            raise UsageError(f"--{option.replace('_', '-')} applies to the suite, not to "
+                             "`neurosim bench --peers`")
+    from neurosim.bench import peers_table
+    repeats = args.repeats or (1 if args.quick else 3)
+    stamp = None
+
+    def checkpoint(partial: dict) -> None:
+        _write_json(args.results_dir / f"cpu-peers-{stamp_of(partial)}.json", partial)
+
+    def stamp_of(results: dict) -> str:
+        nonlocal stamp
+        stamp = stamp or results["created"].replace("-", "").replace(":", "").split("+")[0] + "Z"
+        return stamp
+
+    try:
+        results = peers_table.run_table(repeats=repeats, threads=args.threads,
+                                        timeout_s=args.timeout, checkpoint=checkpoint)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    except RuntimeError as exc:          # no checkout with the case scripts
+        print(f"neurosim: bench --peers failed: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    path = args.results_dir / f"cpu-peers-{stamp_of(results)}.json"
+    _write_json(path, results)
+    print(f"results: {path}")
+    if not args.no_report:
+        table = args.output / "cpu-peers.md"
+        table.parent.mkdir(parents=True, exist_ok=True)
+        table.write_text(peers_table.render(results), encoding="utf-8")
+        print(f"  {table}")
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""Run the peer simulators (Brian2, NEST) on neurosim's standard benchmark cases.
+"""Run the peer simulators (Brian2, NEST, ANNarchy) on neurosim's standard benchmark cases.
 
 The peers live in their own virtual environments, made by ``benchmarks/peers/install_peers.sh``
 under ``<repo>/peers/<simulator>/``, because their dependencies (Brian2 needs ``numpy<2.4``,
@@ -55,6 +55,15 @@ PEER_TARGETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "brian2": ("cython", "numpy"),
     "nest": ("nest",),
     "annarchy": ("exponential", "explicit"),
+})
+
+#: Integration schemes of the COBA case a peer offers (``run_peer(integration=...)``): the
+#: scheme's name in neurosim (``LIFCond(integration=...)``) -> the peer's. NEST's
+#: ``iaf_cond_exp`` has only its own adaptive solver (RKF45): ``integration`` must be None.
+PEER_INTEGRATION: Mapping[str, Mapping[str, str]] = MappingProxyType({
+    "brian2": MappingProxyType({"exponential_euler": "exponential_euler", "euler": "euler"}),
+    "annarchy": MappingProxyType({"exponential_euler": "exponential", "euler": "explicit"}),
+    "nest": MappingProxyType({}),
 })
 
 #: Keys every peer result must have.
@@ -142,7 +151,8 @@ def find_peers(root: Path | str | None = None) -> dict[str, Path]:
 
 
 def _check_request(simulator: str, case: str, target: str | None, n: int | None,
-                   duration_ms: float, timeout_s: float, threads: int) -> str:
+                   duration_ms: float, timeout_s: float, threads: int,
+                   integration: str | None = None) -> str:
     """Validate the arguments of ``run_peer``; return the target to use."""
     if simulator not in SCRIPTS:
         raise ValueError(
@@ -163,17 +173,38 @@ def _check_request(simulator: str, case: str, target: str | None, n: int | None,
         raise ValueError(f"run_peer(): threads must be an int >= 1, got {threads!r}")
     if simulator == "brian2" and threads != 1:
         raise ValueError(f"run_peer(): Brian2 runs on 1 thread here, got threads={threads}")
+    if integration is not None:
+        schemes = PEER_INTEGRATION[simulator]
+        if case != "coba":
+            raise ValueError(f"run_peer(): integration applies to the coba case only (the "
+                             f"others are integrated exactly), got integration={integration!r} "
+                             f"for case {case!r}")
+        if integration not in schemes:
+            offered = f"one of {sorted(schemes)}" if schemes else "None (its own solver)"
+            raise ValueError(f"run_peer(): integration for {simulator} must be {offered}, "
+                             f"got {integration!r}")
+        if simulator == "annarchy":         # ANNarchy's scheme is its target
+            if target is not None and target != schemes[integration]:
+                raise ValueError(f"run_peer(): target={target!r} contradicts integration="
+                                 f"{integration!r} for annarchy (its target is the scheme: "
+                                 f"{schemes[integration]!r})")
+            return schemes[integration]
     return target or targets[0]
 
 
 def _command(python: Path, script: Path, simulator: str, case: str, n: int | None,
-             duration_ms: float, seed: int, target: str, threads: int) -> list[str]:
+             duration_ms: float, seed: int, target: str, threads: int,
+             integration: str | None = None, cache_dir: Path | None = None) -> list[str]:
     cmd = [str(python), str(script), "--case", case, "--duration", repr(float(duration_ms)),
            "--seed", str(int(seed)), "--threads", str(int(threads))]
     if n is not None:
         cmd += ["--n", str(n)]
-    if simulator == "brian2":
+    if simulator in ("brian2", "annarchy"):
         cmd += ["--target", target]
+    if simulator == "brian2" and integration is not None:
+        cmd += ["--integration", PEER_INTEGRATION["brian2"][integration]]
+    if simulator == "brian2" and cache_dir is not None:
+        cmd += ["--cache-dir", str(cache_dir)]
     return cmd
 
 
@@ -207,16 +238,24 @@ def _parse_result(stdout: str, stderr: str, what: str) -> dict[str, Any]:
 
 def run_peer(simulator: str, case: str, *, n: int | None = None, duration_ms: float = 1000.0,
              seed: int = 1, target: str | None = None, timeout_s: float = 900,
-             threads: int = 1, root: Path | str | None = None) -> dict[str, Any]:
+             threads: int = 1, root: Path | str | None = None, integration: str | None = None,
+             cache_dir: Path | str | None = None) -> dict[str, Any]:
     """Run one standard ``case`` on a peer ``simulator`` and return its result dict.
 
-    ``target`` picks Brian2's code generation ("cython", the default, or "numpy"); NEST has
-    only "nest". ``threads`` is NEST's ``local_num_threads`` (Brian2 accepts only 1). ``root``
-    is a checkout of the repository (default: the one this module lives in). Raises
-    ``ValueError`` for bad arguments and ``RuntimeError`` (quoting the peer's stderr tail) when
-    the peer is missing, fails, times out or prints no valid result.
+    ``target`` picks Brian2's code generation ("cython", the default, or "numpy") and
+    ANNarchy's COBA scheme ("exponential" or "explicit"); NEST has only "nest". ``threads`` is
+    NEST's ``local_num_threads`` and ANNarchy's ``num_threads`` (Brian2 accepts only 1).
+    ``integration``: the COBA case's scheme by neurosim's name, "exponential_euler" or "euler"
+    (:data:`PEER_INTEGRATION`; None: the peer's default, Brian2's exponential Euler,
+    ANNarchy's target). ``cache_dir``: where the peer keeps its compiled code between runs
+    (Brian2's Cython cache, ANNarchy's build folders; None: Brian2 compiles afresh, ANNarchy
+    uses ``~/.cache/neurosim/annarchy``). ``root`` is a checkout of the repository (default:
+    the one this module lives in). Raises ``ValueError`` for bad arguments and
+    ``RuntimeError`` (quoting the peer's stderr tail) when the peer is missing, fails, times
+    out or prints no valid result.
     """
-    target = _check_request(simulator, case, target, n, duration_ms, timeout_s, threads)
+    target = _check_request(simulator, case, target, n, duration_ms, timeout_s, threads,
+                            integration)
     python = find_peers(root).get(simulator)
     if python is None:
         raise RuntimeError(
@@ -226,10 +265,16 @@ def run_peer(simulator: str, case: str, *, n: int | None = None, duration_ms: fl
     script = scripts_dir(root) / SCRIPTS[simulator]
     if not script.is_file():
         raise RuntimeError(f"run_peer(): peer script {script} does not exist")
-    cmd = _command(python, script, simulator, case, n, duration_ms, seed, target, threads)
-    what = f"{simulator} ({target}) on case {case!r}"
+    cache = Path(cache_dir) if cache_dir is not None else None
+    cmd = _command(python, script, simulator, case, n, duration_ms, seed, target, threads,
+                   integration, cache)
+    what = f"{simulator} ({target}{', ' + integration if integration else ''}) on case {case!r}"
     log.info("running %s: %s", what, " ".join(cmd))
     env = {**os.environ, "PYNEST_QUIET": "1"}
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        if simulator == "annarchy":
+            env["NEUROSIM_ANNARCHY_CACHE"] = str(cache)
     if simulator == "annarchy":     # its CMake step needs the venv's tools first on PATH
         env["PATH"] = os.pathsep.join([str(Path(python).parent), env.get("PATH", "")])
     try:

@@ -177,6 +177,8 @@ row("LIF synapse alpha", lambda d: ns.LIF(synapse="alpha"), ValueError, "synapse
 row("LIF synapse int", lambda d: ns.LIF(synapse=1), ValueError, "synapse", "1")
 row("LIF nan", lambda d: ns.LIF(v_rest=float("nan")), ValueError, "v_rest", "nan", "finite")
 row("LIFCond cm 0", lambda d: ns.LIFCond(cm=0.0), ValueError, "cm", "0.0", "> 0")
+row("LIFCond integration", lambda d: ns.LIFCond(integration="rk4"), ValueError, "integration",
+    "'rk4'", "'exponential_euler' or 'euler'")
 row("AdEx delta_T 0", lambda d: ns.AdEx(delta_T=0.0), ValueError, "delta_T", "0.0", "> 0")
 row("AdEx tau_w negative", lambda d: ns.AdEx(tau_w=-5.0), ValueError, "tau_w", "-5.0", "> 0")
 row("AdEx v_reset above v_peak", lambda d: ns.AdEx(v_reset=5.0), ValueError, "v_reset", "5.0",

@@ -166,9 +166,9 @@ def test_bench_microcircuit_scale(fake_bench, tmp_path, capsys):
 
 def test_bench_no_report(fake_bench, tmp_path):
     out = tmp_path / "reports"
-    assert cli.main(["bench", "--no-report", "--peers", "--output", str(out),
+    assert cli.main(["bench", "--no-report", "--output", str(out),
                      "--results-dir", str(tmp_path / "r")]) == 0
-    assert fake_bench.calls[0]["peers"] is True and not out.exists()
+    assert fake_bench.calls[0]["peers"] is False and not out.exists()
 
 
 def test_bench_failure_exits_1(fake_bench, tmp_path, capsys):

@@ -159,7 +159,7 @@ def test_every_constant_per_neuron(model):
         pop = net.add_population(12, vary(model, np.random.default_rng(3)))
         src = net.add_population(3, ns.PoissonSource(rate=300.0))
         net.connect(src, pop, ns.AllToAll(), weight=4.0, delay=0.3)
-        w_i = 2.0 if type(model) is ns.LIFCond else -2.0        # conductances are >= 0
+        w_i = 2.0 if isinstance(model, ns.LIFCond) else -2.0    # conductances are >= 0
         net.connect(src, pop, ns.AllToAll(), weight=w_i, delay=0.5, receptor="inhibitory")
         mon, vm = net.record_spikes(pop), net.record_state(pop, "v")
         net.run(40.0)

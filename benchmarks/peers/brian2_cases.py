@@ -12,7 +12,8 @@ stderr. Cases, all at dt = 0.1 ms, every spike recorded by one ``SpikeMonitor``:
 - ``coba``: Vogels-Abbott, 3,200 + 800 neurons, ``connect(p=0.02)`` (self-connections allowed),
   no synaptic delay (a spike at step k acts on v from step k+1), weights 6 nS / 67 nS,
   integrated with ``method='exponential_euler'`` (the equations are not linear in the
-  product g·v, so ``exact`` does not apply; NEST uses an adaptive RKF45 instead).
+  product g·v, so ``exact`` does not apply; NEST uses an adaptive RKF45 instead), or with
+  ``--integration euler`` by forward Euler (``method='euler'``).
 - ``brunel``: Brunel 2000 (g = 5, eta = 2), C_E = 1,000 / C_I = 250 sources per neuron drawn
   with replacement in NumPy and passed to ``Synapses.connect(i=..., j=...)``, delay 1.5 ms,
   ``on_pre='v_post += w * int(not_refractory_post)'`` so input is ignored while refractory.
@@ -75,6 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--target", choices=["cython", "numpy"], default="cython")
     p.add_argument("--cache-dir", default=None, help="reuse this Cython cache (default: fresh)")
+    p.add_argument("--integration", choices=["exponential_euler", "euler"],
+                   default="exponential_euler", help="the coba case's method")
     p.add_argument("--threads", type=int, default=1, help="accepted for symmetry; must be 1")
     args = p.parse_args(argv)
     if args.threads != 1:
@@ -95,7 +98,8 @@ def build_lif(b, n: int, rng: np.random.Generator) -> Built:
     return Built([g, mon], mon, n, 0, {"all": (0, n)})
 
 
-def build_coba(b, n: int, rng: np.random.Generator) -> Built:
+def build_coba(b, n: int, rng: np.random.Generator,
+               method: str = "exponential_euler") -> Built:
     ms, mV, nS, pF = b.ms, b.mV, b.nS, b.pF
     n_exc = n * 4 // 5
     eqs = """
@@ -107,7 +111,7 @@ def build_coba(b, n: int, rng: np.random.Generator) -> Built:
           "tau_e": 5 * ms, "tau_i": 10 * ms, "v_th": -50 * mV, "v_reset": -60 * mV,
           "w_e": 6 * nS, "w_i": 67 * nS}
     g = b.NeuronGroup(n, eqs, threshold="v > v_th", reset="v = v_reset", refractory=5 * ms,
-                      method="exponential_euler", namespace=ns, name="coba")
+                      method=method, namespace=ns, name="coba")
     g.v = rng.normal(-65.0, 5.0, n) * mV
     g.g_e = np.maximum(0.0, rng.normal(40.0, 15.0, n)) * nS
     g.g_i = np.maximum(0.0, rng.normal(200.0, 120.0, n)) * nS
@@ -187,7 +191,10 @@ def simulate(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     log.info("building %s (N=%d, target=%s)", args.case, n, args.target)
     t1 = time.perf_counter()
-    built = BUILDERS[args.case](b, n, rng)
+    if args.case == "coba":
+        built = build_coba(b, n, rng, args.integration)
+    else:
+        built = BUILDERS[args.case](b, n, rng)
     net = b.Network(*built.objects)
     construct_s = time.perf_counter() - t1
     log.info("built in %.2f s; running %.0f ms", construct_s, args.duration)
@@ -206,7 +213,7 @@ def simulate(args: argparse.Namespace) -> dict:
         "build_s": construct_s + codegen_s, "sim_s": sim_s, "x_realtime": duration_s / sim_s,
         "n_spikes": int(i.size), "mean_rate_hz": i.size / (n * duration_s),
         "rates_hz": per_pop if len(per_pop) > 1 else {},
-        "threads": 1,
+        "threads": 1, "integration": args.integration if args.case == "coba" else "exact",
         "build_detail": {"construct_s": construct_s, "codegen_compile_s": codegen_s,
                          "import_s": t_import},
         "compile_cache": cache, "numpy": np.__version__, "python": platform.python_version(),

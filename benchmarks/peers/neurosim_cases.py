@@ -6,7 +6,8 @@ simulator the same way (a fresh process per run)::
     python benchmarks/peers/neurosim_cases.py --case brunel --target native --threads 2
 
 ``--target numpy`` (``device="cpu"``) or ``native`` (``device="cpu:native"``, ``--threads``
-OpenMP threads). Networks: :mod:`neurosim.bench.cases` (``lif_uncoupled``, and COBA and
+OpenMP threads); ``--integration`` picks the COBA neurons' scheme (``LIFCond(integration=...)``:
+``exponential_euler`` or ``euler``). Networks: :mod:`neurosim.bench.cases` (``lif_uncoupled``, and COBA and
 Brunel 2000 at full size), every spike recorded. ``build_s`` covers construction and, for the
 native backend, the first compile of its kernels (``compile_s``: 0 when they were cached);
 ``sim_s`` the simulation loop only.
@@ -36,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--target", choices=["numpy", "native"], default="native")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--integration", choices=["exponential_euler", "euler"],
+                   default="exponential_euler",
+                   help="the coba case's scheme: LIFCond(integration=...)")
     args = p.parse_args(argv)
     if args.target == "numpy" and args.threads != 1:
         p.error("--threads: the NumPy backend is single-threaded")
@@ -57,7 +61,10 @@ def simulate(args: argparse.Namespace) -> dict:
         net, mons = built.network, built.monitors
         pops = {"all": (0, n)}
     else:
-        ref = cases.build_reference(args.case, device=device, seed=args.seed)
+        kw = {"integration": args.integration} if args.case == "coba" else {}
+        if n != DEFAULT_N[args.case]:      # scaled 4:1 as the peers' scripts do
+            kw["scale"] = n / DEFAULT_N[args.case]
+        ref = cases.build_reference(args.case, device=device, seed=args.seed, **kw)
         net, mons = ref.network, ref.monitors
         n_exc = n * 4 // 5
         pops = {"exc": (0, n_exc), "inh": (n_exc, n)}
@@ -83,6 +90,7 @@ def simulate(args: argparse.Namespace) -> dict:
         "x_realtime": duration_s / sim_s, "n_spikes": n_spikes,
         "mean_rate_hz": n_spikes / (n * duration_s), "rates_hz": rates,
         "threads": getattr(net._engine, "threads", 1), "backend": net.backend,
+        "integration": args.integration if args.case == "coba" else "exact",
         "build_detail": {"compile_s": compile_s},
         "gomp_spincount": __import__("os").environ.get("GOMP_SPINCOUNT"),
         "numpy": np.__version__, "python": platform.python_version(), "cpu": cpu_model(),

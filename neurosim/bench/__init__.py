@@ -3,7 +3,9 @@
 - :mod:`neurosim.bench.cases`: the benchmark networks and the functions that time them and
   return records of the results schema (``neurosim.report.render.validate_results``);
 - :mod:`neurosim.bench.memory`: measured memory footprint (tracemalloc / CuPy pool);
-- :mod:`neurosim.bench.suite`: ``run_suite`` runs every case on every requested device.
+- :mod:`neurosim.bench.suite`: ``run_suite`` runs every case on every requested device;
+- :mod:`neurosim.bench.peers_table`: neurosim (NumPy, ``cpu:native``) beside ANNarchy, NEST
+  and Brian2 on the standard cases (``neurosim bench --peers``, ``reports/cpu-peers.md``).
 
 Example::
 

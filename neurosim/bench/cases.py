@@ -212,12 +212,15 @@ def throughput_record(kind: str, n: int, *, sim_ms: float, device: str = "cpu",
 
 # -- reference networks --------------------------------------------------------------------------
 
-def build_reference(name: str, *, device: str = "cpu", seed: int = 1, scale: float = 1.0):
-    """``coba`` or ``brunel`` (g = 5, eta = 2) as a ReferenceNetwork; ``scale`` < 1 for tests."""
+def build_reference(name: str, *, device: str = "cpu", seed: int = 1, scale: float = 1.0,
+                    integration: str = "exponential_euler"):
+    """``coba`` or ``brunel`` (g = 5, eta = 2) as a ReferenceNetwork; ``scale`` < 1 for tests;
+    ``integration``: the scheme of COBA's neurons (``LIFCond(integration=...)``)."""
     from ..networks import classic
     if name == "coba":
         return classic.vogels_abbott_coba(n_exc=int(round(3200 * scale)),
-                                          n_inh=int(round(800 * scale)), device=device, seed=seed)
+                                          n_inh=int(round(800 * scale)), device=device, seed=seed,
+                                          integration=integration)
     if name == "brunel":
         return classic.brunel_2000(5.0, 2.0, n_exc=int(round(10_000 * scale)), device=device,
                                    seed=seed)

@@ -14,7 +14,7 @@ from .qif import QIF
 from .sources import PoissonSource, SpikeSource
 
 #: The built-in neuron models' NeuronModel descriptions (every kernel is generated from one).
-DESCRIBED = (*LIF.descriptions.values(), LIFCond.description, AdEx.description, Izhikevich, QIF,
+DESCRIBED = (*LIF.descriptions.values(), *LIFCond.descriptions.values(), AdEx.description, Izhikevich, QIF,
              AdaptiveLIF, AdExCond, HodgkinHuxley)
 
 __all__ = ["Model", "NeuronModel", "ModelDefinitionError", "LIF", "LIFCond", "Izhikevich", "AdEx",

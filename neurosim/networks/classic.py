@@ -34,10 +34,16 @@ class ReferenceNetwork:
 def vogels_abbott_coba(n_exc: int = 3200, n_inh: int = 800, p: float = 0.02,
                        w_exc: float = 6.0, w_inh: float = 67.0, *, dt: float = 0.1,
                        device: str = "auto", seed: int | None = None,
-                       record: bool = True, connectivity: str = "auto") -> ReferenceNetwork:
+                       record: bool = True, connectivity: str = "auto",
+                       integration: str = "exponential_euler") -> ReferenceNetwork:
     """Vogels–Abbott COBA network (Brette et al. 2007, benchmark 1); weights in nS.
-    ``connectivity``: where synapses are drawn, as ``Network``'s argument."""
+    ``connectivity``: where synapses are drawn, as ``Network``'s argument. ``integration``:
+    the neurons' scheme, ``"exponential_euler"`` (default) or ``"euler"`` (forward Euler, as
+    Brian2's ``method="euler"`` and ANNarchy's ``explicit``; see :class:`~neurosim.LIFCond`)."""
     where = "vogels_abbott_coba()"
+    schemes = tuple(LIFCond.descriptions)
+    if not isinstance(integration, str) or integration not in schemes:
+        raise ValueError(f"{where}: integration must be one of {schemes}, got {integration!r}")
     n_exc = V.count(where, "n_exc", n_exc)
     n_inh = V.count(where, "n_inh", n_inh)
     p = V.probability(where, "p", p)
@@ -46,7 +52,8 @@ def vogels_abbott_coba(n_exc: int = 3200, n_inh: int = 800, p: float = 0.02,
     record = V.boolean(where, "record", record)
     net = Network(dt=dt, device=device, seed=seed, connectivity=connectivity)
     model = LIFCond(cm=200.0, tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0,
-                    tau_refrac=5.0, tau_syn_E=5.0, tau_syn_I=10.0, e_rev_E=0.0, e_rev_I=-80.0)
+                    tau_refrac=5.0, tau_syn_E=5.0, tau_syn_I=10.0, e_rev_E=0.0, e_rev_I=-80.0,
+                    integration=integration)
     initial = {"v": Normal(-65.0, 5.0),
                "g_e": Normal(40.0, 15.0, low=0.0, bound="clip"),
                "g_i": Normal(200.0, 120.0, low=0.0, bound="clip")}
@@ -58,7 +65,8 @@ def vogels_abbott_coba(n_exc: int = 3200, n_inh: int = 800, p: float = 0.02,
     mons = {}
     if record:
         mons = {"exc": net.record_spikes(exc), "inh": net.record_spikes(inh)}
-    params = dict(n_exc=n_exc, n_inh=n_inh, p=p, w_exc=w_exc, w_inh=w_inh, dt=dt)
+    params = dict(n_exc=n_exc, n_inh=n_inh, p=p, w_exc=w_exc, w_inh=w_inh, dt=dt,
+                  integration=integration)
     return ReferenceNetwork(net, {"exc": exc, "inh": inh}, mons, params)
 
 
