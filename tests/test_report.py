@@ -372,7 +372,7 @@ def test_pattern_row_shows_the_seeds(sample):
              per_seed=[{"final_accuracy": a} for a in (0.61, 0.64, 0.61)])
     extra = render._pattern_extras(p)
     assert extra.startswith(before)
-    assert "over 3 seeds 0.62 ± 0.015" in extra and "0.61, 0.64, 0.61" in extra
+    assert "over 3 seeds 0.620 ± 0.0150" in extra and "0.610, 0.640, 0.610" in extra
 
 
 def test_missing_record_is_not_measured(sample):

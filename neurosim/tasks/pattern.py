@@ -75,7 +75,7 @@ class PatternParams:
     n_neurons: int = 100
     n_train: int = 1000            # training images (a seeded split of the 1,797)
     n_test: int = 797              # held-out test images
-    n_label: int = 500             # training images shown again (learning off) to label neurons
+    n_label: int = 1000            # training images shown again (learning off) to label neurons
     epochs: int = 2
     rate_max: float = 64.0         # Hz, the rate of a pixel of value 16
     input_total: float = 0.0       # Hz: if > 0, every image is scaled to this summed rate
@@ -94,18 +94,18 @@ class PatternParams:
     v_thresh: float = -52.0
     tau_refrac: float = 5.0
     tau_syn_E: float = 1.0         # ms
-    tau_syn_I: float = 5.0         # ms
+    tau_syn_I: float = 2.0         # ms
     e_rev_E: float = 0.0           # mV
     e_rev_I: float = -85.0         # mV: bounds the hyperpolarisation by the lateral inhibition
-    w_inh: float = 500.0           # lateral inhibition, nS (conductance)
+    w_inh: float = 100.0           # lateral inhibition, nS (conductance)
     # plasticity
     w_max: float = 13.0            # nS
     w_total: float = 130.0         # total input conductance per neuron after normalisation (nS)
     A_plus: float = 0.33
     A_minus: float = 0.017
     tau_stdp: float = 20.0
-    theta_plus: float = 0.5        # mV per spike
-    tau_theta: float = 1e4         # ms
+    theta_plus: float = 0.05       # mV per spike
+    tau_theta: float = 1e5         # ms
     dt: float = 0.5
 
     def __post_init__(self):
