@@ -633,6 +633,10 @@ row("pattern reversal order", lambda d: T.PatternParams(e_rev_I=-60.0), ValueErr
     "-60.0")
 row("pattern control", lambda d: T.PatternParams(control="yes"), TypeError, "control", "'yes'",
     "True or False")
+row("pattern min_spikes", lambda d: T.PatternParams(min_spikes=-1), ValueError, "min_spikes",
+    "-1", ">= 0")
+row("pattern boost", lambda d: T.PatternParams(boost=-0.5), ValueError, "boost", "-0.5", ">= 0")
+row("pattern seeds", lambda d: T.PatternParams(seeds=0), ValueError, "seeds", "0", ">= 1")
 row("digits split", lambda d: T.digits.split(1000, 1000, 0), ValueError, "n_train + n_test",
     "1797")
 row("sequence intervals empty", lambda d: T.SequenceParams(intervals=()), ValueError,

@@ -362,6 +362,19 @@ def test_pattern_learning_without_convergence_is_not_met(sample):
     assert result.status == "not met" and "not reached in 10 epochs" in result.current
 
 
+def test_pattern_row_shows_the_seeds(sample):
+    """A pattern-learning record with several seeds: the row gives their mean ± sd and each
+    seed's final accuracy; a record without seeds (older results) renders as before."""
+    p = sample["convergence"]["pattern_learning"]
+    before = render._pattern_extras(p)
+    assert "seeds" not in before
+    p.update(final_accuracy_mean=0.62, final_accuracy_sd=0.015,
+             per_seed=[{"final_accuracy": a} for a in (0.61, 0.64, 0.61)])
+    extra = render._pattern_extras(p)
+    assert extra.startswith(before)
+    assert "over 3 seeds 0.620 ± 0.0150" in extra and "0.610, 0.640, 0.610" in extra
+
+
 def test_missing_record_is_not_measured(sample):
     sample["throughput"] = [t for t in sample["throughput"] if t["n_neurons"] != 100]
     result = _status(sample, "numpy_lif_us_per_step_100")

@@ -11,7 +11,8 @@ import pytest
 
 from neurosim.tasks import (HomeostasisParams, PatternParams, SequenceParams, digits,
                             homeostatic_adaptation, pattern_learning, sequence_learning)
-from neurosim.tasks.pattern import assign_labels, classify, epochs_to_converge, image_rates
+from neurosim.tasks.pattern import (Presenter, assign_labels, build, classify, epochs_to_converge,
+                                    image_rates)
 from neurosim.tasks.sequence import recall_score, shuffled_recall
 
 
@@ -79,6 +80,32 @@ def test_image_rates():
     assert image_rates(q, img).sum() == pytest.approx(300.0)
 
 
+def test_presenter_shows_again_brighter_and_resets(device):
+    """The closed loop: a network that cannot reach min_spikes sees each image 1 + max_boosts
+    times, each brighter; one that can sees it once; after a presentation the membranes,
+    conductances and traces are back at rest, and the input is silent."""
+    p = PatternParams(n_neurons=5, n_train=10, n_test=5, n_label=10, t_present=20.0,
+                      t_rest=1.0, min_spikes=10**6, max_boosts=2, boost=1.0, seeds=1)
+    net, inp, exc, ff, mon = build(p, 3, device)
+    shown = []
+    net.set_rates = (lambda orig: lambda t, r, times=None: (shown.append(np.max(r)),
+                                                             orig(t, r, times)))(net.set_rates)
+    img = digits.load_digits()[0][0]
+    show = Presenter(p, net, inp, exc, mon)
+    show.present(img)
+    assert show.showings == 3
+    on = [r for r in shown if r > 0]
+    assert on == pytest.approx(np.array([1.0, 2.0, 3.0]) * np.max(image_rates(p, img)),
+                              rel=1e-6)
+    assert net.t == pytest.approx(3 * (p.t_present + p.t_rest))
+    assert np.all(net.get_state(exc, "v") == np.float32(p.v_rest))
+    assert np.all(net.get_state(exc, "g_e") == 0) and np.all(net.get_state(exc, "g_i") == 0)
+    assert np.all(net.get_state(ff, "pre.x") == 0) and np.all(net.get_rates(inp) == 0)
+    quiet = Presenter(PatternParams(**{**p.__dict__, "min_spikes": 0}), net, inp, exc, mon)
+    counts = quiet.present(img)
+    assert quiet.showings == 1 and counts.shape == (5,)
+
+
 def test_epochs_to_converge_needs_two_more_epochs():
     assert epochs_to_converge([0.5, 0.95, 0.9, 0.92], 0.9) == 2
     assert epochs_to_converge([0.95, 0.95], 0.9) is None          # not confirmed yet
@@ -110,7 +137,7 @@ def test_recall_score_is_relative_to_the_interval():
 
 # -- the tasks, tiny ------------------------------------------------------------------------------
 TINY_PATTERN = dict(n_neurons=20, n_train=150, n_test=100, n_label=150, epochs=1,
-                    t_present=60.0, t_rest=30.0)
+                    t_present=60.0, seeds=1)
 
 
 def test_pattern_learning_beats_its_control(device):

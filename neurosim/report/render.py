@@ -146,6 +146,11 @@ def _pattern_extras(p: dict) -> str:
                 f"{pub['n_neurons']} neurons, {pub['data']})")
     if p.get("epoch_wall_s"):
         out += f"; {fmt_num(sum(p['epoch_wall_s']) / len(p['epoch_wall_s']))} s per epoch"
+    seeds = p.get("per_seed") or []
+    if len(seeds) > 1:
+        out += (f"; final accuracy over {len(seeds)} seeds {fmt_num(p['final_accuracy_mean'])}"
+                f" ± {fmt_num(p['final_accuracy_sd'])} (sd; per seed "
+                + ", ".join(fmt_num(s["final_accuracy"]) for s in seeds) + ")")
     return out
 
 
