@@ -46,6 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from .homeostasis import scaled_projections
+from ..models.snippets import propagator
 from .numpy_runtime import PlasticRuntime, modulator_level
 
 I32, U32, I64 = np.int32, np.uint32, np.int64
@@ -170,10 +171,10 @@ class CudaPlasticRuntime(PlasticRuntime):
             n_tr_pre=I32(len(self.pre_specs)), n_tr_post=I32(len(self.post_specs)),
             all_pre=U32(sum(1 << k for k, (_, a) in enumerate(self.pre_specs) if a)),
             all_post=U32(sum(1 << k for k, (_, a) in enumerate(self.post_specs) if a)),
-            P_pre=dev.put(np.array([np.exp(-self.dt / t) for t, _ in self.pre_specs] or [0],
-                                   self.real)),
-            P_post=dev.put(np.array([np.exp(-self.dt / t) for t, _ in self.post_specs] or [0],
-                                    self.real)),
+            P_pre=dev.put(np.array([propagator(self.dt, t, self.real)
+                                    for t, _ in self.pre_specs] or [0], self.real)),
+            P_post=dev.put(np.array([propagator(self.dt, t, self.real)
+                                     for t, _ in self.post_specs] or [0], self.real)),
             xr=dev.zeros(max(1, len(self.pre_specs) * self.R * self.n_pre), self.real),
             y=dev.zeros(max(1, len(self.post_specs) * self.n_post), self.real),
             track=I32(bool(self.track_times)),
