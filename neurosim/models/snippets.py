@@ -2,8 +2,8 @@
 written once here in the description language and rendered by the emitters of
 :mod:`neurosim.models.codegen` for every backend:
 
-- :data:`PROPAGATOR`: a time constant's factor over one step, ``exp(-dt / tau)`` (the traces
-  of plasticity rules), evaluated in float64 on the host and rounded once to the network's
+- :data:`PROPAGATOR`: a time constant's factor over one step, ``exp(-dt / tau)`` (a synaptic
+  channel's decay, the traces of plasticity rules), evaluated in float64 on the host and rounded once to the network's
   real type (:func:`propagator`);
 - :data:`DECAY`: one step of exponential decay, ``x * P`` (a synaptic channel's state,
   ``P`` the model's derived propagator; a plasticity trace, ``P`` from :func:`propagator`);
@@ -82,11 +82,11 @@ def numpy_function(text: str, args: tuple, double: bool = False, with_out: bool 
                       f"<neurosim snippet {text!r}>")[0]
 
 
-def propagator(dt: float, tau: float, real=np.float32):
-    """:data:`PROPAGATOR` for step ``dt`` and time constant ``tau`` (ms): computed in float64,
-    rounded once to ``real`` (the network's type)."""
+def propagator(dt: float, tau, real=np.float32):
+    """:data:`PROPAGATOR` for step ``dt`` and time constant ``tau`` (ms; one value, or one per
+    neuron): computed in float64, rounded once to ``real`` (the network's type)."""
     fn = numpy_function(PROPAGATOR, ("dt", "tau"), double=True)
-    return real(fn(np.float64(dt), np.float64(tau)))
+    return real(fn(np.float64(dt), np.asarray(tau, np.float64)))
 
 
 def c_expr(text: str, names: dict, emitter: CEmitter | None = None) -> str:
