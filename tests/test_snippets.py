@@ -45,6 +45,10 @@ def test_numpy_decay_and_jumps(real):
     assert out.dtype == real
     np.testing.assert_array_equal(out, x + real(1))
     assert one(x) == 1 and np.asarray(one(x)).dtype == real
+    steps = np.array([0, 1, 7, 12345], np.int64).astype(real)
+    el = S.numpy_function(S.ELAPSED, ("steps", "dt"), double)(steps, real(0.1))
+    assert el.dtype == real
+    np.testing.assert_array_equal(el, steps * real(0.1))
 
 
 def test_c_forms():
@@ -53,6 +57,7 @@ def test_c_forms():
     assert S.c_expr(S.TRACE_JUMP["all"], dict(x="a"), em) == \
         "ns_add(a, (ns_real)NS_LIT(1.0f, 1.0))"
     assert S.c_expr(S.ARRIVAL, dict(x="s_v", arrivals="q")) == "(s_v + q)"
+    assert S.c_expr(S.ELAPSED, dict(steps="k", dt="dt"), em) == "ns_mul(k, dt)"
 
 
 def test_shared_plasticity_kernels_render_the_snippets():

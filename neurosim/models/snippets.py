@@ -10,7 +10,9 @@ written once here in the description language and rendered by the emitters of
 - :data:`ARRIVAL`: the step's synaptic input added to what it drives, ``x + arrivals`` (a
   channel's state, or ``v`` for delta synapses);
 - :data:`TRACE_JUMP`: a plasticity trace at a spike of its neuron, ``x + 1`` (all-to-all
-  pairing) or ``1`` (nearest neighbour).
+  pairing) or ``1`` (nearest neighbour);
+- :data:`ELAPSED`: the time ``steps`` steps span, ``steps * dt`` (ms, in the network's real
+  type: how long a lazily updated synapse or a modulator has gone without an update).
 
 Python: :func:`numpy_call` writes one as a NumPy ufunc call into an output array (``x *= P`` is
 ``np.multiply(x, P, out=x)``), :func:`numpy_function` compiles it into a function. C:
@@ -33,10 +35,11 @@ PROPAGATOR = "exp(-dt / tau)"
 DECAY = "x * P"
 ARRIVAL = "x + arrivals"
 TRACE_JUMP = {"all": "x + 1", "nearest": "1"}
+ELAPSED = "steps * dt"
 
 _KINDS = dict(x="the decaying or receiving quantity", P="its propagator over one step",
               arrivals="the input of the step", dt="the time step (ms)",
-              tau="the time constant (ms)")
+              tau="the time constant (ms)", steps="a number of steps")
 _UFUNC = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide"}
 
 

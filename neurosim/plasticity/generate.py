@@ -29,7 +29,7 @@ import hashlib
 import numpy as np
 
 from ..models.codegen import BIN_OPS, CEmitter, PyEmitter
-from ..models.snippets import DECAY, TRACE_JUMP, c_expr
+from ..models.snippets import DECAY, ELAPSED, TRACE_JUMP, c_expr
 
 _ERRSTATE = 'with np.errstate(divide="ignore", over="ignore", invalid="ignore"):'
 _C_OPS = {"+": "ns_add", "-": "ns_sub", "*": "ns_mul", "/": "ns_div"}
@@ -228,7 +228,9 @@ def cuda_source(d) -> tuple[str, dict, str]:
     from ..backends.kernel_source import register_source
     level = (modulator_relaxation_c(dict(level="dop[0]", elapsed="ns_el1", tau="mod_tau",
                                          rest="mod_rest")) if d.modulator else "")
+    em = RoundedCEmitter(d.name)
     source = _template().render(
+        elapsed=lambda steps: c_expr(ELAPSED, dict(steps=steps, dt="dt"), em),
         modulator_level=level, name=d.name, model=repr(d.name), state=list(d.state),
         consts=[*d.parameters, *d.derived], lazy=d.lazy, modulator=d.modulator is not None,
         pre_traces=list(d.pre_traces), post_traces=list(d.post_traces),

@@ -53,7 +53,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.layout import _ranges, generate_projection
-from ..models.snippets import DECAY, TRACE_JUMP, numpy_function, propagator
+from ..models.snippets import DECAY, ELAPSED, TRACE_JUMP, numpy_function, propagator
 
 NEVER = np.int64(-(2 ** 40))      # "no spike yet", as a step index
 _EMPTY = np.zeros(0, np.int64)
@@ -327,7 +327,8 @@ def modulator_level(level, since: int, steps, dt, tau, rest, real=np.float32):
     host side of both runtimes; it and the kernels' are generated from
     :data:`~.generate.MODULATOR_RELAXATION`)."""
     from .generate import modulator_relaxation
-    el = (np.asarray(steps) - since).astype(real) * real(dt)
+    el = numpy_function(ELAPSED, ("steps", "dt"), np.dtype(real) == np.float64)(
+        (np.asarray(steps) - since).astype(real), real(dt))
     return modulator_relaxation(np.dtype(real) == np.float64)(level, el, tau, rest)
 
 
@@ -363,6 +364,7 @@ class RuleNumpy(PlasticRuntime):
         self.f_post = self.calls.get("on_post")
         if d.lazy:
             self.t1 = np.full(n, -1, np.int64)      # step whose end the synapse is brought to
+            self._elapsed = numpy_function(ELAPSED, ("steps", "dt"), R_ is np.float64)
             m = d.modulator
             if m is not None:
                 self.mod_tau = R_(params[m["tau"]])
@@ -440,7 +442,7 @@ class RuleNumpy(PlasticRuntime):
     def _bring(self, syn: np.ndarray, n: int) -> None:
         t1 = self.t1[syn]
         v = self._values(self.calls["between"], syn)
-        v["elapsed"] = (n - t1).astype(self.real) * self.real(self.dt)
+        v["elapsed"] = self._elapsed((n - t1).astype(self.real), self.real(self.dt))
         m = self.spec.modulator
         if m is not None and m["name"] in self.reads["between"]:
             v[m["name"]] = self._modulator_at(t1)
