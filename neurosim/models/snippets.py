@@ -3,8 +3,8 @@ written once here in the description language and rendered by the emitters of
 :mod:`neurosim.models.codegen` for every backend:
 
 - :data:`PROPAGATOR`: a time constant's factor over one step, ``exp(-dt / tau)`` (a synaptic
-  channel's decay, the traces of plasticity rules), evaluated in float64 on the host and rounded once to the network's
-  real type (:func:`propagator`);
+  channel's decay, the traces of plasticity rules), evaluated in float64 on the host and
+  rounded once to the network's real type (:func:`propagator`);
 - :data:`DECAY`: one step of exponential decay, ``x * P`` (a synaptic channel's state,
   ``P`` the model's derived propagator; a plasticity trace, ``P`` from :func:`propagator`);
 - :data:`ARRIVAL`: the step's synaptic input added to what it drives, ``x + arrivals`` (a
