@@ -45,11 +45,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models.snippets import propagator
 from .homeostasis import scaled_projections
 from .numpy_runtime import PlasticRuntime, modulator_level
+from ..models.snippets import propagator
 
 I32, U32, I64 = np.int32, np.uint32, np.int64
+
+
+def __getattr__(name):
+    """``KERNELS``: the name of the kernels every plastic projection shares, rendered on first
+    use from ``kernels/plasticity.cu.j2`` (:func:`~.generate.machinery_source`)."""
+    if name == "KERNELS":
+        from .generate import machinery_source
+        return machinery_source()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _set_flag(dev, flag, on: bool) -> None:
