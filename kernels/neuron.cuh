@@ -200,14 +200,14 @@ NS_DEVICE void ns_native_prefetch(const ns_spike_out &o, ns_i32 gid0, const ns_u
   }
 }
 
-/* The native loops' arrivals: x (a channel's state, or v) plus the column
- * read from p[k] (this chunk's columns of the ring, the drives in) and
- * cleared, where the channel is on; x unchanged where it is off (p then
- * points to zeros). No branch: g++ vectorises it. */
-NS_DEVICE ns_real ns_native_take(ns_real x, ns_real *__restrict__ p, bool on, ns_i64 k) {
+/* The native loops' arrivals: the column read from p[k] (this chunk's
+ * columns of the ring, the drives in) and cleared; the generated step adds
+ * them (models/snippets.py ARRIVAL) where the channel is on and keeps x
+ * where it is off (p then points to zeros). No branch: g++ vectorises it. */
+NS_DEVICE ns_real ns_native_read(ns_real *__restrict__ p, ns_i64 k) {
   const ns_real in = p[k];
   p[k] = 0.0f;
-  return on ? x + in : x;
+  return in;
 }
 
 #endif /* NS_NATIVE */

@@ -1,12 +1,12 @@
 /*
  * plastic.cuh -- what the plasticity kernels share: the hand-written
- * machinery of plasticity.cu (traces, spike lists, delivery, the threshold of
+ * machinery of plasticity.cu.j2 (traces, spike lists, delivery, the threshold of
  * homeostasis) and the kernels generated from PlasticityModel descriptions
  * (neurosim/plasticity/generate.py, plasticity_rule.cu.j2) and
  * HomeostasisModel descriptions (neurosim/plasticity/homeostasis_model.py,
  * homeostasis_rule.cu.j2).
  *
- * Storage of a plastic projection (see plasticity.cu): rows indptr, targets
+ * Storage of a plastic projection (see plasticity.cu.j2): rows indptr, targets
  * post, weights w, one delay or per-synapse delays, column index
  * col_ptr/col_syn, presynaptic trace rings xr[k][R][n_pre], postsynaptic
  * traces y[k][n_post], the presynaptic spikes of the last R steps

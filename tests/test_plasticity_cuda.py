@@ -1,5 +1,6 @@
 """Plasticity on the CUDA backend without a GPU: ``device="cuda:host"`` runs
-``kernels/plasticity.cu`` compiled for the CPU and must learn what the NumPy runtime learns.
+``kernels/plasticity.cu.j2`` (rendered) compiled for the CPU and must learn what the NumPy
+runtime learns.
 
 How results are compared, and why:
 

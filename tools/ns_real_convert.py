@@ -24,7 +24,7 @@ from pathlib import Path
 
 FILES = ["kernels/neuron.cuh", "kernels/neuron_model.cu.j2",
          "kernels/step.cuh", "kernels/propagate.cu", "kernels/record.cu", "kernels/connect.cu",
-         "kernels/plasticity.cu"]
+         "kernels/plasticity.cu.j2"]
 CALLS = {"expf": "ns_exp", "expm1f": "ns_expm1", "logf": "ns_log", "sqrtf": "ns_sqrt",
          "fabsf": "ns_fabs", "fminf": "ns_fmin", "fmaxf": "ns_fmax",
          "__fmul_rn": "ns_mul_rn", "__fadd_rn": "ns_add_rn", "__fsub_rn": "ns_sub_rn",

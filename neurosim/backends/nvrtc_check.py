@@ -296,11 +296,14 @@ def default_files() -> list:
     """Every ``kernels/*.cu``, then the kernels generated from the built-in models written as
     descriptions (``neurosim.models.DESCRIBED``, rendered from ``kernels/neuron_model.cu.j2``;
     registered sources, named ``generated-<model>-<hash>.cu``) and from the built-in plasticity
-    rules (``neurosim.plasticity.DESCRIBED``, from ``kernels/plasticity_rule.cu.j2``) and
-    homeostasis rules (``DESCRIBED_HOMEOSTASIS``, from ``kernels/homeostasis_rule.cu.j2``)."""
+    rules (``neurosim.plasticity.DESCRIBED``, from ``kernels/plasticity_rule.cu.j2``), the
+    kernels all plastic projections share (``kernels/plasticity.cu.j2``) and homeostasis
+    rules (``DESCRIBED_HOMEOSTASIS``, from ``kernels/homeostasis_rule.cu.j2``)."""
     from ..models import DESCRIBED
     from ..plasticity import DESCRIBED as RULES, DESCRIBED_HOMEOSTASIS
-    return (list_kernel_files() + [Path(d.kernel_file) for d in DESCRIBED]
+    from ..plasticity.generate import machinery_source
+    return (list_kernel_files() + [Path(machinery_source())]
+            + [Path(d.kernel_file) for d in DESCRIBED]
             + [Path(r.cuda()[0]) for r in (*RULES, *DESCRIBED_HOMEOSTASIS)])
 
 

@@ -71,6 +71,7 @@ import numpy as np
 from .. import _validate as V
 from .base import Model, f32
 from .language import ModelDefinitionError, Scope, check_name, parse_block, parse_expression
+from .snippets import propagator
 
 SYNAPSE_KINDS = ("current", "conductance", "delta")
 RECEPTORS = ("excitatory", "inhibitory")
@@ -346,7 +347,7 @@ class NeuronModel:
         out.update({name: f32(derived[name]) for name in self.derived_names})
         out["dt"] = f32(dt)
         for receptor, decay in zip(self.receptors, self.decay_names):
-            out[decay] = f32(np.exp(-float(dt) / np.asarray(params[_TAU[receptor]], float)))
+            out[decay] = f32(propagator(dt, params[_TAU[receptor]], np.float64))
         return out
 
     def initial_state(self, params: dict, n: int) -> dict:

@@ -25,7 +25,7 @@ import itertools
 
 import numpy as np
 
-from . import inplace
+from . import inplace, snippets
 from .codegen import CEmitter, PyEmitter
 _CHANNEL_SUFFIX = {"excitatory": "e", "inhibitory": "i"}
 
@@ -211,15 +211,21 @@ def _integrate(d, double: bool = False):
             _writes(em, d, sub, senv, subset=False, indent=indent)
             used = reserved
         rows = max(rows, used)
+    # the synapses (models/snippets.py): a channel decays, then receives the step's arrivals;
+    # delta synapses: the arrivals jump v
     if d.synapse_kind == "delta":
         em.emit("if inp is not None and active[0]:", 1)
-        em.emit("    s['v'] += inp[0]", 1)
+        em.emit("    _x = s['v']", 1)
+        em.emit("    " + snippets.numpy_call(em, snippets.ARRIVAL, dict(x="_x", arrivals="inp[0]"),
+                                             "_x"), 1)
     else:
         for ch, (name, decay) in enumerate(zip(d.synaptic_state, d.decay_names)):
             em.emit(f"_x = s[{name!r}]", 1)
-            em.emit(f"_x *= c[{decay!r}]", 1)
+            em.emit(snippets.numpy_call(em, snippets.DECAY, dict(x="_x", P=f"c[{decay!r}]"),
+                                        "_x"), 1)
             em.emit(f"if inp is not None and active[{ch}]:", 1)
-            em.emit(f"    _x += inp[{ch}]", 1)
+            em.emit("    " + snippets.numpy_call(em, snippets.ARRIVAL,
+                                                 dict(x="_x", arrivals=f"inp[{ch}]"), "_x"), 1)
     em.emit("pass", 1)
     if rows:
         em.lines.insert(rows_at, "    " + ", ".join(f"_t{k}" for k in range(rows)) + " = "
@@ -351,18 +357,22 @@ def cuda_source(d) -> tuple[str, str, str]:
     others = [b for b in (d.threshold, d.reset, d.hold) if b is not None]
     used = set().union(*(b.reads for b in others)) | set(d.decay_names)
     loads = [(n, k) for k, n in enumerate(d.constant_names) if n in used]
-    if d.synapse_kind == "delta":
-        synapses = ["if (flags & NS_IN0) s_v = s_v + ns_take(in, 0, n_neurons, i, drives);"]
-        native_synapses = ["s_v = ns_native_take(s_v, ns_in0, ns_on0, i - ns_c0);"]
-    else:
-        synapses, native_synapses = [], []
-        for ch, (name, decay) in enumerate(zip(d.synaptic_state, d.decay_names)):
-            synapses += [f"s_{name} = s_{name} * c_{decay};",
-                         f"if (flags & NS_IN{ch}) s_{name} = s_{name} + "
-                         f"ns_take(in, {ch}, n_neurons, i, drives);"]
-            native_synapses += [f"s_{name} = s_{name} * c_{decay};",
-                                f"s_{name} = ns_native_take(s_{name}, ns_in{ch}, ns_on{ch}, "
-                                f"i - ns_c0);"]
+    # the synapses (models/snippets.py): a channel decays, then receives the step's arrivals
+    # (read and cleared: ns_take, ns_native_read); delta synapses: the arrivals jump v
+    synapses, native_synapses = [], []
+    delta = d.synapse_kind == "delta"
+    for ch, name in enumerate(["v"] if delta else d.synaptic_state):
+        x = f"s_{name}"
+        if not delta:
+            decayed = snippets.c_expr(snippets.DECAY, dict(x=x, P=f"c_{d.decay_names[ch]}"), em)
+            synapses.append(f"{x} = {decayed};")
+            native_synapses.append(f"{x} = {decayed};")
+        take = snippets.c_expr(snippets.ARRIVAL,
+                               dict(x=x, arrivals=f"ns_take(in, {ch}, n_neurons, i, drives)"), em)
+        synapses.append(f"if (flags & NS_IN{ch}) {x} = {take};")
+        read = snippets.c_expr(snippets.ARRIVAL, dict(x=x, arrivals=f"ns_a{ch}"), em)
+        native_synapses.append(f"{{ const ns_real ns_a{ch} = ns_native_read(ns_in{ch}, i - ns_c0); "
+                               f"{x} = ns_on{ch} ? {read} : {x}; }}")
     kernel = f"{d.name.lower()}_update"
     source = _template().render(
         kernel=kernel, model=repr(d.name), state=list(d.state_names),

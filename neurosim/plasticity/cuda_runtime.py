@@ -3,7 +3,7 @@ r"""The CUDA runtime of a plastic projection: the NumPy runtime's semantics on t
 :class:`CudaPlasticRuntime` keeps the storage of :class:`~.numpy_runtime.PlasticRuntime` (the
 same CSR sorted by presynaptic neuron, the same column index, built by the same code) in device
 arrays of the :class:`~neurosim.engine.cuda_engine.CudaEngine` (CuPy on a GPU, NumPy in the host
-build), and runs one step as the launches of ``kernels/plasticity.cu``, in the event order of
+build), and runs one step as the launches of ``kernels/plasticity.cu.j2``, in the event order of
 ``PlasticRuntime.step`` (see :mod:`.numpy_runtime`)::
 
     plastic_advance       traces decay (presynaptic rings: row n from row n - 1)
@@ -47,9 +47,18 @@ import numpy as np
 
 from .homeostasis import scaled_projections
 from .numpy_runtime import PlasticRuntime, modulator_level
+from ..models.snippets import propagator
 
 I32, U32, I64 = np.int32, np.uint32, np.int64
-KERNELS = "plasticity.cu"
+
+
+def __getattr__(name):
+    """``KERNELS``: the name of the kernels every plastic projection shares, rendered on first
+    use from ``kernels/plasticity.cu.j2`` (:func:`~.generate.machinery_source`)."""
+    if name == "KERNELS":
+        from .generate import machinery_source
+        return machinery_source()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _set_flag(dev, flag, on: bool) -> None:
@@ -170,10 +179,10 @@ class CudaPlasticRuntime(PlasticRuntime):
             n_tr_pre=I32(len(self.pre_specs)), n_tr_post=I32(len(self.post_specs)),
             all_pre=U32(sum(1 << k for k, (_, a) in enumerate(self.pre_specs) if a)),
             all_post=U32(sum(1 << k for k, (_, a) in enumerate(self.post_specs) if a)),
-            P_pre=dev.put(np.array([np.exp(-self.dt / t) for t, _ in self.pre_specs] or [0],
-                                   self.real)),
-            P_post=dev.put(np.array([np.exp(-self.dt / t) for t, _ in self.post_specs] or [0],
-                                    self.real)),
+            P_pre=dev.put(np.array([propagator(self.dt, t, self.real)
+                                    for t, _ in self.pre_specs] or [0], self.real)),
+            P_post=dev.put(np.array([propagator(self.dt, t, self.real)
+                                     for t, _ in self.post_specs] or [0], self.real)),
             xr=dev.zeros(max(1, len(self.pre_specs) * self.R * self.n_pre), self.real),
             y=dev.zeros(max(1, len(self.post_specs) * self.n_post), self.real),
             track=I32(bool(self.track_times)),
@@ -196,18 +205,20 @@ class CudaPlasticRuntime(PlasticRuntime):
     # -- the step ------------------------------------------------------------------------------
     def launches(self, engine) -> list:
         from ..engine import cuda_device as ce, cuda_tuning
+        from .generate import machinery_source
         dev, v = engine.dev, self.v
+        kernels = machinery_source()             # kernels/plasticity.cu.j2, rendered once
         most = engine.L.n_total
         per_spike = dev.per_spike_grid(most)
         lanes = cuda_tuning.HOST_LANES if dev.host else ce.lanes_for(self.pre.size / max(1, self.n_pre))
         v["row_lanes"] = I32(lanes)                 # threads per presynaptic spike's row
         per_pre = dev.per_spike_grid(max(1, self.n_pre), lanes)
-        out = [engine.bind(KERNELS, "plastic_advance", v,
+        out = [engine.bind(kernels, "plastic_advance", v,
                            *ce.grid_for(max(self.n_pre, self.n_post, 1))),
-               engine.bind(KERNELS, "plastic_pre_spikes", v, *per_spike)]
+               engine.bind(kernels, "plastic_pre_spikes", v, *per_spike)]
         out += self.rule_launches(engine, per_pre)
-        out += [engine.bind(KERNELS, "plastic_post_jump", v, *per_spike),
-                engine.bind(KERNELS, "plastic_deliver", v, *per_pre)]
+        out += [engine.bind(kernels, "plastic_post_jump", v, *per_spike),
+                engine.bind(kernels, "plastic_deliver", v, *per_pre)]
         return out
 
     def rule_launches(self, engine, per_pre) -> list:  # pragma: no cover - abstract

@@ -11,7 +11,8 @@ backend.
 - :func:`cuda_source`: the rule's kernels, rendered from ``kernels/plasticity_rule.cu.j2``
   and registered with :func:`neurosim.backends.kernel_source.register_source` under a name
   made from the rule's name and the source's hash, so the CUDA engine loads them (CuPy or the
-  host build) as it loads ``kernels/plasticity.cu``.
+  host build) as it loads the shared kernels (:func:`machinery_source`, rendered from
+  ``kernels/plasticity.cu.j2``).
 
 Both emit the statements with the emitters of neuron models (:mod:`neurosim.models.codegen`);
 the C one here rounds every ``+ - * /`` on its own (``ns_add`` ... of ``kernels/plastic.cuh``:
@@ -28,6 +29,7 @@ import hashlib
 import numpy as np
 
 from ..models.codegen import BIN_OPS, CEmitter, PyEmitter
+from ..models.snippets import DECAY, ELAPSED, TRACE_JUMP, c_expr
 
 _ERRSTATE = 'with np.errstate(divide="ignore", over="ignore", invalid="ignore"):'
 _C_OPS = {"+": "ns_add", "-": "ns_sub", "*": "ns_mul", "/": "ns_div"}
@@ -167,9 +169,10 @@ def _event(d, block, kernel: str, indent: int) -> dict | None:
     for K, t in enumerate(d.pre_traces):
         if t not in used:
             continue
-        if kernel == "arrive":       # just before the arrival's own jump
-            loads.append(f"const ns_real t_{t} = ns_mul(xr[(ns_i64){K} * R * n_pre + "
-                         f"ns_pmod(n - 1 - d, R) * n_pre + j], P_pre[{K}]);")
+        if kernel == "arrive":       # just before the arrival's own jump: one step's decay
+            seen = c_expr(DECAY, dict(x=f"xr[(ns_i64){K} * R * n_pre + ns_pmod(n - 1 - d, R) "
+                                        f"* n_pre + j]", P=f"P_pre[{K}]"), em)
+            loads.append(f"const ns_real t_{t} = {seen};")
         else:                        # with the arrivals of this step
             loads.append(f"const ns_real t_{t} = ns_gate ? xr[(ns_i64){K} * R * n_pre + row] "
                          f": (ns_real)0;")
@@ -190,13 +193,32 @@ def _event(d, block, kernel: str, indent: int) -> dict | None:
     return {"loads": loads, "code": code, "stores": stores}
 
 
-def _template():
+def _template(name: str = "plasticity_rule.cu.j2"):
     import jinja2
     from ..backends.kernel_source import kernels_dir
-    text = (kernels_dir() / "plasticity_rule.cu.j2").read_text(encoding="utf-8")
+    text = (kernels_dir() / name).read_text(encoding="utf-8")
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined, autoescape=False)
     return env.from_string(text)
+
+
+@functools.lru_cache(maxsize=None)
+def machinery_source() -> str:
+    """The name under which the kernels every plastic projection shares (trace decay and
+    jumps, spike lists, delivery) are registered for the kernel loader: ``kernels/
+    plasticity.cu.j2`` rendered with a trace's decay and jumps (:data:`~neurosim.models.
+    snippets.DECAY`, :data:`~neurosim.models.snippets.TRACE_JUMP`) written by the rounded C
+    emitter, as the NumPy runtime runs them."""
+    from ..backends.kernel_source import register_source
+    em = RoundedCEmitter("plasticity")
+    source = _template("plasticity.cu.j2").render(
+        decay=lambda x, P: c_expr(DECAY, dict(x=x, P=P), em),
+        jump_all=lambda x: c_expr(TRACE_JUMP["all"], dict(x=x), em),
+        jump_nearest=lambda x: c_expr(TRACE_JUMP["nearest"], dict(x=x), em))
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+    filename = f"generated-plasticity-{digest}.cu"
+    register_source(filename, source)
+    return filename
 
 
 def cuda_source(d) -> tuple[str, dict, str]:
@@ -206,7 +228,9 @@ def cuda_source(d) -> tuple[str, dict, str]:
     from ..backends.kernel_source import register_source
     level = (modulator_relaxation_c(dict(level="dop[0]", elapsed="ns_el1", tau="mod_tau",
                                          rest="mod_rest")) if d.modulator else "")
+    em = RoundedCEmitter(d.name)
     source = _template().render(
+        elapsed=lambda steps: c_expr(ELAPSED, dict(steps=steps, dt="dt"), em),
         modulator_level=level, name=d.name, model=repr(d.name), state=list(d.state),
         consts=[*d.parameters, *d.derived], lazy=d.lazy, modulator=d.modulator is not None,
         pre_traces=list(d.pre_traces), post_traces=list(d.post_traces),

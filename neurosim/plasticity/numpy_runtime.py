@@ -53,6 +53,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.layout import _ranges, generate_projection
+from ..models.snippets import DECAY, ELAPSED, TRACE_JUMP, numpy_function, propagator
 
 NEVER = np.int64(-(2 ** 40))      # "no spike yet", as a step index
 _EMPTY = np.zeros(0, np.int64)
@@ -157,10 +158,15 @@ class PlasticRuntime:
         self.arrived = None                    # synapses sent at the end of the previous step
         # traces: presynaptic ones as rings of R rows, postsynaptic ones as plain arrays
         R_ = self.real
-        self.P_pre = {k: R_(np.exp(-self.dt / tau)) for k, (tau, _) in
+        self.P_pre = {k: propagator(self.dt, tau, R_) for k, (tau, _) in
                       self.pre_traces.items()}
-        self.P_post = {k: R_(np.exp(-self.dt / tau)) for k, (tau, _) in
+        self.P_post = {k: propagator(self.dt, tau, R_) for k, (tau, _) in
                        self.post_traces.items()}
+        # a trace's decay over one step and its jump at a spike (models/snippets.py)
+        double = np.dtype(R_) == np.float64
+        self._decay = numpy_function(DECAY, ("x", "P"), double, with_out=True)
+        self._jump = {a: numpy_function(TRACE_JUMP["all" if a else "nearest"], ("x",), double)
+                      for a in (False, True)}
         self.xr = {k: np.zeros((self.R, self.n_pre), R_) for k in self.pre_traces}
         self.y = {k: np.zeros(self.n_post, R_) for k in self.post_traces}
         if self.track_times:
@@ -178,7 +184,8 @@ class PlasticRuntime:
             self._schedule(n, E)
         self._advance_pre(n, E)
         for k, P in self.P_post.items():
-            self.y[k] *= P
+            y = self.y[k]
+            self._decay(y, P, y)
         learn = bool(self.rule.enabled)
         if self.arrived is not None:            # sent at the end of step n - 1, arriving now
             syn, self.arrived = self.arrived, None
@@ -214,12 +221,9 @@ class PlasticRuntime:
         r, r0 = n % self.R, (n - 1) % self.R
         for k, (_, all_to_all) in self.pre_traces.items():
             ring = self.xr[k]
-            np.multiply(ring[r0], self.P_pre[k], out=ring[r])
+            self._decay(ring[r0], self.P_pre[k], ring[r])
             if E.size:
-                if all_to_all:
-                    ring[r, E] += self.real(1.0)
-                else:
-                    ring[r, E] = self.real(1.0)
+                ring[r, E] = self._jump[all_to_all](ring[r, E])
         if self.track_times:
             self.pre_last[r] = self.pre_last[r0]
             self.pre_prev[r] = self.pre_prev[r0]
@@ -229,10 +233,7 @@ class PlasticRuntime:
 
     def _post_jump(self, n: int, Q: np.ndarray) -> None:
         for k, (_, all_to_all) in self.post_traces.items():
-            if all_to_all:
-                self.y[k][Q] += self.real(1.0)
-            else:
-                self.y[k][Q] = self.real(1.0)
+            self.y[k][Q] = self._jump[all_to_all](self.y[k][Q])
         if self.track_times:
             self.post_prev[Q] = self.post_last[Q]
             self.post_last[Q] = n
@@ -326,7 +327,8 @@ def modulator_level(level, since: int, steps, dt, tau, rest, real=np.float32):
     host side of both runtimes; it and the kernels' are generated from
     :data:`~.generate.MODULATOR_RELAXATION`)."""
     from .generate import modulator_relaxation
-    el = (np.asarray(steps) - since).astype(real) * real(dt)
+    el = numpy_function(ELAPSED, ("steps", "dt"), np.dtype(real) == np.float64)(
+        (np.asarray(steps) - since).astype(real), real(dt))
     return modulator_relaxation(np.dtype(real) == np.float64)(level, el, tau, rest)
 
 
@@ -362,6 +364,7 @@ class RuleNumpy(PlasticRuntime):
         self.f_post = self.calls.get("on_post")
         if d.lazy:
             self.t1 = np.full(n, -1, np.int64)      # step whose end the synapse is brought to
+            self._elapsed = numpy_function(ELAPSED, ("steps", "dt"), R_ is np.float64)
             m = d.modulator
             if m is not None:
                 self.mod_tau = R_(params[m["tau"]])
@@ -401,7 +404,7 @@ class RuleNumpy(PlasticRuntime):
                 y = self.y[t][i]
                 v[t] = y if keep is None else np.where(keep, y, self.real(0.0))
         for t in self.pre_back:             # just before this arrival's own jump
-            v[t] = self.pre_trace(t, syn, n, back=1) * self.P_pre[t]
+            v[t] = self._decay(self.pre_trace(t, syn, n, back=1), self.P_pre[t])
         self._store(call[0](v), syn)
 
     def on_post(self, n, col, learn):
@@ -439,7 +442,7 @@ class RuleNumpy(PlasticRuntime):
     def _bring(self, syn: np.ndarray, n: int) -> None:
         t1 = self.t1[syn]
         v = self._values(self.calls["between"], syn)
-        v["elapsed"] = (n - t1).astype(self.real) * self.real(self.dt)
+        v["elapsed"] = self._elapsed((n - t1).astype(self.real), self.real(self.dt))
         m = self.spec.modulator
         if m is not None and m["name"] in self.reads["between"]:
             v[m["name"]] = self._modulator_at(t1)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from ..models.snippets import propagator
 from .base import PlasticityRule, choice
 from .cuda_runtime import RuleCuda
 from .description import PlasticityModel, DescribedRule
@@ -186,7 +187,7 @@ class StdpDeferredNumpy(PlasticRuntime):
         self.a_plus, self.a_minus = c["a_plus"], c["a_minus"]
         self.w_min, self.w_max = R_(rule.w_min), R_(rule.w_max)
         self.lam = self.dt / c["tau_plus"]                           # float64
-        self.Pm = R_(np.exp(-self.dt / c["tau_minus"]))
+        self.Pm = propagator(self.dt, c["tau_minus"], R_)
         n_tr = self.n_pre if self.d is None else self.pre.size       # per neuron or synapse
         self.X = np.zeros(n_tr, np.float64)
         self.t0 = np.zeros(n_tr, np.int64)
@@ -210,13 +211,10 @@ class StdpDeferredNumpy(PlasticRuntime):
         Q = E if self.recurrent else select_local(S, self.post_lo, self.n_post)
         if E.size:
             self._schedule(n, E)
-        self.yv *= self.Pm                                          # y at t_{n+1}
+        self._decay(self.yv, self.Pm, self.yv)                      # y at t_{n+1}
         if Q.size:
             self.v[Q] += np.exp(-(n - self.T) * self.lam)
-            if self.all_to_all:
-                self.yv[Q] += self.real(1.0)
-            else:
-                self.yv[Q] = self.real(1.0)
+            self.yv[Q] = self._jump[self.all_to_all](self.yv[Q])
         arr = self.pending.pop(n + 1, None)
         if arr is not None:
             # depression amount per postsynaptic neuron at the arrival time t_{n+2}
