@@ -224,6 +224,24 @@ def test_reward_stdp_and_homeostasis_on_cuda_ranks_are_refused_before_any_work()
         assert net.t == 0.0
 
 
+def test_checkpoints_of_cuda_ranks_are_refused_with_a_clear_error(tmp_path):
+    """Saving from, or continuing on, CUDA ranks is not supported yet: a clear error (not an
+    AttributeError from inside the export)."""
+    def small(device):
+        net = ns.Network(seed=1, device=device, distributed=True)
+        a = net.add_population(10, ns.LIF(i_offset=500.0))
+        net.connect(a, a, ns.FixedIndegree(3), weight=1.0, plasticity=ns.STDP())
+        net.run(1.0)
+        return net
+    with pytest.raises(NotImplementedError, match="net.save\\(\\) of a network distributed "
+                                                  "over MPI ranks on device='cuda:host'"):
+        small("cuda:host").save(tmp_path / "cuda.npz")
+    small("cpu").save(tmp_path / "cpu.npz")
+    with pytest.raises(NotImplementedError, match="continuing a checkpoint on MPI ranks on "
+                                                  "device='cuda:host' is not supported yet"):
+        ns.load(tmp_path / "cpu.npz", device="cuda:host", distributed=True)
+
+
 def test_cuda_ranks_without_a_gpu_say_what_is_missing():
     from neurosim.backends import cuda_status
     if cuda_status()[0]:
