@@ -24,8 +24,9 @@ step of its interval reads it: the deferred delivery is exact, and the spikes ar
 distributed scheme on any number of ranks (the float sums into a ring cell come in the same
 order: steps in order, spikes by global id, each spike's rows class by class). State monitors
 sample the rank's own neurons on the device and are gathered at each chunk's end, as on NumPy
-ranks. Plastic projections and homeostasis are refused on this engine (the NumPy ranks run
-STDP): a clear error before any work.
+ranks. Plastic projections with ``STDP`` and ``TripletSTDP`` run on the device, their step cut
+as on the NumPy ranks (:class:`RankPlasticCuda`); ``RewardSTDP`` and homeostasis are refused on
+this engine (the NumPy ranks run them): a clear error before any work.
 """
 
 from __future__ import annotations
