@@ -23,8 +23,8 @@ from test_distributed import WORKER, _launch, _why_not, needs_mpi
 
 pytestmark = pytest.mark.skipif(not host_build_status()[0], reason="no g++ for the host build")
 
-CASES = ("brunel", "coba", "sources", "coba_stdp", "exact_stdp")
-BITWISE = ("brunel", "sources", "exact_stdp")   # LIF only: the same arithmetic as NumPy
+CASES = ("brunel", "coba", "sources", "coba_stdp", "exact_stdp", "threshold")
+BITWISE = ("brunel", "sources", "exact_stdp", "threshold")   # LIF: NumPy's arithmetic
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +182,7 @@ def _plastic(device, seed=5):
                      plasticity=ns.TripletSTDP(A2_plus=0.05, A3_plus=0.05, A2_minus=0.06,
                                                w_max=3.0))
     net.add_poisson_input(exc, rate=500.0, weight=0.8, n_sources=10)
+    net.add_homeostasis(exc, ns.AdaptiveThreshold(theta_plus=0.5, tau_theta=50.0))
     spikes = net.record_spikes(exc)
     net.run(8.0)
     w_mid = p0.weights
@@ -190,25 +191,26 @@ def _plastic(device, seed=5):
     w_frozen = p0.weights
     stdp.enabled = True
     net.run(8.0)
-    return spikes, w_mid, w_frozen, [p.weights for p in (p0, p1, p2)]
+    return spikes, w_mid, w_frozen, [p.weights for p in (p0, p1, p2)], net.get_state(exc,
+                                                                                      "theta")
 
 
 def test_one_rank_cuda_host_learns_the_numpy_ranks_weights():
     """STDP and TripletSTDP on the device of a rank (the postsynaptic side in the step, the
-    presynaptic side from the exchanged spikes): NumPy's spikes and learnt weights bit for
-    bit, weights frozen while learning is off."""
+    presynaptic side from the exchanged spikes), with an adaptive threshold: NumPy's spikes,
+    learnt weights and thresholds bit for bit, weights frozen while learning is off."""
     ref, got = _plastic("cpu"), _plastic("cuda:host")
     np.testing.assert_array_equal(ref[0].steps, got[0].steps)
     np.testing.assert_array_equal(ref[0].indices, got[0].indices)
-    for r, g in zip([ref[1], ref[2], *ref[3]], [got[1], got[2], *got[3]]):
+    for r, g in zip([ref[1], ref[2], *ref[3], ref[4]], [got[1], got[2], *got[3], got[4]]):
         np.testing.assert_array_equal(r, g)
     np.testing.assert_array_equal(got[1], got[2])          # learning off: frozen
-    assert ref[0].num_spikes > 40
+    assert ref[0].num_spikes > 40 and np.all(got[4] > 0)
     assert all(np.mean(w != w0) > 0.3 for w, w0 in zip(got[3], (1.5, 0.3, 1.0)))
 
 
-def test_reward_stdp_and_homeostasis_on_cuda_ranks_are_refused_before_any_work():
-    for what in ("reward", "homeostasis"):
+def test_reward_stdp_and_synaptic_scaling_on_cuda_ranks_are_refused_before_any_work():
+    for what in ("reward", "scaling"):
         net = ns.Network(seed=1, device="cuda:host", distributed=True)
         a = net.add_population(10, ns.LIF())
         if what == "reward":
@@ -217,8 +219,9 @@ def test_reward_stdp_and_homeostasis_on_cuda_ranks_are_refused_before_any_work()
                      "runtime does not run on the CUDA engine of an MPI rank yet .*; plasticity "
                      "across MPI ranks runs on device='cpu'")
         else:
-            net.add_homeostasis(a, ns.AdaptiveThreshold())
-            match = "device='cuda:host': population .* has a homeostasis rule"
+            net.add_homeostasis(a, ns.SynapticScaling(target_rate=10.0))
+            match = ("device='cuda:host': population .* has homeostasis SynapticScaling, which "
+                     "does not run on the CUDA engine of an MPI rank yet")
         with pytest.raises(ValueError, match=match):
             net.build()
         assert net.t == 0.0

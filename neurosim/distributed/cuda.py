@@ -145,11 +145,6 @@ class DistributedCudaEngine(DistributedNumpyEngine):
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.name = "cuda:host" if host else "cuda"
         check_rank_plasticity(net, self.name)
-        if getattr(net, "homeostasis", None):
-            pop = net.homeostasis[0][0]
-            raise ValueError(f"distributed run on device={self.name!r}: population "
-                             f"{pop.name!r} has a homeostasis rule; homeostasis across MPI "
-                             f"ranks does not run on the CUDA engine yet (use device='cpu')")
         self.gpu = None
         if not host:        # the build chose the rank's GPU (build.rank_backend)
             import cupy
@@ -162,13 +157,17 @@ class DistributedCudaEngine(DistributedNumpyEngine):
         check_memory(parts, host)
         # the plastic runtimes draw the synapses onto the rank's neurons (plastic_synapses)
         self.cuda = CudaEngine(net, dl, host=host, dev=Device(host, False), monitors=False,
-                               draw=self.plastic_synapses)
+                               draw=self.plastic_synapses, share=self._device_share)
         self.cuda.send_spikes()
         self.injector = self.cuda.injector(layout.classes)
         self.local_to_global = (np.concatenate(layout.gids) if layout.gids
                                 else np.zeros(0, np.int64))
-        self.rank_plastic = RankPlasticCuda(self, self.cuda.plastic)
+        self.rank_plastic = RankPlasticCuda(self, [rt for rt in self.cuda.plastic
+                                                   if rt.proj is not None])
         self.plastic = list(self.cuda.plastic)
+        for rt in self.plastic:
+            if rt.proj is None:
+                rt.scaling_steps = None     # threshold rules: in the device's step
         self._plan_cache, self._plan_key = {}, None
         self.ring = None
         self.exchanger = Exchanger(comm, layout.n_global, exchange_mode())
@@ -256,6 +255,13 @@ class DistributedCudaEngine(DistributedNumpyEngine):
         else:
             c._plans, c._fast, c._checked, c._graph = cached
 
+    def _device_share(self, pop):
+        """(first device id, number of neurons, (a, b)) of this rank's block ``[a, b)`` of
+        ``pop``: the neurons a homeostasis runtime of the rank's engine runs for."""
+        g, off = self.L.pop_group[pop.index]
+        a, b = self.L.blocks[pop.index]
+        return g.start + off, b - a, (a, b)
+
     def seek(self, n: int) -> None:
         self.cuda.seek(n)
 
@@ -334,6 +340,14 @@ def check_rank_plasticity(net, device: str) -> None:
                              f"is plastic ({type(rule).__name__}), whose runtime does not run "
                              f"on the CUDA engine of an MPI rank yet (STDP and TripletSTDP "
                              f"do); plasticity across MPI ranks runs on device='cpu'")
+    for pop, rule in getattr(net, "homeostasis", ()):
+        desc = getattr(rule, "description", None)
+        if desc is None or desc.synaptic:
+            raise ValueError(f"distributed run on device={device!r}: population {pop.name!r} "
+                             f"has homeostasis {type(rule).__name__}, which does not run on "
+                             f"the CUDA engine of an MPI rank yet (rules that change weights; "
+                             f"AdaptiveThreshold and IntrinsicPlasticity do run); use "
+                             f"device='cpu'")
 
 
 class RankPlasticCuda:
