@@ -23,8 +23,10 @@ from test_distributed import WORKER, _launch, _why_not, needs_mpi
 
 pytestmark = pytest.mark.skipif(not host_build_status()[0], reason="no g++ for the host build")
 
-CASES = ("brunel", "coba", "sources", "coba_stdp", "exact_stdp", "threshold")
+CASES = ("brunel", "coba", "sources", "coba_stdp", "exact_stdp", "threshold", "reward")
 BITWISE = ("brunel", "sources", "exact_stdp", "threshold")   # LIF: NumPy's arithmetic
+# RewardSTDP integrates its weights with expf (NumPy: exp): weights and traces within rounding
+ROUNDED_WEIGHTS = ("reward",)
 
 
 @pytest.fixture(scope="module")
@@ -60,22 +62,40 @@ def test_cuda_host_ranks_give_the_numpy_spikes(results, case, n):
     assert _keys(ref, case) == _keys(got, case)
     for k in _keys(ref, case):
         assert ref[k].shape == got[k].shape, k
-        if case in BITWISE or not k.endswith(("/v", "/v_end")):
+        if case in ROUNDED_WEIGHTS and k.endswith("/weights"):
+            np.testing.assert_allclose(ref[k], got[k], rtol=0, atol=1e-5, err_msg=k)
+        elif case in BITWISE or not k.endswith(("/v", "/v_end")):
             np.testing.assert_array_equal(ref[k], got[k], err_msg=k)
         else:
             np.testing.assert_allclose(ref[k], got[k], rtol=0, atol=1e-3, err_msg=k)
     spikes = sum(ref[k].size for k in _keys(ref, case) if k.endswith("/indices"))
     assert spikes > 50, case
-    if case.endswith("_stdp"):          # learnt on the device (and equal to NumPy's, above)
-        proj, initial = {"coba_stdp": ("proj1", 6.0), "exact_stdp": ("proj0", 1.5)}[case]
+    if case.endswith("_stdp") or case == "reward":   # learnt on the device (NumPy's, above)
+        proj, initial = {"coba_stdp": ("proj1", 6.0), "exact_stdp": ("proj0", 1.5),
+                         "reward": ("proj1", 0.3)}[case]
         assert np.mean(got[f"{case}/{proj}/weights"] != initial) > 0.3, case
 
 
 @needs_mpi
 def test_cuda_host_traces_are_the_same_on_2_and_3_ranks(results):
-    """COBA's membrane traces (expf) do not depend on the rank count either: bit for bit."""
-    for k in _keys(results[2], "coba"):
+    """COBA's membrane traces (expf) and RewardSTDP's weights (expf) do not depend on the
+    rank count either: bit for bit."""
+    for k in _keys(results[2], "coba") + _keys(results[2], "reward"):
         np.testing.assert_array_equal(results[2][k], results[3][k], err_msg=k)
+
+
+@needs_mpi
+def test_cuda_ranks_refuse_different_rewards_on_every_rank():
+    """RewardSTDP.deliver_reward() is collective on CUDA ranks too: different amounts are
+    refused on every rank with the same error (tests/mpi/failures.py)."""
+    from test_distributed import FAILURES
+    rc, log = _launch(2, FAILURES, "reward", NEUROSIM_WORKER_DEVICE="cuda:host")
+    assert rc != 0, log
+    caught = [line for line in log.splitlines() if " caught " in line]
+    assert sorted(line.split()[1] for line in caught) == ["0", "1"], log
+    for line in caught:
+        assert ("ValueError: RewardSTDP.deliver_reward(): the MPI ranks delivered different "
+                "rewards: rank 1 amount=2.0 at step 20, rank 0 amount=1.0 at step 20") in line
 
 
 # -- in-process: the scheme on one rank (Network(distributed=True)), no MPI needed -------------
@@ -209,15 +229,20 @@ def test_one_rank_cuda_host_learns_the_numpy_ranks_weights():
     assert all(np.mean(w != w0) > 0.3 for w, w0 in zip(got[3], (1.5, 0.3, 1.0)))
 
 
-def test_reward_stdp_and_synaptic_scaling_on_cuda_ranks_are_refused_before_any_work():
-    for what in ("reward", "scaling"):
+def test_synaptic_scaling_and_undescribed_rules_on_cuda_ranks_are_refused_before_any_work():
+    from neurosim.plasticity.base import PlasticityRule
+
+    class Opaque(PlasticityRule):           # a rule without a description (no CUDA runtime)
+        def __init__(self):
+            super().__init__(0.0, 1.0)
+
+    for what in ("opaque", "scaling"):
         net = ns.Network(seed=1, device="cuda:host", distributed=True)
         a = net.add_population(10, ns.LIF())
-        if what == "reward":
-            net.connect(a, a, ns.FixedIndegree(3), weight=1.0, plasticity=ns.RewardSTDP())
-            match = ("device='cuda:host': projection .* is plastic \\(RewardSTDP\\), whose "
-                     "runtime does not run on the CUDA engine of an MPI rank yet .*; plasticity "
-                     "across MPI ranks runs on device='cpu'")
+        if what == "opaque":
+            net.connect(a, a, ns.FixedIndegree(3), weight=0.5, plasticity=Opaque())
+            match = ("device='cuda:host': projection .* is plastic \\(Opaque\\), whose "
+                     "runtime does not run on the CUDA engine of an MPI rank yet")
         else:
             net.add_homeostasis(a, ns.SynapticScaling(target_rate=10.0))
             match = ("device='cuda:host': population .* has homeostasis SynapticScaling, which "

@@ -334,12 +334,11 @@ def check_rank_plasticity(net, device: str) -> None:
         rule = proj.plasticity
         if rule is None:
             continue
-        desc = getattr(rule, "description", None)
-        if desc is None or desc.lazy:
+        if getattr(rule, "description", None) is None:
             raise ValueError(f"distributed run on device={device!r}: projection {proj.name!r} "
                              f"is plastic ({type(rule).__name__}), whose runtime does not run "
-                             f"on the CUDA engine of an MPI rank yet (STDP and TripletSTDP "
-                             f"do); plasticity across MPI ranks runs on device='cpu'")
+                             f"on the CUDA engine of an MPI rank yet (the described rules: "
+                             f"STDP, TripletSTDP, RewardSTDP do); use device='cpu'")
     for pop, rule in getattr(net, "homeostasis", ()):
         desc = getattr(rule, "description", None)
         if desc is None or desc.synaptic:
@@ -401,11 +400,16 @@ class RankPlasticCuda:
         base = type(rt).launches
 
         def launches(cuda):
-            full = base(rt, cuda)       # advance, pre spikes, the rule's, post jump, deliver
+            # advance, pre spikes, the rule's (arrive, post, bring the arrivals of step n + 1
+            # for a lazily integrated rule), post jump, deliver
+            full = base(rt, cuda)
             first = full[0]
             advance = cuda.bind(self.kernels, "plastic_advance",
                                 dict(rt.v, n_pre=np.int32(0)), first.grid, first.block)
-            return [advance] + full[2:-1] + ([full[-1]] if rt.send_in_step else [])
+            rule = full[2:-2]
+            if rt.spec.lazy and not rt.send_in_step:
+                rule = rule[:-1]        # the last step brings its arrivals after the exchange
+            return [advance] + rule + [full[-2]] + ([full[-1]] if rt.send_in_step else [])
         return launches
 
     def _reserve(self, steps: int, spikes: int) -> None:
@@ -460,5 +464,7 @@ class RankPlasticCuda:
             for rt in self.runtimes:
                 values = dict(shared, **rt.v)
                 values["clk"] = self.clock[4 * (m - 1):4 * m]
-                self._launch(self.kernels, "plastic_deliver", values,
-                             dev.per_spike_grid(max(1, rt.n_pre), int(rt.v["row_lanes"])))
+                per_pre = dev.per_spike_grid(max(1, rt.n_pre), int(rt.v["row_lanes"]))
+                if rt.spec.lazy:        # the arrivals brought to the end of the last step
+                    self._launch(rt.kernel_file, rt.kernels["bring_arrivals"], values, per_pre)
+                self._launch(self.kernels, "plastic_deliver", values, per_pre)

@@ -222,7 +222,7 @@ def reward():
     the spike monitor (which holds every spike on every rank, so every rank delivers the same
     amount)."""
     from types import SimpleNamespace
-    net = ns.Network(dt=0.1, seed=37, device="cpu")
+    net = ns.Network(dt=0.1, seed=37, device=DEVICE)
     model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
                    synapse="delta")
     exc = net.add_population(50, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
