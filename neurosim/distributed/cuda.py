@@ -24,9 +24,11 @@ step of its interval reads it: the deferred delivery is exact, and the spikes ar
 distributed scheme on any number of ranks (the float sums into a ring cell come in the same
 order: steps in order, spikes by global id, each spike's rows class by class). State monitors
 sample the rank's own neurons on the device and are gathered at each chunk's end, as on NumPy
-ranks. Plastic projections with ``STDP`` and ``TripletSTDP`` run on the device, their step cut
-as on the NumPy ranks (:class:`RankPlasticCuda`); ``RewardSTDP`` and homeostasis are refused on
-this engine (the NumPy ranks run them): a clear error before any work.
+ranks. Plastic projections with a described rule (``STDP``, ``TripletSTDP``, ``RewardSTDP``)
+run on the device, their step cut as on the NumPy ranks (:class:`RankPlasticCuda`), and so do
+the per-neuron homeostasis rules (``AdaptiveThreshold``, ``IntrinsicPlasticity``, for the
+rank's block); ``SynapticScaling`` is refused on this engine (the NumPy ranks run it): a clear
+error before any work.
 """
 
 from __future__ import annotations
@@ -328,8 +330,10 @@ class _CudaRecorder(_Recorder):
 # -- plasticity on a CUDA rank ---------------------------------------------------------------------
 
 def check_rank_plasticity(net, device: str) -> None:
-    """Refuse, before any work, the plastic projections that a CUDA rank cannot run: rules
-    whose weights are integrated lazily (``RewardSTDP``: a ``between`` block)."""
+    """Refuse, before any work, what a CUDA rank cannot run: plasticity rules without a
+    description (no CUDA runtime), homeostasis rules that change weights (``SynapticScaling``:
+    on one process its steps interleave with the deliveries, which a rank makes after the
+    exchange)."""
     for proj in net.projections:
         rule = proj.plasticity
         if rule is None:
@@ -355,16 +359,16 @@ class RankPlasticCuda:
     step cut as on the NumPy ranks (:mod:`.plastic`), with the same kernels
     (``kernels/plasticity.cu`` and the rule's generated ones) and other launch arguments:
 
-    - in step ``n`` (the engine's plan, :meth:`launches`): the postsynaptic traces decay
-      (``plastic_advance`` with no presynaptic neurons), the rule's arrivals and
-      postsynaptic spikes (the rank's own, device ids from ``post_lo``: the block's first),
-      the postsynaptic jumps and, except in the interval's last step, the sends of the
-      arrivals of step ``n + 1`` (``plastic_deliver``);
+    - in step ``n`` (the engine's plan): the postsynaptic traces decay (``plastic_advance``
+      with no presynaptic neurons), the rule's arrivals and postsynaptic spikes (the rank's
+      own, device ids from ``post_lo``: the block's first), the postsynaptic jumps and, except
+      in the interval's last step, the arrivals of step ``n + 1`` brought up to date (lazily
+      integrated rules) and sent (``plastic_deliver``);
     - after the exchange (:meth:`after_exchange`), for each step ``e`` of the interval: the
       presynaptic trace rings advance (``plastic_advance`` with no postsynaptic neurons) and
       jump at every rank's spikes of step ``e`` (``plastic_pre_spikes`` on the exchanged global
       ids, ``pre_lo``: the presynaptic population's first global id); then the interval's last
-      step sends.
+      step brings and sends.
 
     The presynaptic side is the whole presynaptic population (its trace rings and spike lists
     over every global id), the postsynaptic side the rank's block."""
