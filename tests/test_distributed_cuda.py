@@ -23,7 +23,7 @@ from test_distributed import WORKER, _launch, _why_not, needs_mpi
 
 pytestmark = pytest.mark.skipif(not host_build_status()[0], reason="no g++ for the host build")
 
-CASES = ("brunel", "coba", "sources", "coba_stdp", "exact_stdp", "threshold", "reward")
+CASES = ("brunel", "coba", "sources", "coba_stdp", "exact_stdp", "threshold", "reward", "tiny")
 BITWISE = ("brunel", "sources", "exact_stdp", "threshold")   # LIF: NumPy's arithmetic
 # RewardSTDP integrates its weights with expf (NumPy: exp): weights and traces within rounding
 ROUNDED_WEIGHTS = ("reward",)

@@ -248,7 +248,7 @@ def tiny():
     receiving population): TripletSTDP with per-synapse delays, intrinsic plasticity, a
     Poisson input."""
     from types import SimpleNamespace
-    net = ns.Network(dt=0.1, seed=41, device="cpu")
+    net = ns.Network(dt=0.1, seed=41, device=DEVICE)
     src = net.add_population(5, ns.PoissonSource(rate=120.0), name="src")
     model = ns.LIF(v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, synapse="delta")
     out = net.add_population(2, model, name="out", initial={"v": ns.Uniform(-60.0, -50.0)})
