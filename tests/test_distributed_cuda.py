@@ -23,8 +23,10 @@ from test_distributed import WORKER, _launch, _why_not, needs_mpi
 
 pytestmark = pytest.mark.skipif(not host_build_status()[0], reason="no g++ for the host build")
 
-CASES = ("brunel", "coba", "sources")
-BITWISE = ("brunel", "sources")         # LIF only: the same arithmetic as NumPy
+CASES = ("brunel", "coba", "sources", "coba_stdp", "exact_stdp", "threshold", "reward", "tiny")
+BITWISE = ("brunel", "sources", "exact_stdp", "threshold")   # LIF: NumPy's arithmetic
+# RewardSTDP integrates its weights with expf (NumPy: exp): weights and traces within rounding
+ROUNDED_WEIGHTS = ("reward",)
 
 
 @pytest.fixture(scope="module")
@@ -60,19 +62,40 @@ def test_cuda_host_ranks_give_the_numpy_spikes(results, case, n):
     assert _keys(ref, case) == _keys(got, case)
     for k in _keys(ref, case):
         assert ref[k].shape == got[k].shape, k
-        if case in BITWISE or not k.endswith(("/v", "/v_end")):
+        if case in ROUNDED_WEIGHTS and k.endswith("/weights"):
+            np.testing.assert_allclose(ref[k], got[k], rtol=0, atol=1e-5, err_msg=k)
+        elif case in BITWISE or not k.endswith(("/v", "/v_end")):
             np.testing.assert_array_equal(ref[k], got[k], err_msg=k)
         else:
             np.testing.assert_allclose(ref[k], got[k], rtol=0, atol=1e-3, err_msg=k)
     spikes = sum(ref[k].size for k in _keys(ref, case) if k.endswith("/indices"))
     assert spikes > 50, case
+    if case.endswith("_stdp") or case == "reward":   # learnt on the device (NumPy's, above)
+        proj, initial = {"coba_stdp": ("proj1", 6.0), "exact_stdp": ("proj0", 1.5),
+                         "reward": ("proj1", 0.3)}[case]
+        assert np.mean(got[f"{case}/{proj}/weights"] != initial) > 0.3, case
 
 
 @needs_mpi
 def test_cuda_host_traces_are_the_same_on_2_and_3_ranks(results):
-    """COBA's membrane traces (expf) do not depend on the rank count either: bit for bit."""
-    for k in _keys(results[2], "coba"):
+    """COBA's membrane traces (expf) and RewardSTDP's weights (expf) do not depend on the
+    rank count either: bit for bit."""
+    for k in _keys(results[2], "coba") + _keys(results[2], "reward"):
         np.testing.assert_array_equal(results[2][k], results[3][k], err_msg=k)
+
+
+@needs_mpi
+def test_cuda_ranks_refuse_different_rewards_on_every_rank():
+    """RewardSTDP.deliver_reward() is collective on CUDA ranks too: different amounts are
+    refused on every rank with the same error (tests/mpi/failures.py)."""
+    from test_distributed import FAILURES
+    rc, log = _launch(2, FAILURES, "reward", NEUROSIM_WORKER_DEVICE="cuda:host")
+    assert rc != 0, log
+    caught = [line for line in log.splitlines() if " caught " in line]
+    assert sorted(line.split()[1] for line in caught) == ["0", "1"], log
+    for line in caught:
+        assert ("ValueError: RewardSTDP.deliver_reward(): the MPI ranks delivered different "
+                "rewards: rank 1 amount=2.0 at step 20, rank 0 amount=1.0 at step 20") in line
 
 
 # -- in-process: the scheme on one rank (Network(distributed=True)), no MPI needed -------------
@@ -160,15 +183,91 @@ def test_a_device_failure_is_reported_through_the_exchange(monkeypatch):
         net.run(1.0)
 
 
-def test_plasticity_on_cuda_ranks_is_refused_before_any_work():
-    net = ns.Network(seed=1, device="cuda:host", distributed=True)
-    a = net.add_population(10, ns.LIF())
-    net.connect(a, a, ns.FixedIndegree(3), weight=1.0, plasticity=ns.STDP())
-    with pytest.raises(ValueError, match="device='cuda:host': projection .* is plastic "
-                                         "\\(STDP\\); plasticity across MPI ranks runs on "
-                                         "device='cpu'"):
-        net.build()
-    assert net.t == 0.0
+def _plastic(device, seed=5):
+    """STDP (all pairs, per-synapse delays; nearest-neighbour, multiplicative, recurrent) and
+    TripletSTDP on the scheme's one rank; learning switched off and on between runs, weights
+    read between runs."""
+    net = ns.Network(dt=0.1, seed=seed, device=device, distributed=True)
+    model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
+                   synapse="delta")
+    exc = net.add_population(20, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
+    noise = net.add_population(15, ns.PoissonSource(rate=60.0), name="noise")
+    stdp = ns.STDP(A_plus=0.2, A_minus=0.22, w_min=0.0, w_max=4.0)
+    p0 = net.connect(noise, exc, ns.FixedIndegree(5), weight=1.5, delay=ns.Uniform(0.2, 0.6),
+                     plasticity=stdp)
+    p1 = net.connect(exc, exc, ns.FixedProbability(0.3), weight=0.3, delay=0.3,
+                     plasticity=ns.STDP(A_plus=0.05, A_minus=0.05, w_min=0.0, w_max=1.0,
+                                        pairing="nearest_reduced", update="multiplicative"))
+    p2 = net.connect(noise, exc, ns.FixedIndegree(3), weight=1.0, delay=0.4,
+                     plasticity=ns.TripletSTDP(A2_plus=0.05, A3_plus=0.05, A2_minus=0.06,
+                                               w_max=3.0))
+    net.add_poisson_input(exc, rate=500.0, weight=0.8, n_sources=10)
+    net.add_homeostasis(exc, ns.AdaptiveThreshold(theta_plus=0.5, tau_theta=50.0))
+    spikes = net.record_spikes(exc)
+    net.run(8.0)
+    w_mid = p0.weights
+    stdp.enabled = False
+    net.run(4.0)
+    w_frozen = p0.weights
+    stdp.enabled = True
+    net.run(8.0)
+    return spikes, w_mid, w_frozen, [p.weights for p in (p0, p1, p2)], net.get_state(exc,
+                                                                                      "theta")
+
+
+def test_one_rank_cuda_host_learns_the_numpy_ranks_weights():
+    """STDP and TripletSTDP on the device of a rank (the postsynaptic side in the step, the
+    presynaptic side from the exchanged spikes), with an adaptive threshold: NumPy's spikes,
+    learnt weights and thresholds bit for bit, weights frozen while learning is off."""
+    ref, got = _plastic("cpu"), _plastic("cuda:host")
+    np.testing.assert_array_equal(ref[0].steps, got[0].steps)
+    np.testing.assert_array_equal(ref[0].indices, got[0].indices)
+    for r, g in zip([ref[1], ref[2], *ref[3], ref[4]], [got[1], got[2], *got[3], got[4]]):
+        np.testing.assert_array_equal(r, g)
+    np.testing.assert_array_equal(got[1], got[2])          # learning off: frozen
+    assert ref[0].num_spikes > 40 and np.all(got[4] > 0)
+    assert all(np.mean(w != w0) > 0.3 for w, w0 in zip(got[3], (1.5, 0.3, 1.0)))
+
+
+def test_synaptic_scaling_and_undescribed_rules_on_cuda_ranks_are_refused_before_any_work():
+    from neurosim.plasticity.base import PlasticityRule
+
+    class Opaque(PlasticityRule):           # a rule without a description (no CUDA runtime)
+        def __init__(self):
+            super().__init__(0.0, 1.0)
+
+    for what in ("opaque", "scaling"):
+        net = ns.Network(seed=1, device="cuda:host", distributed=True)
+        a = net.add_population(10, ns.LIF())
+        if what == "opaque":
+            net.connect(a, a, ns.FixedIndegree(3), weight=0.5, plasticity=Opaque())
+            match = ("device='cuda:host': projection .* is plastic \\(Opaque\\), whose "
+                     "runtime does not run on the CUDA engine of an MPI rank yet")
+        else:
+            net.add_homeostasis(a, ns.SynapticScaling(target_rate=10.0))
+            match = ("device='cuda:host': population .* has homeostasis SynapticScaling, which "
+                     "does not run on the CUDA engine of an MPI rank yet")
+        with pytest.raises(ValueError, match=match):
+            net.build()
+        assert net.t == 0.0
+
+
+def test_checkpoints_of_cuda_ranks_are_refused_with_a_clear_error(tmp_path):
+    """Saving from, or continuing on, CUDA ranks is not supported yet: a clear error (not an
+    AttributeError from inside the export)."""
+    def small(device):
+        net = ns.Network(seed=1, device=device, distributed=True)
+        a = net.add_population(10, ns.LIF(i_offset=500.0))
+        net.connect(a, a, ns.FixedIndegree(3), weight=1.0, plasticity=ns.STDP())
+        net.run(1.0)
+        return net
+    with pytest.raises(NotImplementedError, match="net.save\\(\\) of a network distributed "
+                                                  "over MPI ranks on device='cuda:host'"):
+        small("cuda:host").save(tmp_path / "cuda.npz")
+    small("cpu").save(tmp_path / "cpu.npz")
+    with pytest.raises(NotImplementedError, match="continuing a checkpoint on MPI ranks on "
+                                                  "device='cuda:host' is not supported yet"):
+        ns.load(tmp_path / "cpu.npz", device="cuda:host", distributed=True)
 
 
 def test_cuda_ranks_without_a_gpu_say_what_is_missing():

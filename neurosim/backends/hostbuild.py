@@ -334,7 +334,14 @@ def _build(source: str, origin: str, defines: tuple[str, ...] = (),
 
 
 def _prune(folder: Path) -> None:
-    builds = sorted(folder.glob("*.so"), key=lambda p: p.stat().st_mtime, reverse=True)
+    # other processes (MPI ranks, parallel test runs) prune the same folder: a build listed
+    # here may be gone before its stat
+    def mtime(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return float("-inf")
+    builds = sorted(folder.glob("*.so"), key=mtime, reverse=True)
     for old in builds[CACHE_KEEP:]:
         for suffix in (".so", ".json", ".cpp"):
             try:

@@ -109,6 +109,10 @@ def gather_state(engine) -> dict:
     """Collective: the state of the whole network as one process's engine exports it for a
     checkpoint (``export_engine(..., portable=True)``), on every rank."""
     comm = engine.comm
+    if getattr(engine, "cuda", None) is not None:       # DistributedCudaEngine
+        raise NotImplementedError(f"net.save() of a network distributed over MPI ranks on "
+                                  f"device={engine.name!r} is not supported yet; save it from "
+                                  f"a run on device='cpu' (the same network and spikes)")
     mine = _local_share(engine)
     shares = comm.allgather(mine) if comm.Get_size() > 1 else [mine]
     net = engine.net
@@ -190,6 +194,10 @@ def scatter_state(engine, state: dict, where: str) -> None:
     """Load the whole network's ``state`` (a checkpoint's, written by one process or
     gathered from any number of ranks) into this rank's share: every rank checks what it
     keeps before writing it and raises ``ValueError`` naming ``where`` and the entry."""
+    if getattr(engine, "cuda", None) is not None:       # DistributedCudaEngine
+        raise NotImplementedError(f"{where}: continuing a checkpoint on MPI ranks on "
+                                  f"device={engine.name!r} is not supported yet; load it with "
+                                  f"device='cpu'")
     L = engine.L
     net = engine.net
     n = net._steps_done

@@ -24,8 +24,11 @@ step of its interval reads it: the deferred delivery is exact, and the spikes ar
 distributed scheme on any number of ranks (the float sums into a ring cell come in the same
 order: steps in order, spikes by global id, each spike's rows class by class). State monitors
 sample the rank's own neurons on the device and are gathered at each chunk's end, as on NumPy
-ranks. Plastic projections and homeostasis are refused on this engine (the NumPy ranks run
-STDP): a clear error before any work.
+ranks. Plastic projections with a described rule (``STDP``, ``TripletSTDP``, ``RewardSTDP``)
+run on the device, their step cut as on the NumPy ranks (:class:`RankPlasticCuda`), and so do
+the per-neuron homeostasis rules (``AdaptiveThreshold``, ``IntrinsicPlasticity``, for the
+rank's block); ``SynapticScaling`` is refused on this engine (the NumPy ranks run it): a clear
+error before any work.
 """
 
 from __future__ import annotations
@@ -143,16 +146,7 @@ class DistributedCudaEngine(DistributedNumpyEngine):
         self.net, self.L, self.comm = net, layout, comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.name = "cuda:host" if host else "cuda"
-        for proj in net.projections:
-            if proj.plasticity is not None:
-                raise ValueError(f"distributed run on device={self.name!r}: projection "
-                                 f"{proj.name!r} is plastic ({type(proj.plasticity).__name__}); "
-                                 f"plasticity across MPI ranks runs on device='cpu' so far")
-        if getattr(net, "homeostasis", None):
-            pop = net.homeostasis[0][0]
-            raise ValueError(f"distributed run on device={self.name!r}: population "
-                             f"{pop.name!r} has a homeostasis rule; homeostasis across MPI "
-                             f"ranks does not run on the CUDA engine yet (use device='cpu')")
+        check_rank_plasticity(net, self.name)
         self.gpu = None
         if not host:        # the build chose the rank's GPU (build.rank_backend)
             import cupy
@@ -163,12 +157,20 @@ class DistributedCudaEngine(DistributedNumpyEngine):
         parts["synapses"] += 8 * len(layout.classes) * (layout.n_global - layout.n_total)
         parts["spike lists"] += 16 * layout.n_global
         check_memory(parts, host)
-        self.cuda = CudaEngine(net, dl, host=host, dev=Device(host, False), monitors=False)
+        # the plastic runtimes draw the synapses onto the rank's neurons (plastic_synapses)
+        self.cuda = CudaEngine(net, dl, host=host, dev=Device(host, False), monitors=False,
+                               draw=self.plastic_synapses, share=self._device_share)
         self.cuda.send_spikes()
         self.injector = self.cuda.injector(layout.classes)
         self.local_to_global = (np.concatenate(layout.gids) if layout.gids
                                 else np.zeros(0, np.int64))
-        self.plastic = []
+        self.rank_plastic = RankPlasticCuda(self, [rt for rt in self.cuda.plastic
+                                                   if rt.proj is not None])
+        self.plastic = list(self.cuda.plastic)
+        for rt in self.plastic:
+            if rt.proj is None:
+                rt.scaling_steps = None     # threshold rules: in the device's step
+        self._plan_cache, self._plan_key = {}, None
         self.ring = None
         self.exchanger = Exchanger(comm, layout.n_global, exchange_mode())
         self.recorder = _CudaRecorder(self)
@@ -184,7 +186,17 @@ class DistributedCudaEngine(DistributedNumpyEngine):
         non-finite state, or whatever the device raised (out of memory...), which the next
         exchange carries to every rank."""
         try:
-            bad = self.cuda.advance(a, b)
+            if self.plastic and b - a > 1:
+                # the plastic sends of steps a .. b - 2 in the step, the last one's after the
+                # exchange (it needs the spikes of step a when d_min = b - a)
+                self._use_plan(True)
+                bad = self.cuda.advance(a, b - 1)
+                if bad is None:
+                    self._use_plan(False)
+                    bad = self.cuda.advance(b - 1, b)
+            else:
+                self._use_plan(False)
+                bad = self.cuda.advance(a, b)
             steps, ids = self.cuda.take_spikes()
             reached = b if bad is None else bad[0] + 1
             gids = self.local_to_global[ids]
@@ -216,6 +228,41 @@ class DistributedCudaEngine(DistributedNumpyEngine):
         self.injector.deliver(a, spikes)
         for k, S in enumerate(spikes):
             self.recorder.record_spikes(a + k, S)
+        if self.plastic:
+            self.rank_plastic.after_exchange(a, spikes)
+
+    def _use_plan(self, send: bool) -> None:
+        """The device step with (``send``) or without the plastic projections' sends: two
+        plans, each kept with its host launchers and CUDA graph while the engine does not
+        rebuild them (a grown recording buffer makes both stale)."""
+        if not self.plastic:
+            return
+        c, key = self.cuda, self._plan_key
+        if key is not None and self._plan_cache.get(key, (None,))[0] is not c._plans:
+            self._plan_cache.clear()        # rebuilt since: the other plan is stale too
+        if send == key:
+            return
+        if key is not None and c._plans is not None:
+            self._plan_cache[key] = (c._plans, c.__dict__.get("_fast"),
+                                     c.__dict__.get("_checked"), c._graph)
+        for rt in self.plastic:
+            rt.send_in_step = send
+        self._plan_key = send
+        cached = self._plan_cache.get(send)
+        if cached is None:
+            c._plans = c._graph = None
+            with c.dev.context():
+                c.plan()
+            self._plan_cache[send] = (c._plans, None, None, None)
+        else:
+            c._plans, c._fast, c._checked, c._graph = cached
+
+    def _device_share(self, pop):
+        """(first device id, number of neurons, (a, b)) of this rank's block ``[a, b)`` of
+        ``pop``: the neurons a homeostasis runtime of the rank's engine runs for."""
+        g, off = self.L.pop_group[pop.index]
+        a, b = self.L.blocks[pop.index]
+        return g.start + off, b - a, (a, b)
 
     def seek(self, n: int) -> None:
         self.cuda.seek(n)
@@ -278,3 +325,150 @@ class _CudaRecorder(_Recorder):
                 steps = steps[(steps - e[4] + 1) % e[0].every == 0]
                 e[5].extend(steps.tolist())
                 e[6].extend([np.zeros(0, np.float32)] * steps.size)
+
+
+# -- plasticity on a CUDA rank ---------------------------------------------------------------------
+
+def check_rank_plasticity(net, device: str) -> None:
+    """Refuse, before any work, what a CUDA rank cannot run: plasticity rules without a
+    description (no CUDA runtime), homeostasis rules that change weights (``SynapticScaling``:
+    on one process its steps interleave with the deliveries, which a rank makes after the
+    exchange)."""
+    for proj in net.projections:
+        rule = proj.plasticity
+        if rule is None:
+            continue
+        if getattr(rule, "description", None) is None:
+            raise ValueError(f"distributed run on device={device!r}: projection {proj.name!r} "
+                             f"is plastic ({type(rule).__name__}), whose runtime does not run "
+                             f"on the CUDA engine of an MPI rank yet (the described rules: "
+                             f"STDP, TripletSTDP, RewardSTDP do); use device='cpu'")
+    for pop, rule in getattr(net, "homeostasis", ()):
+        desc = getattr(rule, "description", None)
+        if desc is None or desc.synaptic:
+            raise ValueError(f"distributed run on device={device!r}: population {pop.name!r} "
+                             f"has homeostasis {type(rule).__name__}, which does not run on "
+                             f"the CUDA engine of an MPI rank yet (rules that change weights; "
+                             f"AdaptiveThreshold and IntrinsicPlasticity do run); use "
+                             f"device='cpu'")
+
+
+class RankPlasticCuda:
+    """The plastic projections of one CUDA rank (:class:`~neurosim.plasticity.cuda_runtime.
+    RuleCuda` runtimes built by the rank's engine over the synapses onto its neurons), their
+    step cut as on the NumPy ranks (:mod:`.plastic`), with the same kernels
+    (``kernels/plasticity.cu`` and the rule's generated ones) and other launch arguments:
+
+    - in step ``n`` (the engine's plan): the postsynaptic traces decay (``plastic_advance``
+      with no presynaptic neurons), the rule's arrivals and postsynaptic spikes (the rank's
+      own, device ids from ``post_lo``: the block's first), the postsynaptic jumps and, except
+      in the interval's last step, the arrivals of step ``n + 1`` brought up to date (lazily
+      integrated rules) and sent (``plastic_deliver``);
+    - after the exchange (:meth:`after_exchange`), for each step ``e`` of the interval: the
+      presynaptic trace rings advance (``plastic_advance`` with no postsynaptic neurons) and
+      jump at every rank's spikes of step ``e`` (``plastic_pre_spikes`` on the exchanged global
+      ids, ``pre_lo``: the presynaptic population's first global id); then the interval's last
+      step brings and sends.
+
+    The presynaptic side is the whole presynaptic population (its trace rings and spike lists
+    over every global id), the postsynaptic side the rank's block."""
+
+    def __init__(self, engine, runtimes):
+        from ..engine.cuda_device import grid_for
+        from ..plasticity.cuda_runtime import KERNELS
+        self.engine, self.kernels = engine, KERNELS
+        self.runtimes = list(runtimes)
+        L, dev = engine.L, engine.cuda.dev
+        never = np.int64(-(2 ** 40))
+        for rt in self.runtimes:
+            proj = rt.proj
+            a, b = L.blocks[proj.post.index]
+            nb = b - a
+            rt.pre_lo = int(L.global_starts[proj.pre.index])
+            rt.post_block, rt.n_post = a, nb
+            rt.col_ptr = rt.col_ptr[:nb + 1].copy()
+            v = rt.v
+            v["pre_lo"], v["n_post"] = np.int32(rt.pre_lo), np.int32(nb)
+            with dev.context():
+                v["col_ptr"] = dev.put(rt.col_ptr)
+                v["y"] = dev.zeros(max(1, len(rt.post_specs) * nb), rt.real)
+                if rt.track_times:
+                    v["post_last"] = dev.put(np.full(nb, never, np.int64))
+                    v["post_prev"] = dev.put(np.full(nb, never, np.int64))
+            rt.send_in_step = False
+            rt.launches = self._in_step(rt)
+        self.grid_advance = {id(rt): grid_for(max(1, rt.n_pre)) for rt in self.runtimes}
+        self._cap = (0, 0)
+
+    def _in_step(self, rt):
+        base = type(rt).launches
+
+        def launches(cuda):
+            # advance, pre spikes, the rule's (arrive, post, bring the arrivals of step n + 1
+            # for a lazily integrated rule), post jump, deliver
+            full = base(rt, cuda)
+            first = full[0]
+            advance = cuda.bind(self.kernels, "plastic_advance",
+                                dict(rt.v, n_pre=np.int32(0)), first.grid, first.block)
+            rule = full[2:-2]
+            if rt.spec.lazy and not rt.send_in_step:
+                rule = rule[:-1]        # the last step brings its arrivals after the exchange
+            return [advance] + rule + [full[-2]] + ([full[-1]] if rt.send_in_step else [])
+        return launches
+
+    def _reserve(self, steps: int, spikes: int) -> None:
+        dev = self.engine.cuda.dev
+        if steps > self._cap[0]:
+            self.clock = dev.zeros(4 * max(steps, 2 * self._cap[0]), np.int64)
+            self.nspk = dev.zeros(max(steps, 2 * self._cap[0]), np.uint64)
+            self._cap = (max(steps, 2 * self._cap[0]), self._cap[1])
+        if spikes > self._cap[1]:
+            self.spk = dev.zeros(max(spikes, 2 * self._cap[1]), np.int32)
+            self._cap = (self._cap[0], max(spikes, 2 * self._cap[1]))
+
+    def _launch(self, filename: str, name: str, values: dict, grid) -> None:
+        from ..engine.cuda_device import kernel_signature
+        args = []
+        for _, arg in kernel_signature(filename, name):
+            if arg not in values:
+                raise RuntimeError(f"kernels/{filename}: {name}() takes {arg!r}, which the "
+                                   f"CUDA rank's plasticity does not provide")
+            args.append(values[arg])
+        self.engine.cuda.dev.kernel(filename, name)(grid[0], grid[1], tuple(args))
+
+    def after_exchange(self, a: int, spikes: list) -> None:
+        """Every rank's spikes of steps ``a, a + 1, ...`` (``spikes[k]``: sorted global ids) into
+        the presynaptic side, then the sends of the interval's last step."""
+        from ..engine import cuda_tuning as T
+        cuda = self.engine.cuda
+        dev = cuda.dev
+        m = len(spikes)
+        sizes = np.fromiter((s.size for s in spikes), np.int64, m)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        clocks = np.zeros((m, 4), np.int64)
+        clocks[:, 0] = a + np.arange(m)
+        clocks[:, 1] = np.arange(m)
+        self._reserve(m, max(1, int(starts[-1])))
+        shared = cuda.shared_values()
+        per_spike = dev.per_spike_grid(max(1, int(sizes.max()) if m else 1))
+        with dev.context():
+            if starts[-1]:
+                self.spk[:starts[-1]] = dev.put(np.concatenate(spikes).astype(np.int32))
+            self.nspk[:m] = dev.put(sizes.astype(np.uint64) << np.uint64(T.WORK_BITS))
+            self.clock[:4 * m] = dev.put(clocks.reshape(-1))
+            for rt in self.runtimes:
+                for k in range(m):
+                    values = dict(rt.v, clk=self.clock[4 * k:4 * k + 4], nspk=self.nspk,
+                                  spk=self.spk[int(starts[k]):] if sizes[k] else self.spk,
+                                  n_post=np.int32(0))
+                    self._launch(self.kernels, "plastic_advance", values,
+                                 self.grid_advance[id(rt)])
+                    values["n_post"] = rt.v["n_post"]
+                    self._launch(self.kernels, "plastic_pre_spikes", values, per_spike)
+            for rt in self.runtimes:
+                values = dict(shared, **rt.v)
+                values["clk"] = self.clock[4 * (m - 1):4 * m]
+                per_pre = dev.per_spike_grid(max(1, rt.n_pre), int(rt.v["row_lanes"]))
+                if rt.spec.lazy:        # the arrivals brought to the end of the last step
+                    self._launch(rt.kernel_file, rt.kernels["bring_arrivals"], values, per_pre)
+                self._launch(self.kernels, "plastic_deliver", values, per_pre)

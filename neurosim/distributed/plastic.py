@@ -120,7 +120,8 @@ def agree_reward(rule, amount: float) -> None:
     the same reward at the same step (see the module docstring); raises ValueError on every
     rank if not."""
     engine = rule._runtimes[0].engine
-    comm = getattr(engine, "comm", None)
+    # a NumPy rank's engine holds the communicator, a CUDA rank's (its device engine) not
+    comm = getattr(engine, "comm", None) or getattr(engine.net, "comm", None)
     if comm is None or comm.Get_size() < 2:
         return
     step = engine.net._steps_done

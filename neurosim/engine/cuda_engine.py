@@ -111,8 +111,15 @@ class CudaEngine(ProjectionAccess):
     """Runs a :class:`~neurosim.engine.layout.Layout` with the kernels of ``kernels/``."""
 
     def __init__(self, net, layout, host: bool = False, dev=None, gen=None,
-                 monitors: bool = True):
+                 monitors: bool = True, draw=None, share=None):
         self.net, self.L = net, layout
+        if draw is not None:
+            # an MPI rank's engine (neurosim.distributed.cuda): the plastic runtimes draw the
+            # synapses onto the rank's neurons through it (PlasticRuntime.plastic_synapses),
+            # the homeostasis runtimes take the rank's block of their population
+            self.plastic_synapses = draw
+        if share is not None:
+            self.population_share = share
         self.name = "cuda:host" if host else "cuda"
         _check_rules_supported(net)
         self.dev = dev if dev is not None else Device(host, layout.dtype == np.float64)

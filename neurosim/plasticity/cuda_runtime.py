@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .homeostasis import scaled_projections
+from .homeostasis import _share, scaled_projections
 from .numpy_runtime import PlasticRuntime, modulator_level
 from ..models.snippets import propagator
 
@@ -347,9 +347,10 @@ class RuleCuda(CudaPlasticRuntime):
 
 # -- homeostasis -----------------------------------------------------------------------------------
 
-def _device_threshold(engine, population):
+def _device_threshold(engine, population, size=None):
     """Make the device ``v_thresh`` of ``population``'s group one value per neuron (once per
-    group, before the engine plans its launches); (thr array, offset, base values)."""
+    group, before the engine plans its launches); (thr array, offset, base values of its
+    ``size`` neurons: default all, an MPI rank's block)."""
     from ..engine.cuda_device import kernel_signature
     g, off = engine.L.pop_group[population.index]
     if not engine.claim_threshold(population):
@@ -366,7 +367,8 @@ def _device_threshold(engine, population):
         values["per_neuron"] = U32(int(values["per_neuron"]) | bit)
         engine.replan()
     thr = values["v_thresh"]
-    base = np.array(engine.dev.get(thr)[off:off + population.size], engine.real)
+    size = population.size if size is None else size
+    base = np.array(engine.dev.get(thr)[off:off + size], engine.real)
     return thr, off, base
 
 
@@ -391,15 +393,19 @@ class HomeostasisCuda:
         values = rule.parameters
         consts = d.constants(values, self.dt, R_)
         k = d.interval_steps(values, self.dt)
-        size = population.size
-        state = {s: np.array(np.broadcast_to(values[v] if isinstance(v, str) else v, (size,)),
-                             R_) for s, v in d.state.items()}
+        size, lo, block = population.size, g.start + off, (0, population.size)
+        share = getattr(engine, "population_share", None)   # an MPI rank's block of it
+        if share is not None:
+            lo, size, block = share(population)
+        state = {s: np.array(np.broadcast_to(_share(values[v] if isinstance(v, str) else v,
+                                                    block), (size,)), R_)
+                 for s, v in d.state.items()}
         self.state_names = tuple(d.state)
-        self.v = dict(size=I32(size), lo=I32(g.start + off), k=I32(max(1, k)),
+        self.v = dict(size=I32(size), lo=I32(lo), k=I32(max(1, k)),
                       learn=self.dev.put(np.array([bool(rule.enabled)], np.int32)))
         self.v.update({f"p_{c}": consts[c] for c in kernel_constants(d)})
         if d.threshold is not None:
-            thr, off, base = _device_threshold(engine, population)
+            thr, off, base = _device_threshold(engine, population, size)
             with self.dev.context():
                 thr[off:off + size] = self.dev.put(base + state[d.threshold])
             self.v.update(off=I32(off), thr=thr, base=self.dev.put(base),

@@ -13,6 +13,7 @@ come from rank 0 only.
 """
 
 import logging
+import os
 import sys
 
 import numpy as np
@@ -26,7 +27,7 @@ def main(mode):
     if mode == "mismatch":
         from mpi4py import MPI
         seed = 7 + MPI.COMM_WORLD.Get_rank()
-    net = ns.Network(dt=0.1, seed=seed, device="cpu")
+    net = ns.Network(dt=0.1, seed=seed, device=os.environ.get("NEUROSIM_WORKER_DEVICE", "cpu"))
     ok = net.add_population(5, ns.LIF(i_offset=400.0), name="fine", initial={"v": -55.1})
     bad = net.add_population(4, ns.AdEx(tau_w=0.01, i_offset=np.array([0.0, 0.0, 0.0, 500.0])),
                              name="exploding")

@@ -187,12 +187,42 @@ def homeostasis():
                            end=end), 60.0
 
 
+def threshold():
+    """The per-neuron homeostasis rules (AdaptiveThreshold with per-neuron initial shifts,
+    IntrinsicPlasticity) with STDP onto the adapting population: what CUDA ranks run."""
+    from types import SimpleNamespace
+    net = ns.Network(dt=0.1, seed=41, device=DEVICE)
+    model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
+                   synapse="delta")
+    init = {"v": ns.Uniform(-60.0, -50.0)}
+    exc = net.add_population(40, model, name="exc", initial=init)
+    inh = net.add_population(13, model, name="inh", initial=init)
+    noise = net.add_population(20, ns.PoissonSource(rate=40.0), name="noise")
+    net.connect(noise, exc, ns.FixedIndegree(5), weight=ns.Uniform(1.0, 3.0), delay=0.5,
+                plasticity=ns.STDP(A_plus=0.1, A_minus=0.1, w_min=0.0, w_max=4.0,
+                                   update="multiplicative"))
+    net.connect(exc, inh, ns.FixedIndegree(10), weight=ns.Uniform(0.2, 0.8), delay=0.5)
+    net.connect(inh, exc, ns.FixedIndegree(5), weight=-1.0, delay=0.5, receptor="inhibitory")
+    net.add_poisson_input(exc, rate=400.0, weight=0.8, n_sources=10)
+    net.add_poisson_input(inh, rate=300.0, weight=1.0, n_sources=10)
+    net.add_homeostasis(exc, ns.AdaptiveThreshold(theta_plus=0.5, tau_theta=30.0,
+                                                  theta_init=np.linspace(0.0, 2.0, 40)))
+    net.add_homeostasis(inh, ns.IntrinsicPlasticity(target_rate=10.0, eta=2.0, interval=1.7))
+    mons = {"exc": net.record_spikes(exc), "inh": net.record_spikes(inh)}
+
+    def end(results):
+        results["threshold/theta_exc"] = net.get_state(exc, "theta")
+        results["threshold/theta_inh"] = net.get_state(inh, "theta")
+    return SimpleNamespace(network=net, populations={"exc": exc}, monitors=mons,
+                           end=end), 40.0
+
+
 def reward():
     """RewardSTDP on random connectivity, with a reward after the first half computed from
     the spike monitor (which holds every spike on every rank, so every rank delivers the same
     amount)."""
     from types import SimpleNamespace
-    net = ns.Network(dt=0.1, seed=37, device="cpu")
+    net = ns.Network(dt=0.1, seed=37, device=DEVICE)
     model = ns.LIF(tau_m=20.0, v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, tau_refrac=2.0,
                    synapse="delta")
     exc = net.add_population(50, model, name="exc", initial={"v": ns.Uniform(-60.0, -50.0)})
@@ -218,7 +248,7 @@ def tiny():
     receiving population): TripletSTDP with per-synapse delays, intrinsic plasticity, a
     Poisson input."""
     from types import SimpleNamespace
-    net = ns.Network(dt=0.1, seed=41, device="cpu")
+    net = ns.Network(dt=0.1, seed=41, device=DEVICE)
     src = net.add_population(5, ns.PoissonSource(rate=120.0), name="src")
     model = ns.LIF(v_thresh=-50.0, v_reset=-60.0, v_rest=-60.0, synapse="delta")
     out = net.add_population(2, model, name="out", initial={"v": ns.Uniform(-60.0, -50.0)})
@@ -233,7 +263,7 @@ def tiny():
 
 CASES = {"brunel": brunel, "coba": coba, "coba_stdp": coba_stdp, "microcircuit": microcircuit,
          "exact": exact, "exact_stdp": exact_stdp, "sources": sources,
-         "homeostasis": homeostasis, "reward": reward, "tiny": tiny}
+         "homeostasis": homeostasis, "reward": reward, "tiny": tiny, "threshold": threshold}
 
 
 def main(out, names):
@@ -271,4 +301,4 @@ def main(out, names):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:] or [c for c in CASES if c != "sources"])
+    main(sys.argv[1], sys.argv[2:] or [c for c in CASES if c not in ("sources", "threshold")])
