@@ -357,7 +357,7 @@ class RankPlasticCuda:
     """The plastic projections of one CUDA rank (:class:`~neurosim.plasticity.cuda_runtime.
     RuleCuda` runtimes built by the rank's engine over the synapses onto its neurons), their
     step cut as on the NumPy ranks (:mod:`.plastic`), with the same kernels
-    (``kernels/plasticity.cu`` and the rule's generated ones) and other launch arguments:
+    (``kernels/plasticity.cu.j2`` and the rule's generated ones) and other launch arguments:
 
     - in step ``n`` (the engine's plan): the postsynaptic traces decay (``plastic_advance``
       with no presynaptic neurons), the rule's arrivals and postsynaptic spikes (the rank's
