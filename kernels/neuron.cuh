@@ -147,18 +147,8 @@ NS_DEVICE void ns_native_drives(ns_real *__restrict__ in, ns_u32 flags, ns_i32 n
     const ns_i64 a = first > c * n_neurons + lo ? first : c * n_neurons + lo;
     const ns_i64 b = first + t[1] < c * n_neurons + hi ? first + t[1] : c * n_neurons + hi;
     if (a >= b) continue;
-    ns_i64 start = t[3], len = t[4];
-    if (len < 0) {                      /* the last segment that starts at or before step */
-      const ns_i64 *seg = d.tab + start;
-      ns_i64 s0 = 0, s1 = -len;
-      while (s1 - s0 > 1) {
-        const ns_i64 mid = s0 + (s1 - s0) / 2;
-        if (seg[3 * mid] <= d.step) s0 = mid;
-        else s1 = mid;
-      }
-      start = seg[3 * s0 + 1];
-      len = seg[3 * s0 + 2];
-    }
+    ns_i64 start, len;
+    ns_drive_cdf(d, t, start, len);
     const ns_u64 pos = d.position0 + (ns_u64)t[2] + (ns_u64)(a - first);
     ns_native_drive_columns(in, a, b, pos, d, d.w[m], d.cdf + start, len);
   }

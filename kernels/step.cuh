@@ -201,6 +201,25 @@ NS_DEVICE ns_u64 ns_drive_raw(const ns_drives &d, ns_u64 position) {
 #endif
 }
 
+/* The CDF table of drive row t at this step: (start, len) into d.cdf. A
+ * negative len names a rate table of -len segments (step, start, len): the
+ * last segment that starts at or before the step is taken. */
+NS_DEVICE void ns_drive_cdf(const ns_drives &d, const ns_i64 *t, ns_i64 &start, ns_i64 &len) {
+  start = t[3];
+  len = t[4];
+  if (len < 0) {
+    const ns_i64 *seg = d.tab + start;
+    ns_i64 a = 0, b = -len;
+    while (b - a > 1) {
+      const ns_i64 mid = a + (b - a) / 2;
+      if (seg[3 * mid] <= d.step) a = mid;
+      else b = mid;
+    }
+    start = seg[3 * a + 1];
+    len = seg[3 * a + 2];
+  }
+}
+
 NS_DEVICE ns_real ns_add_drives(const ns_drives &d, ns_i64 col, ns_real x) {
   ns_i32 lo = 0, hi = d.n;            /* first drive that ends after col */
   while (lo < hi) {
@@ -211,18 +230,8 @@ NS_DEVICE ns_real ns_add_drives(const ns_drives &d, ns_i64 col, ns_real x) {
   for (ns_i32 m = lo; m < d.n && d.tab[5 * m] <= col; ++m) {
     const ns_i64 *t = d.tab + 5 * m;
     const ns_u64 raw = ns_drive_raw(d, d.position0 + (ns_u64)t[2] + (ns_u64)(col - t[0]));
-    ns_i64 start = t[3], len = t[4];
-    if (len < 0) {                      /* the last segment that starts at or before step */
-      const ns_i64 *seg = d.tab + start;
-      ns_i64 a = 0, b = -len;
-      while (b - a > 1) {
-        const ns_i64 mid = a + (b - a) / 2;
-        if (seg[3 * mid] <= d.step) a = mid;
-        else b = mid;
-      }
-      start = seg[3 * a + 1];
-      len = seg[3 * a + 2];
-    }
+    ns_i64 start, len;
+    ns_drive_cdf(d, t, start, len);
     const int k = ns_count_from_cdf(d.cdf + start, (int)len, ns_uniform24(raw));
     if (k) x = x + (ns_real)k * d.w[m];
   }
