@@ -103,6 +103,12 @@ def _cpu_info(notes: list[str]) -> dict[str, Any]:
             "usable_cores": usable}
 
 
+def cpu_model() -> str:
+    """This machine's CPU model string (``/proc/cpuinfo``, ``sysctl`` on macOS, else
+    ``platform``)."""
+    return _cpu_model(_read_text("/proc/cpuinfo"))
+
+
 def _cpu_model(cpuinfo: str) -> str:
     for key in ("model name", "Model", "Hardware", "cpu model", "cpu"):
         match = re.search(rf"^{re.escape(key)}\s*:\s*(.+)$", cpuinfo, re.MULTILINE)

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..sysinfo import cpu_model
+
 log = logging.getLogger(__name__)
 
 PEERS = ("annarchy", "nest", "brian2")
@@ -207,7 +209,7 @@ def run_table(*, repeats: int = 3, duration_ms: float = 1000.0, seed: int = 2,
     cache_dir = Path(cache_dir)
     results = {
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "cpu_count": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version(),
+        "cpu_count": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
         "repeats": repeats, "duration_ms": float(duration_ms), "seed": seed,
         "threads": list(threads), "timeout_s": float(timeout_s), "peers": _versions(found),
         "rows": [r.__dict__ for r in rows], "columns": [c.__dict__ for c in cols], "runs": [],
@@ -265,17 +267,6 @@ def _one(rep, row, col, found, seed, duration_ms, root, cache_dir, timeout_s, ru
              f"sim {res['sim_s']:.4g} s, build {res['build_s']:.3g} s, "
              f"{res['mean_rate_hz']:.1f} Hz (load {load})" if res else f"FAILED: {err}")
     return rec
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # -- the Markdown report -------------------------------------------------------------------------
