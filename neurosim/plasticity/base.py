@@ -73,6 +73,27 @@ class CudaEngineInterface(EngineInterface, Protocol):
         """The device weights of static synapse class ``ci``."""
 
 
+class DescribedValues:
+    """Parameters of a rule made from a description: ``_values`` (name -> value) for a rule
+    called from a user's description, else the built-in rule's own attributes; the values
+    read as attributes too."""
+
+    _values = None
+
+    @property
+    def parameters(self) -> dict:
+        """Parameter name -> value of this rule."""
+        if self._values is not None:
+            return dict(self._values)
+        return {p: getattr(self, p) for p in self.description.parameters}
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("_values")
+        if values is not None and name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__!s} object has no attribute {name!r}")
+
+
 class PlasticityRule:
     """Base class of synaptic plasticity rules passed as ``net.connect(..., plasticity=rule)``.
 

@@ -64,7 +64,7 @@ import numpy as np
 from .. import _validate as V
 from ..models.language import (ModelDefinitionError, Scope, check_name, parse_block,
                                parse_expression)
-from .base import PlasticityRule
+from .base import DescribedValues, PlasticityRule
 
 KIND = "PlasticityModel"
 PAIRINGS = ("all", "nearest", "nearest_reduced")
@@ -287,7 +287,7 @@ class PlasticityModel:
         return f"PlasticityModel({self.name!r})"
 
 
-class DescribedRule(PlasticityRule):
+class DescribedRule(DescribedValues, PlasticityRule):
     """A rule made from a :class:`PlasticityModel` (``description``) and parameter values.
 
     Built-in rules (:class:`neurosim.STDP`, ...) subclass it with their own constructor (which
@@ -322,7 +322,6 @@ class DescribedRule(PlasticityRule):
                              f"{list(options)}, got {pairing!r}")
         return pairing
 
-    _values = None
 
     @property
     def description(self) -> PlasticityModel:
@@ -330,19 +329,6 @@ class DescribedRule(PlasticityRule):
 
     def _label(self) -> str:
         return self.description.name if self._values is not None else type(self).__name__
-
-    @property
-    def parameters(self) -> dict:
-        """Parameter name -> value of this rule."""
-        if self._values is not None:
-            return dict(self._values)
-        return {p: getattr(self, p) for p in self.description.parameters}
-
-    def __getattr__(self, name):
-        values = self.__dict__.get("_values")
-        if values is not None and name in values:
-            return values[name]
-        raise AttributeError(f"{type(self).__name__!s} object has no attribute {name!r}")
 
     def host_constants(self) -> dict:
         """Parameters, ``w_min``, ``w_max`` and the derived constants as float64 host values

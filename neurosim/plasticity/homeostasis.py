@@ -42,7 +42,7 @@ import weakref
 import numpy as np
 
 from .. import _validate as V
-from .base import HomeostasisRule
+from .base import DescribedValues, HomeostasisRule
 from .homeostasis_model import HomeostasisModel, threshold_shift
 from .numpy_runtime import select_local
 
@@ -138,7 +138,7 @@ class _Scaling:
         return {p: getattr(self.rule, p) for p in self.description.parameters}
 
 
-class DescribedHomeostasis(HomeostasisRule):
+class DescribedHomeostasis(DescribedValues, HomeostasisRule):
     """A homeostasis rule run from its :class:`~.homeostasis_model.HomeostasisModel`
     (``description``).
 
@@ -153,7 +153,6 @@ class DescribedHomeostasis(HomeostasisRule):
     numpy_runtime = None            # the runtime classes (named: checkpoints record them)
     cuda_runtime = None
     projections = None
-    _values = None
 
     def __init__(self, description: HomeostasisModel | None = None, params: dict | None = None,
                  projections=None):
@@ -183,18 +182,6 @@ class DescribedHomeostasis(HomeostasisRule):
                                  f"weights (incoming, weights); {d.name!r} does neither")
             projections = _projection_list(where, projections)
         self.description, self._values, self.projections = d, values, projections
-
-    @property
-    def parameters(self) -> dict:
-        if self._values is not None:
-            return dict(self._values)
-        return {p: getattr(self, p) for p in self.description.parameters}
-
-    def __getattr__(self, name):
-        values = self.__dict__.get("_values")
-        if values is not None and name in values:
-            return values[name]
-        raise AttributeError(f"{type(self).__name__!s} object has no attribute {name!r}")
 
     def _check_model(self, where, population):
         d = self.description
