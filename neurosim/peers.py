@@ -254,10 +254,10 @@ def run_peer(simulator: str, case: str, *, n: int | None = None, duration_ms: fl
     (:data:`PEER_INTEGRATION`; None: the peer's default, Brian2's exponential Euler,
     ANNarchy's target). ``cache_dir``: where the peer keeps its compiled code between runs
     (Brian2's Cython cache or its compiled standalone projects, ANNarchy's build folders;
-    None: Brian2 compiles afresh, ANNarchy uses ``~/.cache/neurosim/annarchy``). ``root`` is a checkout of the repository (default:
-    the one this module lives in). Raises ``ValueError`` for bad arguments and
-    ``RuntimeError`` (quoting the peer's stderr tail) when the peer is missing, fails, times
-    out or prints no valid result.
+    None: Brian2 compiles afresh, ANNarchy uses ``~/.cache/neurosim/annarchy``). ``root`` is
+    a checkout of the repository (default: the one this module lives in). Raises
+    ``ValueError`` for bad arguments and ``RuntimeError`` (quoting the peer's stderr tail)
+    when the peer is missing, fails, times out or prints no valid result.
     """
     target = _check_request(simulator, case, target, n, duration_ms, timeout_s, threads,
                             integration)

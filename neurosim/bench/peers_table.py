@@ -103,6 +103,7 @@ def rows_by_key(keys) -> tuple[Row, ...]:
         raise ValueError(f"rows must name some of {known}, got {keys!r}")
     return tuple(r for r in ROWS if r.key in keys)
 
+
 #: what a simulator lacks, by (simulator, case, integration): the reason, shown under the table
 NOT_OFFERED = {
     ("nest", "coba", "exponential_euler"):
