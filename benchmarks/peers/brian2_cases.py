@@ -306,6 +306,8 @@ def run_standalone(b, net, args: argparse.Namespace, n: int) -> tuple[float, dic
               "compile_s": make_s, "binary_s": binary_s,
               "binary_outside_loop_s": binary_s - sim_s, "binary_cpu_s": binary_cpu_s,
               "openmp_threads": int(b.prefs.devices.cpp_standalone.openmp_threads),
+              "omp_environment": {k: v for k, v in os.environ.items() if k.startswith(
+                  ("OMP_", "GOMP_"))},
               "compile_args": list(b.prefs.codegen.cpp.extra_compile_args_gcc)}
     return sim_s, detail, cache
 
