@@ -55,9 +55,15 @@ project directory (a temporary one, removed at exit). Times:
   run; ``device.build`` writes the project) + compilation (``make``, Brian2's own timer) +
   the binary's time outside the loop (process start, reading the initial values, creating
   the synapses, ``before_run``, writing the results: the binary's wall time - ``sim_s``) +
-  restoring a cached build (below). ``build_detail`` has every part, and the binary's CPU
-  time (``binary_cpu_s``: user + system of the child process, which shows the threads at
-  work).
+  restoring a cached build (below). ``build_detail`` has every part, the binary's CPU time
+  (``binary_cpu_s``: user + system of the child process; OpenMP's spin-waiting counts too)
+  and the ``OMP_*``/``GOMP_*`` environment (none set: libgomp's defaults, as a user gets).
+
+The threads meet at OpenMP barriers several times per step; with other work on the machine a
+barrier waits for a descheduled thread, so 2-thread figures need quiet cores (measured here
+at a load average of 9 on 2 cores: LIF, 100 neurons, 7-16 s for the loop at 2 threads
+against 0.04 s at 1 thread). In standalone mode the synapses exist only once the program
+runs, so Brunel's weights are set by an expression of the source index (the same values).
 
 With ``--cache-dir DIR`` the compiled project of a case (by case, N, integration and thread
 count) is kept in ``DIR/standalone-<case>-<N>-<integration>-<K>t`` after a run that compiled

@@ -68,7 +68,9 @@ BRIAN2_STANDALONE_NOTE = (
     "+ compilation (`make`) + the program's time outside the loop (start, reading the initial "
     "values, creating the synapses, writing the results), each run in a fresh project folder; "
     "later runs copy the compiled project of the first round (same case, size, scheme and "
-    "thread count) into it, so make compiles only what changed")
+    "thread count) into it, so make compiles only what changed. Its threads meet at OpenMP "
+    "barriers several times per step: with other work on the machine each waits for a "
+    "descheduled thread, so its figures for more than one thread need quiet cores")
 
 
 @dataclass(frozen=True)
