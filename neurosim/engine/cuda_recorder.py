@@ -143,12 +143,13 @@ class Recorder:
                       n_idx_all=I64(start))
         return [e.bind("record.cu", "record_state", values, *grid_for(start))]
 
-    def begin_chunk(self) -> None:
+    def begin_chunk(self, steps: int | None = None) -> None:
+        """Clear the counters of a chunk of ``steps`` steps (default: every step they hold)."""
         v = self.values
         if self.n_rec:
             v["rec_total"].fill(0)
         if self.n_rate:
-            v["rate_counts"].fill(0)
+            v["rate_counts"][:None if steps is None else steps * self.n_rate].fill(0)
 
     def end_chunk(self, n0: int, k: int) -> None:
         """Hand the first ``k`` steps of the chunk that started at ``n0`` to the monitors."""

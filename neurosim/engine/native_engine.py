@@ -94,21 +94,25 @@ class NativeEngine(CudaEngine):
                 v["flags"] = np.uint32(flags | T.NS_REF_PER_NEURON)
 
     def plan(self) -> list:
+        """The step's launches (one block of one thread per CPU thread each), packed for the
+        C plan runner when they are (re)built: at ``build()``, not in the first chunk."""
         fresh = self._plans is None
         plans = super().plan()
         if fresh:
             grid, block = (self.threads,), (1,)
             self._plans = [launch._replace(grid=grid, block=block) for launch in plans]
-            self._runner = None
+            self._runner = self._pack_runner()
         return self._plans
+
+    def _pack_runner(self):
+        from ..backends.native import PlanRunner
+        plans = [[(k.kernel, k.grid, k.block, k.args[p]) for k in self._plans] for p in (0, 1)]
+        return PlanRunner(plans, self.clock, self.threads,
+                          ftz=plans[0][0][0].module.ftz if plans[0] else True)
 
     def _launch(self, n0: int, n1: int) -> int:
         """Steps n0 .. n1 - 1 in one call of the C plan runner; the step after the last one
         run (it stops after a step that halted the clock)."""
         if self._runner is None:
-            from ..backends.native import PlanRunner
-            plans = [[(k.kernel, k.grid, k.block, k.args[p]) for k in self._plans]
-                     for p in (0, 1)]
-            self._runner = PlanRunner(plans, self.clock, self.threads,
-                                      ftz=plans[0][0][0].module.ftz if plans[0] else True)
+            self._runner = self._pack_runner()
         return self._runner.run(n0, n1, T.HOST_STOP_AT_HALT)
