@@ -33,6 +33,23 @@ from .cuda_device import Device, kernel_signature
 from .cuda_engine import CudaEngine
 
 
+#: A bound on what one step costs per neuron and per synapse on one thread, every synapse
+#: delivering at every step (seconds): a step costs less, so a first chunk of steps sized from it
+#: stays within :data:`CHUNK_SECONDS` (Ctrl-C stops a run at a chunk's end).
+STEP_ITEM_SECONDS = 50e-9
+#: Wall time per chunk of steps the engine aims at (``engine.common.chunk_steps``'s target).
+CHUNK_SECONDS = 0.25
+
+
+def first_chunk(n_neurons: int, n_synapses: int) -> int:
+    """Steps of a native engine's first chunk: as many as :data:`CHUNK_SECONDS` holds at
+    :data:`STEP_ITEM_SECONDS` per neuron and synapse (later chunks follow the measured wall
+    time). A small network runs a whole run in one chunk: one return to Python, not three
+    (a first chunk of 100 steps, as on a GPU, then two more growing to the measured speed)."""
+    per_step = STEP_ITEM_SECONDS * max(1, int(n_neurons) + int(n_synapses))
+    return int(min(T.MAX_CHUNK, max(T.GRAPH_STEPS, CHUNK_SECONDS // per_step)))
+
+
 class NativeDevice(Device):
     """A host device whose kernels are native builds running ``threads`` OpenMP threads."""
 
@@ -67,6 +84,8 @@ class NativeEngine(CudaEngine):
                          gen=gen)
         self.name = "cpu:native"
         self._constants_all_per_neuron()
+        self._chunk = first_chunk(layout.n_total, layout.n_synapses
+                                  + sum(int(getattr(rt, "n_synapses", 0)) for rt in self.plastic))
 
     def _constants_all_per_neuron(self) -> None:
         """Every constant of a neuron group one value per neuron where any is (and the
