@@ -44,6 +44,8 @@ class Recorder:
         self.values = {}
         self.dirty = True
         self.room = 0
+        self.last_total = 0
+        self._whole = False
         self.send_all = False       # record every neuron's spikes for take_spikes()
         self.sent = []              # (steps, local ids) of the chunks since the last take
 
@@ -77,6 +79,9 @@ class Recorder:
         for _, lo, hi, keep in self.spikes:
             mask[lo:hi] |= 1 if keep is None else keep.astype(np.uint8)
         self.n_rec = int(np.count_nonzero(mask))
+        # the recorded neurons are exactly one spike monitor's (all of its population's)
+        self._whole = (not self.send_all and len(self.spikes) == 1
+                       and self.spikes[0][3] is None)
         slots, self.rate_slot_of = {}, []
         rate_slot = np.full(n, -1, np.int32)
         for _, lo, hi in self.rates:
@@ -156,21 +161,26 @@ class Recorder:
         dev, v = self.e.dev, self.values
         self.last_total = 0
         if self.n_rec and (self.spikes or self.send_all) and k:
-            ends = dev.get(v["rec_end"][:k]).astype(np.int64)
-            counts = np.diff(ends, prepend=0)
+            ends = dev.get(v["rec_end"][:k])
             total = self.last_total = int(ends[-1])
+        if self.last_total:              # (nothing to hand over from a chunk without spikes)
+            counts = np.diff(ends, prepend=0)
             idx = dev.get(v["rec_idx"][:total]).astype(np.int64)
             steps = np.repeat(np.arange(n0, n0 + k, dtype=np.int64), counts)
             steps, idx = _ascending_within_steps(steps, idx, n0)   # ascending, as NumPy
             if self.send_all:
                 self.sent.append((steps, idx))
-            for mon, lo, hi, keep in self.spikes:
-                sel = (idx >= lo) & (idx < hi)
-                local = idx[sel] - lo
-                st = steps[sel]
-                if keep is not None:
-                    st, local = st[keep[local]], local[keep[local]]
-                mon._append(st, local)
+            if self._whole:              # one monitor of every neuron recorded: no selection
+                mon, lo, _, _ = self.spikes[0]
+                mon._append(steps, idx - lo)
+            else:
+                for mon, lo, hi, keep in self.spikes:
+                    sel = (idx >= lo) & (idx < hi)
+                    local = idx[sel] - lo
+                    st = steps[sel]
+                    if keep is not None:
+                        st, local = st[keep[local]], local[keep[local]]
+                    mon._append(st, local)
         if self.n_rate:
             counts = dev.get(v["rate_counts"][:k * self.n_rate]).reshape(k, self.n_rate)
             for (mon, _, _), slot in zip(self.rates, self.rate_slot_of):
