@@ -18,7 +18,7 @@ def _ascending_within_steps(steps: np.ndarray, idx: np.ndarray, n0: int):
     if idx.size < 2:
         return steps, idx
     same = steps[1:] == steps[:-1]
-    if not np.any(same & (idx[1:] < idx[:-1])):
+    if not (same & (idx[1:] < idx[:-1])).any():
         return steps, idx
     span = int(idx.max()) + 1
     key = np.sort((steps - n0) * span + idx)
@@ -164,9 +164,11 @@ class Recorder:
             ends = dev.get(v["rec_end"][:k])
             total = self.last_total = int(ends[-1])
         if self.last_total:              # (nothing to hand over from a chunk without spikes)
-            counts = np.diff(ends, prepend=0)
+            counts = np.empty(k, ends.dtype)       # np.diff(ends, prepend=0), in ufuncs
+            counts[0] = ends[0]
+            np.subtract(ends[1:], ends[:-1], out=counts[1:])
             idx = dev.get(v["rec_idx"][:total]).astype(np.int64)
-            steps = np.repeat(np.arange(n0, n0 + k, dtype=np.int64), counts)
+            steps = np.arange(n0, n0 + k, dtype=np.int64).repeat(counts)
             steps, idx = _ascending_within_steps(steps, idx, n0)   # ascending, as NumPy
             if self.send_all:
                 self.sent.append((steps, idx))
