@@ -12,7 +12,9 @@ NumPy arrays as device memory). What differs from ``cuda:host``:
 * a chunk of steps is one call of the C plan runner (:class:`~neurosim.backends.native.PlanRunner`,
   ``kernels/native_loop.cpp``): no Python between steps, the clock, halts and recordings
   exactly as in a CUDA graph (the runner stops after a step that halted the clock, as the
-  host build does);
+  host build does), packed when the plan is built (``build()``), not in the first run; the
+  first chunk is as long as a bound on a step's cost allows (:func:`first_chunk`), so a small
+  network runs a whole run in one call, the next ones follow the measured wall time;
 * ``threads`` OpenMP threads (``Network(threads=...)``, default every core);
 * a neuron group with any per-neuron constant has all of them per neuron (the native neuron
   loops vectorise with constants all uniform or all per neuron).
