@@ -292,6 +292,10 @@ class PlanRunner:
         self.ftz = bool(ftz)
         self._keep = []
         self.tables = [self._pack(plan) for plan in plans]
+        # the call's fixed arguments, converted once (a run of a few steps is mostly this call)
+        self._fixed = (self.tables[0].ctypes.data, len(self.tables[0]),
+                       self.tables[1].ctypes.data, len(self.tables[1]))
+        self._clock_ptr = clock.ctypes.data
 
     def _pack(self, plan) -> np.ndarray:
         table = np.zeros(len(plan), LAUNCH_DTYPE)
@@ -320,7 +324,5 @@ class PlanRunner:
     def run(self, n0: int, n1: int, stop_at_halt: bool = True) -> int:
         """Steps ``n0 .. n1 - 1``; the step after the last one run (fewer than ``n1`` where a
         step halted the clock and ``stop_at_halt``)."""
-        t0, t1 = self.tables
-        return int(self._fn(t0.ctypes.data, len(t0), t1.ctypes.data, len(t1), int(n0), int(n1),
-                            self.clock.ctypes.data, self.threads, int(bool(stop_at_halt)),
-                            int(self.ftz)))
+        return int(self._fn(*self._fixed, int(n0), int(n1), self._clock_ptr, self.threads,
+                            int(bool(stop_at_halt)), int(self.ftz)))
