@@ -255,18 +255,14 @@ class StdpDeferredNumpy(PlasticRuntime):
         """
         a = n + 1
         if syn is None:
-            lo, hi = self.indptr[J].tolist(), self.indptr[J + 1].tolist()
-            rows = [(x, y) for x, y in zip(lo, hi) if y > x]
-            if not rows:
+            rows = list(zip(self.indptr[J].tolist(), self.indptr[J + 1].tolist()))
+            post, wa, Za = self.post, self.w, self.Z
+            # empty rows are empty slices; the targets converted to intp as they are gathered
+            i = np.concatenate([post[x:y] for x, y in rows], dtype=np.intp)
+            if not i.size:
                 return
-            if len(rows) == 1:
-                (x, y), = rows
-                i, w, Zs = self.post[x:y].astype(np.intp), self.w[x:y].copy(), self.Z[x:y].copy()
-            else:
-                post, wa, Za = self.post, self.w, self.Z
-                i = np.concatenate([post[x:y] for x, y in rows]).astype(np.intp)
-                w = np.concatenate([wa[x:y] for x, y in rows])
-                Zs = np.concatenate([Za[x:y] for x, y in rows])
+            w = np.concatenate([wa[x:y] for x, y in rows])
+            Zs = np.concatenate([Za[x:y] for x, y in rows])
         else:
             rows = None
             i = self.post[syn].astype(np.intp)  # NumPy gathers much faster with intp indices
@@ -281,8 +277,9 @@ class StdpDeferredNumpy(PlasticRuntime):
                               lens)
             else:
                 g = self.a_plus * self.X[syn] * np.exp((self.t0[syn] - self.T) * self.lam)
-            g *= np.subtract(vi, Zs, out=Zs)
-            w += g.astype(self.real)
+            # (g (v_i - Z_s)) rounded to the network's type as it is stored: astype, fused
+            w += np.multiply(g, np.subtract(vi, Zs, out=Zs), out=np.empty(g.size, self.real),
+                             casting="unsafe")
             if w.size and not w.max() < self.w_max:      # NaN: min() would keep it too
                 np.minimum(w, self.w_max, out=w)
         ring = self.engine.ring[a % D]
