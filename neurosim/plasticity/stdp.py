@@ -261,14 +261,22 @@ class StdpDeferredNumpy(PlasticRuntime):
             i = np.concatenate([post[x:y] for x, y in rows], dtype=np.intp)
             if not i.size:
                 return
-            w = np.concatenate([wa[x:y] for x, y in rows])
-            Zs = np.concatenate([Za[x:y] for x, y in rows])
+            vi = self.v.take(i)
+            w, Zs = np.empty(i.size, wa.dtype), np.empty(i.size, Za.dtype)
+            o = 0
+            for x, y in rows:       # Z moves to the arrival while its row is in the cache
+                k = o + (y - x)
+                w[o:k] = wa[x:y]
+                Zs[o:k] = Za[x:y]
+                Za[x:y] = vi[o:k]
+                o = k
         else:
             rows = None
             i = self.post[syn].astype(np.intp)  # NumPy gathers much faster with intp indices
             w = self.w[syn]
             Zs = self.Z[syn]
-        vi = self.v.take(i)
+            vi = self.v.take(i)
+            self.Z[syn] = vi
         learn = bool(self.rule.enabled)
         if learn and self.a_plus:
             if J is not None:                   # one factor per arriving neuron, repeated
@@ -293,14 +301,11 @@ class StdpDeferredNumpy(PlasticRuntime):
                 np.maximum(w, self.w_min, out=w)
         if rows is None:
             self.w[syn] = w
-            self.Z[syn] = vi
         else:
             o = 0
-            wa, Za = self.w, self.Z
             for x, y in rows:
                 k = o + (y - x)
                 wa[x:y] = w[o:k]
-                Za[x:y] = vi[o:k]
                 o = k
         u = J if J is not None else syn
         X = self.X[u] * np.exp(-(a - self.t0[u]) * self.lam)
