@@ -9,11 +9,16 @@ step (37.5 Hz x 10,000 neurons x 0.1 ms). Each pass runs over 400 different sets
 the rows are cold in memory as they are in the network (the arrays are larger than the cache);
 the best of 3 repetitions of process CPU time per step is printed as a Markdown table, with the
 static delivery of the same rows (gather targets and weights, ``np.add.at``) for comparison.
-About 0.7 GB of memory. See docs/stdp-cost.md.
+About 0.7 GB of memory. The script runs itself with glibc's mmap threshold fixed at 16 MB: with
+this many large arrays alive, glibc would otherwise hand some of the 300 kB temporaries out as
+fresh mappings and the table would time page faults that the network's run does not have (under
+one minor fault per step there). See docs/stdp-cost.md.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 import numpy as np
@@ -46,12 +51,22 @@ def main() -> int:
     for c in steps:                                     # touch once (allocator, pages)
         np.concatenate([post[x:y] for x, y in c["rows"]], dtype=np.intp)
 
+    def gather_w_z(c):
+        vi = c["vi"]
+        w, Zs = np.empty(vi.size, wa.dtype), np.empty(vi.size)
+        o = 0
+        for x, y in c["rows"]:
+            k = o + (y - x)
+            w[o:k] = wa[x:y]
+            Zs[o:k] = Za[x:y]
+            Za[x:y] = vi[o:k]
+            o = k
+
     def write_back(c):
-        o, w, vi = 0, c["w"], c["vi"]
+        o, w = 0, c["w"]
         for x, y in c["rows"]:
             k = o + (y - x)
             wa[x:y] = w[o:k]
-            Za[x:y] = vi[o:k]
             o = k
 
     def static(c):
@@ -64,9 +79,8 @@ def main() -> int:
         ("row bounds", "-", lambda c: list(zip(ip[c["J"]].tolist(), ip[c["J"] + 1].tolist()))),
         ("gather targets (int32 rows -> intp)", "4 + 8",
          lambda c: np.concatenate([post[x:y] for x, y in c["rows"]], dtype=np.intp)),
-        ("gather weights", "4 + 4", lambda c: np.concatenate([wa[x:y] for x, y in c["rows"]])),
-        ("gather Z", "8 + 8", lambda c: np.concatenate([Za[x:y] for x, y in c["rows"]])),
         ("v.take", "8 + 8", lambda c: v.take(c["i"])),
+        ("gather weights and Z, Z set to v_i (one loop by row)", "4 + 4, 8 + 8 + 8", gather_w_z),
         ("factor per row, repeated", "8",
          lambda c: np.repeat(0.001 * X[c["J"]] * np.exp(t0[c["J"]] * 0.005), c["lens"])),
         ("v_i - Z_s", "16 + 8", lambda c: np.subtract(c["vi"], c["Zs"])),
@@ -76,7 +90,7 @@ def main() -> int:
         ("np.add.at into the ring", "12", lambda c: np.add.at(ring[3, :N_POST], c["i"], c["w"])),
         ("ydep.take, w - dep, bound check", "24 + 8",
          lambda c: (c["w"] - ydep.take(c["i"])).min()),
-        ("write back w and Z by row", "12 + 12", write_back),
+        ("write back weights by row", "4 + 4", write_back),
         ("X, t0 per row", "-",
          lambda c: (X.__setitem__(c["J"], X[c["J"]] * np.exp(t0[c["J"]] * -0.005) + 1.0),
                     t0.__setitem__(c["J"], 5))),
@@ -105,4 +119,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(16 << 20),
+                   MALLOC_TRIM_THRESHOLD_=str(256 << 20))
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
     raise SystemExit(main())

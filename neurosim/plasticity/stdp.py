@@ -251,7 +251,10 @@ class StdpDeferredNumpy(PlasticRuntime):
         the ring's columns reached through a view of the projection's block (no index
         offset), a clip only when some weight reaches its bound (``min(w, w_max)`` is ``w``
         itself where every ``w < w_max``, NaN included), the pre-depression weights kept for
-        the undo record instead of copied, no synapse ids built for row slices.
+        the undo record instead of copied, no synapse ids built for row slices, the targets
+        converted to intp as they are gathered, the product rounded to float32 as it is stored,
+        and the weights and ``Z`` of the arriving rows gathered in one loop that also moves
+        ``Z`` to the arrival (its new value ``v_i`` does not depend on the rest).
         """
         a = n + 1
         if syn is None:
