@@ -122,3 +122,14 @@ def test_replay_entry_refused_in_a_users_state():
     state["plastic0/Z.replay"] = np.array((0, [], 0), dtype=object)
     with pytest.raises(ValueError, match="Z.replay"):
         eng.import_state(state, "test")
+
+
+def test_a_foreign_mark_is_refused():
+    net, _ = build()
+    net.run(30.0)
+    rt = net._engine.plastic[0]
+    T, hist, size = rt.rollback_mark()
+    with pytest.raises(RuntimeError, match=r"T = 201.*T = 200"):
+        rt.rollback_restore((T + 1, hist, size))
+    with pytest.raises(RuntimeError, match="did not reproduce the accumulator v"):
+        rt.rollback_restore((T, hist, size - 1))       # a spike step missing

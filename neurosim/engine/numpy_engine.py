@@ -373,7 +373,8 @@ class NumpyEngine(ProjectionAccess):
         """A rollback copy of the dynamic state (see :mod:`neurosim.engine.interrupts`),
         written into the buffers of the previous one (one copy at a time is ever needed: a
         chunk's copy is dropped when it commits or has been restored)."""
-        self._rollback = export_engine(self, static_weights, rollback=self._rollback)
+        self._rollback = export_engine(self, static_weights,
+                                       rollback=getattr(self, "_rollback", {}))
         return self._rollback
 
     def restore(self, snapshot: dict) -> None:
