@@ -14,9 +14,11 @@ Two mechanisms, used by both engines:
   snapshot and truncates the monitors, so the network is exactly where the chunk started and
   ``run()`` again continues as an uninterrupted run would.
 
-The cost is one copy of the dynamic state (neuron state, delay ring, plasticity state) per chunk,
-a few percent of a chunk's time: on the host for the NumPy engine, in device memory for the CUDA
-engine (one set of buffers, reused; on the host when they do not fit).
+The cost is one copy of the dynamic state (neuron state, delay ring, plasticity state) per chunk:
+on the host for the NumPy engine (into the previous copy's buffers; the float64 accumulator ``Z``
+of the deferred STDP runtime is not copied but rebuilt from the postsynaptic spikes since its last
+settling sweep, and chunks are long enough that the copy stays near 2 % of their CPU time), in
+device memory for the CUDA engine (one set of buffers, reused; on the host when they do not fit).
 """
 
 from __future__ import annotations

@@ -278,6 +278,7 @@ class NumpyEngine(ProjectionAccess):
             self.recorder.add(mon, mon.start_step)
         self._event_ptr = 0
         self._chunk = 100
+        self._rollback = {}              # the last rollback copy (its buffers are reused)
         self.stim = Stimulus(self)
         self._drive_next = NEVER         # the step of the next change of a drive's rate
 
@@ -296,19 +297,22 @@ class NumpyEngine(ProjectionAccess):
             with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # reported below
                 while n < n_end and not (guard is not None and guard.pending):
                     stop = min(n_end, n + self._chunk)
-                    wall = time.perf_counter()
+                    wall, cpu = time.perf_counter(), time.thread_time()
                     with chunk_transaction(self) as tx:
-                        snap = time.perf_counter() - wall       # the rollback copy's cost
+                        snap = time.thread_time() - cpu         # the rollback copy's cost
                         try:
                             self._steps(n, stop)
                         except _Stop as halt:
                             tx.commit(halt.step + 1)
                             raise halt.error from None
                         tx.commit(stop)
-                    # chunks long enough that the rollback copy (all plastic state: O(synapses))
-                    # costs at most ~5% of them
-                    self._chunk = chunk_steps(stop - n, time.perf_counter() - wall,
-                                              max(0.25, 20.0 * snap))
+                    # chunks of about a quarter of a second, longer where the rollback copy
+                    # (plastic state: O(synapses)) would cost more than ~2% of their CPU time
+                    # (CPU, not wall: on a loaded machine a chunk's wall time is mostly waiting)
+                    wall = time.perf_counter() - wall
+                    cpu = time.thread_time() - cpu
+                    self._chunk = chunk_steps(stop - n, wall,
+                                              max(0.25, 50.0 * snap * wall / max(cpu, 1e-6)))
                     n = stop
                     if bar is not None:
                         bar.update(n * self.L.dt)
@@ -366,8 +370,12 @@ class NumpyEngine(ProjectionAccess):
                                        + self.stim.offset(pop.index))
 
     def snapshot(self, static_weights: bool = False) -> dict:
-        """A rollback copy of the dynamic state (see :mod:`neurosim.engine.interrupts`)."""
-        return self.export_state(static_weights)
+        """A rollback copy of the dynamic state (see :mod:`neurosim.engine.interrupts`),
+        written into the buffers of the previous one (one copy at a time is ever needed: a
+        chunk's copy is dropped when it commits or has been restored)."""
+        self._rollback = export_engine(self, static_weights,
+                                       rollback=getattr(self, "_rollback", {}))
+        return self._rollback
 
     def restore(self, snapshot: dict) -> None:
         self.import_state(snapshot, "rollback")

@@ -440,6 +440,7 @@ def _load_deferred(rt, p: dict) -> None:
     rt.v[...] = 0.0
     rt.Z[...] = 0.0
     rt.T = n
+    rt.history_restart()                 # v = Z = 0, t0 = T: nothing to rebuild Z from
     rt.yv[...] = p[f"post.{rt.linear.post_trace}"]
     rt.w[...] = p["w"]
     rt.pending, arrived = s.schedule(p["spikes.step"], p["spikes.pre"])

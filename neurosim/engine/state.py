@@ -101,9 +101,16 @@ def check_state_var(where: str, name: str, values, size: int, dtype=F32) -> np.n
 
 # -- engines --------------------------------------------------------------------------------------
 
-def export_engine(engine, static_weights: bool = False, portable: bool = False) -> dict:
+def export_engine(engine, static_weights: bool = False, portable: bool = False,
+                  rollback: dict | None = None) -> dict:
     """The state of ``engine`` after ``engine.net._steps_done`` steps (host copies); with
-    ``portable``, also each plastic projection's portable form (:mod:`.portable`)."""
+    ``portable``, also each plastic projection's portable form (:mod:`.portable`).
+
+    ``rollback`` (a dict: the previous rollback copy, or empty) makes a rollback copy for
+    :mod:`.interrupts`, to be read back only by ``import_engine(..., "rollback")``: the
+    per-synapse arrays of NumPy plastic runtimes are copied into the previous copy's buffers
+    (no fresh pages to fault in every chunk), and ``Z`` of the deferred STDP runtime is not
+    copied where it can be rebuilt (:meth:`~neurosim.plasticity.stdp.StdpDeferredNumpy.rollback_mark`)."""
     n = engine.net._steps_done
     cuda = hasattr(engine, "dev")
     out = {}
@@ -134,7 +141,10 @@ def export_engine(engine, static_weights: bool = False, portable: bool = False) 
         ring = engine.ring
     out["ring"] = ring_export(ring, n, L.dtype)
     for k, rt in enumerate(engine.plastic):
-        out.update({f"plastic{k}/{name}": a for name, a in plastic_export(rt).items()})
+        pre = f"plastic{k}/"
+        reuse = None if rollback is None else {
+            name[len(pre):]: a for name, a in rollback.items() if name.startswith(pre)}
+        out.update({pre + name: a for name, a in plastic_export(rt, reuse).items()})
     if portable:
         from . import portable as P
         for k, rt in enumerate(engine.plastic):
@@ -224,8 +234,9 @@ def _kind(rt) -> str:
     return type(rt).__name__
 
 
-def plastic_export(rt) -> dict:
-    """The state of one plastic or homeostatic runtime (copies), without settling lazy rules."""
+def plastic_export(rt, rollback: dict | None = None) -> dict:
+    """The state of one plastic or homeostatic runtime (copies), without settling lazy rules;
+    ``rollback``: see :func:`export_engine`."""
     from ..plasticity import cuda_runtime as C
     from ..plasticity import homeostasis as H
     from ..plasticity.numpy_runtime import PlasticRuntime
@@ -233,7 +244,7 @@ def plastic_export(rt) -> dict:
     if isinstance(rt, C.CudaPlasticRuntime):
         out.update(_cuda_plastic_export(rt))
     elif isinstance(rt, PlasticRuntime):
-        out.update(_numpy_plastic_export(rt))
+        out.update(_numpy_plastic_export(rt, rollback))
     elif isinstance(rt, C.HomeostasisCuda):         # a described rule's state, by name
         out.update({k: _host(rt.dev, rt.v[k]) for k in rt.state_names})
     elif isinstance(rt, C.SynapticScalingCuda):
@@ -316,8 +327,20 @@ def _numpy_fixed(rt) -> list:
     return out
 
 
-def _numpy_plastic_export(rt) -> dict:
-    out = {k: a.copy() for k, a in _numpy_fixed(rt)}
+def _numpy_plastic_export(rt, rollback: dict | None = None) -> dict:
+    mark = rt.rollback_mark() if rollback is not None and "T" in rt.__dict__ else None
+    out = {}
+    for k, a in _numpy_fixed(rt):
+        if k == "Z" and mark is not None:       # rebuilt on rollback, not copied
+            out[k], out["Z.replay"] = a, np.array(_Replay(mark), dtype=object)
+            continue
+        b = None if rollback is None else rollback.get(k)
+        if (isinstance(b, np.ndarray) and b is not a and b.shape == a.shape
+                and b.dtype == a.dtype):
+            np.copyto(b, a)
+            out[k] = b
+        else:
+            out[k] = a.copy()
     steps = sorted(rt.pending)
     parts = [np.concatenate(rt.pending[s]).astype(I64) for s in steps]
     out["pending.steps"] = np.array(steps, I64)
@@ -368,6 +391,10 @@ def _numpy_plastic_import(rt, state, where) -> None:
         ud = _array(where, "undo.dep", state.get("undo.dep"), rt.real, shape=usyn.shape)
         ua = bool(_array(where, "undo.applied", state.get("undo.applied"), bool, shape=()))
         extra["undo"] = (usyn, ub.copy(), ud.copy(), ua) if uset else None
+        replay = state.get("Z.replay")
+        if replay is not None and not (isinstance(replay, np.ndarray) and replay.shape == ()
+                                       and isinstance(replay[()], _Replay)):
+            raise ValueError(f"{where}: 'Z.replay' is part of a rollback copy only")
     if "d_r" in rt.__dict__:
         extra["d_r"] = rt.real(_array(where, "d_r", state.get("d_r"), rt.real, shape=(),
                                       finite=True))
@@ -379,6 +406,11 @@ def _numpy_plastic_import(rt, state, where) -> None:
     rt.arrived = arrived if arrived_set else None
     for k, v in extra.items():
         setattr(rt, k, v)
+    if "T" in rt.__dict__:                           # StdpDeferredNumpy: Z rebuilt or foreign
+        if replay is not None:
+            rt.rollback_restore(replay[()].mark)
+        else:
+            rt.history_restart(known=False)
 
 
 _CUDA_KEYS = ("xr", "y", "pre_spk", "pre_cnt", "pre_last", "pre_prev", "post_last",
@@ -439,6 +471,16 @@ def _cuda_plastic_import(rt, state, where) -> None:
             rt.v[k][...] = dev.put(a)
     for k, v in host.items():
         setattr(rt, k, v)
+
+
+class _Replay:
+    """What rebuilds ``Z`` of a deferred STDP runtime in a rollback copy (an object, so that
+    no saved or user-made state can hold one)."""
+
+    __slots__ = ("mark",)
+
+    def __init__(self, mark):
+        self.mark = mark
 
 
 class _Tracked(dict):

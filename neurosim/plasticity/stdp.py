@@ -201,6 +201,9 @@ class StdpDeferredNumpy(PlasticRuntime):
         # (synapses, weights before it, amounts, applied?) lets reads, writes and the learning
         # switch between two runs see exactly the event-by-event state
         self._undo = None
+        # the postsynaptic spikes (step, neurons) since T, from which Z can be rebuilt exactly
+        # (rollback_mark / rollback_restore), or None where Z was loaded from elsewhere
+        self.history_restart()
 
     def step(self, n, S, D):
         if self._undo is not None:
@@ -214,6 +217,8 @@ class StdpDeferredNumpy(PlasticRuntime):
         self._decay(self.yv, self.Pm, self.yv)                      # y at t_{n+1}
         if Q.size:
             self.v[Q] += np.exp(-(n - self.T) * self.lam)
+            if self._hist is not None:
+                self._hist.append((n, Q))
             self.yv[Q] = self._jump[self.all_to_all](self.yv[Q])
         arr = self.pending.pop(n + 1, None)
         if arr is not None:
@@ -246,28 +251,35 @@ class StdpDeferredNumpy(PlasticRuntime):
         the ring's columns reached through a view of the projection's block (no index
         offset), a clip only when some weight reaches its bound (``min(w, w_max)`` is ``w``
         itself where every ``w < w_max``, NaN included), the pre-depression weights kept for
-        the undo record instead of copied, no synapse ids built for row slices.
+        the undo record instead of copied, no synapse ids built for row slices, the targets
+        converted to intp as they are gathered, the product rounded to float32 as it is stored,
+        and the weights and ``Z`` of the arriving rows gathered in one loop that also moves
+        ``Z`` to the arrival (its new value ``v_i`` does not depend on the rest).
         """
         a = n + 1
         if syn is None:
-            lo, hi = self.indptr[J].tolist(), self.indptr[J + 1].tolist()
-            rows = [(x, y) for x, y in zip(lo, hi) if y > x]
-            if not rows:
+            rows = list(zip(self.indptr[J].tolist(), self.indptr[J + 1].tolist()))
+            post, wa, Za = self.post, self.w, self.Z
+            # empty rows are empty slices; the targets converted to intp as they are gathered
+            i = np.concatenate([post[x:y] for x, y in rows], dtype=np.intp)
+            if not i.size:
                 return
-            if len(rows) == 1:
-                (x, y), = rows
-                i, w, Zs = self.post[x:y].astype(np.intp), self.w[x:y].copy(), self.Z[x:y].copy()
-            else:
-                post, wa, Za = self.post, self.w, self.Z
-                i = np.concatenate([post[x:y] for x, y in rows]).astype(np.intp)
-                w = np.concatenate([wa[x:y] for x, y in rows])
-                Zs = np.concatenate([Za[x:y] for x, y in rows])
+            vi = self.v.take(i)
+            w, Zs = np.empty(i.size, wa.dtype), np.empty(i.size, Za.dtype)
+            o = 0
+            for x, y in rows:       # Z moves to the arrival while its row is in the cache
+                k = o + (y - x)
+                w[o:k] = wa[x:y]
+                Zs[o:k] = Za[x:y]
+                Za[x:y] = vi[o:k]
+                o = k
         else:
             rows = None
             i = self.post[syn].astype(np.intp)  # NumPy gathers much faster with intp indices
             w = self.w[syn]
             Zs = self.Z[syn]
-        vi = self.v.take(i)
+            vi = self.v.take(i)
+            self.Z[syn] = vi
         learn = bool(self.rule.enabled)
         if learn and self.a_plus:
             if J is not None:                   # one factor per arriving neuron, repeated
@@ -276,8 +288,9 @@ class StdpDeferredNumpy(PlasticRuntime):
                               lens)
             else:
                 g = self.a_plus * self.X[syn] * np.exp((self.t0[syn] - self.T) * self.lam)
-            g *= np.subtract(vi, Zs, out=Zs)
-            w += g.astype(self.real)
+            # (g (v_i - Z_s)) rounded to the network's type as it is stored: astype, fused
+            w += np.multiply(g, np.subtract(vi, Zs, out=Zs), out=np.empty(g.size, self.real),
+                             casting="unsafe")
             if w.size and not w.max() < self.w_max:      # NaN: min() would keep it too
                 np.minimum(w, self.w_max, out=w)
         ring = self.engine.ring[a % D]
@@ -291,14 +304,11 @@ class StdpDeferredNumpy(PlasticRuntime):
                 np.maximum(w, self.w_min, out=w)
         if rows is None:
             self.w[syn] = w
-            self.Z[syn] = vi
         else:
             o = 0
-            wa, Za = self.w, self.Z
             for x, y in rows:
                 k = o + (y - x)
                 wa[x:y] = w[o:k]
-                Za[x:y] = vi[o:k]
                 o = k
         u = J if J is not None else syn
         X = self.X[u] * np.exp(-(a - self.t0[u]) * self.lam)
@@ -372,6 +382,66 @@ class StdpDeferredNumpy(PlasticRuntime):
         self.v[:] = 0.0
         self.Z[:] = 0.0
         self.T = T
+        self.history_restart()
+
+    # -- the rollback copy without Z (neurosim.engine.interrupts) -----------------------------
+    def rollback_mark(self):
+        """What rebuilds ``Z`` as it is now, or None (then a rollback copy must hold ``Z``).
+
+        With a constant delay, every synapse's ``Z`` is the float64 accumulator ``v`` of its
+        postsynaptic neuron as it was after step ``t0 - 1`` of its row (the row's last arrival;
+        ``0`` where the row has not arrived since ``T``), and ``v`` is a sum of the postsynaptic
+        spikes since ``T`` kept in ``_hist``: (``T``, the list, its length) is enough to
+        compute ``Z`` again, bit for bit, instead of copying 8 bytes per synapse per chunk."""
+        if self._hist is None:
+            return None
+        return (self.T, self._hist, len(self._hist))
+
+    def history_restart(self, known: bool = True) -> None:
+        """Start the spike history at ``T``: where ``v = Z = 0`` and ``t0 <= T`` (a settling
+        sweep, a loaded portable state) it is complete (``known``); where ``Z`` was loaded from
+        elsewhere it is not, and there is none until the next settling sweep."""
+        self._hist = [] if known and self.d is None else None
+
+    def rollback_restore(self, mark) -> None:
+        """Rebuild ``Z`` (and the spike history) from ``mark`` (:meth:`rollback_mark`), after
+        ``t0``, ``T`` and ``v`` were restored from the same rollback copy: the steps since ``T``
+        are replayed with the same float operations as :meth:`step` (``v[Q] += exp(-(n - T)
+        lam)``), each row's ``Z`` taken where its last arrival took it; the replayed ``v``
+        must equal the restored one, bit for bit."""
+        T, hist, size = mark
+        if self.d is not None or T != self.T:
+            raise RuntimeError(f"{type(self).__name__}: the rollback mark (T = {T}) does not "
+                               f"belong to this state (T = {self.T})")
+        hist = hist[:size]
+        Z, v = self.Z, np.zeros_like(self.v)
+        Z[...] = 0.0
+        t0 = self.t0
+        rows = np.flatnonzero(t0 > T)
+        rows = rows[np.argsort(t0[rows], kind="stable")]
+        at = t0[rows] - 1                         # the step at whose end each row arrived
+        cuts = np.flatnonzero(np.diff(at)) + 1
+        groups = np.split(rows, cuts)
+        steps = [int(g[0]) for g in np.split(at, cuts)] if rows.size else []
+        k = 0
+        for n, Q in hist + [(None, None)]:
+            while k < len(steps) and (n is None or steps[k] < n):
+                self._rebuild_rows(groups[k], v)
+                k += 1
+            if n is None:
+                break
+            v[Q] += np.exp(-(n - T) * self.lam)
+            if k < len(steps) and steps[k] == n:
+                self._rebuild_rows(groups[k], v)
+                k += 1
+        if not np.array_equal(v, self.v):
+            raise RuntimeError(f"{type(self).__name__}: rebuilding Z from the postsynaptic "
+                               f"spikes since step {T} did not reproduce the accumulator v")
+        self._hist = hist
+
+    def _rebuild_rows(self, J, v) -> None:
+        syn = row_ranges(self.indptr, J)
+        self.Z[syn] = v.take(self.post[syn].astype(np.intp))
 
     def _finalize(self) -> None:
         """The arrivals of this step were depressed at the end of the previous one: make that
