@@ -7,10 +7,12 @@
  *
  *   static void nsb_k(const unsigned *dims, const ns_u64 *args)
  *       runs this OpenMP thread's share of the grid's blocks (an orphaned
- *       `omp for`, static schedule: contiguous block ranges, natural thread
- *       order within a block, an implicit barrier at the end). Called by every
- *       thread of a parallel region: the plan runner (native_loop.cpp) calls
- *       it for each launch of each step inside one region per chunk;
+ *       `omp for nowait`, static schedule: contiguous block ranges, natural
+ *       thread order within a block, no barrier at the end: the caller
+ *       places them). Called by every thread of a parallel region: the plan
+ *       runner (native_loop.cpp) calls it for each launch of each step inside
+ *       one region per chunk, with a barrier after each launch but those its
+ *       plan marks as needing none;
  *   extern "C" void *nsbody_k(void)          the address of nsb_k;
  *   extern "C" int launch_k(grid, block, order_seed, ftz, args...)
  *       the host build's launcher signature (hostbuild.HostKernel calls it):
@@ -43,9 +45,11 @@ template <typename T> static inline ns_u64 pack(T value) {
 static inline ns_u64 pack_ptr(const void *p) { return (ns_u64)(uintptr_t)p; }
 
 /* This thread's blocks of the grid, one after the other, every thread of a
- * block in natural order; an implicit barrier at the end. Outside a parallel
- * region, or in a team of one thread, a plain loop: no `omp for`, whose
- * barrier costs a futex call even in a team of one (libgomp). */
+ * block in natural order; no barrier at the end (the static schedule gives a
+ * thread the same blocks in every launch of the same grid, so a launch that
+ * only reads what this thread's blocks of the previous launch wrote needs
+ * none). Outside a parallel region, or in a team of one thread, a plain loop:
+ * no `omp for` at all. */
 template <typename Body> static inline void blocks(const unsigned *d, Body body) {
   gridDim.x = d[0]; gridDim.y = d[1]; gridDim.z = d[2];
   blockDim.x = d[3]; blockDim.y = d[4]; blockDim.z = d[5];
@@ -70,13 +74,14 @@ template <typename Body> static inline void blocks(const unsigned *d, Body body)
     for (long long b = 0; b < nblocks; ++b) run(b);
     return;
   }
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
   for (long long b = 0; b < nblocks; ++b) run(b);
 }
 
 typedef void (*body_fn)(const unsigned *, const ns_u64 *);
 
-/* One launch from Python: a parallel region of `threads` threads. */
+/* One launch from Python: a parallel region of `threads` threads (whose end
+ * is the launch's barrier). */
 static inline int launch(const unsigned *d, int ftz, body_fn fn, const ns_u64 *a) {
   if (threads <= 1) {
     ns_host::FlushDenormals flush(ftz != 0);

@@ -74,25 +74,20 @@ NS_DEVICE void ns_step_end(const ns_i64 *__restrict__ clk, ns_i64 *__restrict__ 
   clk_next[3] = 0;
 }
 
-/* Deliver the step's spikes through every class; thread 0 ends the step. */
-NS_GLOBAL void propagate(
-    const ns_i64 *__restrict__ clk, ns_i64 *__restrict__ clk_next,
-    const ns_i32 *__restrict__ spk, const ns_i64 *__restrict__ spk_work,
-    const ns_u64 *__restrict__ nspk, ns_i32 n_classes, const ns_u64 *__restrict__ class_tab,
-    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots,
-    const ns_i64 *__restrict__ bad, const ns_i32 *__restrict__ rec_total, ns_i32 rec_room,
-    ns_i32 *__restrict__ rec_end) {
-  if (ns_global_index() == 0) ns_step_end(clk, clk_next, bad, rec_total, rec_room, rec_end);
-  if (ns_halted(clk) || n_classes == 0) return;
-  const ns_u64 counter = nspk[clk[1]];
-  const ns_i64 count = (ns_i64)(counter >> NS_WORK_BITS);
-  const ns_i64 work = (ns_i64)(counter & NS_WORK_MASK);
-  const ns_i32 now = (ns_i32)(clk[0] % n_slots);
 #if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
-  /* The native CPU backend: the same items in the same order (so one thread
-   * adds in NumPy's order), but walked spike by spike and row by row over
-   * this thread's contiguous share, so the inner loop is a plain scatter. */
-  ns_i64 lo = ns_share_lo_(work), hi = ns_share_hi_(work);
+/* The native CPU backend's delivery: this thread's contiguous share of the
+ * step's items, in the same order as the grid-stride loop below (so one
+ * thread adds in NumPy's order), walked spike by spike and row by row, so the
+ * inner loop is a plain scatter. `dest` is the ring this share adds into:
+ * a ring of its own (propagate_native: no other thread writes it, so plain
+ * additions), or nullptr to add into `ring` with atomics (compare-and-swap
+ * loops when the launch runs on several threads, plain additions on one). */
+NS_DEVICE void ns_native_deliver(const ns_i32 *__restrict__ spk,
+                                 const ns_i64 *__restrict__ spk_work, ns_i64 count,
+                                 ns_i64 work, ns_i32 now, ns_i32 n_classes,
+                                 const ns_u64 *__restrict__ class_tab, ns_real *ring,
+                                 ns_i32 ring_width, ns_i32 n_slots, ns_real *dest) {
+  const ns_i64 lo = ns_share_lo_(work), hi = ns_share_hi_(work);
   if (lo >= hi) return;
   ns_i64 first_spike = 0, above = count;      /* last slot with offset <= lo */
   while (first_spike < above) {
@@ -100,7 +95,8 @@ NS_GLOBAL void propagate(
     if (spk_work[mid] <= lo) first_spike = mid + 1;
     else above = mid;
   }
-  const bool serial = ns_host_serial;
+  const bool plain = dest != nullptr || ns_host_serial;
+  ns_real *const base_ring = dest != nullptr ? dest : ring;
   for (ns_i64 s = first_spike - 1; s < count && spk_work[s] < hi; ++s) {
     const ns_i64 src = spk[s];
     ns_i64 base = spk_work[s];                /* work index of this class's row */
@@ -117,8 +113,8 @@ NS_GLOBAL void propagate(
       if (kind == NS_DELAY_CONST) {
         ns_i32 slot = now + (ns_i32)t[4];
         if (slot >= n_slots) slot -= n_slots;
-        ns_real *__restrict__ row = ring + (ns_i64)slot * ring_width;
-        if (serial) {
+        ns_real *__restrict__ row = base_ring + (ns_i64)slot * ring_width;
+        if (plain) {
           for (ns_i64 k = first + r0; k < first + r1; ++k) row[cols[k]] += weights[k];
         } else {
           for (ns_i64 k = first + r0; k < first + r1; ++k) atomicAdd(row + cols[k], weights[k]);
@@ -129,11 +125,33 @@ NS_GLOBAL void propagate(
                                                : (ns_i32)((const ns_i16 *)t[3])[k];
           ns_i32 slot = now + d;
           if (slot >= n_slots) slot -= n_slots;
-          atomicAdd(ring + (ns_i64)slot * ring_width + cols[k], weights[k]);
+          ns_real *const x = base_ring + (ns_i64)slot * ring_width + cols[k];
+          if (plain) *x += weights[k];
+          else atomicAdd(x, weights[k]);
         }
       }
     }
   }
+}
+#endif
+
+/* Deliver the step's spikes through every class; thread 0 ends the step. */
+NS_GLOBAL void propagate(
+    const ns_i64 *__restrict__ clk, ns_i64 *__restrict__ clk_next,
+    const ns_i32 *__restrict__ spk, const ns_i64 *__restrict__ spk_work,
+    const ns_u64 *__restrict__ nspk, ns_i32 n_classes, const ns_u64 *__restrict__ class_tab,
+    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots,
+    const ns_i64 *__restrict__ bad, const ns_i32 *__restrict__ rec_total, ns_i32 rec_room,
+    ns_i32 *__restrict__ rec_end) {
+  if (ns_global_index() == 0) ns_step_end(clk, clk_next, bad, rec_total, rec_room, rec_end);
+  if (ns_halted(clk) || n_classes == 0) return;
+  const ns_u64 counter = nspk[clk[1]];
+  const ns_i64 count = (ns_i64)(counter >> NS_WORK_BITS);
+  const ns_i64 work = (ns_i64)(counter & NS_WORK_MASK);
+  const ns_i32 now = (ns_i32)(clk[0] % n_slots);
+#if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
+  ns_native_deliver(spk, spk_work, count, work, now, n_classes, class_tab, ring, ring_width,
+                    n_slots, nullptr);
 #else
   ns_i64 s = 0;                      /* spk_work[0] == 0 <= every item */
   NS_GRID_STRIDE_LOOP(w, work) {
@@ -170,3 +188,79 @@ NS_GLOBAL void propagate(
   }
 #endif
 }
+
+#if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
+/* ---- native CPU backend only: delivery without atomics ----------------
+ *
+ * propagate_native is propagate for the native engine's plan on several
+ * threads (neurosim/engine/native_engine.py): thread (grid index) 0 adds
+ * into the ring, thread g >= 1 into a private ring of its own, priv +
+ * (g - 1) * n_slots * ring_width (n_priv of them), with plain additions: no
+ * compare-and-swap loop, and no cache line written by two threads. A grid
+ * with more threads than private rings falls back to atomics into the ring.
+ *
+ * ring_merge_native, the first launch of every step, adds the private rings
+ * into the ring where the step's neuron kernels read it and zeroes them
+ * there: segment k of seg (pairs of first ring column and neuron count, one
+ * per channel of each neuron group) is split among the threads exactly as
+ * the neuron kernels split their group (ns_share_lo_/hi_ of its neuron count,
+ * the same grid), so each thread merges the columns it reads itself next,
+ * and the launch needs no barrier after it (the plan runner skips it). With
+ * all != 0 it merges every slot and column (a flat share of the whole ring):
+ * the plan runner's last launch, so that between chunks the ring holds
+ * everything and the private rings are zero (the host reads and writes the
+ * ring then: checkpoints, injected spikes, rollbacks).
+ *
+ * Sums: a target's input adds thread 0's weights (in spike order), then each
+ * private ring's sum in turn; with one thread (one block, n_priv = 0) the
+ * same additions in the same order as propagate. */
+NS_GLOBAL void propagate_native(
+    const ns_i64 *__restrict__ clk, ns_i64 *__restrict__ clk_next,
+    const ns_i32 *__restrict__ spk, const ns_i64 *__restrict__ spk_work,
+    const ns_u64 *__restrict__ nspk, ns_i32 n_classes, const ns_u64 *__restrict__ class_tab,
+    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots,
+    const ns_i64 *__restrict__ bad, const ns_i32 *__restrict__ rec_total, ns_i32 rec_room,
+    ns_i32 *__restrict__ rec_end, ns_real *__restrict__ priv, ns_i32 n_priv) {
+  const ns_i64 g = ns_global_index();
+  if (g == 0) ns_step_end(clk, clk_next, bad, rec_total, rec_room, rec_end);
+  if (ns_halted(clk) || n_classes == 0) return;
+  const ns_u64 counter = nspk[clk[1]];
+  const ns_i32 now = (ns_i32)(clk[0] % n_slots);
+  const bool own = ns_grid_stride() <= (ns_i64)n_priv + 1;
+  ns_real *dest = !own ? nullptr
+                  : g == 0 ? ring
+                           : priv + (g - 1) * ((ns_i64)n_slots * ring_width);
+  ns_native_deliver(spk, spk_work, (ns_i64)(counter >> NS_WORK_BITS),
+                    (ns_i64)(counter & NS_WORK_MASK), now, n_classes, class_tab, ring,
+                    ring_width, n_slots, dest);
+}
+
+/* ring[i] += every private ring's [i], which becomes 0, for i in lo .. hi-1 */
+NS_DEVICE void ns_native_merge(ns_real *__restrict__ ring, ns_real *__restrict__ priv,
+                               ns_i32 n_priv, ns_i64 size, ns_i64 lo, ns_i64 hi) {
+  for (ns_i32 p = 0; p < n_priv; ++p) {
+    ns_real *__restrict__ q = priv + (ns_i64)p * size;
+    for (ns_i64 i = lo; i < hi; ++i) {
+      ring[i] += q[i];
+      q[i] = (ns_real)0;
+    }
+  }
+}
+
+NS_GLOBAL void ring_merge_native(const ns_i64 *__restrict__ clk, ns_real *__restrict__ ring,
+                                 ns_i32 ring_width, ns_i32 n_slots,
+                                 ns_real *__restrict__ priv, ns_i32 n_priv,
+                                 const ns_i64 *__restrict__ seg, ns_i32 n_seg, ns_i32 all) {
+  const ns_i64 size = (ns_i64)n_slots * ring_width;
+  if (all) {
+    ns_native_merge(ring, priv, n_priv, size, ns_share_lo_(size), ns_share_hi_(size));
+    return;
+  }
+  const ns_i64 row = (clk[0] % n_slots) * (ns_i64)ring_width;
+  for (ns_i32 k = 0; k < n_seg; ++k) {
+    const ns_i64 col = seg[2 * k], n = seg[2 * k + 1];
+    ns_native_merge(ring, priv, n_priv, size, row + col + ns_share_lo_(n),
+                    row + col + ns_share_hi_(n));
+  }
+}
+#endif

@@ -27,6 +27,13 @@ pytestmark = pytest.mark.skipif(not native.status()[0], reason="no g++ with Open
 DT = 0.1
 
 
+@pytest.fixture(autouse=True)
+def every_thread_asked(monkeypatch):
+    """The small networks of these tests run on the threads they ask for (the step loop
+    otherwise runs a network this small on one thread: native.step_threads)."""
+    monkeypatch.setattr(native, "WORK_PER_THREAD", 0)
+
+
 @pytest.fixture
 def threads(request, monkeypatch):
     """Networks built in the test run on ``request.param`` threads."""

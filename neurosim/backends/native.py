@@ -50,7 +50,8 @@ from . import hostbuild
 from .hostbuild import ArgSpec, HostBuildError, HostKernel, HostModule, _build, parse_ctype, real_dtype_of
 from .kernel_source import inline_includes, kernels_dir, load_source
 
-__all__ = ["NativeModule", "status", "default_threads", "threads_for", "cache_dir", "native_flags",
+__all__ = ["NativeModule", "status", "default_threads", "threads_for", "step_threads", "cache_dir",
+           "native_flags",
            "build_seconds", "PlanRunner", "LAUNCH_DTYPE"]
 
 _CACHE_ENV = "NEUROSIM_NATIVE_CACHE"
@@ -87,6 +88,25 @@ def threads_for(n_neurons: int) -> int:
     """Default threads of a network of ``n_neurons``: every core, but at most one per
     :data:`NEURONS_PER_THREAD` neurons (at least one)."""
     return max(1, min(default_threads(), int(n_neurons) // NEURONS_PER_THREAD))
+
+
+#: Work of a step per thread (neuron updates, plus one per :data:`SYNAPSES_PER_WORK` synapses)
+#: below which the step loop runs on fewer threads than asked: a step with less work than
+#: this costs less on one thread than the barriers (two a step) of two.
+WORK_PER_THREAD = 2000
+#: Synapses that count as one unit of work: a synapse is delivered ``rate * dt`` times a step,
+#: about once per 1,000 steps at 10 Hz and dt = 0.1 ms.
+SYNAPSES_PER_WORK = 1000
+
+
+def step_threads(threads: int, n_neurons: int, n_synapses: int = 0) -> int:
+    """Threads that the step loop of a network runs on when ``threads`` are asked for: at most
+    one per :data:`WORK_PER_THREAD` units of work a step (``n_neurons + n_synapses //
+    SYNAPSES_PER_WORK``), at least one; so a small network costs on two threads what it
+    costs on one (an OpenMP ``if`` on the whole step loop)."""
+    work = int(n_neurons) + int(n_synapses) // SYNAPSES_PER_WORK
+    per = max(1, WORK_PER_THREAD)
+    return max(1, min(int(threads), work // per if WORK_PER_THREAD > 0 else int(threads)))
 
 
 @lru_cache(maxsize=1)
@@ -184,6 +204,8 @@ def _omp_environment() -> None:
 def _timed_build(source: str, origin: str, defines: tuple[str, ...]):
     folder = cache_dir()
     before = time.perf_counter()
+    # the kernel scan sees the native-only kernels (#if NS_HOST_NATIVE) too
+    defines = ("-DNS_HOST_NATIVE=1", *(d for d in defines if d != "-DNS_HOST_NATIVE=1"))
     with _lock:
         path, meta = _build(source, origin, defines, flags=native_flags(),
                             launcher=_native_launcher, folder=folder)
@@ -243,7 +265,11 @@ class NativeModule(HostModule):
 
 #: One launch of a plan as ``ns_run_plan`` reads it (``struct ns_launch``, 64 bytes).
 LAUNCH_DTYPE = np.dtype([("fn", np.uint64), ("args", np.uint64), ("dims", np.uint32, 6),
-                         ("pad", np.uint32, 6)])
+                         ("flags", np.uint32), ("pad", np.uint32, 5)])
+
+#: A launch flag of a plan (``ns_launch.flags``): no barrier after this launch (on several
+#: threads), because the next launch reads nothing that another thread wrote in it.
+NO_BARRIER = 1
 assert LAUNCH_DTYPE.itemsize == 64
 
 
@@ -270,20 +296,23 @@ def _runner_lib() -> ctypes.CDLL:
     fn = lib.ns_run_plan
     fn.restype = ctypes.c_longlong
     fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
-                   ctypes.c_longlong, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_int,
+                   ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_int,
                    ctypes.c_int, ctypes.c_int]
     return lib
 
 
 class PlanRunner:
-    """A launch plan (per clock parity, lists of ``(module, name, grid, block, args)``) packed
-    once for ``ns_run_plan``; :meth:`run` replays it for a range of steps.
+    """A launch plan (per clock parity, lists of ``(kernel, grid, block, args)`` or
+    ``(kernel, grid, block, args, flags)``, flags :data:`NO_BARRIER` or 0) packed once for
+    ``ns_run_plan``; :meth:`run` replays it for a range of steps, then ``post`` (launches of
+    the same form, run once after the last step of each call).
 
     Arguments are checked as a host-build call checks them (types, contiguity, writeability)
     when the plan is packed; the arrays must stay alive (the engine keeps them) while the
-    runner is used."""
+    runner is used. The last launch of each parity keeps its barrier (the runner reads the
+    step's halt flag after it)."""
 
-    def __init__(self, plans, clock: np.ndarray, threads: int, ftz: bool = True):
+    def __init__(self, plans, clock: np.ndarray, threads: int, ftz: bool = True, post=()):
         if clock.dtype != np.int64 or clock.shape != (2, 4) or not clock.flags.c_contiguous:
             raise ValueError("PlanRunner: clock must be a C-contiguous int64 array of shape (2, 4)")
         self._fn = _runner_lib().ns_run_plan
@@ -292,10 +321,14 @@ class PlanRunner:
         self.ftz = bool(ftz)
         self._keep = []
         self.tables = [self._pack(plan) for plan in plans]
+        for table in self.tables:
+            if len(table):
+                table["flags"][-1] = 0
+        self.post = self._pack(post)
 
     def _pack(self, plan) -> np.ndarray:
         table = np.zeros(len(plan), LAUNCH_DTYPE)
-        for i, (kernel, grid, block, args) in enumerate(plan):
+        for i, (kernel, grid, block, args, *flags) in enumerate(plan):
             if len(args) != len(kernel.args):
                 raise TypeError(f"{kernel.signature()} takes {len(kernel.args)} arguments, "
                                 f"got {len(args)}")
@@ -315,12 +348,14 @@ class PlanRunner:
             dims = [max(1, int(x)) for x in (*grid, 1, 1)[:3]] + \
                    [max(1, int(x)) for x in (*block, 1, 1)[:3]]
             table["dims"][i] = dims
+            table["flags"][i] = int(flags[0]) if flags else 0
         return table
 
     def run(self, n0: int, n1: int, stop_at_halt: bool = True) -> int:
         """Steps ``n0 .. n1 - 1``; the step after the last one run (fewer than ``n1`` where a
         step halted the clock and ``stop_at_halt``)."""
         t0, t1 = self.tables
-        return int(self._fn(t0.ctypes.data, len(t0), t1.ctypes.data, len(t1), int(n0), int(n1),
+        return int(self._fn(t0.ctypes.data, len(t0), t1.ctypes.data, len(t1),
+                            self.post.ctypes.data, len(self.post), int(n0), int(n1),
                             self.clock.ctypes.data, self.threads, int(bool(stop_at_halt)),
                             int(self.ftz)))

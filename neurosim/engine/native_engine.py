@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import cuda_tuning as T
+
+I32 = np.int32
 from .cuda_device import Device, kernel_signature
 from .cuda_engine import CudaEngine
 
@@ -60,8 +62,12 @@ class NativeEngine(CudaEngine):
     """Runs a layout on the native CPU backend (see module docstring)."""
 
     def __init__(self, net, layout, threads: int, gen=None):
-        self.threads = int(threads)
+        from ..backends.native import step_threads
+        self.threads_asked = int(threads)
+        self.threads = step_threads(threads, layout.n_total, layout.n_synapses)
         self._runner = None
+        self._flags = None
+        self._post = []
         super().__init__(net, layout, host=True,
                          dev=NativeDevice(self.threads, double=net.precision == "double"),
                          gen=gen)
@@ -98,17 +104,69 @@ class NativeEngine(CudaEngine):
         plans = super().plan()
         if fresh:
             grid, block = (self.threads,), (1,)
-            self._plans = [launch._replace(grid=grid, block=block) for launch in plans]
+            plans = [launch._replace(grid=grid, block=block) for launch in plans]
+            self._flags = [0] * len(plans)
+            self._post = []
+            if self.threads > 1:
+                plans = self._private_delivery(plans, grid, block)
+                self._flags = self._barriers(plans)
+            self._plans = plans
             self._runner = None
         return self._plans
+
+    def _private_delivery(self, plans: list, grid, block) -> list:
+        """On several threads: ``propagate_native`` in place of ``propagate`` (each thread but
+        the first delivers into a private ring, with plain additions), ``ring_merge_native``
+        first in every step (no barrier after it: each thread merges the columns its neuron
+        kernels read) and after the last step of every chunk (every slot); see
+        ``kernels/propagate.cu``."""
+        if not self.classes or not any(l.kernel.name == "propagate" for l in plans):
+            return plans
+        n_priv = self.threads - 1
+        size = self.n_slots * self.L.ring_width
+        if getattr(self, "_priv", None) is None or self._priv.size != n_priv * size:
+            self._priv = self.dev.zeros(n_priv * size, self.real)
+        seg = [(rt.g.col_offset + ch * rt.g.size, rt.g.size) for rt in self.groups
+               if not rt.is_source and rt.g.col_offset >= 0 for ch in range(len(rt.g.channels))]
+        self._seg = self.dev.put(np.array(seg or [(0, 0)], np.int64).ravel())
+        merge = dict(priv=self._priv, n_priv=I32(n_priv), seg=self._seg, n_seg=I32(len(seg)))
+        out = []
+        for launch in plans:
+            if launch.kernel.name == "propagate":
+                launch = self.bind("propagate.cu", "propagate_native",
+                                   dict(n_classes=I32(len(self.classes)),
+                                        class_tab=self.class_tab, priv=self._priv,
+                                        n_priv=I32(n_priv)), grid, block)
+            out.append(launch)
+        first = self.bind("propagate.cu", "ring_merge_native", dict(merge, all=I32(0)),
+                          grid, block)
+        self._post = [self.bind("propagate.cu", "ring_merge_native", dict(merge, all=I32(1)),
+                                grid, block)]
+        return [first, *out]
+
+    def _barriers(self, plans: list) -> list:
+        """Launch flags: no barrier after the step's merge (each thread merges what it reads
+        next) nor between the neuron kernels of different groups (each reads and writes its own
+        group's state and ring columns; spikes take their slots with atomics)."""
+        from ..backends.native import NO_BARRIER
+        merged = bool(plans) and plans[0].kernel.name == "ring_merge_native"
+        first = 1 if merged else 0               # CudaEngine.plan(): the groups' kernels first
+        flags = [0] * len(plans)
+        if merged:
+            flags[0] = NO_BARRIER
+        for k in range(first, first + len(self.groups) - 1):
+            flags[k] = NO_BARRIER
+        return flags
 
     def _launch(self, n0: int, n1: int) -> int:
         """Steps n0 .. n1 - 1 in one call of the C plan runner; the step after the last one
         run (it stops after a step that halted the clock)."""
         if self._runner is None:
             from ..backends.native import PlanRunner
-            plans = [[(k.kernel, k.grid, k.block, k.args[p]) for k in self._plans]
-                     for p in (0, 1)]
+            plans = [[(k.kernel, k.grid, k.block, k.args[p], f)
+                      for k, f in zip(self._plans, self._flags)] for p in (0, 1)]
+            post = [(k.kernel, k.grid, k.block, k.args[0]) for k in self._post]
             self._runner = PlanRunner(plans, self.clock, self.threads,
-                                      ftz=plans[0][0][0].module.ftz if plans[0] else True)
+                                      ftz=plans[0][0][0].module.ftz if plans[0] else True,
+                                      post=post)
         return self._runner.run(n0, n1, T.HOST_STOP_AT_HALT)
