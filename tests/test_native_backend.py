@@ -316,3 +316,57 @@ def test_default_threads_follow_the_size():
     cores = native.default_threads()
     assert native.threads_for(10) == 1
     assert native.threads_for(10**7) == cores
+
+
+# -- threads: the work threshold, delivery into private rings ---------------------------------
+
+def test_small_networks_run_their_steps_on_one_thread(monkeypatch):
+    """threads= is an upper bound: a step with less than WORK_PER_THREAD units of work per
+    thread (neurons, plus one per SYNAPSES_PER_WORK synapses) runs on fewer threads, so a
+    2-thread request on 100 neurons runs the serial loop (no parallel region, no barrier)."""
+    monkeypatch.setattr(native, "WORK_PER_THREAD", 2000)
+    monkeypatch.setattr(native, "SYNAPSES_PER_WORK", 1000)
+    assert native.step_threads(2, 100) == 1
+    assert native.step_threads(2, 3999) == 1 and native.step_threads(2, 4000) == 2
+    assert native.step_threads(2, 3000, 1_000_000) == 2        # 3,000 + 1,000 units
+    assert native.step_threads(8, 5000) == 2 and native.step_threads(1, 10**6) == 1
+    net = ns.Network(device="cpu:native", threads=2, seed=1)
+    pop = net.add_population(100, ns.LIF(i_offset=400.0))
+    net.connect(pop, pop, ns.FixedProbability(0.1), weight=1.0)
+    net.run(1.0)
+    e = net._engine
+    assert (e.threads_asked, e.threads) == (2, 1)
+    assert [launch.kernel.name for launch in e.plan()] == ["lif_update", "propagate"]
+    monkeypatch.setattr(native, "WORK_PER_THREAD", 0)           # every thread asked for
+    net2 = ns.Network(device="cpu:native", threads=2, seed=1)
+    net2.add_population(100, ns.LIF())
+    net2.run(1.0)
+    assert net2._engine.threads == 2
+
+
+def test_two_threads_deliver_into_private_rings_merged_between_chunks():
+    """On two threads thread 1 delivers into a ring of its own, merged into the ring where
+    each step's neurons read it and completely after every chunk: with weights that add
+    exactly, a run in many short pieces (per-synapse delays of 0.1-3 ms pending across the
+    chunk ends) gives one thread's spikes, state and ring, and the private rings are zero
+    between runs."""
+    runs = []
+    for n in (1, 2):
+        net, mons = model_net("lif", "cpu:native")
+        net.threads = n
+        for _ in range(9):
+            net.run(7.3)
+            if n == 2:
+                assert not net._engine._priv.any()
+        e = net._engine
+        assert e.threads == n
+        names = [launch.kernel.name for launch in e.plan()]
+        if n == 2:
+            assert names[0] == "ring_merge_native" and "propagate_native" in names
+            assert e._flags[0] == native.NO_BARRIER and e._flags[-1] == 0
+        runs.append((mons, np.array(e.ring)))
+    (a, ring_a), (b, ring_b) = runs
+    assert a["spikes"].num_spikes > 10 and ring_a.any()
+    same_spikes(a["spikes"], b["spikes"])
+    np.testing.assert_array_equal(a["v"].values, b["v"].values)
+    np.testing.assert_array_equal(ring_a, ring_b)
