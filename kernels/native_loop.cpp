@@ -11,13 +11,19 @@
  * see native_host.h), step after step, with a barrier after each launch
  * except those whose flags have NS_LAUNCH_NO_BARRIER (the plan marks a
  * launch so when the next one reads only what the same thread wrote, or
- * nothing of it). After each step it reads the halt flag of the clock copy
- * the step wrote (clock[(m+1) % 2][2]) and, when stop_at_halt, returns
- * there: every thread reads it after the step's last barrier (the plan's
- * last launch must keep its barrier), before any thread can reach the next
- * write of that copy (two steps later), so all threads leave together.
- * After the last step, `post` (n_post launches, each followed by a barrier)
- * runs once: the native engine merges its private delivery rings there.
+ * nothing of it). A launch with NS_LAUNCH_LAST_ARRIVER (and
+ * NS_LAUNCH_SERIAL, which its body reads) runs on one thread only, the last
+ * of the team to reach it (an atomic count of arrivals: it sees everything
+ * the others wrote before), before the barrier after it: the native engine's
+ * step end, so that the clock of the next step is written before the
+ * step's last barrier and the step needs one barrier only. After each step
+ * the runner reads the halt flag of the clock copy the step wrote
+ * (clock[(m+1) % 2][2]) and, when stop_at_halt, returns there: every thread
+ * reads it after the barrier that follows the launch that wrote it, before
+ * any thread can reach the next write of that copy (two steps later), so
+ * all threads leave together. After the last step, a barrier, then `post`
+ * (n_post launches, each followed by a barrier) runs once: the native
+ * engine merges its private delivery rings there.
  *
  * Returns the step after the last one run: n1, or m + 1 for a step m that
  * halted the clock.
@@ -34,6 +40,8 @@
 typedef void (*ns_body_fn)(const unsigned *, const unsigned long long *);
 
 #define NS_LAUNCH_NO_BARRIER 1u
+#define NS_LAUNCH_LAST_ARRIVER 2u   /* run by the last thread to reach it, alone */
+#define NS_LAUNCH_SERIAL 4u         /* its body runs every block (native_host.h) */
 
 struct ns_launch {                  /* 64 bytes: see neurosim/backends/native.py */
   ns_body_fn fn;
@@ -50,6 +58,7 @@ extern "C" __attribute__((visibility("default"))) long long ns_run_plan(
     long long n0, long long n1, const long long *clock, int threads, int stop_at_halt,
     int ftz) {
   long long reached = n1;
+  unsigned long long arrived = 0;
   if (threads <= 1) {   /* no parallel region: its barriers would cost a futex call each */
 #if NS_LOOP_MXCSR
     const unsigned int saved = _mm_getcsr();
@@ -80,7 +89,12 @@ extern "C" __attribute__((visibility("default"))) long long ns_run_plan(
       const ns_launch *plan = (m & 1) ? plan1 : plan0;
       const int count = (m & 1) ? n_plan1 : n_plan0;
       for (int k = 0; k < count; ++k) {
-        plan[k].fn(plan[k].dims, plan[k].args);
+        if (!(plan[k].flags & NS_LAUNCH_LAST_ARRIVER)) {
+          plan[k].fn(plan[k].dims, plan[k].args);
+        } else if (__atomic_add_fetch(&arrived, 1ULL, __ATOMIC_ACQ_REL) %
+                       (unsigned long long)threads == 0ULL) {
+          plan[k].fn(plan[k].dims, plan[k].args);
+        }
         if (!(plan[k].flags & NS_LAUNCH_NO_BARRIER)) {
 #pragma omp barrier
         }
@@ -91,6 +105,7 @@ extern "C" __attribute__((visibility("default"))) long long ns_run_plan(
         break;
       }
     }
+#pragma omp barrier
     for (int k = 0; k < n_post; ++k) {
       post[k].fn(post[k].dims, post[k].args);
 #pragma omp barrier

@@ -213,16 +213,27 @@ NS_GLOBAL void propagate(
  *
  * Sums: a target's input adds thread 0's weights (in spike order), then each
  * private ring's sum in turn; with one thread (one block, n_priv = 0) the
- * same additions in the same order as propagate. */
+ * same additions in the same order as propagate.
+ *
+ * end_step = 0: the step end is not propagate_native's but step_end_native's,
+ * which the plan runs before propagate_native, on the last thread to finish
+ * the step's neuron kernels, before the barrier that precedes delivery: then
+ * the next step's clock is known to every thread at that barrier, and a plan
+ * whose delays are all at least two steps (and whose spike list alternates
+ * between two buffers with the clock's parity) needs no barrier after
+ * delivery: a thread that starts step n + 1 while another still delivers
+ * step n's spikes reads and merges ring slot n + 1, which step n's delivery
+ * does not write, and writes the other spike list. */
 NS_GLOBAL void propagate_native(
     const ns_i64 *__restrict__ clk, ns_i64 *__restrict__ clk_next,
     const ns_i32 *__restrict__ spk, const ns_i64 *__restrict__ spk_work,
     const ns_u64 *__restrict__ nspk, ns_i32 n_classes, const ns_u64 *__restrict__ class_tab,
     ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots,
     const ns_i64 *__restrict__ bad, const ns_i32 *__restrict__ rec_total, ns_i32 rec_room,
-    ns_i32 *__restrict__ rec_end, ns_real *__restrict__ priv, ns_i32 n_priv) {
+    ns_i32 *__restrict__ rec_end, ns_real *__restrict__ priv, ns_i32 n_priv,
+    ns_i32 end_step) {
   const ns_i64 g = ns_global_index();
-  if (g == 0) ns_step_end(clk, clk_next, bad, rec_total, rec_room, rec_end);
+  if (g == 0 && end_step) ns_step_end(clk, clk_next, bad, rec_total, rec_room, rec_end);
   if (ns_halted(clk) || n_classes == 0) return;
   const ns_u64 counter = nspk[clk[1]];
   const ns_i32 now = (ns_i32)(clk[0] % n_slots);
@@ -262,5 +273,15 @@ NS_GLOBAL void ring_merge_native(const ns_i64 *__restrict__ clk, ns_real *__rest
     ns_native_merge(ring, priv, n_priv, size, row + col + ns_share_lo_(n),
                     row + col + ns_share_hi_(n));
   }
+}
+#endif
+
+#if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
+/* The end of the step (ns_step_end), alone: see propagate_native. */
+NS_GLOBAL void step_end_native(const ns_i64 *__restrict__ clk, ns_i64 *__restrict__ clk_next,
+                               const ns_i64 *__restrict__ bad,
+                               const ns_i32 *__restrict__ rec_total, ns_i32 rec_room,
+                               ns_i32 *__restrict__ rec_end) {
+  if (ns_global_index() == 0) ns_step_end(clk, clk_next, bad, rec_total, rec_room, rec_end);
 }
 #endif

@@ -370,3 +370,41 @@ def test_two_threads_deliver_into_private_rings_merged_between_chunks():
     same_spikes(a["spikes"], b["spikes"])
     np.testing.assert_array_equal(a["v"].values, b["v"].values)
     np.testing.assert_array_equal(ring_a, ring_b)
+
+
+def test_one_barrier_steps_equal_one_thread():
+    """Delays of two steps or more, and nothing but neuron kernels and delivery in a step: on
+    several threads the step end runs on the last thread to finish the neuron kernels, the
+    step has one barrier, delivery overlaps the next step's neuron updates, and the spike
+    list alternates between two buffers. Weights that add exactly: one thread's spikes, rates
+    and state, across chunk ends."""
+    def run(n):
+        net = ns.Network(dt=DT, device="cpu:native", seed=6, threads=n)
+        exc = net.add_population(300, ns.LIF(tau_refrac=2.0, i_offset=350.0),
+                                 initial={"v": ns.Uniform(-70, -52)})
+        inh = net.add_population(80, ns.LIFCond(i_offset=300.0),
+                                 initial={"v": ns.Uniform(-70, -52)})
+        net.connect(exc, exc, ns.FixedIndegree(30), weight=16.0, delay=ns.Uniform(0.2, 2.5))
+        net.connect(exc, inh, ns.FixedIndegree(30), weight=2.0, delay=1.5)
+        net.connect(inh, exc, ns.FixedIndegree(10), weight=-32.0, delay=0.2,
+                    receptor="inhibitory")
+        net.add_poisson_input(exc, rate=3000.0, weight=16.0, n_sources=1)
+        net.add_poisson_input(inh, rate=3000.0, weight=2.0, n_sources=1)
+        mons = [net.record_spikes(exc), net.record_spikes(inh, indices=[1, 5, 70]),
+                net.record_rate(exc)]
+        for _ in range(4):
+            net.run(12.7)
+        e = net._engine
+        assert e.threads == n
+        return e, mons, net.get_state(exc, "v"), net.get_state(inh, "g_e")
+    e1, ref, v1, g1 = run(1)
+    for n in (2, 3):
+        e, got, v, g = run(n)
+        names = [launch.kernel.name for launch in e.plan()]
+        assert "step_end_native" in names and names[-1] == "propagate_native"
+        assert sum(not f & native.NO_BARRIER for f in e._flags) == 1   # barriers a step
+        assert not e._priv.any()
+        assert ref[0].num_spikes > 300 and ref[1].num_spikes > 5
+        assert_same_monitors(ref, got)
+        np.testing.assert_array_equal(v1, v)
+        np.testing.assert_array_equal(g1, g)

@@ -182,7 +182,7 @@ def _native_launcher(name: str, specs: list[ArgSpec]) -> str:
         f'extern "C" __attribute__((visibility("default"))) int launch_{name}('
         + ", ".join(params) + ") {\n  (void)order_seed;\n"
         f"  const ns_u64 a[{n}] = {{{', '.join(packs) or '0'}}};\n"
-        "  const unsigned d[6] = {gx, gy, gz, bx, by, bz};\n"
+        "  const unsigned d[7] = {gx, gy, gz, bx, by, bz, 0u};\n"
         f"  return ns_native::launch(d, ftz, &nsb_{name}, a);\n}}\n"
     )
 
@@ -267,9 +267,11 @@ class NativeModule(HostModule):
 LAUNCH_DTYPE = np.dtype([("fn", np.uint64), ("args", np.uint64), ("dims", np.uint32, 6),
                          ("flags", np.uint32), ("pad", np.uint32, 5)])
 
-#: A launch flag of a plan (``ns_launch.flags``): no barrier after this launch (on several
-#: threads), because the next launch reads nothing that another thread wrote in it.
-NO_BARRIER = 1
+#: Launch flags of a plan (``ns_launch.flags``, ``kernels/native_loop.cpp``): no barrier after
+#: this launch (on several threads), because the next launch reads nothing that another thread
+#: wrote in it; run on the last thread of the team to reach it, alone (with SERIAL: the body
+#: runs every block); the body runs every block on the calling thread.
+NO_BARRIER, LAST_ARRIVER, SERIAL = 1, 2, 4
 assert LAUNCH_DTYPE.itemsize == 64
 
 
@@ -321,8 +323,8 @@ class PlanRunner:
         self.ftz = bool(ftz)
         self._keep = []
         self.tables = [self._pack(plan) for plan in plans]
-        for table in self.tables:
-            if len(table):
+        for table in self.tables:      # a step ends at a barrier, or one-barrier steps
+            if len(table) and not (table["flags"] & LAST_ARRIVER).any():
                 table["flags"][-1] = 0
         self.post = self._pack(post)
 

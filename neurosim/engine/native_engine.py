@@ -108,55 +108,90 @@ class NativeEngine(CudaEngine):
             self._flags = [0] * len(plans)
             self._post = []
             if self.threads > 1:
-                plans = self._private_delivery(plans, grid, block)
-                self._flags = self._barriers(plans)
+                plans, self._flags = self._threaded(plans, grid, block)
             self._plans = plans
             self._runner = None
         return self._plans
 
-    def _private_delivery(self, plans: list, grid, block) -> list:
-        """On several threads: ``propagate_native`` in place of ``propagate`` (each thread but
-        the first delivers into a private ring, with plain additions), ``ring_merge_native``
-        first in every step (no barrier after it: each thread merges the columns its neuron
-        kernels read) and after the last step of every chunk (every slot); see
-        ``kernels/propagate.cu``."""
-        if not self.classes or not any(l.kernel.name == "propagate" for l in plans):
-            return plans
-        n_priv = self.threads - 1
-        size = self.n_slots * self.L.ring_width
-        if getattr(self, "_priv", None) is None or self._priv.size != n_priv * size:
-            self._priv = self.dev.zeros(n_priv * size, self.real)
-        seg = [(rt.g.col_offset + ch * rt.g.size, rt.g.size) for rt in self.groups
-               if not rt.is_source and rt.g.col_offset >= 0 for ch in range(len(rt.g.channels))]
-        self._seg = self.dev.put(np.array(seg or [(0, 0)], np.int64).ravel())
-        merge = dict(priv=self._priv, n_priv=I32(n_priv), seg=self._seg, n_seg=I32(len(seg)))
-        out = []
-        for launch in plans:
-            if launch.kernel.name == "propagate":
-                launch = self.bind("propagate.cu", "propagate_native",
-                                   dict(n_classes=I32(len(self.classes)),
-                                        class_tab=self.class_tab, priv=self._priv,
-                                        n_priv=I32(n_priv)), grid, block)
-            out.append(launch)
-        first = self.bind("propagate.cu", "ring_merge_native", dict(merge, all=I32(0)),
-                          grid, block)
-        self._post = [self.bind("propagate.cu", "ring_merge_native", dict(merge, all=I32(1)),
-                                grid, block)]
-        return [first, *out]
+    def min_delay_steps(self) -> int:
+        """The shortest delay of every static synapse class, in steps (0 without classes)."""
+        least = []
+        for rt in self.classes:
+            if rt.c.delay is not None:
+                least.append(int(rt.c.delay))
+            else:
+                d = self.dev.get(rt.delays) if rt.delays is not None else None
+                least.append(int(d[:rt.c.n_synapses].min()) if d is not None and
+                             rt.c.n_synapses else 0)
+        return min(least, default=0)
 
-    def _barriers(self, plans: list) -> list:
-        """Launch flags: no barrier after the step's merge (each thread merges what it reads
-        next) nor between the neuron kernels of different groups (each reads and writes its own
-        group's state and ring columns; spikes take their slots with atomics)."""
-        from ..backends.native import NO_BARRIER
-        merged = bool(plans) and plans[0].kernel.name == "ring_merge_native"
-        first = 1 if merged else 0               # CudaEngine.plan(): the groups' kernels first
-        flags = [0] * len(plans)
-        if merged:
-            flags[0] = NO_BARRIER
-        for k in range(first, first + len(self.groups) - 1):
-            flags[k] = NO_BARRIER
-        return flags
+    def _threaded(self, plans: list, grid, block) -> tuple[list, list]:
+        """The plan on several threads, and its launch flags (``kernels/native_loop.cpp``):
+
+        * ``propagate_native`` delivers in place of ``propagate``: each thread but the first
+          into a private ring, with plain additions; ``ring_merge_native``, first in every
+          step, adds them where the step's neuron kernels read (each thread the columns its
+          own neuron kernels read next: no barrier after it), and after the last step of every
+          chunk, everywhere (``kernels/propagate.cu``);
+        * no barrier between the neuron kernels of different groups (each reads and writes its
+          own group's state and ring columns; spikes take their slots with atomics);
+        * one barrier a step where the step is its groups' kernels and delivery only (no
+          plasticity or state recording launches) and every delay is at least two steps:
+          ``step_end_native`` then ends the step on the last thread to finish the neuron
+          kernels, before the step's one barrier, delivery has no barrier after it, and the
+          spike list alternates between two buffers with the clock's parity."""
+        from ..backends.native import LAST_ARRIVER, NO_BARRIER, SERIAL
+        n_groups = len(self.groups)          # CudaEngine.plan(): the groups' kernels first,
+        groups, prop, rest = plans[:n_groups], plans[n_groups], plans[n_groups + 1:]
+        assert prop.kernel.name == "propagate", prop.kernel.name     # then propagate
+        one_barrier = not rest and (not self.classes or self.min_delay_steps() >= 2)
+        out, flags = [], []
+        if self.classes:
+            n_priv = self.threads - 1
+            size = self.n_slots * self.L.ring_width
+            if getattr(self, "_priv", None) is None or self._priv.size != n_priv * size:
+                self._priv = self.dev.zeros(n_priv * size, self.real)
+            seg = [(rt.g.col_offset + ch * rt.g.size, rt.g.size) for rt in self.groups
+                   if not rt.is_source and rt.g.col_offset >= 0
+                   for ch in range(len(rt.g.channels))]
+            self._seg = self.dev.put(np.array(seg or [(0, 0)], np.int64).ravel())
+            merge = dict(priv=self._priv, n_priv=I32(n_priv), seg=self._seg,
+                         n_seg=I32(len(seg)))
+            out.append(self.bind("propagate.cu", "ring_merge_native", dict(merge, all=I32(0)),
+                                 grid, block))
+            flags.append(NO_BARRIER)
+            self._post = [self.bind("propagate.cu", "ring_merge_native",
+                                    dict(merge, all=I32(1)), grid, block)]
+            prop = self.bind("propagate.cu", "propagate_native",
+                             dict(n_classes=I32(len(self.classes)), class_tab=self.class_tab,
+                                  priv=self._priv, n_priv=I32(n_priv),
+                                  end_step=I32(0 if one_barrier else 1)), grid, block)
+        out += groups
+        flags += [NO_BARRIER] * len(groups)
+        if one_barrier:
+            out.append(self.bind("propagate.cu", "step_end_native", {}, (1,), (1,)))
+            flags.append(LAST_ARRIVER | SERIAL)
+            if self.classes:
+                out.append(prop)
+                flags.append(NO_BARRIER)
+            out = self._alternate_spike_lists(out)
+        else:
+            flags[-1] = 0
+            out.append(prop)
+            flags.append(0)
+            out += rest
+            flags += [0] * len(rest)
+        return out, flags
+
+    def _alternate_spike_lists(self, plans: list) -> list:
+        """The launches with the spike list of odd steps in a second buffer."""
+        if getattr(self, "_spk1", None) is None or self._spk1.size != self.spk.size:
+            self._spk1 = self.dev.zeros(self.spk.size, self.spk.dtype)
+            self._spk_work1 = self.dev.zeros(self.spk_work.size, self.spk_work.dtype)
+        swap = {id(self.spk): self._spk1, id(self.spk_work): self._spk_work1}
+        return [launch._replace(args=(launch.args[0],
+                                      tuple(swap.get(id(a), a) for a in launch.args[1])))
+                for launch in plans]
 
     def _launch(self, n0: int, n1: int) -> int:
         """Steps n0 .. n1 - 1 in one call of the C plan runner; the step after the last one
