@@ -324,12 +324,13 @@ def test_small_networks_run_their_steps_on_one_thread(monkeypatch):
     """threads= is an upper bound: a step with less than WORK_PER_THREAD units of work per
     thread (neurons, plus one per SYNAPSES_PER_WORK synapses) runs on fewer threads, so a
     2-thread request on 100 neurons runs the serial loop (no parallel region, no barrier)."""
-    monkeypatch.setattr(native, "WORK_PER_THREAD", 2000)
-    monkeypatch.setattr(native, "SYNAPSES_PER_WORK", 1000)
+    monkeypatch.setattr(native, "WORK_PER_THREAD", 10_000)
+    monkeypatch.setattr(native, "SYNAPSES_PER_WORK", 100)
     assert native.step_threads(2, 100) == 1
-    assert native.step_threads(2, 3999) == 1 and native.step_threads(2, 4000) == 2
-    assert native.step_threads(2, 3000, 1_000_000) == 2        # 3,000 + 1,000 units
-    assert native.step_threads(8, 5000) == 2 and native.step_threads(1, 10**6) == 1
+    assert native.step_threads(2, 19_999) == 1 and native.step_threads(2, 20_000) == 2
+    assert native.step_threads(2, 12_500, 12_500_000) == 2        # Brunel: 137,500 units
+    assert native.step_threads(2, 4000, 320_000) == 1             # COBA: 7,200 units
+    assert native.step_threads(8, 35_000) == 3 and native.step_threads(1, 10**6) == 1
     net = ns.Network(device="cpu:native", threads=2, seed=1)
     pop = net.add_population(100, ns.LIF(i_offset=400.0))
     net.connect(pop, pop, ns.FixedProbability(0.1), weight=1.0)

@@ -12,13 +12,17 @@ compiles for a GPU, built here as C++ for this CPU (the host build's
   kernel's ``NS_GRID_STRIDE_LOOP`` gives each thread a contiguous share of the items
   (``kernels/common.cuh``), and the engine launches every kernel with one block of one thread
   per CPU thread, so each thread runs one tight loop over consecutive memory;
-* OpenMP threads over blocks (static schedule, natural thread order within a block), with real
-  atomics where threads race (``compat_host.h``: compare-and-swap loops when a launch has more
-  than one thread, plain read-modify-write with one);
+* OpenMP threads over blocks (contiguous block ranges, natural thread order within a block),
+  with real atomics where threads race (``compat_host.h``: compare-and-swap loops when a launch
+  has more than one thread, plain read-modify-write with one) but in delivery, which the
+  native engine plans without atomics (``propagate_native``: private rings); the step loop runs
+  on at most one thread per :data:`WORK_PER_THREAD` units of work a step
+  (:func:`step_threads`);
 * no Python in the step loop: :func:`run_plan` calls ``ns_run_plan`` of
   ``kernels/native_loop.cpp``, which replays the engine's launch plan (per clock parity: an
-  array of (body function pointer, packed arguments, grid)) for a whole chunk of steps in one
-  OpenMP parallel region and stops after a step that halted the clock. The monitors' buffers
+  array of (body function pointer, packed arguments, grid, flags: :data:`NO_BARRIER`...)) for a
+  whole chunk of steps in one OpenMP parallel region and stops after a step that halted the
+  clock. The monitors' buffers
   are written by the kernels, as on a GPU.
 
 Each kernel file is built once per (source, flags, defines, compiler, target CPU) and cached in
@@ -51,8 +55,7 @@ from .hostbuild import ArgSpec, HostBuildError, HostKernel, HostModule, _build, 
 from .kernel_source import inline_includes, kernels_dir, load_source
 
 __all__ = ["NativeModule", "status", "default_threads", "threads_for", "step_threads", "cache_dir",
-           "native_flags",
-           "build_seconds", "PlanRunner", "LAUNCH_DTYPE"]
+           "native_flags", "build_seconds", "PlanRunner", "LAUNCH_DTYPE"]
 
 _CACHE_ENV = "NEUROSIM_NATIVE_CACHE"
 _FORMAT = 1       # bump when the generated launchers change meaning
@@ -90,23 +93,28 @@ def threads_for(n_neurons: int) -> int:
     return max(1, min(default_threads(), int(n_neurons) // NEURONS_PER_THREAD))
 
 
-#: Work of a step per thread (neuron updates, plus one per :data:`SYNAPSES_PER_WORK` synapses)
-#: below which the step loop runs on fewer threads than asked: a step with less work than
-#: this costs less on one thread than the barriers (two a step) of two.
-WORK_PER_THREAD = 2000
-#: Synapses that count as one unit of work: a synapse is delivered ``rate * dt`` times a step,
-#: about once per 1,000 steps at 10 Hz and dt = 0.1 ms.
-SYNAPSES_PER_WORK = 1000
+#: Units of work a step per thread (one per neuron, one per :data:`SYNAPSES_PER_WORK`
+#: synapses) below which the step loop runs on fewer threads than asked for. A unit costs about
+#: a nanosecond on one core (the cases of ``benchmarks/native_threads.py``: uncoupled LIF 100k
+#: ~50 µs a step, COBA 4,000 ~6 µs, Brunel 12,500 ~150 µs), and every step of a threaded loop
+#: waits at one or two barriers: a few µs on quiet cores, tens where other processes share
+#: them. So two threads pay only from about 20,000 units a step (10 µs per thread) up.
+WORK_PER_THREAD = 10_000
+#: Synapses that count as one unit of work: a synapse carries ``rate * dt`` spikes a step, one
+#: per 100 steps at 100 Hz... one per 1,000 at 10 Hz (dt = 0.1 ms); delivering a spike costs
+#: a few units (a scattered read-modify-write), so about one unit per 100 synapses.
+SYNAPSES_PER_WORK = 100
 
 
 def step_threads(threads: int, n_neurons: int, n_synapses: int = 0) -> int:
     """Threads that the step loop of a network runs on when ``threads`` are asked for: at most
     one per :data:`WORK_PER_THREAD` units of work a step (``n_neurons + n_synapses //
-    SYNAPSES_PER_WORK``), at least one; so a small network costs on two threads what it
-    costs on one (an OpenMP ``if`` on the whole step loop)."""
-    work = int(n_neurons) + int(n_synapses) // SYNAPSES_PER_WORK
-    per = max(1, WORK_PER_THREAD)
-    return max(1, min(int(threads), work // per if WORK_PER_THREAD > 0 else int(threads)))
+    SYNAPSES_PER_WORK``), at least one (an OpenMP ``if`` on the whole step loop: a network too
+    small for two threads runs the serial loop, without a parallel region or a barrier)."""
+    if WORK_PER_THREAD <= 0:
+        return max(1, int(threads))
+    work = int(n_neurons) + int(n_synapses) // max(1, SYNAPSES_PER_WORK)
+    return max(1, min(int(threads), work // WORK_PER_THREAD))
 
 
 @lru_cache(maxsize=1)

@@ -13,15 +13,20 @@ NumPy arrays as device memory). What differs from ``cuda:host``:
   ``kernels/native_loop.cpp``): no Python between steps, the clock, halts and recordings
   exactly as in a CUDA graph (the runner stops after a step that halted the clock, as the
   host build does);
-* ``threads`` OpenMP threads (``Network(threads=...)``, default every core);
+* ``threads`` OpenMP threads (``Network(threads=...)``, default every core), at most one per
+  :data:`~neurosim.backends.native.WORK_PER_THREAD` units of work a step
+  (:func:`~neurosim.backends.native.step_threads`; ``threads_asked`` keeps the request); on
+  several, delivery into private rings, fewer barriers and one-barrier steps
+  (:meth:`NativeEngine._threaded`);
 * a neuron group with any per-neuron constant has all of them per neuron (the native neuron
   loops vectorise with constants all uniform or all per neuron).
 
 With one thread, every launch runs the kernels' items in order, as the ``cuda:host`` build in
-natural order does: the same arithmetic, so the same results. With more, spikes take their
-slots in the step's list in the order the threads reach them, and synaptic input is summed with
-atomics in that order: sums of weights that add exactly are the same, others may differ in the
-last bit (as on a GPU); spike lists are the same set per step wherever the sums are.
+natural order does: the same arithmetic, so the same results. With more, each chunk of a
+thread's neurons takes its spikes' slots in the step's list in the order the threads reach
+them, and a neuron's synaptic input sums thread 0's deliveries, then each other thread's
+private ring: sums of weights that add exactly are the same, others may differ in the last bit
+(as on a GPU); spike lists are the same set per step wherever the sums are.
 """
 
 from __future__ import annotations
