@@ -373,12 +373,18 @@ def test_two_threads_deliver_into_private_rings_merged_between_chunks():
     np.testing.assert_array_equal(ring_a, ring_b)
 
 
-def test_one_barrier_steps_equal_one_thread():
+@pytest.mark.parametrize("small_buffer", [False, True], ids=["", "halting"])
+def test_one_barrier_steps_equal_one_thread(small_buffer, monkeypatch):
     """Delays of two steps or more, and nothing but neuron kernels and delivery in a step: on
     several threads the step end runs on the last thread to finish the neuron kernels, the
     step has one barrier, delivery overlaps the next step's neuron updates, and the spike
     list alternates between two buffers. Weights that add exactly: one thread's spikes, rates
-    and state, across chunk ends."""
+    and state, across chunk ends (and across the halts of a recording buffer too small for
+    more than a step or two)."""
+    if small_buffer:
+        monkeypatch.setattr(cuda_tuning, "REC_START", 1)
+        monkeypatch.setattr(cuda_tuning, "RECORD_BUDGET", 64)
+
     def run(n):
         net = ns.Network(dt=DT, device="cpu:native", seed=6, threads=n)
         exc = net.add_population(300, ns.LIF(tau_refrac=2.0, i_offset=350.0),

@@ -34,10 +34,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import cuda_tuning as T
-
-I32 = np.int32
 from .cuda_device import Device, kernel_signature
 from .cuda_engine import CudaEngine
+
+I32 = np.int32
 
 
 class NativeDevice(Device):
@@ -181,7 +181,8 @@ class NativeEngine(CudaEngine):
                 flags.append(NO_BARRIER)
             out = self._alternate_spike_lists(out)
         else:
-            flags[-1] = 0
+            if flags:
+                flags[-1] = 0
             out.append(prop)
             flags.append(0)
             out += rest
