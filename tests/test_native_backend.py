@@ -3,9 +3,10 @@
 
 Compared with the NumPy reference as ``cuda:host`` is (tests/test_cuda_backend.py): with one
 thread every kernel runs its items in order, so wherever the arithmetic is NumPy's the results
-are bit for bit NumPy's, float sums included. With two threads the spike slots and the atomic
-sums follow the threads' timing: weights that add exactly give the same results as one thread
-(the recorded spikes are sorted per step), float weights the same statistics.
+are bit for bit NumPy's, float sums included. With two threads the spike slots follow the
+threads' timing and each thread delivers into a ring of its own (merged once a step): weights
+that add exactly give the same results as one thread (the recorded spikes are sorted per step),
+float weights the same statistics.
 The generic device tests (the ``device`` fixture of conftest.py) run on ``cpu:native`` too.
 """
 
