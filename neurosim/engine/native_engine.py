@@ -38,6 +38,8 @@ from .cuda_device import Device, kernel_signature
 from .cuda_engine import CudaEngine
 
 I32 = np.int32
+#: The native backend's own kernels (delivery without atomics, the step end alone).
+NATIVE_FILE = "native_delivery.cpp"
 
 
 class NativeDevice(Device):
@@ -137,7 +139,7 @@ class NativeEngine(CudaEngine):
           into a private ring, with plain additions; ``ring_merge_native``, first in every
           step, adds them where the step's neuron kernels read (each thread the columns its
           own neuron kernels read next: no barrier after it), and after the last step of every
-          chunk, everywhere (``kernels/propagate.cu``);
+          chunk, everywhere (``kernels/native_delivery.cpp``);
         * no barrier between the neuron kernels of different groups (each reads and writes its
           own group's state and ring columns; spikes take their slots with atomics);
         * one barrier a step where the step is its groups' kernels and delivery only (no
@@ -162,19 +164,19 @@ class NativeEngine(CudaEngine):
             self._seg = self.dev.put(np.array(seg or [(0, 0)], np.int64).ravel())
             merge = dict(priv=self._priv, n_priv=I32(n_priv), seg=self._seg,
                          n_seg=I32(len(seg)))
-            out.append(self.bind("propagate.cu", "ring_merge_native", dict(merge, all=I32(0)),
+            out.append(self.bind(NATIVE_FILE, "ring_merge_native", dict(merge, all=I32(0)),
                                  grid, block))
             flags.append(NO_BARRIER)
-            self._post = [self.bind("propagate.cu", "ring_merge_native",
+            self._post = [self.bind(NATIVE_FILE, "ring_merge_native",
                                     dict(merge, all=I32(1)), grid, block)]
-            prop = self.bind("propagate.cu", "propagate_native",
+            prop = self.bind(NATIVE_FILE, "propagate_native",
                              dict(n_classes=I32(len(self.classes)), class_tab=self.class_tab,
                                   priv=self._priv, n_priv=I32(n_priv),
                                   end_step=I32(0 if one_barrier else 1)), grid, block)
         out += groups
         flags += [NO_BARRIER] * len(groups)
         if one_barrier:
-            out.append(self.bind("propagate.cu", "step_end_native", {}, (1,), (1,)))
+            out.append(self.bind(NATIVE_FILE, "step_end_native", {}, (1,), (1,)))
             flags.append(LAST_ARRIVER | SERIAL)
             if self.classes:
                 out.append(prop)
