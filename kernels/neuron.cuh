@@ -154,11 +154,18 @@ NS_DEVICE void ns_native_drives(ns_real *__restrict__ in, ns_u32 flags, ns_i32 n
   }
 }
 
+/* Zero the 64-byte block of ev that holds byte len - 1, before the bytes
+ * below len are written: ns_native_scan then reads whole blocks with zeros
+ * from len on (one vector store, not a byte loop over the tail per launch). */
+NS_DEVICE void ns_native_scan_tail(ns_u8 *__restrict__ ev, ns_i64 len) {
+  if (len & 63) memset(ev + (len & ~(ns_i64)63), 0, 64);
+}
+
 /* Positions of the non-zero bytes of ev[0 .. len-1] into list, in order;
  * their count. Skips 64 zero bytes at a time (ev holds a multiple of 64
- * bytes; the ones from len on are cleared here). */
-NS_DEVICE ns_i32 ns_native_scan(ns_u8 *__restrict__ ev, ns_i64 len, ns_i32 *__restrict__ list) {
-  for (ns_i64 k = len; k % 64; ++k) ev[k] = 0u;
+ * bytes, zero from len on: ns_native_scan_tail before they were written). */
+NS_DEVICE ns_i32 ns_native_scan(const ns_u8 *__restrict__ ev, ns_i64 len,
+                                ns_i32 *__restrict__ list) {
   ns_i32 count = 0;
   for (ns_i64 k = 0; k < len; k += 64) {
     ns_u64 w[8];

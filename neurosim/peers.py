@@ -50,9 +50,10 @@ SCRIPTS: Mapping[str, str] = MappingProxyType({
     "annarchy": "annarchy_cases.py",
 })
 
-#: Code-generation targets per peer; the first is the default.
+#: Code-generation targets per peer; the first is the default. Brian2's "cpp_standalone" is its
+#: C++ standalone mode (a compiled program with OpenMP threads); the others are runtime mode.
 PEER_TARGETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "brian2": ("cython", "numpy"),
+    "brian2": ("cython", "numpy", "cpp_standalone"),
     "nest": ("nest",),
     "annarchy": ("exponential", "explicit"),
 })
@@ -171,8 +172,10 @@ def _check_request(simulator: str, case: str, target: str | None, n: int | None,
         raise ValueError(f"run_peer(): timeout_s must be > 0, got {timeout_s!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"run_peer(): threads must be an int >= 1, got {threads!r}")
-    if simulator == "brian2" and threads != 1:
-        raise ValueError(f"run_peer(): Brian2 runs on 1 thread here, got threads={threads}")
+    if simulator == "brian2" and threads != 1 and target != "cpp_standalone":
+        raise ValueError(f"run_peer(): Brian2's runtime mode (target {target or targets[0]!r}) "
+                         f"runs on 1 thread, got threads={threads}; threads need "
+                         "target='cpp_standalone'")
     if integration is not None:
         schemes = PEER_INTEGRATION[simulator]
         if case != "coba":
@@ -242,17 +245,19 @@ def run_peer(simulator: str, case: str, *, n: int | None = None, duration_ms: fl
              cache_dir: Path | str | None = None) -> dict[str, Any]:
     """Run one standard ``case`` on a peer ``simulator`` and return its result dict.
 
-    ``target`` picks Brian2's code generation ("cython", the default, or "numpy") and
-    ANNarchy's COBA scheme ("exponential" or "explicit"); NEST has only "nest". ``threads`` is
-    NEST's ``local_num_threads`` and ANNarchy's ``num_threads`` (Brian2 accepts only 1).
+    ``target`` picks Brian2's code generation ("cython", the default, or "numpy": runtime
+    mode; "cpp_standalone": a compiled C++ program) and ANNarchy's COBA scheme ("exponential"
+    or "explicit"); NEST has only "nest". ``threads`` is NEST's ``local_num_threads``,
+    ANNarchy's ``num_threads`` and Brian2 standalone's ``openmp_threads`` (Brian2's runtime
+    mode accepts only 1).
     ``integration``: the COBA case's scheme by neurosim's name, "exponential_euler" or "euler"
     (:data:`PEER_INTEGRATION`; None: the peer's default, Brian2's exponential Euler,
     ANNarchy's target). ``cache_dir``: where the peer keeps its compiled code between runs
-    (Brian2's Cython cache, ANNarchy's build folders; None: Brian2 compiles afresh, ANNarchy
-    uses ``~/.cache/neurosim/annarchy``). ``root`` is a checkout of the repository (default:
-    the one this module lives in). Raises ``ValueError`` for bad arguments and
-    ``RuntimeError`` (quoting the peer's stderr tail) when the peer is missing, fails, times
-    out or prints no valid result.
+    (Brian2's Cython cache or its compiled standalone projects, ANNarchy's build folders;
+    None: Brian2 compiles afresh, ANNarchy uses ``~/.cache/neurosim/annarchy``). ``root`` is
+    a checkout of the repository (default: the one this module lives in). Raises
+    ``ValueError`` for bad arguments and ``RuntimeError`` (quoting the peer's stderr tail)
+    when the peer is missing, fails, times out or prints no valid result.
     """
     target = _check_request(simulator, case, target, n, duration_ms, timeout_s, threads,
                             integration)

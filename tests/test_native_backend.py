@@ -416,3 +416,60 @@ def test_one_barrier_steps_equal_one_thread(small_buffer, monkeypatch):
         assert_same_monitors(ref, got)
         np.testing.assert_array_equal(v1, v)
         np.testing.assert_array_equal(g1, g)
+
+
+def _lif_100(device):
+    """Issue 14's first row, shortened: 100 uncoupled LIF neurons driven by a constant current,
+    every spike recorded, and a rate monitor."""
+    from neurosim.bench import cases
+    built = cases.lif_uncoupled(100, device=device, seed=3)
+    net = built.network
+    rate = net.record_rate(net.populations[0])
+    return net, built.monitors[0], rate
+
+
+@pytest.mark.parametrize("threads", [1], indirect=True)
+def test_a_small_network_runs_whole_runs_in_one_call_with_numpy_records(threads, monkeypatch):
+    """A run of a small network is one chunk (one call of the C runner for all its steps,
+    sized from the bound of ``first_chunk``), and records exactly what NumPy records."""
+    from neurosim.engine import native_engine
+    ref_net, ref, ref_rate = _lif_100("cpu")
+    net, got, got_rate = _lif_100("cpu:native")
+    calls = []
+    launch = native_engine.NativeEngine._launch
+    monkeypatch.setattr(native_engine.NativeEngine, "_launch",
+                        lambda self, n0, n1: calls.append((n0, n1)) or launch(self, n0, n1))
+    ref_net.run(400.0)
+    net.run(400.0)
+    assert calls == [(0, 4000)]
+    assert ref.num_spikes > 500
+    same_spikes(ref, got)
+    np.testing.assert_array_equal(ref_rate.counts, got_rate.counts)
+    np.testing.assert_array_equal(ref_net.get_state(ref_net.populations[0], "v"),
+                                  net.get_state(net.populations[0], "v"))
+
+
+@pytest.mark.parametrize("threads", [1], indirect=True)
+def test_chunks_of_any_length_clear_their_own_counters(threads, monkeypatch):
+    """Each chunk clears the per-step counters of its own steps only (not the whole buffers):
+    short chunks after long ones and long after short (runs of 1 to 3,000 steps, with the
+    buffers sized for 128 steps) record NumPy's spikes and rates."""
+    monkeypatch.setattr(cuda_tuning, "MAX_CHUNK", 128)
+    ref_net, ref, ref_rate = _lif_100("cpu")
+    net, got, got_rate = _lif_100("cpu:native")
+    ref_net.run(500.0)
+    for ms in (0.1, 300.0, 0.3, 12.8, 12.9, 0.1, 173.8):
+        net.run(ms)
+    assert net._engine.K == 128
+    assert net.t == pytest.approx(ref_net.t)
+    same_spikes(ref, got)
+    np.testing.assert_array_equal(ref_rate.counts, got_rate.counts)
+
+
+def test_first_chunk_is_bounded_by_a_steps_worst_cost():
+    from neurosim.engine.native_engine import CHUNK_SECONDS, STEP_ITEM_SECONDS, first_chunk
+    assert first_chunk(100, 0) == int(CHUNK_SECONDS / (STEP_ITEM_SECONDS * 100)) >= 10_000
+    assert first_chunk(1, 0) == cuda_tuning.MAX_CHUNK
+    assert first_chunk(12_500, 15_625_000) == cuda_tuning.GRAPH_STEPS
+    sizes = [first_chunk(n, 10 * n) for n in (10, 100, 1_000, 10_000, 100_000)]
+    assert sizes == sorted(sizes, reverse=True)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,18 @@ def test_run_peer_brian2_gets_default_target(root, monkeypatch):
     assert argv_file.read_text().split()[-2:] == ["--target", "cython"]
 
 
+def test_run_peer_brian2_standalone_with_threads(root, monkeypatch):
+    argv_file = root / "argv.txt"
+    python = fake_python(root / "py", {**RESULT, "simulator": "brian2"}, argv_file=argv_file)
+    monkeypatch.setenv("NEUROSIM_BRIAN2_PYTHON", str(python))
+    peers.run_peer("brian2", "coba", target="cpp_standalone", threads=2,
+                   integration="euler", cache_dir=root / "cache", root=root)
+    argv = argv_file.read_text().split()
+    assert argv[argv.index("--threads") + 1] == "2"
+    assert argv[argv.index("--target") + 1] == "cpp_standalone"
+    assert argv[-4:] == ["--integration", "euler", "--cache-dir", str(root / "cache")]
+
+
 def test_run_peer_failure_quotes_stderr_tail(root, monkeypatch):
     python = write_executable(root / "py", "echo 'Traceback: NEST exploded here' >&2\nexit 3\n")
     monkeypatch.setenv("NEUROSIM_NEST_PYTHON", str(python))
@@ -129,11 +143,15 @@ def test_run_peer_without_scripts_folder(tmp_path, monkeypatch):
     ({"simulator": "genn", "case": "lif"}, "simulator must be one of"),
     ({"simulator": "nest", "case": "cuba"}, "case must be one of"),
     ({"simulator": "nest", "case": "lif", "target": "cython"}, "target for nest"),
-    ({"simulator": "brian2", "case": "lif", "target": "cpp_standalone"}, "target for brian2"),
+    ({"simulator": "brian2", "case": "lif", "target": "cpp"}, "target for brian2"),
     ({"simulator": "nest", "case": "lif", "n": 0}, "n must be an int"),
     ({"simulator": "nest", "case": "lif", "duration_ms": -1.0}, "duration_ms must be > 0"),
     ({"simulator": "nest", "case": "lif", "threads": 0}, "threads must be an int"),
-    ({"simulator": "brian2", "case": "lif", "threads": 2}, "1 thread"),
+    ({"simulator": "brian2", "case": "lif", "threads": 2},
+     r"runtime mode \(target 'cython'\) runs on 1 thread, got threads=2; threads need "
+     r"target='cpp_standalone'"),
+    ({"simulator": "brian2", "case": "lif", "target": "numpy", "threads": 2},
+     r"\(target 'numpy'\) runs on 1 thread"),
 ])
 def test_run_peer_bad_arguments(root, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -151,3 +169,62 @@ def test_scripts_of_this_checkout_exist():
     folder = peers.scripts_dir()
     for name in peers.SCRIPTS.values():
         assert (folder / name).is_file()
+
+
+# -- benchmarks/peers/brian2_cases.py: its options and the standalone build cache (no Brian2) ---
+
+@pytest.fixture
+def brian2_cases(monkeypatch):
+    folder = peers.scripts_dir()
+    monkeypatch.syspath_prepend(str(folder))
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("brian2_cases", folder / "brian2_cases.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "brian2_cases", module)   # its dataclass looks it up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_brian2_cases_threads_need_standalone(brian2_cases, capsys):
+    args = brian2_cases.parse_args(["--case", "coba", "--target", "cpp_standalone",
+                                    "--threads", "2", "--integration", "euler"])
+    assert (args.target, args.threads) == ("cpp_standalone", 2)
+    assert brian2_cases.cache_key(args, 4000) == "standalone-coba-4000-euler-2t"
+    args = brian2_cases.parse_args(["--case", "lif", "--target", "cpp_standalone"])
+    assert brian2_cases.cache_key(args, 100) == "standalone-lif-100-exact-1t"
+    for argv, message in [(["--threads", "2"], "runtime mode (cython) is single-threaded, "
+                                               "got 2; threads need --target cpp_standalone"),
+                          (["--target", "cpp_standalone", "--threads", "0"],
+                           "--threads must be at least 1, got 0")]:
+        with pytest.raises(SystemExit):
+            brian2_cases.parse_args(["--case", "lif", *argv])
+        assert message in capsys.readouterr().err
+
+
+def test_brian2_standalone_build_cache(brian2_cases, tmp_path):
+    project = tmp_path / "project"
+    for name, text in [("main.cpp", "int main;"), ("main.o", "obj"), ("code_objects/a.o", "a"),
+                       ("results/spikes", "old"), ("static_arrays/v", "init"),
+                       ("code_objects/results", "a file of that name, kept")]:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    os_times = (1_000_000_000, 1_000_000_000)
+    os.utime(project / "main.o", os_times)
+    cache = tmp_path / "cache"
+    assert brian2_cases.restore_build(str(cache), "k", str(tmp_path / "p0")) == "fresh"
+    assert brian2_cases.restore_build(None, "k", str(tmp_path / "p0")) == "fresh"
+    brian2_cases.store_build(None, "k", str(project))
+    assert not cache.exists()
+    brian2_cases.store_build(str(cache), "k", str(project))
+    stored = sorted(str(p.relative_to(cache / "k")) for p in (cache / "k").rglob("*"))
+    assert stored == ["code_objects", "code_objects/a.o", "code_objects/results", "main.cpp",
+                      "main.o"]
+    assert os.stat(cache / "k" / "main.o").st_mtime == os_times[1]       # make needs the times
+    (project / "main.cpp").write_text("changed")
+    brian2_cases.store_build(str(cache), "k", str(project))              # the first one is kept
+    assert (cache / "k" / "main.cpp").read_text() == "int main;"
+    fresh = tmp_path / "p1"
+    fresh.mkdir()
+    assert brian2_cases.restore_build(str(cache), "k", str(fresh)) == f"reused:{cache / 'k'}"
+    assert (fresh / "main.o").read_text() == "obj" and not (fresh / "results").exists()
+    assert [p.name for p in cache.iterdir()] == ["k"]                    # no temporary left

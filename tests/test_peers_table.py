@@ -175,3 +175,84 @@ def test_cli_bench_peers_bad_usage(argv, message, fakes, tmp_path, capsys):
     assert cli.main(["bench", *argv, "--results-dir", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert fakes["calls"] == []
+
+
+# -- Brian2 in C++ standalone mode (OpenMP threads) beside its Cython column --------------------
+
+def test_brian2_columns_cython_and_standalone_per_thread_count():
+    cols = [c for c in pt.columns((1, 2, 4)) if c.simulator == "brian2"]
+    assert [(c.label, c.threads, c.target) for c in cols] == [
+        ("Brian2 (Cython)", 1, "cython"),
+        ("Brian2 C++ standalone, 1 thread", 1, "cpp_standalone"),
+        ("Brian2 C++ standalone, 2 threads", 2, "cpp_standalone"),
+        ("Brian2 C++ standalone, 4 threads", 4, "cpp_standalone")]
+    assert [c.cache_name for c in cols] == ["brian2"] + ["brian2-standalone"] * 3
+    assert pt.peer_request("brian2", pt.ROWS[2], "cpp_standalone") == {
+        "integration": "exponential_euler", "target": "cpp_standalone"}
+    assert pt.peer_request("brian2", pt.ROWS[0]) == {"target": "cython"}
+
+
+def test_table_runs_brian2_standalone_at_each_thread_count(fakes, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEUROSIM_BRIAN2_PYTHON", str(
+        fake_peer(tmp_path / "b" / "python", "brian2", "2.9.0", 0.3, fakes["log"])))
+    rows = pt.rows_by_key(["brunel", "lif-100"])
+    assert [r.label for r in rows] == [pt.ROWS[0].label, pt.ROWS[4].label]   # table order
+    res = pt.run_table(repeats=2, only=["brian2"], rows=rows, cache_dir=tmp_path / "cache",
+                       root=fakes["root"])
+    argv = fakes["log"].read_text().splitlines()
+    assert fakes["calls"] == [] and len(argv) == 2 * 2 * 3      # rounds x rows x columns
+    cython = [a for a in argv if "--target cython" in a]
+    alone = [a for a in argv if "--target cpp_standalone" in a]
+    assert len(cython) == 4 and len(alone) == 8
+    assert all("--threads 1" in a and f"--cache-dir {tmp_path / 'cache' / 'brian2'}" in a
+               for a in cython)
+    assert sorted(a.split("--threads ")[1][0] for a in alone) == ["1"] * 4 + ["2"] * 4
+    assert all(f"--cache-dir {tmp_path / 'cache' / 'brian2-standalone'}" in a for a in alone)
+    text = pt.render(res)
+    header = next(x for x in text.splitlines() if x.startswith("| case |"))
+    assert header.split(" | ")[1:] == ["Brian2 (Cython)", "Brian2 C++ standalone, 1 thread",
+                                       "Brian2 C++ standalone, 2 threads |"]
+    assert "omp_get_wtime()" in text and "last_run_info.txt" in text and "Brian2 2.9.0" in text
+
+    fakes["log"].write_text("")
+    res = pt.run_table(repeats=1, only=["brian2-standalone"], threads=(2,), rows=rows[:1],
+                       cache_dir=tmp_path / "c2", root=fakes["root"])
+    assert [c["label"] for c in res["columns"]] == ["Brian2 C++ standalone, 2 threads"]
+    assert "--threads 2" in fakes["log"].read_text()
+    res = pt.run_table(repeats=1, only=["brian2-cython"], rows=rows[:1], cache_dir=tmp_path,
+                       root=fakes["root"])
+    assert [c["label"] for c in res["columns"]] == ["Brian2 (Cython)"]
+    assert "omp_get_wtime()" not in pt.render(res)
+
+
+def test_rows_by_key_and_only_bad_names(fakes):
+    with pytest.raises(ValueError, match=r"rows must name some of \['lif-100', 'lif-100k', "
+                                         r"'coba-exp-euler', 'coba-euler', 'brunel'\], got "
+                                         r"\['coba'\]"):
+        pt.rows_by_key(["coba"])
+    with pytest.raises(ValueError, match="rows must name some of"):
+        pt.rows_by_key([])
+    with pytest.raises(ValueError, match="only must name some of .*'brian2-standalone'"):
+        pt.run_table(only=["brian2-cpp"])
+    assert fakes["calls"] == []
+
+
+def test_cpu_peers_script_rows_option(fakes, tmp_path, monkeypatch, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "cpu_peers", fakes["root"] / "benchmarks" / "cpu_peers.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with pytest.raises(SystemExit) as exc:
+        script.main(["--rows", "lif-100,lif-1M", "--out", str(tmp_path / "r.json")])
+    assert exc.value.code == 2 and "--rows: rows must name some of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["--only", "brian3", "--out", str(tmp_path / "r.json")])
+    assert "only must name some of" in capsys.readouterr().err
+    assert script.main(["--rows", "coba-euler", "--only", "neurosim", "--repeats", "1",
+                        "--threads", "2", "--out", str(tmp_path / "r.json"),
+                        "--table", str(tmp_path / "t.md")]) == 0
+    assert [c[1:5] for c in fakes["calls"]] == [("coba", None, "euler", 1),
+                                                ("coba", None, "euler", 2)]
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert [r["key"] for r in data["rows"]] == ["coba-euler"]

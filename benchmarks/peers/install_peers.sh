@@ -56,12 +56,36 @@ PY
     say "brian2: $(echo "$out" | tail -n 1)"
 }
 
+# Brian2's C++ standalone mode (the OpenMP columns of `neurosim bench --peers`) runs make and
+# g++ -fopenmp: prove that a two-thread program builds and runs.
+check_brian2_standalone() {
+    local py="$PEERS/brian2/bin/python" out
+    out="$(cd "$PEERS/brian2" && "$py" - <<'PY' 2>&1
+import brian2 as b
+import atexit, shutil, tempfile
+b.set_device("cpp_standalone", build_on_run=False)
+b.prefs.devices.cpp_standalone.openmp_threads = 2
+project = tempfile.mkdtemp(prefix="install_peers_")
+atexit.register(shutil.rmtree, project, ignore_errors=True)
+g = b.NeuronGroup(2, "dv/dt = -v/(10*ms) : 1", method="exact")
+g.v = 1
+b.run(1 * b.ms)
+b.device.build(directory=project, with_output=False)
+assert abs(g.v[0] - 0.904837) < 1e-5, g.v[0]
+assert "omp_set_num_threads(2)" in open(f"{project}/main.cpp").read()
+print("C++ standalone with OpenMP (2 threads) compiles and runs")
+PY
+    )" || { say "brian2: C++ standalone FAILED:"; echo "$out" | tail -n 20 >&2; return 1; }
+    say "brian2: $(echo "$out" | tail -n 1)"
+}
+
 command -v c++ >/dev/null || say "warning: no C++ compiler on PATH; Brian2's cython target will not work"
 
 make_venv brian2 \
     'import brian2, numpy, Cython; print(f"brian2 {brian2.__version__}, numpy {numpy.__version__}, Cython {Cython.__version__}")' \
     brian2 'numpy<2.4' Cython
 check_brian2_cython
+check_brian2_standalone
 make_venv nest \
     'import nest, numpy; print(f"nest {nest.__version__}, numpy {numpy.__version__}")' \
     nest-simulator

@@ -335,6 +335,11 @@ class PlanRunner:
             if len(table) and not (table["flags"] & LAST_ARRIVER).any():
                 table["flags"][-1] = 0
         self.post = self._pack(post)
+        # the call's fixed arguments, converted once (a run of a few steps is mostly this call)
+        self._fixed = (self.tables[0].ctypes.data, len(self.tables[0]),
+                       self.tables[1].ctypes.data, len(self.tables[1]),
+                       self.post.ctypes.data, len(self.post))
+        self._clock_ptr = clock.ctypes.data
 
     def _pack(self, plan) -> np.ndarray:
         table = np.zeros(len(plan), LAUNCH_DTYPE)
@@ -364,8 +369,5 @@ class PlanRunner:
     def run(self, n0: int, n1: int, stop_at_halt: bool = True) -> int:
         """Steps ``n0 .. n1 - 1``; the step after the last one run (fewer than ``n1`` where a
         step halted the clock and ``stop_at_halt``)."""
-        t0, t1 = self.tables
-        return int(self._fn(t0.ctypes.data, len(t0), t1.ctypes.data, len(t1),
-                            self.post.ctypes.data, len(self.post), int(n0), int(n1),
-                            self.clock.ctypes.data, self.threads, int(bool(stop_at_halt)),
-                            int(self.ftz)))
+        return int(self._fn(*self._fixed, int(n0), int(n1), self._clock_ptr, self.threads,
+                            int(bool(stop_at_halt)), int(self.ftz)))

@@ -14,9 +14,10 @@ ones (``docs/benchmark-cases.md``; dt 0.1 ms, 1 s simulated, every spike recorde
 - Brunel 2000, 12,500 neurons.
 
 Columns: neurosim on NumPy (``device="cpu"``, one thread) and on ``cpu:native`` (OpenMP, each
-thread count of ``threads``), ANNarchy and NEST at each thread count, Brian2 (Cython; its
-runtime mode has no threads). A peer that is not installed is a column of "not installed",
-not a failure.
+thread count of ``threads``), ANNarchy and NEST at each thread count, Brian2 in runtime mode
+(Cython; it has no threads) and in C++ standalone mode (``set_device("cpp_standalone")``,
+OpenMP with ``openmp_threads`` = each thread count). A peer that is not installed is a column
+of "not installed", not a failure.
 
 Every run is a fresh process: the peers through :func:`neurosim.peers.run_peer`, neurosim
 through ``benchmarks/peers/neurosim_cases.py`` (a source checkout is needed for both). The
@@ -26,7 +27,8 @@ recorded. Only the simulation loop is timed (``sim_s``, the median over the roun
 (construction, code generation, compilation) is reported apart: every compiled-code cache
 (neurosim's native kernels, Brian2's Cython cache, ANNarchy's build folders) starts empty in
 a fresh folder, so the first round's build includes the first-run compilation and the later
-rounds' builds reuse it.
+rounds' builds reuse it. Brian2's standalone columns time the loop with Brian2's own timer
+and count in the build what its program does outside the loop (:data:`BRIAN2_STANDALONE_NOTE`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,23 @@ log = logging.getLogger(__name__)
 PEERS = ("annarchy", "nest", "brian2")
 PEER_LABELS = {"annarchy": "ANNarchy", "nest": "NEST", "brian2": "Brian2"}
 NEUROSIM = ("neurosim-numpy", "neurosim-native")
+#: what ``only`` may name besides "neurosim" and the peers: one mode of Brian2's columns
+BRIAN2_MODES = {"brian2-cython": "cython", "brian2-standalone": "cpp_standalone"}
+
+#: how the Brian2 C++ standalone columns are measured (a note under the table)
+BRIAN2_STANDALONE_NOTE = (
+    "Brian2 C++ standalone: `set_device(\"cpp_standalone\")` with "
+    "`prefs.devices.cpp_standalone.openmp_threads` = the column's thread count (OpenMP also "
+    "for 1 thread), Brian2's default g++ flags (`-O3 -ffast-math -march=native`); the "
+    "simulation loop is Brian2's own timer, the `omp_get_wtime()` wall time around the "
+    "time-step loop of `Network::run` in the generated code (`results/last_run_info.txt`, read "
+    "back as `device._last_run_time`); the build is the Python construction + code generation "
+    "+ compilation (`make`) + the program's time outside the loop (start, reading the initial "
+    "values, creating the synapses, writing the results), each run in a fresh project folder; "
+    "later runs copy the compiled project of the first round (same case, size, scheme and "
+    "thread count) into it, so make compiles only what changed. Its threads meet at OpenMP "
+    "barriers several times per step: with other work on the machine each waits for a "
+    "descheduled thread, so its figures for more than one thread need quiet cores")
 
 
 @dataclass(frozen=True)
@@ -63,15 +82,29 @@ class Row:
     case: str
     n: int | None = None
     integration: str | None = None
+    key: str = ""       # its short name (``rows_by_key``, ``benchmarks/cpu_peers.py --rows``)
 
 
 ROWS = (
-    Row("uncoupled LIF, 100 neurons", "lif", 100),
-    Row("uncoupled LIF, 100,000 neurons", "lif", 100_000),
-    Row("COBA, 4,000 neurons, exponential Euler", "coba", None, "exponential_euler"),
-    Row("COBA, 4,000 neurons, forward Euler", "coba", None, "euler"),
-    Row("Brunel 2000, 12,500 neurons", "brunel"),
+    Row("uncoupled LIF, 100 neurons", "lif", 100, key="lif-100"),
+    Row("uncoupled LIF, 100,000 neurons", "lif", 100_000, key="lif-100k"),
+    Row("COBA, 4,000 neurons, exponential Euler", "coba", None, "exponential_euler",
+        key="coba-exp-euler"),
+    Row("COBA, 4,000 neurons, forward Euler", "coba", None, "euler", key="coba-euler"),
+    Row("Brunel 2000, 12,500 neurons", "brunel", key="brunel"),
 )
+
+
+def rows_by_key(keys) -> tuple[Row, ...]:
+    """The rows of :data:`ROWS` with these short names, in the table's order; a
+    ``ValueError`` naming the known ones for an unknown or empty selection."""
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    known = [r.key for r in ROWS]
+    bad = [k for k in keys if k not in known]
+    if bad or not keys:
+        raise ValueError(f"rows must name some of {known}, got {keys!r}")
+    return tuple(r for r in ROWS if r.key in keys)
+
 
 #: what a simulator lacks, by (simulator, case, integration): the reason, shown under the table
 NOT_OFFERED = {
@@ -88,17 +121,35 @@ class Column:
     label: str
     simulator: str      # "neurosim-numpy", "neurosim-native" or a peer
     threads: int
+    target: str | None = None   # Brian2's: "cython" (runtime mode) or "cpp_standalone"
+
+    def selected(self, wanted: set[str]) -> bool:
+        """Whether ``run_table(only=...)`` (as a set) asks for this column."""
+        if self.simulator in NEUROSIM:
+            return "neurosim" in wanted
+        return self.simulator in wanted or any(
+            self.simulator == "brian2" and self.target == target
+            for mode, target in BRIAN2_MODES.items() if mode in wanted)
+
+    @property
+    def cache_name(self) -> str:
+        """Its folder in the run's compiled-code caches."""
+        if self.simulator == "brian2" and self.target == "cpp_standalone":
+            return "brian2-standalone"
+        return self.simulator
 
 
 def columns(threads: tuple[int, ...] = (1, 2)) -> list[Column]:
-    """The table's columns for these thread counts (NumPy and Brian2: one thread only)."""
+    """The table's columns for these thread counts (NumPy and Brian2's Cython: one thread)."""
     def t(k: int) -> str:
         return f"{k} thread" + ("s" if k > 1 else "")
     cols = [Column("neurosim NumPy", "neurosim-numpy", 1)]
     cols += [Column(f"neurosim cpu:native, {t(k)}", "neurosim-native", k) for k in threads]
     cols += [Column(f"ANNarchy, {t(k)}", "annarchy", k) for k in threads]
     cols += [Column(f"NEST, {t(k)}", "nest", k) for k in threads]
-    cols.append(Column("Brian2 (Cython)", "brian2", 1))
+    cols.append(Column("Brian2 (Cython)", "brian2", 1, "cython"))
+    cols += [Column(f"Brian2 C++ standalone, {t(k)}", "brian2", k, "cpp_standalone")
+             for k in threads]
     return cols
 
 
@@ -119,7 +170,7 @@ def _check(repeats, duration_ms, seed, threads, only) -> tuple[int, ...]:
     if not threads or any(isinstance(k, bool) or not isinstance(k, int) or k < 1
                           for k in threads) or len(set(threads)) != len(threads):
         raise ValueError(f"run_table(): threads must be distinct ints >= 1, got {threads!r}")
-    known = set(PEERS) | {"neurosim"}
+    known = set(PEERS) | {"neurosim"} | set(BRIAN2_MODES)
     if only is not None:
         bad = sorted(set(only) - known)
         if bad or not only:
@@ -128,16 +179,17 @@ def _check(repeats, duration_ms, seed, threads, only) -> tuple[int, ...]:
     return threads
 
 
-def peer_request(simulator: str, row: Row) -> dict | None:
-    """The arguments of :func:`neurosim.peers.run_peer` for ``row`` on a peer, or None when
-    the peer has no such scheme (:data:`NOT_OFFERED`)."""
+def peer_request(simulator: str, row: Row, target: str | None = None) -> dict | None:
+    """The arguments of :func:`neurosim.peers.run_peer` for ``row`` on a peer (Brian2: in
+    ``target`` mode, Cython by default), or None when the peer has no such scheme
+    (:data:`NOT_OFFERED`)."""
     if (simulator, row.case, row.integration) in NOT_OFFERED:
         return None
     kwargs: dict = {}
     if row.case == "coba" and simulator != "nest":
         kwargs["integration"] = row.integration
     if simulator == "brian2":
-        kwargs["target"] = "cython"
+        kwargs["target"] = target or "cython"
     return kwargs
 
 
@@ -186,7 +238,8 @@ def run_table(*, repeats: int = 3, duration_ms: float = 1000.0, seed: int = 2,
     ``repeats``: rounds (every simulator runs every row once per round, interleaved; the table
     shows medians). ``seed``: of every run (2 by default: with seed 1 COBA falls silent in
     every simulator). ``threads``: the thread counts of the columns of simulators with threads.
-    ``only``: simulators to run ("neurosim", "annarchy", "nest", "brian2"; default all).
+    ``only``: simulators to run ("neurosim", "annarchy", "nest", "brian2"; default all), or
+    one of Brian2's modes ("brian2-cython", "brian2-standalone").
     ``root``: a checkout of the repository (the case scripts live in its
     ``benchmarks/peers/``). ``cache_dir``: where the compiled-code caches of this run go
     (default: a fresh temporary folder, removed afterwards), so that the first round compiles.
@@ -200,8 +253,7 @@ def run_table(*, repeats: int = 3, duration_ms: float = 1000.0, seed: int = 2,
     scripts_dir(Path(root) if root else None)        # a RuntimeError from an installed package
     found = find_peers(root)
     wanted = set(only) if only is not None else set(PEERS) | {"neurosim"}
-    cols = [c for c in columns(threads)
-            if (c.simulator in NEUROSIM and "neurosim" in wanted) or c.simulator in wanted]
+    cols = [c for c in columns(threads) if c.selected(wanted)]
     tmp = None
     if cache_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="neurosim-peers-cache-")
@@ -241,7 +293,7 @@ def _one(rep, row, col, found, seed, duration_ms, root, cache_dir, timeout_s, ru
     if sim in PEERS:
         if sim not in found:
             return None
-        kwargs = peer_request(sim, row)
+        kwargs = peer_request(sim, row, col.target)
         if kwargs is None:
             return None
     load = _load1()
@@ -254,7 +306,7 @@ def _one(rep, row, col, found, seed, duration_ms, root, cache_dir, timeout_s, ru
         else:
             res = run_peer(sim, row.case, n=row.n, duration_ms=duration_ms, seed=seed,
                            threads=col.threads, timeout_s=timeout_s, root=root,
-                           cache_dir=cache_dir / sim, **kwargs)
+                           cache_dir=cache_dir / col.cache_name, **kwargs)
         err = None
     except (RuntimeError, ValueError, OSError) as exc:
         lines = [x for x in str(exc).splitlines() if x.strip()]
@@ -368,6 +420,9 @@ def render(results: dict, *, title: str | None = None, preamble: str = "") -> st
     notes = []
     if footnotes:
         notes += [f"- {n}." for n in footnotes]
+    if any(c.get("target") == "cpp_standalone" for c in results["columns"]) \
+            and results["peers"].get("brian2") != "not installed":
+        notes.append(f"- {BRIAN2_STANDALONE_NOTE}.")
     for (row, col), errs in sorted(errors.items()):
         notes.append(f"- {row}, {col}: {len(errs)} run(s) failed: {errs[-1]}")
     if any(v == "not installed" for v in results["peers"].values()):

@@ -98,6 +98,8 @@ from .cuda_device import _cupy_module, grid_for, lanes_for  # noqa: F401  (impor
 from .cuda_recorder import Recorder
 from .cuda_runtimes import ClassRuntime, GroupRuntime
 from .device_memory import check_memory, device_bytes, free_device_memory, record_budget  # noqa: F401
+from .interrupts import chunk_transaction
+from .state import DeviceSnapshot, export_engine, import_engine
 from .memory import gib
 from .layout import current_amplitude, member_positions
 
@@ -287,7 +289,6 @@ class CudaEngine(ProjectionAccess):
         """Advance ``steps`` steps in chunks that commit completely or not at all (see
         :mod:`neurosim.engine.interrupts`); ``guard.pending`` (a deferred Ctrl-C) stops the run
         at the next chunk boundary."""
-        from .interrupts import chunk_transaction
         n = self.net._steps_done
         n_end = n + steps
         bar = Progress(progress, n * self.L.dt, n_end * self.L.dt) if progress else None
@@ -325,7 +326,7 @@ class CudaEngine(ProjectionAccess):
         """Steps ``n0 .. n1 - 1`` on the device (fewer where the clock halts: ``_reached`` says
         where the chunk ended), their recordings handed to the monitors; (first non-finite step,
         SimulationError) or None."""
-        self._begin_chunk(n0)
+        self._begin_chunk(n0, n1)
         launched = self._launch(n0, n1)
         return self._end_chunk(n0, launched)
 
@@ -422,7 +423,6 @@ class CudaEngine(ProjectionAccess):
     def snapshot(self, static_weights: bool = False):
         """A rollback copy of the dynamic state: device buffers, reused (see
         :mod:`neurosim.engine.interrupts`); host arrays where they do not fit."""
-        from .state import DeviceSnapshot
         key = bool(static_weights)
         if getattr(self, "_snap_key", None) != key:
             self._snap, self._snap_key = DeviceSnapshot.create(self, key), key
@@ -441,17 +441,18 @@ class CudaEngine(ProjectionAccess):
 
     def export_state(self, static_weights: bool = False) -> dict:
         """The dynamic state as host arrays (:mod:`neurosim.engine.state`)."""
-        from .state import export_engine
         return export_engine(self, static_weights)
 
     def import_state(self, state: dict, where: str) -> None:
-        from .state import import_engine
         import_engine(self, state, where)
 
-    def _begin_chunk(self, n: int) -> None:
+    def _begin_chunk(self, n: int, n1: int | None = None) -> None:
+        """Set the clock to step ``n`` and clear the per-step counters of the chunk's steps
+        (``n .. n1 - 1``; all ``K`` when ``n1`` is None), not the whole buffers."""
         self.clock[n % 2] = self.dev.put(np.array([n, 0, 0, 0], np.int64))
-        self.nspk.fill(0)
-        self.recorder.begin_chunk()
+        steps = self.K if n1 is None else min(self.K, n1 - n)
+        self.nspk[:steps + 1].fill(0)
+        self.recorder.begin_chunk(steps + 1)
 
     def _launch(self, n0: int, n1: int) -> int:
         """Launch steps n0 .. n1 - 1; the step after the last one launched (see _end_chunk)."""

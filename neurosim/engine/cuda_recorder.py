@@ -18,7 +18,7 @@ def _ascending_within_steps(steps: np.ndarray, idx: np.ndarray, n0: int):
     if idx.size < 2:
         return steps, idx
     same = steps[1:] == steps[:-1]
-    if not np.any(same & (idx[1:] < idx[:-1])):
+    if not (same & (idx[1:] < idx[:-1])).any():
         return steps, idx
     span = int(idx.max()) + 1
     key = np.sort((steps - n0) * span + idx)
@@ -44,6 +44,8 @@ class Recorder:
         self.values = {}
         self.dirty = True
         self.room = 0
+        self.last_total = 0
+        self._whole = False
         self.send_all = False       # record every neuron's spikes for take_spikes()
         self.sent = []              # (steps, local ids) of the chunks since the last take
 
@@ -77,6 +79,9 @@ class Recorder:
         for _, lo, hi, keep in self.spikes:
             mask[lo:hi] |= 1 if keep is None else keep.astype(np.uint8)
         self.n_rec = int(np.count_nonzero(mask))
+        # the recorded neurons are exactly one spike monitor's (all of its population's)
+        self._whole = (not self.send_all and len(self.spikes) == 1
+                       and self.spikes[0][3] is None)
         slots, self.rate_slot_of = {}, []
         rate_slot = np.full(n, -1, np.int32)
         for _, lo, hi in self.rates:
@@ -143,33 +148,41 @@ class Recorder:
                       n_idx_all=I64(start))
         return [e.bind("record.cu", "record_state", values, *grid_for(start))]
 
-    def begin_chunk(self) -> None:
+    def begin_chunk(self, steps: int | None = None) -> None:
+        """Clear the counters of a chunk of ``steps`` steps (default: every step they hold)."""
         v = self.values
         if self.n_rec:
             v["rec_total"].fill(0)
         if self.n_rate:
-            v["rate_counts"].fill(0)
+            v["rate_counts"][:None if steps is None else steps * self.n_rate].fill(0)
 
     def end_chunk(self, n0: int, k: int) -> None:
         """Hand the first ``k`` steps of the chunk that started at ``n0`` to the monitors."""
         dev, v = self.e.dev, self.values
         self.last_total = 0
         if self.n_rec and (self.spikes or self.send_all) and k:
-            ends = dev.get(v["rec_end"][:k]).astype(np.int64)
-            counts = np.diff(ends, prepend=0)
+            ends = dev.get(v["rec_end"][:k])
             total = self.last_total = int(ends[-1])
+        if self.last_total:              # (nothing to hand over from a chunk without spikes)
+            counts = np.empty(k, ends.dtype)       # np.diff(ends, prepend=0), in ufuncs
+            counts[0] = ends[0]
+            np.subtract(ends[1:], ends[:-1], out=counts[1:])
             idx = dev.get(v["rec_idx"][:total]).astype(np.int64)
-            steps = np.repeat(np.arange(n0, n0 + k, dtype=np.int64), counts)
+            steps = np.arange(n0, n0 + k, dtype=np.int64).repeat(counts)
             steps, idx = _ascending_within_steps(steps, idx, n0)   # ascending, as NumPy
             if self.send_all:
                 self.sent.append((steps, idx))
-            for mon, lo, hi, keep in self.spikes:
-                sel = (idx >= lo) & (idx < hi)
-                local = idx[sel] - lo
-                st = steps[sel]
-                if keep is not None:
-                    st, local = st[keep[local]], local[keep[local]]
-                mon._append(st, local)
+            if self._whole:              # one monitor of every neuron recorded: no selection
+                mon, lo, _, _ = self.spikes[0]
+                mon._append(steps, idx - lo)
+            else:
+                for mon, lo, hi, keep in self.spikes:
+                    sel = (idx >= lo) & (idx < hi)
+                    local = idx[sel] - lo
+                    st = steps[sel]
+                    if keep is not None:
+                        st, local = st[keep[local]], local[keep[local]]
+                    mon._append(st, local)
         if self.n_rate:
             counts = dev.get(v["rate_counts"][:k * self.n_rate]).reshape(k, self.n_rate)
             for (mon, _, _), slot in zip(self.rates, self.rate_slot_of):

@@ -12,7 +12,9 @@ NumPy arrays as device memory). What differs from ``cuda:host``:
 * a chunk of steps is one call of the C plan runner (:class:`~neurosim.backends.native.PlanRunner`,
   ``kernels/native_loop.cpp``): no Python between steps, the clock, halts and recordings
   exactly as in a CUDA graph (the runner stops after a step that halted the clock, as the
-  host build does);
+  host build does), packed when the plan is built (``build()``), not in the first run; the
+  first chunk is as long as a bound on a step's cost allows (:func:`first_chunk`), so a small
+  network runs a whole run in one call, the next ones follow the measured wall time;
 * ``threads`` OpenMP threads (``Network(threads=...)``, default every core), at most one per
   :data:`~neurosim.backends.native.WORK_PER_THREAD` units of work a step
   (:func:`~neurosim.backends.native.step_threads`; ``threads_asked`` keeps the request); on
@@ -40,6 +42,23 @@ from .cuda_engine import CudaEngine
 I32 = np.int32
 #: The native backend's own kernels (delivery without atomics, the step end alone).
 NATIVE_FILE = "native_delivery.cpp"
+
+
+#: A bound on what one step costs per neuron and per synapse on one thread, every synapse
+#: delivering at every step (seconds): a step costs less, so a first chunk of steps sized from it
+#: stays within :data:`CHUNK_SECONDS` (Ctrl-C stops a run at a chunk's end).
+STEP_ITEM_SECONDS = 50e-9
+#: Wall time per chunk of steps the engine aims at (``engine.common.chunk_steps``'s target).
+CHUNK_SECONDS = 0.25
+
+
+def first_chunk(n_neurons: int, n_synapses: int) -> int:
+    """Steps of a native engine's first chunk: as many as :data:`CHUNK_SECONDS` holds at
+    :data:`STEP_ITEM_SECONDS` per neuron and synapse (later chunks follow the measured wall
+    time). A small network runs a whole run in one chunk: one return to Python, not three
+    (a first chunk of 100 steps, as on a GPU, then two more growing to the measured speed)."""
+    per_step = STEP_ITEM_SECONDS * max(1, int(n_neurons) + int(n_synapses))
+    return int(min(T.MAX_CHUNK, max(T.GRAPH_STEPS, CHUNK_SECONDS // per_step)))
 
 
 class NativeDevice(Device):
@@ -80,6 +99,8 @@ class NativeEngine(CudaEngine):
                          gen=gen)
         self.name = "cpu:native"
         self._constants_all_per_neuron()
+        self._chunk = first_chunk(layout.n_total, layout.n_synapses
+                                  + sum(int(getattr(rt, "n_synapses", 0)) for rt in self.plastic))
 
     def _constants_all_per_neuron(self) -> None:
         """Every constant of a neuron group one value per neuron where any is (and the
@@ -107,6 +128,8 @@ class NativeEngine(CudaEngine):
                 v["flags"] = np.uint32(flags | T.NS_REF_PER_NEURON)
 
     def plan(self) -> list:
+        """The step's launches (one block of one thread per CPU thread each), packed for the
+        C plan runner when they are (re)built: at ``build()``, not in the first chunk."""
         fresh = self._plans is None
         plans = super().plan()
         if fresh:
@@ -117,7 +140,7 @@ class NativeEngine(CudaEngine):
             if self.threads > 1:
                 plans, self._flags = self._threaded(plans, grid, block)
             self._plans = plans
-            self._runner = None
+            self._runner = self._pack_runner()
         return self._plans
 
     def min_delay_steps(self) -> int:
@@ -201,15 +224,17 @@ class NativeEngine(CudaEngine):
                                       tuple(swap.get(id(a), a) for a in launch.args[1])))
                 for launch in plans]
 
+    def _pack_runner(self):
+        from ..backends.native import PlanRunner
+        plans = [[(k.kernel, k.grid, k.block, k.args[p], f)
+                  for k, f in zip(self._plans, self._flags)] for p in (0, 1)]
+        post = [(k.kernel, k.grid, k.block, k.args[0]) for k in self._post]
+        return PlanRunner(plans, self.clock, self.threads,
+                          ftz=plans[0][0][0].module.ftz if plans[0] else True, post=post)
+
     def _launch(self, n0: int, n1: int) -> int:
         """Steps n0 .. n1 - 1 in one call of the C plan runner; the step after the last one
         run (it stops after a step that halted the clock)."""
         if self._runner is None:
-            from ..backends.native import PlanRunner
-            plans = [[(k.kernel, k.grid, k.block, k.args[p], f)
-                      for k, f in zip(self._plans, self._flags)] for p in (0, 1)]
-            post = [(k.kernel, k.grid, k.block, k.args[0]) for k in self._post]
-            self._runner = PlanRunner(plans, self.clock, self.threads,
-                                      ftz=plans[0][0][0].module.ftz if plans[0] else True,
-                                      post=post)
+            self._runner = self._pack_runner()
         return self._runner.run(n0, n1, T.HOST_STOP_AT_HALT)
