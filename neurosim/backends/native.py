@@ -96,9 +96,11 @@ def threads_for(n_neurons: int) -> int:
 #: Units of work a step per thread (one per neuron, one per :data:`SYNAPSES_PER_WORK`
 #: synapses) below which the step loop runs on fewer threads than asked for. A unit costs about
 #: a nanosecond on one core (the cases of ``benchmarks/native_threads.py``: uncoupled LIF 100k
-#: ~50 µs a step, COBA 4,000 ~6 µs, Brunel 12,500 ~150 µs), and every step of a threaded loop
-#: waits at one or two barriers: a few µs on quiet cores, tens where other processes share
-#: them. So two threads pay only from about 20,000 units a step (10 µs per thread) up.
+#: ~40 µs a step, COBA 4,000 ~5 µs, Brunel 12,500 ~135 µs), and every step of a threaded loop
+#: waits at one or two barriers: under a µs on quiet cores, tens where other processes share
+#: them. Measured on two cores: COBA (7,200 units) forced onto two threads was 15% faster when
+#: quiet, its forward-Euler variant slower, and both several times slower under load; LIF 100
+#: four times slower. So two threads from 20,000 units a step (10 µs per thread) up.
 WORK_PER_THREAD = 10_000
 #: Synapses that count as one unit of work: a synapse carries ``rate * dt`` spikes a step, one
 #: per 100 steps at 100 Hz... one per 1,000 at 10 Hz (dt = 0.1 ms); delivering a spike costs
