@@ -6,11 +6,13 @@
  * kernel `k` the build generates:
  *
  *   static void nsb_k(const unsigned *dims, const ns_u64 *args)
- *       runs this OpenMP thread's share of the grid's blocks (an orphaned
- *       `omp for`, static schedule: contiguous block ranges, natural thread
- *       order within a block, an implicit barrier at the end). Called by every
- *       thread of a parallel region: the plan runner (native_loop.cpp) calls
- *       it for each launch of each step inside one region per chunk;
+ *       runs this OpenMP thread's share of the grid's blocks (contiguous
+ *       block ranges, as OpenMP's static schedule splits them; natural
+ *       thread order within a block; no barrier at the end: the caller
+ *       places them). Called by every thread of a parallel region: the plan
+ *       runner (native_loop.cpp) calls it for each launch of each step inside
+ *       one region per chunk, with a barrier after each launch but those its
+ *       plan marks as needing none;
  *   extern "C" void *nsbody_k(void)          the address of nsb_k;
  *   extern "C" int launch_k(grid, block, order_seed, ftz, args...)
  *       the host build's launcher signature (hostbuild.HostKernel calls it):
@@ -18,7 +20,7 @@
  *       ns_native::threads threads (ns_native_set_threads), or on the
  *       calling thread when that is one.
  *
- * dims = {gx, gy, gz, bx, by, bz}; args = one 64-bit word per kernel
+ * dims = {gx, gy, gz, bx, by, bz, flags} (flags: NS_NATIVE_SERIAL or 0); args = one 64-bit word per kernel
  * argument: a pointer's address, or a scalar's bytes at the start of the word.
  */
 #ifndef NS_NATIVE_HOST_H
@@ -43,13 +45,21 @@ template <typename T> static inline ns_u64 pack(T value) {
 static inline ns_u64 pack_ptr(const void *p) { return (ns_u64)(uintptr_t)p; }
 
 /* This thread's blocks of the grid, one after the other, every thread of a
- * block in natural order; an implicit barrier at the end. Outside a parallel
- * region, or in a team of one thread, a plain loop: no `omp for`, whose
- * barrier costs a futex call even in a team of one (libgomp). */
+ * block in natural order; no barrier at the end (a thread gets the same
+ * blocks in every launch of the same grid, so a launch that only reads what
+ * this thread's blocks of the previous launch wrote needs none). Outside a
+ * parallel region, in a team of one thread, or with NS_NATIVE_SERIAL, every
+ * block on this thread. */
+/* Launch flag (dims[6], the plan's ns_launch.flags, native_loop.cpp): run
+ * every block on the calling thread, as outside a parallel region (the plan
+ * runner calls such a launch on one thread of the team). */
+#define NS_NATIVE_SERIAL 4u
+
 template <typename Body> static inline void blocks(const unsigned *d, Body body) {
   gridDim.x = d[0]; gridDim.y = d[1]; gridDim.z = d[2];
   blockDim.x = d[3]; blockDim.y = d[4]; blockDim.z = d[5];
-  const bool serial = omp_get_num_threads() == 1;
+  const int team = (d[6] & NS_NATIVE_SERIAL) ? 1 : omp_get_num_threads();
+  const bool serial = team == 1;
   ns_host_serial = serial;
   const long long nblocks = (long long)d[0] * d[1] * d[2];
   const long long nthreads = (long long)d[3] * d[4] * d[5];
@@ -66,17 +76,20 @@ template <typename Body> static inline void blocks(const unsigned *d, Body body)
       body();
     }
   };
-  if (serial) {
-    for (long long b = 0; b < nblocks; ++b) run(b);
-    return;
-  }
-#pragma omp for schedule(static)
-  for (long long b = 0; b < nblocks; ++b) run(b);
+  /* this thread's contiguous range of blocks, as OpenMP's static schedule
+   * gives it (the same in every launch of the same grid), computed here: no
+   * worksharing construct, so no thread waits for another */
+  const long long me = serial ? 0 : omp_get_thread_num();
+  const long long per = nblocks / team, extra = nblocks % team;
+  const long long b0 = me * per + (me < extra ? me : extra);
+  const long long b1 = b0 + per + (me < extra ? 1 : 0);
+  for (long long b = b0; b < b1; ++b) run(b);
 }
 
 typedef void (*body_fn)(const unsigned *, const ns_u64 *);
 
-/* One launch from Python: a parallel region of `threads` threads. */
+/* One launch from Python: a parallel region of `threads` threads (whose end
+ * is the launch's barrier). */
 static inline int launch(const unsigned *d, int ftz, body_fn fn, const ns_u64 *a) {
   if (threads <= 1) {
     ns_host::FlushDenormals flush(ftz != 0);

@@ -197,6 +197,58 @@ NS_DEVICE void ns_native_prefetch(const ns_spike_out &o, ns_i32 gid0, const ns_u
   }
 }
 
+/* Pass 2's spikes of a chunk (the neurons gid0 + list[k] whose event byte
+ * has bit 0), in neuron order: what ns_spike does for each of them, with one
+ * reservation of the whole chunk's slots and work (and one of its recorded
+ * ids, and one count per run of spikes into the same rate slot) instead of
+ * one atomic per spike. On one thread the same slots, offsets and records as
+ * one ns_spike after the other; on several, a chunk's spikes take
+ * consecutive slots, and the threads touch the shared counters once a chunk
+ * (a cache line that no longer moves between cores at every spike).
+ * Returns whether any event of the chunk is a non-finite flag (bit 1). */
+NS_DEVICE bool ns_native_spikes(const ns_spike_out &o, ns_i32 gid0, const ns_u8 *ev,
+                                const ns_i32 *list, ns_i32 count) {
+  const bool recs = (o.rec_flags & NS_REC_SPIKES) != 0u;
+  ns_u64 spikes = 0, work = 0;
+  ns_i32 recorded = 0;
+  ns_u8 any = 0;
+  for (ns_i32 k = 0; k < count; ++k) {
+    const ns_u8 e = ev[list[k]];
+    any |= e;
+    if (!(e & 1u)) continue;
+    const ns_i32 gid = gid0 + list[k];
+    ++spikes;
+    work += (ns_u64)(ns_u32)o.row_len[gid];
+    if (recs && o.rec_mask[gid]) ++recorded;
+  }
+  if (spikes) {
+    const ns_u64 old = ns_reserve_spike(o.count, (spikes << NS_WORK_BITS) | work);
+    ns_i64 slot = (ns_i64)(old >> NS_WORK_BITS), offset = (ns_i64)(old & NS_WORK_MASK);
+    ns_i32 r = recorded ? atomicAdd(o.rec_total, recorded) : 0;
+    ns_i32 rate = -1, rate_n = 0;
+    for (ns_i32 k = 0; k < count; ++k) {
+      if (!(ev[list[k]] & 1u)) continue;
+      const ns_i32 gid = gid0 + list[k];
+      o.spk[slot] = gid;
+      o.spk_work[slot] = offset;
+      ++slot;
+      offset += (ns_i64)(ns_u32)o.row_len[gid];
+      if (recs && o.rec_mask[gid]) o.rec_idx[r++] = gid;
+      if (o.n_rate > 0) {
+        const ns_i32 s = o.rate_slot[gid];
+        if (s != rate) {
+          if (rate >= 0 && rate_n) atomicAdd(o.rate_row + rate, rate_n);
+          rate = s;
+          rate_n = 0;
+        }
+        rate_n += s >= 0;
+      }
+    }
+    if (rate >= 0 && rate_n) atomicAdd(o.rate_row + rate, rate_n);
+  }
+  return (any & 2u) != 0u;
+}
+
 /* The native loops' arrivals: the column read from p[k] (this chunk's
  * columns of the ring, the drives in) and cleared; the generated step adds
  * them (models/snippets.py ARRIVAL) where the channel is on and keeps x

@@ -74,25 +74,20 @@ NS_DEVICE void ns_step_end(const ns_i64 *__restrict__ clk, ns_i64 *__restrict__ 
   clk_next[3] = 0;
 }
 
-/* Deliver the step's spikes through every class; thread 0 ends the step. */
-NS_GLOBAL void propagate(
-    const ns_i64 *__restrict__ clk, ns_i64 *__restrict__ clk_next,
-    const ns_i32 *__restrict__ spk, const ns_i64 *__restrict__ spk_work,
-    const ns_u64 *__restrict__ nspk, ns_i32 n_classes, const ns_u64 *__restrict__ class_tab,
-    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots,
-    const ns_i64 *__restrict__ bad, const ns_i32 *__restrict__ rec_total, ns_i32 rec_room,
-    ns_i32 *__restrict__ rec_end) {
-  if (ns_global_index() == 0) ns_step_end(clk, clk_next, bad, rec_total, rec_room, rec_end);
-  if (ns_halted(clk) || n_classes == 0) return;
-  const ns_u64 counter = nspk[clk[1]];
-  const ns_i64 count = (ns_i64)(counter >> NS_WORK_BITS);
-  const ns_i64 work = (ns_i64)(counter & NS_WORK_MASK);
-  const ns_i32 now = (ns_i32)(clk[0] % n_slots);
 #if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
-  /* The native CPU backend: the same items in the same order (so one thread
-   * adds in NumPy's order), but walked spike by spike and row by row over
-   * this thread's contiguous share, so the inner loop is a plain scatter. */
-  ns_i64 lo = ns_share_lo_(work), hi = ns_share_hi_(work);
+/* The native CPU backend's delivery: this thread's contiguous share of the
+ * step's items, in the same order as the grid-stride loop below (so one
+ * thread adds in NumPy's order), walked spike by spike and row by row, so the
+ * inner loop is a plain scatter. `dest` is the ring this share adds into:
+ * a ring of its own (propagate_native: no other thread writes it, so plain
+ * additions), or nullptr to add into `ring` with atomics (compare-and-swap
+ * loops when the launch runs on several threads, plain additions on one). */
+NS_DEVICE void ns_native_deliver(const ns_i32 *__restrict__ spk,
+                                 const ns_i64 *__restrict__ spk_work, ns_i64 count,
+                                 ns_i64 work, ns_i32 now, ns_i32 n_classes,
+                                 const ns_u64 *__restrict__ class_tab, ns_real *ring,
+                                 ns_i32 ring_width, ns_i32 n_slots, ns_real *dest) {
+  const ns_i64 lo = ns_share_lo_(work), hi = ns_share_hi_(work);
   if (lo >= hi) return;
   ns_i64 first_spike = 0, above = count;      /* last slot with offset <= lo */
   while (first_spike < above) {
@@ -100,7 +95,8 @@ NS_GLOBAL void propagate(
     if (spk_work[mid] <= lo) first_spike = mid + 1;
     else above = mid;
   }
-  const bool serial = ns_host_serial;
+  const bool plain = dest != nullptr || ns_host_serial;
+  ns_real *const base_ring = dest != nullptr ? dest : ring;
   for (ns_i64 s = first_spike - 1; s < count && spk_work[s] < hi; ++s) {
     const ns_i64 src = spk[s];
     ns_i64 base = spk_work[s];                /* work index of this class's row */
@@ -117,8 +113,8 @@ NS_GLOBAL void propagate(
       if (kind == NS_DELAY_CONST) {
         ns_i32 slot = now + (ns_i32)t[4];
         if (slot >= n_slots) slot -= n_slots;
-        ns_real *__restrict__ row = ring + (ns_i64)slot * ring_width;
-        if (serial) {
+        ns_real *__restrict__ row = base_ring + (ns_i64)slot * ring_width;
+        if (plain) {
           for (ns_i64 k = first + r0; k < first + r1; ++k) row[cols[k]] += weights[k];
         } else {
           for (ns_i64 k = first + r0; k < first + r1; ++k) atomicAdd(row + cols[k], weights[k]);
@@ -129,11 +125,33 @@ NS_GLOBAL void propagate(
                                                : (ns_i32)((const ns_i16 *)t[3])[k];
           ns_i32 slot = now + d;
           if (slot >= n_slots) slot -= n_slots;
-          atomicAdd(ring + (ns_i64)slot * ring_width + cols[k], weights[k]);
+          ns_real *const x = base_ring + (ns_i64)slot * ring_width + cols[k];
+          if (plain) *x += weights[k];
+          else atomicAdd(x, weights[k]);
         }
       }
     }
   }
+}
+#endif
+
+/* Deliver the step's spikes through every class; thread 0 ends the step. */
+NS_GLOBAL void propagate(
+    const ns_i64 *__restrict__ clk, ns_i64 *__restrict__ clk_next,
+    const ns_i32 *__restrict__ spk, const ns_i64 *__restrict__ spk_work,
+    const ns_u64 *__restrict__ nspk, ns_i32 n_classes, const ns_u64 *__restrict__ class_tab,
+    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots,
+    const ns_i64 *__restrict__ bad, const ns_i32 *__restrict__ rec_total, ns_i32 rec_room,
+    ns_i32 *__restrict__ rec_end) {
+  if (ns_global_index() == 0) ns_step_end(clk, clk_next, bad, rec_total, rec_room, rec_end);
+  if (ns_halted(clk) || n_classes == 0) return;
+  const ns_u64 counter = nspk[clk[1]];
+  const ns_i64 count = (ns_i64)(counter >> NS_WORK_BITS);
+  const ns_i64 work = (ns_i64)(counter & NS_WORK_MASK);
+  const ns_i32 now = (ns_i32)(clk[0] % n_slots);
+#if NS_HOST && defined(NS_HOST_NATIVE) && NS_HOST_NATIVE
+  ns_native_deliver(spk, spk_work, count, work, now, n_classes, class_tab, ring, ring_width,
+                    n_slots, nullptr);
 #else
   ns_i64 s = 0;                      /* spk_work[0] == 0 <= every item */
   NS_GRID_STRIDE_LOOP(w, work) {
@@ -170,3 +188,4 @@ NS_GLOBAL void propagate(
   }
 #endif
 }
+

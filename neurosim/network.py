@@ -107,7 +107,9 @@ class Network:
     CPU with g++ -O3 and OpenMP, the step loop in C: :mod:`neurosim.backends.native`) or
     ``"cuda:host"`` (the CUDA backend's kernels compiled for the CPU: for testing, slow);
     ``threads``: OpenMP threads of ``"cpu:native"`` (default: every core, but at most one per
-    2,000 neurons, since a small network's step costs less than the threads' barriers); ``seed``: integer seed
+    2,000 neurons, since a small network's step costs less than the threads' barriers; an upper
+    bound: the step loop runs on at most one per 10,000 units of work a step,
+    :func:`neurosim.backends.native.step_threads`); ``seed``: integer seed
     for connectivity, initial states and all random input (None draws one from the OS);
     ``connectivity``: where static projections are drawn — ``"host"`` (NumPy; the same network
     on every backend for a seed), ``"device"`` (by the CUDA kernels on the GPU: fast, no host

@@ -3,9 +3,10 @@
 
 Compared with the NumPy reference as ``cuda:host`` is (tests/test_cuda_backend.py): with one
 thread every kernel runs its items in order, so wherever the arithmetic is NumPy's the results
-are bit for bit NumPy's, float sums included. With two threads the spike slots and the atomic
-sums follow the threads' timing: weights that add exactly give the same results as one thread
-(the recorded spikes are sorted per step), float weights the same statistics.
+are bit for bit NumPy's, float sums included. With two threads the spike slots follow the
+threads' timing and each thread delivers into a ring of its own (merged once a step): weights
+that add exactly give the same results as one thread (the recorded spikes are sorted per step),
+float weights the same statistics.
 The generic device tests (the ``device`` fixture of conftest.py) run on ``cpu:native`` too.
 """
 
@@ -25,6 +26,13 @@ from test_cuda_backend import (EXACT, MODELS, assert_same_monitors, model_net, r
 pytestmark = pytest.mark.skipif(not native.status()[0], reason="no g++ with OpenMP")
 
 DT = 0.1
+
+
+@pytest.fixture(autouse=True)
+def every_thread_asked(monkeypatch):
+    """The small networks of these tests run on the threads they ask for (the step loop
+    otherwise runs a network this small on one thread: native.step_threads)."""
+    monkeypatch.setattr(native, "WORK_PER_THREAD", 0)
 
 
 @pytest.fixture
@@ -309,6 +317,105 @@ def test_default_threads_follow_the_size():
     cores = native.default_threads()
     assert native.threads_for(10) == 1
     assert native.threads_for(10**7) == cores
+
+
+# -- threads: the work threshold, delivery into private rings ---------------------------------
+
+def test_small_networks_run_their_steps_on_one_thread(monkeypatch):
+    """threads= is an upper bound: a step with less than WORK_PER_THREAD units of work per
+    thread (neurons, plus one per SYNAPSES_PER_WORK synapses) runs on fewer threads, so a
+    2-thread request on 100 neurons runs the serial loop (no parallel region, no barrier)."""
+    monkeypatch.setattr(native, "WORK_PER_THREAD", 10_000)
+    monkeypatch.setattr(native, "SYNAPSES_PER_WORK", 100)
+    assert native.step_threads(2, 100) == 1
+    assert native.step_threads(2, 19_999) == 1 and native.step_threads(2, 20_000) == 2
+    assert native.step_threads(2, 12_500, 12_500_000) == 2        # Brunel: 137,500 units
+    assert native.step_threads(2, 4000, 320_000) == 1             # COBA: 7,200 units
+    assert native.step_threads(8, 35_000) == 3 and native.step_threads(1, 10**6) == 1
+    net = ns.Network(device="cpu:native", threads=2, seed=1)
+    pop = net.add_population(100, ns.LIF(i_offset=400.0))
+    net.connect(pop, pop, ns.FixedProbability(0.1), weight=1.0)
+    net.run(1.0)
+    e = net._engine
+    assert (e.threads_asked, e.threads) == (2, 1)
+    assert [launch.kernel.name for launch in e.plan()] == ["lif_update", "propagate"]
+    monkeypatch.setattr(native, "WORK_PER_THREAD", 0)           # every thread asked for
+    net2 = ns.Network(device="cpu:native", threads=2, seed=1)
+    net2.add_population(100, ns.LIF())
+    net2.run(1.0)
+    assert net2._engine.threads == 2
+
+
+def test_two_threads_deliver_into_private_rings_merged_between_chunks():
+    """On two threads thread 1 delivers into a ring of its own, merged into the ring where
+    each step's neurons read it and completely after every chunk: with weights that add
+    exactly, a run in many short pieces (per-synapse delays of 0.1-3 ms pending across the
+    chunk ends) gives one thread's spikes, state and ring, and the private rings are zero
+    between runs."""
+    runs = []
+    for n in (1, 2):
+        net, mons = model_net("lif", "cpu:native")
+        net.threads = n
+        for _ in range(9):
+            net.run(7.3)
+            if n == 2:
+                assert not net._engine._priv.any()
+        e = net._engine
+        assert e.threads == n
+        names = [launch.kernel.name for launch in e.plan()]
+        if n == 2:
+            assert names[0] == "ring_merge_native" and "propagate_native" in names
+            assert e._flags[0] == native.NO_BARRIER and e._flags[-1] == 0
+        runs.append((mons, np.array(e.ring)))
+    (a, ring_a), (b, ring_b) = runs
+    assert a["spikes"].num_spikes > 10 and ring_a.any()
+    same_spikes(a["spikes"], b["spikes"])
+    np.testing.assert_array_equal(a["v"].values, b["v"].values)
+    np.testing.assert_array_equal(ring_a, ring_b)
+
+
+@pytest.mark.parametrize("small_buffer", [False, True], ids=["", "halting"])
+def test_one_barrier_steps_equal_one_thread(small_buffer, monkeypatch):
+    """Delays of two steps or more, and nothing but neuron kernels and delivery in a step: on
+    several threads the step end runs on the last thread to finish the neuron kernels, the
+    step has one barrier, delivery overlaps the next step's neuron updates, and the spike
+    list alternates between two buffers. Weights that add exactly: one thread's spikes, rates
+    and state, across chunk ends (and across the halts of a recording buffer too small for
+    more than a step or two)."""
+    if small_buffer:
+        monkeypatch.setattr(cuda_tuning, "REC_START", 1)
+        monkeypatch.setattr(cuda_tuning, "RECORD_BUDGET", 64)
+
+    def run(n):
+        net = ns.Network(dt=DT, device="cpu:native", seed=6, threads=n)
+        exc = net.add_population(300, ns.LIF(tau_refrac=2.0, i_offset=350.0),
+                                 initial={"v": ns.Uniform(-70, -52)})
+        inh = net.add_population(80, ns.LIFCond(i_offset=300.0),
+                                 initial={"v": ns.Uniform(-70, -52)})
+        net.connect(exc, exc, ns.FixedIndegree(30), weight=16.0, delay=ns.Uniform(0.2, 2.5))
+        net.connect(exc, inh, ns.FixedIndegree(30), weight=2.0, delay=1.5)
+        net.connect(inh, exc, ns.FixedIndegree(10), weight=-32.0, delay=0.2,
+                    receptor="inhibitory")
+        net.add_poisson_input(exc, rate=3000.0, weight=16.0, n_sources=1)
+        net.add_poisson_input(inh, rate=3000.0, weight=2.0, n_sources=1)
+        mons = [net.record_spikes(exc), net.record_spikes(inh, indices=[1, 5, 70]),
+                net.record_rate(exc)]
+        for _ in range(4):
+            net.run(12.7)
+        e = net._engine
+        assert e.threads == n
+        return e, mons, net.get_state(exc, "v"), net.get_state(inh, "g_e")
+    e1, ref, v1, g1 = run(1)
+    for n in (2, 3):
+        e, got, v, g = run(n)
+        names = [launch.kernel.name for launch in e.plan()]
+        assert "step_end_native" in names and names[-1] == "propagate_native"
+        assert sum(not f & native.NO_BARRIER for f in e._flags) == 1   # barriers a step
+        assert not e._priv.any()
+        assert ref[0].num_spikes > 300 and ref[1].num_spikes > 5
+        assert_same_monitors(ref, got)
+        np.testing.assert_array_equal(v1, v)
+        np.testing.assert_array_equal(g1, g)
 
 
 def _lif_100(device):

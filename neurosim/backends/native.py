@@ -12,13 +12,17 @@ compiles for a GPU, built here as C++ for this CPU (the host build's
   kernel's ``NS_GRID_STRIDE_LOOP`` gives each thread a contiguous share of the items
   (``kernels/common.cuh``), and the engine launches every kernel with one block of one thread
   per CPU thread, so each thread runs one tight loop over consecutive memory;
-* OpenMP threads over blocks (static schedule, natural thread order within a block), with real
-  atomics where threads race (``compat_host.h``: compare-and-swap loops when a launch has more
-  than one thread, plain read-modify-write with one);
+* OpenMP threads over blocks (contiguous block ranges, natural thread order within a block),
+  with real atomics where threads race (``compat_host.h``: compare-and-swap loops when a launch
+  has more than one thread, plain read-modify-write with one) but in delivery, which the
+  native engine plans without atomics (``propagate_native``: private rings); the step loop runs
+  on at most one thread per :data:`WORK_PER_THREAD` units of work a step
+  (:func:`step_threads`);
 * no Python in the step loop: :func:`run_plan` calls ``ns_run_plan`` of
   ``kernels/native_loop.cpp``, which replays the engine's launch plan (per clock parity: an
-  array of (body function pointer, packed arguments, grid)) for a whole chunk of steps in one
-  OpenMP parallel region and stops after a step that halted the clock. The monitors' buffers
+  array of (body function pointer, packed arguments, grid, flags: :data:`NO_BARRIER`...)) for a
+  whole chunk of steps in one OpenMP parallel region and stops after a step that halted the
+  clock. The monitors' buffers
   are written by the kernels, as on a GPU.
 
 Each kernel file is built once per (source, flags, defines, compiler, target CPU) and cached in
@@ -50,8 +54,8 @@ from . import hostbuild
 from .hostbuild import ArgSpec, HostBuildError, HostKernel, HostModule, _build, parse_ctype, real_dtype_of
 from .kernel_source import inline_includes, kernels_dir, load_source
 
-__all__ = ["NativeModule", "status", "default_threads", "threads_for", "cache_dir", "native_flags",
-           "build_seconds", "PlanRunner", "LAUNCH_DTYPE"]
+__all__ = ["NativeModule", "status", "default_threads", "threads_for", "step_threads", "cache_dir",
+           "native_flags", "build_seconds", "PlanRunner", "LAUNCH_DTYPE"]
 
 _CACHE_ENV = "NEUROSIM_NATIVE_CACHE"
 _FORMAT = 1       # bump when the generated launchers change meaning
@@ -87,6 +91,32 @@ def threads_for(n_neurons: int) -> int:
     """Default threads of a network of ``n_neurons``: every core, but at most one per
     :data:`NEURONS_PER_THREAD` neurons (at least one)."""
     return max(1, min(default_threads(), int(n_neurons) // NEURONS_PER_THREAD))
+
+
+#: Units of work a step per thread (one per neuron, one per :data:`SYNAPSES_PER_WORK`
+#: synapses) below which the step loop runs on fewer threads than asked for. A unit costs about
+#: a nanosecond on one core (the cases of ``benchmarks/native_threads.py``: uncoupled LIF 100k
+#: ~40 µs a step, COBA 4,000 ~5 µs, Brunel 12,500 ~135 µs), and every step of a threaded loop
+#: waits at one or two barriers: under a µs on quiet cores, tens where other processes share
+#: them. Measured on two cores: COBA (7,200 units) forced onto two threads was 15% faster when
+#: quiet, its forward-Euler variant slower, and both several times slower under load; LIF 100
+#: four times slower. So two threads from 20,000 units a step (10 µs per thread) up.
+WORK_PER_THREAD = 10_000
+#: Synapses that count as one unit of work: a synapse carries ``rate * dt`` spikes a step, one
+#: per 100 steps at 100 Hz... one per 1,000 at 10 Hz (dt = 0.1 ms); delivering a spike costs
+#: a few units (a scattered read-modify-write), so about one unit per 100 synapses.
+SYNAPSES_PER_WORK = 100
+
+
+def step_threads(threads: int, n_neurons: int, n_synapses: int = 0) -> int:
+    """Threads that the step loop of a network runs on when ``threads`` are asked for: at most
+    one per :data:`WORK_PER_THREAD` units of work a step (``n_neurons + n_synapses //
+    SYNAPSES_PER_WORK``), at least one (an OpenMP ``if`` on the whole step loop: a network too
+    small for two threads runs the serial loop, without a parallel region or a barrier)."""
+    if WORK_PER_THREAD <= 0:
+        return max(1, int(threads))
+    work = int(n_neurons) + int(n_synapses) // max(1, SYNAPSES_PER_WORK)
+    return max(1, min(int(threads), work // WORK_PER_THREAD))
 
 
 @lru_cache(maxsize=1)
@@ -162,7 +192,7 @@ def _native_launcher(name: str, specs: list[ArgSpec]) -> str:
         f'extern "C" __attribute__((visibility("default"))) int launch_{name}('
         + ", ".join(params) + ") {\n  (void)order_seed;\n"
         f"  const ns_u64 a[{n}] = {{{', '.join(packs) or '0'}}};\n"
-        "  const unsigned d[6] = {gx, gy, gz, bx, by, bz};\n"
+        "  const unsigned d[7] = {gx, gy, gz, bx, by, bz, 0u};\n"
         f"  return ns_native::launch(d, ftz, &nsb_{name}, a);\n}}\n"
     )
 
@@ -184,6 +214,8 @@ def _omp_environment() -> None:
 def _timed_build(source: str, origin: str, defines: tuple[str, ...]):
     folder = cache_dir()
     before = time.perf_counter()
+    # the kernel scan sees the native-only kernels (#if NS_HOST_NATIVE) too
+    defines = ("-DNS_HOST_NATIVE=1", *(d for d in defines if d != "-DNS_HOST_NATIVE=1"))
     with _lock:
         path, meta = _build(source, origin, defines, flags=native_flags(),
                             launcher=_native_launcher, folder=folder)
@@ -243,7 +275,13 @@ class NativeModule(HostModule):
 
 #: One launch of a plan as ``ns_run_plan`` reads it (``struct ns_launch``, 64 bytes).
 LAUNCH_DTYPE = np.dtype([("fn", np.uint64), ("args", np.uint64), ("dims", np.uint32, 6),
-                         ("pad", np.uint32, 6)])
+                         ("flags", np.uint32), ("pad", np.uint32, 5)])
+
+#: Launch flags of a plan (``ns_launch.flags``, ``kernels/native_loop.cpp``): no barrier after
+#: this launch (on several threads), because the next launch reads nothing that another thread
+#: wrote in it; run on the last thread of the team to reach it, alone (with SERIAL: the body
+#: runs every block); the body runs every block on the calling thread.
+NO_BARRIER, LAST_ARRIVER, SERIAL = 1, 2, 4
 assert LAUNCH_DTYPE.itemsize == 64
 
 
@@ -270,20 +308,23 @@ def _runner_lib() -> ctypes.CDLL:
     fn = lib.ns_run_plan
     fn.restype = ctypes.c_longlong
     fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
-                   ctypes.c_longlong, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_int,
+                   ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_int,
                    ctypes.c_int, ctypes.c_int]
     return lib
 
 
 class PlanRunner:
-    """A launch plan (per clock parity, lists of ``(module, name, grid, block, args)``) packed
-    once for ``ns_run_plan``; :meth:`run` replays it for a range of steps.
+    """A launch plan (per clock parity, lists of ``(kernel, grid, block, args)`` or
+    ``(kernel, grid, block, args, flags)``, flags :data:`NO_BARRIER` or 0) packed once for
+    ``ns_run_plan``; :meth:`run` replays it for a range of steps, then ``post`` (launches of
+    the same form, run once after the last step of each call).
 
     Arguments are checked as a host-build call checks them (types, contiguity, writeability)
     when the plan is packed; the arrays must stay alive (the engine keeps them) while the
-    runner is used."""
+    runner is used. The last launch of each parity keeps its barrier (the runner reads the
+    step's halt flag after it)."""
 
-    def __init__(self, plans, clock: np.ndarray, threads: int, ftz: bool = True):
+    def __init__(self, plans, clock: np.ndarray, threads: int, ftz: bool = True, post=()):
         if clock.dtype != np.int64 or clock.shape != (2, 4) or not clock.flags.c_contiguous:
             raise ValueError("PlanRunner: clock must be a C-contiguous int64 array of shape (2, 4)")
         self._fn = _runner_lib().ns_run_plan
@@ -292,14 +333,19 @@ class PlanRunner:
         self.ftz = bool(ftz)
         self._keep = []
         self.tables = [self._pack(plan) for plan in plans]
+        for table in self.tables:      # a step ends at a barrier, or one-barrier steps
+            if len(table) and not (table["flags"] & LAST_ARRIVER).any():
+                table["flags"][-1] = 0
+        self.post = self._pack(post)
         # the call's fixed arguments, converted once (a run of a few steps is mostly this call)
         self._fixed = (self.tables[0].ctypes.data, len(self.tables[0]),
-                       self.tables[1].ctypes.data, len(self.tables[1]))
+                       self.tables[1].ctypes.data, len(self.tables[1]),
+                       self.post.ctypes.data, len(self.post))
         self._clock_ptr = clock.ctypes.data
 
     def _pack(self, plan) -> np.ndarray:
         table = np.zeros(len(plan), LAUNCH_DTYPE)
-        for i, (kernel, grid, block, args) in enumerate(plan):
+        for i, (kernel, grid, block, args, *flags) in enumerate(plan):
             if len(args) != len(kernel.args):
                 raise TypeError(f"{kernel.signature()} takes {len(kernel.args)} arguments, "
                                 f"got {len(args)}")
@@ -319,6 +365,7 @@ class PlanRunner:
             dims = [max(1, int(x)) for x in (*grid, 1, 1)[:3]] + \
                    [max(1, int(x)) for x in (*block, 1, 1)[:3]]
             table["dims"][i] = dims
+            table["flags"][i] = int(flags[0]) if flags else 0
         return table
 
     def run(self, n0: int, n1: int, stop_at_halt: bool = True) -> int:

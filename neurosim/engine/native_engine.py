@@ -15,15 +15,20 @@ NumPy arrays as device memory). What differs from ``cuda:host``:
   host build does), packed when the plan is built (``build()``), not in the first run; the
   first chunk is as long as a bound on a step's cost allows (:func:`first_chunk`), so a small
   network runs a whole run in one call, the next ones follow the measured wall time;
-* ``threads`` OpenMP threads (``Network(threads=...)``, default every core);
+* ``threads`` OpenMP threads (``Network(threads=...)``, default every core), at most one per
+  :data:`~neurosim.backends.native.WORK_PER_THREAD` units of work a step
+  (:func:`~neurosim.backends.native.step_threads`; ``threads_asked`` keeps the request); on
+  several, delivery into private rings, fewer barriers and one-barrier steps
+  (:meth:`NativeEngine._threaded`);
 * a neuron group with any per-neuron constant has all of them per neuron (the native neuron
   loops vectorise with constants all uniform or all per neuron).
 
 With one thread, every launch runs the kernels' items in order, as the ``cuda:host`` build in
-natural order does: the same arithmetic, so the same results. With more, spikes take their
-slots in the step's list in the order the threads reach them, and synaptic input is summed with
-atomics in that order: sums of weights that add exactly are the same, others may differ in the
-last bit (as on a GPU); spike lists are the same set per step wherever the sums are.
+natural order does: the same arithmetic, so the same results. With more, each chunk of a
+thread's neurons takes its spikes' slots in the step's list in the order the threads reach
+them, and a neuron's synaptic input sums thread 0's deliveries, then each other thread's
+private ring: sums of weights that add exactly are the same, others may differ in the last bit
+(as on a GPU); spike lists are the same set per step wherever the sums are.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ import numpy as np
 from . import cuda_tuning as T
 from .cuda_device import Device, kernel_signature
 from .cuda_engine import CudaEngine
+
+I32 = np.int32
+#: The native backend's own kernels (delivery without atomics, the step end alone).
+NATIVE_FILE = "native_delivery.cpp"
 
 
 #: A bound on what one step costs per neuron and per synapse on one thread, every synapse
@@ -79,8 +88,12 @@ class NativeEngine(CudaEngine):
     """Runs a layout on the native CPU backend (see module docstring)."""
 
     def __init__(self, net, layout, threads: int, gen=None):
-        self.threads = int(threads)
+        from ..backends.native import step_threads
+        self.threads_asked = int(threads)
+        self.threads = step_threads(threads, layout.n_total, layout.n_synapses)
         self._runner = None
+        self._flags = None
+        self._post = []
         super().__init__(net, layout, host=True,
                          dev=NativeDevice(self.threads, double=net.precision == "double"),
                          gen=gen)
@@ -121,15 +134,103 @@ class NativeEngine(CudaEngine):
         plans = super().plan()
         if fresh:
             grid, block = (self.threads,), (1,)
-            self._plans = [launch._replace(grid=grid, block=block) for launch in plans]
+            plans = [launch._replace(grid=grid, block=block) for launch in plans]
+            self._flags = [0] * len(plans)
+            self._post = []
+            if self.threads > 1:
+                plans, self._flags = self._threaded(plans, grid, block)
+            self._plans = plans
             self._runner = self._pack_runner()
         return self._plans
 
+    def min_delay_steps(self) -> int:
+        """The shortest delay of every static synapse class, in steps (0 without classes)."""
+        least = []
+        for rt in self.classes:
+            if rt.c.delay is not None:
+                least.append(int(rt.c.delay))
+            else:
+                d = self.dev.get(rt.delays) if rt.delays is not None else None
+                least.append(int(d[:rt.c.n_synapses].min()) if d is not None and
+                             rt.c.n_synapses else 0)
+        return min(least, default=0)
+
+    def _threaded(self, plans: list, grid, block) -> tuple[list, list]:
+        """The plan on several threads, and its launch flags (``kernels/native_loop.cpp``):
+
+        * ``propagate_native`` delivers in place of ``propagate``: each thread but the first
+          into a private ring, with plain additions; ``ring_merge_native``, first in every
+          step, adds them where the step's neuron kernels read (each thread the columns its
+          own neuron kernels read next: no barrier after it), and after the last step of every
+          chunk, everywhere (``kernels/native_delivery.cpp``);
+        * no barrier between the neuron kernels of different groups (each reads and writes its
+          own group's state and ring columns; spikes take their slots with atomics);
+        * one barrier a step where the step is its groups' kernels and delivery only (no
+          plasticity or state recording launches) and every delay is at least two steps:
+          ``step_end_native`` then ends the step on the last thread to finish the neuron
+          kernels, before the step's one barrier, delivery has no barrier after it, and the
+          spike list alternates between two buffers with the clock's parity."""
+        from ..backends.native import LAST_ARRIVER, NO_BARRIER, SERIAL
+        n_groups = len(self.groups)          # CudaEngine.plan(): the groups' kernels first,
+        groups, prop, rest = plans[:n_groups], plans[n_groups], plans[n_groups + 1:]
+        assert prop.kernel.name == "propagate", prop.kernel.name     # then propagate
+        one_barrier = not rest and (not self.classes or self.min_delay_steps() >= 2)
+        out, flags = [], []
+        if self.classes:
+            n_priv = self.threads - 1
+            size = self.n_slots * self.L.ring_width
+            if getattr(self, "_priv", None) is None or self._priv.size != n_priv * size:
+                self._priv = self.dev.zeros(n_priv * size, self.real)
+            seg = [(rt.g.col_offset + ch * rt.g.size, rt.g.size) for rt in self.groups
+                   if not rt.is_source and rt.g.col_offset >= 0
+                   for ch in range(len(rt.g.channels))]
+            self._seg = self.dev.put(np.array(seg or [(0, 0)], np.int64).ravel())
+            merge = dict(priv=self._priv, n_priv=I32(n_priv), seg=self._seg,
+                         n_seg=I32(len(seg)))
+            out.append(self.bind(NATIVE_FILE, "ring_merge_native", dict(merge, all=I32(0)),
+                                 grid, block))
+            flags.append(NO_BARRIER)
+            self._post = [self.bind(NATIVE_FILE, "ring_merge_native",
+                                    dict(merge, all=I32(1)), grid, block)]
+            prop = self.bind(NATIVE_FILE, "propagate_native",
+                             dict(n_classes=I32(len(self.classes)), class_tab=self.class_tab,
+                                  priv=self._priv, n_priv=I32(n_priv),
+                                  end_step=I32(0 if one_barrier else 1)), grid, block)
+        out += groups
+        flags += [NO_BARRIER] * len(groups)
+        if one_barrier:
+            out.append(self.bind(NATIVE_FILE, "step_end_native", {}, (1,), (1,)))
+            flags.append(LAST_ARRIVER | SERIAL)
+            if self.classes:
+                out.append(prop)
+                flags.append(NO_BARRIER)
+            out = self._alternate_spike_lists(out)
+        else:
+            if flags:
+                flags[-1] = 0
+            out.append(prop)
+            flags.append(0)
+            out += rest
+            flags += [0] * len(rest)
+        return out, flags
+
+    def _alternate_spike_lists(self, plans: list) -> list:
+        """The launches with the spike list of odd steps in a second buffer."""
+        if getattr(self, "_spk1", None) is None or self._spk1.size != self.spk.size:
+            self._spk1 = self.dev.zeros(self.spk.size, self.spk.dtype)
+            self._spk_work1 = self.dev.zeros(self.spk_work.size, self.spk_work.dtype)
+        swap = {id(self.spk): self._spk1, id(self.spk_work): self._spk_work1}
+        return [launch._replace(args=(launch.args[0],
+                                      tuple(swap.get(id(a), a) for a in launch.args[1])))
+                for launch in plans]
+
     def _pack_runner(self):
         from ..backends.native import PlanRunner
-        plans = [[(k.kernel, k.grid, k.block, k.args[p]) for k in self._plans] for p in (0, 1)]
+        plans = [[(k.kernel, k.grid, k.block, k.args[p], f)
+                  for k, f in zip(self._plans, self._flags)] for p in (0, 1)]
+        post = [(k.kernel, k.grid, k.block, k.args[0]) for k in self._post]
         return PlanRunner(plans, self.clock, self.threads,
-                          ftz=plans[0][0][0].module.ftz if plans[0] else True)
+                          ftz=plans[0][0][0].module.ftz if plans[0] else True, post=post)
 
     def _launch(self, n0: int, n1: int) -> int:
         """Steps n0 .. n1 - 1 in one call of the C plan runner; the step after the last one
