@@ -145,8 +145,8 @@ class PatternParams:
         if self.n_label > self.n_train:
             raise ValueError(f"{where}: n_label must be at most n_train = {self.n_train}, got "
                              f"{self.n_label}")
-        for name in ("rate_max", "t_present", "t_eval", "tau_m", "cm", "tau_syn_E", "tau_syn_I", "w_max",
-                     "w_total", "tau_stdp", "tau_theta", "dt"):
+        for name in ("rate_max", "t_present", "t_eval", "tau_m", "cm", "tau_syn_E", "tau_syn_I",
+                     "w_max", "w_total", "tau_stdp", "tau_theta", "dt"):
             V.positive(where, name, getattr(self, name))
         for name in ("t_rest", "tau_refrac", "A_plus", "A_minus", "theta_plus", "input_total",
                      "w_inh", "boost", "theta_init_max"):
@@ -332,7 +332,8 @@ class Presenter:
 def _run(p, seed, device, images, labels, train_idx, test_idx, learn: bool, progress=None):
     """One network: with ``learn``, ``p.epochs`` of training (the training images in a fresh
     order each epoch), labelling and testing; without, labelling and testing of the untrained
-    network (the control). Returns (curve, epoch walls, silent test fraction, net, showings)."""
+    network (the control). Returns (curve, epoch walls, silent test fraction, net, showings,
+    test accuracy per epoch by label rule)."""
     rng = np.random.default_rng(seed)
     net, inp, exc, ff, mon = build(p, seed, device)
     show = Presenter(p, net, inp, exc, mon)
@@ -381,8 +382,9 @@ def pattern_learning(seed: int = 0, device: str = "cpu", params: PatternParams |
     for s in range(seed, seed + p.seeds):
         train_idx, test_idx = digits.split(p.n_train, p.n_test, s)
         w0 = time.perf_counter()
-        curve, walls, silent, net, showings, by_rule = _run(p, s, device, images, labels, train_idx,
-                                                   test_idx, True, progress if s == seed else None)
+        curve, walls, silent, net, showings, by_rule = _run(
+            p, s, device, images, labels, train_idx, test_idx, True,
+            progress if s == seed else None)
         wall = time.perf_counter() - w0
         control, control_by_rule = None, None
         if p.control:
