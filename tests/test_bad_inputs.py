@@ -637,6 +637,11 @@ row("pattern min_spikes", lambda d: T.PatternParams(min_spikes=-1), ValueError, 
     "-1", ">= 0")
 row("pattern boost", lambda d: T.PatternParams(boost=-0.5), ValueError, "boost", "-0.5", ">= 0")
 row("pattern seeds", lambda d: T.PatternParams(seeds=0), ValueError, "seeds", "0", ">= 1")
+row("pattern label_rule", lambda d: T.PatternParams(label_rule="knn"), ValueError, "label_rule",
+    "'knn'", "vote")
+row("pattern t_eval", lambda d: T.PatternParams(t_eval=0.0), ValueError, "t_eval", "0.0", "> 0")
+row("pattern theta_init_max", lambda d: T.PatternParams(theta_init_max=-1.0), ValueError,
+    "theta_init_max", "-1.0", ">= 0")
 row("digits split", lambda d: T.digits.split(1000, 1000, 0), ValueError, "n_train + n_test",
     "1797")
 row("sequence intervals empty", lambda d: T.SequenceParams(intervals=()), ValueError,

@@ -11,8 +11,8 @@ import pytest
 
 from neurosim.tasks import (HomeostasisParams, PatternParams, SequenceParams, digits,
                             homeostatic_adaptation, pattern_learning, sequence_learning)
-from neurosim.tasks.pattern import (Presenter, assign_labels, build, classify, epochs_to_converge,
-                                    image_rates)
+from neurosim.tasks.pattern import (Presenter, assign_labels, build, class_profile, classify,
+                                    classify_vote, epochs_to_converge, image_rates, predict)
 from neurosim.tasks.sequence import recall_score, shuffled_recall
 
 
@@ -67,6 +67,23 @@ def test_label_assignment_and_classification():
     assert nl.tolist() == [0, 1, 0]
     pred = classify(np.array([[2, 0, 0], [0, 3, 1], [0, 0, 0]]), nl)
     assert pred.tolist() == [0, 1, -1]                  # neuron-mean rule; silent: -1
+
+
+def test_proportional_vote():
+    """Labelling means: class 0 (4, 0.5, 0), class 1 (1, 3, 0): profiles 0.8/0.2 for neuron 0,
+    1/7 / 6/7 for neuron 1, none for neuron 2 (silent). Test votes: (4, 1, 0) -> 3.34 vs 1.66,
+    class 0; (1, 3, 0) -> 1.23 vs 2.77, class 1; no spikes, or spikes only from neurons
+    that never fired while labelling: no vote (-1, counted wrong)."""
+    counts = np.array([[6, 0, 0], [2, 1, 0], [2, 3, 0], [0, 3, 0]])   # labelling images
+    labels = np.array([0, 0, 1, 1])
+    prof = class_profile(counts, labels)
+    assert prof[:2].tolist() == [[0.8, 1 / 7, 0.0], [0.2, 6 / 7, 0.0]]
+    assert np.allclose(prof[2:], 0) and prof.shape == (10, 3)
+    test = np.array([[4, 1, 0], [1, 3, 0], [0, 0, 0], [0, 0, 5]])
+    assert classify_vote(test, prof).tolist() == [0, 1, -1, -1]
+    assert predict("vote", counts, labels, test).tolist() == [0, 1, -1, -1]
+    assert predict("max", counts, labels, test).tolist() == \
+        classify(test, assign_labels(counts, labels)).tolist()
 
 
 def test_image_rates():
@@ -137,7 +154,7 @@ def test_recall_score_is_relative_to_the_interval():
 
 # -- the tasks, tiny ------------------------------------------------------------------------------
 TINY_PATTERN = dict(n_neurons=20, n_train=150, n_test=100, n_label=150, epochs=1,
-                    t_present=60.0, seeds=1)
+                    t_present=60.0, t_eval=60.0, seeds=1)
 
 
 def test_pattern_learning_beats_its_control(device):
