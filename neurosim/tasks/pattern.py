@@ -96,7 +96,7 @@ class PatternParams:
     n_test: int = 797              # held-out test images
     n_label: int = 1000            # training images shown again (learning off) to label neurons
     epochs: int = 2
-    rate_max: float = 64.0         # Hz, the rate of a pixel of value 16
+    rate_max: float = 96.0         # Hz, the rate of a pixel of value 16
     input_total: float = 0.0       # Hz: if > 0, every image is scaled to this summed rate
     t_present: float = 100.0       # ms, training presentations
     t_eval: float = 250.0          # ms, presentations for labelling and testing
@@ -111,7 +111,7 @@ class PatternParams:
     tau_m: float = 20.0
     cm: float = 200.0              # pF (leak conductance cm / tau_m = 10 nS)
     v_rest: float = -65.0
-    v_thresh: float = -52.0
+    v_thresh: float = -40.0        # mV: D&C's -52 mV plus the theta their training builds up
     tau_refrac: float = 5.0
     tau_syn_E: float = 1.0         # ms
     tau_syn_I: float = 2.0         # ms
@@ -122,12 +122,12 @@ class PatternParams:
     w_max: float = 13.0            # nS
     w_total: float = 130.0         # total input conductance per neuron after normalisation (nS)
     A_plus: float = 0.33
-    A_minus: float = 0.1
+    A_minus: float = 0.017
     tau_stdp: float = 20.0
-    theta_plus: float = 0.5        # mV per spike
+    theta_plus: float = 0.2        # mV per spike
     theta_init_max: float = 0.0    # mV: initial theta per neuron drawn from Uniform(0, this)
     tau_theta: float = 1e5         # ms
-    dt: float = 0.5
+    dt: float = 0.25               # ms: fewer neurons cross threshold in one step than at 0.5
     label_rule: str = "vote"       # "vote" (proportional vote) or "max" (Diehl & Cook's)
 
     def __post_init__(self):
