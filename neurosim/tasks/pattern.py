@@ -390,12 +390,13 @@ def pattern_learning(seed: int = 0, device: str = "cpu", params: PatternParams |
     ``per_seed`` holds every seed's, ``final_accuracy_mean`` / ``final_accuracy_sd`` their
     final test accuracies (sd with ``ddof=1``; 0 for one seed).
 
-    ``quick``: a smoke run for ``neurosim bench --quick`` — 20 neurons, 200 training,
-    labelling and test images each, one epoch, one seed (when ``params`` is not given).
+    ``quick``: a smoke run for ``neurosim bench --quick`` — 20 neurons, 150 training, 100
+    labelling and 100 test images shown for 100 ms each (``t_eval`` 100), one epoch, one seed
+    (when ``params`` is not given); about 25 s on one core.
     """
     check_task_args("pattern_learning()", seed, device, params, PatternParams, quick, progress)
-    p = params or (PatternParams(n_neurons=20, n_train=200, n_test=200, n_label=200, epochs=1,
-                                 seeds=1) if quick else PatternParams())
+    p = params or (PatternParams(n_neurons=20, n_train=150, n_test=100, n_label=100, epochs=1,
+                                 t_eval=100.0, seeds=1) if quick else PatternParams())
     images, labels = digits.load_digits()
     x = images.astype(float)
     wall0 = time.perf_counter()
