@@ -154,7 +154,7 @@ def test_recall_score_is_relative_to_the_interval():
 
 # -- the tasks, tiny ------------------------------------------------------------------------------
 TINY_PATTERN = dict(n_neurons=20, n_train=150, n_test=100, n_label=150, epochs=1,
-                    t_present=60.0, t_eval=60.0, seeds=1)
+                    t_present=60.0, t_eval=60.0, seeds=1, dt=0.5)   # dt 0.5: half the steps
 
 
 def test_pattern_learning_beats_its_control(device):
