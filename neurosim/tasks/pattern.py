@@ -223,12 +223,19 @@ def image_rates(p: PatternParams, image: np.ndarray) -> np.ndarray:
 def assign_labels(counts: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Class (0-9) each neuron fired most for, as mean count per image of the class (-1 if it
     never fired)."""
+    resp = _class_means(counts, labels)
+    return np.where(resp.sum(axis=0) > 0, resp.argmax(axis=0), -1)
+
+
+def _class_means(counts: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``(10, n_neurons)``: each neuron's mean count per image of each class (0 for a class
+    without images)."""
     resp = np.zeros((digits.N_CLASSES, counts.shape[1]))
     for c in range(digits.N_CLASSES):
         sel = labels == c
         if sel.any():
             resp[c] = counts[sel].mean(axis=0)
-    return np.where(resp.sum(axis=0) > 0, resp.argmax(axis=0), -1)
+    return resp
 
 
 def classify(counts: np.ndarray, neuron_labels: np.ndarray) -> np.ndarray:
@@ -247,11 +254,7 @@ def class_profile(counts: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``(10, n_neurons)``: each neuron's mean count per image of each class, divided by its
     sum over the classes (the share of its response that each class gets; 0 for a neuron that
     never fired)."""
-    resp = np.zeros((digits.N_CLASSES, counts.shape[1]))
-    for c in range(digits.N_CLASSES):
-        sel = labels == c
-        if sel.any():
-            resp[c] = counts[sel].mean(axis=0)
+    resp = _class_means(counts, labels)
     total = resp.sum(axis=0)
     return np.divide(resp, total, out=np.zeros_like(resp), where=total > 0)
 
