@@ -103,3 +103,184 @@ NS_GLOBAL void step_end_native(const ns_i64 *__restrict__ clk, ns_i64 *__restric
                                ns_i32 *__restrict__ rec_end) {
   if (ns_global_index() == 0) ns_step_end(clk, clk_next, bad, rec_total, rec_room, rec_end);
 }
+
+/*
+ * The delay queue: delivery of a class with per-synapse delays, one arrival
+ * step at a time (neurosim/engine/native_engine.py: NativeEngine._queue).
+ *
+ * Delivering a spike's whole row at once (propagate) adds each synapse into
+ * the ring slot of its own delay: random writes over every slot of the ring,
+ * which for the microcircuit (58 slots x 154,000 columns, 36 MB) is larger
+ * than the caches, so each synapse costs a memory round trip. The queue keeps
+ * each row of a queued class a second time, stable-sorted by delay (and, on
+ * several threads, by the thread whose share of the ring's columns its target
+ * is in): segment (row, j, p) holds the synapses of delay dmin + j whose
+ * column is in part p (queue_build). At step n, delivery writes only the ring
+ * slot of step t = n + lead (lead: the least delay of the queued classes):
+ * for each source step m = t - d from the oldest (d the largest delay) to n,
+ * each spike of step m in list order, each queued class in order, the
+ * segment of delay d. Every write goes to one ring row, which stays in cache,
+ * and the segments are read in order of their rows' spikes.
+ *
+ * The additions into a ring cell are those of propagate in the same order:
+ * by source step, then the step's spike list, then the classes, then row
+ * order (the sort is stable, so synapses of one row with the same delay and
+ * target keep their order): on one thread, the sums of propagate. On several
+ * threads, thread p delivers part p only, into the ring itself (no private
+ * ring, no merge, no atomics): every cell is written by one thread, in that
+ * same order (the spike lists' order is the threads' timing, as for
+ * propagate_native).
+ *
+ * The spike lists of the last steps are kept in hist (hist_len lists of
+ * hist_stride ids, the count of list h in hist_n[h]); a step's delivery
+ * copies its own list there. Within a chunk the queue delivers the spikes of
+ * the chunk's steps (clk[1] steps since its first); queue_flush, after the
+ * chunk's last step, delivers what is still pending (arrivals after the last
+ * step's t) into its ring slots, so between chunks the ring holds every
+ * pending synaptic event, as with propagate (checkpoints, injected spikes,
+ * rollbacks and the host's reads see the same ring).
+ *
+ * The queue table holds NS_QUEUE_FIELDS words per queued class: the address
+ * of its segment pointers (ns_i64, n_rows * n_seg * n_part + 1), of its
+ * columns and of its weights (ns_i32, ns_real; sorted), dmin and n_seg.
+ */
+#define NS_QUEUE_FIELDS 5
+
+NS_DEVICE void ns_queue_segments(const ns_i32 *__restrict__ list, ns_i64 count, ns_i64 d,
+                                 ns_i32 n_queued, const ns_u64 *__restrict__ queue_tab,
+                                 ns_i32 n_part, ns_i32 part, ns_real *__restrict__ row) {
+  for (ns_i32 q = 0; q < n_queued; ++q) {
+    const ns_u64 *t = queue_tab + (ns_i64)NS_QUEUE_FIELDS * q;
+    const ns_i64 j = d - (ns_i64)t[3], n_seg = (ns_i64)t[4];
+    if (j < 0 || j >= n_seg) continue;
+    const ns_i64 *__restrict__ dptr = (const ns_i64 *)t[0];
+    const ns_i32 *__restrict__ cols = (const ns_i32 *)t[1];
+    const ns_real *__restrict__ weights = (const ns_real *)t[2];
+    const ns_i64 off = j * n_part + part, per_row = n_seg * n_part;
+    for (ns_i64 s = 0; s < count; ++s) {
+      const ns_i64 e = (ns_i64)list[s] * per_row + off;
+      if (s + 2 < count) {               /* the segment two spikes on: start its reads */
+        const ns_i64 a2 = dptr[(ns_i64)list[s + 2] * per_row + off];
+        __builtin_prefetch(cols + a2);
+        __builtin_prefetch(weights + a2);
+        __builtin_prefetch(cols + a2 + 16);
+        __builtin_prefetch(weights + a2 + 16);
+      }
+      for (ns_i64 k = dptr[e], k_end = dptr[e + 1]; k < k_end; ++k) row[cols[k]] += weights[k];
+    }
+  }
+}
+
+/* This thread's part: thread p of a grid of n_part threads; a grid of
+ * another size runs every part on thread 0 (one part: the ring's every column). */
+NS_DEVICE ns_i32 ns_queue_part(ns_i32 n_part, ns_i32 *first, ns_i32 *last) {
+  const ns_i64 g = ns_global_index();
+  if (ns_grid_stride() == (ns_i64)n_part) {
+    *first = (ns_i32)g;
+    *last = (ns_i32)g + 1;
+  } else {
+    *first = 0;
+    *last = g == 0 ? n_part : 0;
+  }
+  return *last - *first;
+}
+
+NS_GLOBAL void propagate_queued(
+    const ns_i64 *__restrict__ clk, const ns_i32 *__restrict__ spk,
+    const ns_u64 *__restrict__ nspk, ns_i32 n_queued, const ns_u64 *__restrict__ queue_tab,
+    ns_i32 n_part, ns_i32 lead, ns_i32 span, ns_i32 *__restrict__ hist,
+    ns_i64 *__restrict__ hist_n, ns_i32 hist_len, ns_i64 hist_stride,
+    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots) {
+  if (ns_halted(clk)) return;
+  const ns_i64 n = clk[0], n0 = n - clk[1];
+  const ns_i64 count = (ns_i64)(nspk[clk[1]] >> NS_WORK_BITS);
+  ns_i32 *__restrict__ keep = hist + (n % hist_len) * hist_stride;
+  for (ns_i64 i = ns_share_lo_(count), hi = ns_share_hi_(count); i < hi; ++i) keep[i] = spk[i];
+  if (ns_global_index() == 0) hist_n[n % hist_len] = count;
+  ns_i32 first, last;
+  if (!ns_queue_part(n_part, &first, &last)) return;
+  const ns_i64 t = n + lead;
+  ns_real *__restrict__ row = ring + (t % n_slots) * (ns_i64)ring_width;
+  /* source steps t - d, d = lead + span - 1 .. lead: the oldest first */
+  for (ns_i64 m = t - (lead + span - 1); m <= n; ++m) {
+    if (m < n0) continue;
+    const ns_i32 *list = m == n ? spk : hist + (m % hist_len) * hist_stride;
+    const ns_i64 c = m == n ? count : hist_n[m % hist_len];
+    for (ns_i32 p = first; p < last; ++p)
+      ns_queue_segments(list, c, t - m, n_queued, queue_tab, n_part, p, row);
+  }
+}
+
+/* After a chunk's last step: the queued events still pending (arrivals after
+ * the last step n_end - 1 delivered, t = n_end - 1 + lead) into their ring
+ * slots. The clock copy of the later step holds n_end and the chunk's steps. */
+NS_GLOBAL void queue_flush(const ns_i64 *__restrict__ clock, ns_i32 n_queued,
+                           const ns_u64 *__restrict__ queue_tab, ns_i32 n_part, ns_i32 lead,
+                           ns_i32 span, const ns_i32 *__restrict__ hist,
+                           const ns_i64 *__restrict__ hist_n, ns_i32 hist_len,
+                           ns_i64 hist_stride, ns_real *__restrict__ ring, ns_i32 ring_width,
+                           ns_i32 n_slots) {
+  const ns_i64 *c = clock[0] >= clock[4] ? clock : clock + 4;
+  const ns_i64 n_end = c[0], n0 = n_end - c[1];
+  ns_i32 first, last;
+  if (!ns_queue_part(n_part, &first, &last)) return;
+  const ns_i64 d_max = lead + span - 1;
+  for (ns_i64 m = n_end + lead - d_max; m < n_end; ++m) {   /* m + d >= n_end + lead */
+    if (m < n0) continue;
+    const ns_i32 *list = hist + (m % hist_len) * hist_stride;
+    const ns_i64 count = hist_n[m % hist_len];
+    for (ns_i64 d = n_end + lead - m; d <= d_max; ++d) {
+      ns_real *__restrict__ row = ring + ((m + d) % n_slots) * (ns_i64)ring_width;
+      for (ns_i32 p = first; p < last; ++p)
+        ns_queue_segments(list, count, d, n_queued, queue_tab, n_part, p, row);
+    }
+  }
+}
+
+/*
+ * One queued class's sorted copy (on the engine's threads, a share of the
+ * rows each): for each row, its synapses stable-sorted by (delay - dmin,
+ * part), part p the synapses whose column is in [bounds[p], bounds[p + 1]);
+ * dptr[(row * n_seg + j) * n_part + p] the first of segment (j, p), and
+ * dptr[n_rows * n_seg * n_part] the class's synapse count. kind: the delays'
+ * type (NS_DELAY_U8: delays8, NS_DELAY_I16: delays16). count holds
+ * n_seg * n_part words per thread of the grid (its scratch).
+ */
+NS_GLOBAL void queue_build(const ns_i64 *__restrict__ indptr, const ns_i32 *__restrict__ cols,
+                           const ns_real *__restrict__ weights,
+                           const ns_u8 *__restrict__ delays8,
+                           const ns_i16 *__restrict__ delays16, ns_i32 kind, ns_i64 n_rows,
+                           ns_i32 dmin, ns_i32 n_seg, ns_i32 n_part,
+                           const ns_i32 *__restrict__ bounds, ns_i64 *__restrict__ dptr,
+                           ns_i32 *__restrict__ dcols, ns_real *__restrict__ dweights,
+                           ns_i64 *__restrict__ count) {
+  const ns_i64 per = (ns_i64)n_seg * n_part;
+  ns_i64 *__restrict__ cnt = count + ns_global_index() * per;
+  const ns_i64 lo = ns_share_lo_(n_rows), hi = ns_share_hi_(n_rows);
+  for (ns_i64 r = lo; r < hi; ++r) {
+    const ns_i64 a = indptr[r], b = indptr[r + 1];
+    for (ns_i64 i = 0; i < per; ++i) cnt[i] = 0;
+    for (ns_i64 k = a; k < b; ++k) {
+      const ns_i32 d = kind == NS_DELAY_U8 ? (ns_i32)delays8[k] : (ns_i32)delays16[k];
+      ns_i32 p = 0;
+      while (p + 1 < n_part && cols[k] >= bounds[p + 1]) ++p;
+      ++cnt[(ns_i64)(d - dmin) * n_part + p];
+    }
+    ns_i64 pos = a;
+    for (ns_i64 i = 0; i < per; ++i) {
+      dptr[r * per + i] = pos;
+      const ns_i64 c = cnt[i];
+      cnt[i] = pos;
+      pos += c;
+    }
+    for (ns_i64 k = a; k < b; ++k) {
+      const ns_i32 d = kind == NS_DELAY_U8 ? (ns_i32)delays8[k] : (ns_i32)delays16[k];
+      ns_i32 p = 0;
+      while (p + 1 < n_part && cols[k] >= bounds[p + 1]) ++p;
+      const ns_i64 to = cnt[(ns_i64)(d - dmin) * n_part + p]++;
+      dcols[to] = cols[k];
+      dweights[to] = weights[k];
+    }
+  }
+  if (ns_global_index() == 0) dptr[n_rows * per] = indptr[n_rows];
+}

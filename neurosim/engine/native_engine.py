@@ -33,6 +33,9 @@ private ring: sums of weights that add exactly are the same, others may differ i
 
 from __future__ import annotations
 
+import logging
+import os
+
 import numpy as np
 
 from . import cuda_tuning as T
@@ -40,6 +43,8 @@ from .cuda_device import Device, kernel_signature
 from .cuda_engine import CudaEngine
 
 I32 = np.int32
+I64 = np.int64
+log = logging.getLogger(__name__)
 #: The native backend's own kernels (delivery without atomics, the step end alone).
 NATIVE_FILE = "native_delivery.cpp"
 
@@ -59,6 +64,18 @@ def first_chunk(n_neurons: int, n_synapses: int) -> int:
     (a first chunk of 100 steps, as on a GPU, then two more growing to the measured speed)."""
     per_step = STEP_ITEM_SECONDS * max(1, int(n_neurons) + int(n_synapses))
     return int(min(T.MAX_CHUNK, max(T.GRAPH_STEPS, CHUNK_SECONDS // per_step)))
+
+
+#: A class with per-synapse delays is delivered through the delay queue
+#: (``propagate_queued``, ``kernels/native_delivery.cpp``) when the delay ring is at least this
+#: large (bytes): a smaller ring stays in cache, where the ring's random writes are cheap.
+QUEUE_RING_BYTES = 4 << 20
+#: ``NEUROSIM_NATIVE_QUEUE``: ``auto`` (default, :data:`QUEUE_RING_BYTES`), ``1`` (every class
+#: with per-synapse delays in a network without plasticity), ``0`` (never).
+QUEUE_ENV = "NEUROSIM_NATIVE_QUEUE"
+#: The queue's sorted copies, segment tables and spike history may take at most this share of
+#: the memory available when the network is built; more, and the classes go through the ring.
+QUEUE_MEMORY_SHARE = 0.5
 
 
 class NativeDevice(Device):
@@ -99,6 +116,8 @@ class NativeEngine(CudaEngine):
                          gen=gen)
         self.name = "cpu:native"
         self._constants_all_per_neuron()
+        self._queued, self._rest = [], list(self.classes)
+        self._queue_setup()
         self._chunk = first_chunk(layout.n_total, layout.n_synapses
                                   + sum(int(getattr(rt, "n_synapses", 0)) for rt in self.plastic))
 
@@ -127,6 +146,131 @@ class NativeEngine(CudaEngine):
                 v["n_ref"] = self.dev.put(np.full(g.size, self.dev.get(v["n_ref"])[0], np.int32))
                 v["flags"] = np.uint32(flags | T.NS_REF_PER_NEURON)
 
+    # -- the delay queue (kernels/native_delivery.cpp) ------------------------------------------
+    def _queue_choice(self) -> list:
+        """The classes that the delay queue delivers: those with per-synapse delays, in a
+        network without plastic runtimes (a homeostatic rule may scale static weights within
+        a step), where the ring is at least :data:`QUEUE_RING_BYTES` and the queue's memory
+        fits (:data:`QUEUE_ENV` forces it on or off)."""
+        mode = os.environ.get(QUEUE_ENV, "auto").strip().lower()
+        if mode not in ("auto", "0", "1"):
+            raise ValueError(f"{QUEUE_ENV}={mode!r}: expected 'auto', '0' or '1'")
+        if mode == "0" or self.plastic:
+            return []
+        chosen = [rt for rt in self.classes if rt.c.delay is None and rt.c.n_synapses > 0]
+        if not chosen or mode == "1":
+            return chosen
+        real = np.dtype(self.real).itemsize
+        if self.n_slots * self.L.ring_width * real < QUEUE_RING_BYTES:
+            return []
+        n_total = self.L.n_total
+        need = sum(rt.c.n_synapses * (4 + real) for rt in chosen)
+        need += sum(n_total * self.n_slots * self.threads * 8 for _ in chosen)
+        need += self.n_slots * n_total * 4
+        if any(n_total * self.n_slots * self.threads > rt.c.n_synapses for rt in chosen):
+            return []                  # rows too short for a table of segments per delay
+        try:
+            import psutil
+            free = psutil.virtual_memory().available
+        except Exception:                                   # pragma: no cover
+            return []
+        if need > QUEUE_MEMORY_SHARE * free:
+            log.info("cpu:native: the delay queue would take %.1f GB of %.1f GB available: "
+                     "delivering through the ring", need / 1e9, free / 1e9)
+            return []
+        return chosen
+
+    def _queue_setup(self) -> None:
+        """Allocate the queue of :meth:`_queue_choice`'s classes: per class the sorted copy and
+        its segment pointers (filled by :meth:`_queue_build`), the history of spike lists, the
+        table of ``propagate_queued`` and the table of the other classes' ``propagate``."""
+        self._queued = self._queue_choice()
+        if not self._queued:
+            return
+        dev, L = self.dev, self.L
+        self._rest = [rt for rt in self.classes if rt not in self._queued]
+        self._rest_tab = dev.put(np.array([v for rt in self._rest for v in rt.table()] or [0],
+                                          np.uint64))
+        n_part = self.threads
+        cols = [dev.get(rt.cols)[:rt.c.n_synapses] for rt in self._queued]
+        per_col = sum(np.bincount(c, minlength=L.ring_width) for c in cols)
+        cum = np.cumsum(per_col)
+        inner = [int(np.searchsorted(cum, cum[-1] * p / n_part, side="right"))
+                 for p in range(1, n_part)]
+        self._q_bounds = dev.put(np.array([0] + inner + [L.ring_width], np.int32))
+        self._q = []
+        for rt, c in zip(self._queued, cols):
+            d = dev.get(rt.delays)[:rt.c.n_synapses]
+            dmin, dmax = int(d.min()), int(d.max())
+            n_seg = dmax - dmin + 1
+            self._q.append(dict(rt=rt, dmin=dmin, n_seg=n_seg,
+                                dptr=dev.zeros(L.n_total * n_seg * n_part + 1, np.int64),
+                                cols=dev.zeros(max(1, rt.c.n_synapses), np.int32),
+                                weights=dev.zeros(max(1, rt.c.n_synapses), self.real)))
+        del cols
+        self._q_lead = min(q["dmin"] for q in self._q)
+        self._q_span = max(q["dmin"] + q["n_seg"] for q in self._q) - self._q_lead
+        self._q_tab = dev.put(np.array(
+            [v for q in self._q for v in (dev.address(q["dptr"], "dptr"),
+                                          dev.address(q["cols"], "cols"),
+                                          dev.address(q["weights"], "weights"),
+                                          q["dmin"], q["n_seg"])], np.uint64))
+        self._q_hist = dev.zeros(self._q_span * max(1, L.n_total), np.int32)
+        self._q_hist_n = dev.zeros(self._q_span, np.int64)
+        self._queue_build()
+
+    def _queue_build(self) -> None:
+        """Fill each queued class's sorted copy from its columns, weights and delays
+        (``queue_build``, on the engine's threads): again after its weights change."""
+        dev, n_part = self.dev, self.threads
+        kernel = dev.kernel(NATIVE_FILE, "queue_build")
+        for q in self._q:
+            rt = q["rt"]
+            u8 = rt.delays.dtype == np.uint8
+            scratch = dev.zeros(self.threads * q["n_seg"] * n_part, np.int64)
+            kernel((self.threads,), (1,), (
+                rt.indptr, rt.cols, rt.weights,
+                rt.delays if u8 else self.dummy[np.dtype(np.uint8)],
+                self.dev.zeros(1, np.int16) if u8 else rt.delays,
+                I32(1 if u8 else 2), I64(self.L.n_total), I32(q["dmin"]), I32(q["n_seg"]),
+                I32(n_part), self._q_bounds, q["dptr"], q["cols"], q["weights"], scratch))
+        self._q_stale = False
+
+    def _queue_values(self) -> dict:
+        return dict(n_queued=I32(len(self._q)), queue_tab=self._q_tab, n_part=I32(self.threads),
+                    lead=I32(self._q_lead), span=I32(self._q_span), hist=self._q_hist,
+                    hist_n=self._q_hist_n, hist_len=I32(self._q_span),
+                    hist_stride=I64(max(1, self.L.n_total)))
+
+    def _queue_launches(self, grid, block) -> tuple:
+        """``propagate_queued`` (a step's delivery) and ``queue_flush`` (after a chunk)."""
+        values = self._queue_values()
+        return (self.bind(NATIVE_FILE, "propagate_queued", values, grid, block),
+                self.bind(NATIVE_FILE, "queue_flush", dict(values, clock=self.clock),
+                          grid, block))
+
+    def _propagate_launch(self):
+        """``propagate`` of the classes the queue does not deliver (all when none is queued)."""
+        if not self._queued:
+            return super()._propagate_launch()
+        from .cuda_engine import propagate_grid
+        values = dict(n_classes=I32(len(self._rest)), class_tab=self._rest_tab)
+        grid = propagate_grid(self.dev, sum(rt.c.n_synapses for rt in self._rest))
+        return self.bind("propagate.cu", "propagate", values, *grid)
+
+    def set_weights(self, proj, values):
+        out = super().set_weights(proj, values)
+        self._q_stale = True
+        return out
+
+    def import_state(self, state: dict, where: str) -> None:
+        super().import_state(state, where)
+        self._q_stale = True
+
+    def restore(self, snapshot) -> None:
+        super().restore(snapshot)
+        self._q_stale = True
+
     def plan(self) -> list:
         """The step's launches (one block of one thread per CPU thread each), packed for the
         C plan runner when they are (re)built: at ``build()``, not in the first chunk."""
@@ -139,6 +283,12 @@ class NativeEngine(CudaEngine):
             self._post = []
             if self.threads > 1:
                 plans, self._flags = self._threaded(plans, grid, block)
+            elif self._queued:
+                queued, flush = self._queue_launches(grid, block)
+                at = len(self.groups) + 1                 # after propagate
+                plans = plans[:at] + [queued] + plans[at:]
+                self._flags = [0] * len(plans)
+                self._post = [flush]
             self._plans = plans
             self._runner = self._pack_runner()
         return self._plans
@@ -176,7 +326,7 @@ class NativeEngine(CudaEngine):
         assert prop.kernel.name == "propagate", prop.kernel.name     # then propagate
         one_barrier = not rest and (not self.classes or self.min_delay_steps() >= 2)
         out, flags = [], []
-        if self.classes:
+        if self._rest:
             n_priv = self.threads - 1
             size = self.n_slots * self.L.ring_width
             if getattr(self, "_priv", None) is None or self._priv.size != n_priv * size:
@@ -193,16 +343,26 @@ class NativeEngine(CudaEngine):
             self._post = [self.bind(NATIVE_FILE, "ring_merge_native",
                                     dict(merge, all=I32(1)), grid, block)]
             prop = self.bind(NATIVE_FILE, "propagate_native",
-                             dict(n_classes=I32(len(self.classes)), class_tab=self.class_tab,
+                             dict(n_classes=I32(len(self._rest)),
+                                  class_tab=self._rest_tab if self._queued else self.class_tab,
                                   priv=self._priv, n_priv=I32(n_priv),
                                   end_step=I32(0 if one_barrier else 1)), grid, block)
         out += groups
         flags += [NO_BARRIER] * len(groups)
+        queued = flush = None
+        if self._queued:
+            # thread p writes the ring's columns of part p itself: a barrier after a
+            # propagate_native whose thread 0 writes into the ring too
+            queued, flush = self._queue_launches(grid, block)
+            self._post = [flush] + self._post
         if one_barrier:
             out.append(self.bind(NATIVE_FILE, "step_end_native", {}, (1,), (1,)))
             flags.append(LAST_ARRIVER | SERIAL)
-            if self.classes:
+            if self._rest:
                 out.append(prop)
+                flags.append(0 if queued is not None else NO_BARRIER)
+            if queued is not None:
+                out.append(queued)
                 flags.append(NO_BARRIER)
             out = self._alternate_spike_lists(out)
         else:
@@ -210,6 +370,9 @@ class NativeEngine(CudaEngine):
                 flags[-1] = 0
             out.append(prop)
             flags.append(0)
+            if queued is not None:
+                out.append(queued)
+                flags.append(0)
             out += rest
             flags += [0] * len(rest)
         return out, flags
@@ -235,6 +398,8 @@ class NativeEngine(CudaEngine):
     def _launch(self, n0: int, n1: int) -> int:
         """Steps n0 .. n1 - 1 in one call of the C plan runner; the step after the last one
         run (it stops after a step that halted the clock)."""
+        if self._queued and self._q_stale:
+            self._queue_build()
         if self._runner is None:
             self._runner = self._pack_runner()
         return self._runner.run(n0, n1, T.HOST_STOP_AT_HALT)
