@@ -142,9 +142,18 @@ NS_GLOBAL void step_end_native(const ns_i64 *__restrict__ clk, ns_i64 *__restric
  *
  * The queue table holds NS_QUEUE_FIELDS words per queued class: the address
  * of its segment pointers (ns_i64, n_rows * n_seg * n_part + 1), of its
- * columns and of its weights (ns_i32, ns_real; sorted), dmin and n_seg.
+ * sorted synapses (ns_qsyn), 0, dmin and n_seg.
  */
 #define NS_QUEUE_FIELDS 5
+
+/* A synapse of a queued class's sorted copy: column and weight side by side
+ * (one stream of reads per segment, not two): 8 bytes in float, 16 in double,
+ * a whole number of the ns_u64 words the engine allocates. */
+struct ns_qsyn {
+  ns_i32 col;
+  ns_real w;
+};
+static_assert(sizeof(ns_qsyn) % sizeof(ns_u64) == 0, "ns_qsyn is whole 64-bit words");
 
 NS_DEVICE void ns_queue_segments(const ns_i32 *__restrict__ list, ns_i64 count, ns_i64 d,
                                  ns_i32 n_queued, const ns_u64 *__restrict__ queue_tab,
@@ -154,19 +163,17 @@ NS_DEVICE void ns_queue_segments(const ns_i32 *__restrict__ list, ns_i64 count, 
     const ns_i64 j = d - (ns_i64)t[3], n_seg = (ns_i64)t[4];
     if (j < 0 || j >= n_seg) continue;
     const ns_i64 *__restrict__ dptr = (const ns_i64 *)t[0];
-    const ns_i32 *__restrict__ cols = (const ns_i32 *)t[1];
-    const ns_real *__restrict__ weights = (const ns_real *)t[2];
+    const ns_qsyn *__restrict__ syn = (const ns_qsyn *)t[1];
     const ns_i64 off = j * n_part + part, per_row = n_seg * n_part;
     for (ns_i64 s = 0; s < count; ++s) {
       const ns_i64 e = (ns_i64)list[s] * per_row + off;
       if (s + 2 < count) {               /* the segment two spikes on: start its reads */
-        const ns_i64 a2 = dptr[(ns_i64)list[s + 2] * per_row + off];
-        __builtin_prefetch(cols + a2);
-        __builtin_prefetch(weights + a2);
-        __builtin_prefetch(cols + a2 + 16);
-        __builtin_prefetch(weights + a2 + 16);
+        const ns_qsyn *next = syn + dptr[(ns_i64)list[s + 2] * per_row + off];
+        __builtin_prefetch(next);
+        __builtin_prefetch(next + 8);
+        __builtin_prefetch(next + 16);
       }
-      for (ns_i64 k = dptr[e], k_end = dptr[e + 1]; k < k_end; ++k) row[cols[k]] += weights[k];
+      for (ns_i64 k = dptr[e], k_end = dptr[e + 1]; k < k_end; ++k) row[syn[k].col] += syn[k].w;
     }
   }
 }
@@ -252,8 +259,8 @@ NS_GLOBAL void queue_build(const ns_i64 *__restrict__ indptr, const ns_i32 *__re
                            const ns_i16 *__restrict__ delays16, ns_i32 kind, ns_i64 n_rows,
                            ns_i32 dmin, ns_i32 n_seg, ns_i32 n_part,
                            const ns_i32 *__restrict__ bounds, ns_i64 *__restrict__ dptr,
-                           ns_i32 *__restrict__ dcols, ns_real *__restrict__ dweights,
-                           ns_i64 *__restrict__ count) {
+                           ns_u64 *__restrict__ dsyn, ns_i64 *__restrict__ count) {
+  ns_qsyn *__restrict__ out = (ns_qsyn *)dsyn;
   const ns_i64 per = (ns_i64)n_seg * n_part;
   ns_i64 *__restrict__ cnt = count + ns_global_index() * per;
   const ns_i64 lo = ns_share_lo_(n_rows), hi = ns_share_hi_(n_rows);
@@ -278,8 +285,8 @@ NS_GLOBAL void queue_build(const ns_i64 *__restrict__ indptr, const ns_i32 *__re
       ns_i32 p = 0;
       while (p + 1 < n_part && cols[k] >= bounds[p + 1]) ++p;
       const ns_i64 to = cnt[(ns_i64)(d - dmin) * n_part + p]++;
-      dcols[to] = cols[k];
-      dweights[to] = weights[k];
+      out[to].col = cols[k];
+      out[to].w = weights[k];
     }
   }
   if (ns_global_index() == 0) dptr[n_rows * per] = indptr[n_rows];

@@ -167,8 +167,8 @@ class NativeEngine(CudaEngine):
         need = sum(rt.c.n_synapses * (4 + real) for rt in chosen)
         need += sum(n_total * self.n_slots * self.threads * 8 for _ in chosen)
         need += self.n_slots * n_total * 4
-        if any(n_total * self.n_slots * self.threads > rt.c.n_synapses for rt in chosen):
-            return []                  # rows too short for a table of segments per delay
+        if any(n_total * self.n_slots * self.threads > 2 * rt.c.n_synapses for rt in chosen):
+            return []            # rows too short: more segment pointers than twice the synapses
         try:
             import psutil
             free = psutil.virtual_memory().available
@@ -199,21 +199,20 @@ class NativeEngine(CudaEngine):
                  for p in range(1, n_part)]
         self._q_bounds = dev.put(np.array([0] + inner + [L.ring_width], np.int32))
         self._q = []
+        words = 1 if np.dtype(self.real).itemsize == 4 else 2   # an ns_qsyn: column, weight
         for rt, c in zip(self._queued, cols):
             d = dev.get(rt.delays)[:rt.c.n_synapses]
             dmin, dmax = int(d.min()), int(d.max())
             n_seg = dmax - dmin + 1
             self._q.append(dict(rt=rt, dmin=dmin, n_seg=n_seg,
                                 dptr=dev.zeros(L.n_total * n_seg * n_part + 1, np.int64),
-                                cols=dev.zeros(max(1, rt.c.n_synapses), np.int32),
-                                weights=dev.zeros(max(1, rt.c.n_synapses), self.real)))
+                                syn=dev.zeros(max(1, rt.c.n_synapses) * words, np.uint64)))
         del cols
         self._q_lead = min(q["dmin"] for q in self._q)
         self._q_span = max(q["dmin"] + q["n_seg"] for q in self._q) - self._q_lead
         self._q_tab = dev.put(np.array(
             [v for q in self._q for v in (dev.address(q["dptr"], "dptr"),
-                                          dev.address(q["cols"], "cols"),
-                                          dev.address(q["weights"], "weights"),
+                                          dev.address(q["syn"], "syn"), 0,
                                           q["dmin"], q["n_seg"])], np.uint64))
         self._q_hist = dev.zeros(self._q_span * max(1, L.n_total), np.int32)
         self._q_hist_n = dev.zeros(self._q_span, np.int64)
@@ -233,7 +232,7 @@ class NativeEngine(CudaEngine):
                 rt.delays if u8 else self.dummy[np.dtype(np.uint8)],
                 self.dev.zeros(1, np.int16) if u8 else rt.delays,
                 I32(1 if u8 else 2), I64(self.L.n_total), I32(q["dmin"]), I32(q["n_seg"]),
-                I32(n_part), self._q_bounds, q["dptr"], q["cols"], q["weights"], scratch))
+                I32(n_part), self._q_bounds, q["dptr"], q["syn"], scratch))
         self._q_stale = False
 
     def _queue_values(self) -> dict:
