@@ -10,6 +10,8 @@ recorded.
 Cases: ``lif<N>`` / ``lif<N>k`` (uncoupled LIF), ``brunel``, ``coba``, ``pd<scale>`` (the
 Potjans-Diesmann microcircuit at ``scale`` of the neurons, in-degrees kept, Poisson background).
 Per-step overhead: ``lif1`` (one neuron) gives µs per step where the neuron update costs nothing.
+Each record has the real-time factor (``rtf``: wall seconds per simulated second), the threads
+the step loop ran on, and how many synapse classes the native delay queue delivered.
 """
 from __future__ import annotations
 
@@ -65,7 +67,11 @@ def measure(case: str, device: str, threads: int | None, sim_ms: float, repeats:
     n = sum(p.size for p in net.populations)
     wall = statistics.median(walls)
     steps = round(sim_ms / net.dt)
+    engine = net._engine
     return {"case": case, "device": device, "threads": threads, "n_neurons": n,
+            "threads_run": getattr(engine, "threads", None),
+            "queued_classes": len(getattr(engine, "_queued", ())),
+            "rtf": wall / (sim_ms * 1e-3),
             "sim_ms": sim_ms, "steps": steps, "build_s": build_s, "wall_s": wall,
             "walls": walls, "us_per_step": wall / steps * 1e6,
             "cpu_s": statistics.median(cpus), "cpus": cpus,
@@ -90,6 +96,7 @@ def main(argv=None):
             r = measure(case, device, threads, a.sim_ms, a.repeats)
             rows.append(r)
             print(f"{case:8s} {device:10s} threads={threads}  {r['wall_s']:.4f} s  "
+                  f"(RTF {r['rtf']:.2f}, queued classes {r['queued_classes']}) "
                   f"({r['us_per_step']:.3f} us/step, cpu {r['cpu_s']:.4f} s, {r['rate_hz']:.1f} Hz, build "
                   f"{r['build_s']:.2f} s, load {r['load1']:.2f})", flush=True)
     if a.json:

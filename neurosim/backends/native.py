@@ -15,7 +15,9 @@ compiles for a GPU, built here as C++ for this CPU (the host build's
 * OpenMP threads over blocks (contiguous block ranges, natural thread order within a block),
   with real atomics where threads race (``compat_host.h``: compare-and-swap loops when a launch
   has more than one thread, plain read-modify-write with one) but in delivery, which the
-  native engine plans without atomics (``propagate_native``: private rings); the step loop runs
+  native engine plans without atomics (``propagate_native``: private rings; the delay queue,
+  ``propagate_queued``, for classes with per-synapse delays and a ring larger than the
+  caches: each thread its own columns); the step loop runs
   on at most one thread per :data:`WORK_PER_THREAD` units of work a step
   (:func:`step_threads`);
 * no Python in the step loop: :func:`run_plan` calls ``ns_run_plan`` of

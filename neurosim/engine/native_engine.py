@@ -21,7 +21,12 @@ NumPy arrays as device memory). What differs from ``cuda:host``:
   several, delivery into private rings, fewer barriers and one-barrier steps
   (:meth:`NativeEngine._threaded`);
 * a neuron group with any per-neuron constant has all of them per neuron (the native neuron
-  loops vectorise with constants all uniform or all per neuron).
+  loops vectorise with constants all uniform or all per neuron);
+* the delay queue (:meth:`NativeEngine._queue_choice`, ``kernels/native_delivery.cpp``): the
+  classes with per-synapse delays of a network whose ring is larger than the caches are
+  delivered one arrival slot a step, from a copy of their rows sorted by delay and by thread,
+  each thread into its own columns of the ring; between chunks the ring holds every pending
+  event, as without the queue.
 
 With one thread, every launch runs the kernels' items in order, as the ``cuda:host`` build in
 natural order does: the same arithmetic, so the same results. With more, each chunk of a
