@@ -123,9 +123,14 @@ def test_presenter_shows_again_brighter_and_resets(device):
     assert quiet.showings == 1 and counts.shape == (5,)
 
 
-def test_epochs_to_converge_needs_two_more_epochs():
+def test_epochs_to_converge_holds_to_the_end_of_the_run():
     assert epochs_to_converge([0.5, 0.95, 0.9, 0.92], 0.9) == 2
-    assert epochs_to_converge([0.95, 0.95], 0.9) is None          # not confirmed yet
+    assert epochs_to_converge([0.861, 0.821], 0.8) == 1           # held in the one later epoch
+    assert epochs_to_converge([0.95, 0.85, 0.95, 0.95], 0.9) == 3  # dropped below, came back
+    assert epochs_to_converge([0.95, 0.95, 0.85], 0.9) is None     # not held to the end
+    assert epochs_to_converge([0.5, 0.95], 0.9) is None            # not confirmed yet
+    assert epochs_to_converge([0.95], 0.9) is None
+    assert epochs_to_converge([], 0.9) is None
 
 
 # -- scoring of sequences -------------------------------------------------------------------------

@@ -82,7 +82,8 @@ spike-timing-dependent plasticity. Front. Comput. Neurosci. 9:99,
 doi:10.3389/fncom.2015.00099); the digits here are smaller (8 x 8, 0-16) and fewer.
 
 ``epochs_to_converge`` is the first epoch whose accuracy reaches ``threshold`` and stays there
-for the next two epochs (None otherwise; the report reads it with the curve).
+in every later epoch of the run, at least one of them (None otherwise; the report reads it with
+the curve).
 """
 
 from __future__ import annotations
@@ -438,9 +439,11 @@ def pattern_learning(seed: int = 0, device: str = "cpu", params: PatternParams |
         [{k: v for k, v in r.items() if k != "backend"} for r in runs], asdict(p))
 
 
-def epochs_to_converge(curve, threshold: float, hold: int = 2):
-    """First epoch (1-based) with accuracy >= threshold for it and the next ``hold`` epochs."""
-    for e in range(len(curve) - hold):
-        if all(a >= threshold for a in curve[e:e + hold + 1]):
+def epochs_to_converge(curve, threshold: float):
+    """First epoch (1-based) whose accuracy is >= threshold and stays so in every later epoch
+    of the run, of which there must be at least one (a threshold first reached in the last
+    epoch is not confirmed: None)."""
+    for e in range(len(curve) - 1):
+        if all(a >= threshold for a in curve[e:]):
             return e + 1
     return None
