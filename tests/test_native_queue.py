@@ -40,12 +40,12 @@ def queue(monkeypatch, on: bool) -> None:
     monkeypatch.setenv(native_engine.QUEUE_ENV, "1" if on else "0")
 
 
-def exact_net(device: str, threads: int = 1, seed: int = 6):
+def exact_net(device: str, threads: int = 1, seed: int = 6, precision: str = "single"):
     """Weights that add exactly (any order gives the same sums): two projections with
     per-synapse delays (one class, delays 0.1-4 ms), one with a constant delay (another
     class, through propagate), a Poisson drive; spikes and state recorded."""
     kw = dict(threads=threads) if device == "cpu:native" else {}
-    net = ns.Network(dt=DT, device=device, seed=seed, **kw)
+    net = ns.Network(dt=DT, device=device, seed=seed, precision=precision, **kw)
     exc = net.add_population(300, ns.LIF(tau_refrac=2.0, i_offset=350.0), name="exc",
                              initial={"v": ns.Uniform(-70, -52)})
     inh = net.add_population(80, ns.LIFCond(i_offset=300.0), name="inh",
@@ -87,6 +87,21 @@ def test_one_thread_gives_numpy_and_the_rings_results_across_chunks(monkeypatch)
         rings.append(np.array(e.ring))
     assert rings[0].any()
     np.testing.assert_array_equal(rings[0], rings[1])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_double_precision_queue(threads, monkeypatch):
+    """In double precision a queued synapse is a 16-byte (column, weight) pair: NumPy's
+    double-precision results."""
+    ref_net, ref = exact_net("cpu", precision="double")
+    run_pieces(ref_net, (9.1,) * 4)
+    queue(monkeypatch, True)
+    net, got = exact_net("cpu:native", threads, precision="double")
+    run_pieces(net, (9.1,) * 4)
+    e = net._engine
+    assert e._queued and e._q[0]["syn"].size == 2 * e._queued[0].c.n_synapses
+    assert ref["exc"].num_spikes > 200
+    assert_same(got, ref)
 
 
 @pytest.mark.parametrize("threads", [2, 3])

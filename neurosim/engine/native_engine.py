@@ -197,22 +197,27 @@ class NativeEngine(CudaEngine):
         self._rest_tab = dev.put(np.array([v for rt in self._rest for v in rt.table()] or [0],
                                           np.uint64))
         n_part = self.threads
-        cols = [dev.get(rt.cols)[:rt.c.n_synapses] for rt in self._queued]
-        per_col = sum(np.bincount(c, minlength=L.ring_width) for c in cols)
-        cum = np.cumsum(per_col)
-        inner = [int(np.searchsorted(cum, cum[-1] * p / n_part, side="right"))
-                 for p in range(1, n_part)]
+        inner = []
+        if n_part > 1:            # shares of the columns with equal numbers of synapses
+            per_col = np.zeros(L.ring_width, np.int64)
+            for rt in self._queued:
+                cols = dev.get(rt.cols)
+                for a in range(0, rt.c.n_synapses, 1 << 24):    # bounded temporaries
+                    per_col += np.bincount(cols[a:min(rt.c.n_synapses, a + (1 << 24))],
+                                           minlength=L.ring_width)
+            cum = np.cumsum(per_col)
+            inner = [int(np.searchsorted(cum, cum[-1] * p / n_part, side="right"))
+                     for p in range(1, n_part)]
         self._q_bounds = dev.put(np.array([0] + inner + [L.ring_width], np.int32))
         self._q = []
         words = 1 if np.dtype(self.real).itemsize == 4 else 2   # an ns_qsyn: column, weight
-        for rt, c in zip(self._queued, cols):
+        for rt in self._queued:
             d = dev.get(rt.delays)[:rt.c.n_synapses]
             dmin, dmax = int(d.min()), int(d.max())
             n_seg = dmax - dmin + 1
             self._q.append(dict(rt=rt, dmin=dmin, n_seg=n_seg,
                                 dptr=dev.zeros(L.n_total * n_seg * n_part + 1, np.int64),
                                 syn=dev.zeros(max(1, rt.c.n_synapses) * words, np.uint64)))
-        del cols
         self._q_lead = min(q["dmin"] for q in self._q)
         self._q_span = max(q["dmin"] + q["n_seg"] for q in self._q) - self._q_lead
         self._q_tab = dev.put(np.array(
