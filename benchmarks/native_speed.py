@@ -2,6 +2,7 @@
 
     python benchmarks/native_speed.py [--cases lif100,lif100k,brunel] [--threads 1,2]
         [--numpy] [--repeats 3] [--sim-ms 1000] [--json reports/native-speed.json]
+        [--rounds N]
 
 Each case is built once per device (build and first compile timed apart), run 10 ms untimed,
 then ``--repeats`` runs of ``--sim-ms`` are timed (median wall and process CPU time reported:
@@ -87,7 +88,13 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--sim-ms", type=float, default=1000.0)
     p.add_argument("--json", default=None, help="append the records to this JSON list")
+    p.add_argument("--rounds", type=int, default=0,
+                   help="run every (case, device, threads) in a fresh process, the "
+                        "configurations interleaved round by round, ROUNDS rounds; print the "
+                        "median over rounds of each process's median (needs --json)")
     a = p.parse_args(argv)
+    if a.rounds:
+        return interleaved(a)
     rows = []
     for case in a.cases.split(","):
         runs = [("cpu", None)] if a.numpy else []
@@ -104,6 +111,34 @@ def main(argv=None):
         meta = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                 "python": sys.version.split()[0], "time": time.strftime("%Y-%m-%d %H:%M:%S")}
         json.dump(old + [dict(r, **meta) for r in rows], open(a.json, "w"), indent=1)
+
+
+def interleaved(a) -> None:
+    """--rounds: each configuration in a fresh process per round (a process's memory layout
+    and the machine's other load change from one process to the next: interleaving spreads
+    both over every configuration alike)."""
+    import subprocess
+    if not a.json:
+        raise SystemExit("--rounds needs --json")
+    configs = [(case, dev, t) for case in a.cases.split(",")
+               for dev, t in ([("cpu", None)] if a.numpy else [])
+               + [("cpu:native", t) for t in a.threads.split(",") if t]]
+    for r in range(a.rounds):
+        for case, dev, t in configs:
+            cmd = [sys.executable, os.path.abspath(__file__), "--cases", case,
+                   "--repeats", str(a.repeats), "--sim-ms", str(a.sim_ms), "--json", a.json]
+            cmd += ["--numpy", "--threads", ""] if dev == "cpu" else ["--threads", t]
+            print(f"round {r + 1}/{a.rounds}: ", end="", flush=True)
+            subprocess.run(cmd, check=True)
+    rows = json.load(open(a.json))
+    for case, dev, t in configs:
+        mine = [x for x in rows if x["case"] == case and x["device"] == dev
+                and (x["threads"] is None if t is None else x["threads"] == int(t))]
+        rtf = [x["rtf"] for x in mine]
+        if rtf:
+            print(f"{case:8s} {dev:10s} threads={t}: median RTF {statistics.median(rtf):.2f} "
+                  f"over {len(rtf)} processes (each the median of {a.repeats}: "
+                  f"{', '.join(f'{v:.2f}' for v in rtf)})")
 
 
 if __name__ == "__main__":

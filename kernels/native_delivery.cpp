@@ -197,12 +197,17 @@ NS_GLOBAL void propagate_queued(
     const ns_u64 *__restrict__ nspk, ns_i32 n_queued, const ns_u64 *__restrict__ queue_tab,
     ns_i32 n_part, ns_i32 lead, ns_i32 span, ns_i32 *__restrict__ hist,
     ns_i64 *__restrict__ hist_n, ns_i32 hist_len, ns_i64 hist_stride,
-    ns_real *__restrict__ ring, ns_i32 ring_width, ns_i32 n_slots) {
+    ns_i64 *__restrict__ q_spikes, ns_real *__restrict__ ring, ns_i32 ring_width,
+    ns_i32 n_slots) {
   if (ns_halted(clk)) return;
   const ns_i64 n = clk[0], n0 = n - clk[1];
   const ns_i64 count = (ns_i64)(nspk[clk[1]] >> NS_WORK_BITS);
   ns_i32 *__restrict__ keep = hist + (n % hist_len) * hist_stride;
-  for (ns_i64 i = ns_share_lo_(count), hi = ns_share_hi_(count); i < hi; ++i) keep[i] = spk[i];
+  for (ns_i64 i = ns_share_lo_(count), hi = ns_share_hi_(count); i < hi; ++i) {
+    const ns_i32 id = spk[i];
+    keep[i] = id;
+    ++q_spikes[id];                /* spikes per neuron, for NativeEngine._queue_balance */
+  }
   if (ns_global_index() == 0) hist_n[n % hist_len] = count;
   ns_i32 first, last;
   if (!ns_queue_part(n_part, &first, &last)) return;
@@ -290,4 +295,22 @@ NS_GLOBAL void queue_build(const ns_i64 *__restrict__ indptr, const ns_i32 *__re
     }
   }
   if (ns_global_index() == 0) dptr[n_rows * per] = indptr[n_rows];
+}
+
+/* The events a queued class has delivered per column (load, one row of
+ * ring_width counts per thread of the grid, added to): each synapse of row r
+ * counts the spikes of neuron r (q_spikes) once; NativeEngine._queue_balance
+ * splits the columns into shares of equal load from their sum. */
+NS_GLOBAL void queue_load(const ns_i64 *__restrict__ dptr, const ns_u64 *__restrict__ dsyn,
+                          const ns_i64 *__restrict__ q_spikes, ns_i64 n_rows, ns_i32 n_seg,
+                          ns_i32 n_part, ns_i32 ring_width, ns_i64 *__restrict__ load) {
+  const ns_qsyn *__restrict__ syn = (const ns_qsyn *)dsyn;
+  ns_i64 *__restrict__ mine = load + ns_global_index() * (ns_i64)ring_width;
+  const ns_i64 per = (ns_i64)n_seg * n_part;
+  for (ns_i64 r = ns_share_lo_(n_rows), hi = ns_share_hi_(n_rows); r < hi; ++r) {
+    const ns_i64 q = q_spikes[r];
+    if (!q) continue;
+    for (ns_i64 k = dptr[r * per], k_end = dptr[(r + 1) * per]; k < k_end; ++k)
+      mine[syn[k].col] += q;
+  }
 }

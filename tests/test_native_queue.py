@@ -280,3 +280,54 @@ def test_the_queue_is_chosen_for_rings_larger_than_the_caches(monkeypatch):
     with pytest.raises(ValueError, match=r"NEUROSIM_NATIVE_QUEUE='yes': expected 'auto', "
                                          r"'0' or '1'"):
         net.build()
+
+
+def skewed_net(threads: int):
+    """Two target populations with the same synapse counts, one fed by 2 Hz sources, one by
+    150 Hz sources: the column shares of equal synapses give one thread most of the events."""
+    net = ns.Network(dt=DT, device="cpu:native", seed=3, threads=threads)
+    slow = net.add_population(200, ns.PoissonSource(rate=2.0))
+    fast = net.add_population(200, ns.PoissonSource(rate=150.0))
+    model = ns.LIF(tau_m=20.0, v_rest=0.0, v_reset=0.0, v_thresh=15.0, tau_refrac=2.0,
+                   synapse="delta")
+    quiet = net.add_population(200, model, initial={"v": ns.Uniform(0.0, 10.0)})
+    busy = net.add_population(200, model, initial={"v": ns.Uniform(0.0, 10.0)})
+    net.connect(slow, quiet, ns.FixedIndegree(40), weight=0.5, delay=ns.Uniform(0.1, 3.0))
+    net.connect(fast, busy, ns.FixedIndegree(40), weight=0.5, delay=ns.Uniform(0.1, 3.0))
+    net.connect(busy, busy, ns.FixedIndegree(20), weight=-0.25, delay=ns.Uniform(0.5, 2.0),
+                receptor="inhibitory")
+    mons = dict(quiet=net.record_spikes(quiet), busy=net.record_spikes(busy),
+                v=net.record_state(busy, "v", indices=[0, 99, 199], every=5))
+    return net, mons
+
+
+def test_column_shares_follow_the_delivered_events(monkeypatch):
+    """On two threads the queue counts spikes; once enough are counted the column shares are
+    set from the events delivered per column and the sorted copy rebuilt: the busy
+    population's columns are split, and the results stay one thread's (every cell is still
+    written by one thread, in the same order)."""
+    queue(monkeypatch, True)
+    monkeypatch.setattr(native_engine, "QUEUE_BALANCE_SPIKES_PER_NEURON", 2.0)
+    monkeypatch.setattr(native_engine, "QUEUE_BALANCE_MIN_SPIKES", 100)
+    ref_net, ref = skewed_net(1)
+    run_pieces(ref_net, (10.0,) * 8)
+    assert ref_net._engine._q_balance is None            # one thread: no shares to balance
+    net, got = skewed_net(2)
+    run_pieces(net, (10.0,) * 8)
+    e = net._engine
+    first = e.L.pop_group[net.populations[2].index]
+    bal = e._q_balance
+    assert bal is not None and bal["rebuilt"], bal
+    assert bal["spikes"] >= 2.0 * e.L.n_total
+    assert bal["before"] > 1.5 and bal["after"] < 1.1
+    lo, hi = first[0].col_offset + first[1] + 200, first[0].col_offset + first[1] + 400
+    assert lo < bal["bounds"][1] < hi                    # inside the busy population
+    np.testing.assert_array_equal(np.asarray(e._q_bounds), bal["bounds"])
+    assert ref["busy"].num_spikes > 500
+    assert_same(got, ref)
+
+    monkeypatch.setattr(native_engine, "QUEUE_REBALANCE", float("inf"))
+    net2, kept = skewed_net(2)
+    run_pieces(net2, (10.0,) * 8)
+    assert not net2._engine._q_balance["rebuilt"]
+    assert_same(kept, ref)

@@ -81,6 +81,16 @@ QUEUE_ENV = "NEUROSIM_NATIVE_QUEUE"
 #: The queue's sorted copies, segment tables and spike history may take at most this share of
 #: the memory available when the network is built; more, and the classes go through the ring.
 QUEUE_MEMORY_SHARE = 0.5
+#: On several threads the queue counts each neuron's spikes; after the chunk in which they
+#: reach this many per neuron on average (at least :data:`QUEUE_BALANCE_MIN_SPIKES`), the
+#: column shares are set once from the events delivered per column (``queue_load``), when the
+#: busiest share has :data:`QUEUE_REBALANCE` times the mean or more. The rebuild costs about
+#: as much as the copy's first build (1.5-2 s for the full-scale microcircuit, whose shares of
+#: equal synapses give one thread 1.24 times the mean of the events), so only runs long
+#: enough to gain it back balance (about 3 s simulated for the microcircuit).
+QUEUE_BALANCE_SPIKES_PER_NEURON = 10.0
+QUEUE_BALANCE_MIN_SPIKES = 10_000
+QUEUE_REBALANCE = 1.05
 
 
 class NativeDevice(Device):
@@ -226,6 +236,8 @@ class NativeEngine(CudaEngine):
                                           q["dmin"], q["n_seg"])], np.uint64))
         self._q_hist = dev.zeros(self._q_span * max(1, L.n_total), np.int32)
         self._q_hist_n = dev.zeros(self._q_span, np.int64)
+        self._q_spikes = dev.zeros(max(1, L.n_total), np.int64)
+        self._q_balance = None
         self._queue_build()
 
     def _queue_build(self) -> None:
@@ -249,7 +261,45 @@ class NativeEngine(CudaEngine):
         return dict(n_queued=I32(len(self._q)), queue_tab=self._q_tab, n_part=I32(self.threads),
                     lead=I32(self._q_lead), span=I32(self._q_span), hist=self._q_hist,
                     hist_n=self._q_hist_n, hist_len=I32(self._q_span),
-                    hist_stride=I64(max(1, self.L.n_total)))
+                    hist_stride=I64(max(1, self.L.n_total)), q_spikes=self._q_spikes)
+
+    def _queue_balance(self) -> None:
+        """Once enough spikes are counted (:data:`QUEUE_BALANCE_SPIKES_PER_NEURON`), split the
+        columns into shares of equal delivered events instead of equal synapses, and rebuild
+        the sorted copies with them when that evens the shares out (:data:`QUEUE_REBALANCE`);
+        ``_q_balance`` records the spikes counted, the busiest share's load over the mean
+        before and after, and the seconds it took. The results do not change: every ring cell
+        is still written by one thread, in the same order."""
+        import time
+        n_total, width, n_part = self.L.n_total, self.L.ring_width, self.threads
+        spikes = int(self._q_spikes.sum())
+        if spikes < max(QUEUE_BALANCE_MIN_SPIKES, QUEUE_BALANCE_SPIKES_PER_NEURON * n_total):
+            return
+        t0 = time.perf_counter()
+        load = self.dev.zeros(n_part * width, np.int64)
+        kernel = self.dev.kernel(NATIVE_FILE, "queue_load")
+        for q in self._q:
+            kernel((n_part,), (1,), (q["dptr"], q["syn"], self._q_spikes, I64(n_total),
+                                     I32(q["n_seg"]), I32(n_part), I32(width), load))
+        cum = np.concatenate([[0], np.cumsum(load.reshape(n_part, width).sum(axis=0))])
+
+        def imbalance(bounds):
+            parts = np.diff(cum[np.asarray(bounds)])
+            return float(parts.max() / max(1e-300, parts.mean()))
+        old = np.asarray(self._q_bounds).copy()
+        new = np.array([0] + [int(np.searchsorted(cum, cum[-1] * p / n_part, side="left"))
+                              for p in range(1, n_part)] + [width], np.int32)
+        before, after = imbalance(old), imbalance(new)
+        rebuilt = before >= QUEUE_REBALANCE and after < before
+        if rebuilt:
+            self._q_bounds[...] = new
+            self._queue_build()
+        self._q_balance = dict(spikes=spikes, before=before, after=after if rebuilt else before,
+                               bounds=(new if rebuilt else old).tolist(), rebuilt=rebuilt,
+                               seconds=time.perf_counter() - t0)
+        log.info("cpu:native delay queue: busiest column share %.3f of the mean after %d "
+                 "spikes%s (%.2f s)", before, spikes,
+                 f", {after:.3f} with new shares" if rebuilt else "", time.perf_counter() - t0)
 
     def _queue_launches(self, grid, block) -> tuple:
         """``propagate_queued`` (a step's delivery) and ``queue_flush`` (after a chunk)."""
@@ -411,4 +461,7 @@ class NativeEngine(CudaEngine):
             self._queue_build()
         if self._runner is None:
             self._runner = self._pack_runner()
-        return self._runner.run(n0, n1, T.HOST_STOP_AT_HALT)
+        reached = self._runner.run(n0, n1, T.HOST_STOP_AT_HALT)
+        if self._queued and self.threads > 1 and self._q_balance is None:
+            self._queue_balance()
+        return reached
