@@ -162,6 +162,19 @@ def test_recorded_spikes_are_put_in_id_order_within_steps():
     ordered = np.array([2, 5, 9, 1, 3, 0, 8, 8], np.int64)
     s2, i2 = cuda_recorder._ascending_within_steps(steps, ordered, 4)
     assert s2 is steps and i2 is ordered
+    # two threads' runs of ascending ids interleaved within each of many steps, as a chunk
+    # of a 2-thread run records them: a lexsort's order
+    rng = np.random.default_rng(5)
+    per = rng.integers(0, 40, 300)
+    steps = np.repeat(np.arange(100, 400, dtype=np.int64), per)
+    idx = np.concatenate([rng.permutation(np.r_[np.sort(rng.choice(5000, k // 2, False)),
+                                                5000 + np.sort(rng.choice(5000, k - k // 2,
+                                                                          False))])
+                          for k in per]).astype(np.int64)
+    s3, i3 = cuda_recorder._ascending_within_steps(steps, idx, 100)
+    order = np.lexsort((idx, steps))
+    np.testing.assert_array_equal(s3, steps[order])
+    np.testing.assert_array_equal(i3, idx[order])
 
 
 @pytest.mark.parametrize("threads", [2], indirect=True)
