@@ -93,6 +93,14 @@ QUEUE_BALANCE_MIN_SPIKES = 10_000
 QUEUE_REBALANCE = 1.05
 
 
+def _shares(per_col: np.ndarray, n_part: int) -> list:
+    """Column bounds ``[0, b1, ..., width]`` of ``n_part`` shares of about equal sums of
+    ``per_col`` (synapses or delivered events per ring column)."""
+    cum = np.cumsum(per_col)
+    return [0] + [int(np.searchsorted(cum, cum[-1] * p / n_part, side="right"))
+                  for p in range(1, n_part)] + [int(per_col.size)]
+
+
 class NativeDevice(Device):
     """A host device whose kernels are native builds running ``threads`` OpenMP threads."""
 
@@ -180,7 +188,7 @@ class NativeEngine(CudaEngine):
             return []
         n_total = self.L.n_total
         need = sum(rt.c.n_synapses * (4 + real) for rt in chosen)
-        need += sum(n_total * self.n_slots * self.threads * 8 for _ in chosen)
+        need += len(chosen) * n_total * self.n_slots * self.threads * 8
         need += self.n_slots * n_total * 4
         if any(n_total * self.n_slots * self.threads > 2 * rt.c.n_synapses for rt in chosen):
             return []            # rows too short: more segment pointers than twice the synapses
@@ -215,9 +223,7 @@ class NativeEngine(CudaEngine):
                 for a in range(0, rt.c.n_synapses, 1 << 24):    # bounded temporaries
                     per_col += np.bincount(cols[a:min(rt.c.n_synapses, a + (1 << 24))],
                                            minlength=L.ring_width)
-            cum = np.cumsum(per_col)
-            inner = [int(np.searchsorted(cum, cum[-1] * p / n_part, side="right"))
-                     for p in range(1, n_part)]
+            inner = _shares(per_col, n_part)[1:-1]
         self._q_bounds = dev.put(np.array([0] + inner + [L.ring_width], np.int32))
         self._q = []
         words = 1 if np.dtype(self.real).itemsize == 4 else 2   # an ns_qsyn: column, weight
@@ -281,14 +287,14 @@ class NativeEngine(CudaEngine):
         for q in self._q:
             kernel((n_part,), (1,), (q["dptr"], q["syn"], self._q_spikes, I64(n_total),
                                      I32(q["n_seg"]), I32(n_part), I32(width), load))
-        cum = np.concatenate([[0], np.cumsum(load.reshape(n_part, width).sum(axis=0))])
+        per_col = load.reshape(n_part, width).sum(axis=0)
+        cum = np.concatenate([[0], np.cumsum(per_col)])
 
         def imbalance(bounds):
             parts = np.diff(cum[np.asarray(bounds)])
             return float(parts.max() / max(1e-300, parts.mean()))
         old = np.asarray(self._q_bounds).copy()
-        new = np.array([0] + [int(np.searchsorted(cum, cum[-1] * p / n_part, side="left"))
-                              for p in range(1, n_part)] + [width], np.int32)
+        new = np.array(_shares(per_col, n_part), np.int32)
         before, after = imbalance(old), imbalance(new)
         rebuilt = before >= QUEUE_REBALANCE and after < before
         if rebuilt:
